@@ -1,0 +1,114 @@
+# iohandover build: GNU make, no configure step.
+#
+#   make            build the release variant (build/rel) and build/iohandover
+#   make check      install missing Debian packages (as root), then build and
+#                   run every test, normally and under ASan+UBSan
+#   make bench      run the benchmarks (release build), tables + JSON
+#   make demo       the default live update scenario
+#
+# Every part (pt hw kho iommufd lu) is one folder of .c files; each
+# tests/test_*.c is one cmocka program; each bench/*.c one benchmark. New
+# files are picked up by wildcard, so adding one needs no Makefile edit.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC ?= cc
+PARTS := pt hw kho iommufd lu
+VARIANTS := rel san
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2 -Wundef
+BASE_CFLAGS := -std=gnu11 -g $(WARN) -I. -D_GNU_SOURCE -fno-strict-aliasing
+CFLAGS_rel := -O2
+CFLAGS_san := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+LDFLAGS_rel :=
+LDFLAGS_san := -fsanitize=address,undefined
+LDLIBS := -lfdt -lpthread -lm
+
+# pt/ is the freestanding page-table core: no libc beyond string.h.
+FREESTANDING := -ffreestanding
+
+LIB_SRCS := $(foreach p,$(PARTS),$(wildcard $(p)/*.c))
+CLI_SRCS := $(wildcard cli/*.c)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TEST_SRCS := $(wildcard tests/test_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
+
+define VARIANT_RULES
+build/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE_CFLAGS) $$(CFLAGS_$(1)) $$(if $$(filter pt/%,$$<),$$(FREESTANDING)) -MMD -MP -c $$< -o $$@
+
+build/$(1)/libioh.a: $(call obj,$(1),$(LIB_SRCS))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+build/$(1)/libtest.a: $(call obj,$(1),$(TESTLIB_SRCS))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+build/$(1)/tests/%: build/$(1)/obj/tests/%.o build/$(1)/libtest.a build/$(1)/libioh.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_$(1)) $$^ -lcmocka $$(LDLIBS) -o $$@
+
+build/$(1)/bench/%: build/$(1)/obj/bench/%.o build/$(1)/libioh.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_$(1)) $$^ $$(LDLIBS) -o $$@
+
+build/$(1)/iohandover: $(call obj,$(1),$(CLI_SRCS)) build/$(1)/libioh.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_$(1)) $$^ $$(LDLIBS) -o $$@
+
+TESTS_$(1) := $(patsubst tests/%.c,build/$(1)/tests/%,$(TEST_SRCS))
+BENCHES_$(1) := $(patsubst bench/%.c,build/$(1)/bench/%,$(BENCH_SRCS))
+CLI_$(1) := $(if $(CLI_SRCS),build/$(1)/iohandover)
+
+build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
+endef
+$(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
+
+.PHONY: all deps check test bench demo clean freestanding-check $(addprefix build-,$(VARIANTS))
+.SECONDARY:
+
+all: build-rel
+ifneq ($(CLI_SRCS),)
+all: build/iohandover
+build/iohandover: build/rel/iohandover
+	cp $< $@
+endif
+
+deps:
+	@bash scripts/deps.sh
+
+# The page-table core must not call into libc beyond the mem* functions
+# the compiler itself may emit.
+freestanding-check: build/rel/libioh.a
+	@bad=$$(nm -u $(call obj,rel,$(wildcard pt/*.c)) | awk '{print $$2}' | \
+		grep -v -E '^(memset|memcpy|memmove|memcmp|)$$' | sort -u); \
+	if [ -n "$$bad" ]; then echo "pt/ is not freestanding, it calls: $$bad"; exit 1; fi; \
+	echo "freestanding-check: pt/ calls no libc beyond mem*"
+
+test: deps
+	$(MAKE) build-rel build-san
+	$(MAKE) freestanding-check
+	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san)
+
+check: test
+
+bench: deps
+	$(MAKE) build-rel
+	@mkdir -p build/bench
+	@set -e; for b in $(BENCHES_rel); do echo "== $$b"; $$b --json build/bench/$$(basename $$b).json; done
+
+demo: deps
+	$(MAKE) all
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

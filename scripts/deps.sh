@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages iohandover builds and tests with are
+# installed. As root it installs what is missing with apt-get; otherwise it
+# prints the one command to run and fails.
+set -euo pipefail
+
+pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	exit 0
+fi
+
+echo "deps: missing Debian packages; run:" >&2
+echo "sudo apt-get install -y ${missing[*]}" >&2
+exit 1

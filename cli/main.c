@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#include "cli/cli.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Subcommands; each defined in its cli/cmd_<name>.c. */
+static const struct cli_cmd *const cli_cmds[] = {
+	NULL,
+};
+
+static char self_path[PATH_MAX];
+
+const char *cli_self_path(void)
+{
+	return self_path;
+}
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "iohandover: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: iohandover <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; cli_cmds[i]; i++)
+		fprintf(out, "  %-10s %s\n", cli_cmds[i]->name,
+			cli_cmds[i]->summary);
+	fprintf(out, "\n'iohandover <command> --help' describes one.\n");
+}
+
+int main(int argc, char **argv)
+{
+	ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	if (n < 0) {
+		perror("iohandover: readlink /proc/self/exe");
+		return CLI_INTERNAL;
+	}
+	self_path[n] = '\0';
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (size_t i = 0; cli_cmds[i]; i++)
+		if (!strcmp(argv[1], cli_cmds[i]->name))
+			return cli_cmds[i]->run(argc - 1, argv + 1);
+	fprintf(stderr, "iohandover: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_USAGE;
+}

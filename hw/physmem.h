@@ -13,6 +13,7 @@
 #define IOH_HW_PHYSMEM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define PHYSMEM_PAGE_SIZE 4096ull

@@ -55,7 +55,7 @@ build/$(1)/tests/%: build/$(1)/obj/tests/%.o build/$(1)/libtest.a build/$(1)/lib
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS_$(1)) $$^ -lcmocka $$(LDLIBS) -o $$@
 
-build/$(1)/bench/%: build/$(1)/obj/bench/%.o build/$(1)/libioh.a
+build/$(1)/bench/%: build/$(1)/obj/bench/%.o build/$(1)/libtest.a build/$(1)/libioh.a
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS_$(1)) $$^ $$(LDLIBS) -o $$@
 

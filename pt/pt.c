@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pt core: table life cycle, map, unmap, lookup and the leaf iterator,
+ * written once for every format described by struct pt_fmt.
+ *
+ * Mutations are all or nothing. A map or unmap first walks the range
+ * read-only to find every conflict and count the table pages it will
+ * need, allocates them into a private pool, and only then writes; the
+ * write pass cannot fail. So a failed call leaves the table byte for byte
+ * as it was, and hardware never sees a half-done change.
+ */
+#include "pt/pt_internal.h"
+
+#include <string.h>
+
+const char *pt_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0: return "success";
+	case PT_EPERM: return "operation not permitted on this entry";
+	case PT_ENOENT: return "nothing mapped at that address";
+	case PT_ENOMEM: return "out of table memory";
+	case PT_EFAULT: return "table pointer outside table memory";
+	case PT_EEXIST: return "range already mapped";
+	case PT_EINVAL: return "invalid argument";
+	case PT_ERANGE: return "address beyond the format's width";
+	case PT_EOPNOTSUPP: return "not expressible in this format";
+	case PT_EOVERFLOW: return "address range wraps around";
+	default: return "unknown error";
+	}
+}
+
+static const struct pt_fmt *const pt_fmts[PT_FMT_COUNT] = {
+	[PT_FMT_ARM_S1] = &pt_fmt_arm_s1,
+	[PT_FMT_ARM_S2] = &pt_fmt_arm_s2,
+	[PT_FMT_VTD_SS] = &pt_fmt_vtd_ss,
+	[PT_FMT_X86_64] = &pt_fmt_x86_64,
+};
+
+const struct pt_fmt *pt_fmt_get(enum pt_format_id id)
+{
+	return (unsigned int)id < PT_FMT_COUNT ? pt_fmts[id] : NULL;
+}
+
+const char *pt_fmt_name(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f ? f->name : "unknown";
+}
+
+int pt_fmt_by_name(const char *name, enum pt_format_id *id)
+{
+	for (unsigned int i = 0; i < PT_FMT_COUNT; i++) {
+		if (!strcmp(pt_fmts[i]->name, name)) {
+			*id = (enum pt_format_id)i;
+			return 0;
+		}
+	}
+	return -PT_EINVAL;
+}
+
+/* Every leaf size the format can express: items plus contiguous runs. */
+static uint64_t fmt_sizes(const struct pt_fmt *f)
+{
+	uint64_t sizes = 0;
+	for (unsigned int l = 0; l < PT_MAX_LEVELS; l++) {
+		if (!pt_fmt_leaf_ok(f, l))
+			continue;
+		sizes |= 1ull << pt_item_lg2(l);
+		if (f->contig_lg2[l])
+			sizes |= 1ull << (pt_item_lg2(l) + f->contig_lg2[l]);
+	}
+	return sizes;
+}
+
+uint64_t pt_fmt_pgsizes(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f ? fmt_sizes(f) : 0;
+}
+
+int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	if (!f || va_bits > 63 || !((f->va_bits_allowed >> va_bits) & 1))
+		return -PT_EINVAL;
+	return (int)((va_bits - 12 + 8) / 9);
+}
+
+unsigned int pt_fmt_contig_lg2(const struct pt_fmt *f, unsigned int level)
+{
+	return level < PT_MAX_LEVELS ? f->contig_lg2[level] : 0;
+}
+
+void pt_fmt_decode(const struct pt_fmt *f, uint64_t e, unsigned int level,
+		   struct pt_entry_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (!pt_fmt_present(f, e)) {
+		info->type = PT_ENTRY_EMPTY;
+		return;
+	}
+	info->type = PT_ENTRY_BAD;
+	if (level >= PT_MAX_LEVELS)
+		return;
+	if (pt_fmt_is_table(f, e, level)) {
+		if (e & f->table_rsvd)
+			return;
+		info->type = PT_ENTRY_TABLE;
+		info->oa = e & pt_oa_mask(f);
+		return;
+	}
+	if (!pt_fmt_leaf_ok(f, level) ||
+	    (e & f->leaf_type_mask[level]) != f->leaf_type[level] ||
+	    (e & f->leaf_rsvd) ||
+	    (f->access_mask && !(e & f->access_mask)))
+		return;
+	uint64_t isz = 1ull << pt_item_lg2(level);
+	/* Output bits below the item size are RES0 in a block. */
+	if (e & pt_oa_mask(f) & (isz - 1))
+		return;
+	info->type = PT_ENTRY_LEAF;
+	info->oa = e & pt_oa_mask(f);
+	info->size_lg2 = pt_item_lg2(level);
+	info->contig = f->contig_lg2[level] && (e & f->contig_bit);
+	info->attr = e & f->attr_mask;
+	info->prot = f->attr_to_prot(info->attr);
+}
+
+void pt_gather_init(struct pt_gather *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->va = ~0ull;
+}
+
+void pt_gather_add(struct pt_gather *g, pt_vaddr_t va, pt_vaddr_t last)
+{
+	if (!g)
+		return;
+	if (va < g->va)
+		g->va = va;
+	if (pt_gather_empty(g) || last > g->last)
+		g->last = last;
+}
+
+/* ---- addresses ---------------------------------------------------- */
+
+static bool va_valid(const struct pt_table *t, pt_vaddr_t va)
+{
+	if (t->fmt->sign_extend) {
+		int64_t top = (int64_t)va >> (t->va_bits - 1);
+		return top == 0 || top == -1;
+	}
+	return t->va_bits >= 64 || (va >> t->va_bits) == 0;
+}
+
+pt_vaddr_t pt_max_va(const struct pt_table *t)
+{
+	if (t->fmt->sign_extend)
+		return ~0ull;
+	return (1ull << t->va_bits) - 1;
+}
+
+/* Last address of the canonical half va is in. */
+static pt_vaddr_t half_last(const struct pt_table *t, pt_vaddr_t va)
+{
+	if (t->fmt->sign_extend && !(va >> 63))
+		return (1ull << (t->va_bits - 1)) - 1;
+	return pt_max_va(t);
+}
+
+int pt_check_range(const struct pt_table *t, pt_vaddr_t va, uint64_t len)
+{
+	if (!len)
+		return -PT_EINVAL;
+	if (len - 1 > ~va)
+		return -PT_EOVERFLOW;
+	pt_vaddr_t last = va + (len - 1);
+	if (!va_valid(t, va) || !va_valid(t, last) || last > half_last(t, va))
+		return -PT_ERANGE;
+	return 0;
+}
+
+/* ---- init / deinit ------------------------------------------------ */
+
+int pt_init(struct pt_table *t, const struct pt_cfg *cfg,
+	    const struct pt_mem_ops *mem, void *mem_ctx)
+{
+	const struct pt_fmt *f = pt_fmt_get(cfg->fmt);
+	if (!f || !mem || !mem->alloc || !mem->free || !mem->defer_free ||
+	    !mem->phys_to_virt)
+		return -PT_EINVAL;
+	int levels = pt_fmt_levels_for(cfg->fmt, cfg->va_bits);
+	if (levels < 0)
+		return levels;
+	if (cfg->oa_bits < 32 || cfg->oa_bits > f->max_oa_bits)
+		return -PT_EINVAL;
+	uint64_t sizes = fmt_sizes(f);
+	if (cfg->pgsizes & ~sizes)
+		return -PT_EOPNOTSUPP;
+	uint64_t pgsizes = cfg->pgsizes ? cfg->pgsizes : sizes;
+	/* A leaf larger than the output space can never be placed. */
+	if (cfg->oa_bits < 64)
+		pgsizes &= (1ull << cfg->oa_bits) - 1;
+	/* Nor one at or above the top level's reach. */
+	pgsizes &= (1ull << pt_item_lg2((unsigned int)levels)) - 1;
+	if (!pgsizes)
+		return -PT_EINVAL;
+
+	memset(t, 0, sizeof(*t));
+	t->fmt = f;
+	t->mem = mem;
+	t->mem_ctx = mem_ctx;
+	t->top_level = (unsigned int)levels - 1;
+	t->va_bits = cfg->va_bits;
+	t->oa_bits = cfg->oa_bits;
+	t->pgsizes = pgsizes;
+	t->top = mem->alloc(mem_ctx, &t->top_pa);
+	if (!t->top)
+		return -PT_ENOMEM;
+	t->nr_tables = 1;
+	return 0;
+}
+
+static void free_subtree(struct pt_table *t, uint64_t *table, pt_oaddr_t pa,
+			 unsigned int level)
+{
+	if (level > 0) {
+		for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+			uint64_t e = pt_read(&table[i]);
+			if (pt_fmt_present(t->fmt, e) &&
+			    pt_fmt_is_table(t->fmt, e, level))
+				free_subtree(t, pt_next_table(t, e),
+					     pt_entry_addr(t, e), level - 1);
+		}
+	}
+	t->mem->free(t->mem_ctx, table, pa);
+	t->nr_tables--;
+}
+
+void pt_deinit(struct pt_table *t)
+{
+	if (!t->top)
+		return;
+	free_subtree(t, t->top, t->top_pa, t->top_level);
+	t->top = NULL;
+}
+
+/* ---- page pool ---------------------------------------------------- */
+
+int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n)
+{
+	while (pool->count < n) {
+		pt_oaddr_t pa;
+		uint64_t *page = t->mem->alloc(t->mem_ctx, &pa);
+		if (!page) {
+			pt_pool_drain(t, pool);
+			return -PT_ENOMEM;
+		}
+		/* Private until taken: word 0 links the pool, word 1 keeps pa. */
+		page[0] = (uint64_t)(uintptr_t)pool->head;
+		page[1] = pa;
+		pool->head = page;
+		pool->count++;
+	}
+	return 0;
+}
+
+uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
+		       pt_oaddr_t *pa)
+{
+	uint64_t *page = pool->head;
+	pool->head = (uint64_t *)(uintptr_t)page[0];
+	pool->count--;
+	*pa = page[1];
+	page[0] = 0;
+	page[1] = 0;
+	t->nr_tables++;
+	return page;
+}
+
+void pt_pool_drain(struct pt_table *t, struct pt_pool *pool)
+{
+	while (pool->head) {
+		uint64_t *page = pool->head;
+		pt_oaddr_t pa = page[1];
+		pool->head = (uint64_t *)(uintptr_t)page[0];
+		page[0] = 0;
+		page[1] = 0;
+		t->mem->free(t->mem_ctx, page, pa);
+	}
+	pool->count = 0;
+}
+
+void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
+		       struct pt_gather *g)
+{
+	uint64_t *table = pt_table_va(t, pa);
+	if (level > 0) {
+		for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+			uint64_t e = pt_read(&table[i]);
+			if (pt_fmt_present(t->fmt, e) &&
+			    pt_fmt_is_table(t->fmt, e, level))
+				pt_retire_subtree(t, pt_entry_addr(t, e),
+						  level - 1, g);
+		}
+	}
+	t->mem->defer_free(t->mem_ctx, table, pa);
+	t->nr_tables--;
+	if (g) {
+		g->nr_deferred++;
+		g->tables_changed = true;
+	}
+}
+
+/* ---- map ---------------------------------------------------------- */
+
+/* The canonical choice: largest allowed size va and pa are aligned to
+ * that fits in len; 0 when none does. */
+static unsigned int pick_size_lg2(const struct pt_table *t, pt_vaddr_t va,
+				  pt_oaddr_t pa, uint64_t len)
+{
+	uint64_t ok = t->pgsizes;
+	uint64_t align = va | pa;
+	if (align)
+		ok &= ((align & -align) << 1) - 1;
+	uint64_t top = 1ull << (63 - __builtin_clzll(len));
+	ok &= (top << 1) - 1;
+	return ok ? 63u - (unsigned int)__builtin_clzll(ok) : 0;
+}
+
+/* How many leaves of size 2^size_lg2 the canonical choice places in a row
+ * from va, before a larger size becomes possible or len runs out. */
+static uint64_t leaf_run(const struct pt_table *t, pt_vaddr_t va,
+			 pt_oaddr_t pa, uint64_t len, unsigned int size_lg2)
+{
+	uint64_t count = len >> size_lg2;
+	uint64_t bigger = t->pgsizes & ~((2ull << size_lg2) - 1);
+	/* Larger sizes need va and pa congruent modulo that size. */
+	uint64_t skew = (va ^ pa);
+	if (skew)
+		bigger &= ((skew & -skew) << 1) - 1;
+	if (!bigger)
+		return count;
+	uint64_t s2 = bigger & -bigger;
+	if (len < s2)
+		return count;
+	uint64_t to_boundary = ((va + s2 - 1) & ~(s2 - 1)) - va;
+	uint64_t n = to_boundary >> size_lg2;
+	return n < count ? n : count;
+}
+
+static bool subtree_empty(const struct pt_table *t, const uint64_t *table,
+			  unsigned int level)
+{
+	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+		uint64_t e = pt_read(&table[i]);
+		if (!pt_fmt_present(t->fmt, e))
+			continue;
+		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level))
+			return false;
+		if (!subtree_empty(t, pt_next_table(t, e), level - 1))
+			return false;
+	}
+	return true;
+}
+
+struct map_plan {
+	unsigned long tables;   /* new table pages needed */
+	bool replaces_tables;   /* empty tables sit where leaves will go */
+};
+
+/* Read-only pass: find conflicts, count pages. table NULL stands for a
+ * table that does not exist yet (all empty). */
+static int map_check(const struct pt_table *t, const uint64_t *table,
+		     unsigned int level, pt_vaddr_t va, pt_oaddr_t pa,
+		     uint64_t len, struct map_plan *plan)
+{
+	const struct pt_fmt *f = t->fmt;
+	unsigned int ilg2 = pt_item_lg2(level);
+	uint64_t isz = 1ull << ilg2;
+
+	while (len) {
+		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
+		if (!slg2)
+			return -PT_EINVAL;
+		if (slg2 >= ilg2) {
+			uint64_t run = leaf_run(t, va, pa, len, slg2);
+			uint64_t bytes = run << slg2;
+			if (table) {
+				unsigned int idx = pt_level_index(va, level);
+				uint64_t items = bytes >> ilg2;
+				for (uint64_t i = 0; i < items; i++) {
+					uint64_t e = pt_read(&table[idx + i]);
+					if (!pt_fmt_present(f, e))
+						continue;
+					if (level == 0 ||
+					    !pt_fmt_is_table(f, e, level) ||
+					    !subtree_empty(t, pt_next_table(t, e),
+							   level - 1))
+						return -PT_EEXIST;
+					plan->replaces_tables = true;
+				}
+			}
+			va += bytes;
+			pa += bytes;
+			len -= bytes;
+			continue;
+		}
+		uint64_t span = isz - (va & (isz - 1));
+		if (span > len)
+			span = len;
+		uint64_t e = table ? pt_read(&table[pt_level_index(va, level)]) : 0;
+		const uint64_t *next = NULL;
+		if (!pt_fmt_present(f, e))
+			plan->tables++;
+		else if (pt_fmt_is_table(f, e, level))
+			next = pt_next_table(t, e);
+		else
+			return -PT_EEXIST;
+		int err = map_check(t, next, level - 1, va, pa, span, plan);
+		if (err)
+			return err;
+		va += span;
+		pa += span;
+		len -= span;
+	}
+	return 0;
+}
+
+static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
+		       pt_vaddr_t va, pt_oaddr_t pa, uint64_t len, uint64_t attr,
+		       const struct map_plan *plan, struct pt_pool *pool,
+		       struct pt_gather *g)
+{
+	const struct pt_fmt *f = t->fmt;
+	unsigned int ilg2 = pt_item_lg2(level);
+	uint64_t isz = 1ull << ilg2;
+
+	while (len) {
+		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
+		if (slg2 >= ilg2) {
+			uint64_t run = leaf_run(t, va, pa, len, slg2);
+			uint64_t bytes = run << slg2;
+			uint64_t items = bytes >> ilg2;
+			uint64_t tmpl = pt_leaf_template(t, level, attr,
+							 slg2 > ilg2);
+			uint64_t *p = &table[pt_level_index(va, level)];
+			if (plan->replaces_tables) {
+				for (uint64_t i = 0; i < items; i++) {
+					uint64_t old = pt_read(&p[i]);
+					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+					if (pt_fmt_present(f, old))
+						pt_retire_subtree(t, pt_entry_addr(t, old),
+								  level - 1, g);
+				}
+			} else {
+				for (uint64_t i = 0; i < items; i++)
+					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+			}
+			va += bytes;
+			pa += bytes;
+			len -= bytes;
+			continue;
+		}
+		uint64_t span = isz - (va & (isz - 1));
+		if (span > len)
+			span = len;
+		uint64_t *p = &table[pt_level_index(va, level)];
+		uint64_t e = pt_read(p);
+		if (pt_fmt_present(f, e)) {
+			map_commit(t, pt_next_table(t, e), level - 1, va, pa,
+				   span, attr, plan, pool, g);
+		} else {
+			pt_oaddr_t npa;
+			uint64_t *nt = pt_pool_take(t, pool, &npa);
+			/* Fill while private, then publish with release. */
+			map_commit(t, nt, level - 1, va, pa, span, attr, plan,
+				   pool, g);
+			pt_publish(p, pt_make_table_entry(t, npa));
+		}
+		va += span;
+		pa += span;
+		len -= span;
+	}
+}
+
+static int check_oa(const struct pt_table *t, pt_oaddr_t pa, uint64_t len)
+{
+	if (len - 1 > ~pa)
+		return -PT_EOVERFLOW;
+	if (t->oa_bits < 64 && ((pa + (len - 1)) >> t->oa_bits))
+		return -PT_ERANGE;
+	return 0;
+}
+
+int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		 uint64_t len, uint32_t prot, struct pt_gather *g)
+{
+	const uint64_t gmask = PT_TABLE_SIZE - 1;
+	if ((va | pa | len) & gmask)
+		return -PT_EINVAL;
+	int err = pt_check_range(t, va, len);
+	if (!err)
+		err = check_oa(t, pa, len);
+	if (err)
+		return err;
+	if (prot & ~PT_PROT_ALL)
+		return -PT_EINVAL;
+	uint64_t attr;
+	err = t->fmt->prot_to_attr(prot, &attr);
+	if (err)
+		return err;
+
+	struct map_plan plan = { 0 };
+	err = map_check(t, t->top, t->top_level, va, pa, len, &plan);
+	if (err)
+		return err;
+	struct pt_pool pool = { 0 };
+	err = pt_pool_fill(t, &pool, plan.tables);
+	if (err)
+		return err;
+	map_commit(t, t->top, t->top_level, va, pa, len, attr, &plan, &pool, g);
+	pt_gather_add(g, va, va + (len - 1));
+	return 0;
+}
+
+/* ---- lookup ------------------------------------------------------- */
+
+static void leaf_from_entry(const struct pt_table *t, uint64_t e,
+			    unsigned int level, unsigned int idx,
+			    pt_vaddr_t item_va, struct pt_leaf *leaf)
+{
+	const struct pt_fmt *f = t->fmt;
+	unsigned int lg2 = pt_item_lg2(level);
+	pt_oaddr_t oa = pt_entry_addr(t, e) & ~((1ull << lg2) - 1);
+	bool contig = pt_entry_contig(t, e, level);
+	if (contig) {
+		unsigned int c = f->contig_lg2[level];
+		uint64_t off = (uint64_t)(idx & ((1u << c) - 1)) << lg2;
+		item_va -= off;
+		oa -= off;
+		lg2 += c;
+	}
+	leaf->va = item_va;
+	leaf->oa = oa;
+	leaf->size_lg2 = lg2;
+	leaf->level = level;
+	leaf->attr = e & f->attr_mask;
+	leaf->prot = f->attr_to_prot(leaf->attr);
+	leaf->contig = contig;
+}
+
+int pt_leaf_at(const struct pt_table *t, pt_vaddr_t va, struct pt_leaf *leaf)
+{
+	if (!va_valid(t, va))
+		return -PT_ERANGE;
+	const uint64_t *table = t->top;
+	for (unsigned int level = t->top_level;; level--) {
+		unsigned int idx = pt_level_index(va, level);
+		uint64_t e = pt_read(&table[idx]);
+		if (!pt_fmt_present(t->fmt, e))
+			return -PT_ENOENT;
+		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
+			uint64_t isz = pt_item_size(level);
+			leaf_from_entry(t, e, level, idx, va & ~(isz - 1), leaf);
+			return 0;
+		}
+		table = pt_next_table(t, e);
+	}
+}
+
+int pt_iova_to_phys(const struct pt_table *t, pt_vaddr_t va, pt_oaddr_t *pa)
+{
+	if (!va_valid(t, va))
+		return -PT_ERANGE;
+	const uint64_t *table = t->top;
+	for (unsigned int level = t->top_level;; level--) {
+		uint64_t e = pt_read(&table[pt_level_index(va, level)]);
+		if (!pt_fmt_present(t->fmt, e))
+			return -PT_ENOENT;
+		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
+			uint64_t isz = pt_item_size(level);
+			*pa = (pt_entry_addr(t, e) & ~(isz - 1)) | (va & (isz - 1));
+			return 0;
+		}
+		table = pt_next_table(t, e);
+	}
+}
+
+/* First leaf intersecting [va, last] in this table and below. */
+static bool scan_leaf(const struct pt_table *t, const uint64_t *table,
+		      unsigned int level, pt_vaddr_t va, pt_vaddr_t last,
+		      struct pt_leaf *leaf)
+{
+	uint64_t isz = pt_item_size(level);
+	pt_vaddr_t es = va & ~(isz - 1);
+	for (unsigned int i = pt_level_index(va, level); i < PT_TABLE_ITEMS; i++) {
+		uint64_t e = pt_read(&table[i]);
+		if (pt_fmt_present(t->fmt, e)) {
+			if (level > 0 && pt_fmt_is_table(t->fmt, e, level)) {
+				if (scan_leaf(t, pt_next_table(t, e), level - 1,
+					      es > va ? es : va, last, leaf))
+					return true;
+			} else {
+				leaf_from_entry(t, e, level, i, es, leaf);
+				return true;
+			}
+		}
+		if (last - es < isz)
+			return false;
+		es += isz;
+	}
+	return false;
+}
+
+void pt_iter_init(struct pt_iter *it, const struct pt_table *t,
+		  pt_vaddr_t va, pt_vaddr_t last)
+{
+	it->next = va;
+	it->last = last < pt_max_va(t) ? last : pt_max_va(t);
+	it->done = va > it->last;
+}
+
+bool pt_iter_next(const struct pt_table *t, struct pt_iter *it,
+		  struct pt_leaf *leaf)
+{
+	while (!it->done) {
+		/* Skip the non-canonical hole of a sign-extended space. */
+		if (!va_valid(t, it->next)) {
+			pt_vaddr_t upper = ~0ull << (t->va_bits - 1);
+			if (it->next > upper || it->last < upper) {
+				it->done = true;
+				break;
+			}
+			it->next = upper;
+		}
+		pt_vaddr_t hl = half_last(t, it->next);
+		pt_vaddr_t last = it->last < hl ? it->last : hl;
+		if (scan_leaf(t, t->top, t->top_level, it->next, last, leaf)) {
+			pt_vaddr_t end = leaf->va + ((1ull << leaf->size_lg2) - 1);
+			if (end >= it->last)
+				it->done = true;
+			else
+				it->next = end + 1;
+			return true;
+		}
+		if (last >= it->last)
+			it->done = true;
+		else
+			it->next = last + 1;
+	}
+	return false;
+}
+
+/* ---- unmap -------------------------------------------------------- */
+
+int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n)
+{
+	struct pt_leaf leaf;
+	*n = 0;
+	if (pt_leaf_at(t, va, &leaf) || leaf.va == va)
+		return 0;
+	unsigned int level = leaf.level;
+	/* A contiguous run first falls apart into its items, for free. */
+	while (va & (pt_item_size(level) - 1)) {
+		(*n)++;
+		level--;
+	}
+	return 1;
+}
+
+/* Clears leaves in [va, last] (ends already on leaf boundaries); removes
+ * tables left empty. Returns the bytes unmapped. */
+static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
+			    unsigned int level, pt_vaddr_t va, pt_vaddr_t last,
+			    struct pt_gather *g)
+{
+	const struct pt_fmt *f = t->fmt;
+	uint64_t isz = pt_item_size(level);
+	pt_vaddr_t es = va & ~(isz - 1);
+	uint64_t bytes = 0;
+
+	for (unsigned int i = pt_level_index(va, level); i < PT_TABLE_ITEMS; i++) {
+		uint64_t *p = &table[i];
+		uint64_t e = pt_read(p);
+		pt_vaddr_t el = es + (isz - 1);
+		if (pt_fmt_present(f, e)) {
+			if (level > 0 && pt_fmt_is_table(f, e, level)) {
+				uint64_t *child = pt_next_table(t, e);
+				bytes += unmap_level(t, child, level - 1,
+						     es > va ? es : va,
+						     el < last ? el : last, g);
+				if ((es >= va && el <= last) ||
+				    subtree_empty(t, child, level - 1)) {
+					pt_write(p, 0);
+					pt_retire_subtree(t, pt_entry_addr(t, e),
+							  level - 1, g);
+				}
+			} else {
+				pt_write(p, 0);
+				bytes += isz;
+				if (g)
+					g->leaf_levels |= (uint8_t)(1u << level);
+			}
+		}
+		if (el >= last)
+			break;
+		es += isz;
+	}
+	return bytes;
+}
+
+int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,
+		   unsigned int flags, struct pt_gather *g, uint64_t *unmapped)
+{
+	if ((va | len) & (PT_TABLE_SIZE - 1))
+		return -PT_EINVAL;
+	if (flags & ~PT_UNMAP_SPLIT)
+		return -PT_EINVAL;
+	int err = pt_check_range(t, va, len);
+	if (err)
+		return err;
+	pt_vaddr_t last = va + (len - 1);
+
+	unsigned long need_start, need_end = 0;
+	int cut = pt_split_need(t, va, &need_start);
+	if (last != pt_max_va(t) && va_valid(t, last + 1))
+		cut |= pt_split_need(t, last + 1, &need_end);
+	if (cut && !(flags & PT_UNMAP_SPLIT))
+		return -PT_EINVAL;
+
+	struct pt_pool pool = { 0 };
+	err = pt_pool_fill(t, &pool, need_start + need_end);
+	if (err)
+		return err;
+	struct pt_leaf leaf;
+	while (!pt_leaf_at(t, va, &leaf) && leaf.va != va)
+		pt_split_one(t, va, &pool, g);
+	if (last != pt_max_va(t) && va_valid(t, last + 1))
+		while (!pt_leaf_at(t, last + 1, &leaf) && leaf.va != last + 1)
+			pt_split_one(t, last + 1, &pool, g);
+	/* Both ends in one leaf count its split pages twice. */
+	pt_pool_drain(t, &pool);
+
+	uint64_t bytes = unmap_level(t, t->top, t->top_level, va, last, g);
+	pt_gather_add(g, va, last);
+	if (unmapped)
+		*unmapped = bytes;
+	return 0;
+}

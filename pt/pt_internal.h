@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared helpers of pt.c and pt_layout.c: single-copy-atomic entry access,
+ * table lookup, and the private page pool a mutation draws from.
+ */
+#ifndef IOH_PT_INTERNAL_H
+#define IOH_PT_INTERNAL_H
+
+#include "pt/pt_fmt.h"
+
+/*
+ * Every table word is read and written exactly once per access with a
+ * 64-bit atomic: the IOMMU walks these tables concurrently and must never
+ * see a torn entry. A table is linked with a release store so its
+ * contents are visible before the pointer to it.
+ */
+static inline uint64_t pt_read(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void pt_write(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline void pt_publish(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t pt_item_size(unsigned int level)
+{
+	return 1ull << pt_item_lg2(level);
+}
+
+static inline uint64_t *pt_table_va(const struct pt_table *t, pt_oaddr_t pa)
+{
+	return t->mem->phys_to_virt(t->mem_ctx, pa);
+}
+
+static inline pt_oaddr_t pt_entry_addr(const struct pt_table *t, uint64_t e)
+{
+	return e & pt_oa_mask(t->fmt);
+}
+
+static inline uint64_t *pt_next_table(const struct pt_table *t, uint64_t e)
+{
+	return pt_table_va(t, pt_entry_addr(t, e));
+}
+
+static inline uint64_t pt_make_table_entry(const struct pt_table *t,
+					   pt_oaddr_t pa)
+{
+	return t->fmt->table_bits | pa;
+}
+
+/* Leaf template: attribute and type bits; OR in the output address. */
+static inline uint64_t pt_leaf_template(const struct pt_table *t,
+					unsigned int level, uint64_t attr,
+					bool contig)
+{
+	return attr | t->fmt->leaf_type[level] |
+	       (contig ? t->fmt->contig_bit : 0);
+}
+
+static inline bool pt_entry_contig(const struct pt_table *t, uint64_t e,
+				   unsigned int level)
+{
+	return t->fmt->contig_lg2[level] && (e & t->fmt->contig_bit);
+}
+
+/*
+ * Pages allocated before a mutation touches the table, chained through
+ * their first word while still private, so that the mutation itself can
+ * no longer fail for lack of memory.
+ */
+struct pt_pool {
+	uint64_t *head;
+	unsigned long count;
+};
+
+int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n);
+uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
+		       pt_oaddr_t *pa);
+void pt_pool_drain(struct pt_table *t, struct pt_pool *pool);
+
+/* Hand a subtree (the table at pa, level, and all below) to defer_free. */
+void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
+		       struct pt_gather *g);
+void pt_gather_add(struct pt_gather *g, pt_vaddr_t va, pt_vaddr_t last);
+
+/* Split the leaf at va one step using a page from pool (if needed). */
+int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
+		 struct pt_gather *g);
+/* Pages pt_split_one needs to split down until va starts a leaf. */
+int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n);
+
+/* Largest leaf va of the table, for walks over everything. */
+pt_vaddr_t pt_max_va(const struct pt_table *t);
+int pt_check_range(const struct pt_table *t, pt_vaddr_t va, uint64_t len);
+
+#endif /* IOH_PT_INTERNAL_H */

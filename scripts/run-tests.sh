@@ -8,7 +8,7 @@ for t in "$@"; do
 	if [ "$t" = "--" ]; then variant=san; continue; fi
 	echo "=== $variant: $t"
 	out=$(mktemp)
-	timeout --kill-after=10 600 stdbuf -oL -eL "$t" 2>&1 | tee "$out"
+	timeout --kill-after=10 600 "$t" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -oE '\[  PASSED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
 	f=$(grep -oE '\[  FAILED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: MIT
+#include "kho/memfd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kho/kho_internal.h"
+
+const struct kho_memfd_mix kho_memfd_mix_default = {
+	.ppm_1g = 600000, /* 60% of whole GiBs are one 1G folio */
+	.ppm_4k = 5000,   /* 0.5% of 2M slots fragmented into 4K */
+	.seed = 1,
+	.scatter_4k = true,
+};
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static bool chance_ppm(uint64_t *s, uint32_t ppm)
+{
+	return splitmix64(s) % 1000000u < ppm;
+}
+
+static int folios_push(struct kho_memfd *m, size_t *cap, uint64_t off,
+		       uint64_t pa, unsigned lg2)
+{
+	if (m->nr_folios == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct kho_memfd_folio *n =
+			realloc(m->folios, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		m->folios = n;
+		*cap = ncap;
+	}
+	m->folios[m->nr_folios++] =
+		(struct kho_memfd_folio){ off, pa, lg2 };
+	return 0;
+}
+
+static int memfd_build_runs(struct kho_memfd *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nr_folios; i++) {
+		const struct kho_memfd_folio *f = &m->folios[i];
+		if (i && f->size_lg2 == f[-1].size_lg2 &&
+		    f->pa == f[-1].pa + (1ull << f->size_lg2))
+			continue;
+		n++;
+	}
+	free(m->runs);
+	m->runs = calloc(n ? n : 1, sizeof(*m->runs));
+	if (!m->runs)
+		return -ENOMEM;
+	m->nr_runs = 0;
+	for (size_t i = 0; i < m->nr_folios; i++) {
+		const struct kho_memfd_folio *f = &m->folios[i];
+		struct kho_memfd_run *r = &m->runs[m->nr_runs - 1];
+		if (m->nr_runs && f->size_lg2 == r->size_lg2 &&
+		    f->pa == r->pa + (r->count << r->size_lg2)) {
+			r->count++;
+			continue;
+		}
+		m->runs[m->nr_runs++] = (struct kho_memfd_run){
+			f->offset, f->pa, 1, f->size_lg2
+		};
+	}
+	return 0;
+}
+
+static void memfd_free(struct kho_memfd *m)
+{
+	free(m->folios);
+	free(m->runs);
+	free(m);
+}
+
+static void memfd_release_folios(struct kho_memfd *m)
+{
+	for (size_t i = 0; i < m->nr_folios; i++)
+		kho_folio_free(&m->k->alloc, m->folios[i].pa);
+}
+
+int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
+		     const struct kho_memfd_mix *mix, struct kho_memfd **out)
+{
+	if (!name || !name[0] || strlen(name) >= KHO_NAME_MAX || size == 0 ||
+	    size % KHO_2M)
+		return -EINVAL;
+	struct kho_memfd *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->k = k;
+	strcpy(m->name, name);
+	m->size = size;
+	uint64_t rng = mix->seed;
+	size_t cap = 0;
+	int err = 0;
+	uint64_t pas[512];
+
+	for (uint64_t off = 0; off < size && !err;) {
+		uint64_t pa;
+		if (off % KHO_1G == 0 && size - off >= KHO_1G &&
+		    chance_ppm(&rng, mix->ppm_1g)) {
+			err = kho_folio_alloc(&k->alloc, KHO_1G_LG2, &pa);
+			if (!err)
+				err = folios_push(m, &cap, off, pa, KHO_1G_LG2);
+			off += KHO_1G;
+			continue;
+		}
+		if (!chance_ppm(&rng, mix->ppm_4k)) {
+			err = kho_folio_alloc(&k->alloc, KHO_2M_LG2, &pa);
+			if (!err)
+				err = folios_push(m, &cap, off, pa, KHO_2M_LG2);
+			off += KHO_2M;
+			continue;
+		}
+		size_t got = 0;
+		for (; got < 512 && !err; got++)
+			err = kho_folio_alloc(&k->alloc, KHO_4K_LG2, &pas[got]);
+		if (err) {
+			for (size_t i = 0; i + 1 < got; i++)
+				kho_folio_free(&k->alloc, pas[i]);
+			break;
+		}
+		for (size_t i = 511; mix->scatter_4k && i > 0; i--) {
+			size_t j = splitmix64(&rng) % (i + 1);
+			uint64_t t = pas[i];
+			pas[i] = pas[j];
+			pas[j] = t;
+		}
+		for (size_t i = 0; i < 512 && !err; i++)
+			err = folios_push(m, &cap, off + i * KHO_4K, pas[i],
+					  KHO_4K_LG2);
+		off += KHO_2M;
+	}
+	if (!err)
+		err = memfd_build_runs(m);
+	if (err) {
+		memfd_release_folios(m);
+		memfd_free(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+int kho_memfd_destroy(struct kho_memfd *m)
+{
+	if (m->preserved)
+		return -EBUSY;
+	memfd_release_folios(m);
+	memfd_free(m);
+	return 0;
+}
+
+const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
+					       uint64_t offset)
+{
+	if (offset >= m->size)
+		return NULL;
+	size_t lo = 0, hi = m->nr_folios;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->folios[mid].offset <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &m->folios[lo];
+}
+
+void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3])
+{
+	count[0] = count[1] = count[2] = 0;
+	for (size_t i = 0; i < m->nr_runs; i++)
+		count[kho_lg2_order(m->runs[i].size_lg2)] += m->runs[i].count;
+}
+
+/* ---- LUO object handler -------------------------------------------------- */
+
+static void memfd_unpreserve_runs(struct kho *k, struct kho_memfd *m,
+				  size_t upto)
+{
+	for (size_t i = 0; i < upto; i++)
+		kho_folio_run_flags(&k->alloc, m->runs[i].pa,
+				    m->runs[i].size_lg2, m->runs[i].count, 0, 0,
+				    KHO_FOLIO_PRESERVED);
+}
+
+static int memfd_preserve(struct kho *k, void *obj)
+{
+	struct kho_memfd *m = obj;
+	if (m->preserved)
+		return -EBUSY;
+	for (size_t i = 0; i < m->nr_runs; i++) {
+		int err = kho_folio_run_flags(&k->alloc, m->runs[i].pa,
+					      m->runs[i].size_lg2,
+					      m->runs[i].count, 0,
+					      KHO_FOLIO_PRESERVED, 0);
+		if (err) {
+			memfd_unpreserve_runs(k, m, i);
+			return err;
+		}
+	}
+	m->preserved = true;
+	return 0;
+}
+
+static void memfd_unpreserve(struct kho *k, void *obj)
+{
+	struct kho_memfd *m = obj;
+	memfd_unpreserve_runs(k, m, m->nr_runs);
+	m->preserved = false;
+}
+
+#define MEMFD_REC 24u /* u64 offset, u64 pa, u64 count << 8 | size_lg2 */
+
+static int memfd_serialize(struct kho *k, void *obj, void *fdt)
+{
+	struct kho_memfd *m = obj;
+	(void)k;
+	void *buf;
+	if (kho_fdt_put_u64(fdt, "size", m->size) ||
+	    kho_fdt_put_u64(fdt, "nr-folios", m->nr_folios))
+		return -ENOSPC;
+	if (fdt_property_placeholder(fdt, "folios",
+				     (int)(m->nr_runs * MEMFD_REC), &buf))
+		return -ENOSPC;
+	uint8_t *d = buf;
+	for (size_t i = 0; i < m->nr_runs; i++, d += MEMFD_REC) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		kho_be64_st(d, r->offset);
+		kho_be64_st(d + 8, r->pa);
+		kho_be64_st(d + 16, r->count << 8 | r->size_lg2);
+	}
+	return 0;
+}
+
+static int memfd_freeze(struct kho *k, void *obj)
+{
+	(void)k;
+	((struct kho_memfd *)obj)->frozen = true;
+	return 0;
+}
+
+static void memfd_unfreeze(struct kho *k, void *obj)
+{
+	(void)k;
+	((struct kho_memfd *)obj)->frozen = false;
+}
+
+const struct kho_obj_ops kho_memfd_ops = {
+	.subsys = KHO_MEMFD_SUBSYS,
+	.preserve = memfd_preserve,
+	.unpreserve = memfd_unpreserve,
+	.serialize = memfd_serialize,
+	.freeze = memfd_freeze,
+	.unfreeze = memfd_unfreeze,
+};
+
+int kho_memfd_preserve(struct luo_session *s, const char *name,
+		       struct kho_memfd *m)
+{
+	return luo_preserve(s, name, &kho_memfd_ops, m);
+}
+
+/* Decoded run record; -EINVAL when malformed. */
+static int memfd_rec(const uint8_t *d, struct kho_memfd_run *r)
+{
+	uint64_t cs = kho_be64_ld(d + 16);
+	r->offset = kho_be64_ld(d);
+	r->pa = kho_be64_ld(d + 8);
+	r->count = cs >> 8;
+	r->size_lg2 = (uint32_t)(cs & 0xff);
+	if (kho_lg2_order(r->size_lg2) == KHO_NR_ORDERS || r->count == 0 ||
+	    r->count > (KHO_RAM_MAX >> r->size_lg2))
+		return -EINVAL;
+	return 0;
+}
+
+static int memfd_validate(struct kho_vctx *v, const void *fdt, int node,
+			  uint32_t version)
+{
+	uint64_t size, nr_folios, off = 0, counted = 0;
+	int len, err;
+	(void)version;
+
+	if (kho_fdt_get_u64(fdt, node, "size", &size) || size == 0 ||
+	    size % KHO_2M || size > KHO_RAM_MAX)
+		return kho_vctx_fail(v, "missing or bad 'size'");
+	if (kho_fdt_get_u64(fdt, node, "nr-folios", &nr_folios))
+		return kho_vctx_fail(v, "missing or bad 'nr-folios'");
+	const uint8_t *d = fdt_getprop(fdt, node, "folios", &len);
+	if (!d || len <= 0 || len % MEMFD_REC)
+		return kho_vctx_fail(v, "missing or malformed 'folios'");
+	for (size_t i = 0; i < (size_t)len / MEMFD_REC; i++) {
+		struct kho_memfd_run r;
+		if (memfd_rec(d + i * MEMFD_REC, &r))
+			return kho_vctx_fail(v, "folios[%zu]: bad size or count",
+					     i);
+		if (r.offset != off || off % (1ull << r.size_lg2))
+			return kho_vctx_fail(v,
+					     "folios[%zu]: offset 0x%" PRIx64
+					     " is not 0x%" PRIx64
+					     " or not aligned to its folio",
+					     i, r.offset, off);
+		if (r.count > (size - off) >> r.size_lg2)
+			return kho_vctx_fail(v,
+					     "folios[%zu]: runs past the file size "
+					     "0x%" PRIx64,
+					     i, size);
+		err = kho_vctx_own(v, r.pa, r.size_lg2, r.count);
+		if (err)
+			return err;
+		off += r.count << r.size_lg2;
+		counted += r.count;
+	}
+	if (off != size)
+		return kho_vctx_fail(v,
+				     "folios cover 0x%" PRIx64
+				     " bytes of a 0x%" PRIx64 " byte file",
+				     off, size);
+	if (counted != nr_folios)
+		return kho_vctx_fail(v,
+				     "nr-folios says %" PRIu64 ", runs hold %" PRIu64,
+				     nr_folios, counted);
+	return 0;
+}
+
+const struct kho_subsys kho_memfd_subsys = {
+	.name = KHO_MEMFD_SUBSYS,
+	.version = KHO_MEMFD_VERSION,
+	.min_version = 1,
+	.validate_obj = memfd_validate,
+};
+
+int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
+		       struct kho_memfd **out)
+{
+	int node, len, err;
+	err = luo_retrieve(k, session, name, KHO_MEMFD_SUBSYS, &node);
+	if (err)
+		return err;
+	const void *fdt = k->in.fdt;
+	uint64_t size, nr_folios;
+	const uint8_t *d = fdt_getprop(fdt, node, "folios", &len);
+	if (kho_fdt_get_u64(fdt, node, "size", &size) ||
+	    kho_fdt_get_u64(fdt, node, "nr-folios", &nr_folios) || !d)
+		return -EINVAL; /* validated at boot: cannot happen */
+	struct kho_memfd *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->k = k;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->size = size;
+	m->nr_runs = (size_t)len / MEMFD_REC;
+	m->runs = calloc(m->nr_runs, sizeof(*m->runs));
+	m->folios = calloc(nr_folios, sizeof(*m->folios));
+	if (!m->runs || !m->folios) {
+		memfd_free(m);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->nr_runs; i++) {
+		struct kho_memfd_run *r = &m->runs[i];
+		memfd_rec(d + i * MEMFD_REC, r);
+		err = kho_claim_run(k, r->pa, r->size_lg2, r->count);
+		if (err) {
+			/* Give back what was claimed: it is incoming again. */
+			for (size_t j = 0; j < i; j++)
+				kho_folio_run_flags(&k->alloc, m->runs[j].pa,
+						    m->runs[j].size_lg2,
+						    m->runs[j].count, 0,
+						    KHO_FOLIO_INCOMING, 0);
+			memfd_free(m);
+			return err;
+		}
+		for (uint64_t c = 0; c < r->count; c++)
+			m->folios[m->nr_folios++] = (struct kho_memfd_folio){
+				r->offset + (c << r->size_lg2),
+				r->pa + (c << r->size_lg2), r->size_lg2
+			};
+	}
+	*out = m;
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memfd model: guest RAM is a file made of physical folios (what
+ * memfd/hugetlbfs/guest_memfd give a VMM). A folio of 2^n bytes sits at a
+ * file offset aligned to 2^n, as in the page cache. A preserved memfd comes
+ * back after a live update with the same folios at the same offsets.
+ *
+ * Layout mix: the file is cut into 1 GiB chunks; a chunk is one 1 GiB folio
+ * with probability ppm_1g (parts per million), else 512 slots of 2 MiB, and
+ * each slot is split into 512 folios of 4 KiB with probability ppm_4k.
+ * With scatter_4k the 4K folios of a slot are given to file offsets in a
+ * shuffled order, so physically adjacent pages are not adjacent in the file
+ * (fragmentation as left by a long-running host). Deterministic in seed.
+ */
+#ifndef IOH_KHO_MEMFD_H
+#define IOH_KHO_MEMFD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kho/kho.h"
+
+#define KHO_MEMFD_SUBSYS "memfd"
+#define KHO_MEMFD_VERSION 1u
+
+struct kho_memfd_mix {
+	uint32_t ppm_1g;
+	uint32_t ppm_4k;
+	uint64_t seed;
+	bool scatter_4k;
+};
+
+/* Mostly 1G and 2M, some 4K fragmentation. */
+extern const struct kho_memfd_mix kho_memfd_mix_default;
+
+struct kho_memfd_folio {
+	uint64_t offset;
+	uint64_t pa;
+	uint32_t size_lg2;
+};
+
+/* A run of folios: same size, consecutive offsets and addresses. */
+struct kho_memfd_run {
+	uint64_t offset;
+	uint64_t pa;
+	uint64_t count;
+	uint32_t size_lg2;
+};
+
+struct kho_memfd {
+	struct kho *k;
+	char name[KHO_NAME_MAX];
+	uint64_t size;
+	struct kho_memfd_folio *folios; /* by offset */
+	size_t nr_folios;
+	struct kho_memfd_run *runs;
+	size_t nr_runs;
+	bool preserved, frozen;
+};
+
+/* size: a multiple of 2 MiB. Allocates every folio from k's allocator. */
+int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
+		     const struct kho_memfd_mix *mix, struct kho_memfd **out);
+/* Frees the folios; -EBUSY while preserved. */
+int kho_memfd_destroy(struct kho_memfd *m);
+/* The folio holding byte `offset`; NULL past the end. */
+const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
+					       uint64_t offset);
+/* Counts of folios by order. */
+void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3]);
+
+/* Preserve m as object `name` of session s (LUO). */
+int kho_memfd_preserve(struct luo_session *s, const char *name,
+		       struct kho_memfd *m);
+/* Incoming: rebuild object session/name, claiming its folios. */
+int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
+		       struct kho_memfd **out);
+
+extern const struct kho_obj_ops kho_memfd_ops;
+
+#endif /* IOH_KHO_MEMFD_H */

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 /* Subcommands; each defined in its cli/cmd_<name>.c. */
+extern const struct cli_cmd cli_cmd_kernel, cli_cmd_handover;
 static const struct cli_cmd *const cli_cmds[] = {
+	&cli_cmd_kernel,
+	&cli_cmd_handover,
 	NULL,
 };
 

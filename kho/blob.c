@@ -455,7 +455,7 @@ static int validate_sessions(struct kho_vctx *v, const void *fdt, int node)
 	if (!p->sessions)
 		return -ENOMEM;
 	fdt_for_each_subnode(child, fdt, node) {
-		const char *name = kho_fdt_get_str(fdt, child, "name");
+		const char *name = kho_fdt_get_str(fdt, child, "session");
 		if (!name || !name[0] || strlen(name) >= KHO_NAME_MAX)
 			return kho_vctx_fail(v,
 					     "luo: session node '%s' has no valid "
@@ -488,7 +488,7 @@ static int validate_subsys_objects(struct kho_vctx *v, const void *fdt,
 
 	fdt_for_each_subnode(child, fdt, ps->node) {
 		const char *sess = kho_fdt_get_str(fdt, child, "session");
-		const char *name = kho_fdt_get_str(fdt, child, "name");
+		const char *name = kho_fdt_get_str(fdt, child, "object");
 		const char *nn = fdt_get_name(fdt, child, NULL);
 		if (!sess || !name || !name[0] || strlen(name) >= KHO_NAME_MAX)
 			return kho_vctx_fail(v,

@@ -201,9 +201,9 @@ static int serialize_into(struct kho *k, void *fdt, size_t cap,
 	TRY(fdt_compat(fdt, "luo", 1));
 	unsigned si = 0;
 	for (struct luo_session *s = k->sessions; s; s = s->next, si++) {
-		snprintf(nn, sizeof(nn), "session@%u", si);
+		snprintf(nn, sizeof(nn), "session-%u", si);
 		FDT(fdt_begin_node(fdt, nn));
-		FDT(fdt_property_string(fdt, "name", s->name));
+		FDT(fdt_property_string(fdt, "session", s->name));
 		FDT(fdt_end_node(fdt));
 	}
 	FDT(fdt_end_node(fdt));
@@ -219,11 +219,11 @@ static int serialize_into(struct kho *k, void *fdt, size_t cap,
 			for (struct luo_obj *o = s->objs; o; o = o->next) {
 				if (strcmp(o->ops->subsys, ss->name))
 					continue;
-				snprintf(nn, sizeof(nn), "object@%u", oi++);
+				snprintf(nn, sizeof(nn), "object-%u", oi++);
 				FDT(fdt_begin_node(fdt, nn));
 				FDT(fdt_property_string(fdt, "session",
 							s->name));
-				FDT(fdt_property_string(fdt, "name", o->name));
+				FDT(fdt_property_string(fdt, "object", o->name));
 				TRY(o->ops->serialize(k, o->obj, fdt));
 				FDT(fdt_end_node(fdt));
 			}

@@ -110,6 +110,9 @@ struct kho_subsys {
 	int (*validate_global)(struct kho_vctx *v, const void *fdt, int node,
 			       uint32_t version);
 	int (*serialize_global)(struct kho *k, void *fdt);
+	/* One line in plain words about a validated object (for tools). */
+	void (*describe)(const void *fdt, int node, uint32_t version,
+			 char *buf, size_t len);
 };
 
 #define KHO_MAX_SUBSYS 8

@@ -337,11 +337,33 @@ static int memfd_validate(struct kho_vctx *v, const void *fdt, int node,
 	return 0;
 }
 
+static void memfd_describe(const void *fdt, int node, uint32_t version,
+			   char *buf, size_t len)
+{
+	uint64_t size = 0, n[3] = { 0 };
+	int plen = 0;
+	(void)version;
+	kho_fdt_get_u64(fdt, node, "size", &size);
+	const uint8_t *d = fdt_getprop(fdt, node, "folios", &plen);
+	size_t runs = d && plen > 0 ? (size_t)plen / MEMFD_REC : 0;
+	for (size_t i = 0; i < runs; i++) {
+		struct kho_memfd_run r;
+		if (!memfd_rec(d + i * MEMFD_REC, &r))
+			n[kho_lg2_order(r.size_lg2)] += r.count;
+	}
+	snprintf(buf, len,
+		 "guest memory file of %" PRIu64 " MiB: %" PRIu64
+		 " folios of 1 GiB, %" PRIu64 " of 2 MiB, %" PRIu64
+		 " of 4 KiB, in %zu physically contiguous runs",
+		 size >> 20, n[2], n[1], n[0], runs);
+}
+
 const struct kho_subsys kho_memfd_subsys = {
 	.name = KHO_MEMFD_SUBSYS,
 	.version = KHO_MEMFD_VERSION,
 	.min_version = 1,
 	.validate_obj = memfd_validate,
+	.describe = memfd_describe,
 };
 
 int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
@@ -392,4 +414,38 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 	}
 	*out = m;
 	return 0;
+}
+
+uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset)
+{
+	return kho_csum(name, strlen(name)) ^ (offset * 0x9e3779b97f4a7c15ull) ^
+	       0x5354414d50ull;
+}
+
+int kho_memfd_stamp(struct kho_memfd *m)
+{
+	for (size_t i = 0; i < m->nr_folios; i++) {
+		const struct kho_memfd_folio *f = &m->folios[i];
+		uint64_t len = 1ull << f->size_lg2;
+		uint64_t *w = kho_va(m->k, f->pa, len);
+		if (!w)
+			return -ENODEV;
+		w[0] = kho_memfd_stamp_value(m->name, f->offset);
+		w[len / 8 - 1] = ~w[0];
+	}
+	return 0;
+}
+
+uint64_t kho_memfd_check_stamp(const struct kho_memfd *m)
+{
+	uint64_t bad = 0;
+	for (size_t i = 0; i < m->nr_folios; i++) {
+		const struct kho_memfd_folio *f = &m->folios[i];
+		uint64_t len = 1ull << f->size_lg2;
+		const uint64_t *w = kho_va(m->k, f->pa, len);
+		uint64_t want = kho_memfd_stamp_value(m->name, f->offset);
+		if (!w || w[0] != want || w[len / 8 - 1] != ~want)
+			bad++;
+	}
+	return bad;
 }

@@ -77,6 +77,16 @@ int kho_memfd_preserve(struct luo_session *s, const char *name,
 int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 		       struct kho_memfd **out);
 
+/*
+ * Guest data stamp: the first and last 64-bit word of every folio get a
+ * value derived from (memfd name, file offset), so a later kernel can tell
+ * that the same data sits at the same offsets. Needs physmem.
+ */
+int kho_memfd_stamp(struct kho_memfd *m);
+/* Folios whose stamp is wrong (0: all intact). */
+uint64_t kho_memfd_check_stamp(const struct kho_memfd *m);
+uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset);
+
 extern const struct kho_obj_ops kho_memfd_ops;
 
 #endif /* IOH_KHO_MEMFD_H */

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iohandover handover show FILE | check FILE: saved handover blobs for
+ * people. `check` runs exactly the validation a booting kernel runs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "kho/kho.h"
+
+#define CMD "handover"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: iohandover handover show FILE\n"
+		"       iohandover handover check [--ram SIZE] FILE\n"
+		"  show   print the blob's preserved memory, sessions and objects\n"
+		"  check  validate it as a booting kernel would: exit 0 valid,\n"
+		"         2 invalid (with the reason); --ram: the machine's RAM\n"
+		"         size in bytes (default: the size the blob states)\n"
+		"A blob is an FDT; `dtc -I dtb -O dts FILE` shows it raw.\n");
+}
+
+static int read_file(const char *path, void **buf, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -errno;
+	size_t cap = 1 << 16, n = 0;
+	uint8_t *b = malloc(cap);
+	while (b) {
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (got == 0 || n > KHO_FDT_MAX)
+			break;
+		if (n == cap) {
+			uint8_t *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	int err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (!b)
+		return -ENOMEM;
+	if (err) {
+		free(b);
+		return err;
+	}
+	*buf = b;
+	*size = n;
+	return 0;
+}
+
+static const char *human(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+	double v = (double)bytes;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
+}
+
+static void show(const char *path, const struct kho_parsed *p)
+{
+	char h1[32], h2[32];
+	uint64_t n[3] = { 0 }, r[3] = { 0 };
+	for (size_t i = 0; i < p->nr_runs; i++) {
+		enum kho_order o = kho_lg2_order(p->runs[i].size_lg2);
+		n[o] += p->runs[i].count;
+		r[o]++;
+	}
+	printf("%s: handover blob, ABI v%u, written by kernel generation %" PRIu64
+	       ", %zu bytes\n",
+	       path, p->abi_version, p->generation, p->fdt_size);
+	printf("machine RAM: %s\n", human(p->ram_size, h1, sizeof(h1)));
+	printf("preserved memory: %s in %zu ranges and %zu 4K bitmaps\n",
+	       human(p->preserved_bytes, h2, sizeof(h2)), p->nr_runs,
+	       p->nr_masks);
+	printf("  1 GiB folios: %" PRIu64 " in %" PRIu64 " ranges\n", n[2], r[2]);
+	printf("  2 MiB folios: %" PRIu64 " in %" PRIu64 " ranges\n", n[1], r[1]);
+	printf("  4 KiB folios: %" PRIu64 " in %" PRIu64 " ranges + %zu bitmaps\n",
+	       n[0], r[0], p->nr_masks);
+	printf("subsystems:");
+	for (size_t i = 0; i < p->nr_subsys; i++)
+		printf(" %s v%u", p->subsys[i].ss->name, p->subsys[i].version);
+	printf("\n");
+	for (size_t s = 0; s < p->nr_sessions; s++) {
+		size_t cnt = 0;
+		for (size_t i = 0; i < p->nr_objs; i++)
+			cnt += p->objs[i].session == s;
+		printf("session %s: %zu object%s\n", p->sessions[s], cnt,
+		       cnt == 1 ? "" : "s");
+		for (size_t i = 0; i < p->nr_objs; i++) {
+			const struct kho_pobj *o = &p->objs[i];
+			const struct kho_psubsys *ps = &p->subsys[o->subsys];
+			char desc[256] = "";
+			if (o->session != s)
+				continue;
+			if (ps->ss->describe)
+				ps->ss->describe(p->fdt, o->node, ps->version,
+						 desc, sizeof(desc));
+			printf("  %s %s: %s\n", ps->ss->name, o->name, desc);
+		}
+	}
+}
+
+int cmd_handover_main(int argc, char **argv);
+
+int cmd_handover_main(int argc, char **argv)
+{
+	uint64_t ram = 0;
+	const char *path = NULL;
+	int i = 2;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	bool is_show = !strcmp(argv[1], "show");
+	if (!is_show && strcmp(argv[1], "check")) {
+		cli_err(CMD, "unknown action '%s' (show or check)", argv[1]);
+		return CLI_USAGE;
+	}
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--ram") && i + 1 < argc && !is_show) {
+			char *end;
+			ram = strtoull(argv[++i], &end, 0);
+			if (*end == 'G')
+				ram <<= 30;
+			else if (*end == 'M')
+				ram <<= 20;
+			else if (*end == 'T')
+				ram <<= 40;
+			else if (*end) {
+				cli_err(CMD, "--ram: bad size '%s'", argv[i]);
+				return CLI_USAGE;
+			}
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			cli_err(CMD, "unexpected argument '%s'", argv[i]);
+			return CLI_USAGE;
+		}
+	}
+	if (!path) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	void *buf = NULL;
+	size_t size = 0;
+	int rc = read_file(path, &buf, &size);
+	if (rc) {
+		cli_err(CMD, "%s: %s", path, strerror(-rc));
+		return CLI_USAGE;
+	}
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	rc = kho_blob_validate(buf, size, ram, &p, &err);
+	if (rc) {
+		printf("%s: invalid: %s\n", path, err.msg);
+		free(buf);
+		return CLI_USAGE;
+	}
+	if (is_show)
+		show(path, &p);
+	else
+		printf("%s: valid (ABI v%u, generation %" PRIu64
+		       ", %zu sessions, %zu objects)\n",
+		       path, p.abi_version, p.generation, p.nr_sessions,
+		       p.nr_objs);
+	kho_parsed_free(&p);
+	free(buf);
+	return CLI_OK;
+}
+
+const struct cli_cmd cli_cmd_handover = {
+	.name = "handover",
+	.summary = "show or check a saved handover blob",
+	.run = cmd_handover_main,
+};

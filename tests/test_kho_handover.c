@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Handover in one process (the exec chain is test_kho_chain): every
+ * preserved object comes back the same, finish releases what nobody
+ * claimed, cancel leaves nothing behind, and the poison catches a kernel
+ * that relies on memory the previous one did not preserve.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "kho/kho.h"
+#include "kho/memfd.h"
+#include "tests/lib/kho_fixture.h"
+
+#define MIB (1ull << 20)
+
+static int count_run(void *ctx, uint64_t pa, unsigned lg2, uint64_t n)
+{
+	(void)pa;
+	*(uint64_t *)ctx += n << lg2;
+	return 0;
+}
+
+static int count_mask(void *ctx, uint64_t blk, const uint64_t m[8])
+{
+	(void)blk;
+	for (int i = 0; i < 8; i++)
+		*(uint64_t *)ctx += (uint64_t)__builtin_popcountll(m[i]) << 12;
+	return 0;
+}
+
+/* Bytes of folios carrying flag. */
+static uint64_t flagged_bytes(const struct kho *k, unsigned flag)
+{
+	static const struct kho_walk_ops ops = { count_run, count_mask };
+	uint64_t n = 0;
+	assert_int_equal(kho_alloc_walk(&k->alloc, flag, &ops, &n), 0);
+	return n;
+}
+
+static uint64_t handover(struct kho *k)
+{
+	uint64_t pa;
+	assert_int_equal(kho_prepare(k), 0);
+	assert_int_equal(kho_freeze(k, &pa), 0);
+	return pa;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho b;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	uint64_t pa = handover(&f.k);
+
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(b.generation, 2);
+	assert_int_equal(b.in.nr_sessions, 3);
+	assert_int_equal(b.in.nr_objs, 2);
+	assert_int_equal(flagged_bytes(&b, KHO_FOLIO_INCOMING),
+			 (3ull << 30) + 16 * MIB + 2 * MIB);
+	for (int i = 0; i < KHO_FIX_NR_MEMFDS; i++) {
+		struct kho_memfd *m;
+		assert_int_equal(kho_memfd_retrieve(&b, kho_fix_session[i],
+						    kho_fix_name[i], &m),
+				 0);
+		assert_int_equal(m->size, f.m[i]->size);
+		assert_int_equal(m->nr_folios, f.m[i]->nr_folios);
+		for (size_t j = 0; j < m->nr_folios; j++) {
+			assert_int_equal(m->folios[j].offset,
+					 f.m[i]->folios[j].offset);
+			assert_int_equal(m->folios[j].pa, f.m[i]->folios[j].pa);
+			assert_int_equal(m->folios[j].size_lg2,
+					 f.m[i]->folios[j].size_lg2);
+		}
+		assert_int_equal(kho_memfd_check_stamp(m), 0);
+		assert_int_equal(kho_memfd_retrieve(&b, kho_fix_session[i],
+						    kho_fix_name[i], &m),
+				 -EALREADY);
+		f.m[i]->k = NULL;
+		free(m->folios);
+		free(m->runs);
+		free(m);
+	}
+	struct kho_memfd *m;
+	int node;
+	uint32_t ver;
+	assert_int_equal(kho_memfd_retrieve(&b, "vm0", "nope", &m), -ENOENT);
+	assert_int_equal(luo_retrieve(&b, "vm1", "fragmented", "iommufd", &node),
+			 -ENOENT);
+	assert_int_equal(kho_subsys_node(&b, "iommu", &node, &ver), 0);
+	assert_int_equal(ver, 1);
+	/* Everything was claimed: finish frees only the old blob. */
+	assert_int_equal(kho_finish(&b), 2 * MIB);
+	assert_int_equal(flagged_bytes(&b, KHO_FOLIO_INCOMING), 0);
+	assert_int_equal(b.alloc.free_bytes,
+			 KHO_FIX_RAM - (3ull << 30) - 16 * MIB);
+	/* New allocations are usable (their guard is lifted). */
+	uint64_t npa;
+	assert_int_equal(kho_folio_alloc(&b.alloc, KHO_2M_LG2, &npa), 0);
+	memset(kho_va(&b, npa, KHO_2M), 0xab, KHO_2M);
+	assert_int_equal(kho_folio_alloc(&b.alloc, KHO_4K_LG2, &npa), 0);
+	memset(kho_va(&b, npa, KHO_4K), 0xcd, KHO_4K);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
+static void test_finish_releases_unclaimed(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho b;
+	struct kho_err err = { { 0 } };
+	struct kho_memfd *m;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	uint64_t frag_pa = f.m[1]->folios[0].pa;
+	uint64_t pa = handover(&f.k);
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm0", "guest-ram", &m), 0);
+	uint64_t free0 = b.alloc.free_bytes;
+	assert_int_equal(kho_finish(&b), 16 * MIB + 2 * MIB);
+	assert_int_equal(b.alloc.free_bytes, free0 + 16 * MIB + 2 * MIB);
+	assert_int_equal(kho_finish(&b), -ENOENT);
+	/* The unclaimed data is gone for every observer of RAM. */
+	uint64_t w = 1;
+	assert_int_equal(pread(f.pm.fd, &w, 8, (off_t)frag_pa), 8);
+	assert_int_equal(w, 0);
+	assert_int_equal(kho_memfd_check_stamp(m), 0);
+	assert_int_equal(kho_memfd_destroy(m), 0);
+	assert_int_equal(b.alloc.free_bytes, KHO_FIX_RAM);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
+static void test_cancel_leaves_nothing(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho_alloc fresh;
+	struct kho_err err = { { 0 } };
+	struct kho_header hdr;
+	const void *fdt;
+	uint64_t pa;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	assert_int_equal(kho_alloc_init(&fresh, KHO_FIX_RAM), 0);
+	uint64_t free1 = f.k.alloc.free_bytes;
+	uint64_t meta1 = f.k.alloc.meta_bytes;
+	assert_int_equal(flagged_bytes(&f.k, KHO_FOLIO_PRESERVED),
+			 (3ull << 30) + 16 * MIB);
+
+	/* Cancel from PREPARED. */
+	assert_int_equal(kho_prepare(&f.k), 0);
+	assert_int_equal(kho_prepare(&f.k), -EBUSY);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	assert_int_equal(f.k.state, KHO_NORMAL);
+	assert_null(f.k.sessions);
+	assert_int_equal(flagged_bytes(&f.k, KHO_FOLIO_PRESERVED), 0);
+	assert_false(f.m[0]->preserved);
+
+	/* Again, from FROZEN: the blob is uncommitted and freed. */
+	struct luo_session *s;
+	for (int i = 0; i < KHO_FIX_NR_MEMFDS; i++) {
+		assert_int_equal(luo_session_create(&f.k, kho_fix_session[i], &s),
+				 0);
+		assert_int_equal(kho_memfd_preserve(s, kho_fix_name[i], f.m[i]),
+				 0);
+	}
+	pa = handover(&f.k);
+	assert_int_equal(f.k.alloc.free_bytes, free1 - 2 * MIB);
+	assert_int_equal(luo_session_create(&f.k, "late", &s), -EBUSY);
+	assert_int_equal(luo_session_destroy(f.k.sessions), -EBUSY);
+	assert_int_equal(kho_memfd_destroy(f.m[0]), -EBUSY);
+	assert_true(f.m[0]->frozen);
+	assert_int_equal(kho_header_read(&f.pm, pa, &hdr, &fdt, &err), 0);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	assert_false(f.m[0]->frozen);
+	assert_int_not_equal(kho_header_read(&f.pm, pa, &hdr, &fdt, &err), 0);
+	assert_non_null(strstr(err.msg, "no handover there"));
+	assert_int_equal(f.k.alloc.free_bytes, free1);
+	assert_int_equal(f.k.alloc.meta_bytes, meta1);
+	assert_int_equal(flagged_bytes(&f.k, KHO_FOLIO_PRESERVED), 0);
+
+	/* The objects are normal again: they can be destroyed... */
+	for (int i = 0; i < KHO_FIX_NR_MEMFDS; i++) {
+		assert_int_equal(kho_memfd_check_stamp(f.m[i]), 0);
+		assert_int_equal(kho_memfd_destroy(f.m[i]), 0);
+		f.m[i] = NULL;
+	}
+	assert_int_equal(f.k.alloc.free_bytes, KHO_FIX_RAM);
+	assert_int_equal(f.k.alloc.meta_bytes, fresh.meta_bytes);
+	/* ...and a new update after a cancel works. */
+	struct kho_memfd *m;
+	struct kho b;
+	assert_int_equal(kho_memfd_create(&f.k, "again", 64 * MIB,
+					  &kho_memfd_mix_default, &m),
+			 0);
+	assert_int_equal(kho_memfd_stamp(m), 0);
+	assert_int_equal(luo_session_create(&f.k, "vm2", &s), 0);
+	assert_int_equal(kho_memfd_preserve(s, "again", m), 0);
+	pa = handover(&f.k);
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(b.in.nr_objs, 1);
+	struct kho_memfd *m2;
+	assert_int_equal(kho_memfd_retrieve(&b, "vm2", "again", &m2), 0);
+	assert_int_equal(kho_memfd_check_stamp(m2), 0);
+	free(m2->folios);
+	free(m2->runs);
+	free(m2);
+	free(m->folios);
+	free(m->runs);
+	free(m);
+	kho_fini(&b);
+	kho_alloc_fini(&fresh);
+	kho_fixture_fini(&f);
+}
+
+/* Read pa in a child with the trap installed; returns its stderr. */
+static void read_in_child(struct kho *b, uint64_t pa, char *out, size_t len,
+			  int *status)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		kho_poison_trap_install(b);
+		volatile uint64_t *p = kho_va(b, pa, 8);
+		uint64_t v = *p;
+		fprintf(stderr, "read %llx without a fault\n",
+			(unsigned long long)v);
+		_exit(0);
+	}
+	close(fds[1]);
+	ssize_t n = read(fds[0], out, len - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+}
+
+static void test_poison_catches_unpreserved(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho b;
+	struct kho_err err = { { 0 } };
+	uint64_t lone, kept, next_to_kept, big;
+	char msg[512], want[64];
+	int status;
+
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	/* State the old kernel forgot to preserve: a whole 2M folio, a 4K
+	 * page alone in its block, and a 4K page next to a preserved one. */
+	assert_int_equal(kho_folio_alloc(&f.k.alloc, KHO_2M_LG2, &big), 0);
+	assert_int_equal(kho_folio_alloc(&f.k.alloc, KHO_4K_LG2, &kept), 0);
+	assert_int_equal(kho_folio_alloc(&f.k.alloc, KHO_4K_LG2, &next_to_kept),
+			 0);
+	assert_int_equal(next_to_kept, kept + KHO_4K);
+	assert_int_equal(kho_folio_run_flags(&f.k.alloc, kept, KHO_4K_LG2, 1, 0,
+					     KHO_FOLIO_PRESERVED, 0),
+			 0);
+	lone = big + KHO_2M - KHO_4K;
+	*(uint64_t *)kho_va(&f.k, big, 8) = 0x1111;
+	*(uint64_t *)kho_va(&f.k, kept, 8) = 0x2222;
+	*(uint64_t *)kho_va(&f.k, next_to_kept, 8) = 0x3333;
+	uint64_t pa = handover(&f.k);
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_true(b.boot.guarded_ranges > 0);
+
+	uint64_t probes[] = { big, lone, next_to_kept };
+	for (size_t i = 0; i < 3; i++) {
+		/* Given back: a device (any other mapping) reads zero... */
+		uint64_t w = 1;
+		assert_int_equal(pread(f.pm.fd, &w, 8, (off_t)probes[i]), 8);
+		assert_int_equal(w, 0);
+		/* ...and the new kernel's CPU read traps, loudly. */
+		read_in_child(&b, probes[i], msg, sizeof(msg), &status);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGSEGV);
+		snprintf(want, sizeof(want), "0x%016llx",
+			 (unsigned long long)probes[i]);
+		assert_non_null(strstr(msg, want));
+		assert_non_null(strstr(msg, "did not preserve"));
+	}
+	/* Preserved memory is intact and readable. */
+	read_in_child(&b, kept, msg, sizeof(msg), &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(*(uint64_t *)kho_va(&b, kept, 8), 0x2222);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_finish_releases_unclaimed),
+		cmocka_unit_test(test_cancel_leaves_nothing),
+		cmocka_unit_test(test_poison_catches_unpreserved),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

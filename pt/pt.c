@@ -218,6 +218,7 @@ int pt_init(struct pt_table *t, const struct pt_cfg *cfg,
 	t->top = mem->alloc(mem_ctx, &t->top_pa);
 	if (!t->top)
 		return -PT_ENOMEM;
+	memset(t->top, 0, PT_TABLE_SIZE);
 	t->nr_tables = 1;
 	return 0;
 }
@@ -248,6 +249,40 @@ void pt_deinit(struct pt_table *t)
 
 /* ---- page pool ---------------------------------------------------- */
 
+/*
+ * Index page layout: word 0 links the next index page, word 1 is this
+ * page's own pa, word 2 the slots filled and word 3 the slots taken, of
+ * (va, pa) pairs from word 4 on. Pages come out in the order they went
+ * in (ascending addresses from a simple allocator), index pages last.
+ */
+#define POOL_LINK 0
+#define POOL_SELF_PA 1
+#define POOL_FILLED 2
+#define POOL_TAKEN 3
+#define POOL_SLOT0 4
+#define POOL_SLOTS ((PT_TABLE_ITEMS - POOL_SLOT0) / 2)
+
+static void pool_put(struct pt_pool *pool, uint64_t *page, pt_oaddr_t pa)
+{
+	uint64_t *ix = pool->tail;
+	if (ix && ix[POOL_FILLED] < POOL_SLOTS) {
+		uint64_t k = POOL_SLOT0 + 2 * ix[POOL_FILLED]++;
+		ix[k] = (uint64_t)(uintptr_t)page;
+		ix[k + 1] = pa;
+	} else {
+		page[POOL_LINK] = 0;
+		page[POOL_SELF_PA] = pa;
+		page[POOL_FILLED] = 0;
+		page[POOL_TAKEN] = 0;
+		if (ix)
+			ix[POOL_LINK] = (uint64_t)(uintptr_t)page;
+		else
+			pool->head = page;
+		pool->tail = page;
+	}
+	pool->count++;
+}
+
 int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n)
 {
 	while (pool->count < n) {
@@ -257,39 +292,101 @@ int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n)
 			pt_pool_drain(t, pool);
 			return -PT_ENOMEM;
 		}
-		/* Private until taken: word 0 links the pool, word 1 keeps pa. */
-		page[0] = (uint64_t)(uintptr_t)pool->head;
-		page[1] = pa;
-		pool->head = page;
-		pool->count++;
+		pool_put(pool, page, pa);
 	}
 	return 0;
+}
+
+static uint64_t *pool_pop(struct pt_pool *pool, pt_oaddr_t *pa)
+{
+	uint64_t *ix = pool->head;
+	pool->count--;
+	if (ix[POOL_TAKEN] < ix[POOL_FILLED]) {
+		uint64_t k = POOL_SLOT0 + 2 * ix[POOL_TAKEN]++;
+		*pa = ix[k + 1];
+		return (uint64_t *)(uintptr_t)ix[k];
+	}
+	pool->head = (uint64_t *)(uintptr_t)ix[POOL_LINK];
+	if (!pool->head)
+		pool->tail = NULL;
+	*pa = ix[POOL_SELF_PA];
+	return ix;
+}
+
+uint64_t *pt_pool_take_raw(struct pt_table *t, struct pt_pool *pool,
+			   pt_oaddr_t *pa)
+{
+	t->nr_tables++;
+	return pool_pop(pool, pa);
 }
 
 uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
 		       pt_oaddr_t *pa)
 {
-	uint64_t *page = pool->head;
-	pool->head = (uint64_t *)(uintptr_t)page[0];
-	pool->count--;
-	*pa = page[1];
-	page[0] = 0;
-	page[1] = 0;
-	t->nr_tables++;
+	uint64_t *page = pt_pool_take_raw(t, pool, pa);
+	/* Zeroed now rather than at allocation: the caller fills it next,
+	 * while it is still in cache. */
+	memset(page, 0, PT_TABLE_SIZE);
 	return page;
 }
 
 void pt_pool_drain(struct pt_table *t, struct pt_pool *pool)
 {
-	while (pool->head) {
-		uint64_t *page = pool->head;
-		pt_oaddr_t pa = page[1];
-		pool->head = (uint64_t *)(uintptr_t)page[0];
-		page[0] = 0;
-		page[1] = 0;
+	while (pool->count) {
+		pt_oaddr_t pa;
+		uint64_t *page = pool_pop(pool, &pa);
 		t->mem->free(t->mem_ctx, page, pa);
 	}
-	pool->count = 0;
+}
+
+/* 16-byte vectors: native on x86-64 (SSE2) and arm64 (NEON); wider
+ * generic vectors are split badly without AVX. */
+typedef uint64_t pt_v2u64 __attribute__((vector_size(16), aligned(8)));
+
+void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
+		     unsigned int step_lg2, bool stream)
+{
+#if defined(__x86_64__)
+	if (stream) {
+		typedef long long v2di __attribute__((vector_size(16)));
+		const uint64_t step = 1ull << step_lg2, e0 = tmpl | oa;
+		uint64_t i = 0;
+		if ((uintptr_t)p & 15) {
+			__builtin_ia32_movnti64((long long *)p, (long long)e0);
+			i = 1;
+		}
+		v2di v = { (long long)(e0 + i * step),
+			   (long long)(e0 + (i + 1) * step) };
+		const v2di inc = { (long long)(2 * step), (long long)(2 * step) };
+		for (; i + 2 <= n; i += 2) {
+			__builtin_ia32_movntdq((v2di *)&p[i], v);
+			v += inc;
+		}
+		if (i < n)
+			__builtin_ia32_movnti64((long long *)&p[i],
+						(long long)(e0 + i * step));
+		return;
+	}
+#else
+	(void)stream;
+#endif
+	/*
+	 * Plain, wide stores: nothing can see this table until it is
+	 * published with a release store. Template and address bits are
+	 * disjoint, so entry i is simply (tmpl | oa) + i * step.
+	 */
+	const uint64_t step = 1ull << step_lg2, e0 = tmpl | oa;
+	pt_v2u64 a = { e0, e0 + step }, b = { e0 + 2 * step, e0 + 3 * step };
+	const pt_v2u64 inc = { 4 * step, 4 * step };
+	uint64_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		*(pt_v2u64 *)&p[i] = a;
+		*(pt_v2u64 *)&p[i + 2] = b;
+		a += inc;
+		b += inc;
+	}
+	for (; i < n; i++)
+		p[i] = e0 + i * step;
 }
 
 void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
@@ -368,7 +465,15 @@ static bool subtree_empty(const struct pt_table *t, const uint64_t *table,
 struct map_plan {
 	unsigned long tables;   /* new table pages needed */
 	bool replaces_tables;   /* empty tables sit where leaves will go */
+	bool stream;            /* fill new tables bypassing the cache */
 };
+
+/*
+ * A build larger than this many new tables (512 KiB) is written with
+ * non-temporal stores: it would only evict the caches, and nothing reads
+ * the new tables back soon but the IOMMU.
+ */
+#define PT_STREAM_MIN_TABLES 128
 
 /* Read-only pass: find conflicts, count pages. table NULL stands for a
  * table that does not exist yet (all empty). */
@@ -428,10 +533,22 @@ static int map_check(const struct pt_table *t, const uint64_t *table,
 	return 0;
 }
 
+/* Whether mapping [va, va + len) at level fills a whole table with one
+ * run of same-size leaves (so the new table needs no zeroing). */
+static bool fills_table(const struct pt_table *t, unsigned int level,
+			pt_vaddr_t va, pt_oaddr_t pa, uint64_t len)
+{
+	if (len != pt_item_size(level + 1))
+		return false;
+	unsigned int slg2 = pick_size_lg2(t, va, pa, len);
+	return slg2 >= pt_item_lg2(level) &&
+	       (leaf_run(t, va, pa, len, slg2) << slg2) == len;
+}
+
 static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 		       pt_vaddr_t va, pt_oaddr_t pa, uint64_t len, uint64_t attr,
 		       const struct map_plan *plan, struct pt_pool *pool,
-		       struct pt_gather *g)
+		       struct pt_gather *g, bool priv)
 {
 	const struct pt_fmt *f = t->fmt;
 	unsigned int ilg2 = pt_item_lg2(level);
@@ -446,7 +563,10 @@ static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 			uint64_t tmpl = pt_leaf_template(t, level, attr,
 							 slg2 > ilg2);
 			uint64_t *p = &table[pt_level_index(va, level)];
-			if (plan->replaces_tables) {
+			if (priv) {
+				pt_fill_private(p, items, tmpl, pa, ilg2,
+						plan->stream);
+			} else if (plan->replaces_tables) {
 				for (uint64_t i = 0; i < items; i++) {
 					uint64_t old = pt_read(&p[i]);
 					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
@@ -470,19 +590,71 @@ static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 		uint64_t e = pt_read(p);
 		if (pt_fmt_present(f, e)) {
 			map_commit(t, pt_next_table(t, e), level - 1, va, pa,
-				   span, attr, plan, pool, g);
+				   span, attr, plan, pool, g, priv);
 		} else {
 			pt_oaddr_t npa;
-			uint64_t *nt = pt_pool_take(t, pool, &npa);
+			uint64_t *nt = fills_table(t, level - 1, va, pa, span) ?
+				pt_pool_take_raw(t, pool, &npa) :
+				pt_pool_take(t, pool, &npa);
 			/* Fill while private, then publish with release. */
 			map_commit(t, nt, level - 1, va, pa, span, attr, plan,
-				   pool, g);
-			pt_publish(p, pt_make_table_entry(t, npa));
+				   pool, g, true);
+			if (priv) {
+				p[0] = pt_make_table_entry(t, npa);
+			} else {
+				if (plan->stream)
+					pt_stream_fence();
+				pt_publish(p, pt_make_table_entry(t, npa));
+			}
 		}
 		va += span;
 		pa += span;
 		len -= span;
 	}
+}
+
+/*
+ * The common case in one walk: the range is a single run of same-size
+ * leaves into a table that already exists and is empty there. Returns
+ * false (having changed nothing) whenever the general path is needed,
+ * including for every error, which that path then reports.
+ */
+static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		     uint64_t len, uint64_t attr, struct pt_gather *g)
+{
+	const struct pt_fmt *f = t->fmt;
+	unsigned int slg2 = pick_size_lg2(t, va, pa, len);
+	if (!slg2 || (leaf_run(t, va, pa, len, slg2) << slg2) != len)
+		return false;
+	unsigned int level = (slg2 - 12) / 9;
+	pt_vaddr_t last = va + (len - 1);
+	/* One table at that level must hold the whole run. */
+	if ((va ^ last) >> pt_item_lg2(level + 1))
+		return false;
+	uint64_t *table = t->top;
+	for (unsigned int l = t->top_level; l > level; l--) {
+		uint64_t e = pt_read(&table[pt_level_index(va, l)]);
+		if (!pt_fmt_present(f, e) || !pt_fmt_is_table(f, e, l))
+			return false;
+		table = pt_next_table(t, e);
+	}
+	unsigned int ilg2 = pt_item_lg2(level);
+	uint64_t items = len >> ilg2;
+	uint64_t *p = &table[pt_level_index(va, level)];
+	/*
+	 * Plain loads, folded so the loop vectorises: only this (serialised)
+	 * mutation writes these entries, hardware only reads them.
+	 */
+	uint64_t any = 0;
+	for (uint64_t i = 0; i < items; i++)
+		any |= p[i];
+	if (any & f->present_mask)
+		return false;
+	uint64_t tmpl = pt_leaf_template(t, level, attr, slg2 > ilg2);
+	for (uint64_t i = 0; i < items; i++)
+		pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+	pt_gather_add(g, va, last);
+	return true;
 }
 
 static int check_oa(const struct pt_table *t, pt_oaddr_t pa, uint64_t len)
@@ -512,15 +684,19 @@ int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 	if (err)
 		return err;
 
+	if (map_fast(t, va, pa, len, attr, g))
+		return 0;
 	struct map_plan plan = { 0 };
 	err = map_check(t, t->top, t->top_level, va, pa, len, &plan);
 	if (err)
 		return err;
+	plan.stream = plan.tables >= PT_STREAM_MIN_TABLES;
 	struct pt_pool pool = { 0 };
 	err = pt_pool_fill(t, &pool, plan.tables);
 	if (err)
 		return err;
-	map_commit(t, t->top, t->top_level, va, pa, len, attr, &plan, &pool, g);
+	map_commit(t, t->top, t->top_level, va, pa, len, attr, &plan, &pool, g,
+		   false);
 	pt_gather_add(g, va, va + (len - 1));
 	return 0;
 }
@@ -670,6 +846,32 @@ int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n)
 	return 1;
 }
 
+/*
+ * Whether a table whose entries strictly between first and last were just
+ * cleared is now empty. Looks outward from the cleared range, where a
+ * surviving neighbour is most likely, so a dense table answers at once.
+ */
+static bool table_empty_around(const struct pt_table *t, const uint64_t *table,
+			       unsigned int first, unsigned int last)
+{
+	for (unsigned int d = 0; d < PT_TABLE_ITEMS; d++) {
+		bool in = false;
+		if (first >= d) {
+			in = true;
+			if (pt_fmt_present(t->fmt, pt_read(&table[first - d])))
+				return false;
+		}
+		if (last + d < PT_TABLE_ITEMS) {
+			in = true;
+			if (pt_fmt_present(t->fmt, pt_read(&table[last + d])))
+				return false;
+		}
+		if (!in)
+			break;
+	}
+	return true;
+}
+
 /* Clears leaves in [va, last] (ends already on leaf boundaries); removes
  * tables left empty. Returns the bytes unmapped. */
 static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
@@ -681,6 +883,20 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 	pt_vaddr_t es = va & ~(isz - 1);
 	uint64_t bytes = 0;
 
+	if (level == 0) {
+		/* Only leaves here: clear the run without branching. */
+		unsigned int first = pt_level_index(va, 0);
+		unsigned int n = pt_level_index(last, 0) - first + 1;
+		uint64_t *p = &table[first];
+		unsigned int present = 0;
+		for (unsigned int i = 0; i < n; i++) {
+			present += pt_fmt_present(f, pt_read(&p[i]));
+			pt_write(&p[i], 0);
+		}
+		if (present && g)
+			g->leaf_levels |= 1;
+		return (uint64_t)present << 12;
+	}
 	for (unsigned int i = pt_level_index(va, level); i < PT_TABLE_ITEMS; i++) {
 		uint64_t *p = &table[i];
 		uint64_t e = pt_read(p);
@@ -688,11 +904,14 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 		if (pt_fmt_present(f, e)) {
 			if (level > 0 && pt_fmt_is_table(f, e, level)) {
 				uint64_t *child = pt_next_table(t, e);
-				bytes += unmap_level(t, child, level - 1,
-						     es > va ? es : va,
-						     el < last ? el : last, g);
+				pt_vaddr_t cva = es > va ? es : va;
+				pt_vaddr_t clast = el < last ? el : last;
+				bytes += unmap_level(t, child, level - 1, cva,
+						     clast, g);
 				if ((es >= va && el <= last) ||
-				    subtree_empty(t, child, level - 1)) {
+				    table_empty_around(t, child,
+						       pt_level_index(cva, level - 1),
+						       pt_level_index(clast, level - 1))) {
 					pt_write(p, 0);
 					pt_retire_subtree(t, pt_entry_addr(t, e),
 							  level - 1, g);
@@ -723,25 +942,27 @@ int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,
 		return err;
 	pt_vaddr_t last = va + (len - 1);
 
+	/* A leaf straddling either end must be split first, or refused. */
 	unsigned long need_start, need_end = 0;
-	int cut = pt_split_need(t, va, &need_start);
-	if (last != pt_max_va(t) && va_valid(t, last + 1))
-		cut |= pt_split_need(t, last + 1, &need_end);
-	if (cut && !(flags & PT_UNMAP_SPLIT))
+	bool has_end = last != pt_max_va(t) && va_valid(t, last + 1);
+	bool cut_start = pt_split_need(t, va, &need_start);
+	bool cut_end = has_end && pt_split_need(t, last + 1, &need_end);
+	if ((cut_start || cut_end) && !(flags & PT_UNMAP_SPLIT))
 		return -PT_EINVAL;
-
-	struct pt_pool pool = { 0 };
-	err = pt_pool_fill(t, &pool, need_start + need_end);
-	if (err)
-		return err;
-	struct pt_leaf leaf;
-	while (!pt_leaf_at(t, va, &leaf) && leaf.va != va)
-		pt_split_one(t, va, &pool, g);
-	if (last != pt_max_va(t) && va_valid(t, last + 1))
-		while (!pt_leaf_at(t, last + 1, &leaf) && leaf.va != last + 1)
+	if (cut_start || cut_end) {
+		struct pt_pool pool = { 0 };
+		err = pt_pool_fill(t, &pool, need_start + need_end);
+		if (err)
+			return err;
+		struct pt_leaf leaf;
+		while (!pt_leaf_at(t, va, &leaf) && leaf.va != va)
+			pt_split_one(t, va, &pool, g);
+		while (has_end && !pt_leaf_at(t, last + 1, &leaf) &&
+		       leaf.va != last + 1)
 			pt_split_one(t, last + 1, &pool, g);
-	/* Both ends in one leaf count its split pages twice. */
-	pt_pool_drain(t, &pool);
+		/* Both ends in one leaf counted its pages twice. */
+		pt_pool_drain(t, &pool);
+	}
 
 	uint64_t bytes = unmap_level(t, t->top, t->top_level, va, last, g);
 	pt_gather_add(g, va, last);

@@ -87,7 +87,11 @@ struct pt_fmt;
  * aligned to their size.
  */
 struct pt_mem_ops {
-	/* One zeroed page; its physical address in *pa. NULL when out. */
+	/*
+	 * One page, contents undefined (pt initialises every word before
+	 * hardware can see the page); its physical address in *pa. NULL
+	 * when out of memory.
+	 */
 	void *(*alloc)(void *ctx, pt_oaddr_t *pa);
 	/* Free a page hardware has never seen, or at deinit. */
 	void (*free)(void *ctx, void *page, pt_oaddr_t pa);
@@ -98,6 +102,13 @@ struct pt_mem_ops {
 	void (*defer_free)(void *ctx, void *page, pt_oaddr_t pa);
 	/* Virtual address of table memory at pa, or NULL if pa is not RAM. */
 	void *(*phys_to_virt)(void *ctx, pt_oaddr_t pa);
+	/*
+	 * Optional linear window: when set, every table page the library
+	 * itself installed is at virtual address pa + linear_offset, and
+	 * walks use that instead of calling phys_to_virt.
+	 */
+	bool linear;
+	uintptr_t linear_offset;
 };
 
 struct pt_cfg {

@@ -36,6 +36,8 @@ static inline uint64_t pt_item_size(unsigned int level)
 
 static inline uint64_t *pt_table_va(const struct pt_table *t, pt_oaddr_t pa)
 {
+	if (t->mem->linear)
+		return (uint64_t *)(uintptr_t)(pa + t->mem->linear_offset);
 	return t->mem->phys_to_virt(t->mem_ctx, pa);
 }
 
@@ -71,19 +73,40 @@ static inline bool pt_entry_contig(const struct pt_table *t, uint64_t e,
 }
 
 /*
- * Pages allocated before a mutation touches the table, chained through
- * their first word while still private, so that the mutation itself can
- * no longer fail for lack of memory.
+ * Pages allocated before a mutation touches the table, so that the
+ * mutation itself can no longer fail for lack of memory. Their addresses
+ * are kept in index pages (themselves pool pages, handed out last), so a
+ * take never has to touch the page it returns: a large map does not
+ * stall on one cache miss per table page.
  */
 struct pt_pool {
-	uint64_t *head;
-	unsigned long count;
+	uint64_t *head;       /* index page pages are taken from */
+	uint64_t *tail;       /* index page pages are added to */
+	unsigned long count;  /* pages in the pool, index pages included */
 };
 
 int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n);
 uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
 		       pt_oaddr_t *pa);
+/* As pt_pool_take, for a page the caller overwrites whole. */
+uint64_t *pt_pool_take_raw(struct pt_table *t, struct pt_pool *pool,
+			   pt_oaddr_t *pa);
 void pt_pool_drain(struct pt_table *t, struct pt_pool *pool);
+/*
+ * n leaf entries into a table hardware cannot see yet. With stream, the
+ * stores bypass the cache (large builds, see map_commit); the caller must
+ * then pt_stream_fence() before publishing the table.
+ */
+void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
+		     unsigned int step_lg2, bool stream);
+
+static inline void pt_stream_fence(void)
+{
+#if defined(__x86_64__)
+	/* Non-temporal stores are not ordered by a later release store. */
+	__builtin_ia32_sfence();
+#endif
+}
 
 /* Hand a subtree (the table at pa, level, and all below) to defer_free. */
 void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,

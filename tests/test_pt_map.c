@@ -263,6 +263,51 @@ static void test_enomem_every_step(void **state)
 	}
 }
 
+/*
+ * A build of hundreds of tables takes the streaming (non-temporal) path
+ * and the pool's index pages; every entry must still be right, and a
+ * failure part-way through allocation must still change nothing.
+ */
+static void test_large_build(void **state)
+{
+	(void)state;
+	const uint64_t len = SZ_1G + 6 * SZ_2M;
+	const long fails[] = { 0, 1, 200, 300, 515 };
+	for (size_t k = 0; k < sizeof(fails) / sizeof(fails[0]); k++) {
+		struct fixture *fx = setup(PT_FMT_VTD_SS, 48, PT_SZ_4K);
+		uint8_t *snap = snapshot(fx);
+		fx->mem.fail_after = fails[k];
+		assert_int_equal(pt_map_range(&fx->t, SZ_1G - 4 * SZ_2M, 0x7000000000ull,
+					      len, RW, NULL), -PT_ENOMEM);
+		assert_int_equal(fx->mem.in_use, 1);
+		assert_unchanged(fx, snap);
+		fx->mem.fail_after = -1;
+		teardown(fx);
+	}
+	struct fixture *fx = setup(PT_FMT_VTD_SS, 48, PT_SZ_4K);
+	uint64_t va = SZ_1G - 4 * SZ_2M;
+	assert_int_equal(pt_map_range(&fx->t, va, 0x7000000000ull, len, RW, NULL), 0);
+	/* 1 PML4, 1 PDPT, 3 PDs (the range touches three 1G slots), 518 PTs */
+	assert_int_equal(fx->t.nr_tables, 1 + 1 + 3 + len / SZ_2M);
+	struct pt_iter it;
+	struct pt_leaf l;
+	uint64_t n = 0;
+	pt_iter_init(&it, &fx->t, 0, ~0ull);
+	while (pt_iter_next(&fx->t, &it, &l)) {
+		assert_int_equal(l.va, va + n * SZ_4K);
+		assert_int_equal(l.oa, 0x7000000000ull + n * SZ_4K);
+		assert_int_equal(l.size_lg2, 12);
+		assert_int_equal(l.prot, RW | PT_PROT_NOEXEC);
+		n++;
+	}
+	assert_int_equal(n, len / SZ_4K);
+	uint64_t un;
+	assert_int_equal(pt_unmap_range(&fx->t, va, len, 0, NULL, &un), 0);
+	assert_int_equal(un, len);
+	assert_int_equal(fx->t.nr_tables, 1);
+	teardown(fx);
+}
+
 /* PT_UNMAP_SPLIT: cutting into blocks keeps the rest mapped exactly. */
 static void test_unmap_split(void **state)
 {
@@ -385,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_input_unchanged),
 		cmocka_unit_test(test_enomem_every_step),
+		cmocka_unit_test(test_large_build),
 		cmocka_unit_test(test_unmap_split),
 		cmocka_unit_test(test_sign_extend),
 		cmocka_unit_test(test_pgsizes_restrict),

@@ -204,6 +204,19 @@ static int apply_fault(struct kho *k, const char *fault, uint64_t *peek)
 	return 0;
 }
 
+static void teardown(struct kho *k, struct physmem *pm,
+		     struct kho_memfd **memfds, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		if (!memfds[i])
+			continue;
+		memfds[i]->preserved = false;
+		kho_memfd_destroy(memfds[i]);
+	}
+	kho_fini(k);
+	physmem_detach(pm, false);
+}
+
 int cmd_kernel_main(int argc, char **argv);
 
 int cmd_kernel_main(int argc, char **argv)
@@ -212,7 +225,7 @@ int cmd_kernel_main(int argc, char **argv)
 	struct physmem pm;
 	struct kho k;
 	struct kho_err err = { { 0 } };
-	struct kho_memfd *memfds[MAX_MEMFDS];
+	struct kho_memfd *memfds[MAX_MEMFDS] = { NULL };
 	const char *sessions[MAX_MEMFDS];
 	size_t nr = 0;
 	uint64_t folios = 0, bad = 0;
@@ -232,6 +245,7 @@ int cmd_kernel_main(int argc, char **argv)
 		if (rc) {
 			cli_err(CMD, "handover at 0x%" PRIx64 " refused: %s",
 				o.handover_pa, err.msg);
+			physmem_detach(&pm, false);
 			return CLI_USAGE;
 		}
 		kho_poison_trap_install(&k);
@@ -253,6 +267,7 @@ int cmd_kernel_main(int argc, char **argv)
 			if (rc) {
 				cli_err(CMD, "retrieve %s/%s: %s", sessions[nr],
 					ob->name, strerror(-rc));
+				teardown(&k, &pm, memfds, nr);
 				return CLI_INTERNAL;
 			}
 			nr++;
@@ -261,6 +276,7 @@ int cmd_kernel_main(int argc, char **argv)
 		rc = kho_init(&k, &pm, 0);
 		if (rc) {
 			cli_err(CMD, "allocator: %s", strerror(-rc));
+			physmem_detach(&pm, false);
 			return CLI_INTERNAL;
 		}
 		if (o.guest_size) {
@@ -272,6 +288,7 @@ int cmd_kernel_main(int argc, char **argv)
 				cli_err(CMD, "guest memfd of %" PRIu64
 					" bytes: %s", o.guest_size,
 					strerror(-rc));
+				teardown(&k, &pm, memfds, 1);
 				return CLI_USAGE;
 			}
 			sessions[0] = "vm0";
@@ -300,10 +317,10 @@ int cmd_kernel_main(int argc, char **argv)
 		o.profile ? o.profile : "-", o.has_handover ? "handover" : "fresh",
 		nr, folios, bad, freed, k.boot.validate_ns, k.boot.reserve_ns,
 		k.boot.poison_ns);
-	if (bad)
-		return CLI_NOT_HITLESS;
-	if (o.generations <= 1)
-		return CLI_OK;
+	if (bad || o.generations <= 1) {
+		teardown(&k, &pm, memfds, nr);
+		return bad ? CLI_NOT_HITLESS : CLI_OK;
+	}
 
 	/* Live update: preserve, serialize, freeze, exec. */
 	if (o.save_dir)
@@ -316,6 +333,8 @@ int cmd_kernel_main(int argc, char **argv)
 		if (rc) {
 			cli_err(CMD, "preserve %s/%s: %s", sessions[i],
 				memfds[i]->name, strerror(-rc));
+			kho_cancel(&k);
+			teardown(&k, &pm, memfds, nr);
 			return CLI_INTERNAL;
 		}
 	}
@@ -328,6 +347,7 @@ int cmd_kernel_main(int argc, char **argv)
 	if (rc) {
 		cli_err(CMD, "handover: %s", strerror(-rc));
 		kho_cancel(&k);
+		teardown(&k, &pm, memfds, nr);
 		return CLI_INTERNAL;
 	}
 	char gens[24], rfd[16], peeks[24];
@@ -369,6 +389,7 @@ int cmd_kernel_main(int argc, char **argv)
 	rc = kho_exec(&k, &ea);
 	cli_err(CMD, "exec %s: %s", ea.path, strerror(-rc));
 	kho_cancel(&k);
+	teardown(&k, &pm, memfds, nr);
 	return CLI_INTERNAL;
 }
 

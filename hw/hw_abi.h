@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hw_abi: the programming interface of the machine's IOMMU, as a hardware
+ * manual would give it. Modelled on SMMUv3 (IHI 0070): stream table
+ * entries (5.2), command queue and CMD_SYNC (4.1-4.7), event queue and
+ * fault records (7.3), TLB conflict (3.20), break-before-make levels
+ * (3.21.1); page-table formats are those of pt/pt.h, VT-d second stage and
+ * x86-64 included (VT-d 6.5 invalidation maps onto the range command).
+ *
+ *   manual                    | here
+ *   --------------------------+-------------------------------------------
+ *   STRTAB_BASE, linear table | HW_REG strtab_base / strtab_log2 (in RAM)
+ *   STE (8 doublewords)       | struct of HW_STE_WORDS words, HW_STE_*
+ *   STE.Config abort/bypass/S2| HW_STE_MODE_ABORT / _BYPASS / _TRANSLATE
+ *   S2VMID / VT-d DID         | HW_STE2_DID (the IOTLB tag "domain")
+ *   S2TTB / SLPTPTR           | HW_STE1_ROOT
+ *   CMD_CFGI_STE, CFGI_ALL    | HW_CMD_CFGI_STE, HW_CMD_CFGI_ALL
+ *   CMD_TLBI_S12_VMALL        | HW_CMD_TLBI_DOMAIN
+ *   CMD_TLBI_S2_IPA (RIL)     | HW_CMD_TLBI_RANGE (NUM, SCALE, TTL, LEAF)
+ *   CMD_TLBI_NSNH_ALL         | HW_CMD_TLBI_ALL
+ *   CMD_SYNC (+ MSI write)    | HW_CMD_SYNC, completion in sync_done
+ *   SMMU_IDR3.BBML            | hw_regs.bbm_level
+ *   TTL / levels              | pt levels: 0 = 4 KiB leaves, counted upward
+ *
+ * Everything the host and the machine share lives in physmem (stream
+ * table, page tables) or in the register region described here (one
+ * shared memory file, passed down by descriptor, mapped by every process).
+ * Every field the other side may change concurrently is accessed with
+ * 64- or 32-bit atomic loads and stores.
+ *
+ * Beyond the hardware, the region carries the test rig around it: the
+ * DMA engines' oracle (expected IOVA -> PA, fed by the host), per-device
+ * counters, the time-stamped event log and the freed-table-page bitmap
+ * the host uses to declare pages it has freed. None of that is visible to
+ * the modelled IOMMU's translation logic except as a checker.
+ */
+#ifndef IOH_HW_ABI_H
+#define IOH_HW_ABI_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HW_BIT(n) (1ull << (n))
+#define HW_GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
+#define HW_FIELD_PREP(mask, v) \
+	(((uint64_t)(v) << __builtin_ctzll(mask)) & (mask))
+#define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
+
+#define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
+#define HW_ABI_VERSION 1u
+
+#define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
+#define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
+#define HW_CMDQ_ENTRIES 256u    /* power of two */
+#define HW_EVTQ_ENTRIES 256u    /* power of two */
+#define HW_LOG_ENTRIES 8192u    /* power of two */
+#define HW_ORACLE_RANGES 64u
+#define HW_STRTAB_MAX_LOG2 16u
+
+/* ---- Stream table entry (configuration entry), 8 x 64-bit words ---- */
+/*
+ * The stream table is HW_STE_SIZE * 2^strtab_log2 bytes of physmem at
+ * strtab_base. The IOMMU reads an entry one word at a time, in any order,
+ * and may fetch (and cache) any entry at any time, invalid ones too: so
+ * making an entry valid needs HW_CMD_CFGI_STE like any other change.
+ *
+ * Used bits ("the bits the hardware reads for this configuration"):
+ *   V=0:                 word 0 V only
+ *   V=1, abort/bypass:   word 0 V, MODE
+ *   V=1, translate:      word 0 V, MODE, FMT, VA_BITS; word 1 ROOT;
+ *                        word 2 DID
+ * Every other bit of a valid entry is RES0: set, the entry is malformed
+ * (HW_EVT_BAD_STE).
+ */
+#define HW_STE_WORDS 8u
+#define HW_STE_SIZE (HW_STE_WORDS * 8u)
+
+#define HW_STE0_V HW_BIT(0)
+#define HW_STE0_MODE HW_GENMASK(3, 1)
+#define HW_STE0_FMT HW_GENMASK(7, 4)      /* enum pt_format_id */
+#define HW_STE0_VA_BITS HW_GENMASK(13, 8) /* IOVA width: picks the levels */
+#define HW_STE1_ROOT HW_GENMASK(51, 12)   /* top table PA */
+#define HW_STE2_DID HW_GENMASK(15, 0)     /* domain: the IOTLB tag */
+
+enum hw_ste_mode {
+	HW_STE_MODE_ABORT = 0,     /* every transaction terminated */
+	HW_STE_MODE_BYPASS = 1,    /* IOVA = PA, no translation */
+	HW_STE_MODE_TRANSLATE = 2, /* through the tables at ROOT */
+};
+
+/* ---- Commands: 2 words each ---- */
+#define HW_CMD_OP HW_GENMASK(7, 0)
+/* HW_CMD_CFGI_STE */
+#define HW_CMD_SID HW_GENMASK(63, 32)
+/* HW_CMD_TLBI_DOMAIN, HW_CMD_TLBI_RANGE */
+#define HW_CMD_DID HW_GENMASK(63, 48)
+/* HW_CMD_TLBI_RANGE: [addr, addr + (NUM+1) * 2^SCALE * 4 KiB) */
+#define HW_CMD_LEAF HW_BIT(8)          /* leaf entries only: walk caches stay */
+#define HW_CMD_TTL HW_GENMASK(11, 9)   /* 0: any level; n: pt level n-1 only */
+#define HW_CMD_NUM HW_GENMASK(16, 12)  /* 5 bits */
+#define HW_CMD_SCALE HW_GENMASK(22, 17) /* 6 bits */
+#define HW_CMD1_ADDR HW_GENMASK(63, 12) /* word 1: IOVA, 4 KiB aligned */
+/* HW_CMD_SYNC: word 1 is the sequence written to sync_done on completion */
+
+enum hw_cmd_op {
+	HW_CMD_CFGI_STE = 0x03,
+	HW_CMD_CFGI_ALL = 0x04,
+	HW_CMD_TLBI_DOMAIN = 0x2a,
+	HW_CMD_TLBI_RANGE = 0x2b,
+	HW_CMD_TLBI_ALL = 0x30,
+	HW_CMD_SYNC = 0x46,
+};
+
+struct hw_cmd {
+	uint64_t w[2];
+};
+
+/* Why a command was refused (cmdq_error, HW_EVT_CMD_ERROR info). */
+enum hw_cmd_err {
+	HW_CERR_NONE = 0,
+	HW_CERR_ILL = 1,     /* unknown opcode or reserved field set */
+	HW_CERR_OVERRUN = 2, /* prod ran more than a queue ahead of cons */
+};
+
+/* ---- Events ---- */
+/*
+ * Types below 0x80 are hardware fault records (they also go to the event
+ * queue); 0x80 and up are the rig's checker verdicts and timeline marks
+ * (event log only).
+ */
+enum hw_evt_type {
+	HW_EVT_NONE = 0,
+	HW_EVT_BAD_STREAMID = 0x02, /* SID beyond the stream table */
+	HW_EVT_STE_FETCH = 0x03,    /* stream table outside physmem */
+	HW_EVT_BAD_STE = 0x04,      /* malformed configuration entry */
+	HW_EVT_STE_ABORT = 0x05,    /* V=0 or MODE abort */
+	HW_EVT_WALK_EABT = 0x0b,    /* table pointer outside physmem */
+	HW_EVT_TRANSLATION = 0x10,  /* no valid leaf (or a malformed one) */
+	HW_EVT_PERMISSION = 0x13,
+	HW_EVT_TLB_CONFLICT = 0x20, /* multi-hit at BBM level 0/1 */
+	HW_EVT_CMD_ERROR = 0x30,    /* info: index << 8 | enum hw_cmd_err */
+
+	HW_EVT_MISDIRECTED = 0x80,  /* info: the PA reached */
+	HW_EVT_LOST_WRITE = 0x81,   /* info: the PA whose stamp is missing */
+	HW_EVT_BBM_VIOLATION = 0x82, /* info: the PA the live entry had */
+	HW_EVT_USE_AFTER_FREE = 0x83, /* info: freed table page PA */
+	HW_EVT_TORN_CONFIG = 0x84,  /* info: mask of words that tore */
+	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence */
+	HW_EVT_GUEST_PAUSED = 0x91,
+	HW_EVT_GUEST_RESUMED = 0x92, /* info: paused nanoseconds */
+	HW_EVT_MACHINE_START = 0x93,
+};
+
+struct hw_event {
+	uint64_t ts_ns;  /* CLOCK_MONOTONIC */
+	uint32_t type;   /* enum hw_evt_type */
+	uint32_t sid;
+	uint64_t iova;
+	uint64_t info;
+};
+
+/* ---- Per-device state for the rig ---- */
+
+/* Expected translations of one device, as the host last declared them. */
+struct hw_oracle_range {
+	uint64_t iova;
+	uint64_t len;
+	uint64_t pa;
+	uint32_t prot; /* PT_PROT_READ / PT_PROT_WRITE */
+	uint32_t pad;
+};
+
+struct hw_oracle {
+	_Atomic uint64_t seq; /* odd while the host is writing */
+	uint32_t nr;
+	uint32_t pad;
+	struct hw_oracle_range r[HW_ORACLE_RANGES];
+};
+
+/* DMA engine parameters of one device; read by its engines every op. */
+struct hw_dev_ctl {
+	_Atomic uint32_t engines;   /* threads running (set at machine start) */
+	_Atomic uint32_t enabled;   /* 0: engines idle */
+	_Atomic uint32_t write_pct; /* share of writes, 0-100 */
+	_Atomic uint32_t size;      /* bytes per op, 16..4096, power of two */
+	_Atomic uint64_t win_lo;    /* engines use oracle IOVAs in [lo, hi] */
+	_Atomic uint64_t win_hi;
+	_Atomic uint64_t pace_ns;   /* sleep after every 64 ops (0: none) */
+};
+
+/* Counters of one device. Errors are all but ops/reads/writes/max_gap. */
+struct hw_dev_stats {
+	_Atomic uint64_t ops;
+	_Atomic uint64_t reads;
+	_Atomic uint64_t writes;
+	_Atomic uint64_t faults;        /* translation/permission/config */
+	_Atomic uint64_t conflicts;     /* TLB conflict aborts */
+	_Atomic uint64_t misdirected;   /* translated PA != oracle PA */
+	_Atomic uint64_t lost_writes;   /* stamp missing from the oracle PA */
+	_Atomic uint64_t bbm_violations;/* live entry changed without a break */
+	_Atomic uint64_t use_after_free;/* freed table page walked or cached */
+	_Atomic uint64_t torn_config;   /* config entry read torn */
+	_Atomic uint64_t max_gap_ns;    /* longest gap without a good translation */
+};
+
+/* A DMA engine's in-flight state, for sync completion and oracle updates. */
+struct hw_engine_slot {
+	_Atomic uint64_t inflight_epoch; /* 0 idle, else invalidation epoch + 1 */
+	_Atomic uint64_t oracle_seq;     /* 0 idle, else oracle seq in use */
+	_Atomic uint64_t ops;
+};
+
+/* Write stamp: first 16 bytes of every DMA write. */
+#define HW_STAMP_MAGIC 0x5354u /* "TS" */
+struct hw_stamp {
+	uint64_t dev_magic; /* HW_STAMP_MAGIC << 32 | device */
+	uint64_t seq;       /* per engine thread: engine << 56 | sequence */
+};
+
+/* ---- The register region ---- */
+struct hw_regs {
+	/* Identification, written by the creator, read-only after. */
+	uint64_t magic;
+	uint32_t abi_version;
+	uint32_t bbm_level;       /* 0, 1 or 2 (ARM formats) */
+	uint64_t region_size;     /* bytes of the whole region */
+	uint64_t physmem_size;
+	uint64_t freed_map_off;   /* offset of the freed-page bitmap */
+
+	/* Host-programmed. */
+	_Atomic uint64_t strtab_base;  /* PA of the stream table */
+	_Atomic uint32_t strtab_log2;  /* entries = 2^log2; 0: no table */
+	_Atomic uint32_t shutdown;     /* 1: the machine process exits */
+
+	/* Command queue: host writes entries then prod; machine advances cons. */
+	_Atomic uint64_t cmdq_prod;
+	_Atomic uint64_t cmdq_cons;
+	_Atomic uint64_t cmdq_error;   /* last error: index << 8 | hw_cmd_err */
+	_Atomic uint64_t sync_done;    /* last completed sync sequence */
+	struct hw_cmd cmdq[HW_CMDQ_ENTRIES];
+
+	/* Event queue: machine writes entries then prod; host advances cons. */
+	_Atomic uint64_t evtq_prod;
+	_Atomic uint64_t evtq_cons;
+	_Atomic uint64_t evtq_overflow;
+	struct hw_event evtq[HW_EVTQ_ENTRIES];
+
+	/* Guest CPU: host writes pause_req; machine acknowledges in paused. */
+	_Atomic uint32_t guest_pause_req;
+	_Atomic uint32_t guest_paused;
+	_Atomic uint64_t guest_ram_pa;  /* region the guest CPU writes */
+	_Atomic uint64_t guest_ram_len; /* 0: guest CPU idle */
+	_Atomic uint64_t guest_ops;
+	_Atomic uint64_t blackout_ns;   /* total paused time */
+	_Atomic uint64_t blackout_max_ns;
+	_Atomic uint64_t pauses;
+
+	/* Machine liveness and global counters. */
+	_Atomic uint64_t heartbeat;     /* advanced by the machine loop */
+	_Atomic uint64_t machine_pid;
+	_Atomic uint64_t cmds;
+	_Atomic uint64_t cmd_errors;
+	_Atomic uint64_t syncs;
+	_Atomic uint64_t iotlb_hits;
+	_Atomic uint64_t iotlb_misses;
+	_Atomic uint64_t walks;
+	_Atomic uint64_t bad_input;     /* malformed STE/table/command records */
+
+	/* Rig: per device. */
+	struct hw_dev_ctl dev_ctl[HW_MAX_DEVS];
+	struct hw_dev_stats dev_stats[HW_MAX_DEVS];
+	struct hw_engine_slot engines[HW_MAX_DEVS][HW_MAX_ENGINES];
+	struct hw_oracle oracle[HW_MAX_DEVS];
+
+	/* Rig: event log, a ring; entry i is valid while log_prod - i <= size. */
+	_Atomic uint64_t log_prod;
+	struct hw_event log[HW_LOG_ENTRIES];
+
+	/* Followed at freed_map_off by one bit per physmem page (set = freed). */
+};
+
+#endif /* IOH_HW_ABI_H */

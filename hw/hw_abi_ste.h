@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stream table entry helpers shared by the IOMMU and its driver: the
+ * "used bits" of a configuration (SMMUv3 IHI 0070 3.21.3, which fields the
+ * hardware reads for a given configuration; Linux arm_smmu_get_ste_used
+ * follows the same rule) and an entry builder. Field layout: hw_abi.h.
+ */
+#ifndef IOH_HW_ABI_STE_H
+#define IOH_HW_ABI_STE_H
+
+#include "hw/hw_abi.h"
+
+/* Bits the IOMMU reads in ste, for the configuration ste itself selects. */
+static inline void hw_ste_used(const uint64_t ste[HW_STE_WORDS],
+			       uint64_t used[HW_STE_WORDS])
+{
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		used[i] = 0;
+	used[0] = HW_STE0_V;
+	if (!(ste[0] & HW_STE0_V))
+		return;
+	used[0] |= HW_STE0_MODE;
+	if (HW_FIELD_GET(HW_STE0_MODE, ste[0]) != HW_STE_MODE_TRANSLATE)
+		return;
+	used[0] |= HW_STE0_FMT | HW_STE0_VA_BITS;
+	used[1] = HW_STE1_ROOT;
+	used[2] = HW_STE2_DID;
+}
+
+/* Every bit a valid entry may have set; the rest is RES0. */
+static inline uint64_t hw_ste_defined(unsigned int word)
+{
+	switch (word) {
+	case 0:
+		return HW_STE0_V | HW_STE0_MODE | HW_STE0_FMT | HW_STE0_VA_BITS;
+	case 1:
+		return HW_STE1_ROOT;
+	case 2:
+		return HW_STE2_DID;
+	default:
+		return 0;
+	}
+}
+
+/* Whether a and b configure the same thing: equal under a's used bits
+ * (which, when they are equal, are b's used bits too). */
+static inline int hw_ste_same_config(const uint64_t a[HW_STE_WORDS],
+				     const uint64_t b[HW_STE_WORDS])
+{
+	uint64_t ua[HW_STE_WORDS], ub[HW_STE_WORDS];
+	hw_ste_used(a, ua);
+	hw_ste_used(b, ub);
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		if (ua[i] != ub[i] || ((a[i] ^ b[i]) & ua[i]))
+			return 0;
+	return 1;
+}
+
+static inline void hw_ste_make(uint64_t ste[HW_STE_WORDS],
+			       enum hw_ste_mode mode, unsigned int fmt,
+			       unsigned int va_bits, uint64_t root,
+			       uint16_t did)
+{
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		ste[i] = 0;
+	ste[0] = HW_STE0_V | HW_FIELD_PREP(HW_STE0_MODE, mode);
+	if (mode != HW_STE_MODE_TRANSLATE)
+		return;
+	ste[0] |= HW_FIELD_PREP(HW_STE0_FMT, fmt) |
+		  HW_FIELD_PREP(HW_STE0_VA_BITS, va_bits);
+	ste[1] = root & HW_STE1_ROOT;
+	ste[2] = HW_FIELD_PREP(HW_STE2_DID, did);
+}
+
+#endif /* IOH_HW_ABI_STE_H */

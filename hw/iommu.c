@@ -1,0 +1,1172 @@
+// SPDX-License-Identifier: MIT
+#include "hw/iommu.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hw/hw_abi_ste.h"
+#include "pt/pt.h"
+
+/* ARM block descriptor bit 16: nT (FEAT_BBM, Arm ARM D8.3.1). */
+#define ARM_BLOCK_NT HW_BIT(16)
+#define ARM_DESC_TYPE HW_GENMASK(1, 0)
+#define ARM_DESC_BLOCK 1u
+
+#define CFG_SLOTS 64u
+#define TLB_MAX_HITS 8u
+
+/* IOTLB entry flags. */
+#define TLB_F_SHADOWED 0x1 /* memory maps this IOVA with another size */
+#define TLB_F_REPORTED 0x2 /* its BBM violation was counted already */
+
+struct tlb_entry {
+	uint64_t va;   /* base IOVA, aligned to the entry size */
+	uint64_t oa;   /* base output address */
+	uint64_t born; /* insertion order; 0: empty way */
+	uint64_t used; /* LRU stamp */
+	uint32_t prot;
+	uint16_t did;
+	uint16_t sid;  /* stream whose walk filled it, for attribution */
+	uint8_t size_lg2;
+	uint8_t level;
+	uint8_t flags;
+	uint8_t fmt;
+};
+
+/* Walk cache: one table entry (at level >= 1) pointing at the next table. */
+struct wc_entry {
+	uint64_t prefix; /* va >> item_lg2(level) */
+	uint64_t next_pa;
+	uint64_t born;
+	uint64_t used;
+	uint16_t did;
+	uint16_t sid;
+	uint8_t level;
+	uint8_t flags;
+};
+
+struct cache_set {
+	pthread_mutex_t lock;
+	uint64_t clock;
+};
+
+/* A configuration as the IOMMU decoded it (cached even when invalid). */
+struct ste_state {
+	uint32_t status; /* HW_EVT_NONE: usable; else the fault it raises */
+	uint8_t mode;
+	uint8_t fmt;
+	uint8_t top_level;
+	uint8_t va_bits;
+	uint16_t did;
+	uint64_t root;
+};
+
+struct cfg_slot {
+	pthread_mutex_t lock;
+	uint64_t gen;    /* bumped by invalidation: stale fetches not installed */
+	bool cached;
+	uint32_t sid;
+	struct ste_state st;
+};
+
+/* Torn-update tracking of one stream's entry (machine thread only). */
+#define TORN_SEEN 8u
+struct torn_track {
+	bool have;
+	uint64_t committed[HW_STE_WORDS];
+	unsigned int nr_seen;
+	uint64_t seen[TORN_SEEN][HW_STE_WORDS];
+};
+
+struct walk_leaf {
+	uint64_t va;      /* base of the leaf (whole contiguous run) */
+	uint64_t oa;
+	uint32_t prot;
+	uint8_t size_lg2;
+	uint8_t level;
+	bool nt;          /* ARM block with nT: not cached at BBM level 1 */
+};
+
+struct hw_iommu {
+	struct hw_iommu_cfg cfg;
+	struct physmem *pm;
+	struct hw_regs *regs;
+	uint64_t *freed_map;
+	unsigned int bbm_level;
+
+	unsigned int tlb_sets, tlb_ways;
+	struct cache_set *tlb_set;
+	struct tlb_entry *tlb;
+	unsigned int wc_sets, wc_ways;
+	struct cache_set *wc_set;
+	struct wc_entry *wc;
+	_Atomic uint64_t tlb_sizes; /* bit n: entries of 2^n bytes exist */
+	_Atomic uint64_t born;
+	_Atomic uint64_t epoch;
+	_Atomic uint64_t prng_seed_ctr;
+
+	struct cfg_slot cfgc[CFG_SLOTS];
+	struct torn_track torn[HW_MAX_DEVS];
+
+	pthread_mutex_t evtq_lock;
+};
+
+/* ---- small utilities ---- */
+
+uint64_t hw_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static _Thread_local uint64_t prng_state;
+
+static uint64_t prng_next(struct hw_iommu *m)
+{
+	if (!prng_state)
+		prng_state = (m->cfg.seed ^ 0x9e3779b97f4a7c15ull) +
+			     atomic_fetch_add(&m->prng_seed_ctr, 1) *
+				     0xbf58476d1ce4e5b9ull + 1;
+	uint64_t x = prng_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	prng_state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* True with probability 1/2^lg2, in randomized mode only. */
+static bool chance(struct hw_iommu *m, unsigned int lg2)
+{
+	return m->cfg.randomized && !(prng_next(m) & ((1ull << lg2) - 1));
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static unsigned int item_lg2(unsigned int level)
+{
+	return 12 + 9 * level;
+}
+
+static bool fmt_is_arm(unsigned int fmt)
+{
+	return fmt == PT_FMT_ARM_S1 || fmt == PT_FMT_ARM_S2;
+}
+
+static struct hw_dev_stats *dev_stats(struct hw_iommu *m, uint32_t sid)
+{
+	return sid < HW_MAX_DEVS ? &m->regs->dev_stats[sid] : NULL;
+}
+
+static void stat_inc(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static bool page_freed(const struct hw_iommu *m, uint64_t pa)
+{
+	uint64_t pfn = pa >> 12;
+	if (pa >= m->pm->size)
+		return false;
+	_Atomic uint64_t *w = (_Atomic uint64_t *)&m->freed_map[pfn / 64];
+	return (atomic_load_explicit(w, memory_order_acquire) >> (pfn % 64)) & 1;
+}
+
+static uint64_t mem_read64(const uint64_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)p,
+				    memory_order_acquire);
+}
+
+/* ---- events ---- */
+
+void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
+		    uint64_t iova, uint64_t info)
+{
+	struct hw_regs *r = m->regs;
+	struct hw_event ev = {
+		.ts_ns = hw_now_ns(), .type = type, .sid = sid,
+		.iova = iova, .info = info,
+	};
+	uint64_t i = atomic_fetch_add(&r->log_prod, 1);
+	r->log[i & (HW_LOG_ENTRIES - 1)] = ev;
+	if (type >= 0x80)
+		return;
+	pthread_mutex_lock(&m->evtq_lock);
+	uint64_t prod = atomic_load(&r->evtq_prod);
+	uint64_t cons = atomic_load(&r->evtq_cons);
+	if (prod - cons >= HW_EVTQ_ENTRIES) {
+		stat_inc(&r->evtq_overflow);
+	} else {
+		r->evtq[prod & (HW_EVTQ_ENTRIES - 1)] = ev;
+		atomic_store_explicit(&r->evtq_prod, prod + 1,
+				      memory_order_release);
+	}
+	pthread_mutex_unlock(&m->evtq_lock);
+}
+
+static void count_uaf(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		      uint64_t page)
+{
+	struct hw_dev_stats *s = dev_stats(m, sid);
+	if (s)
+		stat_inc(&s->use_after_free);
+	hw_iommu_event(m, HW_EVT_USE_AFTER_FREE, sid, iova, page);
+}
+
+static void count_bbm(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		      uint64_t old_pa)
+{
+	struct hw_dev_stats *s = dev_stats(m, sid);
+	if (s)
+		stat_inc(&s->bbm_violations);
+	hw_iommu_event(m, HW_EVT_BBM_VIOLATION, sid, iova, old_pa);
+}
+
+/* A fault on a transaction: recorded, then returned. */
+static int xlate_fault(struct hw_iommu *m, struct hw_xlate *x, uint32_t sid,
+		       uint64_t iova, uint32_t type, uint64_t info)
+{
+	struct hw_dev_stats *s = dev_stats(m, sid);
+	if (s)
+		stat_inc(type == HW_EVT_TLB_CONFLICT ? &s->conflicts
+						     : &s->faults);
+	if (type == HW_EVT_BAD_STE || type == HW_EVT_WALK_EABT ||
+	    type == HW_EVT_STE_FETCH)
+		stat_inc(&m->regs->bad_input);
+	hw_iommu_event(m, type, sid, iova, info);
+	x->fault = type;
+	return -EFAULT;
+}
+
+/* ---- configuration fetch, decode and cache ---- */
+
+/*
+ * Read the words of sid's entry one by one in a random order, as the
+ * hardware may. Returns the fault the fetch raises, or HW_EVT_NONE.
+ */
+static uint32_t ste_read_raw(struct hw_iommu *m, uint32_t sid,
+			     uint64_t w[HW_STE_WORDS])
+{
+	uint32_t log2 = atomic_load(&m->regs->strtab_log2);
+	uint64_t base = atomic_load(&m->regs->strtab_base);
+	if (!log2 || log2 > HW_STRTAB_MAX_LOG2 || sid >> log2)
+		return HW_EVT_BAD_STREAMID;
+	const uint64_t *e = physmem_ptr(m->pm, base + (uint64_t)sid *
+					HW_STE_SIZE, HW_STE_SIZE);
+	if (!e || base % HW_STE_SIZE)
+		return HW_EVT_STE_FETCH;
+	unsigned int start = (unsigned int)prng_next(m) % HW_STE_WORDS;
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+		unsigned int k = (start + i * 3) % HW_STE_WORDS;
+		w[k] = mem_read64(&e[k]);
+	}
+	return HW_EVT_NONE;
+}
+
+static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!(w[0] & HW_STE0_V)) {
+		st->status = HW_EVT_STE_ABORT;
+		return;
+	}
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+		if (w[i] & ~hw_ste_defined(i)) {
+			st->status = HW_EVT_BAD_STE;
+			return;
+		}
+	}
+	st->mode = (uint8_t)HW_FIELD_GET(HW_STE0_MODE, w[0]);
+	switch (st->mode) {
+	case HW_STE_MODE_ABORT:
+		st->status = HW_EVT_STE_ABORT;
+		return;
+	case HW_STE_MODE_BYPASS:
+		return;
+	case HW_STE_MODE_TRANSLATE:
+		break;
+	default:
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
+	unsigned int fmt = (unsigned int)HW_FIELD_GET(HW_STE0_FMT, w[0]);
+	unsigned int va_bits = (unsigned int)HW_FIELD_GET(HW_STE0_VA_BITS,
+							  w[0]);
+	int levels = fmt < PT_FMT_COUNT ?
+		pt_fmt_levels_for((enum pt_format_id)fmt, va_bits) : -1;
+	if (levels <= 0) {
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
+	st->fmt = (uint8_t)fmt;
+	st->va_bits = (uint8_t)va_bits;
+	st->top_level = (uint8_t)(levels - 1);
+	st->root = w[1] & HW_STE1_ROOT;
+	st->did = (uint16_t)HW_FIELD_GET(HW_STE2_DID, w[2]);
+}
+
+static void cfg_fetch(struct hw_iommu *m, uint32_t sid, struct ste_state *st)
+{
+	uint64_t w[HW_STE_WORDS];
+	uint32_t err = ste_read_raw(m, sid, w);
+	if (err) {
+		memset(st, 0, sizeof(*st));
+		st->status = err;
+		return;
+	}
+	ste_decode(w, st);
+}
+
+/* The configuration of sid from the cache, fetching it on a miss. */
+static void cfg_get(struct hw_iommu *m, uint32_t sid, struct ste_state *st)
+{
+	struct cfg_slot *c = &m->cfgc[sid % CFG_SLOTS];
+	pthread_mutex_lock(&c->lock);
+	if (c->cached && c->sid == sid && !chance(m, 10)) {
+		*st = c->st;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	uint64_t gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+
+	cfg_fetch(m, sid, st);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->gen == gen) {
+		c->cached = true;
+		c->sid = sid;
+		c->st = *st;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void cfg_drop(struct cfg_slot *c, uint32_t sid, bool all)
+{
+	pthread_mutex_lock(&c->lock);
+	if (all || c->sid == sid)
+		c->cached = false;
+	c->gen++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- torn configuration updates (SMMUv3 3.21.3) ---- */
+
+static bool ste_valid(const uint64_t w[HW_STE_WORDS])
+{
+	return w[0] & HW_STE0_V;
+}
+
+static bool torn_seen_already(const struct torn_track *t,
+			      const uint64_t w[HW_STE_WORDS])
+{
+	for (unsigned int i = 0; i < t->nr_seen; i++)
+		if (hw_ste_same_config(t->seen[i], w))
+			return true;
+	return false;
+}
+
+/* Record a state of sid's entry as the hardware could have read it. */
+static void torn_sample(struct hw_iommu *m, uint32_t sid)
+{
+	struct torn_track *t = &m->torn[sid];
+	uint64_t w[HW_STE_WORDS];
+	if (ste_read_raw(m, sid, w))
+		return;
+	if (!t->have) {
+		memcpy(t->committed, w, sizeof(w));
+		t->have = true;
+		return;
+	}
+	if (!ste_valid(w) || hw_ste_same_config(w, t->committed) ||
+	    torn_seen_already(t, w) || t->nr_seen == TORN_SEEN)
+		return;
+	memcpy(t->seen[t->nr_seen++], w, sizeof(w));
+}
+
+static uint64_t ste_diff_words(const uint64_t a[HW_STE_WORDS],
+			       const uint64_t b[HW_STE_WORDS])
+{
+	uint64_t mask = 0;
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		if (a[i] != b[i])
+			mask |= 1ull << i;
+	return mask;
+}
+
+/*
+ * At a configuration invalidation: every valid state observed since the
+ * previous one must be the old or the new configuration under its used
+ * bits; anything else is a torn mix the hardware may have acted on.
+ */
+static void torn_commit(struct hw_iommu *m, uint32_t sid)
+{
+	struct torn_track *t = &m->torn[sid];
+	uint64_t now[HW_STE_WORDS];
+	if (ste_read_raw(m, sid, now))
+		return;
+	if (t->have) {
+		for (unsigned int i = 0; i < t->nr_seen; i++) {
+			if (hw_ste_same_config(t->seen[i], now) ||
+			    hw_ste_same_config(t->seen[i], t->committed))
+				continue;
+			stat_inc(&m->regs->dev_stats[sid].torn_config);
+			hw_iommu_event(m, HW_EVT_TORN_CONFIG, sid, 0,
+				       ste_diff_words(t->seen[i], now));
+		}
+	}
+	memcpy(t->committed, now, sizeof(now));
+	t->have = true;
+	t->nr_seen = 0;
+}
+
+void hw_iommu_prefetch_configs(struct hw_iommu *m, uint32_t nr_sids)
+{
+	if (nr_sids > HW_MAX_DEVS)
+		nr_sids = HW_MAX_DEVS;
+	for (uint32_t sid = 0; sid < nr_sids; sid++) {
+		struct ste_state st;
+		torn_sample(m, sid);
+		cfg_get(m, sid, &st);
+	}
+}
+
+/* ---- walker ---- */
+
+/* Decode entry e at level; strips and reports nT of ARM blocks (BBM >= 1;
+ * at level 0 of BBM the bit is RES0 and the entry is malformed). */
+static void entry_decode(const struct hw_iommu *m, const struct pt_fmt *f,
+			 unsigned int fmt, uint64_t e, unsigned int level,
+			 struct pt_entry_info *info, bool *nt)
+{
+	*nt = false;
+	if (fmt_is_arm(fmt) && m->bbm_level >= 1 && level >= 1 &&
+	    (e & ARM_DESC_TYPE) == ARM_DESC_BLOCK && (e & ARM_BLOCK_NT)) {
+		*nt = true;
+		e &= ~ARM_BLOCK_NT;
+	}
+	pt_fmt_decode(f, e, level, info);
+}
+
+static void leaf_from_info(const struct pt_fmt *f,
+			   const struct pt_entry_info *info,
+			   unsigned int level, uint64_t iova, bool nt,
+			   struct walk_leaf *lf)
+{
+	unsigned int isz = item_lg2(level);
+	unsigned int sz = isz;
+	uint64_t item_va = iova & ~((1ull << isz) - 1);
+	if (info->contig) {
+		unsigned int run = isz + pt_fmt_contig_lg2(f, level);
+		uint64_t off = item_va & ((1ull << run) - 1);
+		/* A run whose addresses do not line up is taken item-sized. */
+		if ((info->oa & ((1ull << run) - 1)) == off)
+			sz = run;
+	}
+	lf->size_lg2 = (uint8_t)sz;
+	lf->va = iova & ~((1ull << sz) - 1);
+	lf->oa = info->oa - (item_va - lf->va);
+	lf->prot = info->prot;
+	lf->level = (uint8_t)level;
+	lf->nt = nt;
+}
+
+#define WALK_CACHED 0x1  /* use and fill the walk cache */
+#define WALK_CHECKER 0x2 /* the rig's ground truth: no UAF, no counters */
+
+static bool wc_lookup(struct hw_iommu *m, uint16_t did, unsigned int level,
+		      uint64_t iova, uint64_t *next_pa);
+static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
+		      unsigned int level, uint64_t iova, uint64_t next_pa);
+
+static bool iova_in_range(const struct ste_state *st, uint64_t iova)
+{
+	if (st->va_bits >= 64)
+		return true;
+	uint64_t hi = iova >> (st->va_bits - 1);
+	if (st->fmt == PT_FMT_X86_64)
+		return hi == 0 || hi == (~0ull >> (st->va_bits - 1));
+	return hi <= 1;
+}
+
+/*
+ * Walk the tables of st for iova. Returns HW_EVT_NONE with *lf filled, or
+ * the fault type with *info (table PA for WALK_EABT).
+ */
+static uint32_t walk(struct hw_iommu *m, const struct ste_state *st,
+		     uint32_t sid, uint64_t iova, unsigned int flags,
+		     struct walk_leaf *lf, uint64_t *info)
+{
+	const struct pt_fmt *f = pt_fmt_get((enum pt_format_id)st->fmt);
+	unsigned int level = st->top_level;
+	uint64_t table = st->root;
+	*info = 0;
+	if (!iova_in_range(st, iova))
+		return HW_EVT_TRANSLATION;
+	if ((flags & WALK_CACHED) && !chance(m, 4)) {
+		for (unsigned int l = 1; l <= st->top_level; l++) {
+			if (wc_lookup(m, st->did, l, iova, &table)) {
+				level = l - 1;
+				break;
+			}
+		}
+	}
+	if (!(flags & WALK_CHECKER))
+		stat_inc(&m->regs->walks);
+	for (;;) {
+		const uint64_t *t = physmem_ptr(m->pm, table, PT_TABLE_SIZE);
+		if (!t) {
+			*info = table;
+			return HW_EVT_WALK_EABT;
+		}
+		if (!(flags & WALK_CHECKER) && page_freed(m, table))
+			count_uaf(m, sid, iova, table);
+		uint64_t e = mem_read64(&t[pt_level_index(iova, level)]);
+		struct pt_entry_info ei;
+		bool nt;
+		entry_decode(m, f, st->fmt, e, level, &ei, &nt);
+		switch (ei.type) {
+		case PT_ENTRY_TABLE:
+			if (level == 0)
+				return HW_EVT_TRANSLATION;
+			if (flags & WALK_CACHED)
+				wc_insert(m, st->did, (uint16_t)sid, level,
+					  iova, ei.oa);
+			table = ei.oa;
+			level--;
+			continue;
+		case PT_ENTRY_LEAF:
+			leaf_from_info(f, &ei, level, iova, nt, lf);
+			return HW_EVT_NONE;
+		case PT_ENTRY_BAD:
+			*info = e;
+			if (!(flags & WALK_CHECKER))
+				stat_inc(&m->regs->bad_input);
+			return HW_EVT_TRANSLATION;
+		default:
+			return HW_EVT_TRANSLATION;
+		}
+	}
+}
+
+/* ---- caches ---- */
+
+static struct cache_set *tlb_set_of(struct hw_iommu *m, uint16_t did,
+				    unsigned int size_lg2, uint64_t va,
+				    struct tlb_entry **ways)
+{
+	uint64_t h = mix64(((uint64_t)did << 48) ^ ((uint64_t)size_lg2 << 56) ^
+			   (va >> size_lg2));
+	unsigned int s = (unsigned int)(h & (m->tlb_sets - 1));
+	*ways = &m->tlb[(size_t)s * m->tlb_ways];
+	return &m->tlb_set[s];
+}
+
+static bool tlb_entry_hits(const struct tlb_entry *e, uint16_t did,
+			   unsigned int size_lg2, uint64_t iova)
+{
+	return e->born && e->did == did && e->size_lg2 == size_lg2 &&
+	       (iova >> size_lg2) == (e->va >> size_lg2);
+}
+
+/* Every cached entry matching iova, of any size. */
+static unsigned int tlb_collect(struct hw_iommu *m, uint16_t did,
+				uint64_t iova, struct tlb_entry *hits)
+{
+	unsigned int n = 0;
+	uint64_t sizes = atomic_load_explicit(&m->tlb_sizes,
+					      memory_order_relaxed);
+	while (sizes && n < TLB_MAX_HITS) {
+		unsigned int sz = (unsigned int)__builtin_ctzll(sizes);
+		sizes &= sizes - 1;
+		struct tlb_entry *ways;
+		struct cache_set *set = tlb_set_of(m, did, sz, iova, &ways);
+		pthread_mutex_lock(&set->lock);
+		for (unsigned int w = 0; w < m->tlb_ways && n < TLB_MAX_HITS;
+		     w++) {
+			struct tlb_entry *e = &ways[w];
+			if (!tlb_entry_hits(e, did, sz, iova))
+				continue;
+			if (chance(m, 8)) {
+				e->born = 0;
+				continue;
+			}
+			e->used = ++set->clock;
+			hits[n++] = *e;
+		}
+		pthread_mutex_unlock(&set->lock);
+	}
+	return n;
+}
+
+static unsigned int pick_victim(struct hw_iommu *m, const struct tlb_entry *ways,
+				unsigned int nways)
+{
+	unsigned int victim = 0;
+	for (unsigned int w = 0; w < nways; w++) {
+		if (!ways[w].born)
+			return w;
+		if (ways[w].used < ways[victim].used)
+			victim = w;
+	}
+	if (m->cfg.randomized)
+		victim = (unsigned int)(prng_next(m) % nways);
+	return victim;
+}
+
+static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
+		       uint32_t sid, const struct walk_leaf *lf)
+{
+	struct tlb_entry *ways;
+	struct cache_set *set = tlb_set_of(m, st->did, lf->size_lg2, lf->va,
+					   &ways);
+	struct tlb_entry ne = {
+		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
+		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
+		.level = lf->level, .fmt = st->fmt,
+		.born = atomic_fetch_add(&m->born, 1) + 1,
+	};
+	atomic_fetch_or(&m->tlb_sizes, 1ull << lf->size_lg2);
+	pthread_mutex_lock(&set->lock);
+	unsigned int w;
+	for (w = 0; w < m->tlb_ways; w++)
+		if (tlb_entry_hits(&ways[w], st->did, lf->size_lg2, lf->va))
+			break;
+	if (w == m->tlb_ways)
+		w = pick_victim(m, ways, m->tlb_ways);
+	ne.used = ++set->clock;
+	ways[w] = ne;
+	pthread_mutex_unlock(&set->lock);
+}
+
+/* Set flags on the cached copy of e, if it is still there. */
+static void tlb_mark(struct hw_iommu *m, const struct tlb_entry *e,
+		     uint8_t flags)
+{
+	struct tlb_entry *ways;
+	struct cache_set *set = tlb_set_of(m, e->did, e->size_lg2, e->va,
+					   &ways);
+	pthread_mutex_lock(&set->lock);
+	for (unsigned int w = 0; w < m->tlb_ways; w++)
+		if (ways[w].born == e->born)
+			ways[w].flags |= flags;
+	pthread_mutex_unlock(&set->lock);
+}
+
+static struct cache_set *wc_set_of(struct hw_iommu *m, uint16_t did,
+				   unsigned int level, uint64_t prefix,
+				   struct wc_entry **ways)
+{
+	uint64_t h = mix64(((uint64_t)did << 48) ^ ((uint64_t)level << 56) ^
+			   prefix);
+	unsigned int s = (unsigned int)(h & (m->wc_sets - 1));
+	*ways = &m->wc[(size_t)s * m->wc_ways];
+	return &m->wc_set[s];
+}
+
+static bool wc_lookup(struct hw_iommu *m, uint16_t did, unsigned int level,
+		      uint64_t iova, uint64_t *next_pa)
+{
+	uint64_t prefix = iova >> item_lg2(level);
+	struct wc_entry *ways;
+	struct cache_set *set = wc_set_of(m, did, level, prefix, &ways);
+	bool hit = false;
+	pthread_mutex_lock(&set->lock);
+	for (unsigned int w = 0; w < m->wc_ways; w++) {
+		struct wc_entry *e = &ways[w];
+		if (e->born && e->did == did && e->level == level &&
+		    e->prefix == prefix) {
+			e->used = ++set->clock;
+			*next_pa = e->next_pa;
+			hit = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&set->lock);
+	return hit;
+}
+
+static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
+		      unsigned int level, uint64_t iova, uint64_t next_pa)
+{
+	uint64_t prefix = iova >> item_lg2(level);
+	struct wc_entry *ways;
+	struct cache_set *set = wc_set_of(m, did, level, prefix, &ways);
+	uint64_t born = atomic_fetch_add(&m->born, 1) + 1;
+	pthread_mutex_lock(&set->lock);
+	unsigned int w, victim = 0;
+	for (w = 0; w < m->wc_ways; w++) {
+		struct wc_entry *e = &ways[w];
+		if (e->born && e->did == did && e->level == level &&
+		    e->prefix == prefix)
+			break;
+		if (!e->born || (ways[victim].born && e->used < ways[victim].used))
+			victim = w;
+	}
+	if (w == m->wc_ways)
+		w = m->cfg.randomized ? (unsigned int)(prng_next(m) % m->wc_ways)
+				      : victim;
+	ways[w] = (struct wc_entry){
+		.prefix = prefix, .next_pa = next_pa, .born = born,
+		.used = ++set->clock, .did = did, .sid = sid,
+		.level = (uint8_t)level,
+	};
+	pthread_mutex_unlock(&set->lock);
+}
+
+/* ---- the checker: cached entries against the tables in memory ---- */
+
+enum gt_verdict { GT_NONE, GT_SAME, GT_SIZE, GT_CHANGED };
+
+static bool same_translation(uint64_t pa_a, uint32_t prot_a, uint64_t pa_b,
+			     uint32_t prot_b)
+{
+	/* Permissions may change without a break; type and address not. */
+	return pa_a == pa_b &&
+	       !((prot_a ^ prot_b) & PT_PROT_CACHE);
+}
+
+static enum gt_verdict gt_check_at(struct hw_iommu *m,
+				   const struct ste_state *st,
+				   const struct tlb_entry *e, uint64_t a)
+{
+	struct walk_leaf lf;
+	uint64_t info;
+	if (walk(m, st, e->sid, a, WALK_CHECKER, &lf, &info))
+		return GT_SAME; /* broken or unmapped: a legal break */
+	if (!same_translation(e->oa + (a - e->va), e->prot,
+			      lf.oa + (a - lf.va), lf.prot))
+		return GT_CHANGED;
+	return lf.size_lg2 != e->size_lg2 ? GT_SIZE : GT_SAME;
+}
+
+/*
+ * Compare a cached leaf with what its stream's current configuration
+ * maps now, at its first and last page and one page chosen at random.
+ */
+static enum gt_verdict gt_check(struct hw_iommu *m, const struct tlb_entry *e)
+{
+	struct ste_state st;
+	cfg_fetch(m, e->sid, &st);
+	if (st.status || st.mode != HW_STE_MODE_TRANSLATE ||
+	    st.did != e->did || st.fmt != e->fmt)
+		return GT_NONE;
+	uint64_t size = 1ull << e->size_lg2;
+	uint64_t pages = size >> 12;
+	uint64_t samples[3] = { e->va, e->va + size - 4096,
+				e->va + ((prng_next(m) % pages) << 12) };
+	enum gt_verdict v = GT_SAME;
+	for (unsigned int i = 0; i < (pages > 1 ? 3u : 1u); i++) {
+		enum gt_verdict vi = gt_check_at(m, &st, e, samples[i]);
+		if (vi == GT_CHANGED)
+			return vi;
+		if (vi == GT_SIZE)
+			v = vi;
+	}
+	return v;
+}
+
+/* Check one cached leaf; flags it and counts a violation once. */
+static void scrub_entry(struct hw_iommu *m, struct tlb_entry *e)
+{
+	switch (gt_check(m, e)) {
+	case GT_SIZE:
+		e->flags |= TLB_F_SHADOWED;
+		break;
+	case GT_CHANGED:
+		if (!(e->flags & TLB_F_REPORTED)) {
+			e->flags |= TLB_F_REPORTED;
+			count_bbm(m, e->sid, e->va, e->oa);
+		}
+		break;
+	case GT_SAME:
+		e->flags &= (uint8_t)~TLB_F_SHADOWED;
+		break;
+	case GT_NONE:
+		break;
+	}
+}
+
+static void scrub_wc_entry(struct hw_iommu *m, struct wc_entry *e)
+{
+	if ((e->flags & TLB_F_REPORTED) || !page_freed(m, e->next_pa))
+		return;
+	e->flags |= TLB_F_REPORTED;
+	count_uaf(m, e->sid, e->prefix << item_lg2(e->level), e->next_pa);
+}
+
+void hw_iommu_scrub(struct hw_iommu *m)
+{
+	for (unsigned int s = 0; s < m->tlb_sets; s++) {
+		pthread_mutex_lock(&m->tlb_set[s].lock);
+		for (unsigned int w = 0; w < m->tlb_ways; w++) {
+			struct tlb_entry *e = &m->tlb[(size_t)s * m->tlb_ways + w];
+			if (e->born)
+				scrub_entry(m, e);
+		}
+		pthread_mutex_unlock(&m->tlb_set[s].lock);
+	}
+	for (unsigned int s = 0; s < m->wc_sets; s++) {
+		pthread_mutex_lock(&m->wc_set[s].lock);
+		for (unsigned int w = 0; w < m->wc_ways; w++) {
+			struct wc_entry *e = &m->wc[(size_t)s * m->wc_ways + w];
+			if (e->born)
+				scrub_wc_entry(m, e);
+		}
+		pthread_mutex_unlock(&m->wc_set[s].lock);
+	}
+}
+
+/* ---- invalidation ---- */
+
+struct inv_scope {
+	bool all;
+	uint16_t did;
+	bool ranged;
+	uint64_t va, last;
+	bool leaf;      /* walk cache spared */
+	int ttl_level;  /* -1: any */
+};
+
+static bool inv_hits_tlb(const struct inv_scope *sc, const struct tlb_entry *e)
+{
+	if (sc->all)
+		return true;
+	if (e->did != sc->did)
+		return false;
+	if (!sc->ranged)
+		return true;
+	uint64_t last = e->va + (1ull << e->size_lg2) - 1;
+	if (e->va > sc->last || last < sc->va)
+		return false;
+	return sc->ttl_level < 0 || e->level == sc->ttl_level;
+}
+
+static bool inv_hits_wc(const struct inv_scope *sc, const struct wc_entry *e)
+{
+	if (sc->all)
+		return true;
+	if (e->did != sc->did)
+		return false;
+	if (!sc->ranged)
+		return true;
+	if (sc->leaf)
+		return false;
+	uint64_t va = e->prefix << item_lg2(e->level);
+	uint64_t last = va + (1ull << item_lg2(e->level)) - 1;
+	if (va > sc->last || last < sc->va)
+		return false;
+	/* TTL names the leaf level: only table entries above it go. */
+	return sc->ttl_level < 0 || e->level > sc->ttl_level;
+}
+
+static void invalidate(struct hw_iommu *m, const struct inv_scope *sc)
+{
+	for (unsigned int s = 0; s < m->tlb_sets; s++) {
+		pthread_mutex_lock(&m->tlb_set[s].lock);
+		for (unsigned int w = 0; w < m->tlb_ways; w++) {
+			struct tlb_entry *e = &m->tlb[(size_t)s * m->tlb_ways + w];
+			if (!e->born || !inv_hits_tlb(sc, e))
+				continue;
+			/* A live entry changed in place shows now at the latest. */
+			scrub_entry(m, e);
+			e->born = 0;
+		}
+		pthread_mutex_unlock(&m->tlb_set[s].lock);
+	}
+	for (unsigned int s = 0; s < m->wc_sets; s++) {
+		pthread_mutex_lock(&m->wc_set[s].lock);
+		for (unsigned int w = 0; w < m->wc_ways; w++) {
+			struct wc_entry *e = &m->wc[(size_t)s * m->wc_ways + w];
+			if (!e->born || !inv_hits_wc(sc, e))
+				continue;
+			/* Freed while the walk cache could still reach it. */
+			scrub_wc_entry(m, e);
+			e->born = 0;
+		}
+		pthread_mutex_unlock(&m->wc_set[s].lock);
+	}
+	atomic_fetch_add(&m->epoch, 1);
+}
+
+void hw_iommu_tlbi_all(struct hw_iommu *m)
+{
+	struct inv_scope sc = { .all = true, .ttl_level = -1 };
+	invalidate(m, &sc);
+}
+
+void hw_iommu_tlbi_domain(struct hw_iommu *m, uint16_t did)
+{
+	struct inv_scope sc = { .did = did, .ttl_level = -1 };
+	invalidate(m, &sc);
+}
+
+void hw_iommu_tlbi_range(struct hw_iommu *m, uint16_t did, uint64_t va,
+			 uint64_t last, bool leaf, int ttl_level)
+{
+	struct inv_scope sc = { .did = did, .ranged = true, .va = va,
+				.last = last, .leaf = leaf,
+				.ttl_level = ttl_level };
+	invalidate(m, &sc);
+}
+
+void hw_iommu_cfgi_ste(struct hw_iommu *m, uint32_t sid)
+{
+	if (sid < HW_MAX_DEVS)
+		torn_commit(m, sid);
+	cfg_drop(&m->cfgc[sid % CFG_SLOTS], sid, false);
+	atomic_fetch_add(&m->epoch, 1);
+}
+
+void hw_iommu_cfgi_all(struct hw_iommu *m)
+{
+	for (uint32_t sid = 0; sid < HW_MAX_DEVS; sid++)
+		torn_commit(m, sid);
+	for (unsigned int i = 0; i < CFG_SLOTS; i++)
+		cfg_drop(&m->cfgc[i], 0, true);
+	atomic_fetch_add(&m->epoch, 1);
+}
+
+uint64_t hw_iommu_epoch(const struct hw_iommu *m)
+{
+	return atomic_load((_Atomic uint64_t *)&m->epoch);
+}
+
+/* ---- translation ---- */
+
+static bool is_only_contig_change(const struct tlb_entry *hits,
+				  unsigned int n)
+{
+	for (unsigned int i = 1; i < n; i++)
+		if (hits[i].level != hits[0].level)
+			return false;
+	return true;
+}
+
+static unsigned int pick_one(struct hw_iommu *m, const struct tlb_entry *hits,
+			     unsigned int n)
+{
+	if (m->cfg.randomized)
+		return (unsigned int)(prng_next(m) % n);
+	unsigned int oldest = 0;
+	for (unsigned int i = 1; i < n; i++)
+		if (hits[i].born < hits[oldest].born)
+			oldest = i;
+	return oldest;
+}
+
+/*
+ * Several cached entries match iova (SMMUv3 3.21.1, Intel SDM 4.10.2.3).
+ * Returns the index used, or -1 for a TLB conflict abort.
+ */
+static int resolve_multi_hit(struct hw_iommu *m, struct tlb_entry *hits,
+			     unsigned int n, uint64_t iova)
+{
+	for (unsigned int i = 1; i < n; i++) {
+		if (same_translation(hits[0].oa + (iova - hits[0].va),
+				     hits[0].prot,
+				     hits[i].oa + (iova - hits[i].va),
+				     hits[i].prot))
+			continue;
+		/* Entries that disagree: a live change without a break. */
+		if (!((hits[0].flags | hits[i].flags) & TLB_F_REPORTED)) {
+			count_bbm(m, hits[i].sid, iova, hits[0].oa);
+			tlb_mark(m, &hits[0], TLB_F_REPORTED);
+			tlb_mark(m, &hits[i], TLB_F_REPORTED);
+		}
+	}
+	if (fmt_is_arm(hits[0].fmt)) {
+		if (m->bbm_level == 0)
+			return -1;
+		if (m->bbm_level == 1 && !is_only_contig_change(hits, n))
+			return -1;
+	}
+	return (int)pick_one(m, hits, n);
+}
+
+static bool leaf_cacheable(const struct hw_iommu *m, const struct walk_leaf *lf)
+{
+	/* BBM level 1: nT blocks are never cached in a conflicting way;
+	 * the model does not cache them at all. */
+	return !(lf->nt && m->bbm_level == 1);
+}
+
+/*
+ * A hit on an entry whose memory now has another size: the hardware may
+ * walk and cache the new size too (prefetch is always allowed); the
+ * strict model does, making the multi-hit the rules then judge.
+ */
+static unsigned int fill_shadow(struct hw_iommu *m, const struct ste_state *st,
+				uint32_t sid, uint64_t iova,
+				struct tlb_entry *hits, unsigned int n)
+{
+	struct walk_leaf lf;
+	uint64_t info;
+	if (walk(m, st, sid, iova, WALK_CACHED, &lf, &info) ||
+	    !leaf_cacheable(m, &lf))
+		return n;
+	for (unsigned int i = 0; i < n; i++)
+		if (hits[i].size_lg2 == lf.size_lg2)
+			return n;
+	tlb_insert(m, st, sid, &lf);
+	return tlb_collect(m, st->did, iova, hits);
+}
+
+static bool any_shadowed(const struct tlb_entry *hits, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (hits[i].flags & TLB_F_SHADOWED)
+			return true;
+	return false;
+}
+
+static bool prot_allows(uint32_t prot, enum hw_access access)
+{
+	return access == HW_ACCESS_WRITE ? (prot & PT_PROT_WRITE)
+					 : (prot & PT_PROT_READ);
+}
+
+int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		       enum hw_access access, struct hw_xlate *x)
+{
+	struct ste_state st;
+	x->fault = HW_EVT_NONE;
+	cfg_get(m, sid, &st);
+	if (st.status)
+		return xlate_fault(m, x, sid, iova, st.status, 0);
+	if (st.mode == HW_STE_MODE_BYPASS) {
+		if (!physmem_contains(m->pm, iova, 1))
+			return xlate_fault(m, x, sid, iova, HW_EVT_TRANSLATION,
+					   iova);
+		x->pa = iova;
+		return 0;
+	}
+
+	struct tlb_entry hits[TLB_MAX_HITS];
+	uint64_t oa;
+	uint32_t prot;
+	unsigned int n = tlb_collect(m, st.did, iova, hits);
+	if (n && any_shadowed(hits, n))
+		n = fill_shadow(m, &st, sid, iova, hits, n);
+	if (n) {
+		stat_inc(&m->regs->iotlb_hits);
+		int i = n == 1 ? 0 : resolve_multi_hit(m, hits, n, iova);
+		if (i < 0)
+			return xlate_fault(m, x, sid, iova, HW_EVT_TLB_CONFLICT,
+					   n);
+		oa = hits[i].oa + (iova - hits[i].va);
+		prot = hits[i].prot;
+	} else {
+		struct walk_leaf lf;
+		uint64_t info;
+		stat_inc(&m->regs->iotlb_misses);
+		uint32_t fault = walk(m, &st, sid, iova, WALK_CACHED, &lf,
+				      &info);
+		if (fault)
+			return xlate_fault(m, x, sid, iova, fault, info);
+		if (leaf_cacheable(m, &lf))
+			tlb_insert(m, &st, sid, &lf);
+		oa = lf.oa + (iova - lf.va);
+		prot = lf.prot;
+	}
+	if (!prot_allows(prot, access))
+		return xlate_fault(m, x, sid, iova, HW_EVT_PERMISSION, oa);
+	x->pa = oa;
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+void hw_iommu_cfg_default(struct hw_iommu_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->seed = 1;
+	c->tlb_sets_lg2 = 8;
+	c->tlb_ways = 8;
+	c->walk_sets_lg2 = 6;
+	c->walk_ways = 4;
+}
+
+static int sets_init(struct cache_set **sets, unsigned int n)
+{
+	*sets = calloc(n, sizeof(**sets));
+	if (!*sets)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++)
+		pthread_mutex_init(&(*sets)[i].lock, NULL);
+	return 0;
+}
+
+static void sets_fini(struct cache_set *sets, unsigned int n)
+{
+	if (!sets)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		pthread_mutex_destroy(&sets[i].lock);
+	free(sets);
+}
+
+int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
+		    struct physmem *pm, struct hw_regs *regs,
+		    uint64_t *freed_map)
+{
+	if (cfg->tlb_sets_lg2 > 20 || cfg->walk_sets_lg2 > 20 ||
+	    !cfg->tlb_ways || cfg->tlb_ways > 64 || !cfg->walk_ways ||
+	    cfg->walk_ways > 64 || regs->bbm_level > 2)
+		return -EINVAL;
+	struct hw_iommu *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->pm = pm;
+	m->regs = regs;
+	m->freed_map = freed_map;
+	m->bbm_level = regs->bbm_level;
+	for (unsigned int i = 0; i < CFG_SLOTS; i++)
+		pthread_mutex_init(&m->cfgc[i].lock, NULL);
+	pthread_mutex_init(&m->evtq_lock, NULL);
+	m->tlb_sets = 1u << cfg->tlb_sets_lg2;
+	m->tlb_ways = cfg->tlb_ways;
+	m->wc_sets = 1u << cfg->walk_sets_lg2;
+	m->wc_ways = cfg->walk_ways;
+	m->tlb = calloc((size_t)m->tlb_sets * m->tlb_ways, sizeof(*m->tlb));
+	m->wc = calloc((size_t)m->wc_sets * m->wc_ways, sizeof(*m->wc));
+	int err = (!m->tlb || !m->wc) ? -ENOMEM : 0;
+	if (!err)
+		err = sets_init(&m->tlb_set, m->tlb_sets);
+	if (!err)
+		err = sets_init(&m->wc_set, m->wc_sets);
+	if (err) {
+		hw_iommu_destroy(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+void hw_iommu_destroy(struct hw_iommu *m)
+{
+	if (!m)
+		return;
+	sets_fini(m->tlb_set, m->tlb_sets);
+	sets_fini(m->wc_set, m->wc_sets);
+	free(m->tlb);
+	free(m->wc);
+	for (unsigned int i = 0; i < CFG_SLOTS; i++)
+		pthread_mutex_destroy(&m->cfgc[i].lock);
+	pthread_mutex_destroy(&m->evtq_lock);
+	free(m);
+}

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+#include "hw/machine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hw/dma.h"
+
+#define PAGE 4096ull
+#define SYNC_WAIT_MAX_NS 2000000000ull   /* a stuck engine cannot hang sync */
+#define DMA_WINDOW_MAX_NS 2000000ull
+#define IDLE_SPINS 2000u
+#define IDLE_SLEEP_NS 20000u
+
+struct hw_machine {
+	struct hw_machine_cfg cfg;
+	struct physmem pm;
+	struct hw_region region;
+	struct hw_iommu *mmu;
+	struct hw_dma *dma;
+	pthread_t loop;
+	bool loop_started;
+	_Atomic bool stop;
+	uint64_t last_scrub_ns;
+};
+
+/* ---- register region ---- */
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static int region_map(struct hw_region *r, int fd, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED |
+		       MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->fd = fd;
+	r->regs = p;
+	r->size = size;
+	r->freed_map = (uint64_t *)((uint8_t *)p + r->regs->freed_map_off);
+	return 0;
+}
+
+static void dev_ctl_defaults(struct hw_dev_ctl *c)
+{
+	atomic_store(&c->enabled, 1);
+	atomic_store(&c->write_pct, 50);
+	atomic_store(&c->size, 64);
+	atomic_store(&c->win_lo, 0);
+	atomic_store(&c->win_hi, ~0ull);
+}
+
+int hw_region_create(struct hw_region *r, uint64_t physmem_size,
+		     unsigned int bbm_level)
+{
+	if (bbm_level > 2 || !physmem_size || physmem_size % PAGE)
+		return -EINVAL;
+	uint64_t map_off = round_up(sizeof(struct hw_regs), PAGE);
+	uint64_t map_bytes = round_up(physmem_size / PAGE / 8 + 8, PAGE);
+	uint64_t size = map_off + map_bytes;
+	int fd = memfd_create("ioh-hwregs", 0);
+	if (fd < 0)
+		return -errno;
+	int err = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+	if (!err) {
+		/* The header must be there before region_map reads it. */
+		struct hw_regs hdr;
+		memset(&hdr, 0, sizeof(hdr));
+		hdr.freed_map_off = map_off;
+		if (pwrite(fd, &hdr.freed_map_off, sizeof(hdr.freed_map_off),
+			   (off_t)offsetof(struct hw_regs, freed_map_off)) !=
+		    (ssize_t)sizeof(hdr.freed_map_off))
+			err = -EIO;
+	}
+	if (!err)
+		err = region_map(r, fd, size);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	struct hw_regs *g = r->regs;
+	g->abi_version = HW_ABI_VERSION;
+	g->bbm_level = bbm_level;
+	g->region_size = size;
+	g->physmem_size = physmem_size;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		dev_ctl_defaults(&g->dev_ctl[d]);
+	atomic_thread_fence(memory_order_release);
+	g->magic = HW_ABI_MAGIC;
+	return 0;
+}
+
+int hw_region_attach(struct hw_region *r, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < sizeof(struct hw_regs))
+		return -EINVAL;
+	int err = region_map(r, fd, (uint64_t)st.st_size);
+	if (err)
+		return err;
+	const struct hw_regs *g = r->regs;
+	if (g->magic != HW_ABI_MAGIC || g->abi_version != HW_ABI_VERSION ||
+	    g->region_size != (uint64_t)st.st_size ||
+	    g->freed_map_off + g->physmem_size / PAGE / 8 > g->region_size) {
+		munmap(r->regs, r->size);
+		r->regs = NULL;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void hw_region_detach(struct hw_region *r, bool close_fd)
+{
+	if (r->regs)
+		munmap(r->regs, r->size);
+	if (close_fd && r->fd >= 0)
+		close(r->fd);
+	r->regs = NULL;
+	r->freed_map = NULL;
+	r->fd = -1;
+}
+
+/* ---- commands ---- */
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
+	nanosleep(&ts, NULL);
+}
+
+static void cmd_error(struct hw_machine *m, uint64_t idx, enum hw_cmd_err e)
+{
+	struct hw_regs *r = m->region.regs;
+	atomic_store(&r->cmdq_error, idx << 8 | e);
+	atomic_fetch_add(&r->cmd_errors, 1);
+	atomic_fetch_add(&r->bad_input, 1);
+	hw_iommu_event(m->mmu, HW_EVT_CMD_ERROR, 0, 0, idx << 8 | e);
+}
+
+/*
+ * CMD_SYNC completion (IHI 0070 3.21.1): every transaction that started
+ * before the last invalidation, and so may have used an invalidated
+ * entry or walked an invalidated pointer, has finished.
+ */
+static void sync_wait_inflight(struct hw_machine *m)
+{
+	struct hw_regs *r = m->region.regs;
+	uint64_t epoch = hw_iommu_epoch(m->mmu);
+	uint64_t deadline = hw_now_ns() + SYNC_WAIT_MAX_NS;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
+			_Atomic uint64_t *f = &r->engines[d][i].inflight_epoch;
+			for (;;) {
+				uint64_t e = atomic_load(f);
+				if (!e || e > epoch || hw_now_ns() > deadline)
+					break;
+				sched_yield();
+			}
+		}
+	}
+}
+
+static void cmd_sync(struct hw_machine *m, uint64_t seq)
+{
+	struct hw_regs *r = m->region.regs;
+	sync_wait_inflight(m);
+	atomic_store_explicit(&r->sync_done, seq, memory_order_release);
+	atomic_fetch_add(&r->syncs, 1);
+	hw_iommu_event(m->mmu, HW_EVT_SYNC_DONE, 0, 0, seq);
+}
+
+static bool cmd_reserved(const struct hw_cmd *c, uint64_t w0_fields,
+			 uint64_t w1_fields)
+{
+	return (c->w[0] & ~(HW_CMD_OP | w0_fields)) || (c->w[1] & ~w1_fields);
+}
+
+static enum hw_cmd_err cmd_tlbi_range(struct hw_machine *m,
+				      const struct hw_cmd *c)
+{
+	if (cmd_reserved(c, HW_CMD_DID | HW_CMD_LEAF | HW_CMD_TTL |
+			 HW_CMD_NUM | HW_CMD_SCALE, HW_CMD1_ADDR))
+		return HW_CERR_ILL;
+	unsigned int ttl = (unsigned int)HW_FIELD_GET(HW_CMD_TTL, c->w[0]);
+	unsigned int num = (unsigned int)HW_FIELD_GET(HW_CMD_NUM, c->w[0]);
+	unsigned int scale = (unsigned int)HW_FIELD_GET(HW_CMD_SCALE, c->w[0]);
+	if (ttl > 5 || scale > 51)
+		return HW_CERR_ILL;
+	uint64_t va = c->w[1] & HW_CMD1_ADDR;
+	uint64_t len_pages = (uint64_t)(num + 1) << scale;
+	uint64_t last = va + (len_pages << 12) - 1;
+	if (last < va || (len_pages << 12) >> 12 != len_pages)
+		last = ~0ull;
+	hw_iommu_tlbi_range(m->mmu,
+			    (uint16_t)HW_FIELD_GET(HW_CMD_DID, c->w[0]), va,
+			    last, c->w[0] & HW_CMD_LEAF, (int)ttl - 1);
+	return HW_CERR_NONE;
+}
+
+static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
+{
+	switch (HW_FIELD_GET(HW_CMD_OP, c->w[0])) {
+	case HW_CMD_CFGI_STE:
+		if (cmd_reserved(c, HW_CMD_SID, 0))
+			return HW_CERR_ILL;
+		hw_iommu_cfgi_ste(m->mmu,
+				  (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]));
+		return HW_CERR_NONE;
+	case HW_CMD_CFGI_ALL:
+		if (cmd_reserved(c, 0, 0))
+			return HW_CERR_ILL;
+		hw_iommu_cfgi_all(m->mmu);
+		return HW_CERR_NONE;
+	case HW_CMD_TLBI_DOMAIN:
+		if (cmd_reserved(c, HW_CMD_DID, 0))
+			return HW_CERR_ILL;
+		hw_iommu_tlbi_domain(m->mmu, (uint16_t)HW_FIELD_GET(HW_CMD_DID,
+								    c->w[0]));
+		return HW_CERR_NONE;
+	case HW_CMD_TLBI_RANGE:
+		return cmd_tlbi_range(m, c);
+	case HW_CMD_TLBI_ALL:
+		if (cmd_reserved(c, 0, 0))
+			return HW_CERR_ILL;
+		hw_iommu_tlbi_all(m->mmu);
+		return HW_CERR_NONE;
+	case HW_CMD_SYNC:
+		if (cmd_reserved(c, 0, ~0ull))
+			return HW_CERR_ILL;
+		cmd_sync(m, c->w[1]);
+		return HW_CERR_NONE;
+	default:
+		return HW_CERR_ILL;
+	}
+}
+
+/*
+ * Strict mode: let every active engine run a few operations against the
+ * state the host left before the commands that follow take effect.
+ */
+static void dma_window(struct hw_machine *m)
+{
+	struct hw_regs *r = m->region.regs;
+	unsigned int want = m->cfg.dma_window_ops;
+	uint64_t start[HW_MAX_DEVS][HW_MAX_ENGINES];
+	if (!want || m->cfg.iommu.randomized)
+		return;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++)
+			start[d][i] = atomic_load(&r->engines[d][i].ops);
+	uint64_t deadline = hw_now_ns() + DMA_WINDOW_MAX_NS;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
+			struct hw_engine_slot *s = &r->engines[d][i];
+			while (atomic_load(&s->oracle_seq) &&
+			       atomic_load(&s->ops) - start[d][i] < want &&
+			       hw_now_ns() < deadline)
+				sched_yield();
+		}
+	}
+}
+
+/* Consume everything between cons and prod; false if the queue is empty. */
+static bool cmdq_drain(struct hw_machine *m)
+{
+	struct hw_regs *r = m->region.regs;
+	uint64_t cons = atomic_load(&r->cmdq_cons);
+	uint64_t prod = atomic_load_explicit(&r->cmdq_prod,
+					     memory_order_acquire);
+	if (prod == cons)
+		return false;
+	if (prod - cons > HW_CMDQ_ENTRIES) {
+		cmd_error(m, cons, HW_CERR_OVERRUN);
+		atomic_store(&r->cmdq_cons, prod);
+		return true;
+	}
+	hw_iommu_scrub(m->mmu);
+	dma_window(m);
+	for (; cons != prod; cons++) {
+		struct hw_cmd c = r->cmdq[cons & (HW_CMDQ_ENTRIES - 1)];
+		enum hw_cmd_err e = cmd_exec(m, &c);
+		if (e)
+			cmd_error(m, cons, e);
+		atomic_fetch_add(&r->cmds, 1);
+		atomic_store_explicit(&r->cmdq_cons, cons + 1,
+				      memory_order_release);
+	}
+	m->last_scrub_ns = hw_now_ns();
+	return true;
+}
+
+static void *machine_loop(void *arg)
+{
+	struct hw_machine *m = arg;
+	struct hw_regs *r = m->region.regs;
+	unsigned int idle = 0;
+	while (!atomic_load(&m->stop) && !atomic_load(&r->shutdown)) {
+		atomic_fetch_add_explicit(&r->heartbeat, 1,
+					  memory_order_relaxed);
+		hw_iommu_prefetch_configs(m->mmu, HW_MAX_DEVS);
+		if (cmdq_drain(m)) {
+			idle = 0;
+			continue;
+		}
+		uint64_t now = hw_now_ns();
+		if (now - m->last_scrub_ns > m->cfg.scrub_period_us * 1000ull) {
+			hw_iommu_scrub(m->mmu);
+			m->last_scrub_ns = now;
+		}
+		if (++idle < IDLE_SPINS)
+			sched_yield();
+		else
+			sleep_ns(IDLE_SLEEP_NS);
+	}
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+void hw_machine_cfg_default(struct hw_machine_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	hw_iommu_cfg_default(&c->iommu);
+	c->dma_window_ops = 8;
+	c->scrub_period_us = 500;
+}
+
+struct hw_iommu *hw_machine_iommu(struct hw_machine *m)
+{
+	return m->mmu;
+}
+
+int hw_machine_start(struct hw_machine **out, const struct hw_machine_cfg *cfg,
+		     int physmem_fd, int region_fd)
+{
+	struct hw_machine *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->pm.fd = -1;
+	m->region.fd = -1;
+	int err = physmem_attach(&m->pm, physmem_fd);
+	if (!err)
+		err = hw_region_attach(&m->region, region_fd);
+	if (!err && m->region.regs->physmem_size != m->pm.size)
+		err = -EPROTO;
+	if (!err)
+		err = hw_iommu_create(&m->mmu, &cfg->iommu, &m->pm,
+				      m->region.regs, m->region.freed_map);
+	if (!err)
+		err = hw_dma_start(&m->dma, m->mmu, m->region.regs, &m->pm);
+	if (!err) {
+		atomic_store(&m->region.regs->machine_pid, (uint64_t)getpid());
+		hw_iommu_event(m->mmu, HW_EVT_MACHINE_START, 0, 0,
+			       (uint64_t)getpid());
+		err = -pthread_create(&m->loop, NULL, machine_loop, m);
+		m->loop_started = !err;
+	}
+	if (err) {
+		hw_machine_stop(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+void hw_machine_stop(struct hw_machine *m)
+{
+	if (!m)
+		return;
+	atomic_store(&m->stop, true);
+	if (m->loop_started)
+		pthread_join(m->loop, NULL);
+	hw_dma_stop(m->dma);
+	hw_iommu_destroy(m->mmu);
+	hw_region_detach(&m->region, false);
+	physmem_detach(&m->pm, false);
+	free(m);
+}
+
+int hw_machine_run(const struct hw_machine_cfg *cfg, int physmem_fd,
+		   int region_fd)
+{
+	struct hw_machine *m;
+	int err = hw_machine_start(&m, cfg, physmem_fd, region_fd);
+	if (err)
+		return err;
+	while (!atomic_load(&m->region.regs->shutdown))
+		sleep_ns(1000000);
+	hw_machine_stop(m);
+	return 0;
+}
+
+int hw_machine_fork(const struct hw_machine_cfg *cfg, int physmem_fd,
+		    int region_fd, pid_t *pid)
+{
+	pid_t p = fork();
+	if (p < 0)
+		return -errno;
+	if (p == 0)
+		_exit(hw_machine_run(cfg, physmem_fd, region_fd) ? 1 : 0);
+	*pid = p;
+	return 0;
+}
+
+uint64_t hw_dev_errors(const struct hw_dev_stats *s)
+{
+	return atomic_load(&s->faults) + atomic_load(&s->conflicts) +
+	       atomic_load(&s->misdirected) + atomic_load(&s->lost_writes) +
+	       atomic_load(&s->bbm_violations) +
+	       atomic_load(&s->use_after_free) +
+	       atomic_load(&s->torn_config);
+}

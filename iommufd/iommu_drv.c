@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT
+#include "iommufd/iommu_drv.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+#include "hw/hw_abi_ste.h"
+
+#define DRV_TIMEOUT_NS 10000000000ull /* generous: sanitizers are slow */
+#define SPIN_BEFORE_SLEEP 1000u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Back off politely while waiting for the machine. */
+static void wait_step(unsigned int *spins)
+{
+	if (++*spins < SPIN_BEFORE_SLEEP) {
+		sched_yield();
+		return;
+	}
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 20000 };
+	nanosleep(&ts, NULL);
+}
+
+int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
+		   uint64_t *freed_map, const struct physmem *pm)
+{
+	if (!regs || regs->magic != HW_ABI_MAGIC ||
+	    regs->abi_version != HW_ABI_VERSION ||
+	    regs->physmem_size != pm->size)
+		return -EINVAL;
+	d->regs = regs;
+	d->freed_map = freed_map;
+	d->pm = pm;
+	d->timeout_ns = DRV_TIMEOUT_NS;
+	/* A generation killed while writing an oracle left it odd. */
+	for (unsigned int dev = 0; dev < HW_MAX_DEVS; dev++) {
+		uint64_t seq = atomic_load(&regs->oracle[dev].seq);
+		if (seq & 1)
+			atomic_store(&regs->oracle[dev].seq, seq + 1);
+	}
+	return 0;
+}
+
+int iommu_drv_set_strtab(struct iommu_drv *d, uint64_t pa, unsigned int log2)
+{
+	if (log2 > HW_STRTAB_MAX_LOG2 ||
+	    !physmem_contains(d->pm, pa, (uint64_t)HW_STE_SIZE << log2))
+		return -EINVAL;
+	atomic_store(&d->regs->strtab_base, pa);
+	atomic_store(&d->regs->strtab_log2, log2);
+	return 0;
+}
+
+/* ---- command queue ---- */
+
+int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
+		     unsigned int n)
+{
+	struct hw_regs *r = d->regs;
+	if (n > HW_CMDQ_ENTRIES)
+		return -EINVAL;
+	uint64_t prod = atomic_load(&r->cmdq_prod);
+	uint64_t deadline = now_ns() + d->timeout_ns;
+	unsigned int spins = 0;
+	while (prod + n - atomic_load_explicit(&r->cmdq_cons,
+					       memory_order_acquire) >
+	       HW_CMDQ_ENTRIES) {
+		if (now_ns() > deadline)
+			return -EBUSY;
+		wait_step(&spins);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		r->cmdq[(prod + i) & (HW_CMDQ_ENTRIES - 1)] = cmds[i];
+	/* Orders table and entry writes, then commands, before prod. */
+	atomic_store_explicit(&r->cmdq_prod, prod + n, memory_order_release);
+	return 0;
+}
+
+static int wait_sync(struct iommu_drv *d, uint64_t seq)
+{
+	uint64_t deadline = now_ns() + d->timeout_ns;
+	unsigned int spins = 0;
+	while ((int64_t)(atomic_load_explicit(&d->regs->sync_done,
+					      memory_order_acquire) - seq) < 0) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		wait_step(&spins);
+	}
+	return 0;
+}
+
+int iommu_drv_sync(struct iommu_drv *d)
+{
+	/*
+	 * The sequence is the command's queue index + 1: unique across host
+	 * generations, since the queue indices live in the hardware.
+	 */
+	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + 1;
+	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
+	int err = iommu_drv_submit(d, &c, 1);
+	return err ? err : wait_sync(d, seq);
+}
+
+static int submit_one(struct iommu_drv *d, uint64_t w0, uint64_t w1)
+{
+	struct hw_cmd c = { { w0, w1 } };
+	return iommu_drv_submit(d, &c, 1);
+}
+
+int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid)
+{
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
+			  HW_FIELD_PREP(HW_CMD_SID, sid), 0);
+}
+
+int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did)
+{
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
+			  HW_FIELD_PREP(HW_CMD_DID, did), 0);
+}
+
+int iommu_drv_tlbi_all(struct iommu_drv *d)
+{
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL), 0);
+}
+
+static unsigned int floor_lg2(uint64_t v)
+{
+	return 63u - (unsigned int)__builtin_clzll(v);
+}
+
+int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
+			 uint64_t len, unsigned int flags, int level_hint)
+{
+	if ((va | len) & 0xfff || !len || level_hint > 4 || level_hint < -1)
+		return -EINVAL;
+	uint64_t pages = len >> 12;
+	uint64_t w0 = HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_RANGE) |
+		      HW_FIELD_PREP(HW_CMD_DID, did) |
+		      HW_FIELD_PREP(HW_CMD_TTL, level_hint + 1) |
+		      ((flags & IOMMU_DRV_LEAF) ? HW_CMD_LEAF : 0);
+	while (pages) {
+		/* (NUM + 1) * 2^SCALE pages, NUM < 32. */
+		unsigned int lg = floor_lg2(pages);
+		unsigned int scale = lg > 4 ? lg - 4 : 0;
+		uint64_t num = (pages >> scale) - 1;
+		if (num > 31)
+			num = 31;
+		int err = submit_one(d, w0 | HW_FIELD_PREP(HW_CMD_NUM, num) |
+				     HW_FIELD_PREP(HW_CMD_SCALE, scale),
+				     va & HW_CMD1_ADDR);
+		if (err)
+			return err;
+		uint64_t done = (num + 1) << scale;
+		va += done << 12;
+		pages -= done;
+	}
+	return 0;
+}
+
+/* ---- stream table entries ---- */
+
+static _Atomic uint64_t *ste_ptr(struct iommu_drv *d, uint32_t sid)
+{
+	uint32_t log2 = atomic_load(&d->regs->strtab_log2);
+	if (!log2 || sid >> log2)
+		return NULL;
+	return physmem_ptr(d->pm, atomic_load(&d->regs->strtab_base) +
+			   (uint64_t)sid * HW_STE_SIZE, HW_STE_SIZE);
+}
+
+int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
+		       uint64_t ste[HW_STE_WORDS])
+{
+	_Atomic uint64_t *e = ste_ptr(d, sid);
+	if (!e)
+		return -EINVAL;
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		ste[i] = atomic_load(&e[i]);
+	return 0;
+}
+
+/* Write the words of val that differ from *cur; then CFGI + SYNC. */
+static int ste_step(struct iommu_drv *d, uint32_t sid, _Atomic uint64_t *e,
+		    uint64_t cur[HW_STE_WORDS], const uint64_t val[HW_STE_WORDS])
+{
+	bool changed = false;
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+		if (cur[i] == val[i])
+			continue;
+		atomic_store_explicit(&e[i], val[i], memory_order_release);
+		cur[i] = val[i];
+		changed = true;
+	}
+	if (!changed)
+		return 0;
+	int err = iommu_drv_cfgi_ste(d, sid);
+	return err ? err : iommu_drv_sync(d);
+}
+
+int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
+			const uint64_t target[HW_STE_WORDS], bool *hitless)
+{
+	_Atomic uint64_t *e = ste_ptr(d, sid);
+	if (!e)
+		return -EINVAL;
+	uint64_t cur[HW_STE_WORDS], used_cur[HW_STE_WORDS];
+	uint64_t used_tgt[HW_STE_WORDS], step[HW_STE_WORDS];
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		cur[i] = atomic_load(&e[i]);
+	hw_ste_used(cur, used_cur);
+	hw_ste_used(target, used_tgt);
+
+	/* Bits the hardware ignores now take their target value first. */
+	unsigned int critical = 0, crit_word = 0;
+	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+		step[i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
+		if ((step[i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
+			critical++;
+			crit_word = i;
+		}
+	}
+	if (hitless)
+		*hitless = critical <= 1;
+	int err;
+	if (critical <= 1) {
+		err = ste_step(d, sid, e, cur, step);
+		if (!err && critical) {
+			step[crit_word] = target[crit_word];
+			err = ste_step(d, sid, e, cur, step);
+		}
+		return err ? err : ste_step(d, sid, e, cur, target);
+	}
+	/* Disruptive: through V=0, so no torn mix is ever valid. */
+	memcpy(step, cur, sizeof(step));
+	step[0] &= ~HW_STE0_V;
+	err = ste_step(d, sid, e, cur, step);
+	memcpy(step, target, sizeof(step));
+	step[0] = cur[0];
+	if (!err)
+		err = ste_step(d, sid, e, cur, step);
+	return err ? err : ste_step(d, sid, e, cur, target);
+}
+
+/* ---- freed table pages ---- */
+
+static _Atomic uint64_t *freed_word(struct iommu_drv *d, uint64_t pa)
+{
+	return (_Atomic uint64_t *)&d->freed_map[(pa >> 12) / 64];
+}
+
+static uint64_t freed_bit(uint64_t pa)
+{
+	return 1ull << ((pa >> 12) % 64);
+}
+
+void iommu_drv_table_page_freed(struct iommu_drv *d, uint64_t pa)
+{
+	if (physmem_contains(d->pm, pa, 1))
+		atomic_fetch_or(freed_word(d, pa), freed_bit(pa));
+}
+
+void iommu_drv_table_page_used(struct iommu_drv *d, uint64_t pa)
+{
+	if (physmem_contains(d->pm, pa, 1))
+		atomic_fetch_and(freed_word(d, pa), ~freed_bit(pa));
+}
+
+/* ---- oracle ---- */
+
+static void oracle_begin(struct hw_oracle *o)
+{
+	atomic_store(&o->seq, atomic_load(&o->seq) + 1);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static uint64_t oracle_end(struct hw_oracle *o)
+{
+	uint64_t seq = atomic_load(&o->seq) + 1;
+	atomic_store_explicit(&o->seq, seq, memory_order_release);
+	return seq;
+}
+
+int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
+			 uint64_t pa, uint64_t len, uint32_t prot)
+{
+	if (dev >= HW_MAX_DEVS || !len)
+		return -EINVAL;
+	struct hw_oracle *o = &d->regs->oracle[dev];
+	if (o->nr >= HW_ORACLE_RANGES)
+		return -ENOSPC;
+	oracle_begin(o);
+	o->r[o->nr] = (struct hw_oracle_range){ .iova = iova, .len = len,
+						.pa = pa, .prot = prot };
+	o->nr++;
+	oracle_end(o);
+	return 0;
+}
+
+/* Wait until no engine of dev still works from an oracle older than seq. */
+static int oracle_grace(struct iommu_drv *d, unsigned int dev, uint64_t seq)
+{
+	uint64_t deadline = now_ns() + d->timeout_ns;
+	for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
+		_Atomic uint64_t *s = &d->regs->engines[dev][i].oracle_seq;
+		unsigned int spins = 0;
+		for (;;) {
+			uint64_t v = atomic_load(s);
+			if (!v || v >= seq + 2)
+				break;
+			if (now_ns() > deadline)
+				return -ETIMEDOUT;
+			wait_step(&spins);
+		}
+	}
+	return 0;
+}
+
+int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
+			   uint64_t iova, uint64_t len)
+{
+	if (dev >= HW_MAX_DEVS || !len)
+		return -EINVAL;
+	struct hw_oracle *o = &d->regs->oracle[dev];
+	struct hw_oracle_range keep[HW_ORACLE_RANGES];
+	unsigned int n = 0;
+	uint64_t last = iova + len - 1;
+	for (unsigned int i = 0; i < o->nr; i++) {
+		struct hw_oracle_range r = o->r[i];
+		uint64_t rlast = r.iova + r.len - 1;
+		if (rlast < iova || r.iova > last) {
+			if (n == HW_ORACLE_RANGES)
+				return -ENOSPC;
+			keep[n++] = r;
+			continue;
+		}
+		if (r.iova < iova) {
+			if (n == HW_ORACLE_RANGES)
+				return -ENOSPC;
+			keep[n] = r;
+			keep[n++].len = iova - r.iova;
+		}
+		if (rlast > last) {
+			if (n == HW_ORACLE_RANGES)
+				return -ENOSPC;
+			keep[n] = r;
+			keep[n].iova = last + 1;
+			keep[n].pa = r.pa + (last + 1 - r.iova);
+			keep[n++].len = rlast - last;
+		}
+	}
+	oracle_begin(o);
+	memcpy(o->r, keep, n * sizeof(keep[0]));
+	o->nr = n;
+	return oracle_grace(d, dev, oracle_end(o));
+}
+
+void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on)
+{
+	if (dev < HW_MAX_DEVS)
+		atomic_store(&d->regs->dev_ctl[dev].enabled, on ? 1u : 0u);
+}
+
+/* ---- guest CPU and events ---- */
+
+static int wait_paused(struct iommu_drv *d, uint32_t want)
+{
+	uint64_t deadline = now_ns() + d->timeout_ns;
+	unsigned int spins = 0;
+	while (atomic_load(&d->regs->guest_paused) != want) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		wait_step(&spins);
+	}
+	return 0;
+}
+
+int iommu_drv_guest_pause(struct iommu_drv *d)
+{
+	atomic_store(&d->regs->guest_pause_req, 1);
+	return wait_paused(d, 1);
+}
+
+int iommu_drv_guest_resume(struct iommu_drv *d)
+{
+	atomic_store(&d->regs->guest_pause_req, 0);
+	return wait_paused(d, 0);
+}
+
+int iommu_drv_next_event(struct iommu_drv *d, struct hw_event *ev)
+{
+	struct hw_regs *r = d->regs;
+	uint64_t cons = atomic_load(&r->evtq_cons);
+	if (cons == atomic_load_explicit(&r->evtq_prod, memory_order_acquire))
+		return 0;
+	*ev = r->evtq[cons & (HW_EVTQ_ENTRIES - 1)];
+	atomic_store(&r->evtq_cons, cons + 1);
+	return 1;
+}

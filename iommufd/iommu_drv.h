@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iommu_drv: the host kernel's driver for the machine's IOMMU (hw/hw_abi.h),
+ * the only way host code talks to the hardware: command queue with
+ * CMD_SYNC completion (SMMUv3 IHI 0070 4.1-4.7), hitless update of a
+ * multi-word stream table entry (IHI 0070 3.21.3; the algorithm Linux's
+ * arm_smmu_write_entry uses), and the rig's side channels: declaring freed
+ * table pages, feeding the DMA oracle, pausing the guest CPU, reading
+ * events.
+ *
+ * One struct iommu_drv per host process; calls on one driver must be
+ * serialised by the caller. State lives in the hardware (registers,
+ * queues), so a new host generation attaches and carries on where a killed
+ * one stopped.
+ *
+ * Errors: -EBUSY command queue still full after the timeout, -ETIMEDOUT a
+ * sync or an acknowledgement did not complete in time, -EINVAL bad
+ * argument, -ENOSPC oracle full.
+ */
+#ifndef IOH_IOMMUFD_IOMMU_DRV_H
+#define IOH_IOMMUFD_IOMMU_DRV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/hw_abi.h"
+#include "hw/physmem.h"
+
+struct iommu_drv {
+	struct hw_regs *regs;
+	uint64_t *freed_map;
+	const struct physmem *pm;
+	uint64_t timeout_ns;
+};
+
+/* Attach to a machine's registers (region mapped by the caller). */
+int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
+		   uint64_t *freed_map, const struct physmem *pm);
+
+/* Point the IOMMU at a zeroed stream table of 2^log2 entries. */
+int iommu_drv_set_strtab(struct iommu_drv *d, uint64_t pa, unsigned int log2);
+
+/* ---- commands ---- */
+int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
+		     unsigned int n);
+/* Submit CMD_SYNC and wait for its completion. */
+int iommu_drv_sync(struct iommu_drv *d);
+int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid);
+int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did);
+int iommu_drv_tlbi_all(struct iommu_drv *d);
+/*
+ * Invalidate [va, va + len) of domain did. IOMMU_DRV_LEAF spares walk
+ * caches (only leaves changed); level_hint >= 0 hits only entries of that
+ * pt level (SMMU TTL), -1 every level. Does not sync.
+ */
+#define IOMMU_DRV_LEAF 0x1u
+int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
+			 uint64_t len, unsigned int flags, int level_hint);
+
+/*
+ * Make stream sid's entry equal target, never exposing a state the
+ * hardware could read as neither the old nor the new configuration:
+ * words whose used bits do not change are written first, then the one
+ * critical word (hitless), or, when more than one word's used bits
+ * change, the entry goes through invalid (V=0: disruptive). Every step is
+ * followed by CFGI_STE + SYNC. *hitless (optional) says which it was.
+ */
+int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
+			const uint64_t target[HW_STE_WORDS], bool *hitless);
+/* Current contents of sid's entry (read word by word). */
+int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
+		       uint64_t ste[HW_STE_WORDS]);
+
+/*
+ * A table page left the host's hands (freed) or was taken again for a
+ * table. The machine flags any walk of a freed page, and any page freed
+ * while its walk cache could still reach it: free only after the sync
+ * covering its removal has completed.
+ */
+void iommu_drv_table_page_freed(struct iommu_drv *d, uint64_t pa);
+void iommu_drv_table_page_used(struct iommu_drv *d, uint64_t pa);
+
+/* ---- the rig ---- */
+/* Declare that device dev may now use [iova, iova + len) -> pa. */
+int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
+			 uint64_t pa, uint64_t len, uint32_t prot);
+/*
+ * Withdraw [iova, iova + len) from dev's oracle and wait until none of
+ * its engines can still be using the old oracle: after this returns the
+ * range may be unmapped without its DMA faulting.
+ */
+int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
+			   uint64_t iova, uint64_t len);
+/* Set a device's DMA parameters (see struct hw_dev_ctl). */
+void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on);
+
+/* Pause the guest CPU and wait until it has stopped; resume. */
+int iommu_drv_guest_pause(struct iommu_drv *d);
+int iommu_drv_guest_resume(struct iommu_drv *d);
+
+/* Next fault record from the event queue: 1, or 0 when empty. */
+int iommu_drv_next_event(struct iommu_drv *d, struct hw_event *ev);
+
+#endif /* IOH_IOMMUFD_IOMMU_DRV_H */

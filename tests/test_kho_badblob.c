@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Bad input: every way a handover blob or header can be wrong is refused
+ * with a message naming the problem, and a refused boot touches nothing.
+ * Blobs are produced by kho itself and then damaged with libfdt.
+ */
+#include <errno.h>
+#include <libfdt.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "kho/kho.h"
+#include "kho/memfd.h"
+#include "tests/lib/kho_fixture.h"
+
+#define SLACK (512 * 1024)
+
+static void *good;
+static size_t good_size;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	if (kho_fixture_build(&f, false) || kho_prepare(&f.k))
+		return -1;
+	good_size = f.k.out_fdt_size;
+	good = malloc(good_size);
+	memcpy(good, f.k.out_fdt, good_size);
+	kho_fixture_fini(&f);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	free(good);
+	return 0;
+}
+
+/* A writable copy of the good blob with room to grow. */
+static void *copy_good(void)
+{
+	void *b = malloc(good_size + SLACK);
+	assert_int_equal(fdt_open_into(good, b, (int)(good_size + SLACK)), 0);
+	return b;
+}
+
+static int node(void *b, const char *path)
+{
+	int n = fdt_path_offset(b, path);
+	assert_true(n >= 0);
+	return n;
+}
+
+static void set_u64s(void *b, const char *path, const char *prop,
+		     const uint64_t *v, size_t n)
+{
+	uint8_t buf[256];
+	assert_true(n * 8 <= sizeof(buf));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t be = __builtin_bswap64(v[i]);
+		memcpy(buf + i * 8, &be, 8);
+	}
+	assert_int_equal(fdt_setprop(b, node(b, path), prop, buf, (int)(n * 8)),
+			 0);
+}
+
+static uint64_t get_u64(void *b, const char *path, const char *prop,
+			size_t idx)
+{
+	int len;
+	const uint8_t *p = fdt_getprop(b, node(b, path), prop, &len);
+	assert_non_null(p);
+	assert_true((idx + 1) * 8 <= (size_t)len);
+	uint64_t v;
+	memcpy(&v, p + idx * 8, 8);
+	return __builtin_bswap64(v);
+}
+
+/* Validate b (packed); expect refusal with msg in the reason. */
+static void expect_refused(void *b, size_t size, uint64_t ram,
+			   const char *msg)
+{
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	int rc = kho_blob_validate(b, size, ram, &p, &err);
+	if (rc == 0)
+		fail_msg("accepted, expected refusal with '%s'", msg);
+	assert_int_equal(rc, -EINVAL);
+	if (!strstr(err.msg, msg))
+		fail_msg("reason '%s' lacks '%s'", err.msg, msg);
+}
+
+static void expect_refused_fdt(void *b, const char *msg)
+{
+	assert_int_equal(fdt_pack(b), 0);
+	expect_refused(b, fdt_totalsize(b), 0, msg);
+	free(b);
+}
+
+static void test_good_blob_is_valid(void **state)
+{
+	(void)state;
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(good, good_size, KHO_FIX_RAM, &p,
+					   &err),
+			 0);
+	assert_int_equal(p.nr_sessions, 3);
+	assert_int_equal(p.nr_objs, 2);
+	kho_parsed_free(&p);
+}
+
+static void test_framing(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	assert_int_equal(fdt_pack(b), 0);
+	size_t size = fdt_totalsize(b);
+	expect_refused(b, size - 1, 0, "truncated");
+	expect_refused(b, 100, 0, "truncated");
+	expect_refused(b, 20, 0, "truncated");
+	expect_refused(b, KHO_FDT_MAX + 1ull, 0, "oversized");
+	expect_refused(b, size, KHO_FIX_RAM * 2, "this machine has");
+	((uint8_t *)b)[0] ^= 1;
+	expect_refused(b, size, 0, "bad magic");
+	((uint8_t *)b)[0] ^= 1;
+	/* Structure block pointing past the blob. */
+	fdt_set_off_dt_struct(b, (uint32_t)size);
+	expect_refused(b, size, 0, "corrupted FDT");
+	free(b);
+}
+
+static void test_versions(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_string(b, 0, "compatible", "iohandover,kho-v2");
+	expect_refused_fdt(b, "ABI version v2 is not supported");
+	b = copy_good();
+	fdt_setprop_string(b, 0, "compatible", "vendor,other-v1");
+	expect_refused_fdt(b, "is not a handover blob");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/memfd"), "compatible",
+			   "iohandover,memfd-v2");
+	expect_refused_fdt(b, "memfd: version v2 is not supported");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommu"), "compatible",
+			   "iohandover,iommu-v7");
+	expect_refused_fdt(b, "iommu: version v7 is not supported");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/preserved-memory"), "compatible",
+			   "iohandover,preserved-memory-v2");
+	expect_refused_fdt(b, "preserved-memory: version v2");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/luo"), "compatible", "iohandover,luo");
+	expect_refused_fdt(b, "malformed compatible");
+	b = copy_good();
+	fdt_delprop(b, 0, "generation");
+	expect_refused_fdt(b, "generation");
+	b = copy_good();
+	uint64_t odd = 3;
+	set_u64s(b, "/", "ram-size", &odd, 1);
+	expect_refused_fdt(b, "ram-size");
+}
+
+static void test_sub_nodes(void **state)
+{
+	(void)state;
+	static const char *const required[] = { "/iommu", "/iommufd", "/memfd",
+						"/luo", "/preserved-memory" };
+	for (size_t i = 0; i < 5; i++) {
+		void *b = copy_good();
+		char want[64];
+		assert_int_equal(fdt_del_node(b, node(b, required[i])), 0);
+		snprintf(want, sizeof(want), "missing sub-node %s",
+			 required[i] + 1);
+		expect_refused_fdt(b, want);
+	}
+	void *b = copy_good();
+	int n = fdt_add_subnode(b, 0, "memfd-again");
+	fdt_setprop_string(b, n, "compatible", "iohandover,memfd-v1");
+	expect_refused_fdt(b, "duplicate sub-node memfd");
+	b = copy_good();
+	n = fdt_add_subnode(b, 0, "luo2");
+	fdt_setprop_string(b, n, "compatible", "iohandover,luo-v1");
+	expect_refused_fdt(b, "duplicate sub-node luo");
+	b = copy_good();
+	n = fdt_add_subnode(b, 0, "mystery");
+	fdt_setprop_string(b, n, "compatible", "iohandover,mystery-v1");
+	expect_refused_fdt(b, "unknown to this kernel and not optional");
+	/* An optional node this kernel does not know is ignored. */
+	b = copy_good();
+	n = fdt_add_subnode(b, 0, "mystery");
+	fdt_setprop_string(b, n, "compatible", "iohandover,mystery-v1");
+	fdt_setprop_empty(b, n, "optional");
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+	b = copy_good();
+	n = fdt_add_subnode(b, node(b, "/iommu"), "object-0");
+	fdt_setprop_string(b, n, "session", "vm0");
+	fdt_setprop_string(b, n, "object", "domain");
+	expect_refused_fdt(b, "has no iommu handler");
+}
+
+static void test_memory_map(void **state)
+{
+	(void)state;
+	const char *pm = "/preserved-memory";
+	uint64_t r0 = get_u64(good, pm, "ranges-2m", 0);
+	uint64_t c0 = get_u64(good, pm, "ranges-2m", 1);
+	uint64_t ram = get_u64(good, "/", "ram-size", 0);
+
+	void *b = copy_good();
+	uint64_t two[] = { r0, c0, r0, 1 };
+	set_u64s(b, pm, "ranges-2m", two, 4);
+	expect_refused_fdt(b, "overlaps or is out of order");
+	b = copy_good();
+	uint64_t out[] = { ram - KHO_2M, 2 };
+	set_u64s(b, pm, "ranges-2m", out, 2);
+	expect_refused_fdt(b, "outside RAM");
+	b = copy_good();
+	uint64_t mis[] = { r0 + 4096, 1 };
+	set_u64s(b, pm, "ranges-2m", mis, 2);
+	expect_refused_fdt(b, "misaligned");
+	b = copy_good();
+	uint64_t zero[] = { r0, 0 };
+	set_u64s(b, pm, "ranges-2m", zero, 2);
+	expect_refused_fdt(b, "empty");
+	b = copy_good();
+	fdt_setprop(b, node(b, pm), "ranges-4k", "12345", 5);
+	expect_refused_fdt(b, "not a multiple of 16");
+	/* A 1G range over memory already listed as 2M folios. */
+	b = copy_good();
+	uint64_t g[] = { r0 & ~(KHO_1G - 1), 1 };
+	set_u64s(b, pm, "ranges-1g", g, 2);
+	expect_refused_fdt(b, "overlap");
+	/* A 4K bitmap over a 2M range. */
+	b = copy_good();
+	uint64_t m[9] = { r0, 1 };
+	set_u64s(b, pm, "bitmaps-4k", m, 9);
+	expect_refused_fdt(b, "overlaps the range");
+	b = copy_good();
+	uint64_t m0[9] = { KHO_FIX_RAM - KHO_2M, 0 };
+	set_u64s(b, pm, "bitmaps-4k", m0, 9);
+	expect_refused_fdt(b, "empty bitmap");
+	/* Memory a memfd uses but nobody preserved. */
+	b = copy_good();
+	fdt_delprop(b, node(b, pm), "ranges-2m");
+	expect_refused_fdt(b, "is not preserved");
+}
+
+static void test_objects(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_string(b, node(b, "/memfd/object-0"), "session", "vm9");
+	expect_refused_fdt(b, "unknown session 'vm9'");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/memfd/object-1"), "session", "vm0");
+	fdt_setprop_string(b, node(b, "/memfd/object-1"), "object",
+			   "guest-ram");
+	expect_refused_fdt(b, "duplicate object 'vm0/guest-ram'");
+	b = copy_good();
+	int n = fdt_add_subnode(b, node(b, "/luo"), "session-9");
+	fdt_setprop_string(b, n, "session", "vm0");
+	expect_refused_fdt(b, "duplicate session 'vm0'");
+	/* Two objects claiming the same folios. */
+	b = copy_good();
+	int len;
+	const void *fol = fdt_getprop(good, node(good, "/memfd/object-1"),
+				      "folios", &len);
+	void *dup = malloc((size_t)len);
+	memcpy(dup, fol, (size_t)len);
+	n = fdt_add_subnode(b, node(b, "/memfd"), "object-2");
+	fdt_setprop_string(b, n, "session", "vm1");
+	fdt_setprop_string(b, n, "object", "thief");
+	fdt_setprop_u64(b, n, "size", 16ull << 20);
+	fdt_setprop_u64(b, n, "nr-folios", 4096);
+	fdt_setprop(b, n, "folios", dup, len);
+	free(dup);
+	expect_refused_fdt(b, "both own memory");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, "/memfd/object-0"), "size",
+			(3ull << 30) + KHO_2M);
+	expect_refused_fdt(b, "folios cover");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, "/memfd/object-0"), "nr-folios", 1);
+	expect_refused_fdt(b, "nr-folios says");
+	b = copy_good();
+	fdt_delprop(b, node(b, "/memfd/object-0"), "object");
+	expect_refused_fdt(b, "lacks a valid session or name");
+	b = copy_good();
+	fdt_setprop(b, node(b, "/memfd/object-0"), "folios", "x", 1);
+	expect_refused_fdt(b, "malformed 'folios'");
+}
+
+/* Random damage: refused with a reason or (rarely) still valid; never a
+ * crash or a sanitizer report. */
+static void test_random_damage(void **state)
+{
+	(void)state;
+	uint8_t *b = malloc(good_size);
+	uint64_t rng = 99;
+	unsigned refused = 0;
+	for (int i = 0; i < 3000; i++) {
+		memcpy(b, good, good_size);
+		for (int j = 0; j < 1 + i % 4; j++) {
+			rng = rng * 6364136223846793005ull + 1;
+			b[(rng >> 33) % good_size] ^= (uint8_t)(1u << (rng >> 60) % 8);
+		}
+		struct kho_parsed p;
+		struct kho_err err = { { 0 } };
+		int rc = kho_blob_validate(b, good_size, 0, &p, &err);
+		if (rc) {
+			assert_int_equal(rc, -EINVAL);
+			assert_true(err.msg[0] != '\0');
+			refused++;
+		} else {
+			kho_parsed_free(&p);
+		}
+	}
+	assert_true(refused > 1000);
+	free(b);
+}
+
+/* ---- Header and boot: refusal touches nothing ----------------------------- */
+
+struct boot_env {
+	struct kho_fixture f;
+	uint64_t pa;       /* committed handover */
+	uint64_t marker;   /* unpreserved page with data */
+	struct kho_header *h;
+	uint8_t *fdt;
+};
+
+static void env_build(struct boot_env *e)
+{
+	assert_int_equal(kho_fixture_build(&e->f, true), 0);
+	assert_int_equal(kho_folio_alloc(&e->f.k.alloc, KHO_4K_LG2, &e->marker),
+			 0);
+	*(uint64_t *)kho_va(&e->f.k, e->marker, 8) = 0xfeedface;
+	assert_int_equal(kho_prepare(&e->f.k), 0);
+	assert_int_equal(kho_freeze(&e->f.k, &e->pa), 0);
+	e->h = kho_va(&e->f.k, e->pa, KHO_HDR_SIZE);
+	e->fdt = (uint8_t *)e->h + KHO_HDR_SIZE;
+}
+
+static void recommit(struct boot_env *e)
+{
+	e->h->fdt_csum = kho_csum(e->fdt, e->h->fdt_size);
+	e->h->commit = KHO_COMMIT_MAGIC ^ e->h->fdt_csum;
+}
+
+static void expect_boot_refused_at(struct boot_env *e, uint64_t pa,
+				   const char *msg, bool data_intact)
+{
+	struct kho k;
+	struct kho_err err = { { 0 } };
+	int rc = kho_boot(&k, &e->f.pm, pa, &err);
+	if (rc == 0)
+		fail_msg("boot accepted, expected '%s'", msg);
+	if (!strstr(err.msg, msg))
+		fail_msg("reason '%s' lacks '%s'", err.msg, msg);
+	/* Nothing was discarded or guarded: the unpreserved marker and the
+	 * guest data are still there, readable in this process. */
+	assert_int_equal(*(volatile uint64_t *)kho_va(&e->f.k, e->marker, 8),
+			 0xfeedface);
+	for (int i = 0; i < KHO_FIX_NR_MEMFDS && data_intact; i++)
+		assert_int_equal(kho_memfd_check_stamp(e->f.m[i]), 0);
+}
+
+static void expect_boot_refused(struct boot_env *e, uint64_t pa,
+				const char *msg)
+{
+	expect_boot_refused_at(e, pa, msg, true);
+}
+
+static void test_header_and_boot(void **state)
+{
+	(void)state;
+	struct boot_env e;
+	env_build(&e);
+	struct kho_header saved = *e.h;
+
+	e.h->commit = 0;
+	expect_boot_refused(&e, e.pa, "not committed");
+	*e.h = saved;
+	e.h->magic ^= 1;
+	expect_boot_refused(&e, e.pa, "no handover there");
+	*e.h = saved;
+	e.h->hdr_version = 2;
+	expect_boot_refused(&e, e.pa, "not supported");
+	*e.h = saved;
+	e.fdt[100] ^= 0x10;
+	expect_boot_refused(&e, e.pa, "checksum mismatch");
+	e.fdt[100] ^= 0x10;
+	e.h->fdt_size = KHO_FDT_MAX + 1ull;
+	recommit(&e);
+	expect_boot_refused(&e, e.pa, "out of bounds");
+	*e.h = saved;
+	e.h->region_size = 12345;
+	expect_boot_refused(&e, e.pa, "region");
+	*e.h = saved;
+	expect_boot_refused(&e, KHO_FIX_RAM, "outside RAM");
+	expect_boot_refused(&e, e.pa + 8, "misaligned");
+	/* A well-framed blob whose content is wrong. */
+	int n = fdt_path_offset(e.fdt, "/memfd");
+	assert_int_equal(fdt_setprop_inplace(e.fdt, n, "compatible",
+					     "iohandover,memfd-v8",
+					     sizeof("iohandover,memfd-v8")),
+			 0);
+	recommit(&e);
+	expect_boot_refused(&e, e.pa, "memfd: version v8");
+	assert_int_equal(fdt_setprop_inplace(e.fdt, n, "compatible",
+					     "iohandover,memfd-v1",
+					     sizeof("iohandover,memfd-v1")),
+			 0);
+	recommit(&e);
+	/* The handover region inside preserved memory. */
+	uint64_t victim = e.f.m[0]->runs[1].pa & ~(KHO_2M - 1);
+	assert_int_equal(e.f.m[0]->runs[1].size_lg2, KHO_2M_LG2);
+	void *v = kho_va(&e.f.k, victim, KHO_2M);
+	void *keep = malloc(KHO_2M);
+	memcpy(keep, v, KHO_2M);
+	memcpy(v, e.h, KHO_HDR_SIZE + e.h->fdt_size);
+	/* (the copy itself overwrote one guest folio's stamp) */
+	expect_boot_refused_at(&e, victim, "overlaps preserved memory", false);
+	memcpy(v, keep, KHO_2M);
+	for (int i = 0; i < KHO_FIX_NR_MEMFDS; i++)
+		assert_int_equal(kho_memfd_check_stamp(e.f.m[i]), 0);
+	free(keep);
+	/* And the real one still boots. */
+	struct kho k;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_boot(&k, &e.f.pm, e.pa, &err), 0);
+	kho_fini(&k);
+	kho_fixture_fini(&e.f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_blob_is_valid),
+		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_sub_nodes),
+		cmocka_unit_test(test_memory_map),
+		cmocka_unit_test(test_objects),
+		cmocka_unit_test(test_random_damage),
+		cmocka_unit_test(test_header_and_boot),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

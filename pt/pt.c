@@ -103,6 +103,10 @@ void pt_fmt_decode(const struct pt_fmt *f, uint64_t e, unsigned int level,
 	info->type = PT_ENTRY_BAD;
 	if (level >= PT_MAX_LEVELS)
 		return;
+	/* VT-d: an entry with neither R nor W is not present to hardware at
+	 * any level (9.8), table entries included; nothing may follow it. */
+	if (f->access_mask && !(e & f->access_mask))
+		return;
 	if (pt_fmt_is_table(f, e, level)) {
 		if (e & f->table_rsvd)
 			return;
@@ -112,8 +116,7 @@ void pt_fmt_decode(const struct pt_fmt *f, uint64_t e, unsigned int level,
 	}
 	if (!pt_fmt_leaf_ok(f, level) ||
 	    (e & f->leaf_type_mask[level]) != f->leaf_type[level] ||
-	    (e & f->leaf_rsvd) ||
-	    (f->access_mask && !(e & f->access_mask)))
+	    (e & f->leaf_rsvd))
 		return;
 	uint64_t isz = 1ull << pt_item_lg2(level);
 	/* Output bits below the item size are RES0 in a block. */

@@ -32,7 +32,8 @@ struct pt_fmt {
 	uint8_t leaf_levels;        /* bit n: leaves allowed at level n */
 	uint64_t leaf_type[PT_MAX_LEVELS]; /* type bits of a leaf at level n */
 	uint64_t leaf_type_mask[PT_MAX_LEVELS]; /* bits leaf_type is read from */
-	/* Bits of which a leaf needs one to be present (VT-d R|W), or 0. */
+	/* Bits of which a present entry, leaf or table, needs one (VT-d R|W:
+	 * with neither the entry is not present to hardware), or 0. */
 	uint64_t access_mask;
 	uint64_t contig_bit;
 	uint8_t contig_lg2[PT_MAX_LEVELS]; /* items per run, log2; 0: none */

@@ -28,7 +28,7 @@ struct kho_gig {
 	uint64_t guard[WORDS_512];
 	uint32_t nr_free;
 	uint32_t nr_hole; /* blocks beyond the end of RAM (last block only) */
-	struct kho_blk *blk[BLKS_PER_GIG];
+	struct kho_blk **blk; /* BLKS_PER_GIG slots, only while some are split */
 };
 
 static uint64_t *bits_new(uint32_t nbits)
@@ -84,6 +84,12 @@ static void gig_maybe_merge(struct kho_alloc *a, uint32_t g)
 static struct kho_blk *blk_split(struct kho_alloc *a, struct kho_gig *gig,
 				 uint32_t b)
 {
+	if (!gig->blk) {
+		gig->blk = calloc(BLKS_PER_GIG, sizeof(*gig->blk));
+		if (!gig->blk)
+			return NULL;
+		a->meta_bytes += BLKS_PER_GIG * sizeof(*gig->blk);
+	}
 	struct kho_blk *blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return NULL;
@@ -109,6 +115,11 @@ static void blk_maybe_merge(struct kho_alloc *a, struct kho_gig *gig,
 	kho_bit_clear(gig->has4k, b);
 	kho_bit_set(gig->free, b);
 	gig->nr_free++;
+	if (!kho_bits_any(gig->split, BLKS_PER_GIG)) {
+		free(gig->blk);
+		gig->blk = NULL;
+		a->meta_bytes -= BLKS_PER_GIG * sizeof(*gig->blk);
+	}
 }
 
 static void blk_unguard(struct kho_alloc *a, struct kho_gig *gig, uint32_t g,
@@ -131,8 +142,9 @@ void kho_alloc_fini(struct kho_alloc *a)
 			struct kho_gig *gig = a->gigs[g];
 			if (!gig)
 				continue;
-			for (uint32_t b = 0; b < BLKS_PER_GIG; b++)
+			for (uint32_t b = 0; gig->blk && b < BLKS_PER_GIG; b++)
 				free(gig->blk[b]);
+			free(gig->blk);
 			free(gig);
 		}
 	}
@@ -462,7 +474,7 @@ static int claim_4k(struct kho_alloc *a, uint64_t blk_pa,
 
 	if (!gig && !(gig = gig_split(a, g)))
 		return -ENOMEM;
-	struct kho_blk *blk = gig->blk[b];
+	struct kho_blk *blk = gig->blk ? gig->blk[b] : NULL;
 	if (!blk && !(blk = blk_split(a, gig, b)))
 		return -ENOMEM;
 	for (unsigned w = 0; w < WORDS_512; w++) {

@@ -973,3 +973,163 @@ int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,
 		*unmapped = bytes;
 	return 0;
 }
+
+/* ---- whole-table walks -------------------------------------------- */
+
+static int for_each_table(const struct pt_table *t, const uint64_t *table,
+			  pt_oaddr_t pa, unsigned int level, pt_table_fn fn,
+			  void *arg)
+{
+	int ret = fn(arg, pa, level);
+	if (ret || level == 0)
+		return ret;
+	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+		uint64_t e = pt_read(&table[i]);
+		if (!pt_fmt_present(t->fmt, e) || !pt_fmt_is_table(t->fmt, e, level))
+			continue;
+		ret = for_each_table(t, pt_next_table(t, e), pt_entry_addr(t, e),
+				     level - 1, fn, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int pt_for_each_table(const struct pt_table *t, pt_table_fn fn, void *arg)
+{
+	return for_each_table(t, t->top, t->top_pa, t->top_level, fn, arg);
+}
+
+struct adopt {
+	struct pt_table *t;
+	pt_table_fn claim;
+	void *arg;
+	pt_vaddr_t bad_va;
+};
+
+/* IOVA of item idx of a table at level whose range starts at base. */
+static pt_vaddr_t item_va(const struct pt_table *t, pt_vaddr_t base,
+			  unsigned int level, unsigned int idx)
+{
+	pt_vaddr_t va = base + ((uint64_t)idx << pt_item_lg2(level));
+	/* Upper half of a sign-extended space: bits above va_bits - 1. */
+	if (t->fmt->sign_extend && (va >> (t->va_bits - 1)) & 1)
+		va |= ~0ull << (t->va_bits - 1);
+	return va;
+}
+
+static int adopt_run(struct adopt *a, const uint64_t *table, unsigned int level,
+		     unsigned int idx, const struct pt_entry_info *first)
+{
+	const struct pt_fmt *f = a->t->fmt;
+	unsigned int n = 1u << f->contig_lg2[level];
+	uint64_t run = (uint64_t)n << pt_item_lg2(level);
+	if (first->oa & (run - 1))
+		return -PT_EINVAL;
+	for (unsigned int i = 1; i < n; i++) {
+		struct pt_entry_info info;
+		pt_fmt_decode(f, pt_read(&table[idx + i]), level, &info);
+		if (info.type != PT_ENTRY_LEAF || !info.contig ||
+		    info.attr != first->attr ||
+		    info.oa != first->oa + ((uint64_t)i << pt_item_lg2(level)))
+			return -PT_EINVAL;
+	}
+	return 0;
+}
+
+/* A run is checked whole at its first item; a later item is fine only
+ * when the run it belongs to starts with a contiguous item (checked). */
+static int adopt_contig_item(struct adopt *a, const uint64_t *table,
+			     unsigned int level, unsigned int idx,
+			     const struct pt_entry_info *info)
+{
+	unsigned int n = 1u << a->t->fmt->contig_lg2[level];
+	unsigned int start = idx & ~(n - 1);
+	if (idx == start)
+		return adopt_run(a, table, level, idx, info);
+	return pt_entry_contig(a->t, pt_read(&table[start]), level) ?
+		0 : -PT_EINVAL;
+}
+
+static int adopt_table(struct adopt *a, const uint64_t *table, pt_oaddr_t pa,
+		       unsigned int level, pt_vaddr_t base)
+{
+	struct pt_table *t = a->t;
+	const struct pt_fmt *f = t->fmt;
+	int err = a->claim ? a->claim(a->arg, pa, level) : 0;
+	if (err) {
+		a->bad_va = base;
+		return err;
+	}
+	t->nr_tables++;
+	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+		uint64_t e = pt_read(&table[i]);
+		struct pt_entry_info info;
+		pt_fmt_decode(f, e, level, &info);
+		pt_vaddr_t va = item_va(t, base, level, i);
+		a->bad_va = va;
+		switch (info.type) {
+		case PT_ENTRY_EMPTY:
+			continue;
+		case PT_ENTRY_BAD:
+			return -PT_EINVAL;
+		case PT_ENTRY_LEAF:
+			if (!va_valid(t, va) ||
+			    (t->oa_bits < 64 && (info.oa >> t->oa_bits)))
+				return -PT_ERANGE;
+			if (info.contig) {
+				err = adopt_contig_item(a, table, level, i, &info);
+				if (err)
+					return err;
+			}
+			continue;
+		case PT_ENTRY_TABLE:
+			break;
+		}
+		if (!va_valid(t, va))
+			return -PT_ERANGE;
+		const uint64_t *child = t->mem->phys_to_virt(t->mem_ctx, info.oa);
+		if (!child)
+			return -PT_EFAULT;
+		err = adopt_table(a, child, info.oa, level - 1, va);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pt_adopt(struct pt_table *t, const struct pt_cfg *cfg,
+	     const struct pt_mem_ops *mem, void *mem_ctx, pt_oaddr_t top_pa,
+	     pt_table_fn claim, void *claim_arg, pt_vaddr_t *bad_va)
+{
+	const struct pt_fmt *f = pt_fmt_get(cfg->fmt);
+	if (!f || !mem || !mem->phys_to_virt)
+		return -PT_EINVAL;
+	int levels = pt_fmt_levels_for(cfg->fmt, cfg->va_bits);
+	if (levels < 0 || cfg->oa_bits < 32 || cfg->oa_bits > f->max_oa_bits ||
+	    (top_pa & (PT_TABLE_SIZE - 1)))
+		return -PT_EINVAL;
+	uint64_t sizes = fmt_sizes(f);
+	if (cfg->pgsizes & ~sizes)
+		return -PT_EOPNOTSUPP;
+	uint64_t *top = mem->phys_to_virt(mem_ctx, top_pa);
+	if (!top)
+		return -PT_EFAULT;
+
+	struct pt_table nt = {
+		.fmt = f, .mem = mem, .mem_ctx = mem_ctx, .top = top,
+		.top_pa = top_pa, .top_level = (unsigned int)levels - 1,
+		.va_bits = cfg->va_bits, .oa_bits = cfg->oa_bits,
+		.pgsizes = (cfg->pgsizes ? cfg->pgsizes : sizes) &
+			   ((1ull << pt_item_lg2((unsigned int)levels)) - 1),
+	};
+	struct adopt a = { .t = &nt, .claim = claim, .arg = claim_arg };
+	int err = adopt_table(&a, top, top_pa, nt.top_level, 0);
+	if (err) {
+		if (bad_va)
+			*bad_va = a.bad_va;
+		return err;
+	}
+	*t = nt;
+	return 0;
+}

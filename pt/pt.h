@@ -264,6 +264,25 @@ struct pt_reconcile_stats {
 int pt_reconcile(struct pt_table *nt, const struct pt_table *old,
 		 struct pt_gather *g, struct pt_reconcile_stats *st);
 
+/* Each table page (pa and level), top first; a non-zero return stops. */
+typedef int (*pt_table_fn)(void *arg, pt_oaddr_t pa, unsigned int level);
+int pt_for_each_table(const struct pt_table *t, pt_table_fn fn, void *arg);
+
+/*
+ * Take over a table somebody else built (a previous kernel) at top_pa,
+ * after checking all of it: every table pointer resolves through
+ * phys_to_virt, every entry decodes (no reserved bits, no misplaced or
+ * misaligned leaf, outputs within cfg->oa_bits), every contiguous run is
+ * whole and consistent, and claim() accepts each table page, which it
+ * sees exactly once if the tree is a tree (the caller records its claims:
+ * a page reached twice, through a cycle or a shared subtree, must fail
+ * there). On error *bad_va is the IOVA of the offending entry, the table
+ * is not adopted and the caller undoes its claims.
+ */
+int pt_adopt(struct pt_table *t, const struct pt_cfg *cfg,
+	     const struct pt_mem_ops *mem, void *mem_ctx, pt_oaddr_t top_pa,
+	     pt_table_fn claim, void *claim_arg, pt_vaddr_t *bad_va);
+
 /* Human-readable dump of the leaves (runs folded) through emit(). */
 typedef void (*pt_emit_fn)(void *arg, const char *s);
 void pt_dump(const struct pt_table *t, pt_emit_fn emit, void *arg);

@@ -363,6 +363,112 @@ static void test_diff_bad_args(void **state)
 	tbl_fini(&b);
 }
 
+/* Claims table pages into a small set; a second claim of one page fails. */
+struct claims {
+	uint64_t pa[64];
+	unsigned int n;
+};
+
+static int claim_once(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	struct claims *c = arg;
+	(void)level;
+	for (unsigned int i = 0; i < c->n; i++)
+		if (c->pa[i] == pa)
+			return -PT_EEXIST;
+	assert_true(c->n < 64);
+	c->pa[c->n++] = pa;
+	return 0;
+}
+
+static int count_table(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	(void)pa;
+	(void)level;
+	(*(unsigned int *)arg)++;
+	return 0;
+}
+
+/* A preserved table adopted after a full check; damage of every kind is
+ * refused with the IOVA of the bad entry. */
+static void test_adopt(void **state)
+{
+	(void)state;
+	struct tbl x;
+	tbl_init(&x, PT_FMT_ARM_S2, V2_SIZES, 0x10000000);
+	map_intent(&x);
+	struct pt_cfg cfg = { .fmt = PT_FMT_ARM_S2, .va_bits = 48, .oa_bits = 48 };
+	struct pt_table ad;
+	struct claims c = { .n = 0 };
+	pt_vaddr_t bad = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), 0);
+	assert_int_equal(ad.nr_tables, x.t.nr_tables);
+	assert_int_equal(c.n, x.t.nr_tables);
+	unsigned int pages = 0;
+	assert_int_equal(pt_for_each_table(&ad, count_table, &pages), 0);
+	assert_int_equal(pages, x.t.nr_tables);
+	struct ranges rs = { .n = 0 };
+	assert_int_equal(pt_diff(&ad, &x.t, 0, (1ull << 48) - 1, collect, &rs), 0);
+	assert_int_equal(count_kind(&rs, PT_DIFF_SAME), rs.n);
+
+	/* Find the level-0 table under 0x80010000 and its parent entry. */
+	uint64_t *l3 = x.t.top;
+	uint64_t *l2 = x.mem.ops.phys_to_virt(&x.mem, l3[0] & 0xfffffffff000ull);
+	uint64_t *l1 = x.mem.ops.phys_to_virt(&x.mem, l2[2] & 0xfffffffff000ull);
+	uint64_t *l0 = x.mem.ops.phys_to_virt(&x.mem, l1[0] & 0xfffffffff000ull);
+	uint64_t saved;
+
+	/* A cycle: a leaf-level slot pointing back at the top table. */
+	saved = l1[7];
+	l1[7] = (l3[0] & ~0xfffffffff000ull) | x.t.top_pa;
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EEXIST);
+	l1[7] = saved;
+
+	/* A shared subtree: two slots pointing at one table. */
+	l1[9] = l1[0];
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EEXIST);
+	l1[9] = 0;
+
+	/* A table pointer outside table memory. */
+	l1[9] = (l1[0] & ~0xfffffffff000ull) | 0x7f0000000000ull;
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EFAULT);
+	assert_int_equal(bad, 0x80000000ull + 9 * SZ_2M);
+	l1[9] = 0;
+
+	/* Reserved bits in a leaf (bits 50:48 are RES0 with a 48-bit OA). */
+	unsigned int leaf = 0x10000 / SZ_4K; /* first item of the 64K run */
+	saved = l0[leaf + 20];
+	l0[leaf + 20] |= 1ull << 49;
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EINVAL);
+	/* Item 36 is inside the second 64K run, checked at its start. */
+	assert_int_equal(bad, 0x80000000ull + (leaf + 16) * SZ_4K);
+	l0[leaf + 20] = saved;
+
+	/* A contiguous run with one item pointing elsewhere. */
+	saved = l0[leaf + 3];
+	l0[leaf + 3] += SZ_4K;
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EINVAL);
+	assert_int_equal(bad, 0x80000000ull + leaf * SZ_4K);
+	l0[leaf + 3] = saved;
+
+	/* And whole again. */
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), 0);
+	tbl_fini(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_reconcile_block_table),
 		cmocka_unit_test(test_reconcile_joins_blocks),
 		cmocka_unit_test(test_diff_bad_args),
+		cmocka_unit_test(test_adopt),
 	};
 	return cmocka_run_group_tests_name("pt_layout", tests, NULL, NULL);
 }

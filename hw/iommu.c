@@ -1015,8 +1015,9 @@ static unsigned int fill_shadow(struct hw_iommu *m, const struct ste_state *st,
 {
 	struct walk_leaf lf;
 	uint64_t info;
-	if (walk(m, st, sid, iova, WALK_CACHED, &lf, &info) ||
-	    !leaf_cacheable(m, &lf))
+	/* From memory: the walk cache may be stale, and skipping it is
+	 * always allowed. */
+	if (walk(m, st, sid, iova, 0, &lf, &info) || !leaf_cacheable(m, &lf))
 		return n;
 	for (unsigned int i = 0; i < n; i++)
 		if (hits[i].size_lg2 == lf.size_lg2)

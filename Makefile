@@ -71,7 +71,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean freestanding-check $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -97,9 +97,29 @@ freestanding-check: build/rel/libioh.a
 test: deps
 	$(MAKE) build-rel build-san
 	$(MAKE) freestanding-check
+	$(MAKE) fuzz-short
 	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san)
 
 check: test
+
+# libFuzzer target for the handover blob parser (kho). `make fuzz` runs it
+# for FUZZ_SECONDS; `make check` runs a 5 s pass (fuzz-short). New inputs
+# go to build/fuzz/corpus; tests/data seeds it.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) hw/physmem.c
+FUZZ_RUN = build/fuzz/fuzz_kho_blob -max_len=262144 build/fuzz/corpus tests/data
+build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h) hw/physmem.h
+	@mkdir -p $(@D)/corpus
+	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+		$(FUZZ_SRCS) $(LDLIBS) -o $@
+
+fuzz: deps build/fuzz/fuzz_kho_blob
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-short: build/fuzz/fuzz_kho_blob
+	@if $(FUZZ_RUN) -max_total_time=5 >build/fuzz/short.log 2>&1; then \
+		echo "fuzz-short: kho blob parser, 5 s, $$(grep -c NEW build/fuzz/short.log) new inputs, no crash"; \
+	else tail -40 build/fuzz/short.log; exit 1; fi
 
 bench: deps
 	$(MAKE) build-rel

@@ -4,7 +4,8 @@
 # prints the one command to run and fails.
 set -euo pipefail
 
-pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang)
+pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang
+	libclang-rt-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

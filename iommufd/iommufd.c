@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: MIT
+#include "iommufd/iommufd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/hw_abi_ste.h"
+
+/* ---- profiles --------------------------------------------------------- */
+
+static const struct iommufd_profile profiles[] = {
+	{ "v1", "no contiguous runs; one map call per area", 0 },
+	{ "v2", "contiguous runs; coalesces areas that continue each other",
+	  IOMMUFD_FEAT_ALL },
+};
+
+const struct iommufd_profile *iommufd_profile_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (!strcmp(profiles[i].name, name))
+			return &profiles[i];
+	return NULL;
+}
+
+const char *iommufd_profile_names(void)
+{
+	return "v1, v2";
+}
+
+uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags)
+{
+	uint32_t f = p->features;
+	if (flags & IOMMUFD_HWPT_NO_CONTIG)
+		f &= ~IOMMUFD_FEAT_CONTIG;
+	if (flags & IOMMUFD_HWPT_NO_COALESCE)
+		f &= ~IOMMUFD_FEAT_COALESCE;
+	return f;
+}
+
+uint64_t iommufd_pgsizes(enum pt_format_id fmt, uint32_t features)
+{
+	uint64_t sizes = pt_fmt_pgsizes(fmt);
+	if (!(features & IOMMUFD_FEAT_CONTIG))
+		sizes &= ~(PT_SZ_64K | PT_SZ_32M);
+	return sizes;
+}
+
+/* ---- table memory ------------------------------------------------------ */
+
+static void *tbl_alloc(void *ctx, pt_oaddr_t *pa)
+{
+	struct iommufd_ctx *ictx = ctx;
+	uint64_t p;
+	if (kho_folio_alloc(&ictx->k->alloc, KHO_4K_LG2, &p))
+		return NULL;
+	iommu_drv_table_page_used(ictx->drv, p);
+	if (++ictx->stats.table_pages > ictx->stats.table_pages_peak)
+		ictx->stats.table_pages_peak = ictx->stats.table_pages;
+	*pa = p;
+	return kho_va(ictx->k, p, PT_TABLE_SIZE);
+}
+
+static void tbl_free(void *ctx, void *page, pt_oaddr_t pa)
+{
+	struct iommufd_ctx *ictx = ctx;
+	(void)page;
+	iommu_drv_table_page_freed(ictx->drv, pa);
+	kho_folio_free(&ictx->k->alloc, pa);
+	ictx->stats.table_pages--;
+}
+
+static void tbl_defer_free(void *ctx, void *page, pt_oaddr_t pa)
+{
+	struct iommufd_ctx *ictx = ctx;
+	struct iommufd_deferred *d = &ictx->deferred;
+	(void)page;
+	if (d->nr == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		uint64_t *n = realloc(d->pa, cap * sizeof(*n));
+		/*
+		 * Without room to remember the page it can never be freed
+		 * safely; keeping it allocated is the only safe choice.
+		 */
+		if (!n)
+			return;
+		d->pa = n;
+		d->cap = cap;
+	}
+	d->pa[d->nr++] = pa;
+}
+
+static void *tbl_phys_to_virt(void *ctx, pt_oaddr_t pa)
+{
+	struct iommufd_ctx *ictx = ctx;
+	return kho_va(ictx->k, pa, PT_TABLE_SIZE);
+}
+
+void iommufd_free_deferred(struct iommufd_ctx *ictx)
+{
+	struct iommufd_deferred *d = &ictx->deferred;
+	for (size_t i = 0; i < d->nr; i++)
+		tbl_free(ictx, NULL, d->pa[i]);
+	d->nr = 0;
+}
+
+/* ---- context ----------------------------------------------------------- */
+
+int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
+		 const struct iommufd_profile *profile, enum pt_format_id fmt,
+		 unsigned int va_bits)
+{
+	if (!k->pm || !profile || pt_fmt_levels_for(fmt, va_bits) < 0)
+		return -EINVAL;
+	memset(ictx, 0, sizeof(*ictx));
+	ictx->k = k;
+	ictx->drv = drv;
+	ictx->profile = profile;
+	ictx->fmt = fmt;
+	ictx->va_bits = va_bits;
+	ictx->mem = (struct pt_mem_ops){
+		.alloc = tbl_alloc,
+		.free = tbl_free,
+		.defer_free = tbl_defer_free,
+		.phys_to_virt = tbl_phys_to_virt,
+		.linear = true,
+		.linear_offset = (uintptr_t)k->pm->base,
+	};
+	ictx->next_id = 1;
+	ictx->next_did = 1;
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		ictx->dev[i].sid = i;
+	pthread_mutex_init(&ictx->lock, NULL);
+	pthread_cond_init(&ictx->recovered, NULL);
+	return 0;
+}
+
+void iommufd_fini(struct iommufd_ctx *ictx)
+{
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		if (ictx->dev[i].hwpt)
+			iommufd_device_detach(ictx, i);
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i])
+			iommufd_hwpt_destroy(ictx, ictx->hwpt[i]);
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		if (ictx->ioas[i]) {
+			free(ictx->ioas[i]->areas);
+			free(ictx->ioas[i]);
+			ictx->ioas[i] = NULL;
+		}
+	}
+	free(ictx->deferred.pa);
+	ictx->deferred = (struct iommufd_deferred){ 0 };
+	pthread_cond_destroy(&ictx->recovered);
+	pthread_mutex_destroy(&ictx->lock);
+}
+
+void iommufd_begin_recovery(struct iommufd_ctx *ictx)
+{
+	pthread_mutex_lock(&ictx->lock);
+	ictx->recovering = true;
+	pthread_mutex_unlock(&ictx->lock);
+}
+
+void iommufd_end_recovery(struct iommufd_ctx *ictx)
+{
+	pthread_mutex_lock(&ictx->lock);
+	ictx->recovering = false;
+	pthread_cond_broadcast(&ictx->recovered);
+	pthread_mutex_unlock(&ictx->lock);
+}
+
+/* Address-map changes wait out recovery (memory hotplug in degraded mode). */
+static void lock_for_map(struct iommufd_ctx *ictx)
+{
+	pthread_mutex_lock(&ictx->lock);
+	while (ictx->recovering)
+		pthread_cond_wait(&ictx->recovered, &ictx->lock);
+}
+
+struct iommufd_hwpt *iommufd_hwpt_find(struct iommufd_ctx *ictx, uint32_t id)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] && ictx->hwpt[i]->id == id)
+			return ictx->hwpt[i];
+	return NULL;
+}
+
+struct iommufd_ioas *iommufd_ioas_find(struct iommufd_ctx *ictx, uint32_t id)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->ioas[i] && ictx->ioas[i]->id == id)
+			return ictx->ioas[i];
+	return NULL;
+}
+
+int iommufd_ioas_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas **out)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		if (ictx->ioas[i])
+			continue;
+		struct iommufd_ioas *ioas = calloc(1, sizeof(*ioas));
+		if (!ioas)
+			return -ENOMEM;
+		ioas->id = ictx->next_id++;
+		ictx->ioas[i] = ioas;
+		*out = ioas;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int iommufd_register_hwpt(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		if (!ictx->hwpt[i]) {
+			ictx->hwpt[i] = hwpt;
+			if (hwpt->id >= ictx->next_id)
+				ictx->next_id = hwpt->id + 1;
+			if (hwpt->did >= ictx->next_did)
+				ictx->next_did = (uint16_t)(hwpt->did + 1);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* ---- areas ------------------------------------------------------------- */
+
+/* Index of the first area ending after iova. */
+static size_t area_search(const struct iommufd_ioas *ioas, uint64_t iova)
+{
+	size_t lo = 0, hi = ioas->nr_areas;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct iommufd_area *a = &ioas->areas[mid];
+		if (a->iova + (a->len - 1) < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int iommufd_ioas_insert_area(struct iommufd_ioas *ioas,
+			     const struct iommufd_area *a)
+{
+	size_t i = area_search(ioas, a->iova);
+	if (i < ioas->nr_areas && ioas->areas[i].iova <= a->iova + (a->len - 1))
+		return -EEXIST;
+	if (ioas->nr_areas == ioas->cap_areas) {
+		size_t cap = ioas->cap_areas ? 2 * ioas->cap_areas : 16;
+		struct iommufd_area *n = realloc(ioas->areas, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ioas->areas = n;
+		ioas->cap_areas = cap;
+	}
+	memmove(&ioas->areas[i + 1], &ioas->areas[i],
+		(ioas->nr_areas - i) * sizeof(*a));
+	ioas->areas[i] = *a;
+	ioas->nr_areas++;
+	ioas->mapped_bytes += a->len;
+	return 0;
+}
+
+static void area_remove(struct iommufd_ioas *ioas, size_t i)
+{
+	ioas->mapped_bytes -= ioas->areas[i].len;
+	memmove(&ioas->areas[i], &ioas->areas[i + 1],
+		(ioas->nr_areas - i - 1) * sizeof(ioas->areas[0]));
+	ioas->nr_areas--;
+}
+
+/* First memfd run holding byte offset. */
+static size_t memfd_run_search(const struct kho_memfd *m, uint64_t offset)
+{
+	size_t lo = 0, hi = m->nr_runs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct kho_memfd_run *r = &m->runs[mid];
+		if (r->offset + (r->count << r->size_lg2) <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct run_acc {
+	bool open;
+	struct iommufd_run cur;
+	iommufd_run_fn fn;
+	void *arg;
+};
+
+static int run_push(struct run_acc *acc, uint64_t iova, uint64_t pa,
+		    uint64_t len, uint32_t prot)
+{
+	struct iommufd_run *c = &acc->cur;
+	if (acc->open && c->iova + c->len == iova && c->pa + c->len == pa &&
+	    c->prot == prot) {
+		c->len += len;
+		return 0;
+	}
+	int ret = acc->open ? acc->fn(acc->arg, c) : 0;
+	*c = (struct iommufd_run){ iova, pa, len, prot };
+	acc->open = true;
+	return ret;
+}
+
+/*
+ * "Pinning" an area is walking its folios: the cost a replay pays to
+ * re-pin guest memory, proportional to the folios behind the area.
+ */
+static int area_for_each_piece(const struct iommufd_area *a,
+			       struct run_acc *acc)
+{
+	const struct kho_memfd *m = a->memfd;
+	uint64_t off = a->offset, end = a->offset + a->len;
+	for (size_t i = memfd_run_search(m, off); off < end && i < m->nr_runs; i++) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		uint64_t rend = r->offset + (r->count << r->size_lg2);
+		uint64_t piece_end = rend < end ? rend : end;
+		uint64_t pa = r->pa + (off - r->offset);
+		int ret = run_push(acc, a->iova + (off - a->offset), pa,
+				   piece_end - off, a->prot);
+		if (ret)
+			return ret;
+		off = piece_end;
+	}
+	return off == end ? 0 : -EFAULT;
+}
+
+int iommufd_ioas_for_each_run(const struct iommufd_ioas *ioas, bool coalesce,
+			      iommufd_run_fn fn, void *arg)
+{
+	struct run_acc acc = { .fn = fn, .arg = arg };
+	for (size_t i = 0; i < ioas->nr_areas; i++) {
+		if (!coalesce && acc.open) {
+			int ret = fn(arg, &acc.cur);
+			acc.open = false;
+			if (ret)
+				return ret;
+		}
+		int ret = area_for_each_piece(&ioas->areas[i], &acc);
+		if (ret)
+			return ret;
+	}
+	return acc.open ? fn(arg, &acc.cur) : 0;
+}
+
+static int map_run(void *arg, const struct iommufd_run *r)
+{
+	struct pt_table *t = arg;
+	return pt_map_range(t, r->iova, r->pa, r->len, r->prot, NULL);
+}
+
+int iommufd_build_table(const struct iommufd_ioas *ioas, struct pt_table *t,
+			uint32_t features)
+{
+	return iommufd_ioas_for_each_run(ioas, features & IOMMUFD_FEAT_COALESCE,
+					 map_run, t);
+}
+
+/* ---- invalidation ------------------------------------------------------ */
+
+int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+		  const struct pt_gather *g)
+{
+	int err = 0;
+	if (!pt_gather_empty(g)) {
+		/*
+		 * Table entries changed: walk caches must go too, so no LEAF
+		 * hint (REFERENCE.md section 4, sequence 3).
+		 */
+		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
+		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,
+					   g->last - g->va + 1, flags, -1);
+	}
+	if (!err)
+		err = iommu_drv_sync(ictx->drv);
+	ictx->stats.syncs++;
+	/* Free only what this completed sync covers. */
+	if (!err)
+		iommufd_free_deferred(ictx);
+	return err;
+}
+
+/* ---- map / unmap -------------------------------------------------------- */
+
+struct map_undo {
+	struct pt_table *t;
+	uint64_t iova;
+	uint64_t done; /* bytes mapped from iova on */
+};
+
+static int map_run_undoable(void *arg, const struct iommufd_run *r)
+{
+	struct map_undo *u = arg;
+	int err = pt_map_range(u->t, r->iova, r->pa, r->len, r->prot, NULL);
+	if (!err)
+		u->done = r->iova + r->len - u->iova;
+	return err;
+}
+
+int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
+			  struct kho_memfd *memfd, uint64_t offset, uint64_t len,
+			  uint64_t iova, uint32_t prot)
+{
+	const uint64_t mask = PT_TABLE_SIZE - 1;
+	if (!len || ((offset | len | iova) & mask) || offset > memfd->size ||
+	    len > memfd->size - offset || len - 1 > ~iova ||
+	    !(prot & (PT_PROT_READ | PT_PROT_WRITE)) || (prot & ~PT_PROT_ALL))
+		return -EINVAL;
+
+	lock_for_map(ictx);
+	struct iommufd_area a = { iova, len, memfd, offset, prot };
+	int err = ictx->frozen ? -EBUSY : 0;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		if (h && h->ioas == ioas && h->immutable)
+			err = -EPERM;
+	}
+	if (!err)
+		err = iommufd_ioas_insert_area(ioas, &a);
+	if (err)
+		goto out;
+
+	/* Into every HWPT of this IOAS, undoing all on a failure. */
+	struct iommufd_hwpt *done[IOMMUFD_MAX_OBJS], *failed = NULL;
+	unsigned int nr_done = 0;
+	struct map_undo u = { .iova = iova };
+	struct iommufd_ioas one = { .areas = &a, .nr_areas = 1 };
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		if (!h || h->ioas != ioas)
+			continue;
+		u.t = &h->pt;
+		u.done = 0;
+		err = iommufd_ioas_for_each_run(&one, false, map_run_undoable, &u);
+		if (err) {
+			failed = h;
+			break;
+		}
+		done[nr_done++] = h;
+	}
+	if (err) {
+		struct pt_gather g;
+		if (failed && u.done) {
+			pt_gather_init(&g);
+			pt_unmap_range(&failed->pt, iova, u.done, 0, &g, NULL);
+			iommufd_flush(ictx, failed, &g);
+		}
+		for (unsigned int i = 0; i < nr_done; i++) {
+			pt_gather_init(&g);
+			pt_unmap_range(&done[i]->pt, iova, len, 0, &g, NULL);
+			iommufd_flush(ictx, done[i], &g);
+		}
+		area_remove(ioas, area_search(ioas, iova));
+		goto out;
+	}
+	ictx->stats.pinned_bytes += len;
+	ictx->stats.maps++;
+out:
+	pthread_mutex_unlock(&ictx->lock);
+	return err;
+}
+
+int iommufd_ioas_unmap(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
+		       uint64_t iova, uint64_t len)
+{
+	if (!len || len - 1 > ~iova)
+		return -EINVAL;
+	uint64_t last = iova + (len - 1);
+	lock_for_map(ictx);
+	int err = ictx->frozen ? -EBUSY : 0;
+	size_t first = area_search(ioas, iova), end = first;
+	while (end < ioas->nr_areas && ioas->areas[end].iova <= last)
+		end++;
+	/* Whole areas only, and at least one. */
+	if (!err && (first == end || ioas->areas[first].iova < iova ||
+		     ioas->areas[end - 1].iova +
+		     (ioas->areas[end - 1].len - 1) > last))
+		err = -ENOENT;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		if (h && h->ioas == ioas && h->immutable)
+			err = -EPERM;
+	}
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		if (!h || h->ioas != ioas)
+			continue;
+		struct pt_gather g;
+		pt_gather_init(&g);
+		for (size_t k = first; k < end; k++) {
+			/* Each area was mapped whole: no leaf straddles it. */
+			pt_unmap_range(&h->pt, ioas->areas[k].iova,
+				       ioas->areas[k].len, 0, &g, NULL);
+		}
+		err = iommufd_flush(ictx, h, &g);
+	}
+	if (!err) {
+		for (size_t k = end; k-- > first;) {
+			ictx->stats.pinned_bytes -= ioas->areas[k].len;
+			area_remove(ioas, k);
+		}
+		ictx->stats.unmaps++;
+	}
+	pthread_mutex_unlock(&ictx->lock);
+	return err;
+}
+
+/* ---- HWPTs ------------------------------------------------------------- */
+
+int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+		       uint32_t flags, struct iommufd_hwpt **out)
+{
+	if (flags & ~IOMMUFD_HWPT_FLAGS_ALL)
+		return -EINVAL;
+	struct iommufd_hwpt *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_lock(&ictx->lock);
+	h->ictx = ictx;
+	h->ioas = ioas;
+	h->features = iommufd_features(ictx->profile, flags);
+	struct pt_cfg cfg = {
+		.fmt = ictx->fmt,
+		.va_bits = ictx->va_bits,
+		.oa_bits = 48,
+		.pgsizes = iommufd_pgsizes(ictx->fmt, h->features),
+	};
+	int err = pt_init(&h->pt, &cfg, &ictx->mem, ictx);
+	if (err)
+		goto fail;
+	err = iommufd_build_table(ioas, &h->pt, h->features);
+	if (!err) {
+		h->id = ictx->next_id++;
+		h->did = ictx->next_did++;
+		err = iommufd_register_hwpt(ictx, h);
+	}
+	if (err) {
+		/* Never attached: no hardware can have seen these pages. */
+		pt_deinit(&h->pt);
+		goto fail;
+	}
+	pthread_mutex_unlock(&ictx->lock);
+	*out = h;
+	return 0;
+fail:
+	pthread_mutex_unlock(&ictx->lock);
+	free(h);
+	return err;
+}
+
+void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] == hwpt)
+			ictx->hwpt[i] = NULL;
+	/*
+	 * Walk caches may still point into the table: flush the domain and
+	 * wait before its pages go back to the allocator.
+	 */
+	iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
+	iommu_drv_sync(ictx->drv);
+	pt_deinit(&hwpt->pt);
+	free(hwpt);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+static void hwpt_ste(const struct iommufd_hwpt *h, uint64_t ste[HW_STE_WORDS])
+{
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, h->ictx->fmt, h->pt.va_bits,
+		    h->pt.top_pa, h->did);
+}
+
+int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
+			  struct iommufd_hwpt *hwpt)
+{
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	struct iommufd_device *d = &ictx->dev[sid];
+	if (d->hwpt)
+		return -EBUSY;
+	uint64_t ste[HW_STE_WORDS];
+	hwpt_ste(hwpt, ste);
+	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
+	if (err)
+		return err;
+	d->hwpt = hwpt;
+	hwpt->users++;
+	return 0;
+}
+
+int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
+			   struct iommufd_hwpt *hwpt)
+{
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	struct iommufd_device *d = &ictx->dev[sid];
+	struct iommufd_hwpt *old = d->hwpt;
+	if (!old)
+		return iommufd_device_attach(ictx, sid, hwpt);
+	if (old == hwpt)
+		return 0;
+	if (hwpt->pt.fmt != old->pt.fmt || hwpt->pt.va_bits != old->pt.va_bits)
+		return -EINVAL;
+	/* Same domain tag: only the root word changes, a hitless store. */
+	if (!hwpt->users)
+		hwpt->did = old->did;
+	else if (hwpt->did != old->did)
+		return -EBUSY;
+	uint64_t ste[HW_STE_WORDS];
+	bool hitless = false;
+	hwpt_ste(hwpt, ste);
+	int err = iommu_drv_write_ste(ictx->drv, sid, ste, &hitless);
+	if (err)
+		return err;
+	d->hwpt = hwpt;
+	hwpt->users++;
+	old->users--;
+	/* Entries cached from the old table go; then its pages may. */
+	err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
+	if (!err)
+		err = iommu_drv_sync(ictx->drv);
+	return err ? err : hitless ? 0 : -EIO;
+}
+
+int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
+{
+	if (sid >= HW_MAX_DEVS || !ictx->dev[sid].hwpt)
+		return -EINVAL;
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
+	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
+	if (err)
+		return err;
+	ictx->dev[sid].hwpt->users--;
+	ictx->dev[sid].hwpt = NULL;
+	return 0;
+}

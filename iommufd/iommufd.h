@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iommufd: the host kernel's IOMMU object model, after Linux's iommufd
+ * (drivers/iommu/iommufd): an IOAS holds the user's intent (areas of
+ * memfd mapped at IOVAs), HWPT paging objects realise it in page tables
+ * of the IOMMU's format, devices are attached to HWPTs and can be moved
+ * to another HWPT hitlessly.
+ *
+ *   iommufd (Linux)                | here
+ *   -------------------------------+------------------------------------
+ *   IOMMU_IOAS_ALLOC               | iommufd_ioas_alloc
+ *   IOMMU_IOAS_MAP_FILE            | iommufd_ioas_map_file
+ *   IOMMU_IOAS_UNMAP               | iommufd_ioas_unmap
+ *   IOMMU_HWPT_ALLOC (+ flags)     | iommufd_hwpt_alloc
+ *   IOMMU_DEVICE_ATTACH / REPLACE  | iommufd_device_attach / _replace
+ *   iopt_area in an interval tree  | struct iommufd_area, sorted by IOVA
+ *   pinned pages (pfns)            | pinned folio runs of the memfd
+ *
+ * Kernel versions are modelled by profiles: the page-table features a
+ * kernel uses by default. A HWPT creation flag inhibits a feature, so a
+ * newer kernel can build exactly what an older one built.
+ *
+ * Locking: one mutex per context serialises every operation. While the
+ * context is recovering after a live update, address-map changes (map,
+ * unmap) wait until recovery ends; everything else proceeds.
+ */
+#ifndef IOH_IOMMUFD_IOMMUFD_H
+#define IOH_IOMMUFD_IOMMUFD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iommufd/iommu_drv.h"
+#include "kho/kho.h"
+#include "kho/memfd.h"
+#include "pt/pt.h"
+
+/* Page-table features a HWPT may be built with. */
+#define IOMMUFD_FEAT_CONTIG (1u << 0)   /* ARM contiguous runs (64K, 32M) */
+#define IOMMUFD_FEAT_COALESCE (1u << 1) /* map across area boundaries */
+#define IOMMUFD_FEAT_ALL (IOMMUFD_FEAT_CONTIG | IOMMUFD_FEAT_COALESCE)
+
+/* HWPT creation flags: inhibit features (IOMMU_HWPT_ALLOC_* style). */
+#define IOMMUFD_HWPT_NO_CONTIG (1u << 0)
+#define IOMMUFD_HWPT_NO_COALESCE (1u << 1)
+#define IOMMUFD_HWPT_FLAGS_ALL (IOMMUFD_HWPT_NO_CONTIG | IOMMUFD_HWPT_NO_COALESCE)
+
+/* A kernel version's page-table behaviour. */
+struct iommufd_profile {
+	const char *name;
+	const char *summary;
+	uint32_t features; /* used by default; a kernel supports only these */
+};
+const struct iommufd_profile *iommufd_profile_find(const char *name);
+/* Comma-separated names, for messages. */
+const char *iommufd_profile_names(void);
+
+/* One mapping the user asked for. */
+struct iommufd_area {
+	uint64_t iova;
+	uint64_t len;
+	struct kho_memfd *memfd;
+	uint64_t offset;
+	uint32_t prot; /* PT_PROT_* */
+};
+
+#define IOMMUFD_MAX_OBJS 16
+
+struct iommufd_ioas {
+	uint32_t id;
+	struct iommufd_area *areas; /* sorted by iova, never overlapping */
+	size_t nr_areas, cap_areas;
+	uint64_t mapped_bytes;
+};
+
+struct iommufd_ctx;
+
+struct iommufd_hwpt {
+	uint32_t id;
+	struct iommufd_ctx *ictx;
+	struct iommufd_ioas *ioas;
+	struct pt_table pt;
+	uint32_t features;   /* what the table was built with */
+	uint16_t did;        /* the IOTLB tag */
+	bool immutable;      /* restored as-is: no map/unmap (deserialize) */
+	unsigned int users;  /* devices attached */
+};
+
+struct iommufd_device {
+	uint32_t sid;
+	struct iommufd_hwpt *hwpt;
+	bool iopf;           /* depends on I/O page faults: not preservable */
+};
+
+/* Table pages waiting for the invalidation that covers their removal. */
+struct iommufd_deferred {
+	uint64_t *pa;
+	size_t nr, cap;
+};
+
+struct iommufd_stats {
+	uint64_t table_pages;       /* pages in all HWPT tables now */
+	uint64_t table_pages_peak;
+	uint64_t pinned_bytes;
+	uint64_t maps, unmaps, syncs;
+};
+
+struct iommufd_ctx {
+	struct kho *k;
+	struct iommu_drv *drv;
+	const struct iommufd_profile *profile;
+	enum pt_format_id fmt;
+	unsigned int va_bits;
+	struct pt_mem_ops mem;
+	struct iommufd_deferred deferred;
+
+	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];
+	struct iommufd_hwpt *hwpt[IOMMUFD_MAX_OBJS];
+	struct iommufd_device dev[HW_MAX_DEVS];
+	uint32_t next_id;
+	uint16_t next_did;
+
+	pthread_mutex_t lock;
+	pthread_cond_t recovered;
+	bool recovering;
+	bool frozen;          /* preserved for a live update: no map/unmap */
+	struct iommufd_stats stats;
+};
+
+int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
+		 const struct iommufd_profile *profile, enum pt_format_id fmt,
+		 unsigned int va_bits);
+/* Destroy every object (devices set to abort first). */
+void iommufd_fini(struct iommufd_ctx *ictx);
+
+int iommufd_ioas_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas **out);
+/*
+ * Map [offset, offset + len) of memfd at iova: pins its folios, records
+ * the area, and maps it into every HWPT of the IOAS. -EEXIST overlap,
+ * -EINVAL alignment or range, -EPERM into an immutable HWPT. All or
+ * nothing.
+ */
+int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
+			  struct kho_memfd *memfd, uint64_t offset, uint64_t len,
+			  uint64_t iova, uint32_t prot);
+/* Unmap whole areas covering exactly [iova, iova + len): -ENOENT if the
+ * range does not start and end on area boundaries or holds no area. */
+int iommufd_ioas_unmap(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
+		       uint64_t iova, uint64_t len);
+
+/* A paging HWPT over ioas, built now with the profile's features less
+ * those flags inhibits. */
+int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+		       uint32_t flags, struct iommufd_hwpt **out);
+void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt);
+/* The features a HWPT gets from a profile and flags. */
+uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags);
+/* Leaf sizes a HWPT with these features may use in format fmt. */
+uint64_t iommufd_pgsizes(enum pt_format_id fmt, uint32_t features);
+
+int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
+			  struct iommufd_hwpt *hwpt);
+/*
+ * Move sid to hwpt without a window in which its DMA faults: the new HWPT
+ * takes over the old one's domain ID, so only the root pointer word of
+ * the configuration entry changes (one hitless store), then configuration
+ * and TLB invalidation, sync. Translations must already agree; whether
+ * granularity must too is the caller's business (BBM level).
+ */
+int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
+			   struct iommufd_hwpt *hwpt);
+int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid);
+
+/*
+ * Invalidate what g says changed in hwpt's domain, wait for completion,
+ * then free the table pages removed meanwhile. Every mutation calls it.
+ */
+int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+		  const struct pt_gather *g);
+/* Free deferred pages after a completed sync (declared to the machine). */
+void iommufd_free_deferred(struct iommufd_ctx *ictx);
+
+/* Translations the IOAS asks for, as maximal linear runs, in IOVA order. */
+struct iommufd_run {
+	uint64_t iova, pa, len;
+	uint32_t prot;
+};
+typedef int (*iommufd_run_fn)(void *arg, const struct iommufd_run *r);
+/* coalesce: merge runs across area boundaries when they continue. */
+int iommufd_ioas_for_each_run(const struct iommufd_ioas *ioas, bool coalesce,
+			      iommufd_run_fn fn, void *arg);
+/* Map every run of the IOAS into t (a table no device uses yet). */
+int iommufd_build_table(const struct iommufd_ioas *ioas, struct pt_table *t,
+			uint32_t features);
+
+/* Degraded mode after a live update. */
+void iommufd_begin_recovery(struct iommufd_ctx *ictx);
+void iommufd_end_recovery(struct iommufd_ctx *ictx);
+
+/* Lookups. */
+struct iommufd_hwpt *iommufd_hwpt_find(struct iommufd_ctx *ictx, uint32_t id);
+struct iommufd_ioas *iommufd_ioas_find(struct iommufd_ctx *ictx, uint32_t id);
+
+/* Internal to iommufd/: add an adopted or rebuilt object. */
+int iommufd_ioas_insert_area(struct iommufd_ioas *ioas,
+			     const struct iommufd_area *a);
+int iommufd_register_hwpt(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt);
+
+#endif /* IOH_IOMMUFD_IOMMUFD_H */

@@ -1,0 +1,714 @@
+// SPDX-License-Identifier: MIT
+#include "iommufd/preserve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libfdt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Object properties (all integers big-endian 64-bit, as FDT cells are):
+ *   every object: "type" = "unit" | "ioas" | "hwpt"
+ *   unit: "strtab", "strtab-log2", "format", "va-bits"
+ *   ioas: "id", "memfds" (NUL-separated names, same session),
+ *         "areas" = { iova, len, offset, prot, memfd index } per area
+ *   hwpt: "id", "ioas", "format", "va-bits", "oa-bits", "features", "did",
+ *         "root", "pages" = { pa } per table page, "devices" = { sid }
+ */
+#define AREA_REC 40
+
+static void be64_st(void *p, uint64_t v)
+{
+	fdt64_t b = cpu_to_fdt64(v);
+	memcpy(p, &b, 8);
+}
+
+static uint64_t be64_ld(const void *p)
+{
+	fdt64_t b;
+	memcpy(&b, p, 8);
+	return fdt64_to_cpu(b);
+}
+
+static int put_array(void *fdt, const char *name, const uint64_t *v, size_t n)
+{
+	void *buf;
+	if (fdt_property_placeholder(fdt, name, (int)(n * 8), &buf))
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i++)
+		be64_st((uint8_t *)buf + 8 * i, v[i]);
+	return 0;
+}
+
+/* ---- the unit ---------------------------------------------------------- */
+
+static int unit_preserve(struct kho *k, void *obj)
+{
+	struct iommu_unit *u = obj;
+	uint64_t bytes = (uint64_t)HW_STE_SIZE << u->strtab_log2;
+	uint64_t pages = (bytes + KHO_4K - 1) / KHO_4K;
+	return kho_folio_run_flags(&k->alloc, u->strtab_pa, KHO_4K_LG2, pages,
+				   0, KHO_FOLIO_PRESERVED, 0);
+}
+
+static void unit_unpreserve(struct kho *k, void *obj)
+{
+	struct iommu_unit *u = obj;
+	uint64_t bytes = (uint64_t)HW_STE_SIZE << u->strtab_log2;
+	kho_folio_run_flags(&k->alloc, u->strtab_pa, KHO_4K_LG2,
+			    (bytes + KHO_4K - 1) / KHO_4K, 0, 0,
+			    KHO_FOLIO_PRESERVED);
+}
+
+static int unit_serialize(struct kho *k, void *obj, void *fdt)
+{
+	struct iommu_unit *u = obj;
+	(void)k;
+	if (fdt_property_string(fdt, "type", "unit") ||
+	    kho_fdt_put_u64(fdt, "strtab", u->strtab_pa) ||
+	    kho_fdt_put_u64(fdt, "strtab-log2", u->strtab_log2) ||
+	    kho_fdt_put_u64(fdt, "format", u->fmt) ||
+	    kho_fdt_put_u64(fdt, "va-bits", u->va_bits))
+		return -ENOSPC;
+	return 0;
+}
+
+static const struct kho_obj_ops unit_ops = {
+	.subsys = IOMMUFD_KHO_IOMMU,
+	.preserve = unit_preserve,
+	.unpreserve = unit_unpreserve,
+	.serialize = unit_serialize,
+};
+
+static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
+			 uint32_t version)
+{
+	uint64_t pa, log2, fmt, va_bits;
+	(void)version;
+	const char *type = kho_fdt_get_str(fdt, node, "type");
+	if (!type || strcmp(type, "unit"))
+		return kho_vctx_fail(v, "iommu object is not a unit");
+	if (kho_fdt_get_u64(fdt, node, "strtab", &pa) || pa % KHO_4K)
+		return kho_vctx_fail(v, "missing or misaligned 'strtab'");
+	if (kho_fdt_get_u64(fdt, node, "strtab-log2", &log2) ||
+	    log2 > HW_STRTAB_MAX_LOG2)
+		return kho_vctx_fail(v, "bad 'strtab-log2'");
+	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT)
+		return kho_vctx_fail(v, "unknown page-table 'format'");
+	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
+	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0)
+		return kho_vctx_fail(v, "bad 'va-bits' for the format");
+	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
+	return kho_vctx_own(v, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
+}
+
+static const struct kho_subsys iommu_subsys = {
+	.name = IOMMUFD_KHO_IOMMU,
+	.version = IOMMUFD_KHO_VERSION,
+	.min_version = IOMMUFD_KHO_VERSION,
+	.validate_obj = unit_validate,
+};
+
+/* ---- IOAS -------------------------------------------------------------- */
+
+static int ioas_serialize(struct kho *k, void *obj, void *fdt)
+{
+	struct iommufd_ioas *ioas = obj;
+	(void)k;
+	/* Distinct memfds, in order of first use. */
+	const struct kho_memfd *mf[64];
+	size_t nmf = 0, names_len = 0;
+	for (size_t i = 0; i < ioas->nr_areas; i++) {
+		size_t j = 0;
+		while (j < nmf && mf[j] != ioas->areas[i].memfd)
+			j++;
+		if (j == nmf) {
+			if (nmf == 64)
+				return -E2BIG;
+			mf[nmf++] = ioas->areas[i].memfd;
+			names_len += strlen(ioas->areas[i].memfd->name) + 1;
+		}
+	}
+	void *names, *areas;
+	if (fdt_property_string(fdt, "type", "ioas") ||
+	    kho_fdt_put_u64(fdt, "id", ioas->id) ||
+	    fdt_property_placeholder(fdt, "memfds", (int)names_len, &names) ||
+	    fdt_property_placeholder(fdt, "areas",
+				     (int)(ioas->nr_areas * AREA_REC), &areas))
+		return -ENOSPC;
+	char *np = names;
+	for (size_t j = 0; j < nmf; j++) {
+		size_t l = strlen(mf[j]->name) + 1;
+		memcpy(np, mf[j]->name, l);
+		np += l;
+	}
+	uint8_t *d = areas;
+	for (size_t i = 0; i < ioas->nr_areas; i++, d += AREA_REC) {
+		const struct iommufd_area *a = &ioas->areas[i];
+		size_t j = 0;
+		while (mf[j] != a->memfd)
+			j++;
+		be64_st(d, a->iova);
+		be64_st(d + 8, a->len);
+		be64_st(d + 16, a->offset);
+		be64_st(d + 24, a->prot);
+		be64_st(d + 32, j);
+	}
+	return 0;
+}
+
+static int noop_preserve(struct kho *k, void *obj)
+{
+	(void)k;
+	(void)obj;
+	return 0;
+}
+
+static void noop_unpreserve(struct kho *k, void *obj)
+{
+	(void)k;
+	(void)obj;
+}
+
+static const struct kho_obj_ops ioas_ops = {
+	.subsys = IOMMUFD_KHO_IOMMUFD,
+	.preserve = noop_preserve,
+	.unpreserve = noop_unpreserve,
+	.serialize = ioas_serialize,
+};
+
+/* ---- HWPT -------------------------------------------------------------- */
+
+static int mark_page(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	struct kho *k = arg;
+	(void)level;
+	return kho_folio_run_flags(&k->alloc, pa, KHO_4K_LG2, 1, 0,
+				   KHO_FOLIO_PRESERVED, 0);
+}
+
+static int unmark_page(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	struct kho *k = arg;
+	(void)level;
+	kho_folio_run_flags(&k->alloc, pa, KHO_4K_LG2, 1, 0, 0,
+			    KHO_FOLIO_PRESERVED);
+	return 0;
+}
+
+static int hwpt_preserve(struct kho *k, void *obj)
+{
+	struct iommufd_hwpt *h = obj;
+	int err = pt_for_each_table(&h->pt, mark_page, k);
+	if (err)
+		pt_for_each_table(&h->pt, unmark_page, k);
+	return err;
+}
+
+static void hwpt_unpreserve(struct kho *k, void *obj)
+{
+	struct iommufd_hwpt *h = obj;
+	pt_for_each_table(&h->pt, unmark_page, k);
+}
+
+struct page_list {
+	uint64_t *pa;
+	size_t n, cap;
+};
+
+static int list_page(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	struct page_list *l = arg;
+	(void)level;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		uint64_t *n = realloc(l->pa, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->pa = n;
+		l->cap = cap;
+	}
+	l->pa[l->n++] = pa;
+	return 0;
+}
+
+static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
+{
+	struct iommufd_hwpt *h = obj;
+	struct iommufd_ctx *ictx = h->ictx;
+	(void)k;
+	struct page_list pages = { 0 };
+	int err = pt_for_each_table(&h->pt, list_page, &pages);
+	uint64_t devs[HW_MAX_DEVS];
+	size_t nd = 0;
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		if (ictx->dev[i].hwpt == h)
+			devs[nd++] = i;
+	if (!err &&
+	    (fdt_property_string(fdt, "type", "hwpt") ||
+	     kho_fdt_put_u64(fdt, "id", h->id) ||
+	     kho_fdt_put_u64(fdt, "ioas", h->ioas->id) ||
+	     kho_fdt_put_u64(fdt, "format", ictx->fmt) ||
+	     kho_fdt_put_u64(fdt, "va-bits", h->pt.va_bits) ||
+	     kho_fdt_put_u64(fdt, "oa-bits", h->pt.oa_bits) ||
+	     kho_fdt_put_u64(fdt, "features", h->features) ||
+	     kho_fdt_put_u64(fdt, "did", h->did) ||
+	     kho_fdt_put_u64(fdt, "root", h->pt.top_pa) ||
+	     put_array(fdt, "pages", pages.pa, pages.n) ||
+	     put_array(fdt, "devices", devs, nd)))
+		err = -ENOSPC;
+	free(pages.pa);
+	return err;
+}
+
+static const struct kho_obj_ops hwpt_ops = {
+	.subsys = IOMMUFD_KHO_IOMMUFD,
+	.preserve = hwpt_preserve,
+	.unpreserve = hwpt_unpreserve,
+	.serialize = hwpt_serialize,
+};
+
+/* ---- validation (before anything is touched) --------------------------- */
+
+static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
+{
+	uint64_t id;
+	int nlen, alen;
+	if (kho_fdt_get_u64(fdt, node, "id", &id) || !id || id > UINT32_MAX)
+		return kho_vctx_fail(v, "ioas: missing or bad 'id'");
+	const char *names = fdt_getprop(fdt, node, "memfds", &nlen);
+	const uint8_t *d = fdt_getprop(fdt, node, "areas", &alen);
+	if (!names || nlen < 0 || (nlen && names[nlen - 1]))
+		return kho_vctx_fail(v, "ioas %" PRIu64 ": malformed 'memfds'", id);
+	if (!d || alen < 0 || alen % AREA_REC)
+		return kho_vctx_fail(v, "ioas %" PRIu64 ": malformed 'areas'", id);
+	size_t nnames = 0;
+	for (int i = 0; i < nlen; i++)
+		nnames += names[i] == '\0';
+	uint64_t prev_end = 0;
+	for (size_t i = 0; i < (size_t)alen / AREA_REC; i++, d += AREA_REC) {
+		uint64_t iova = be64_ld(d), len = be64_ld(d + 8);
+		uint64_t off = be64_ld(d + 16), prot = be64_ld(d + 24);
+		uint64_t mf = be64_ld(d + 32);
+		if (!len || ((iova | len | off) & (KHO_4K - 1)) ||
+		    len - 1 > ~iova)
+			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: bad "
+					     "iova/len/offset", id, i);
+		if (i && iova < prev_end)
+			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: "
+					     "overlaps or out of order", id, i);
+		if (!(prot & (PT_PROT_READ | PT_PROT_WRITE)) ||
+		    (prot & ~(uint64_t)PT_PROT_ALL))
+			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: bad "
+					     "prot 0x%" PRIx64, id, i, prot);
+		if (mf >= nnames)
+			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: no "
+					     "memfd %" PRIu64, id, i, mf);
+		prev_end = iova + len;
+	}
+	return 0;
+}
+
+static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
+{
+	uint64_t id, ioas, fmt, va_bits, oa_bits, features, did, root;
+	int plen, dlen;
+	if (kho_fdt_get_u64(fdt, node, "id", &id) || !id || id > UINT32_MAX ||
+	    kho_fdt_get_u64(fdt, node, "ioas", &ioas) || ioas > UINT32_MAX)
+		return kho_vctx_fail(v, "hwpt: missing or bad 'id'/'ioas'");
+	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT ||
+	    kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
+	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0 ||
+	    kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
+	    oa_bits < 32 || oa_bits > 52)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad format/va-bits/"
+				     "oa-bits", id);
+	if (kho_fdt_get_u64(fdt, node, "features", &features) ||
+	    (features & ~(uint64_t)IOMMUFD_FEAT_ALL))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": unknown 'features'", id);
+	if (kho_fdt_get_u64(fdt, node, "did", &did) || !did || did > UINT16_MAX)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'did'", id);
+	if (kho_fdt_get_u64(fdt, node, "root", &root) || root % KHO_4K)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'root'", id);
+	const uint8_t *pages = fdt_getprop(fdt, node, "pages", &plen);
+	const uint8_t *devs = fdt_getprop(fdt, node, "devices", &dlen);
+	if (!pages || plen <= 0 || plen % 8)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": malformed 'pages'", id);
+	if (!devs || dlen < 0 || dlen % 8 || dlen / 8 > (int)HW_MAX_DEVS)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": malformed 'devices'", id);
+	for (int i = 0; i < dlen / 8; i++)
+		if (be64_ld(devs + 8 * i) >= HW_MAX_DEVS)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %d out "
+					     "of range", id, i);
+	bool has_root = false;
+	for (int i = 0; i < plen / 8; i++) {
+		uint64_t pa = be64_ld(pages + 8 * i);
+		if (pa % KHO_4K)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": table page "
+					     "0x%" PRIx64 " misaligned", id, pa);
+		int err = kho_vctx_own(v, pa, KHO_4K_LG2, 1);
+		if (err)
+			return err;
+		has_root |= pa == root;
+	}
+	if (!has_root)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": root 0x%" PRIx64
+				     " is not one of its pages", id, root);
+	return 0;
+}
+
+static int iommufd_validate(struct kho_vctx *v, const void *fdt, int node,
+			    uint32_t version)
+{
+	(void)version;
+	const char *type = kho_fdt_get_str(fdt, node, "type");
+	if (type && !strcmp(type, "ioas"))
+		return validate_ioas(v, fdt, node);
+	if (type && !strcmp(type, "hwpt"))
+		return validate_hwpt(v, fdt, node);
+	return kho_vctx_fail(v, "iommufd object of unknown type '%s'",
+			     type ? type : "(none)");
+}
+
+static void iommufd_describe(const void *fdt, int node, uint32_t version,
+			     char *buf, size_t len)
+{
+	uint64_t id = 0, fmt = 0, root = 0, features = 0;
+	int n = 0;
+	(void)version;
+	const char *type = kho_fdt_get_str(fdt, node, "type");
+	kho_fdt_get_u64(fdt, node, "id", &id);
+	if (type && !strcmp(type, "hwpt")) {
+		kho_fdt_get_u64(fdt, node, "format", &fmt);
+		kho_fdt_get_u64(fdt, node, "root", &root);
+		kho_fdt_get_u64(fdt, node, "features", &features);
+		fdt_getprop(fdt, node, "pages", &n);
+		snprintf(buf, len, "hwpt %" PRIu64 ": %s table at 0x%" PRIx64
+			 ", %d pages, features 0x%" PRIx64, id,
+			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features);
+	} else {
+		fdt_getprop(fdt, node, "areas", &n);
+		snprintf(buf, len, "ioas %" PRIu64 ": %d areas", id, n / AREA_REC);
+	}
+}
+
+static const struct kho_subsys iommufd_subsys = {
+	.name = IOMMUFD_KHO_IOMMUFD,
+	.version = IOMMUFD_KHO_VERSION,
+	.min_version = IOMMUFD_KHO_VERSION,
+	.validate_obj = iommufd_validate,
+	.describe = iommufd_describe,
+};
+
+int iommufd_kho_register(void)
+{
+	int err = kho_subsys_register(&iommu_subsys);
+	return err ? err : kho_subsys_register(&iommufd_subsys);
+}
+
+/* ---- outgoing ---------------------------------------------------------- */
+
+int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
+		     struct luo_session *unit_session,
+		     struct luo_session *vm_session)
+{
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		if (ictx->dev[i].hwpt && ictx->dev[i].iopf)
+			return -EOPNOTSUPP;
+	pthread_mutex_lock(&ictx->lock);
+	ictx->frozen = true;
+	pthread_mutex_unlock(&ictx->lock);
+
+	char names[2 * IOMMUFD_MAX_OBJS][32];
+	unsigned int n = 0;
+	int err = luo_preserve(unit_session, "unit", &unit_ops, unit);
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
+		if (!ictx->ioas[i])
+			continue;
+		snprintf(names[n], sizeof(names[n]), "ioas-%u", ictx->ioas[i]->id);
+		err = luo_preserve(vm_session, names[n], &ioas_ops, ictx->ioas[i]);
+		n += !err;
+	}
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
+		if (!ictx->hwpt[i])
+			continue;
+		snprintf(names[n], sizeof(names[n]), "hwpt-%u", ictx->hwpt[i]->id);
+		err = luo_preserve(vm_session, names[n], &hwpt_ops, ictx->hwpt[i]);
+		n += !err;
+	}
+	if (err) {
+		while (n--)
+			luo_unpreserve(vm_session, names[n]);
+		luo_unpreserve(unit_session, "unit");
+		iommufd_unpreserve(ictx);
+	}
+	return err;
+}
+
+void iommufd_unpreserve(struct iommufd_ctx *ictx)
+{
+	pthread_mutex_lock(&ictx->lock);
+	ictx->frozen = false;
+	pthread_mutex_unlock(&ictx->lock);
+}
+
+/* ---- incoming ---------------------------------------------------------- */
+
+int iommufd_retrieve_unit(struct kho *k, const char *session,
+			  struct iommu_unit *unit)
+{
+	int node;
+	uint64_t pa, log2, fmt, va_bits;
+	int err = luo_retrieve(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
+	if (err)
+		return err;
+	const void *fdt = k->in.fdt;
+	/* Validated at boot; read back. */
+	kho_fdt_get_u64(fdt, node, "strtab", &pa);
+	kho_fdt_get_u64(fdt, node, "strtab-log2", &log2);
+	kho_fdt_get_u64(fdt, node, "format", &fmt);
+	kho_fdt_get_u64(fdt, node, "va-bits", &va_bits);
+	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
+	err = kho_claim_run(k, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
+	if (err)
+		return err;
+	*unit = (struct iommu_unit){ pa, (unsigned int)log2,
+				     (enum pt_format_id)fmt, (unsigned int)va_bits };
+	return 0;
+}
+
+static int fail(struct kho_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct kho_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int retrieve_ioas(struct iommufd_ctx *ictx, const void *fdt, int node,
+			 struct kho_memfd *const *memfds, size_t nr_memfds,
+			 struct iommufd_incoming *in, struct kho_err *err)
+{
+	uint64_t id;
+	int nlen, alen;
+	kho_fdt_get_u64(fdt, node, "id", &id);
+	const char *names = fdt_getprop(fdt, node, "memfds", &nlen);
+	const uint8_t *d = fdt_getprop(fdt, node, "areas", &alen);
+	struct kho_memfd *byidx[64];
+	size_t nidx = 0;
+	for (int off = 0; off < nlen; off += (int)strlen(names + off) + 1) {
+		struct kho_memfd *m = NULL;
+		for (size_t j = 0; j < nr_memfds; j++)
+			if (!strcmp(memfds[j]->name, names + off))
+				m = memfds[j];
+		if (!m)
+			return fail(err, -ENOENT, "ioas %" PRIu64 ": memfd '%s' "
+				    "was not preserved with it", id, names + off);
+		if (nidx == 64)
+			return fail(err, -E2BIG, "ioas %" PRIu64 ": too many memfds", id);
+		byidx[nidx++] = m;
+	}
+	struct iommufd_ioas *ioas;
+	int e = iommufd_ioas_alloc(ictx, &ioas);
+	if (e)
+		return fail(err, e, "ioas %" PRIu64 ": %s", id, strerror(-e));
+	ioas->id = (uint32_t)id;
+	if (ictx->next_id <= id)
+		ictx->next_id = (uint32_t)id + 1;
+	in->ioas[in->nr_ioas++] = ioas;
+	for (size_t i = 0; i < (size_t)alen / AREA_REC; i++, d += AREA_REC) {
+		struct iommufd_area a = {
+			.iova = be64_ld(d), .len = be64_ld(d + 8),
+			.offset = be64_ld(d + 16),
+			.prot = (uint32_t)be64_ld(d + 24),
+			.memfd = byidx[be64_ld(d + 32)],
+		};
+		if (a.offset > a.memfd->size || a.len > a.memfd->size - a.offset)
+			return fail(err, -EINVAL, "ioas %" PRIu64 " area %zu: "
+				    "beyond memfd '%s'", id, i, a.memfd->name);
+		e = iommufd_ioas_insert_area(ioas, &a);
+		if (e)
+			return fail(err, e, "ioas %" PRIu64 " area %zu: %s", id,
+				    i, strerror(-e));
+	}
+	return 0;
+}
+
+static int retrieve_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
+{
+	uint64_t v;
+	int plen, dlen;
+	memset(r, 0, sizeof(*r));
+	kho_fdt_get_u64(fdt, node, "id", &v);
+	r->id = (uint32_t)v;
+	kho_fdt_get_u64(fdt, node, "ioas", &v);
+	r->ioas_id = (uint32_t)v;
+	kho_fdt_get_u64(fdt, node, "format", &v);
+	r->fmt = (enum pt_format_id)v;
+	kho_fdt_get_u64(fdt, node, "va-bits", &v);
+	r->va_bits = (unsigned int)v;
+	kho_fdt_get_u64(fdt, node, "oa-bits", &v);
+	r->oa_bits = (unsigned int)v;
+	kho_fdt_get_u64(fdt, node, "features", &v);
+	r->features = (uint32_t)v;
+	kho_fdt_get_u64(fdt, node, "did", &v);
+	r->did = (uint16_t)v;
+	kho_fdt_get_u64(fdt, node, "root", &r->root);
+	const uint8_t *pages = fdt_getprop(fdt, node, "pages", &plen);
+	const uint8_t *devs = fdt_getprop(fdt, node, "devices", &dlen);
+	r->nr_pages = (size_t)plen / 8;
+	r->pages = malloc(r->nr_pages * sizeof(uint64_t));
+	if (!r->pages)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nr_pages; i++)
+		r->pages[i] = be64_ld(pages + 8 * i);
+	r->nr_devs = (unsigned int)dlen / 8;
+	for (unsigned int i = 0; i < r->nr_devs; i++)
+		r->devs[i] = (uint32_t)be64_ld(devs + 8 * i);
+	return 0;
+}
+
+int iommufd_retrieve(struct iommufd_ctx *ictx, const char *session,
+		     struct kho_memfd *const *memfds, size_t nr_memfds,
+		     struct iommufd_incoming *in, struct kho_err *err)
+{
+	struct kho *k = ictx->k;
+	memset(in, 0, sizeof(*in));
+	for (size_t i = 0; i < k->in.nr_objs; i++) {
+		const struct kho_pobj *o = &k->in.objs[i];
+		if (strcmp(k->in.sessions[o->session], session) ||
+		    !k->in.subsys[o->subsys].ss ||
+		    strcmp(k->in.subsys[o->subsys].ss->name, IOMMUFD_KHO_IOMMUFD))
+			continue;
+		int node;
+		int e = luo_retrieve(k, session, o->name, IOMMUFD_KHO_IOMMUFD, &node);
+		if (e)
+			return fail(err, e, "%s/%s: %s", session, o->name, strerror(-e));
+		const char *type = kho_fdt_get_str(k->in.fdt, node, "type");
+		if (!strcmp(type, "ioas")) {
+			if (in->nr_ioas == IOMMUFD_MAX_OBJS)
+				return fail(err, -E2BIG, "too many ioas objects");
+			e = retrieve_ioas(ictx, k->in.fdt, node, memfds, nr_memfds,
+					  in, err);
+		} else {
+			if (in->nr_hwpt == IOMMUFD_MAX_OBJS)
+				return fail(err, -E2BIG, "too many hwpt objects");
+			e = retrieve_hwpt(k->in.fdt, node, &in->hwpt[in->nr_hwpt++]);
+			if (e)
+				fail(err, e, "%s/%s: %s", session, o->name, strerror(-e));
+		}
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+void iommufd_incoming_free(struct iommufd_incoming *in)
+{
+	for (unsigned int i = 0; i < in->nr_hwpt; i++)
+		free(in->hwpt[i].pages);
+	memset(in, 0, sizeof(*in));
+}
+
+/* Claims of adopted table pages, undone if adoption fails. */
+struct claim_ctx {
+	struct kho *k;
+	const struct iommufd_hwpt_rec *rec;
+	uint64_t *claimed;
+	size_t n;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int claim_table_page(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	struct claim_ctx *c = arg;
+	(void)level;
+	/* Only pages the record lists, and each once (claiming clears
+	 * INCOMING, so a second visit fails: a cycle or shared table). */
+	if (!bsearch(&pa, c->rec->pages, c->rec->nr_pages, sizeof(uint64_t),
+		     cmp_u64))
+		return -PT_EFAULT;
+	if (kho_claim_run(c->k, pa, KHO_4K_LG2, 1))
+		return -PT_EEXIST;
+	c->claimed[c->n++] = pa;
+	return 0;
+}
+
+static void unclaim(struct claim_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		kho_folio_run_flags(&c->k->alloc, c->claimed[i], KHO_4K_LG2, 1,
+				    0, KHO_FOLIO_INCOMING, 0);
+	c->n = 0;
+}
+
+int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+		       const struct iommufd_hwpt_rec *rec, bool immutable,
+		       struct iommufd_hwpt **out, struct kho_err *err)
+{
+	if (rec->fmt != ictx->fmt || rec->va_bits != ictx->va_bits)
+		return fail(err, -EINVAL, "hwpt %u: %s/%u-bit table, the IOMMU "
+			    "runs %s/%u-bit", rec->id, pt_fmt_name(rec->fmt),
+			    rec->va_bits, pt_fmt_name(ictx->fmt), ictx->va_bits);
+	qsort(rec->pages, rec->nr_pages, sizeof(uint64_t), cmp_u64);
+	struct claim_ctx c = { .k = ictx->k, .rec = rec };
+	c.claimed = malloc(rec->nr_pages * sizeof(uint64_t));
+	struct iommufd_hwpt *h = calloc(1, sizeof(*h));
+	if (!c.claimed || !h) {
+		free(c.claimed);
+		free(h);
+		return fail(err, -ENOMEM, "hwpt %u: out of memory", rec->id);
+	}
+	struct pt_cfg cfg = {
+		.fmt = rec->fmt, .va_bits = rec->va_bits, .oa_bits = rec->oa_bits,
+		.pgsizes = iommufd_pgsizes(rec->fmt, rec->features),
+	};
+	pt_vaddr_t bad = 0;
+	int e = pt_adopt(&h->pt, &cfg, &ictx->mem, ictx, rec->root,
+			 claim_table_page, &c, &bad);
+	if (e) {
+		fail(err, e, "hwpt %u: table refused at IOVA 0x%" PRIx64 ": %s",
+		     rec->id, bad, e == -PT_EFAULT ?
+		     "table pointer outside the preserved table pages" :
+		     e == -PT_EEXIST ? "a table page is reached twice (cycle or "
+		     "shared table)" : pt_strerror(e));
+	} else if (c.n != rec->nr_pages) {
+		e = fail(err, -EINVAL, "hwpt %u: %zu pages preserved, the table "
+			 "uses %zu", rec->id, rec->nr_pages, c.n);
+	}
+	if (e) {
+		unclaim(&c);
+		free(c.claimed);
+		free(h);
+		return e;
+	}
+	free(c.claimed);
+	h->ictx = ictx;
+	h->ioas = ioas;
+	h->id = rec->id;
+	h->did = rec->did;
+	h->features = rec->features;
+	h->immutable = immutable;
+	e = iommufd_register_hwpt(ictx, h);
+	if (e) {
+		free(h);
+		return fail(err, e, "hwpt %u: no room", rec->id);
+	}
+	ictx->stats.table_pages += rec->nr_pages;
+	if (ictx->stats.table_pages > ictx->stats.table_pages_peak)
+		ictx->stats.table_pages_peak = ictx->stats.table_pages;
+	*out = h;
+	return 0;
+}

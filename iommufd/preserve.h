@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Preserving IOMMU and iommufd state across a live update (the iommu and
+ * iommufd subsystems of the handover blob, docs/handover-abi.md).
+ *
+ *   subsystem | object      | what survives
+ *   ----------+-------------+-----------------------------------------------
+ *   iommu     | unit        | stream table (page, log2): devices keep DMA-ing
+ *             |             | through the entries written by the old kernel
+ *   iommufd   | ioas-<id>   | the intent: areas (iova, len, memfd, offset, prot)
+ *   iommufd   | hwpt-<id>   | format, features it was built with, domain ID,
+ *             |             | root, every table page, attached devices
+ *
+ * Table pages and the stream table stay live through the exec; the next
+ * kernel claims them while adopting (or replacing) the tables.
+ */
+#ifndef IOH_IOMMUFD_PRESERVE_H
+#define IOH_IOMMUFD_PRESERVE_H
+
+#include "iommufd/iommufd.h"
+
+#define IOMMUFD_KHO_IOMMU "iommu"
+#define IOMMUFD_KHO_IOMMUFD "iommufd"
+#define IOMMUFD_KHO_VERSION 1u
+
+/* The IOMMU unit as the driver programmed it. */
+struct iommu_unit {
+	uint64_t strtab_pa;
+	unsigned int strtab_log2;
+	enum pt_format_id fmt;
+	unsigned int va_bits;
+};
+
+/* Register the real iommu and iommufd handlers (replacing kho's stubs). */
+int iommufd_kho_register(void);
+
+/*
+ * Preserve the unit (session unit_session) and every IOAS and HWPT of
+ * ictx (session vm_session, where the memfds they use are preserved).
+ * Refused (-EOPNOTSUPP) when a device depends on I/O page faults. From
+ * here on ictx refuses map and unmap (-EBUSY) until iommufd_unpreserve.
+ */
+int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
+		     struct luo_session *unit_session,
+		     struct luo_session *vm_session);
+void iommufd_unpreserve(struct iommufd_ctx *ictx);
+
+/* ---- incoming ---- */
+
+int iommufd_retrieve_unit(struct kho *k, const char *session,
+			  struct iommu_unit *unit);
+
+/* A preserved HWPT, as recorded. */
+struct iommufd_hwpt_rec {
+	uint32_t id;
+	uint32_t ioas_id;
+	enum pt_format_id fmt;
+	unsigned int va_bits, oa_bits;
+	uint32_t features;
+	uint16_t did;
+	uint64_t root;
+	uint64_t *pages;   /* table pages (malloc'd) */
+	size_t nr_pages;
+	uint32_t devs[HW_MAX_DEVS];
+	unsigned int nr_devs;
+};
+
+/* Every object of session: ioas (areas re-created against memfds, no
+ * pinning yet) and hwpt records. memfds: the session's retrieved memfds. */
+struct iommufd_incoming {
+	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];
+	unsigned int nr_ioas;
+	struct iommufd_hwpt_rec hwpt[IOMMUFD_MAX_OBJS];
+	unsigned int nr_hwpt;
+};
+int iommufd_retrieve(struct iommufd_ctx *ictx, const char *session,
+		     struct kho_memfd *const *memfds, size_t nr_memfds,
+		     struct iommufd_incoming *in, struct kho_err *err);
+void iommufd_incoming_free(struct iommufd_incoming *in);
+
+/*
+ * Adopt a preserved table as it is (claiming every page) into a HWPT of
+ * ictx over ioas. On error (message in err) nothing is claimed.
+ */
+int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+		       const struct iommufd_hwpt_rec *rec, bool immutable,
+		       struct iommufd_hwpt **out, struct kho_err *err);
+
+#endif /* IOH_IOMMUFD_PRESERVE_H */

@@ -344,6 +344,9 @@ int cmd_kernel_main(int argc, char **argv)
 		rc = kho_freeze(&k, &pa);
 	if (!rc && o.fault)
 		rc = apply_fault(&k, o.fault, &peek);
+	if (!rc)
+		dprintf(o.report_fd, "handover pa=0x%" PRIx64 " from=%" PRIu64 "\n",
+			pa, k.generation);
 	if (rc) {
 		cli_err(CMD, "handover: %s", strerror(-rc));
 		kho_cancel(&k);

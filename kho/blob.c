@@ -413,7 +413,8 @@ static int validate_memory_map(struct kho_vctx *v, const void *fdt, int node)
 	err = parse_masks(v, fdt, node);
 	if (err)
 		return err;
-	qsort(p->runs, p->nr_runs, sizeof(*p->runs), cmp_run);
+	if (p->nr_runs)
+		qsort(p->runs, p->nr_runs, sizeof(*p->runs), cmp_run);
 	for (size_t i = 1; i < p->nr_runs; i++)
 		if (p->runs[i].pa < run_end(&p->runs[i - 1]))
 			return kho_vctx_fail(
@@ -538,7 +539,8 @@ static int validate_subsys_objects(struct kho_vctx *v, const void *fdt,
 static int validate_ownership(struct kho_vctx *v)
 {
 	struct kho_parsed *p = v->p;
-	qsort(v->own, v->nr_own, sizeof(*v->own), cmp_own);
+	if (v->nr_own)
+		qsort(v->own, v->nr_own, sizeof(*v->own), cmp_own);
 	for (size_t i = 1; i < v->nr_own; i++) {
 		if (v->own[i].pa < v->own[i - 1].end) {
 			const struct kho_pobj *a = &p->objs[v->own[i - 1].obj];
@@ -828,4 +830,21 @@ bool kho_parsed_overlaps(const struct kho_parsed *p, uint64_t pa,
 			return true;
 	}
 	return false;
+}
+
+int kho_latest_committed(const struct physmem *pm, const uint64_t *pas,
+			 size_t n, uint64_t *pa)
+{
+	uint64_t best_gen = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct kho_header h;
+		const void *fdt;
+		if (kho_header_read(pm, pas[i], &h, &fdt, NULL))
+			continue;
+		if (h.generation >= best_gen) {
+			best_gen = h.generation;
+			*pa = pas[i];
+		}
+	}
+	return best_gen ? 0 : -ENOENT;
 }

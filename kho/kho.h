@@ -196,6 +196,14 @@ int kho_header_read(const struct physmem *pm, uint64_t pa,
 		    struct kho_header *hdr, const void **fdt,
 		    struct kho_err *err);
 
+/*
+ * Of candidate header addresses (e.g. every "handover pa=" a kernel
+ * reported), the committed one with the highest generation: the last
+ * handover that was completely written. -ENOENT when none is committed.
+ */
+int kho_latest_committed(const struct physmem *pm, const uint64_t *pas,
+			 size_t n, uint64_t *pa);
+
 /* ---- The kernel's handover state -------------------------------------- */
 
 enum kho_state {

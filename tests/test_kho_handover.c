@@ -302,6 +302,46 @@ static void test_poison_catches_unpreserved(void **state)
 	kho_fixture_fini(&f);
 }
 
+static void test_latest_committed(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho b, c;
+	struct kho_err err = { { 0 } };
+	uint64_t pas[3], latest;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	pas[0] = handover(&f.k);
+	assert_int_equal(kho_boot(&b, &f.pm, pas[0], &err), 0);
+	struct luo_session *s;
+	assert_int_equal(luo_session_create(&b, "keep", &s), 0);
+	pas[1] = handover(&b);
+	assert_int_equal(kho_boot(&c, &f.pm, pas[1], &err), 0);
+	pas[2] = handover(&c);
+	/* An observer with its own view of RAM (the kernels' mapping has
+	 * the old blobs guarded). */
+	struct physmem view;
+	assert_int_equal(physmem_attach(&view, f.pm.fd), 0);
+	assert_int_equal(kho_latest_committed(&view, pas, 3, &latest), 0);
+	assert_int_equal(latest, pas[2]);
+	struct kho_header h;
+	const void *fdt;
+	assert_int_equal(kho_header_read(&view, pas[2], &h, &fdt, &err), 0);
+	assert_int_equal(h.generation, 3);
+	assert_int_equal(h.prev_pa, pas[1]);
+	/* Generation 3 crashed before its commit: generation 2 is the last
+	 * complete handover. */
+	struct kho_header *raw = kho_va(&c, pas[2], KHO_HDR_SIZE);
+	raw->commit = 0;
+	assert_int_equal(kho_latest_committed(&view, pas, 3, &latest), 0);
+	assert_int_equal(latest, pas[1]);
+	assert_int_equal(kho_latest_committed(&view, pas + 2, 1, &latest),
+			 -ENOENT);
+	physmem_detach(&view, false);
+	kho_fini(&c);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_finish_releases_unclaimed),
 		cmocka_unit_test(test_cancel_leaves_nothing),
 		cmocka_unit_test(test_poison_catches_unpreserved),
+		cmocka_unit_test(test_latest_committed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

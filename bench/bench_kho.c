@@ -86,10 +86,12 @@ static int child_main(char **argv)
 	m[M_FINISH] = t3 - t2;
 	m[M_RANGES] = k.boot.preserved_bytes ? m[M_RANGES] : 0;
 	m[M_WORK] = m[M_PREPARE] + m[M_FREEZE] + m[M_BOOT];
+	char line[1024];
+	size_t n = 0;
 	for (int i = 0; i < NR_METRICS; i++)
-		dprintf(rfd, "%" PRIu64 "%c", m[i],
-			i + 1 < NR_METRICS ? ' ' : '\n');
-	return 0;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%" PRIu64 "%c",
+				      m[i], i + 1 < NR_METRICS ? ' ' : '\n');
+	return write(rfd, line, n) == (ssize_t)n ? 0 : 3;
 }
 
 /* The outgoing kernel: build, preserve, serialize, commit, exec. */
@@ -168,7 +170,10 @@ static int run_once(const char *self, uint64_t guest, uint64_t m[NR_METRICS])
 	}
 	close(p[1]);
 	char line[1024];
-	ssize_t n = read(p[0], line, sizeof(line) - 1);
+	ssize_t n = 0, r;
+	while (n < (ssize_t)sizeof(line) - 1 &&
+	       (r = read(p[0], line + n, sizeof(line) - 1 - (size_t)n)) > 0)
+		n += r;
 	close(p[0]);
 	int st;
 	waitpid(pid, &st, 0);

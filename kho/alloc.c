@@ -707,9 +707,18 @@ uint64_t kho_alloc_free_flagged(struct kho_alloc *a, unsigned flag,
 			kho_folio_free(a, gpa);
 			continue;
 		}
-		for (uint32_t b = 0; b < BLKS_PER_GIG && a->gigs[g]; b++) {
+		if (!a->gigs[g])
+			continue;
+		/* Only blocks that can hold flagged folios. */
+		uint64_t cand[WORDS_512];
+		for (unsigned w = 0; w < WORDS_512; w++)
+			cand[w] = (pres ? a->gigs[g]->pres[w] : a->gigs[g]->inc[w]) |
+				  a->gigs[g]->split[w];
+		for (uint64_t b = kho_bit_next_set(cand, 0, BLKS_PER_GIG);
+		     b < BLKS_PER_GIG && a->gigs[g];
+		     b = kho_bit_next_set(cand, b + 1, BLKS_PER_GIG)) {
 			struct kho_gig *gig = a->gigs[g];
-			uint64_t bpa = gpa + ((uint64_t)b << KHO_2M_LG2);
+			uint64_t bpa = gpa + (b << KHO_2M_LG2);
 			if (kho_bit_test(pres ? gig->pres : gig->inc, b)) {
 				pending_add(&pf, bpa, KHO_2M);
 				kho_folio_free(a, bpa);

@@ -35,9 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kho_memfd_retrieve(&k, k.in.sessions[o->session], o->name,
 				       &m))
 			continue;
-		free(m->folios);
-		free(m->runs);
-		free(m);
+		kho_memfd_forget(m);
 	}
 	kho_finish(&k);
 	kho_fini(&k);

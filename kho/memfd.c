@@ -154,6 +154,11 @@ int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
 	return 0;
 }
 
+void kho_memfd_forget(struct kho_memfd *m)
+{
+	memfd_free(m);
+}
+
 int kho_memfd_destroy(struct kho_memfd *m)
 {
 	if (m->preserved)
@@ -352,9 +357,9 @@ static void memfd_describe(const void *fdt, int node, uint32_t version,
 			n[kho_lg2_order(r.size_lg2)] += r.count;
 	}
 	snprintf(buf, len,
-		 "guest memory file of %" PRIu64 " MiB: %" PRIu64
-		 " folios of 1 GiB, %" PRIu64 " of 2 MiB, %" PRIu64
-		 " of 4 KiB, in %zu physically contiguous runs",
+		 "guest memory file of %" PRIu64 " MiB; folios: %" PRIu64
+		 " x 1 GiB, %" PRIu64 " x 2 MiB, %" PRIu64
+		 " x 4 KiB, in %zu physically contiguous runs",
 		 size >> 20, n[2], n[1], n[0], runs);
 }
 

@@ -64,6 +64,9 @@ int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
 		     const struct kho_memfd_mix *mix, struct kho_memfd **out);
 /* Frees the folios; -EBUSY while preserved. */
 int kho_memfd_destroy(struct kho_memfd *m);
+/* Frees only the description; the folios stay allocated (for when the
+ * whole allocator goes away, or another owner keeps them). */
+void kho_memfd_forget(struct kho_memfd *m);
 /* The folio holding byte `offset`; NULL past the end. */
 const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 					       uint64_t offset);

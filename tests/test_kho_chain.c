@@ -188,9 +188,7 @@ static void check_ram_intact(const struct physmem *pm, const char *blob)
 				 0);
 		assert_true(m->nr_folios > 0);
 		assert_int_equal(kho_memfd_check_stamp(m), 0);
-		free(m->folios);
-		free(m->runs);
-		free(m);
+		kho_memfd_forget(m);
 	}
 	k.pm = NULL;
 	kho_fini(&k);

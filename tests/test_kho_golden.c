@@ -145,9 +145,7 @@ static void test_golden_still_read(void **state)
 			kho_memfd_census(m, c);
 			for (int s = 0; s < 3; s++)
 				assert_int_equal(c[s], g->folios[o][s]);
-			free(m->folios);
-			free(m->runs);
-			free(m);
+			kho_memfd_forget(m);
 		}
 		assert_true(kho_finish(&k) >= 0);
 		kho_fini(&k);

@@ -90,9 +90,7 @@ static void test_round_trip(void **state)
 						    kho_fix_name[i], &m),
 				 -EALREADY);
 		f.m[i]->k = NULL;
-		free(m->folios);
-		free(m->runs);
-		free(m);
+		kho_memfd_forget(m);
 	}
 	struct kho_memfd *m;
 	int node;
@@ -215,12 +213,8 @@ static void test_cancel_leaves_nothing(void **state)
 	struct kho_memfd *m2;
 	assert_int_equal(kho_memfd_retrieve(&b, "vm2", "again", &m2), 0);
 	assert_int_equal(kho_memfd_check_stamp(m2), 0);
-	free(m2->folios);
-	free(m2->runs);
-	free(m2);
-	free(m->folios);
-	free(m->runs);
-	free(m);
+	kho_memfd_forget(m2);
+	kho_memfd_forget(m);
 	kho_fini(&b);
 	kho_alloc_fini(&fresh);
 	kho_fixture_fini(&f);
@@ -342,6 +336,44 @@ static void test_latest_committed(void **state)
 	kho_fixture_fini(&f);
 }
 
+/* A blob over 2 MiB needs a 1 GiB handover region. */
+static void test_large_blob(void **state)
+{
+	(void)state;
+	static const struct kho_memfd_mix shards = {
+		.ppm_4k = 1000000, .seed = 5, .scatter_4k = true
+	};
+	struct kho_fixture f;
+	struct kho b;
+	struct kho_err err = { { 0 } };
+	struct kho_memfd *m, *r;
+	struct luo_session *s;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	assert_int_equal(kho_memfd_create(&f.k, "shards", 400 * MIB, &shards,
+					  &m),
+			 0);
+	assert_int_equal(luo_session_create(&f.k, "vm3", &s), 0);
+	assert_int_equal(kho_memfd_preserve(s, "shards", m), 0);
+	uint64_t pa = handover(&f.k);
+	assert_true(f.k.out_fdt_size > 2 * MIB);
+	struct kho_header *h = kho_va(&f.k, pa, KHO_HDR_SIZE);
+	assert_int_equal(h->region_size, KHO_1G);
+	assert_int_equal(pa % KHO_1G, 0);
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm3", "shards", &r), 0);
+	assert_int_equal(r->nr_runs, m->nr_runs);
+	for (size_t i = 0; i < r->nr_runs; i++) {
+		assert_int_equal(r->runs[i].offset, m->runs[i].offset);
+		assert_int_equal(r->runs[i].pa, m->runs[i].pa);
+		assert_int_equal(r->runs[i].count, m->runs[i].count);
+	}
+	assert_int_equal(kho_finish(&b), 16 * MIB + 3 * (1ull << 30) + KHO_1G);
+	kho_memfd_forget(r);
+	kho_memfd_forget(m);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_leaves_nothing),
 		cmocka_unit_test(test_poison_catches_unpreserved),
 		cmocka_unit_test(test_latest_committed),
+		cmocka_unit_test(test_large_blob),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

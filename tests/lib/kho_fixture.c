@@ -54,9 +54,7 @@ void kho_fixture_fini(struct kho_fixture *f)
 	for (int i = 0; i < KHO_FIX_NR_MEMFDS; i++) {
 		if (!f->m[i])
 			continue;
-		free(f->m[i]->folios);
-		free(f->m[i]->runs);
-		free(f->m[i]);
+		kho_memfd_forget(f->m[i]);
 	}
 	kho_fini(&f->k);
 	if (f->has_pm)

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The handover tools as a person uses them: `iohandover handover check`
+ * exits 0 for a valid blob and 2 with the reason for a bad one, `show`
+ * prints sessions and objects in plain words, and `iohandover kernel`
+ * refuses bad options and a missing handover with exit 2 and a message.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hw/physmem.h"
+#include "tests/lib/kho_fixture.h"
+
+/* Run `iohandover ARGS` through the shell; stdout+stderr into out. */
+static int run(char *out, size_t len, const char *fmt, ...)
+{
+	char args[2048], cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "'%s/iohandover' %s 2>&1", kho_test_bindir(),
+		 args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void golden(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/tests/data/kho-v1-basic.dtb", kho_test_srcdir());
+}
+
+static void test_check(void **state)
+{
+	(void)state;
+	static char out[8192];
+	char g[4096], cut[64] = "/tmp/ioh-kho-cli-XXXXXX";
+	golden(g, sizeof(g));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", g), 0);
+	assert_non_null(strstr(out, "valid (ABI v1, generation 1, 3 sessions, "
+				    "2 objects)"));
+	assert_int_equal(run(out, sizeof(out), "handover check --ram 4G '%s'",
+			     g),
+			 2);
+	assert_non_null(strstr(out, "invalid: root: blob is for"));
+	/* A truncated copy. */
+	int fd = mkstemp(cut);
+	assert_true(fd >= 0);
+	close(fd);
+	char cmd[8300];
+	snprintf(cmd, sizeof(cmd), "head -c 5000 '%s' > '%s'", g, cut);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", cut), 2);
+	assert_non_null(strstr(out, "invalid: blob: truncated"));
+	unlink(cut);
+	assert_int_equal(run(out, sizeof(out), "handover check /nonexistent"),
+			 2);
+	assert_non_null(strstr(out, "No such file"));
+	assert_int_equal(run(out, sizeof(out), "handover frob x"), 2);
+	assert_non_null(strstr(out, "unknown action"));
+}
+
+static void test_show(void **state)
+{
+	(void)state;
+	static char out[8192];
+	char g[4096];
+	golden(g, sizeof(g));
+	assert_int_equal(run(out, sizeof(out), "handover show '%s'", g), 0);
+	assert_non_null(strstr(out, "ABI v1, written by kernel generation 1"));
+	assert_non_null(strstr(out, "machine RAM: 8.0 GiB"));
+	assert_non_null(strstr(out, "subsystems: memfd v1 iommu v1 iommufd v1"));
+	assert_non_null(strstr(out, "session vm0: 1 object\n"));
+	assert_non_null(strstr(out, "  memfd guest-ram: guest memory file of "
+				    "3072 MiB"));
+	assert_non_null(strstr(out, "session idle: 0 objects"));
+}
+
+static void test_kernel_refusals(void **state)
+{
+	(void)state;
+	static char out[8192];
+	struct physmem pm;
+	assert_int_equal(run(out, sizeof(out), "kernel"), 2);
+	assert_non_null(strstr(out, "exactly one of --physmem-fd"));
+	assert_int_equal(run(out, sizeof(out),
+			     "kernel --physmem-size 64M --handover 0x1000"),
+			 2);
+	assert_non_null(strstr(out, "--handover needs --physmem-fd"));
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-size lots"), 2);
+	assert_non_null(strstr(out, "is not a number"));
+	assert_int_equal(run(out, sizeof(out), "kernel --frob 1"), 2);
+	assert_non_null(strstr(out, "unknown or bad option --frob"));
+	/* RAM without a handover at that address. */
+	assert_int_equal(physmem_create(&pm, 64ull << 20), 0);
+	assert_int_equal(run(out, sizeof(out),
+			     "kernel --physmem-fd %d --handover 0x200000",
+			     pm.fd),
+			 2);
+	assert_non_null(strstr(out, "handover at 0x200000 refused: header at "
+				    "0x200000: bad magic"));
+	/* A fresh kernel with no guest and one generation just boots. */
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d", pm.fd),
+			 0);
+	assert_non_null(strstr(out, "gen=1 "));
+	assert_non_null(strstr(out, "boot=fresh memfds=0"));
+	physmem_detach(&pm, true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_kernel_refusals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 
@@ -38,51 +39,6 @@ static void usage(FILE *out)
 		"  --report-fd FD        one report line per generation (default stdout)\n"
 		"  --fault NAME          test hook: uncommit, corrupt-fdt, bad-version,\n"
 		"                        rely-unpreserved\n");
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	uint64_t mul = 1;
-	switch (*end) {
-	case 'K': case 'k': mul = 1ull << 10; end++; break;
-	case 'M': case 'm': mul = 1ull << 20; end++; break;
-	case 'G': case 'g': mul = 1ull << 30; end++; break;
-	case 'T': case 't': mul = 1ull << 40; end++; break;
-	default: break;
-	}
-	if (*end || (x && mul > UINT64_MAX / x))
-		return -EINVAL;
-	*v = (uint64_t)x * mul;
-	return 0;
-}
-
-static int parse_mix(const char *s, struct kho_memfd_mix *mix)
-{
-	char buf[128];
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-		char *eq = strchr(tok, '=');
-		uint64_t v;
-		if (!eq || parse_u64(eq + 1, &v))
-			return -EINVAL;
-		*eq = '\0';
-		if (!strcmp(tok, "1g") && v <= 1000000)
-			mix->ppm_1g = (uint32_t)v;
-		else if (!strcmp(tok, "4k") && v <= 1000000)
-			mix->ppm_4k = (uint32_t)v;
-		else if (!strcmp(tok, "seed"))
-			mix->seed = v;
-		else if (!strcmp(tok, "scatter") && v <= 1)
-			mix->scatter_4k = v;
-		else
-			return -EINVAL;
-	}
-	return 0;
 }
 
 struct opts {
@@ -131,11 +87,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(a, "--fault")) {
 			o->fault = v;
 		} else if (!strcmp(a, "--mix")) {
-			if (parse_mix(v, &o->mix)) {
+			if (cli_parse_mix(v, &o->mix)) {
 				cli_err(CMD, "--mix: bad spec '%s'", v);
 				return -EINVAL;
 			}
-		} else if (parse_u64(v, &x)) {
+		} else if (cli_parse_size(v, &x)) {
 			cli_err(CMD, "option %s: '%s' is not a number", a, v);
 			return -EINVAL;
 		} else if (!strcmp(a, "--physmem-fd") && x <= INT32_MAX) {
@@ -232,6 +188,10 @@ int cmd_kernel_main(int argc, char **argv)
 	int64_t freed = 0;
 	int rc;
 
+	/* With the machine's registers it is a full host kernel (lu/). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--region-fd"))
+			return cli_kernel_lu(argc, argv);
 	if (parse_opts(argc, argv, &o))
 		return CLI_USAGE;
 	rc = o.physmem_fd >= 0 ? physmem_attach(&pm, o.physmem_fd)

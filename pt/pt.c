@@ -79,6 +79,15 @@ uint64_t pt_fmt_pgsizes(enum pt_format_id id)
 	return f ? fmt_sizes(f) : 0;
 }
 
+uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	uint64_t attr;
+	if (!f || (prot & ~PT_PROT_ALL) || f->prot_to_attr(prot, &attr))
+		return 0;
+	return f->attr_to_prot(attr);
+}
+
 int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
 {
 	const struct pt_fmt *f = pt_fmt_get(id);

@@ -160,6 +160,9 @@ const struct pt_fmt *pt_fmt_get(enum pt_format_id id);
 const char *pt_fmt_name(enum pt_format_id id);
 int pt_fmt_by_name(const char *name, enum pt_format_id *id);
 uint64_t pt_fmt_pgsizes(enum pt_format_id id);
+/* prot as a leaf of the format reads back (e.g. VT-d never executes), so
+ * intent and table can be compared; 0 when the format refuses it. */
+uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot);
 int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits);
 
 /*

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Scenario runner: the machine process, the first kernel generation (the
+ * rest follow by exec), and afterwards the result: each generation's
+ * report line, the machine's DMA counters and its event log.
+ */
+#include "lu/lu.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hw/machine.h"
+#include "iommufd/iommufd.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void lu_scenario_default(struct lu_scenario *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->guest_mem = 1ull << 30;
+	sc->mix = kho_memfd_mix_default;
+	sc->devices = 2;
+	sc->fmt = PT_FMT_ARM_S2;
+	sc->va_bits = 48;
+	sc->from = "v1";
+	sc->to = "v2";
+	sc->strategy = LU_REBUILD;
+	sc->bbm_level = 0;
+	sc->updates = 1;
+	sc->seed = 1;
+	sc->run_ms = 150;
+	sc->engines = 2;
+}
+
+/* Profiles of the updates as "a,b,c": one per update, or one for all. */
+static int update_profiles(const struct lu_scenario *sc, char *out, size_t len)
+{
+	char buf[256];
+	unsigned int n = 0;
+	snprintf(buf, sizeof(buf), "%s", sc->to);
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!iommufd_profile_find(tok))
+			return -EINVAL;
+		n++;
+	}
+	if (n == sc->updates) {
+		snprintf(out, len, "%s", sc->to);
+		return 0;
+	}
+	if (n != 1)
+		return -ERANGE;
+	size_t used = 0;
+	for (unsigned int i = 0; i < sc->updates; i++) {
+		int w = snprintf(out + used, len - used, "%s%s", i ? "," : "",
+				 sc->to);
+		if (w < 0 || (size_t)w >= len - used)
+			return -E2BIG;
+		used += (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- the report lines (flat JSON written by lu/kernel.c) ---------------- */
+
+static const char *json_find(const char *line, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(line, pat);
+	return p ? p + strlen(pat) : NULL;
+}
+
+static uint64_t json_u64(const char *line, const char *key)
+{
+	const char *p = json_find(line, key);
+	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static bool json_bool(const char *line, const char *key)
+{
+	const char *p = json_find(line, key);
+	return p && !strncmp(p, "true", 4);
+}
+
+static void json_string(const char *line, const char *key, char *out,
+			size_t len)
+{
+	const char *p = json_find(line, key);
+	size_t n = 0;
+	if (p && *p == '"') {
+		for (p++; *p && *p != '"' && n + 1 < len; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+}
+
+static void parse_report(const char *text, struct lu_result *res,
+			 unsigned int bbm)
+{
+	const char *line = text;
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char *l = strndup(line, len);
+		if (!l)
+			return;
+		char event[16];
+		json_string(l, "event", event, sizeof(event));
+		if (!strcmp(event, "update") && res->nr_upd < LU_MAX_UPDATES) {
+			struct lu_update *u = &res->upd[res->nr_upd++];
+			json_string(l, "strategy", u->strategy, sizeof(u->strategy));
+			json_string(l, "from", u->from, sizeof(u->from));
+			json_string(l, "profile", u->to, sizeof(u->to));
+			json_string(l, "format", u->format, sizeof(u->format));
+			json_string(l, "error", u->error, sizeof(u->error));
+			u->bbm_level = bbm;
+			u->ok = json_bool(l, "ok");
+			u->blackout_us = json_u64(l, "blackout_us");
+			for (unsigned int p = 0; p < LU_NR_PHASES; p++)
+				u->phases_us[p] = json_u64(l, lu_phase_name((enum lu_phase)p));
+			u->extra_table_bytes = json_u64(l, "extra_table_bytes");
+			u->table_bytes = json_u64(l, "table_bytes");
+			u->splits = json_u64(l, "splits");
+			u->joins = json_u64(l, "joins");
+			u->granule_bytes = json_u64(l, "granule_bytes");
+			u->hotplug_done = json_bool(l, "hotplug_done");
+			u->hotplug_wait_us = json_u64(l, "hotplug_wait_us");
+		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
+			json_string(l, "error", res->kernel_error,
+				    sizeof(res->kernel_error));
+		}
+		free(l);
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+static void collect_dma(const struct hw_regs *regs, struct lu_result *res)
+{
+	for (unsigned int d = 0; d < res->devices; d++) {
+		const struct hw_dev_stats *s = &regs->dev_stats[d];
+		struct lu_dma_totals *t = &res->dev[d];
+		t->ops = atomic_load(&s->ops);
+		t->faults = atomic_load(&s->faults);
+		t->conflicts = atomic_load(&s->conflicts);
+		t->misdirected = atomic_load(&s->misdirected);
+		t->lost_writes = atomic_load(&s->lost_writes);
+		t->bbm_violations = atomic_load(&s->bbm_violations);
+		t->use_after_free = atomic_load(&s->use_after_free);
+		t->torn_config = atomic_load(&s->torn_config);
+		t->max_gap_us = atomic_load(&s->max_gap_ns) / 1000;
+		res->dma.ops += t->ops;
+		res->dma.faults += t->faults;
+		res->dma.conflicts += t->conflicts;
+		res->dma.misdirected += t->misdirected;
+		res->dma.lost_writes += t->lost_writes;
+		res->dma.bbm_violations += t->bbm_violations;
+		res->dma.use_after_free += t->use_after_free;
+		res->dma.torn_config += t->torn_config;
+		if (t->max_gap_us > res->dma.max_gap_us)
+			res->dma.max_gap_us = t->max_gap_us;
+	}
+	res->guest_ops = atomic_load(&regs->guest_ops);
+}
+
+static void collect_events(const struct hw_regs *regs, struct lu_result *res)
+{
+	uint64_t prod = atomic_load(&regs->log_prod);
+	uint64_t first = prod > HW_LOG_ENTRIES ? prod - HW_LOG_ENTRIES : 0;
+	res->events = calloc(prod - first + 1, sizeof(struct hw_event));
+	if (!res->events)
+		return;
+	for (uint64_t i = first; i < prod; i++)
+		res->events[res->nr_events++] = regs->log[i % HW_LOG_ENTRIES];
+}
+
+static void mix_spec(const struct kho_memfd_mix *m, char *out, size_t len)
+{
+	snprintf(out, len, "1g=%u,4k=%u,seed=%" PRIu64 ",scatter=%d",
+		 m->ppm_1g, m->ppm_4k, m->seed, m->scatter_4k ? 1 : 0);
+}
+
+static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd,
+			  int report_fd, const char *next)
+{
+	char s_pm[16], s_rg[16], s_rp[16], s_vab[8], s_devs[8], s_size[24];
+	char s_run[24], s_mix[96];
+	snprintf(s_pm, sizeof(s_pm), "%d", pm_fd);
+	snprintf(s_rg, sizeof(s_rg), "%d", region_fd);
+	snprintf(s_rp, sizeof(s_rp), "%d", report_fd);
+	snprintf(s_vab, sizeof(s_vab), "%u", sc->va_bits);
+	snprintf(s_devs, sizeof(s_devs), "%u", sc->devices);
+	snprintf(s_size, sizeof(s_size), "%" PRIu64, sc->guest_mem);
+	snprintf(s_run, sizeof(s_run), "%" PRIu64, sc->run_ms);
+	mix_spec(&sc->mix, s_mix, sizeof(s_mix));
+	const char *argv[40];
+	unsigned int n = 0;
+	argv[n++] = sc->kernel_path;
+	argv[n++] = "kernel";
+	argv[n++] = "--physmem-fd"; argv[n++] = s_pm;
+	argv[n++] = "--region-fd"; argv[n++] = s_rg;
+	argv[n++] = "--report-fd"; argv[n++] = s_rp;
+	argv[n++] = "--profile"; argv[n++] = sc->from;
+	argv[n++] = "--next-profiles"; argv[n++] = next;
+	argv[n++] = "--strategy"; argv[n++] = lu_strategy_name(sc->strategy);
+	argv[n++] = "--format"; argv[n++] = pt_fmt_name(sc->fmt);
+	argv[n++] = "--va-bits"; argv[n++] = s_vab;
+	argv[n++] = "--devices"; argv[n++] = s_devs;
+	argv[n++] = "--guest-size"; argv[n++] = s_size;
+	argv[n++] = "--mix"; argv[n++] = s_mix;
+	argv[n++] = "--run-ms"; argv[n++] = s_run;
+	if (sc->hotplug)
+		argv[n++] = "--hotplug";
+	if (sc->naive)
+		argv[n++] = "--naive";
+	if (sc->save_dir) {
+		argv[n++] = "--save-handover";
+		argv[n++] = sc->save_dir;
+	}
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(sc->kernel_path, (char *const *)argv);
+		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
+			strerror(errno));
+		_exit(3);
+	}
+	return pid;
+}
+
+/* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1. */
+static int wait_exit(pid_t pid, uint64_t timeout_ms)
+{
+	uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		if (now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(2000);
+	}
+}
+
+int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	char next[256];
+	if (!sc->kernel_path || !iommufd_profile_find(sc->from) ||
+	    !sc->devices || sc->devices > HW_MAX_DEVS || !sc->updates ||
+	    sc->updates > LU_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
+	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
+	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
+	    update_profiles(sc, next, sizeof(next)))
+		return -EINVAL;
+	res->devices = sc->devices;
+	res->t0_ns = now_ns();
+
+	/* RAM: the guest, its tables and handovers, rounded to 1 GiB. */
+	uint64_t ram = sc->guest_mem + sc->guest_mem / 32 + (512ull << 20);
+	ram = (ram + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	struct physmem pm;
+	struct hw_region region;
+	int err = physmem_create(&pm, ram);
+	if (err)
+		return err;
+	err = hw_region_create(&region, ram, sc->bbm_level);
+	if (err) {
+		physmem_detach(&pm, true);
+		return err;
+	}
+	struct hw_regs *regs = region.regs;
+	for (unsigned int d = 0; d < sc->devices; d++) {
+		struct hw_dev_ctl *c = &regs->dev_ctl[d];
+		atomic_store(&c->engines, sc->engines);
+		atomic_store(&c->write_pct, 50);
+		atomic_store(&c->size, 256);
+		/* Paced so that the host's work, not DMA, owns the cores. */
+		atomic_store(&c->pace_ns, 20000);
+	}
+	struct hw_machine_cfg mcfg;
+	hw_machine_cfg_default(&mcfg);
+	mcfg.iommu.seed = sc->seed;
+	pid_t mpid;
+	err = hw_machine_fork(&mcfg, pm.fd, region.fd, &mpid);
+	if (err)
+		goto out;
+
+	int report_fd = memfd_create("ioh-report", 0);
+	if (report_fd < 0) {
+		err = -errno;
+		goto stop;
+	}
+	pid_t kpid = start_kernel(sc, pm.fd, region.fd, report_fd, next);
+	if (kpid < 0) {
+		err = -errno;
+		close(report_fd);
+		goto stop;
+	}
+	/* Generous: a TiB guest stamps a lot of folios at first boot. */
+	uint64_t budget_ms = 120000 + sc->updates * (sc->run_ms + 60000);
+	res->kernel_status = wait_exit(kpid, budget_ms);
+
+	off_t len = lseek(report_fd, 0, SEEK_END);
+	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
+	if (text && pread(report_fd, text, (size_t)len, 0) == len)
+		parse_report(text, res, sc->bbm_level);
+	free(text);
+	close(report_fd);
+	if (res->kernel_status == -1)
+		snprintf(res->kernel_error, sizeof(res->kernel_error),
+			 "kernel did not finish in time and was killed");
+
+	collect_dma(regs, res);
+	collect_events(regs, res);
+	bool all_ok = res->nr_upd == sc->updates;
+	for (unsigned int i = 0; i < res->nr_upd; i++)
+		all_ok &= res->upd[i].ok;
+	const struct lu_dma_totals *t = &res->dma;
+	res->hitless = res->kernel_status == 0 && all_ok && t->ops &&
+		       !(t->faults | t->conflicts | t->misdirected |
+			 t->lost_writes | t->bbm_violations |
+			 t->use_after_free | t->torn_config);
+stop:
+	atomic_store(&regs->shutdown, 1);
+	if (wait_exit(mpid, 10000) && !err)
+		err = -EIO;
+out:
+	res->wall_us = (now_ns() - res->t0_ns) / 1000;
+	hw_region_detach(&region, true);
+	physmem_detach(&pm, true);
+	return err;
+}
+
+void lu_result_free(struct lu_result *res)
+{
+	free(res->events);
+	res->events = NULL;
+	res->nr_events = 0;
+}

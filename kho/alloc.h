@@ -19,6 +19,10 @@
  *   INCOMING   reserved at boot from the previous kernel's handover and not
  *              yet claimed by a subsystem (released by kho_finish).
  *
+ * Not thread-safe: callers serialise (the host kernel's allocator lock).
+ * A run claim that fails with -ENOMEM (metadata allocation) may have
+ * claimed part of the run; every other error changes nothing.
+ *
  * Guard: after a boot from a handover, every page that was not preserved is
  * mapped inaccessible in this process (see boot.c); the allocator calls
  * unguard() for a 2 MiB (or 1 GiB) block the first time it hands out memory

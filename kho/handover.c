@@ -289,6 +289,21 @@ static void unfreeze_all(struct kho *k)
 		}
 }
 
+/* FROZEN -> PREPARED: uncommit and free the blob, unfreeze objects. */
+static void blob_withdraw(struct kho *k)
+{
+	struct kho_header *h = kho_va(k, k->out_pa, KHO_HDR_SIZE);
+	if (h)
+		__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
+	kho_folio_free(&k->alloc, k->out_pa);
+	if (k->pm)
+		physmem_discard(k->pm, k->out_pa, k->out_region_size);
+	k->out_pa = 0;
+	k->out_region_size = 0;
+	unfreeze_all(k);
+	k->state = KHO_PREPARED;
+}
+
 int kho_freeze(struct kho *k, uint64_t *pa)
 {
 	if (k->state != KHO_PREPARED)
@@ -340,7 +355,8 @@ int kho_freeze(struct kho *k, uint64_t *pa)
 		err = kho_save_blob(k->save_dir, k->generation, k->out_fdt,
 				    k->out_fdt_size);
 		if (err) {
-			kho_cancel(k);
+			/* Back to PREPARED: the caller may retry or cancel. */
+			blob_withdraw(k);
 			return err;
 		}
 	}
@@ -352,17 +368,8 @@ int kho_cancel(struct kho *k)
 {
 	if (k->state == KHO_NORMAL && !k->sessions)
 		return 0;
-	if (k->state == KHO_FROZEN) {
-		struct kho_header *h = kho_va(k, k->out_pa, KHO_HDR_SIZE);
-		if (h)
-			__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
-		kho_folio_free(&k->alloc, k->out_pa);
-		if (k->pm)
-			physmem_discard(k->pm, k->out_pa, k->out_region_size);
-		k->out_pa = 0;
-		k->out_region_size = 0;
-		unfreeze_all(k);
-	}
+	if (k->state == KHO_FROZEN)
+		blob_withdraw(k);
 	free(k->out_fdt);
 	k->out_fdt = NULL;
 	k->out_fdt_size = 0;

@@ -336,6 +336,27 @@ static void test_latest_committed(void **state)
 	kho_fixture_fini(&f);
 }
 
+/* A blob that cannot be saved is withdrawn: back to PREPARED. */
+static void test_freeze_save_failure(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	uint64_t pa = 0;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	uint64_t free0 = f.k.alloc.free_bytes;
+	snprintf(f.k.save_dir, sizeof(f.k.save_dir), "/proc/nonexistent/x");
+	assert_int_equal(kho_prepare(&f.k), 0);
+	assert_int_equal(kho_freeze(&f.k, &pa), -ENOENT);
+	assert_int_equal(f.k.state, KHO_PREPARED);
+	assert_int_equal(f.k.alloc.free_bytes, free0);
+	assert_false(f.m[0]->frozen);
+	assert_non_null(luo_session_find(&f.k, "vm0"));
+	f.k.save_dir[0] = '\0';
+	assert_int_equal(kho_freeze(&f.k, &pa), 0);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	kho_fixture_fini(&f);
+}
+
 /* A blob over 2 MiB needs a 1 GiB handover region. */
 static void test_large_blob(void **state)
 {
@@ -383,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_poison_catches_unpreserved),
 		cmocka_unit_test(test_latest_committed),
 		cmocka_unit_test(test_large_blob),
+		cmocka_unit_test(test_freeze_save_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,8 +86,37 @@ static void memfd_free(struct kho_memfd *m)
 
 static void memfd_release_folios(struct kho_memfd *m)
 {
-	for (size_t i = 0; i < m->nr_folios; i++)
-		kho_folio_free(&m->k->alloc, m->folios[i].pa);
+	if (!m->runs) {
+		/* Creation failed before the runs existed. */
+		for (size_t i = 0; i < m->nr_folios; i++)
+			kho_folio_free(&m->k->alloc, m->folios[i].pa);
+		return;
+	}
+	for (size_t i = 0; i < m->nr_runs; i++)
+		for (uint64_t c = 0; c < m->runs[i].count; c++)
+			kho_folio_free(&m->k->alloc,
+				       m->runs[i].pa +
+					       (c << m->runs[i].size_lg2));
+}
+
+/* The per-folio index, built from the runs when first needed. */
+static int memfd_index(struct kho_memfd *m)
+{
+	if (m->folios || !m->nr_folios)
+		return 0;
+	m->folios = malloc(m->nr_folios * sizeof(*m->folios));
+	if (!m->folios)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < m->nr_runs; i++) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		for (uint64_t c = 0; c < r->count; c++)
+			m->folios[n++] = (struct kho_memfd_folio){
+				r->offset + (c << r->size_lg2),
+				r->pa + (c << r->size_lg2), r->size_lg2
+			};
+	}
+	return 0;
 }
 
 int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
@@ -171,7 +200,8 @@ int kho_memfd_destroy(struct kho_memfd *m)
 const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 					       uint64_t offset)
 {
-	if (offset >= m->size)
+	/* Memoised index: m is logically unchanged. */
+	if (offset >= m->size || memfd_index((struct kho_memfd *)m))
 		return NULL;
 	size_t lo = 0, hi = m->nr_folios;
 	while (hi - lo > 1) {
@@ -392,8 +422,8 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 	m->size = size;
 	m->nr_runs = (size_t)len / MEMFD_REC;
 	m->runs = calloc(m->nr_runs, sizeof(*m->runs));
-	m->folios = calloc(nr_folios, sizeof(*m->folios));
-	if (!m->runs || !m->folios) {
+	m->nr_folios = nr_folios;
+	if (!m->runs) {
 		memfd_free(m);
 		return -ENOMEM;
 	}
@@ -411,11 +441,6 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 			memfd_free(m);
 			return err;
 		}
-		for (uint64_t c = 0; c < r->count; c++)
-			m->folios[m->nr_folios++] = (struct kho_memfd_folio){
-				r->offset + (c << r->size_lg2),
-				r->pa + (c << r->size_lg2), r->size_lg2
-			};
 	}
 	*out = m;
 	return 0;
@@ -429,14 +454,16 @@ uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset)
 
 int kho_memfd_stamp(struct kho_memfd *m)
 {
-	for (size_t i = 0; i < m->nr_folios; i++) {
-		const struct kho_memfd_folio *f = &m->folios[i];
-		uint64_t len = 1ull << f->size_lg2;
-		uint64_t *w = kho_va(m->k, f->pa, len);
-		if (!w)
-			return -ENODEV;
-		w[0] = kho_memfd_stamp_value(m->name, f->offset);
-		w[len / 8 - 1] = ~w[0];
+	for (size_t i = 0; i < m->nr_runs; i++) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		uint64_t len = 1ull << r->size_lg2;
+		for (uint64_t c = 0; c < r->count; c++) {
+			uint64_t *w = kho_va(m->k, r->pa + c * len, len);
+			if (!w)
+				return -ENODEV;
+			w[0] = kho_memfd_stamp_value(m->name, r->offset + c * len);
+			w[len / 8 - 1] = ~w[0];
+		}
 	}
 	return 0;
 }
@@ -444,13 +471,16 @@ int kho_memfd_stamp(struct kho_memfd *m)
 uint64_t kho_memfd_check_stamp(const struct kho_memfd *m)
 {
 	uint64_t bad = 0;
-	for (size_t i = 0; i < m->nr_folios; i++) {
-		const struct kho_memfd_folio *f = &m->folios[i];
-		uint64_t len = 1ull << f->size_lg2;
-		const uint64_t *w = kho_va(m->k, f->pa, len);
-		uint64_t want = kho_memfd_stamp_value(m->name, f->offset);
-		if (!w || w[0] != want || w[len / 8 - 1] != ~want)
-			bad++;
+	for (size_t i = 0; i < m->nr_runs; i++) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		uint64_t len = 1ull << r->size_lg2;
+		for (uint64_t c = 0; c < r->count; c++) {
+			const uint64_t *w = kho_va(m->k, r->pa + c * len, len);
+			uint64_t want = kho_memfd_stamp_value(m->name,
+							      r->offset + c * len);
+			if (!w || w[0] != want || w[len / 8 - 1] != ~want)
+				bad++;
+		}
 	}
 	return bad;
 }

@@ -52,10 +52,12 @@ struct kho_memfd {
 	struct kho *k;
 	char name[KHO_NAME_MAX];
 	uint64_t size;
-	struct kho_memfd_folio *folios; /* by offset */
-	size_t nr_folios;
-	struct kho_memfd_run *runs;
+	struct kho_memfd_run *runs; /* by offset: the authoritative layout */
 	size_t nr_runs;
+	size_t nr_folios;
+	/* Per-folio index by offset, built by the first kho_memfd_lookup
+	 * (NULL until then: a retrieved 1 TiB memfd needs only its runs). */
+	struct kho_memfd_folio *folios;
 	bool preserved, frozen;
 };
 
@@ -67,7 +69,8 @@ int kho_memfd_destroy(struct kho_memfd *m);
 /* Frees only the description; the folios stay allocated (for when the
  * whole allocator goes away, or another owner keeps them). */
 void kho_memfd_forget(struct kho_memfd *m);
-/* The folio holding byte `offset`; NULL past the end. */
+/* The folio holding byte `offset`; NULL past the end (or out of memory
+ * for the index). Not thread-safe on first use. */
 const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 					       uint64_t offset);
 /* Counts of folios by order. */

@@ -78,13 +78,27 @@ static void test_round_trip(void **state)
 				 0);
 		assert_int_equal(m->size, f.m[i]->size);
 		assert_int_equal(m->nr_folios, f.m[i]->nr_folios);
-		for (size_t j = 0; j < m->nr_folios; j++) {
-			assert_int_equal(m->folios[j].offset,
-					 f.m[i]->folios[j].offset);
-			assert_int_equal(m->folios[j].pa, f.m[i]->folios[j].pa);
-			assert_int_equal(m->folios[j].size_lg2,
-					 f.m[i]->folios[j].size_lg2);
+		assert_int_equal(m->nr_runs, f.m[i]->nr_runs);
+		for (size_t j = 0; j < m->nr_runs; j++) {
+			assert_int_equal(m->runs[j].offset,
+					 f.m[i]->runs[j].offset);
+			assert_int_equal(m->runs[j].pa, f.m[i]->runs[j].pa);
+			assert_int_equal(m->runs[j].count, f.m[i]->runs[j].count);
+			assert_int_equal(m->runs[j].size_lg2,
+					 f.m[i]->runs[j].size_lg2);
 		}
+		/* Folio by folio, through the lookup index built on demand. */
+		assert_null(m->folios);
+		for (size_t j = 0; j < f.m[i]->nr_folios; j++) {
+			const struct kho_memfd_folio *a = &f.m[i]->folios[j];
+			const struct kho_memfd_folio *r =
+				kho_memfd_lookup(m, a->offset + 4095);
+			assert_non_null(r);
+			assert_int_equal(r->offset, a->offset);
+			assert_int_equal(r->pa, a->pa);
+			assert_int_equal(r->size_lg2, a->size_lg2);
+		}
+		assert_null(kho_memfd_lookup(m, m->size));
 		assert_int_equal(kho_memfd_check_stamp(m), 0);
 		assert_int_equal(kho_memfd_retrieve(&b, kho_fix_session[i],
 						    kho_fix_name[i], &m),

@@ -209,6 +209,22 @@ void kho_alloc_guard_all(struct kho_alloc *a)
 				       KHO_BITS_SET);
 }
 
+void kho_alloc_guard_range(struct kho_alloc *a, uint64_t pa, uint64_t len)
+{
+	if (!len || pa >= a->ram_size)
+		return;
+	uint64_t last = (pa + len - 1) >> KHO_2M_LG2;
+	for (uint64_t bi = pa >> KHO_2M_LG2; bi <= last; bi++) {
+		uint32_t g = (uint32_t)(bi / BLKS_PER_GIG);
+		if (g >= a->nr_gigs)
+			break;
+		if (a->gigs[g])
+			kho_bit_set(a->gigs[g]->guard, (uint32_t)(bi % BLKS_PER_GIG));
+		else
+			kho_bit_set(a->gig_guard, g);
+	}
+}
+
 /* Lowest free 2 MiB block, preferring blocks already split. */
 static int take_free_2m(struct kho_alloc *a, uint32_t *gp, uint32_t *bp)
 {

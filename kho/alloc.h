@@ -154,6 +154,9 @@ uint64_t kho_alloc_free_flagged(struct kho_alloc *a, unsigned flag,
 
 /* Mark every block as guarded (after a boot that poisoned RAM). */
 void kho_alloc_guard_all(struct kho_alloc *a);
+/* Mark the blocks covering [pa, pa + len) as guarded (the caller made
+ * that memory inaccessible); the next allocation there unguards. */
+void kho_alloc_guard_range(struct kho_alloc *a, uint64_t pa, uint64_t len);
 
 struct kho_alloc_stats {
 	uint64_t ram_bytes, free_bytes, meta_bytes;

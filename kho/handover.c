@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,11 +380,16 @@ int kho_cancel(struct kho *k)
 	return 0;
 }
 
-static void discard_cb(void *ctx, uint64_t pa, uint64_t len)
+/* Released at finish: gone for every observer, and a late reader in this
+ * kernel traps just as on unpreserved memory. */
+static void release_cb(void *ctx, uint64_t pa, uint64_t len)
 {
 	struct kho *k = ctx;
-	if (k->pm)
-		physmem_discard(k->pm, pa, len);
+	if (!k->pm)
+		return;
+	physmem_discard(k->pm, pa, len);
+	if (!mprotect(k->pm->base + pa, len, PROT_NONE))
+		kho_alloc_guard_range(&k->alloc, pa, len);
 }
 
 int64_t kho_finish(struct kho *k)
@@ -391,7 +397,7 @@ int64_t kho_finish(struct kho *k)
 	if (!k->has_incoming)
 		return -ENOENT;
 	uint64_t freed = kho_alloc_free_flagged(&k->alloc, KHO_FOLIO_INCOMING,
-						discard_cb, k);
+						release_cb, k);
 	k->has_incoming = false;
 	free(k->in_fdt);
 	k->in_fdt = NULL;

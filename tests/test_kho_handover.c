@@ -56,6 +56,30 @@ static uint64_t handover(struct kho *k)
 	return pa;
 }
 
+/* Read pa in a child with the trap installed; returns its stderr. */
+static void read_in_child(struct kho *b, uint64_t pa, char *out, size_t len,
+			  int *status)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		kho_poison_trap_install(b);
+		volatile uint64_t *p = kho_va(b, pa, 8);
+		uint64_t v = *p;
+		fprintf(stderr, "read %llx without a fault\n",
+			(unsigned long long)v);
+		_exit(0);
+	}
+	close(fds[1]);
+	ssize_t n = read(fds[0], out, len - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+}
+
 static void test_round_trip(void **state)
 {
 	(void)state;
@@ -145,10 +169,31 @@ static void test_finish_releases_unclaimed(void **state)
 	assert_int_equal(kho_finish(&b), 16 * MIB + 2 * MIB);
 	assert_int_equal(b.alloc.free_bytes, free0 + 16 * MIB + 2 * MIB);
 	assert_int_equal(kho_finish(&b), -ENOENT);
-	/* The unclaimed data is gone for every observer of RAM. */
+	/* The unclaimed data is gone for every observer of RAM, and a late
+	 * reader in this kernel traps. */
 	uint64_t w = 1;
 	assert_int_equal(pread(f.pm.fd, &w, 8, (off_t)frag_pa), 8);
 	assert_int_equal(w, 0);
+	char msg[512];
+	int status;
+	read_in_child(&b, frag_pa, msg, sizeof(msg), &status);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSEGV);
+	/* Memory handed out again is usable (its guard is lifted). */
+	for (int i = 0; i < 5000; i++) {
+		uint64_t pa4k;
+		assert_int_equal(kho_folio_alloc(&b.alloc, KHO_4K_LG2, &pa4k), 0);
+		*(volatile uint64_t *)kho_va(&b, pa4k, 8) = 1;
+		assert_int_equal(kho_folio_free(&b.alloc, pa4k), 0);
+	}
+	uint64_t pa2m[8];
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(kho_folio_alloc(&b.alloc, KHO_2M_LG2, &pa2m[i]),
+				 0);
+		*(volatile uint64_t *)kho_va(&b, pa2m[i], 8) = 1;
+	}
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(kho_folio_free(&b.alloc, pa2m[i]), 0);
 	assert_int_equal(kho_memfd_check_stamp(m), 0);
 	assert_int_equal(kho_memfd_destroy(m), 0);
 	assert_int_equal(b.alloc.free_bytes, KHO_FIX_RAM);
@@ -232,30 +277,6 @@ static void test_cancel_leaves_nothing(void **state)
 	kho_fini(&b);
 	kho_alloc_fini(&fresh);
 	kho_fixture_fini(&f);
-}
-
-/* Read pa in a child with the trap installed; returns its stderr. */
-static void read_in_child(struct kho *b, uint64_t pa, char *out, size_t len,
-			  int *status)
-{
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		kho_poison_trap_install(b);
-		volatile uint64_t *p = kho_va(b, pa, 8);
-		uint64_t v = *p;
-		fprintf(stderr, "read %llx without a fault\n",
-			(unsigned long long)v);
-		_exit(0);
-	}
-	close(fds[1]);
-	ssize_t n = read(fds[0], out, len - 1);
-	out[n > 0 ? n : 0] = '\0';
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, status, 0), pid);
 }
 
 static void test_poison_catches_unpreserved(void **state)

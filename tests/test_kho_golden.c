@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/kho_fixture.h"
@@ -111,9 +112,8 @@ static void write_goldens(void)
 	}
 }
 
-static void test_golden_still_read(void **state)
+static void check_goldens_read(void)
 {
-	(void)state;
 	for (size_t i = 0; i < sizeof(goldens) / sizeof(goldens[0]); i++) {
 		const struct golden *g = &goldens[i];
 		char path[4096];
@@ -151,6 +151,23 @@ static void test_golden_still_read(void **state)
 		kho_fini(&k);
 		free(b);
 	}
+}
+
+static void test_golden_still_read(void **state)
+{
+	(void)state;
+	check_goldens_read();
+}
+
+/* With every subsystem's real handler registered, as a booting kernel
+ * has them (iommu and iommufd replace the built-in placeholders). Last:
+ * registration cannot be undone. */
+static void test_golden_read_by_full_kernel(void **state)
+{
+	(void)state;
+	assert_int_equal(iommufd_kho_register(), 0);
+	assert_non_null(kho_subsys_find("iommufd")->validate_obj);
+	check_goldens_read();
 }
 
 static void test_writer_unchanged(void **state)
@@ -220,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_writer_unchanged),
 		cmocka_unit_test(test_dtc_reads_golden),
 		cmocka_unit_test(test_save_blob),
+		cmocka_unit_test(test_golden_read_by_full_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

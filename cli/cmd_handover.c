@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "iommufd/preserve.h"
 #include "kho/kho.h"
 
 #define CMD "handover"
@@ -170,6 +171,13 @@ int cmd_handover_main(int argc, char **argv)
 	}
 	struct kho_parsed p;
 	struct kho_err err = { { 0 } };
+	/* Every subsystem this kernel knows, as a booting kernel has them. */
+	rc = iommufd_kho_register();
+	if (rc) {
+		cli_err(CMD, "register subsystems: %s", strerror(-rc));
+		free(buf);
+		return CLI_INTERNAL;
+	}
 	rc = kho_blob_validate(buf, size, ram, &p, &err);
 	if (rc) {
 		printf("%s: invalid: %s\n", path, err.msg);

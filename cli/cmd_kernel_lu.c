@@ -22,7 +22,7 @@ static const char *const flags_with_value[] = {
 	"--from-profile", "--next-profiles", "--strategy", "--format",
 	"--va-bits", "--devices", "--guest-size", "--mix", "--run-ms",
 	"--t-pause", "--t-freeze", "--preserve-ns", "--save-handover",
-	"--keep-fd", "--next",
+	"--keep-fd", "--next", "--inject",
 };
 
 static bool takes_value(const char *a)
@@ -78,6 +78,15 @@ int cli_kernel_lu(int argc, char **argv)
 			c.save_dir = v;
 		} else if (!strcmp(a, "--next")) {
 			c.exe = v;
+		} else if (!strcmp(a, "--inject")) {
+			bool known = false;
+			for (unsigned int k = 0; lu_injections[k]; k++)
+				known |= !strcmp(v, lu_injections[k]);
+			if (!known) {
+				cli_err(CMD, "--inject: unknown '%s'", v);
+				return CLI_USAGE;
+			}
+			c.inject = v;
 		} else if (!strcmp(a, "--strategy")) {
 			if (lu_strategy_by_name(v, &c.strategy)) {
 				cli_err(CMD, "--strategy: unknown '%s'", v);

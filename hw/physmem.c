@@ -74,3 +74,10 @@ int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len)
 		return -errno;
 	return 0;
 }
+
+int physmem_drop_mappings(struct physmem *pm)
+{
+	if (madvise(pm->base, pm->size, MADV_DONTNEED) < 0)
+		return -errno;
+	return 0;
+}

@@ -49,6 +49,14 @@ static inline uint64_t physmem_pa(const struct physmem *pm, const void *va)
 	return (uint64_t)((const uint8_t *)va - pm->base);
 }
 
+/*
+ * Drop this process's page-table mappings of all RAM; contents stay (the
+ * file keeps them) and pages map again on the next access. A host kernel
+ * does this before its exec, so the exec does not spend the guest's
+ * blackout tearing down mappings (a real kexec tears nothing down).
+ */
+int physmem_drop_mappings(struct physmem *pm);
+
 /* Give the backing memory of [pa, pa + len) back; it reads as zero after. */
 int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len);
 

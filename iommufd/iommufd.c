@@ -150,6 +150,10 @@ void iommufd_fini(struct iommufd_ctx *ictx)
 			ictx->ioas[i] = NULL;
 		}
 	}
+	for (unsigned int i = 0; i < IOMMUFD_MAX_MEMFDS; i++) {
+		free(ictx->pins[i].refs);
+		free(ictx->pins[i].run_folio);
+	}
 	free(ictx->deferred.pa);
 	ictx->deferred = (struct iommufd_deferred){ 0 };
 	pthread_cond_destroy(&ictx->recovered);
@@ -364,6 +368,109 @@ int iommufd_build_table(const struct iommufd_ioas *ioas, struct pt_table *t,
 					 map_run, t);
 }
 
+/* ---- pinning ----------------------------------------------------------- */
+
+static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
+				     const struct kho_memfd *m)
+{
+	struct iommufd_pins *slot = NULL;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_MEMFDS; i++) {
+		if (ictx->pins[i].memfd == m)
+			return &ictx->pins[i];
+		if (!ictx->pins[i].memfd && !slot)
+			slot = &ictx->pins[i];
+	}
+	if (!slot)
+		return NULL;
+	uint64_t folios = 0;
+	uint64_t *first = calloc(m->nr_runs ? m->nr_runs : 1, sizeof(*first));
+	for (size_t r = 0; first && r < m->nr_runs; r++) {
+		first[r] = folios;
+		folios += m->runs[r].count;
+	}
+	uint32_t *refs = first ? calloc(folios ? folios : 1, sizeof(*refs)) : NULL;
+	if (!refs) {
+		free(first);
+		return NULL;
+	}
+	*slot = (struct iommufd_pins){ m, refs, first };
+	return slot;
+}
+
+#define PIN_BATCH 512
+
+/*
+ * One area's pages, a batch of page frames at a time; each batch takes
+ * (or drops) a reference on the folio of every page in it.
+ */
+static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
+		    bool pin)
+{
+	const struct kho_memfd *m = a->memfd;
+	const uint64_t ram_pfns = m->k->alloc.ram_size >> 12;
+	uint64_t pfn[PIN_BATCH];
+	uint64_t folio[PIN_BATCH];
+	size_t ri = memfd_run_search(m, a->offset);
+	uint64_t off = a->offset, end = a->offset + a->len;
+	while (off < end) {
+		unsigned int n = 0;
+		for (; n < PIN_BATCH && off < end; n++, off += KHO_4K) {
+			while (ri < m->nr_runs && m->runs[ri].offset +
+			       (m->runs[ri].count << m->runs[ri].size_lg2) <= off)
+				ri++;
+			if (ri == m->nr_runs)
+				return -EFAULT;
+			const struct kho_memfd_run *r = &m->runs[ri];
+			pfn[n] = (r->pa + (off - r->offset)) >> 12;
+			folio[n] = p->run_folio[ri] + ((off - r->offset) >> r->size_lg2);
+		}
+		for (unsigned int i = 0; i < n; i++) {
+			/* A frame outside RAM would be a broken memfd. */
+			if (pfn[i] >= ram_pfns)
+				return -EFAULT;
+			p->refs[folio[i]] += pin ? 1 : (uint32_t)-1;
+		}
+	}
+	return 0;
+}
+
+int64_t iommufd_ioas_pin(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+			 bool pin)
+{
+	int64_t pages = 0;
+	for (size_t i = 0; i < ioas->nr_areas; i++) {
+		const struct iommufd_area *a = &ioas->areas[i];
+		struct iommufd_pins *p = pins_for(ictx, a->memfd);
+		if (!p)
+			return -ENOMEM;
+		int err = area_pin(p, a, pin);
+		if (err)
+			return err;
+		pages += (int64_t)(a->len / KHO_4K);
+	}
+	if (pin)
+		ictx->stats.pinned_bytes += (uint64_t)pages * KHO_4K;
+	else
+		ictx->stats.pinned_bytes -= (uint64_t)pages * KHO_4K;
+	return pages;
+}
+
+uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
+			      const struct kho_memfd *m)
+{
+	uint64_t n = 0;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_MEMFDS; i++) {
+		const struct iommufd_pins *p = &ictx->pins[i];
+		if (p->memfd != m)
+			continue;
+		uint64_t folios = m->nr_runs ? p->run_folio[m->nr_runs - 1] +
+			m->runs[m->nr_runs - 1].count : 0;
+		for (uint64_t f = 0; f < folios; f++)
+			n += p->refs[f];
+	}
+	return n;
+}
+
 /* ---- invalidation ------------------------------------------------------ */
 
 int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
@@ -428,11 +535,17 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 	if (err)
 		goto out;
 
-	/* Into every HWPT of this IOAS, undoing all on a failure. */
+	/* Pin, then into every HWPT of this IOAS, undoing all on a failure. */
 	struct iommufd_hwpt *done[IOMMUFD_MAX_OBJS], *failed = NULL;
 	unsigned int nr_done = 0;
 	struct map_undo u = { .iova = iova };
 	struct iommufd_ioas one = { .areas = &a, .nr_areas = 1 };
+	int64_t pinned = iommufd_ioas_pin(ictx, &one, true);
+	if (pinned < 0) {
+		err = (int)pinned;
+		area_remove(ioas, area_search(ioas, iova));
+		goto out;
+	}
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		struct iommufd_hwpt *h = ictx->hwpt[i];
 		if (!h || h->ioas != ioas)
@@ -458,10 +571,10 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 			pt_unmap_range(&done[i]->pt, iova, len, 0, &g, NULL);
 			iommufd_flush(ictx, done[i], &g);
 		}
+		iommufd_ioas_pin(ictx, &one, false);
 		area_remove(ioas, area_search(ioas, iova));
 		goto out;
 	}
-	ictx->stats.pinned_bytes += len;
 	ictx->stats.maps++;
 out:
 	pthread_mutex_unlock(&ictx->lock);
@@ -503,10 +616,11 @@ int iommufd_ioas_unmap(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 		err = iommufd_flush(ictx, h, &g);
 	}
 	if (!err) {
-		for (size_t k = end; k-- > first;) {
-			ictx->stats.pinned_bytes -= ioas->areas[k].len;
+		struct iommufd_ioas gone = { .areas = &ioas->areas[first],
+					     .nr_areas = end - first };
+		iommufd_ioas_pin(ictx, &gone, false);
+		for (size_t k = end; k-- > first;)
 			area_remove(ioas, k);
-		}
 		ictx->stats.unmaps++;
 	}
 	pthread_mutex_unlock(&ictx->lock);

@@ -93,6 +93,18 @@ struct iommufd_device {
 	bool iopf;           /* depends on I/O page faults: not preservable */
 };
 
+/*
+ * Pins of one memfd's folios: a reference count per folio, taken a page
+ * at a time as pin_user_pages does (one page pointer per 4 KiB page), so
+ * pinning costs what it costs a kernel: time in pages, memory in folios.
+ */
+#define IOMMUFD_MAX_MEMFDS 8
+struct iommufd_pins {
+	const struct kho_memfd *memfd;
+	uint32_t *refs;       /* per folio: pages of it pinned */
+	uint64_t *run_folio;  /* per memfd run: index of its first folio */
+};
+
 /* Table pages waiting for the invalidation that covers their removal. */
 struct iommufd_deferred {
 	uint64_t *pa;
@@ -115,6 +127,7 @@ struct iommufd_ctx {
 	struct pt_mem_ops mem;
 	struct iommufd_deferred deferred;
 
+	struct iommufd_pins pins[IOMMUFD_MAX_MEMFDS];
 	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];
 	struct iommufd_hwpt *hwpt[IOMMUFD_MAX_OBJS];
 	struct iommufd_device dev[HW_MAX_DEVS];
@@ -193,6 +206,16 @@ int iommufd_ioas_for_each_run(const struct iommufd_ioas *ioas, bool coalesce,
 /* Map every run of the IOAS into t (a table no device uses yet). */
 int iommufd_build_table(const struct iommufd_ioas *ioas, struct pt_table *t,
 			uint32_t features);
+
+/*
+ * Pin (or unpin) the pages of every area of ioas: what a replay after a
+ * live update must do again before it can map. Returns pages pinned.
+ */
+int64_t iommufd_ioas_pin(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+			 bool pin);
+/* Pages of memfd m pinned now. */
+uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
+			      const struct kho_memfd *m);
 
 /* Degraded mode after a live update. */
 void iommufd_begin_recovery(struct iommufd_ctx *ictx);

@@ -108,6 +108,7 @@ struct gen {
 	uint64_t hotplug_wait_ns;
 	char error[256];
 	const char *from;
+	uint64_t commit_ns;  /* guest paused -> handover committed */
 };
 
 static void lu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -173,11 +174,16 @@ static void report(struct gen *g, const char *event, bool ok)
 	fprintf(f, "},\"extra_table_bytes\":%" PRIu64
 		",\"table_bytes\":%" PRIu64 ",\"splits\":%" PRIu64
 		",\"joins\":%" PRIu64 ",\"granule_bytes\":%" PRIu64
-		",\"hotplug_done\":%s,\"hotplug_wait_us\":%" PRIu64 ",\"error\":",
+		",\"hotplug_done\":%s,\"hotplug_wait_us\":%" PRIu64
+		",\"kho_validate_us\":%" PRIu64 ",\"kho_reserve_us\":%" PRIu64
+		",\"kho_poison_us\":%" PRIu64 ",\"commit_us\":%" PRIu64
+		",\"error\":",
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
 		g->rec.joins, g->rec.granule_bytes,
-		g->hotplug_done ? "true" : "false", g->hotplug_wait_ns / 1000);
+		g->hotplug_done ? "true" : "false", g->hotplug_wait_ns / 1000,
+		g->k.boot.validate_ns / 1000, g->k.boot.reserve_ns / 1000,
+		g->k.boot.poison_ns / 1000, g->commit_ns / 1000);
 	json_str(f, g->error);
 	fputs("}\n", f);
 	fclose(f);
@@ -410,13 +416,6 @@ static int verify_table(struct gen *g, const struct pt_table *t)
 	return 0;
 }
 
-/* Walking the intent's folios: the re-pin a replay must do. */
-static int count_run(void *arg, const struct iommufd_run *r)
-{
-	*(uint64_t *)arg += r->len;
-	return 0;
-}
-
 struct diff_count {
 	uint64_t bytes[3];
 };
@@ -473,9 +472,13 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 	if (c->strategy == LU_DESERIALIZE)
 		return 0;
 
-	uint64_t repinned = 0;
-	iommufd_ioas_for_each_run(g->ioas, false, count_run, &repinned);
-	g->ictx.stats.pinned_bytes = repinned;
+	/* Replay starts by pinning the guest's memory again. */
+	if (!g->ictx.stats.pinned_bytes) {
+		int64_t pinned = iommufd_ioas_pin(&g->ictx, g->ioas, true);
+		if (pinned < 0)
+			return gen_fail(g, LU_EXIT_INTERNAL, "re-pin: %s",
+					strerror((int)-pinned));
+	}
 	g->phase_ns[LU_PH_REPLAY] += now_ns() - t;
 
 	if (c->strategy == LU_VERIFY) {
@@ -658,6 +661,38 @@ static int boot_handover(struct gen *g)
 
 /* ---- the outgoing side: preserve, freeze, exec --------------------------- */
 
+const char *const lu_injections[] = { "table-prot", NULL };
+
+/*
+ * table-prot: remap the last leaf read-only behind the intent's back,
+ * with a proper break (unmap, invalidate, map): the hardware is fine, the
+ * table and the intent now disagree.
+ */
+static int inject_table_prot(struct gen *g)
+{
+	struct iommufd_hwpt *h = g->ictx.dev[0].hwpt;
+	struct pt_iter it;
+	struct pt_leaf l, last = { 0 };
+	bool any = false;
+	pt_iter_init(&it, &h->pt, 0, ~0ull);
+	while (pt_iter_next(&h->pt, &it, &l)) {
+		last = l;
+		any = true;
+	}
+	if (!any)
+		return -ENOENT;
+	struct pt_gather pg;
+	pt_gather_init(&pg);
+	uint64_t size = 1ull << last.size_lg2;
+	int err = pt_unmap_range(&h->pt, last.va, size, 0, &pg, NULL);
+	if (!err)
+		err = iommufd_flush(&g->ictx, h, &pg);
+	if (!err)
+		err = pt_map_range(&h->pt, last.va, last.oa, size,
+				   PT_PROT_READ | PT_PROT_CACHE, NULL);
+	return err;
+}
+
 static int live_update(struct gen *g)
 {
 	const struct lu_gen_cfg *c = g->cfg;
@@ -671,6 +706,12 @@ static int live_update(struct gen *g)
 	if (comma)
 		snprintf(rest, sizeof(rest), "%s", comma + 1);
 
+	if (c->inject && !strcmp(c->inject, "table-prot")) {
+		int ierr = inject_table_prot(g);
+		if (ierr)
+			return gen_fail(g, LU_EXIT_INTERNAL, "inject: %s",
+					strerror(-ierr));
+	}
 	uint64_t t = now_ns();
 	struct luo_session *vm, *unit;
 	int err = luo_session_create(&g->k, VM_SESSION, &vm);
@@ -680,8 +721,19 @@ static int live_update(struct gen *g)
 		err = kho_memfd_preserve(vm, GUEST_MEMFD, g->guest);
 	if (!err)
 		err = iommufd_preserve(&g->ictx, &g->unit, unit, vm);
-	if (err)
+	/*
+	 * Serialize while the VM still runs (LUO's prepare): the blob grows
+	 * with guest memory, the blackout must not.
+	 */
+	if (!err)
+		err = kho_prepare(&g->k);
+	if (err) {
+		kho_cancel(&g->k);
+		iommufd_unpreserve(&g->ictx);
 		return gen_fail(g, LU_EXIT_INTERNAL, "preserve: %s", strerror(-err));
+	}
+	/* Still outside the blackout: leave the exec nothing to tear down. */
+	physmem_drop_mappings(&g->pm);
 	uint64_t preserve_ns = now_ns() - t;
 
 	/* The VMM stops the vCPUs; stop-the-world stops the devices too. */
@@ -691,8 +743,6 @@ static int live_update(struct gen *g)
 		for (unsigned int d = 0; d < c->devices; d++)
 			iommu_drv_dma_enable(&g->drv, d, false);
 	uint64_t pa = 0;
-	if (!err)
-		err = kho_prepare(&g->k);
 	if (!err)
 		err = kho_freeze(&g->k, &pa);
 	if (err) {
@@ -778,7 +828,9 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	g->from = cfg->from_profile ? cfg->from_profile : "";
 	if (cfg->has_handover) {
 		g->phase_ns[LU_PH_PRESERVE] = cfg->preserve_ns;
-		g->phase_ns[LU_PH_FREEZE_TO_EXEC] = t_start - cfg->t_freeze_ns;
+		/* From the guest's pause (freeze begins) to this kernel's start. */
+		g->phase_ns[LU_PH_FREEZE_TO_EXEC] = t_start - cfg->t_pause_ns;
+		g->commit_ns = cfg->t_freeze_ns - cfg->t_pause_ns;
 	}
 	g->profile = iommufd_profile_find(cfg->profile);
 	if (!g->profile)
@@ -794,6 +846,8 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		return gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
 
 	int rc = cfg->has_handover ? boot_handover(g) : boot_fresh(g);
+	if (cfg->save_dir)
+		snprintf(g->k.save_dir, sizeof(g->k.save_dir), "%s", cfg->save_dir);
 	report(g, cfg->has_handover ? "update" : "boot", rc == 0);
 	if (rc)
 		return rc;

@@ -80,6 +80,7 @@ struct lu_gen_cfg {
 	struct kho_memfd_mix mix;
 	bool hotplug;
 	bool naive;               /* rebuild with own defaults, no reconcile */
+	const char *inject;       /* test hook, see lu_injections */
 	uint64_t run_ms;          /* DMA time before each update and at the end */
 	uint64_t t_pause_ns;      /* guest paused by the previous generation */
 	uint64_t t_freeze_ns;     /* its blob committed */
@@ -95,6 +96,15 @@ enum lu_exit {
 	LU_EXIT_INPUT = 2,       /* bad configuration or handover refused */
 	LU_EXIT_INTERNAL = 3,
 };
+
+/*
+ * Test hooks an outgoing kernel applies just before preserving, to show
+ * what the next one does with state that is wrong:
+ *   table-prot   the last leaf of the table becomes read-only, the
+ *                intent still says read-write (a corrupted or buggy
+ *                table the next kernel must refuse to adopt or switch)
+ */
+extern const char *const lu_injections[];
 
 /* Run one generation; returns an enum lu_exit. Does not return on a
  * successful exec of the next generation. */
@@ -118,6 +128,7 @@ struct lu_scenario {
 	unsigned int updates;
 	bool hotplug;
 	bool naive;
+	const char *inject;       /* lu_injections, or NULL */
 	uint64_t seed;
 	uint64_t run_ms;
 	unsigned int engines;     /* DMA engine threads per device */

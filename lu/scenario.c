@@ -229,6 +229,10 @@ static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd
 		argv[n++] = "--hotplug";
 	if (sc->naive)
 		argv[n++] = "--naive";
+	if (sc->inject) {
+		argv[n++] = "--inject";
+		argv[n++] = sc->inject;
+	}
 	if (sc->save_dir) {
 		argv[n++] = "--save-handover";
 		argv[n++] = sc->save_dir;
@@ -325,7 +329,9 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 
 	off_t len = lseek(report_fd, 0, SEEK_END);
 	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
-	if (text && pread(report_fd, text, (size_t)len, 0) == len)
+	if (text && pread(report_fd, text, (size_t)len, 0) == len && getenv("IOH_REPORT_DEBUG"))
+		fputs(text, stderr);
+	if (text && len > 0)
 		parse_report(text, res, sc->bbm_level);
 	free(text);
 	close(report_fd);

@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "pt/pt.h"
@@ -43,6 +45,7 @@
 #define LEAF_CAP 2000           /* above this, no splitting of blocks */
 #define LEAF_TRIM 2600          /* above this, a gigabyte is cleared */
 #define ARENA_PAGES 8192
+#define WATCHDOG_S 120          /* one configuration, even under ASan */
 
 /* ---- PRNG: xorshift64* ---------------------------------------------- */
 
@@ -277,7 +280,7 @@ struct ctx {
 	unsigned int nsplit_seen;
 	/* statistics, to show the run reached the interesting cases */
 	unsigned long n_map, n_map_fail, n_unmap, n_unmap_cut, n_unmap_split,
-		n_split, n_join, n_join_ok, n_nomem, leaves_by_lg2[64];
+		n_split, n_join, n_join_ok, n_join_prot, n_nomem, leaves_by_lg2[64];
 };
 
 static void ctx_fail(const struct ctx *c, const char *fmt, ...)
@@ -515,65 +518,20 @@ static uint64_t rand_pa(unsigned int align_lg2)
 	return rnd_below(1ull << 40) & ~((1ull << align_lg2) - 1);
 }
 
-static void op_map(struct ctx *c)
+/* Map and check; whether the range got mapped. */
+static bool map_at(struct ctx *c, uint64_t va, uint64_t pa, uint64_t len,
+		   uint32_t prot)
 {
-	uint64_t off, len, pa;
-	unsigned int r = (unsigned int)rnd_below(100);
-	if (r < 25) {
-		off = rnd_below(WINDOW >> 12) << 12;
-		len = (1 + rnd_below(24)) << 12;
-		pa = rand_pa(12);
-	} else if (r < 40) {
-		off = rnd_below(WINDOW >> 16) << 16;
-		len = ((1 + rnd_below(40)) << 16) + (chance(30) ? rnd_below(16) << 12 : 0);
-		pa = rand_pa(16);
-	} else if (r < 60) {
-		off = rnd_below(WINDOW >> 21) << 21;
-		len = ((1 + rnd_below(24)) << 21) + (chance(30) ? rnd_below(20) << 16 : 0);
-		pa = rand_pa(21);
-	} else if (r < 70) {
-		off = rnd_below(WINDOW >> 25) << 25;
-		len = ((1 + rnd_below(4)) << 25) + (chance(30) ? rnd_below(8) << 21 : 0);
-		pa = rand_pa(chance(80) ? 25 : 21);
-	} else if (r < 80) {
-		off = rnd_below(WINDOW >> 30) << 30;
-		len = ((1 + rnd_below(2)) << 30) + (chance(30) ? rnd_below(8) << 21 : 0);
-		/* Sometimes only 2M-congruent: then no 1G leaf may appear. */
-		pa = rand_pa(chance(75) ? 30 : 21);
-	} else if (r < 85) {
-		/* IOVA well aligned, PA only to 4K: all 4K leaves. */
-		off = rnd_below(WINDOW >> 21) << 21;
-		len = (1 + rnd_below(64)) << 12;
-		pa = rand_pa(12) | SZ_4K;
-	} else {
-		/* Aimed at an existing leaf: must fail with -PT_EEXIST. */
-		if (!c->m.n)
-			return;
-		const struct mleaf *l = &c->m.v[rnd_below(c->m.n)];
-		uint64_t loff = l->va - c->cfg->wbase;
-		uint64_t back = loff < SZ_2M ? loff : SZ_2M;
-		off = (loff - back) + (rnd_below((back + (1ull << l->size_lg2)) >> 12) << 12);
-		uint64_t min_len = off < loff ? loff - off + SZ_4K : SZ_4K;
-		len = min_len + (rnd_below(64) << 12);
-		pa = rand_pa(12);
-	}
-	if (off >= WINDOW)
-		return;
-	if (len > WINDOW - off)
-		len = (WINDOW - off) & ~(SZ_4K - 1);
-	if (!len)
-		return;
-	uint64_t va = c->cfg->wbase + off, last = va + (len - 1);
-	uint32_t prot = c->prots[rnd_below(c->nprots)];
+	uint64_t last = va + (len - 1);
 	uint32_t np = prot_norm(c->cfg->fmt, prot);
 	bool overlap = moverlaps(&c->m, va, last);
 	size_t nleaves = overlap ? 0 : greedy_layout(c, va, pa, len, NULL, 0, np);
 	if (!overlap && nleaves > 256)
-		return;  /* keep the model small: restricted sizes, long range */
+		return false;  /* keep the model small */
 	snprintf(c->op, sizeof(c->op), "map va %#" PRIx64 " pa %#" PRIx64
 		 " len %#" PRIx64 " prot %#x", va, pa, len, prot);
 
-	bool nomem = maybe_nomem(c);
+	bool nomem = maybe_nomem(c), mapped = false;
 	if (overlap || nomem)
 		snap_take(c);
 	uint64_t tables = c->t.nr_tables, deferred = c->mem.ndeferred;
@@ -606,8 +564,86 @@ static void op_map(struct ctx *c)
 			c->leaves_by_lg2[add[i].size_lg2]++;
 		msplice(&c->m, mlower(&c->m, va), 0, add, nleaves);
 		free(add);
+		mapped = true;
 	}
 	check_after(c, va, last);
+	return mapped;
+}
+
+static void op_map(struct ctx *c)
+{
+	uint64_t off, len, pa;
+	unsigned int r = (unsigned int)rnd_below(100);
+	if (r < 25) {
+		off = rnd_below(WINDOW >> 12) << 12;
+		len = (1 + rnd_below(24)) << 12;
+		pa = rand_pa(12);
+	} else if (r < 40) {
+		off = rnd_below(WINDOW >> 16) << 16;
+		len = ((1 + rnd_below(40)) << 16) + (chance(30) ? rnd_below(16) << 12 : 0);
+		pa = rand_pa(16);
+	} else if (r < 60) {
+		off = rnd_below(WINDOW >> 21) << 21;
+		len = ((1 + rnd_below(24)) << 21) + (chance(30) ? rnd_below(20) << 16 : 0);
+		pa = rand_pa(21);
+	} else if (r < 70) {
+		off = rnd_below(WINDOW >> 25) << 25;
+		len = ((1 + rnd_below(4)) << 25) + (chance(30) ? rnd_below(8) << 21 : 0);
+		pa = rand_pa(chance(80) ? 25 : 21);
+	} else if (r < 80) {
+		off = rnd_below(WINDOW >> 30) << 30;
+		len = ((1 + rnd_below(2)) << 30) + (chance(30) ? rnd_below(8) << 21 : 0);
+		/* Sometimes only 2M-congruent: then no 1G leaf may appear. */
+		pa = rand_pa(chance(75) ? 30 : 21);
+	} else if (r < 85) {
+		/* IOVA well aligned, PA only to 4K: all 4K leaves. */
+		off = rnd_below(WINDOW >> 21) << 21;
+		len = (1 + rnd_below(64)) << 12;
+		pa = rand_pa(12) | SZ_4K;
+	} else if (r < 92) {
+		/*
+		 * One aligned block mapped as two halves with continuing
+		 * output: a join of the block must merge them when the
+		 * protections agree and refuse when they differ.
+		 */
+		const struct fsize *s = &c->sizes[1 + rnd_below(c->nsizes - 1)];
+		if (s->lg2 > 25)
+			s = &c->sizes[1];
+		uint64_t half = 1ull << (s->lg2 - 1);
+		uint64_t va = c->cfg->wbase +
+			      (rnd_below(WINDOW >> s->lg2) << s->lg2);
+		pa = rand_pa(s->lg2);
+		uint32_t p1 = c->prots[rnd_below(c->nprots)];
+		uint32_t p2 = chance(50) ? p1 : c->prots[rnd_below(c->nprots)];
+		if (moverlaps(&c->m, va, va + 2 * half - 1))
+			return;
+		if (map_at(c, va, pa, half, p1) &&
+		    map_at(c, va + half, pa + half, half, p2)) {
+			unsigned int slot = c->nsplit_seen++ % 16;
+			c->split_va[slot] = va;
+			c->split_lg2[slot] = s->lg2;
+		}
+		return;
+	} else {
+		/* Aimed at an existing leaf: must fail with -PT_EEXIST. */
+		if (!c->m.n)
+			return;
+		const struct mleaf *l = &c->m.v[rnd_below(c->m.n)];
+		uint64_t loff = l->va - c->cfg->wbase;
+		uint64_t back = loff < SZ_2M ? loff : SZ_2M;
+		off = (loff - back) + (rnd_below((back + (1ull << l->size_lg2)) >> 12) << 12);
+		uint64_t min_len = off < loff ? loff - off + SZ_4K : SZ_4K;
+		len = min_len + (rnd_below(64) << 12);
+		pa = rand_pa(12);
+	}
+	uint32_t prot = c->prots[rnd_below(c->nprots)];
+	if (off >= WINDOW)
+		return;
+	if (len > WINDOW - off)
+		len = (WINDOW - off) & ~(SZ_4K - 1);
+	if (!len)
+		return;
+	map_at(c, c->cfg->wbase + off, pa, len, prot);
 }
 
 static void op_unmap(struct ctx *c)
@@ -623,8 +659,10 @@ static void op_unmap(struct ctx *c)
 		va = c->m.v[i].va;
 		len = mlast(&c->m.v[j]) - va + 1;
 	} else if (r < 80 && c->m.n) {
-		/* Starting or ending inside a leaf. */
+		/* Starting or ending inside a leaf, preferably a large one. */
 		const struct mleaf *l = &c->m.v[rnd_below(c->m.n)];
+		for (int t = 0; t < 6 && l->size_lg2 == 12; t++)
+			l = &c->m.v[rnd_below(c->m.n)];
 		va = l->va + (rnd_below(1ull << (l->size_lg2 - 12)) << 12);
 		unsigned int lg2 = 12 + (unsigned int)rnd_below(l->size_lg2 - 11);
 		len = (1 + rnd_below(4)) << lg2;
@@ -752,9 +790,10 @@ static void op_split(struct ctx *c)
 	check_after(c, va & ~(SZ_4K - 1), va | (SZ_4K - 1));
 }
 
-/* What pt_join should do, and the model after it. */
-static int join_expect(const struct ctx *c, uint64_t va, unsigned int lg2,
-		       size_t *first, size_t *count)
+/* What pt_join should do, and the model after it. With !same_prot,
+ * whether the range would be joinable if protections did not count. */
+static int join_check(const struct ctx *c, uint64_t va, unsigned int lg2,
+		      size_t *first, size_t *count, bool same_prot)
 {
 	const struct fsize *s = size_info(c, lg2);
 	if (!s)
@@ -777,7 +816,7 @@ static int join_expect(const struct ctx *c, uint64_t va, unsigned int lg2,
 	for (; j < c->m.n && c->m.v[j].va <= last; j++) {
 		const struct mleaf *l = &c->m.v[j];
 		if (l->va != expect || l->oa != f->oa + (l->va - va) ||
-		    l->prot != f->prot)
+		    (same_prot && l->prot != f->prot))
 			return -PT_EINVAL;
 		expect = mlast(l) + 1;
 	}
@@ -785,6 +824,12 @@ static int join_expect(const struct ctx *c, uint64_t va, unsigned int lg2,
 		return -PT_EINVAL;
 	*count = j - (size_t)i;
 	return 0;
+}
+
+static int join_expect(const struct ctx *c, uint64_t va, unsigned int lg2,
+		       size_t *first, size_t *count)
+{
+	return join_check(c, va, lg2, first, count, true);
 }
 
 static void op_join(struct ctx *c)
@@ -814,8 +859,10 @@ static void op_join(struct ctx *c)
 				k++;
 			lg2 = c->sizes[k].lg2;
 			va = l->va & ~((1ull << lg2) - 1);
+			/* Joinable, or linear with mixed protections (which
+			 * must be refused). */
 			size_t f, n;
-			if (!join_expect(c, va, lg2, &f, &n) && n)
+			if (!join_check(c, va, lg2, &f, &n, chance(70)) && n)
 				break;
 		}
 		if (chance(5))
@@ -832,6 +879,9 @@ static void op_join(struct ctx *c)
 	}
 	size_t first = 0, count = 0;
 	int want = join_expect(c, va, lg2, &first, &count);
+	size_t f2, n2;
+	if (want && !join_check(c, va, lg2, &f2, &n2, false))
+		c->n_join_prot++;
 	snprintf(c->op, sizeof(c->op), "join va %#" PRIx64 " size 2^%u (want %d, %zu leaves)",
 		 va, lg2, want, count);
 	if (want || !count)
@@ -871,6 +921,22 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 	return s && *s ? strtoull(s, NULL, 0) : dflt;
 }
 
+/* A call that never returns is a failure too: say which one. */
+static const struct ctx *watched;
+
+static void watchdog(int sig)
+{
+	(void)sig;
+	char msg[400];
+	int n = snprintf(msg, sizeof(msg), "watchdog: [%s] seed %#" PRIx64
+			 " step %u, %s: no progress for %u s\n",
+			 watched->cfg->name, watched->seed, watched->step,
+			 watched->op, WATCHDOG_S);
+	if (write(2, msg, (size_t)n) < 0)
+		_exit(2);
+	_exit(1);
+}
+
 static void run_cfg(const struct rcfg *cfg)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -880,6 +946,9 @@ static void run_cfg(const struct rcfg *cfg)
 	rng_state = c->seed * 0x9e3779b97f4a7c15ull + 1;
 	unsigned int steps = (unsigned int)env_u64("PT_RANDOM_STEPS", cfg->steps);
 	snprintf(c->op, sizeof(c->op), "init");
+	watched = c;
+	signal(SIGALRM, watchdog);
+	alarm(WATCHDOG_S);
 
 	bool arm = cfg->fmt == PT_FMT_ARM_S1 || cfg->fmt == PT_FMT_ARM_S2;
 	c->sizes = arm ? arm_sizes : x86_sizes;
@@ -949,15 +1018,16 @@ static void run_cfg(const struct rcfg *cfg)
 
 	print_message("  %-36s %5u steps: map %lu (%lu EEXIST), unmap %lu "
 		      "(%lu refused cuts, %lu split), split %lu, join %lu (%lu "
-		      "merged), ENOMEM %lu; leaves 4K %lu 64K %lu 2M %lu 32M %lu "
+		      "merged, %lu refused for prot), ENOMEM %lu; leaves 4K %lu 64K %lu 2M %lu 32M %lu "
 		      "1G %lu\n", cfg->name, steps, c->n_map, c->n_map_fail,
 		      c->n_unmap, c->n_unmap_cut, c->n_unmap_split, c->n_split,
-		      c->n_join, c->n_join_ok, c->n_nomem, c->leaves_by_lg2[12],
+		      c->n_join, c->n_join_ok, c->n_join_prot, c->n_nomem, c->leaves_by_lg2[12],
 		      c->leaves_by_lg2[16], c->leaves_by_lg2[21],
 		      c->leaves_by_lg2[25], c->leaves_by_lg2[30]);
 	/* The run must have reached the cases it is for. */
 	assert_true(c->n_map_fail > 0 && c->n_unmap_cut > 0 &&
 		    c->n_unmap_split > 0 && c->n_join_ok > 0);
+	alarm(0);
 	ptm_destroy(&c->mem);
 	free(c->m.v);
 	free(c);

@@ -163,12 +163,17 @@ static void msplit(struct model *m, size_t i)
 	msplice(m, i, 1, kids, n);
 }
 
-/* Split until va starts a leaf (or is unmapped). */
-static void msplit_to(struct model *m, uint64_t va)
+/* Split until va starts a leaf (or is unmapped); the levels of the
+ * leaves split. */
+static uint8_t msplit_to(struct model *m, uint64_t va)
 {
 	long i;
-	while ((i = mfind(m, va)) >= 0 && m->v[i].va != va)
+	uint8_t levels = 0;
+	while ((i = mfind(m, va)) >= 0 && m->v[i].va != va) {
+		levels |= (uint8_t)(1u << m->v[i].level);
 		msplit(m, (size_t)i);
+	}
+	return levels;
 }
 
 /* Whether leaf i straddles va (starts before it). */
@@ -714,15 +719,22 @@ static void op_unmap(struct ctx *c)
 		snap_drop(c);
 		if (cut)
 			c->n_unmap_split++;
-		msplit_to(&c->m, va);
+		uint8_t levels = msplit_to(&c->m, va);
 		if (last != ~0ull)
-			msplit_to(&c->m, last + 1);
+			levels |= msplit_to(&c->m, last + 1);
 		size_t i = mlower(&c->m, va), j = i;
 		uint64_t bytes = 0;
 		while (j < c->m.n && c->m.v[j].va <= last) {
 			bytes += 1ull << c->m.v[j].size_lg2;
+			levels |= (uint8_t)(1u << c->m.v[j].level);
 			j++;
 		}
+		/* The caller invalidates by these: none may be missing. */
+		CHECK(c, (g.leaf_levels & levels) == levels,
+		      "gather leaf_levels %#x, leaves changed at levels %#x",
+		      g.leaf_levels, levels);
+		CHECK(c, !g.nr_deferred || g.tables_changed,
+		      "tables retired but tables_changed not set");
 		msplice(&c->m, i, j - i, NULL, 0);
 		CHECK(c, unmapped == bytes, "unmapped %#" PRIx64 ", model %#"
 		      PRIx64, unmapped, bytes);
@@ -781,6 +793,9 @@ static void op_split(struct ctx *c)
 			      l.contig ? "run" : "block", c->t.nr_tables - tables);
 			CHECK(c, g.va <= l.va && g.last >= mlast(&l),
 			      "gather misses the split leaf");
+			CHECK(c, g.leaf_levels & (1u << l.level),
+			      "gather leaf_levels %#x misses level %u",
+			      g.leaf_levels, l.level);
 			msplit(&c->m, (size_t)i);
 			unsigned int slot = c->nsplit_seen++ % 16;
 			c->split_va[slot] = l.va;
@@ -902,7 +917,15 @@ static void op_join(struct ctx *c)
 				   .size_lg2 = lg2, .level = s->level,
 				   .contig = s->contig,
 				   .prot = c->m.v[first].prot };
+		uint8_t levels = 0;
+		for (size_t k = first; k < first + count; k++)
+			levels |= (uint8_t)(1u << c->m.v[k].level);
 		msplice(&c->m, first, count, &l, 1);
+		CHECK(c, (g.leaf_levels & levels) == levels,
+		      "gather leaf_levels %#x, replaced leaves at levels %#x",
+		      g.leaf_levels, levels);
+		CHECK(c, !g.nr_deferred || g.tables_changed,
+		      "tables retired but tables_changed not set");
 		CHECK(c, g.nr_deferred == c->mem.ndeferred - deferred,
 		      "gather counts %u deferred pages, allocator %" PRIu64,
 		      g.nr_deferred, c->mem.ndeferred - deferred);

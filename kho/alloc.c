@@ -757,12 +757,3 @@ uint64_t kho_alloc_free_flagged(struct kho_alloc *a, unsigned flag,
 		pf.on_free(pf.ctx, pf.pa, pf.len);
 	return pf.total;
 }
-
-void kho_alloc_stats(const struct kho_alloc *a, struct kho_alloc_stats *st)
-{
-	st->ram_bytes = a->ram_size;
-	st->free_bytes = a->free_bytes;
-	st->meta_bytes = a->meta_bytes;
-	for (int o = 0; o < KHO_NR_ORDERS; o++)
-		st->folios[o] = a->nr_folios[o];
-}

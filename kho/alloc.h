@@ -158,10 +158,4 @@ void kho_alloc_guard_all(struct kho_alloc *a);
  * that memory inaccessible); the next allocation there unguards. */
 void kho_alloc_guard_range(struct kho_alloc *a, uint64_t pa, uint64_t len);
 
-struct kho_alloc_stats {
-	uint64_t ram_bytes, free_bytes, meta_bytes;
-	uint64_t folios[KHO_NR_ORDERS];
-};
-void kho_alloc_stats(const struct kho_alloc *a, struct kho_alloc_stats *st);
-
 #endif /* IOH_KHO_ALLOC_H */

@@ -303,7 +303,6 @@ struct luo_session *luo_session_find(struct kho *k, const char *name);
 int luo_preserve(struct luo_session *s, const char *name,
 		 const struct kho_obj_ops *ops, void *obj);
 int luo_unpreserve(struct luo_session *s, const char *name);
-size_t luo_session_count(const struct luo_session *s);
 
 /* Incoming: find object (session, name) of subsystem, mark it retrieved
  * and return its node in the incoming FDT. -ENOENT, or -EALREADY. */

@@ -114,11 +114,6 @@ int luo_unpreserve(struct luo_session *s, const char *name)
 	return -ENOENT;
 }
 
-size_t luo_session_count(const struct luo_session *s)
-{
-	return s->nr_objs;
-}
-
 int luo_retrieve(struct kho *k, const char *session, const char *name,
 		 const char *subsys, int *node)
 {

@@ -667,6 +667,21 @@ static const struct bad_case bad_cases[] = {
 	/* SDM table 4-19: bit 7 of a PTE is PAT, not PS. */
 	{ PT_FMT_X86_64, 0, 0x0000000012345000ull | X86_P | BIT(7),
 	  PT_ENTRY_LEAF, "x86 PTE with PAT" },
+	/*
+	 * Not listed, because the decoder disagrees with the manuals on
+	 * entries pt never writes (reported, not asserted):
+	 *  - SDM tables 4-17/4-18: bit 12 of a 2M/1G leaf is PAT, a valid
+	 *    attribute; pt_fmt_decode takes it for a misaligned address and
+	 *    says BAD.
+	 *  - D8.6: with the 4K granule the contiguous bit is also defined
+	 *    at level 1 (16 x 1G); the decoder reports such a block as not
+	 *    contiguous and drops bit 52 from attr.
+	 *  - D8.3: bit 16 of a level 1/2 block is nT with FEAT_BBM; the
+	 *    decoder says BAD (hw/iommu.c strips nT before decoding).
+	 *  - D8.4: a leaf with AF = 0 decodes as a leaf, though without
+	 *    hardware AF management an access to it takes an Access flag
+	 *    fault.
+	 */
 };
 
 static void test_decode_malformed(void **state)

@@ -757,13 +757,32 @@ static enum gt_verdict gt_check_at(struct hw_iommu *m,
  * Compare a cached leaf with what its stream's current configuration
  * maps now, at its first and last page and one page chosen at random.
  */
-static enum gt_verdict gt_check(struct hw_iommu *m, const struct tlb_entry *e)
+/* Configurations read from memory once per checker pass. */
+struct scrub_ctx {
+	bool have[HW_MAX_DEVS];
+	struct ste_state st[HW_MAX_DEVS];
+};
+
+static const struct ste_state *scrub_config(struct hw_iommu *m,
+					    struct scrub_ctx *sc, uint32_t sid)
 {
-	struct ste_state st;
-	cfg_fetch(m, e->sid, &st);
-	if (st.status || st.mode != HW_STE_MODE_TRANSLATE ||
-	    st.did != e->did || st.fmt != e->fmt)
+	if (sid >= HW_MAX_DEVS)
+		return NULL;
+	if (!sc->have[sid]) {
+		cfg_fetch(m, sid, &sc->st[sid]);
+		sc->have[sid] = true;
+	}
+	return &sc->st[sid];
+}
+
+static enum gt_verdict gt_check(struct hw_iommu *m, struct scrub_ctx *sc,
+				const struct tlb_entry *e)
+{
+	const struct ste_state *cur = scrub_config(m, sc, e->sid);
+	if (!cur || cur->status || cur->mode != HW_STE_MODE_TRANSLATE ||
+	    cur->did != e->did || cur->fmt != e->fmt)
 		return GT_NONE;
+	const struct ste_state st = *cur;
 	uint64_t size = 1ull << e->size_lg2;
 	uint64_t pages = size >> 12;
 	uint64_t samples[3] = { e->va, e->va + size - 4096,
@@ -780,9 +799,10 @@ static enum gt_verdict gt_check(struct hw_iommu *m, const struct tlb_entry *e)
 }
 
 /* Check one cached leaf; flags it and counts a violation once. */
-static void scrub_entry(struct hw_iommu *m, struct tlb_entry *e)
+static void scrub_entry(struct hw_iommu *m, struct scrub_ctx *sc,
+			struct tlb_entry *e)
 {
-	switch (gt_check(m, e)) {
+	switch (gt_check(m, sc, e)) {
 	case GT_SIZE:
 		e->flags |= TLB_F_SHADOWED;
 		break;
@@ -810,12 +830,13 @@ static void scrub_wc_entry(struct hw_iommu *m, struct wc_entry *e)
 
 void hw_iommu_scrub(struct hw_iommu *m)
 {
+	struct scrub_ctx sc = { .have = { false } };
 	for (unsigned int s = 0; s < m->tlb_sets; s++) {
 		pthread_mutex_lock(&m->tlb_set[s].lock);
 		for (unsigned int w = 0; w < m->tlb_ways; w++) {
 			struct tlb_entry *e = &m->tlb[(size_t)s * m->tlb_ways + w];
 			if (e->born)
-				scrub_entry(m, e);
+				scrub_entry(m, &sc, e);
 		}
 		pthread_mutex_unlock(&m->tlb_set[s].lock);
 	}
@@ -875,6 +896,7 @@ static bool inv_hits_wc(const struct inv_scope *sc, const struct wc_entry *e)
 
 static void invalidate(struct hw_iommu *m, const struct inv_scope *sc)
 {
+	struct scrub_ctx ctx = { .have = { false } };
 	for (unsigned int s = 0; s < m->tlb_sets; s++) {
 		pthread_mutex_lock(&m->tlb_set[s].lock);
 		for (unsigned int w = 0; w < m->tlb_ways; w++) {
@@ -882,7 +904,7 @@ static void invalidate(struct hw_iommu *m, const struct inv_scope *sc)
 			if (!e->born || !inv_hits_tlb(sc, e))
 				continue;
 			/* A live entry changed in place shows now at the latest. */
-			scrub_entry(m, e);
+			scrub_entry(m, &ctx, e);
 			e->born = 0;
 		}
 		pthread_mutex_unlock(&m->tlb_set[s].lock);

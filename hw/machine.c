@@ -6,7 +6,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,11 +408,16 @@ int hw_machine_run(const struct hw_machine_cfg *cfg, int physmem_fd,
 int hw_machine_fork(const struct hw_machine_cfg *cfg, int physmem_fd,
 		    int region_fd, pid_t *pid)
 {
+	pid_t parent = getpid();
 	pid_t p = fork();
 	if (p < 0)
 		return -errno;
-	if (p == 0)
+	if (p == 0) {
+		/* The machine outlives hosts, not the runner that made it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
 		_exit(hw_machine_run(cfg, physmem_fd, region_fd) ? 1 : 0);
+	}
 	*pid = p;
 	return 0;
 }

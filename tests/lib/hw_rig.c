@@ -34,7 +34,7 @@ void hw_rig_opts_default(struct hw_rig_opts *o, unsigned int bbm_level)
 	memset(o, 0, sizeof(*o));
 	o->bbm_level = bbm_level;
 	o->engines[0] = 2;
-	o->pace_ns = 20000;
+	o->pace_ns = 100000;
 	hw_machine_cfg_default(&o->mcfg);
 }
 

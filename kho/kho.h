@@ -11,8 +11,8 @@
  *   kho_freeze(): freeze objects, write      subsystems claim their objects
  *     the blob + commit marker to RAM      kho_finish(): everything nobody
  *   kho_exec(): execve the next kernel       claimed is freed
- *   kho_cancel(): back to normal from
- *     PREPARED or FROZEN, nothing leaked
+ *   kho_cancel(): back to normal from       (released memory is discarded
+ *     PREPARED or FROZEN, nothing leaked      and guarded, as at boot)
  *
  * The blob is described in docs/handover-abi.md. Subsystems (memfd, iommu,
  * iommufd) own one FDT node each, found by compatible string; their objects
@@ -315,9 +315,10 @@ int kho_subsys_node(const struct kho *k, const char *name, int *node,
 int kho_claim_run(struct kho *k, uint64_t pa, unsigned size_lg2,
 		  uint64_t count);
 
-/* ---- Allocation helpers with poison awareness -------------------------- */
+/* ---- Memory ---------------------------------------------------------------- */
 
-/* Host pointer to a folio (NULL without physmem). */
+/* Host pointer to [pa, pa + len) (NULL without physmem). Reading memory
+ * that is neither allocated nor preserved traps after a handover boot. */
 void *kho_va(const struct kho *k, uint64_t pa, uint64_t len);
 
 #endif /* IOH_KHO_H */

@@ -259,6 +259,62 @@ static void test_1tib_sparse(void **state)
 	kho_alloc_fini(&a);
 }
 
+struct unguard_log {
+	uint64_t pa[16], len[16];
+	size_t n;
+};
+
+static void log_unguard(void *ctx, uint64_t pa, uint64_t len)
+{
+	struct unguard_log *l = ctx;
+	assert_true(l->n < 16);
+	l->pa[l->n] = pa;
+	l->len[l->n++] = len;
+}
+
+/* After a handover boot every block is guarded; the first allocation in
+ * a block lifts its guard once, whatever the folio size. */
+static void test_guard_lifted_once_per_block(void **state)
+{
+	(void)state;
+	struct kho_alloc a;
+	struct unguard_log l = { 0 };
+	uint64_t pa, pa2;
+	assert_int_equal(kho_alloc_init(&a, 4 * GIB), 0);
+	a.unguard = log_unguard;
+	a.unguard_ctx = &l;
+	kho_alloc_guard_all(&a);
+	assert_int_equal(kho_folio_alloc(&a, KHO_4K_LG2, &pa), 0);
+	assert_int_equal(kho_folio_alloc(&a, KHO_4K_LG2, &pa2), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.pa[0], 0);
+	assert_int_equal(l.len[0], 2 * MIB);
+	assert_int_equal(kho_folio_alloc(&a, KHO_2M_LG2, &pa), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.pa[1], pa);
+	assert_int_equal(l.len[1], 2 * MIB);
+	assert_int_equal(kho_folio_alloc(&a, KHO_1G_LG2, &pa), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.pa[2], GIB);
+	assert_int_equal(l.len[2], GIB);
+	/* Freed and reallocated: no second unguard... */
+	assert_int_equal(kho_folio_free(&a, pa), 0);
+	assert_int_equal(kho_folio_alloc(&a, KHO_1G_LG2, &pa), 0);
+	assert_int_equal(l.n, 3);
+	/* ...unless the memory was guarded again (finish). */
+	assert_int_equal(kho_folio_free(&a, pa), 0);
+	kho_alloc_guard_range(&a, GIB, GIB);
+	assert_int_equal(kho_folio_alloc(&a, KHO_1G_LG2, &pa), 0);
+	assert_int_equal(l.n, 4);
+	assert_int_equal(l.pa[3], GIB);
+	kho_alloc_guard_range(&a, 0, 4096);
+	assert_int_equal(kho_folio_alloc(&a, KHO_4K_LG2, &pa), 0);
+	assert_int_equal(pa, 2 * 4096);
+	assert_int_equal(l.n, 5);
+	assert_int_equal(l.pa[4], 0);
+	kho_alloc_fini(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_claim_unchanged_on_error),
 		cmocka_unit_test(test_walk_and_free_flagged),
 		cmocka_unit_test(test_1tib_sparse),
+		cmocka_unit_test(test_guard_lifted_once_per_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

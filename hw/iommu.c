@@ -107,6 +107,7 @@ struct hw_iommu {
 	_Atomic uint64_t born;
 	_Atomic uint64_t epoch;
 	_Atomic uint64_t prng_seed_ctr;
+	uint64_t instance;
 
 	struct cfg_slot cfgc[CFG_SLOTS];
 	struct torn_track torn[HW_MAX_DEVS];
@@ -123,14 +124,22 @@ uint64_t hw_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Each thread draws from its own stream, seeded from the configured seed
+ * and the order in which threads first used this IOMMU instance.
+ */
 static _Thread_local uint64_t prng_state;
+static _Thread_local uint64_t prng_instance;
+static _Atomic uint64_t iommu_instances;
 
 static uint64_t prng_next(struct hw_iommu *m)
 {
-	if (!prng_state)
+	if (prng_instance != m->instance) {
+		prng_instance = m->instance;
 		prng_state = (m->cfg.seed ^ 0x9e3779b97f4a7c15ull) +
 			     atomic_fetch_add(&m->prng_seed_ctr, 1) *
 				     0xbf58476d1ce4e5b9ull + 1;
+	}
 	uint64_t x = prng_state;
 	x ^= x >> 12;
 	x ^= x << 25;
@@ -1154,6 +1163,7 @@ int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->instance = atomic_fetch_add(&iommu_instances, 1) + 1;
 	m->pm = pm;
 	m->regs = regs;
 	m->freed_map = freed_map;

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The IOMMU model's caches driven directly from one thread (no machine
+ * loop, no DMA engines), so every hit and miss is deterministic: what is
+ * cached (valid leaves only, invalid configurations too), which sizes
+ * coexist and how a multi-hit resolves per BBM level, the exact scope of
+ * level hints and leaf-only invalidation, LRU eviction, and the
+ * reproducibility of randomized mode.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hw/hw_abi_ste.h"
+#include "hw/iommu.h"
+#include "tests/lib/hw_rig.h"
+
+#define IOVA 0x40000000ull
+#define LEN (4ull << 20)
+#define BLK (2ull << 20)
+#define DID 3
+#define MOVED (RIG_DATA_PA + (64ull << 20))
+
+struct unit {
+	struct hw_rig r;
+	struct hw_iommu *m;
+	struct pt_table t;
+};
+
+static struct unit U;
+
+static _Atomic uint64_t *ste_word(unsigned int sid, unsigned int w)
+{
+	_Atomic uint64_t *ste = physmem_ptr(&U.r.pm, RIG_STRTAB_PA +
+					    sid * HW_STE_SIZE, HW_STE_SIZE);
+	return &ste[w];
+}
+
+static void write_ste(unsigned int sid, const struct pt_table *t,
+		      enum pt_format_id fmt)
+{
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, fmt, 48, t->top_pa, DID);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(ste_word(sid, w), ste[w]);
+}
+
+static void unit_up_cfg(unsigned int bbm, enum pt_format_id fmt,
+			uint64_t pgsizes, const struct hw_iommu_cfg *cfg)
+{
+	struct pt_gather g;
+	assert_int_equal(hw_rig_start_bare(&U.r, bbm), 0);
+	assert_int_equal(hw_iommu_create(&U.m, cfg, &U.r.pm, U.r.region.regs,
+					 U.r.region.freed_map), 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &U.t, fmt, pgsizes), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&U.t, IOVA, RIG_DATA_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	write_ste(0, &U.t, fmt);
+	hw_iommu_cfgi_ste(U.m, 0);
+}
+
+static void unit_up(unsigned int bbm, enum pt_format_id fmt, uint64_t pgsizes)
+{
+	struct hw_iommu_cfg cfg;
+	hw_iommu_cfg_default(&cfg);
+	unit_up_cfg(bbm, fmt, pgsizes, &cfg);
+}
+
+static int unit_teardown(void **state)
+{
+	(void)state;
+	hw_iommu_destroy(U.m);
+	U.m = NULL;
+	hw_rig_stop(&U.r);
+	return 0;
+}
+
+/* Translate a read of sid 0; the fault type, HW_EVT_NONE on success. */
+static uint32_t xl(uint64_t iova, uint64_t *pa)
+{
+	struct hw_xlate x;
+	hw_iommu_translate(U.m, 0, iova, HW_ACCESS_READ, &x);
+	*pa = x.pa;
+	return x.fault;
+}
+
+static void expect_pa(uint64_t iova, uint64_t want)
+{
+	uint64_t pa;
+	assert_int_equal(xl(iova, &pa), HW_EVT_NONE);
+	assert_int_equal(pa, want);
+}
+
+static uint64_t misses(void)
+{
+	return atomic_load(&U.r.region.regs->iotlb_misses);
+}
+
+static void test_invalid_leaf_never_cached(void **state)
+{
+	(void)state;
+	struct pt_gather g;
+	uint64_t pa;
+	unit_up(0, PT_FMT_ARM_S2, 0);
+	assert_int_equal(xl(IOVA + LEN, &pa), HW_EVT_TRANSLATION);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&U.t, IOVA + LEN, MOVED, BLK,
+				      PT_PROT_READ | PT_PROT_CACHE, &g), 0);
+	/* No invalidation needed: the fault left nothing cached. */
+	expect_pa(IOVA + LEN + 0x123, MOVED + 0x123);
+}
+
+static void test_config_cache_holds_invalid(void **state)
+{
+	(void)state;
+	struct hw_xlate x;
+	unit_up(0, PT_FMT_ARM_S2, 0);
+	assert_int_equal(hw_iommu_translate(U.m, 1, IOVA, HW_ACCESS_READ, &x),
+			 -EFAULT);
+	assert_int_equal(x.fault, HW_EVT_STE_ABORT);
+	write_ste(1, &U.t, PT_FMT_ARM_S2);
+	assert_int_equal(hw_iommu_translate(U.m, 1, IOVA, HW_ACCESS_READ, &x),
+			 -EFAULT);
+	assert_int_equal(x.fault, HW_EVT_STE_ABORT);
+	hw_iommu_cfgi_ste(U.m, 1);
+	assert_int_equal(hw_iommu_translate(U.m, 1, IOVA, HW_ACCESS_READ, &x),
+			 0);
+	assert_int_equal(x.pa, RIG_DATA_PA);
+}
+
+/* A cached 2M block and, after a one-store split, the new 4K leaf. */
+static uint32_t split_then_translate(unsigned int bbm, enum pt_format_id fmt)
+{
+	struct pt_gather g;
+	uint64_t pa;
+	unit_up(bbm, fmt, 0);
+	expect_pa(IOVA + 0x5000, RIG_DATA_PA + 0x5000);
+	pt_gather_init(&g);
+	assert_int_equal(pt_split(&U.t, IOVA, &g), 0);
+	/* Still the block: nothing told the IOMMU. */
+	expect_pa(IOVA + 0x5000, RIG_DATA_PA + 0x5000);
+	hw_iommu_scrub(U.m);
+	uint64_t before = misses();
+	uint32_t fault = xl(IOVA + 0x5000, &pa);
+	assert_int_equal(misses(), before);
+	if (!fault)
+		assert_int_equal(pa, RIG_DATA_PA + 0x5000);
+	return fault;
+}
+
+static void test_two_sizes_bbm0_conflict(void **state)
+{
+	(void)state;
+	assert_int_equal(split_then_translate(0, PT_FMT_ARM_S2),
+			 HW_EVT_TLB_CONFLICT);
+	assert_int_equal(atomic_load(&U.r.region.regs->dev_stats[0].conflicts),
+			 1);
+}
+
+static void test_two_sizes_bbm1_conflict(void **state)
+{
+	(void)state;
+	assert_int_equal(split_then_translate(1, PT_FMT_ARM_S2),
+			 HW_EVT_TLB_CONFLICT);
+}
+
+static void test_two_sizes_bbm2_one_used(void **state)
+{
+	(void)state;
+	assert_int_equal(split_then_translate(2, PT_FMT_ARM_S2), HW_EVT_NONE);
+}
+
+static void test_two_sizes_vtd_one_used(void **state)
+{
+	(void)state;
+	assert_int_equal(split_then_translate(0, PT_FMT_VTD_SS), HW_EVT_NONE);
+}
+
+/* SMMU TTL: a hint naming the new level leaves the old block cached. */
+static void test_level_hint_scope(void **state)
+{
+	(void)state;
+	struct pt_gather g;
+	unit_up(2, PT_FMT_ARM_S2, 0);
+	expect_pa(IOVA, RIG_DATA_PA);
+	pt_gather_init(&g);
+	assert_int_equal(pt_split(&U.t, IOVA, &g), 0);
+	_Atomic uint64_t *pte = hw_rig_entry(&U.r, &U.t, IOVA, 0);
+	assert_non_null(pte);
+	atomic_store(pte, (atomic_load(pte) & ~HW_GENMASK(47, 12)) | MOVED);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, false, 0);
+	expect_pa(IOVA, RIG_DATA_PA);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, false, 1);
+	expect_pa(IOVA, MOVED);
+}
+
+/* Leaf=1 keeps the walk cache: a moved table pointer is not seen. */
+static void test_leaf_only_spares_walk_cache(void **state)
+{
+	(void)state;
+	unit_up(0, PT_FMT_ARM_S2, PT_SZ_4K);
+	expect_pa(IOVA, RIG_DATA_PA);
+	_Atomic uint64_t *pde = hw_rig_entry(&U.r, &U.t, IOVA, 1);
+	uint64_t old_pa = atomic_load(pde) & HW_GENMASK(47, 12);
+	uint64_t new_pa;
+	uint64_t *copy = hw_rig_page(&U.r, &new_pa);
+	memcpy(copy, physmem_ptr(&U.r.pm, old_pa, 4096), 4096);
+	copy[0] = (copy[0] & ~HW_GENMASK(47, 12)) | MOVED;
+	atomic_store(pde, (atomic_load(pde) & ~HW_GENMASK(47, 12)) | new_pa);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, true, -1);
+	expect_pa(IOVA, RIG_DATA_PA);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, false, -1);
+	expect_pa(IOVA, MOVED);
+}
+
+static void test_walk_of_freed_table_is_uaf(void **state)
+{
+	(void)state;
+	unit_up(0, PT_FMT_ARM_S2, PT_SZ_4K);
+	expect_pa(IOVA, RIG_DATA_PA);
+	_Atomic uint64_t *pde = hw_rig_entry(&U.r, &U.t, IOVA, 1);
+	uint64_t table = atomic_load(pde) & HW_GENMASK(47, 12);
+	iommu_drv_table_page_freed(&U.r.drv, table);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + 4095, true, -1);
+	expect_pa(IOVA, RIG_DATA_PA);
+	assert_true(atomic_load(&U.r.region.regs->dev_stats[0].use_after_free)
+		    > 0);
+}
+
+static void test_lru_eviction(void **state)
+{
+	(void)state;
+	struct hw_iommu_cfg cfg;
+	hw_iommu_cfg_default(&cfg);
+	cfg.tlb_sets_lg2 = 0;
+	cfg.tlb_ways = 2;
+	unit_up_cfg(0, PT_FMT_ARM_S2, PT_SZ_4K, &cfg);
+	uint64_t p[3] = { IOVA, IOVA + 0x1000, IOVA + 0x2000 };
+	uint64_t m0 = misses();
+	expect_pa(p[0], RIG_DATA_PA);
+	expect_pa(p[1], RIG_DATA_PA + 0x1000);
+	expect_pa(p[0], RIG_DATA_PA);
+	assert_int_equal(misses() - m0, 2);
+	expect_pa(p[2], RIG_DATA_PA + 0x2000); /* evicts p1, least recent */
+	expect_pa(p[0], RIG_DATA_PA);
+	assert_int_equal(misses() - m0, 3);
+	expect_pa(p[1], RIG_DATA_PA + 0x1000);
+	assert_int_equal(misses() - m0, 4);
+}
+
+static uint64_t random_run(uint64_t seed)
+{
+	struct hw_iommu_cfg cfg;
+	hw_iommu_cfg_default(&cfg);
+	cfg.randomized = true;
+	cfg.seed = seed;
+	cfg.tlb_sets_lg2 = 1;
+	cfg.tlb_ways = 4;
+	unit_up_cfg(0, PT_FMT_ARM_S2, PT_SZ_4K, &cfg);
+	uint64_t x = 12345;
+	for (int i = 0; i < 4000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t off = ((x >> 33) % 24) << 12;
+		expect_pa(IOVA + off, RIG_DATA_PA + off);
+	}
+	uint64_t n = misses();
+	unit_teardown(NULL);
+	return n;
+}
+
+static void test_random_mode_reproducible(void **state)
+{
+	(void)state;
+	uint64_t a = random_run(9);
+	uint64_t b = random_run(9);
+	assert_int_equal(a, b);
+	assert_true(a > 24);
+	unit_up(0, PT_FMT_ARM_S2, 0);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, unit_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_invalid_leaf_never_cached),
+		T(test_config_cache_holds_invalid),
+		T(test_two_sizes_bbm0_conflict),
+		T(test_two_sizes_bbm1_conflict),
+		T(test_two_sizes_bbm2_one_used),
+		T(test_two_sizes_vtd_one_used),
+		T(test_level_hint_scope),
+		T(test_leaf_only_spares_walk_cache),
+		T(test_walk_of_freed_table_is_uaf),
+		T(test_lru_eviction),
+		T(test_random_mode_reproducible),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

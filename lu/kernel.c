@@ -96,6 +96,7 @@ struct gen {
 	struct iommufd_ctx ictx;
 	struct iommu_unit unit;
 	struct kho_memfd *guest;
+	struct kho_memfd *hotplugged; /* memory the VMM added during recovery */
 	struct iommufd_ioas *ioas;
 	const struct iommufd_profile *profile;
 
@@ -289,11 +290,18 @@ static int setup_vm(struct gen *g)
 		atomic_store(&regs->dev_ctl[d].win_hi, o.lo + (d + 1) * slice - 1);
 		iommu_drv_dma_enable(&g->drv, d, true);
 	}
+	/*
+	 * The vCPU writes the tail of the last run: at the top of guest
+	 * memory, at most a quarter of it, so never where devices DMA (the
+	 * bottom half); its stores would wipe their stamps.
+	 */
 	const struct kho_memfd_run *last = &g->guest->runs[g->guest->nr_runs - 1];
-	uint64_t cpu_len = last->count << last->size_lg2;
-	if (cpu_len > GUEST_CPU_MAX)
-		cpu_len = GUEST_CPU_MAX;
-	atomic_store(&regs->guest_ram_pa, last->pa);
+	uint64_t run_len = last->count << last->size_lg2;
+	uint64_t cpu_len = c->guest_size / 4 < GUEST_CPU_MAX ? c->guest_size / 4 :
+			   GUEST_CPU_MAX;
+	if (cpu_len > run_len)
+		cpu_len = run_len;
+	atomic_store(&regs->guest_ram_pa, last->pa + run_len - cpu_len);
 	atomic_store(&regs->guest_ram_len, cpu_len);
 	return 0;
 }
@@ -626,6 +634,7 @@ static int boot_handover(struct gen *g)
 		iommufd_end_recovery(&g->ictx);
 	if (c->hotplug && !stw) {
 		pthread_join(hp.thread, NULL);
+		g->hotplugged = hp.memfd;
 		g->hotplug_wait_ns = hp.wait_ns;
 		g->hotplug_done = !hp.err;
 		if (hp.err && !err)

@@ -517,10 +517,14 @@ static bool maybe_nomem(struct ctx *c)
 	return true;
 }
 
+/* The lowest 1 TiB of output addresses, or now and then a 1 TiB stretch
+ * near the top of the output space (bits 51:48 on VT-d and x86). */
+static uint64_t oa_top_base;
+
 static uint64_t rand_pa(unsigned int align_lg2)
 {
-	/* Within 1 TiB, fine for every oa_bits used. */
-	return rnd_below(1ull << 40) & ~((1ull << align_lg2) - 1);
+	uint64_t pa = rnd_below(1ull << 40) & ~((1ull << align_lg2) - 1);
+	return chance(25) ? oa_top_base + pa : pa;
 }
 
 /* Map and check; whether the range got mapped. */
@@ -984,6 +988,7 @@ static void run_cfg(const struct rcfg *cfg)
 
 	assert_int_equal(ptm_init(&c->mem, ARENA_PAGES, 0x4000000000ull), 0);
 	unsigned int oa_bits = arm ? 48 : 52;
+	oa_top_base = (1ull << oa_bits) - (2ull << 40);
 	struct pt_cfg pcfg = { .fmt = cfg->fmt, .va_bits = cfg->va_bits,
 			       .oa_bits = oa_bits, .pgsizes = cfg->pgsizes };
 	assert_int_equal(pt_init(&c->t, &pcfg, &c->mem.ops, &c->mem), 0);

@@ -232,7 +232,11 @@ static bool engine_op(struct engine *e)
 	const struct hw_dev_ctl *ctl = &regs->dev_ctl[e->dev];
 	uint64_t size = op_size(ctl), iova;
 
-	if (!atomic_load(&ctl->enabled) || !oracle_enter(e, slot))
+	if (!atomic_load(&ctl->enabled)) {
+		atomic_store(&slot->oracle_seq, 0);
+		return false;
+	}
+	if (!oracle_enter(e, slot))
 		return false;
 	const struct hw_oracle_range *r = pick_iova(e, size, &iova);
 	if (!r) {
@@ -241,8 +245,6 @@ static bool engine_op(struct engine *e)
 	}
 	bool write = (r->prot & PT_PROT_WRITE) &&
 		     (rnd(&e->prng) % 100) < atomic_load(&ctl->write_pct);
-	if (!(r->prot & (PT_PROT_READ | PT_PROT_WRITE)))
-		return false;
 	if (!write && !(r->prot & PT_PROT_READ))
 		write = true;
 	uint64_t expect = r->pa + (iova - r->iova);

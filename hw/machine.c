@@ -17,7 +17,7 @@
 
 #define PAGE 4096ull
 #define SYNC_WAIT_MAX_NS 2000000000ull   /* a stuck engine cannot hang sync */
-#define DMA_WINDOW_MAX_NS 2000000ull
+#define DMA_WINDOW_MAX_NS 100000000ull /* engines may be descheduled */
 #define IDLE_SPINS 2000u
 #define IDLE_SLEEP_NS 20000u
 

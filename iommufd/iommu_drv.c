@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "hw/hw_abi_ste.h"
+#include "pt/pt.h"
 
 #define DRV_TIMEOUT_NS 10000000000ull /* generous: sanitizers are slow */
 #define SPIN_BEFORE_SLEEP 1000u
@@ -292,7 +293,8 @@ static uint64_t oracle_end(struct hw_oracle *o)
 int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 			 uint64_t pa, uint64_t len, uint32_t prot)
 {
-	if (dev >= HW_MAX_DEVS || !len)
+	if (dev >= HW_MAX_DEVS || !len ||
+	    !(prot & (PT_PROT_READ | PT_PROT_WRITE)))
 		return -EINVAL;
 	struct hw_oracle *o = &d->regs->oracle[dev];
 	if (o->nr >= HW_ORACLE_RANGES)

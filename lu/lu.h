@@ -114,6 +114,18 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg);
 
 #define LU_MAX_UPDATES 128
 
+/*
+ * What the runner sees while the kernels run, for progress displays and
+ * sampling: the machine's live registers (DMA counters, guest pause flag,
+ * event log) and how many report lines the kernels wrote so far (1 once
+ * the first kernel booted, 1 + k once update k recovered).
+ */
+struct lu_tick {
+	uint64_t ns;                /* since the scenario started */
+	const struct hw_regs *regs;
+	unsigned int reports;
+};
+
 struct lu_scenario {
 	uint64_t guest_mem;
 	struct kho_memfd_mix mix;
@@ -134,6 +146,10 @@ struct lu_scenario {
 	unsigned int engines;     /* DMA engine threads per device */
 	const char *kernel_path;  /* the iohandover binary */
 	const char *save_dir;
+	/* Optional: called about every 10 ms from the runner's process
+	 * while the kernels run; must not block. */
+	void (*tick)(void *arg, const struct lu_tick *t);
+	void *tick_arg;
 };
 void lu_scenario_default(struct lu_scenario *sc);
 

@@ -248,11 +248,31 @@ static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd
 	return pid;
 }
 
-/* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1. */
-static int wait_exit(pid_t pid, uint64_t timeout_ms)
+/* Report lines written so far (one per kernel generation). */
+static unsigned int report_lines(int fd)
+{
+	char buf[4096];
+	unsigned int n = 0;
+	ssize_t r;
+	for (off_t off = 0; (r = pread(fd, buf, sizeof(buf), off)) > 0; off += r)
+		for (ssize_t i = 0; i < r; i++)
+			n += buf[i] == '\n';
+	return n;
+}
+
+/* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1.
+ * With sc->tick, calls it every 5th poll (report_fd: the kernels'). */
+static int wait_exit(pid_t pid, uint64_t timeout_ms,
+		     const struct lu_scenario *sc, const struct hw_regs *regs,
+		     int report_fd, uint64_t t0_ns)
 {
 	uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
-	for (;;) {
+	for (unsigned int polls = 0;; polls++) {
+		if (sc && sc->tick && polls % 5 == 0) {
+			struct lu_tick t = { now_ns() - t0_ns, regs,
+					     report_lines(report_fd) };
+			sc->tick(sc->tick_arg, &t);
+		}
 		int st;
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid)
@@ -325,7 +345,8 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	}
 	/* Generous: a TiB guest stamps a lot of folios at first boot. */
 	uint64_t budget_ms = 120000 + sc->updates * (sc->run_ms + 60000);
-	res->kernel_status = wait_exit(kpid, budget_ms);
+	res->kernel_status = wait_exit(kpid, budget_ms, sc, regs, report_fd,
+				       res->t0_ns);
 
 	off_t len = lseek(report_fd, 0, SEEK_END);
 	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
@@ -351,7 +372,7 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 			 t->use_after_free | t->torn_config);
 stop:
 	atomic_store(&regs->shutdown, 1);
-	if (wait_exit(mpid, 10000) && !err)
+	if (wait_exit(mpid, 10000, NULL, NULL, -1, 0) && !err)
 		err = -EIO;
 out:
 	res->wall_us = (now_ns() - res->t0_ns) / 1000;

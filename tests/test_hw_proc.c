@@ -6,7 +6,11 @@
  * host generation attaches to the same registers and carries on.
  */
 #include <setjmp.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,10 +138,63 @@ static void test_host_sigkill_machine_survives(void **state)
 	hw_rig_stop(&r);
 }
 
+/* build/<variant>/iohandover, next to this test's build/<variant>/tests/. */
+static void cli_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(buf, '/');
+		assert_non_null(slash);
+		*slash = '\0';
+	}
+	assert_true(strlen(buf) + sizeof("/iohandover") < len);
+	strcat(buf, "/iohandover");
+}
+
+/* `iohandover machine` over inherited descriptors: DMA flows, shutdown
+ * through the register ends it with status 0. */
+static void test_cli_machine_process(void **state)
+{
+	(void)state;
+	struct hw_rig r;
+	struct pt_table t;
+	char exe[PATH_MAX], pm_fd[16], reg_fd[16];
+	cli_path(exe, sizeof(exe));
+	assert_int_equal(hw_rig_start_bare(&r, 2), 0);
+	atomic_store(&r.region.regs->dev_ctl[0].engines, 1);
+	atomic_store(&r.region.regs->dev_ctl[0].pace_ns, 100000);
+	snprintf(pm_fd, sizeof(pm_fd), "%d", r.pm.fd);
+	snprintf(reg_fd, sizeof(reg_fd), "%d", r.region.fd);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(exe, "iohandover", "machine", "--physmem-fd", pm_fd,
+		      "--region-fd", reg_fd, "--seed", "3", (char *)NULL);
+		_exit(127);
+	}
+	hw_rig_settle(&r);
+	assert_int_equal(atomic_load(&r.region.regs->machine_pid), pid);
+	assert_int_equal(hw_rig_table_init(&r, &t, PT_FMT_ARM_S2, 0), 0);
+	assert_int_equal(hw_rig_attach(&r, 0, &t, 1), 0);
+	assert_int_equal(hw_rig_map(&r, 0, &t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_true(hw_rig_wait_ops(&r, 0, 1000));
+	assert_int_equal(hw_rig_errors(&r, 0), 0);
+	atomic_store(&r.region.regs->shutdown, 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	hw_rig_stop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_host_sigkill_machine_survives),
+		cmocka_unit_test(test_cli_machine_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -882,6 +882,10 @@ static bool inv_hits_tlb(const struct inv_scope *sc, const struct tlb_entry *e)
 	uint64_t last = e->va + (1ull << e->size_lg2) - 1;
 	if (e->va > sc->last || last < sc->va)
 		return false;
+	/* VT-d page-selective invalidation: a large page goes only when the
+	 * address mask covers all of it (a 2M page needs AM >= 9). */
+	if (!fmt_is_arm(e->fmt) && (e->va < sc->va || last > sc->last))
+		return false;
 	return sc->ttl_level < 0 || e->level == sc->ttl_level;
 }
 

@@ -25,6 +25,7 @@
 #define BLK (2ull << 20)
 #define DID 3
 #define MOVED (RIG_DATA_PA + (64ull << 20))
+#define ARM_CONTIG (1ull << 52)
 
 struct unit {
 	struct hw_rig r;
@@ -234,6 +235,51 @@ static void test_walk_of_freed_table_is_uaf(void **state)
 		    > 0);
 }
 
+/* VT-d: a 4K page-selective invalidation does not remove a 2M entry. */
+static void test_vtd_superpage_needs_full_range(void **state)
+{
+	(void)state;
+	unit_up(0, PT_FMT_VTD_SS, 0);
+	expect_pa(IOVA, RIG_DATA_PA);
+	_Atomic uint64_t *e = hw_rig_entry(&U.r, &U.t, IOVA, 1);
+	atomic_store(e, (atomic_load(e) & ~HW_GENMASK(47, 12)) | MOVED);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + 4095, false, -1);
+	expect_pa(IOVA, RIG_DATA_PA);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, false, -1);
+	expect_pa(IOVA, MOVED);
+}
+
+/* A cached 64K contiguous run whose contiguous bits are then cleared. */
+static uint32_t contig_cleared_then_translate(unsigned int bbm)
+{
+	uint64_t pa;
+	unit_up(bbm, PT_FMT_ARM_S2, PT_SZ_4K | PT_SZ_64K);
+	expect_pa(IOVA + 0x3000, RIG_DATA_PA + 0x3000);
+	for (unsigned int i = 0; i < 16; i++) {
+		_Atomic uint64_t *e = hw_rig_entry(&U.r, &U.t,
+						   IOVA + i * 4096ull, 0);
+		assert_true(atomic_load(e) & ARM_CONTIG);
+		atomic_store(e, atomic_load(e) & ~ARM_CONTIG);
+	}
+	hw_iommu_scrub(U.m);
+	uint32_t fault = xl(IOVA + 0x3000, &pa);
+	if (!fault)
+		assert_int_equal(pa, RIG_DATA_PA + 0x3000);
+	return fault;
+}
+
+static void test_contig_only_change_bbm1_no_conflict(void **state)
+{
+	(void)state;
+	assert_int_equal(contig_cleared_then_translate(1), HW_EVT_NONE);
+}
+
+static void test_contig_only_change_bbm0_conflict(void **state)
+{
+	(void)state;
+	assert_int_equal(contig_cleared_then_translate(0), HW_EVT_TLB_CONFLICT);
+}
+
 static void test_lru_eviction(void **state)
 {
 	(void)state;
@@ -299,6 +345,9 @@ int main(void)
 		T(test_level_hint_scope),
 		T(test_leaf_only_spares_walk_cache),
 		T(test_walk_of_freed_table_is_uaf),
+		T(test_vtd_superpage_needs_full_range),
+		T(test_contig_only_change_bbm1_no_conflict),
+		T(test_contig_only_change_bbm0_conflict),
 		T(test_lru_eviction),
 		T(test_random_mode_reproducible),
 	};

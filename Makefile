@@ -71,7 +71,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -94,9 +94,15 @@ freestanding-check: build/rel/libioh.a
 	if [ -n "$$bad" ]; then echo "pt/ is not freestanding, it calls: $$bad"; exit 1; fi; \
 	echo "freestanding-check: pt/ calls nothing beyond <string.h>"
 
+# Promela model of the page-table switch (docs/protocol.md): the correct
+# protocol must verify, every broken variant must be caught.
+protocol-check:
+	@bash proto/run.sh
+
 test: deps
 	$(MAKE) build-rel build-san
 	$(MAKE) freestanding-check
+	$(MAKE) protocol-check
 	$(MAKE) fuzz-short
 	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san)
 

@@ -169,7 +169,7 @@ bool cfgi_q, tlbi_q;                   /* issued, not yet performed */
 
 bool ready;                            /* initial state set up */
 bool switched;                         /* H2 done (ghost) */
-bool sw_done;                                /* H5 done (ghost) */
+bool sw_done;                          /* H5 done (ghost) */
 
 /* Verdicts, named so that pan's report says which property failed;
  * hidden: set and asserted within one atomic step, not part of the state. */

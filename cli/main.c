@@ -10,7 +10,10 @@
 /* Subcommands; each defined in its cli/cmd_<name>.c. */
 extern const struct cli_cmd cli_cmd_kernel, cli_cmd_handover;
 extern const struct cli_cmd cli_cmd_machine;
+extern const struct cli_cmd cli_cmd_demo, cli_cmd_run;
 static const struct cli_cmd *const cli_cmds[] = {
+	&cli_cmd_demo,
+	&cli_cmd_run,
 	&cli_cmd_machine,
 	&cli_cmd_kernel,
 	&cli_cmd_handover,

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iohandover run: one live update scenario with every option. Every
+ * option is checked before anything starts; a bad one is named.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/parse.h"
+#include "cli/scenario.h"
+#include "iommufd/iommufd.h"
+
+#define CMD "run"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: iohandover run [options]\n"
+"\n"
+"Start the machine and host kernel FROM with a guest whose devices DMA,\n"
+"then live-update the host kernel (exec, handover) while DMA runs, and\n"
+"report whether every DMA was translated as mapped, without any fault.\n"
+"\n"
+"  --guest-mem SIZE     guest RAM, a multiple of 2M, at least 8M (default 1G)\n"
+"  --folio-mix SPEC     guest memory folios: 1g=PPM,4k=PPM,seed=N,scatter=0|1\n"
+"                       (parts per million of 1G folios, of 2M slots split\n"
+"                       into 4K folios; default 1g=500000,4k=20000)\n"
+"  --devices N          DMA-capable devices, 1-%u (default 2)\n"
+"  --format F           arm-s1 | arm-s2 | vtd-ss | x86-64 (default arm-s2)\n"
+"  --va-bits N          IOVA width of the tables (default 48)\n"
+"  --from PROFILE       the first kernel's profile: %s (default v1)\n"
+"  --to PROFILES        the updates' profiles, one for all or one per\n"
+"                       update, comma separated (default v2)\n"
+"  --strategy S         deserialize | verify | rebuild | stop-the-world\n"
+"                       (default rebuild)\n"
+"  --bbm-level L        the IOMMU's break-before-make level, 0-2 (ARM; default 0)\n"
+"  --updates N          a chain of N updates, 1-%u (default 1)\n"
+"  --hotplug            the VMM hotplugs memory while the new kernel recovers\n"
+"  --naive              rebuild with the new kernel's defaults and no\n"
+"                       reconcile, to show what the machine catches\n"
+"  --inject WHAT        test hook: table-prot (a corrupted preserved table)\n"
+"  --seed N             seed of the IOMMU model and of the folio mix (default 1)\n"
+"  --run-ms N           DMA time before each update and at the end (default 150)\n"
+"  --json FILE          write the JSON report (docs/report.md)\n"
+"  --svg FILE           write the SVG timeline\n"
+"  --quiet              no progress display\n"
+"  -h, --help           this help\n"
+"\n"
+"Exit status: 0 hitless, 1 ran but not hitless, 2 bad option, 3 internal error.\n",
+		HW_MAX_DEVS, iommufd_profile_names(), LU_MAX_UPDATES);
+}
+
+enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
+       O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
+       O_QUIET };
+
+static const struct option opts[] = {
+	{ "guest-mem", required_argument, NULL, O_GUEST },
+	{ "folio-mix", required_argument, NULL, O_MIX },
+	{ "devices", required_argument, NULL, O_DEVS },
+	{ "format", required_argument, NULL, O_FMT },
+	{ "va-bits", required_argument, NULL, O_VAB },
+	{ "from", required_argument, NULL, O_FROM },
+	{ "to", required_argument, NULL, O_TO },
+	{ "strategy", required_argument, NULL, O_STRAT },
+	{ "bbm-level", required_argument, NULL, O_BBM },
+	{ "updates", required_argument, NULL, O_UPD },
+	{ "hotplug", no_argument, NULL, O_HOT },
+	{ "naive", no_argument, NULL, O_NAIVE },
+	{ "inject", required_argument, NULL, O_INJ },
+	{ "seed", required_argument, NULL, O_SEED },
+	{ "run-ms", required_argument, NULL, O_RUNMS },
+	{ "json", required_argument, NULL, O_JSON },
+	{ "svg", required_argument, NULL, O_SVG },
+	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int number(const char *opt, const char *v, uint64_t lo, uint64_t hi,
+		  uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (*v == '-' || !*v || *end || errno || x < lo || x > hi) {
+		cli_err(CMD, "%s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
+			opt, v, lo, hi);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* Every profile of a comma list exists; returns how many, or -1. */
+static int profiles(const char *opt, const char *list)
+{
+	char buf[512];
+	int n = 0;
+	if (strlen(list) >= sizeof(buf) || !*list) {
+		cli_err(CMD, "%s: '%s' is not a list of profiles", opt, list);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!iommufd_profile_find(tok)) {
+			cli_err(CMD, "%s: unknown profile '%s' (known: %s)", opt,
+				tok, iommufd_profile_names());
+			return -1;
+		}
+		n++;
+	}
+	if (!n || list[strlen(list) - 1] == ',' || strstr(list, ",,")) {
+		cli_err(CMD, "%s: '%s' is not a list of profiles", opt, list);
+		return -1;
+	}
+	return n;
+}
+
+int cli_run_parse(const char *cmd, int argc, char **argv,
+		  struct cli_scenario *cs, bool *help);
+
+/* Parse run's options into cs; CLI_OK, or CLI_USAGE after a message. */
+int cli_run_parse(const char *cmd, int argc, char **argv,
+		  struct cli_scenario *cs, bool *help)
+{
+	struct lu_scenario *sc = &cs->sc;
+	bool seed_in_mix = false, seed_given = false;
+	uint64_t v;
+	int c, nto = 1;
+	(void)cmd;
+	*help = false;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			*help = true;
+			return CLI_OK;
+		case O_GUEST:
+			if (cli_parse_size(optarg, &v) || v % (2ull << 20) ||
+			    v < (8ull << 20) || v > (1ull << 42)) {
+				cli_err(CMD, "--guest-mem: '%s' is not a size that is a "
+					"multiple of 2M from 8M to 4T (like 512M, 4G)",
+					optarg);
+				return CLI_USAGE;
+			}
+			sc->guest_mem = v;
+			break;
+		case O_MIX:
+			sc->mix = kho_memfd_mix_default;
+			if (cli_parse_mix(optarg, &sc->mix)) {
+				cli_err(CMD, "--folio-mix: '%s' is not 1g=PPM,4k=PPM,"
+					"seed=N,scatter=0|1 (PPM up to 1000000)", optarg);
+				return CLI_USAGE;
+			}
+			seed_in_mix = strstr(optarg, "seed=") != NULL;
+			snprintf(cs->mix_spec, sizeof(cs->mix_spec), "%s", optarg);
+			break;
+		case O_DEVS:
+			if (number("--devices", optarg, 1, HW_MAX_DEVS, &v))
+				return CLI_USAGE;
+			sc->devices = (unsigned int)v;
+			break;
+		case O_FMT:
+			if (pt_fmt_by_name(optarg, &sc->fmt)) {
+				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
+					"arm-s2, vtd-ss, x86-64)", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case O_VAB:
+			if (number("--va-bits", optarg, 12, 63, &v))
+				return CLI_USAGE;
+			sc->va_bits = (unsigned int)v;
+			break;
+		case O_FROM:
+			if (!iommufd_profile_find(optarg)) {
+				cli_err(CMD, "--from: unknown profile '%s' (known: %s)",
+					optarg, iommufd_profile_names());
+				return CLI_USAGE;
+			}
+			sc->from = optarg;
+			break;
+		case O_TO:
+			if ((nto = profiles("--to", optarg)) < 0)
+				return CLI_USAGE;
+			sc->to = optarg;
+			break;
+		case O_STRAT:
+			if (lu_strategy_by_name(optarg, &sc->strategy)) {
+				cli_err(CMD, "--strategy: unknown strategy '%s' "
+					"(deserialize, verify, rebuild, stop-the-world)",
+					optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case O_BBM:
+			if (number("--bbm-level", optarg, 0, 2, &v))
+				return CLI_USAGE;
+			sc->bbm_level = (unsigned int)v;
+			break;
+		case O_UPD:
+			if (number("--updates", optarg, 1, LU_MAX_UPDATES, &v))
+				return CLI_USAGE;
+			sc->updates = (unsigned int)v;
+			break;
+		case O_HOT:
+			sc->hotplug = true;
+			break;
+		case O_NAIVE:
+			sc->naive = true;
+			break;
+		case O_INJ: {
+			bool known = false;
+			for (unsigned int i = 0; lu_injections[i]; i++)
+				known |= !strcmp(lu_injections[i], optarg);
+			if (!known) {
+				cli_err(CMD, "--inject: unknown injection '%s' "
+					"(table-prot)", optarg);
+				return CLI_USAGE;
+			}
+			sc->inject = optarg;
+			break;
+		}
+		case O_SEED:
+			if (number("--seed", optarg, 0, UINT64_MAX, &v))
+				return CLI_USAGE;
+			sc->seed = v;
+			seed_given = true;
+			break;
+		case O_RUNMS:
+			if (number("--run-ms", optarg, 1, 3600000, &v))
+				return CLI_USAGE;
+			sc->run_ms = v;
+			break;
+		case O_JSON:
+			cs->json_path = optarg;
+			break;
+		case O_SVG:
+			cs->svg_path = optarg;
+			break;
+		case O_QUIET:
+			cs->quiet = true;
+			break;
+		default:
+			if (optopt && optopt < 256 && optopt != '?')
+				cli_err(CMD, "unknown option '-%c'", optopt);
+			else if (optopt)
+				cli_err(CMD, "%s needs a value", argv[optind - 1]);
+			else
+				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
+			fprintf(stderr, "'iohandover %s --help' lists the options\n", CMD);
+			return CLI_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (seed_given && !seed_in_mix)
+		sc->mix.seed = sc->seed;
+	if (pt_fmt_levels_for(sc->fmt, sc->va_bits) < 0) {
+		cli_err(CMD, "--va-bits: %u is not an IOVA width format %s "
+			"supports", sc->va_bits, pt_fmt_name(sc->fmt));
+		return CLI_USAGE;
+	}
+	if (nto != 1 && (unsigned int)nto != sc->updates) {
+		cli_err(CMD, "--to: %d profiles for %u update%s (give one, or one "
+			"per update)", nto, sc->updates, sc->updates == 1 ? "" : "s");
+		return CLI_USAGE;
+	}
+	/* The runner passes the expanded list on a command line of 255. */
+	if (nto == 1 && (strlen(sc->to) + 1) * sc->updates > 255) {
+		cli_err(CMD, "--updates: %u updates to '%s' make a profile list "
+			"longer than 255 characters", sc->updates, sc->to);
+		return CLI_USAGE;
+	}
+	if (sc->bbm_level && !(sc->fmt == PT_FMT_ARM_S1 || sc->fmt == PT_FMT_ARM_S2)) {
+		cli_err(CMD, "--bbm-level: BBM levels are an ARM property; %s has "
+			"none (leave it at 0)", pt_fmt_name(sc->fmt));
+		return CLI_USAGE;
+	}
+	return cli_scenario_open_reports(cs);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct cli_scenario cs;
+	bool help;
+	cli_scenario_init(&cs, CMD);
+	int rc = cli_run_parse(CMD, argc, argv, &cs, &help);
+	if (help) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (rc)
+		return rc;
+	rc = cli_scenario_run(&cs);
+	if (!rc) {
+		cli_scenario_summary(&cs, stdout);
+		rc = cli_scenario_write_reports(&cs);
+		if (!rc) {
+			if (cs.json_path)
+				printf("report: %s\n", cs.json_path);
+			if (cs.svg_path)
+				printf("timeline: %s\n", cs.svg_path);
+			rc = cli_scenario_exit(&cs);
+		}
+	}
+	cli_scenario_free(&cs);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_run = {
+	.name = "run",
+	.summary = "one live update scenario, every option (--help)",
+	.run = cmd_run,
+};

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+/* The JSON report of a scenario; the schema is docs/report.md. */
+#include <inttypes.h>
+
+#include "cli/scenario.h"
+
+#define REPORT_SCHEMA 1
+
+static void dma_fields(FILE *f, const struct lu_dma_totals *t, const char *ind)
+{
+	fprintf(f, "%s\"ops\": %" PRIu64 ",\n", ind, t->ops);
+	fprintf(f, "%s\"faults\": %" PRIu64 ",\n", ind, t->faults);
+	fprintf(f, "%s\"conflict_aborts\": %" PRIu64 ",\n", ind, t->conflicts);
+	fprintf(f, "%s\"misdirected\": %" PRIu64 ",\n", ind, t->misdirected);
+	fprintf(f, "%s\"lost_writes\": %" PRIu64 ",\n", ind, t->lost_writes);
+	fprintf(f, "%s\"bbm_violations\": %" PRIu64 ",\n", ind, t->bbm_violations);
+	fprintf(f, "%s\"use_after_free\": %" PRIu64 ",\n", ind, t->use_after_free);
+	fprintf(f, "%s\"torn_config\": %" PRIu64 ",\n", ind, t->torn_config);
+	fprintf(f, "%s\"max_gap_us\": %" PRIu64, ind, t->max_gap_us);
+}
+
+static void scenario(FILE *f, const struct cli_scenario *cs)
+{
+	const struct lu_scenario *sc = &cs->sc;
+	fprintf(f, "  \"scenario\": {\n");
+	fprintf(f, "    \"guest_mem\": %" PRIu64 ",\n", sc->guest_mem);
+	fprintf(f, "    \"folio_mix\": ");
+	cli_json_str(f, cs->mix_spec);
+	fprintf(f, ",\n    \"folio_mix_ppm\": {\"1g\": %u, \"4k\": %u, \"seed\": %"
+		PRIu64 ", \"scatter\": %s},\n", sc->mix.ppm_1g, sc->mix.ppm_4k,
+		sc->mix.seed, sc->mix.scatter_4k ? "true" : "false");
+	fprintf(f, "    \"devices\": %u,\n", sc->devices);
+	fprintf(f, "    \"format\": \"%s\",\n", pt_fmt_name(sc->fmt));
+	fprintf(f, "    \"va_bits\": %u,\n", sc->va_bits);
+	fprintf(f, "    \"from\": ");
+	cli_json_str(f, sc->from);
+	fprintf(f, ",\n    \"to\": ");
+	cli_json_str(f, sc->to);
+	fprintf(f, ",\n    \"strategy\": \"%s\",\n", lu_strategy_name(sc->strategy));
+	fprintf(f, "    \"bbm_level\": %u,\n", sc->bbm_level);
+	fprintf(f, "    \"updates\": %u,\n", sc->updates);
+	fprintf(f, "    \"hotplug\": %s,\n", sc->hotplug ? "true" : "false");
+	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
+	fprintf(f, "    \"inject\": ");
+	if (sc->inject)
+		cli_json_str(f, sc->inject);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n    \"seed\": %" PRIu64 ",\n", sc->seed);
+	fprintf(f, "    \"run_ms\": %" PRIu64 ",\n", sc->run_ms);
+	fprintf(f, "    \"engines\": %u\n  },\n", sc->engines);
+}
+
+static void update(FILE *f, const struct lu_update *u, unsigned int i, bool last)
+{
+	fprintf(f, "    {\n      \"index\": %u,\n      \"strategy\": ", i + 1);
+	cli_json_str(f, u->strategy);
+	fprintf(f, ",\n      \"from\": ");
+	cli_json_str(f, u->from);
+	fprintf(f, ",\n      \"to\": ");
+	cli_json_str(f, u->to);
+	fprintf(f, ",\n      \"format\": ");
+	cli_json_str(f, u->format);
+	fprintf(f, ",\n      \"bbm_level\": %u,\n", u->bbm_level);
+	fprintf(f, "      \"ok\": %s,\n      \"error\": ", u->ok ? "true" : "false");
+	cli_json_str(f, u->error);
+	fprintf(f, ",\n      \"vm_blackout_us\": %" PRIu64 ",\n", u->blackout_us);
+	fprintf(f, "      \"phases_us\": {");
+	for (unsigned int p = 0; p < LU_NR_PHASES; p++)
+		fprintf(f, "%s\"%s\": %" PRIu64, p ? ", " : "",
+			lu_phase_name((enum lu_phase)p), u->phases_us[p]);
+	fprintf(f, "},\n      \"extra_table_bytes\": %" PRIu64 ",\n",
+		u->extra_table_bytes);
+	fprintf(f, "      \"table_bytes\": %" PRIu64 ",\n", u->table_bytes);
+	fprintf(f, "      \"splits\": %" PRIu64 ",\n", u->splits);
+	fprintf(f, "      \"joins\": %" PRIu64 ",\n", u->joins);
+	fprintf(f, "      \"granule_bytes\": %" PRIu64 ",\n", u->granule_bytes);
+	fprintf(f, "      \"hotplug_done\": %s,\n", u->hotplug_done ? "true" : "false");
+	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 "\n    }%s\n",
+		u->hotplug_wait_us, last ? "" : ",");
+}
+
+int cli_report_json(const struct cli_scenario *cs, FILE *f)
+{
+	const struct lu_result *r = &cs->res;
+	fprintf(f, "{\n  \"tool\": \"iohandover\",\n  \"schema\": %d,\n",
+		REPORT_SCHEMA);
+	fprintf(f, "  \"verdict\": \"%s\",\n", r->hitless ? "hitless" : "failed");
+	scenario(f, cs);
+	fprintf(f, "  \"dma\": {\n");
+	dma_fields(f, &r->dma, "    ");
+	fprintf(f, ",\n    \"devices\": [\n");
+	for (unsigned int d = 0; d < r->devices; d++) {
+		fprintf(f, "      {\n        \"device\": %u,\n", d);
+		dma_fields(f, &r->dev[d], "        ");
+		fprintf(f, "\n      }%s\n", d + 1 < r->devices ? "," : "");
+	}
+	fprintf(f, "    ]\n  },\n");
+	fprintf(f, "  \"updates\": [\n");
+	for (unsigned int i = 0; i < r->nr_upd; i++)
+		update(f, &r->upd[i], i, i + 1 == r->nr_upd);
+	fprintf(f, "  ],\n");
+	fprintf(f, "  \"guest_cpu_ops\": %" PRIu64 ",\n", r->guest_ops);
+	fprintf(f, "  \"kernel\": {\"exit_status\": %d, \"error\": ",
+		r->kernel_status);
+	cli_json_str(f, r->kernel_error);
+	fprintf(f, "},\n  \"machine_events\": %zu,\n", r->nr_events);
+	fprintf(f, "  \"wall_us\": %" PRIu64 "\n}\n", r->wall_us);
+	return 0;
+}

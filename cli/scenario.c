@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Running one scenario for the demo, run and bench commands: progress on
+ * stderr (a bar redrawn in place on a terminal once the run has taken a
+ * second, one plain line per stage otherwise), DMA throughput sampled from
+ * the machine's counters through lu's tick hook, then the summary and the
+ * reports.
+ */
+#include "cli/scenario.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
+{
+	memset(cs, 0, sizeof(*cs));
+	lu_scenario_default(&cs->sc);
+	cs->sc.kernel_path = cli_self_path();
+	snprintf(cs->mix_spec, sizeof(cs->mix_spec), "default");
+	cs->cmd = cmd;
+	cs->last_stage = -1;
+}
+
+static FILE *open_report(const struct cli_scenario *cs, const char *opt,
+			 const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		cli_err(cs->cmd, "%s: cannot write '%s': %s", opt, path,
+			strerror(errno));
+	return f;
+}
+
+int cli_scenario_open_reports(struct cli_scenario *cs)
+{
+	if (cs->json_path && !(cs->json = open_report(cs, "--json", cs->json_path)))
+		return CLI_USAGE;
+	if (cs->svg_path && !(cs->svg = open_report(cs, "--svg", cs->svg_path))) {
+		fclose(cs->json);
+		cs->json = NULL;
+		unlink(cs->json_path);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+/*
+ * Stages the runner can see from outside the kernels: 2k+1 "update k+1:
+ * guest paused" and 2k+2 "recovering" between report lines k+1 and k+2.
+ */
+static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
+		    char *text, size_t len)
+{
+	const struct lu_scenario *sc = &cs->sc;
+	uint64_t pauses = atomic_load(&t->regs->pauses);
+	bool paused = atomic_load(&t->regs->guest_paused);
+	unsigned int done = t->reports ? t->reports - 1 : 0; /* updates done */
+	if (!t->reports) {
+		snprintf(text, len, "boot: kernel %s builds %" PRIu64 " MiB of "
+			 "guest memory, its tables, starts DMA", sc->from,
+			 sc->guest_mem >> 20);
+		return 0;
+	}
+	if (done >= sc->updates) {
+		snprintf(text, len, "DMA runs on the last kernel; checking");
+		return (int)(3 * sc->updates + 1);
+	}
+	if (pauses <= done) {
+		snprintf(text, len, "DMA running; update %u/%u next", done + 1,
+			 sc->updates);
+		return (int)(3 * done + 1);
+	}
+	if (paused || sc->strategy == LU_STOP_THE_WORLD) {
+		snprintf(text, len, "update %u/%u: guest paused: preserve, "
+			 "freeze, exec, boot", done + 1, sc->updates);
+		return (int)(3 * done + 2);
+	}
+	snprintf(text, len, "update %u/%u: guest running again; recovering: "
+		 "replay, build, diff/reconcile, switch", done + 1, sc->updates);
+	return (int)(3 * done + 3);
+}
+
+static void progress(struct cli_scenario *cs, const struct lu_tick *t, int stage,
+		     const char *text)
+{
+	if (cs->quiet)
+		return;
+	if (!cs->tty) {
+		if (stage != cs->last_stage)
+			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
+				(double)t->ns / 1e9, text);
+		return;
+	}
+	if (t->ns < 1000000000ull)
+		return;
+	unsigned int total = 3 * cs->sc.updates + 2, width = 24;
+	unsigned int fill = (unsigned int)((uint64_t)(stage + 1) * width / total);
+	char bar[32];
+	for (unsigned int i = 0; i < width; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[width] = '\0';
+	fprintf(stderr, "\r\033[K[%s] %5.1f s  %.90s", bar, (double)t->ns / 1e9,
+		text);
+	fflush(stderr);
+	cs->drawn = true;
+}
+
+static void on_tick(void *arg, const struct lu_tick *t)
+{
+	struct cli_scenario *cs = arg;
+	if (cs->nr_samples == cs->cap_samples) {
+		size_t cap = cs->cap_samples ? cs->cap_samples * 2 : 1024;
+		struct cli_sample *s = realloc(cs->samples, cap * sizeof(*s));
+		if (!s)
+			return;
+		cs->samples = s;
+		cs->cap_samples = cap;
+	}
+	struct cli_sample *s = &cs->samples[cs->nr_samples++];
+	memset(s, 0, sizeof(*s));
+	s->ns = t->ns;
+	s->paused = atomic_load(&t->regs->guest_paused);
+	s->reports = t->reports;
+	for (unsigned int d = 0; d < cs->sc.devices; d++) {
+		const struct hw_dev_stats *st = &t->regs->dev_stats[d];
+		s->ops[d] = atomic_load(&st->ops);
+		s->errors[d] = atomic_load(&st->faults) + atomic_load(&st->conflicts) +
+			       atomic_load(&st->misdirected) +
+			       atomic_load(&st->lost_writes) +
+			       atomic_load(&st->bbm_violations) +
+			       atomic_load(&st->use_after_free) +
+			       atomic_load(&st->torn_config);
+	}
+	char text[160];
+	int stage = stage_of(cs, t, text, sizeof(text));
+	progress(cs, t, stage, text);
+	cs->last_stage = stage;
+}
+
+int cli_scenario_run(struct cli_scenario *cs)
+{
+	cs->tty = isatty(STDERR_FILENO);
+	cs->sc.tick = on_tick;
+	cs->sc.tick_arg = cs;
+	fflush(NULL);
+	int err = lu_run_scenario(&cs->sc, &cs->res);
+	if (cs->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	if (err) {
+		cli_err(cs->cmd, "the scenario could not start or stop cleanly: %s",
+			strerror(-err));
+		return CLI_INTERNAL;
+	}
+	cs->ran = true;
+	return CLI_OK;
+}
+
+int cli_scenario_write_reports(struct cli_scenario *cs)
+{
+	int rc = CLI_OK;
+	if (cs->json) {
+		if (cli_report_json(cs, cs->json) || ferror(cs->json))
+			rc = CLI_INTERNAL;
+		if (fclose(cs->json))
+			rc = CLI_INTERNAL;
+		cs->json = NULL;
+		if (rc)
+			cli_err(cs->cmd, "--json: writing '%s' failed", cs->json_path);
+	}
+	if (cs->svg) {
+		int src = CLI_OK;
+		if (cli_report_svg(cs, cs->svg) || ferror(cs->svg))
+			src = CLI_INTERNAL;
+		if (fclose(cs->svg))
+			src = CLI_INTERNAL;
+		cs->svg = NULL;
+		if (src) {
+			cli_err(cs->cmd, "--svg: writing '%s' failed", cs->svg_path);
+			rc = src;
+		}
+	}
+	return rc;
+}
+
+int cli_scenario_exit(const struct cli_scenario *cs)
+{
+	return cs->ran && cs->res.hitless ? CLI_OK : CLI_NOT_HITLESS;
+}
+
+void cli_scenario_free(struct cli_scenario *cs)
+{
+	if (cs->json)
+		fclose(cs->json);
+	if (cs->svg)
+		fclose(cs->svg);
+	cs->json = cs->svg = NULL;
+	free(cs->samples);
+	cs->samples = NULL;
+	lu_result_free(&cs->res);
+}
+
+/* ---- the summary -------------------------------------------------------- */
+
+void cli_fmt_bytes(char *out, size_t len, uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned int u = 0;
+	double v = (double)b;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0 || v == (double)(uint64_t)v)
+		snprintf(out, len, "%.0f %s", v, unit[u]);
+	else
+		snprintf(out, len, "%.1f %s", v, unit[u]);
+}
+
+void cli_fmt_us(char *out, size_t len, uint64_t us)
+{
+	if (us < 1000)
+		snprintf(out, len, "%" PRIu64 " us", us);
+	else if (us < 1000000)
+		snprintf(out, len, "%.2f ms", (double)us / 1e3);
+	else
+		snprintf(out, len, "%.2f s", (double)us / 1e6);
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static const char *nz(uint64_t v)
+{
+	return v ? "  <-- " : "";
+}
+
+void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
+{
+	const struct lu_scenario *sc = &cs->sc;
+	const struct lu_result *r = &cs->res;
+	const struct lu_dma_totals *t = &r->dma;
+	char gm[32], buf[32];
+	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
+	fprintf(out, "Live update of the host kernel: %s -> %s, %u update%s, "
+		"strategy %s%s\n", sc->from, sc->to, sc->updates,
+		sc->updates == 1 ? "" : "s", lu_strategy_name(sc->strategy),
+		sc->naive ? " (naive)" : "");
+	fprintf(out, "IOMMU %s, BBM level %u; guest %s, %u device%s doing DMA "
+		"throughout%s\n\n", pt_fmt_name(sc->fmt), sc->bbm_level, gm,
+		sc->devices, sc->devices == 1 ? "" : "s",
+		sc->hotplug ? ", memory hotplug during recovery" : "");
+	fprintf(out, "verdict: %s\n", r->hitless ? "HITLESS: every DMA was "
+		"translated as mapped, no fault of any kind" : "FAILED: not hitless");
+	if (r->kernel_error[0])
+		fprintf(out, "  kernel: %s\n", r->kernel_error);
+	for (unsigned int i = 0; i < r->nr_upd; i++)
+		if (!r->upd[i].ok)
+			fprintf(out, "  update %u: %s\n", i + 1, r->upd[i].error);
+	if (!r->hitless && r->nr_upd < sc->updates)
+		fprintf(out, "  %u of %u updates reported (kernel exit status %d)\n",
+			r->nr_upd, sc->updates, r->kernel_status);
+
+	fprintf(out, "\nDMA (all devices)\n");
+	fprintf(out, "  operations          %12" PRIu64 "\n", t->ops);
+	fprintf(out, "  faults              %12" PRIu64 "%s\n", t->faults, nz(t->faults));
+	fprintf(out, "  conflict aborts     %12" PRIu64 "%s\n", t->conflicts, nz(t->conflicts));
+	fprintf(out, "  misdirected         %12" PRIu64 "%s\n", t->misdirected, nz(t->misdirected));
+	fprintf(out, "  lost writes         %12" PRIu64 "%s\n", t->lost_writes, nz(t->lost_writes));
+	fprintf(out, "  BBM violations      %12" PRIu64 "%s\n", t->bbm_violations, nz(t->bbm_violations));
+	fprintf(out, "  use after free      %12" PRIu64 "%s\n", t->use_after_free, nz(t->use_after_free));
+	cli_fmt_us(buf, sizeof(buf), t->max_gap_us);
+	fprintf(out, "  longest DMA gap     %12s\n", buf);
+
+	for (unsigned int i = 0; i < r->nr_upd; i++) {
+		const struct lu_update *u = &r->upd[i];
+		cli_fmt_us(buf, sizeof(buf), u->blackout_us);
+		fprintf(out, "\nupdate %u: %s -> %s, %s, %s\n", i + 1, u->from, u->to,
+			u->strategy, u->ok ? "ok" : "FAILED");
+		fprintf(out, "  guest blackout      %12s\n", buf);
+		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
+			cli_fmt_us(buf, sizeof(buf), u->phases_us[p]);
+			fprintf(out, "  %-19s %12s%s\n", lu_phase_name((enum lu_phase)p),
+				buf, sc->strategy == LU_STOP_THE_WORLD ||
+				(p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME) ?
+				"  (guest paused)" : "");
+		}
+		cli_fmt_bytes(buf, sizeof(buf), u->extra_table_bytes);
+		fprintf(out, "  extra table memory  %12s\n", buf);
+		if (u->splits || u->joins)
+			fprintf(out, "  reconcile           %" PRIu64 " splits, %" PRIu64
+				" joins\n", u->splits, u->joins);
+	}
+	cli_fmt_us(buf, sizeof(buf), r->wall_us);
+	fprintf(out, "\nwall time %s\n", buf);
+}

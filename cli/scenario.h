@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scenario commands (demo, run, bench): one live update scenario run
+ * through lu_run_scenario, with a progress display, DMA throughput sampled
+ * while it runs, a human summary and the JSON and SVG reports.
+ */
+#ifndef IOH_CLI_SCENARIO_H
+#define IOH_CLI_SCENARIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lu/lu.h"
+
+/* Cumulative counters read from the machine every ~10 ms. */
+struct cli_sample {
+	uint64_t ns;                  /* since the scenario started */
+	uint64_t ops[HW_MAX_DEVS];
+	uint64_t errors[HW_MAX_DEVS]; /* faults, conflicts, checker verdicts */
+	bool paused;                  /* guest CPU paused */
+	unsigned int reports;         /* kernel generations reported */
+};
+
+struct cli_scenario {
+	struct lu_scenario sc;
+	char mix_spec[128];      /* --folio-mix as given ("default" if not) */
+	const char *json_path;   /* NULL: no report */
+	const char *svg_path;
+	FILE *json, *svg;        /* opened before the run starts */
+	bool quiet;              /* no progress display */
+	const char *cmd;         /* for messages */
+
+	/* Filled by cli_scenario_run. */
+	struct cli_sample *samples;
+	size_t nr_samples, cap_samples;
+	struct lu_result res;
+	bool ran;
+
+	/* Progress display state. */
+	bool tty;
+	int last_stage;
+	bool drawn;
+};
+
+void cli_scenario_init(struct cli_scenario *cs, const char *cmd);
+/* Open the report files now, so an unwritable path fails before the run
+ * (message names the option); CLI_OK or CLI_USAGE. */
+int cli_scenario_open_reports(struct cli_scenario *cs);
+/* Run it; CLI_OK when it ran (hitless or not), CLI_INTERNAL otherwise. */
+int cli_scenario_run(struct cli_scenario *cs);
+/* Write and close the reports; CLI_OK or CLI_INTERNAL. */
+int cli_scenario_write_reports(struct cli_scenario *cs);
+/* Verdict, DMA counters, phase timings and blackout, for people. */
+void cli_scenario_summary(const struct cli_scenario *cs, FILE *out);
+/* CLI_OK if hitless, else CLI_NOT_HITLESS. */
+int cli_scenario_exit(const struct cli_scenario *cs);
+void cli_scenario_free(struct cli_scenario *cs);
+
+/* Reports (cli/report_json.c, cli/report_svg.c). */
+int cli_report_json(const struct cli_scenario *cs, FILE *f);
+int cli_report_svg(const struct cli_scenario *cs, FILE *f);
+
+/* Shared helpers. */
+void cli_json_str(FILE *f, const char *s);
+/* "4 GiB", "512 MiB", "12 KiB", "100 B" */
+void cli_fmt_bytes(char *out, size_t len, uint64_t bytes);
+/* "1.23 ms", "456 us", "2.1 s" */
+void cli_fmt_us(char *out, size_t len, uint64_t us);
+
+#endif /* IOH_CLI_SCENARIO_H */

@@ -47,7 +47,7 @@
 #define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
 
 #define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
-#define HW_ABI_VERSION 1u
+#define HW_ABI_VERSION 2u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
@@ -265,6 +265,7 @@ struct hw_regs {
 	_Atomic uint64_t iotlb_misses;
 	_Atomic uint64_t walks;
 	_Atomic uint64_t bad_input;     /* malformed STE/table/command records */
+	_Atomic uint64_t scrubs;        /* checker passes over the caches */
 
 	/* Rig: per device. */
 	struct hw_dev_ctl dev_ctl[HW_MAX_DEVS];

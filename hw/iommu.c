@@ -858,6 +858,7 @@ void hw_iommu_scrub(struct hw_iommu *m)
 		}
 		pthread_mutex_unlock(&m->wc_set[s].lock);
 	}
+	atomic_fetch_add(&m->regs->scrubs, 1);
 }
 
 /* ---- invalidation ---- */

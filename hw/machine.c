@@ -113,7 +113,9 @@ int hw_region_attach(struct hw_region *r, int fd)
 	if (err)
 		return err;
 	const struct hw_regs *g = r->regs;
+	/* A binary built against another layout must not attach. */
 	if (g->magic != HW_ABI_MAGIC || g->abi_version != HW_ABI_VERSION ||
+	    g->freed_map_off != round_up(sizeof(struct hw_regs), PAGE) ||
 	    g->region_size != (uint64_t)st.st_size ||
 	    g->freed_map_off + g->physmem_size / PAGE / 8 > g->region_size) {
 		munmap(r->regs, r->size);
@@ -336,7 +338,7 @@ void hw_machine_cfg_default(struct hw_machine_cfg *c)
 	memset(c, 0, sizeof(*c));
 	hw_iommu_cfg_default(&c->iommu);
 	c->dma_window_ops = 8;
-	c->scrub_period_us = 500;
+	c->scrub_period_us = 5000;
 }
 
 struct hw_iommu *hw_machine_iommu(struct hw_machine *m)

@@ -209,9 +209,12 @@ bool hw_rig_wait_ops(struct hw_rig *r, unsigned int dev, uint64_t n)
 void hw_rig_settle(struct hw_rig *r)
 {
 	_Atomic uint64_t *hb = &r->region.regs->heartbeat;
+	_Atomic uint64_t *scrubs = &r->region.regs->scrubs;
 	uint64_t want = atomic_load(hb) + 3;
+	uint64_t want_scrubs = atomic_load(scrubs) + 2;
 	uint64_t deadline = rig_now() + RIG_WAIT_NS;
-	while (atomic_load(hb) < want && rig_now() < deadline)
+	while ((atomic_load(hb) < want || atomic_load(scrubs) < want_scrubs) &&
+	       rig_now() < deadline)
 		rig_sleep_us(100);
 }
 

@@ -73,7 +73,7 @@ void hw_rig_window(struct hw_rig *r, unsigned int dev, uint64_t lo,
 		   uint64_t hi);
 /* Wait until dev has done n more operations (false on timeout). */
 bool hw_rig_wait_ops(struct hw_rig *r, unsigned int dev, uint64_t n);
-/* Wait until every engine has seen n more machine loop iterations. */
+/* Wait for a few machine loop iterations and two checker passes. */
 void hw_rig_settle(struct hw_rig *r);
 
 /* The table word that maps va at level (the caller knows it exists). */

@@ -355,6 +355,64 @@ static void test_sync_waits_for_dma_in_flight(void **state)
 	assert_int_equal(atomic_load(&regs()->sync_done), seq);
 }
 
+/* The oracle expects other pages than the table maps: every access is
+ * misdirected, and no misdirected write lands. */
+static void test_misdirected_detected_and_suppressed(void **state)
+{
+	(void)state;
+	uint64_t ste[HW_STE_WORDS];
+	good_ste(ste);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(ste_word(1, w), ste[w]);
+	assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 1), 0);
+	assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	/* The table maps DEV1_PA; the host claims DEV1_PA + 64M. */
+	assert_int_equal(iommu_drv_oracle_map(&R.drv, 1, IOVA,
+					      DEV1_PA + (64ull << 20), LEN,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	assert_true(hw_rig_wait_ops(&R, 1, OPS));
+	const struct hw_dev_stats *s = hw_rig_stats(&R, 1);
+	assert_true(atomic_load(&s->misdirected) >= OPS);
+	assert_int_equal(atomic_load(&s->faults), 0);
+	const uint8_t *p = physmem_ptr(&R.pm, DEV1_PA, LEN);
+	for (uint64_t i = 0; i < LEN; i += 64)
+		assert_int_equal(p[i], 0);
+}
+
+/* Two devices writing the same pages overwrite each other's stamps. */
+static void test_lost_writes_detected(void **state)
+{
+	(void)state;
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, T0.top_pa, 1);
+	dev1_run(ste, RIG_DATA_PA);
+	hw_rig_window(&R, 0, IOVA, IOVA + 4095);
+	hw_rig_window(&R, 1, IOVA, IOVA + 4095);
+	assert_true(hw_rig_wait_ops(&R, 0, OPS * 4));
+	assert_true(atomic_load(&regs()->dev_stats[0].lost_writes) +
+		    atomic_load(&regs()->dev_stats[1].lost_writes) > 0);
+}
+
+/* The guest CPU stops while paused; the pause is the blackout. */
+static void test_guest_pause_is_blackout(void **state)
+{
+	(void)state;
+	atomic_store(&regs()->guest_ram_pa, RIG_GUEST_PA);
+	atomic_store(&regs()->guest_ram_len, 1ull << 20);
+	for (int i = 0; i < 10000 && !atomic_load(&regs()->guest_ops); i++)
+		sleep_ms(1);
+	assert_int_equal(iommu_drv_guest_pause(&R.drv), 0);
+	uint64_t ops = atomic_load(&regs()->guest_ops);
+	sleep_ms(20);
+	assert_int_equal(atomic_load(&regs()->guest_ops), ops);
+	assert_int_equal(iommu_drv_guest_resume(&R.drv), 0);
+	assert_true(atomic_load(&regs()->blackout_ns) >= 20000000ull);
+	assert_int_equal(atomic_load(&regs()->pauses), 1);
+	for (int i = 0; i < 10000 && atomic_load(&regs()->guest_ops) == ops; i++)
+		sleep_ms(1);
+	assert_true(atomic_load(&regs()->guest_ops) > ops);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, machine_setup, machine_teardown)
 
 int main(void)
@@ -376,6 +434,9 @@ int main(void)
 		T(test_isolation_unmapped_never_reached),
 		T(test_event_queue_overflow),
 		T(test_sync_waits_for_dma_in_flight),
+		T(test_misdirected_detected_and_suppressed),
+		T(test_lost_writes_detected),
+		T(test_guest_pause_is_blackout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,7 @@ static const char *const flags_with_value[] = {
 	"--from-profile", "--next-profiles", "--strategy", "--format",
 	"--va-bits", "--devices", "--guest-size", "--mix", "--run-ms",
 	"--t-pause", "--t-freeze", "--preserve-ns", "--save-handover",
-	"--keep-fd", "--next", "--inject",
+	"--keep-fd", "--next", "--inject", "--crash-at", "--candidates",
 };
 
 static bool takes_value(const char *a)
@@ -61,6 +61,10 @@ int cli_kernel_lu(int argc, char **argv)
 			c.naive = true;
 			continue;
 		}
+		if (!strcmp(a, "--recover")) {
+			c.recover = true;
+			continue;
+		}
 		if (!takes_value(a) || i + 1 >= argc) {
 			cli_err(CMD, "unknown option or missing value: %s", a);
 			return CLI_USAGE;
@@ -78,6 +82,27 @@ int cli_kernel_lu(int argc, char **argv)
 			c.save_dir = v;
 		} else if (!strcmp(a, "--next")) {
 			c.exe = v;
+		} else if (!strcmp(a, "--crash-at")) {
+			bool known = false;
+			for (unsigned int k = 0; lu_crash_points[k]; k++)
+				known |= !strcmp(v, lu_crash_points[k]);
+			if (!known) {
+				cli_err(CMD, "--crash-at: unknown point '%s'", v);
+				return CLI_USAGE;
+			}
+			c.crash_at = v;
+		} else if (!strcmp(a, "--candidates")) {
+			char buf[256];
+			snprintf(buf, sizeof(buf), "%s", v);
+			for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				uint64_t pa;
+				if (c.nr_candidates == 8 || cli_parse_size(tok, &pa)) {
+					cli_err(CMD, "--candidates: bad list '%s'", v);
+					return CLI_USAGE;
+				}
+				c.candidates[c.nr_candidates++] = pa;
+			}
 		} else if (!strcmp(a, "--inject")) {
 			bool known = false;
 			for (unsigned int k = 0; lu_injections[k]; k++)

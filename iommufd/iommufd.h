@@ -116,6 +116,7 @@ struct iommufd_stats {
 	uint64_t table_pages_peak;
 	uint64_t pinned_bytes;
 	uint64_t maps, unmaps, syncs;
+	uint64_t bad_frees;         /* table pages freed that were not allocated */
 };
 
 struct iommufd_ctx {
@@ -133,6 +134,10 @@ struct iommufd_ctx {
 	struct iommufd_device dev[HW_MAX_DEVS];
 	uint32_t next_id;
 	uint16_t next_did;
+
+	/* Fault injection for crash tests: called at named points. */
+	void (*inject)(void *arg, const char *point);
+	void *inject_arg;
 
 	pthread_mutex_t lock;
 	pthread_cond_t recovered;

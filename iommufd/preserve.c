@@ -182,86 +182,115 @@ static const struct kho_obj_ops ioas_ops = {
 
 /* ---- HWPT -------------------------------------------------------------- */
 
-static int mark_page(void *arg, pt_oaddr_t pa, unsigned int level)
+/*
+ * A preserved HWPT is a snapshot taken when it is preserved: its facts
+ * and the list of its table pages. The live HWPT may then go away (an
+ * update frees the old table while its journal still names it) without
+ * leaving the preserved object pointing at freed memory.
+ */
+struct hwpt_snap {
+	uint32_t id, ioas_id;
+	uint16_t did;
+	uint32_t features;
+	enum pt_format_id fmt;
+	unsigned int va_bits, oa_bits;
+	uint64_t root;
+	uint64_t *pages;
+	size_t nr_pages, cap_pages;
+	uint64_t devs[HW_MAX_DEVS];
+	size_t nr_devs;
+};
+
+static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
 {
-	struct kho *k = arg;
+	struct hwpt_snap *sn = arg;
 	(void)level;
-	return kho_folio_run_flags(&k->alloc, pa, KHO_4K_LG2, 1, 0,
-				   KHO_FOLIO_PRESERVED, 0);
+	if (sn->nr_pages == sn->cap_pages) {
+		size_t cap = sn->cap_pages ? 2 * sn->cap_pages : 256;
+		uint64_t *n = realloc(sn->pages, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		sn->pages = n;
+		sn->cap_pages = cap;
+	}
+	sn->pages[sn->nr_pages++] = pa;
+	return 0;
 }
 
-static int unmark_page(void *arg, pt_oaddr_t pa, unsigned int level)
+static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
+				       struct iommufd_hwpt *h)
 {
-	struct kho *k = arg;
-	(void)level;
-	kho_folio_run_flags(&k->alloc, pa, KHO_4K_LG2, 1, 0, 0,
-			    KHO_FOLIO_PRESERVED);
-	return 0;
+	struct hwpt_snap *sn = calloc(1, sizeof(*sn));
+	if (!sn)
+		return NULL;
+	*sn = (struct hwpt_snap){
+		.id = h->id, .ioas_id = h->ioas->id, .did = h->did,
+		.features = h->features, .fmt = ictx->fmt,
+		.va_bits = h->pt.va_bits, .oa_bits = h->pt.oa_bits,
+		.root = h->pt.top_pa,
+	};
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		if (ictx->dev[i].hwpt == h)
+			sn->devs[sn->nr_devs++] = i;
+	if (pt_for_each_table(&h->pt, snap_page, sn)) {
+		free(sn->pages);
+		free(sn);
+		return NULL;
+	}
+	return sn;
+}
+
+static void hwpt_snap_flags(struct kho *k, const struct hwpt_snap *sn,
+			    size_t n, bool preserve)
+{
+	/* A page freed since (the old table after a switch) has no flags
+	 * left to clear: that error is expected and ignored. */
+	for (size_t i = 0; i < n; i++)
+		kho_folio_run_flags(&k->alloc, sn->pages[i], KHO_4K_LG2, 1, 0,
+				    preserve ? KHO_FOLIO_PRESERVED : 0,
+				    preserve ? 0 : KHO_FOLIO_PRESERVED);
 }
 
 static int hwpt_preserve(struct kho *k, void *obj)
 {
-	struct iommufd_hwpt *h = obj;
-	int err = pt_for_each_table(&h->pt, mark_page, k);
-	if (err)
-		pt_for_each_table(&h->pt, unmark_page, k);
-	return err;
+	struct hwpt_snap *sn = obj;
+	for (size_t i = 0; i < sn->nr_pages; i++) {
+		int err = kho_folio_run_flags(&k->alloc, sn->pages[i], KHO_4K_LG2,
+					      1, 0, KHO_FOLIO_PRESERVED, 0);
+		if (err) {
+			hwpt_snap_flags(k, sn, i, false);
+			return err;
+		}
+	}
+	return 0;
 }
 
+/* The object goes: its pages are no longer preserved, the snapshot is freed. */
 static void hwpt_unpreserve(struct kho *k, void *obj)
 {
-	struct iommufd_hwpt *h = obj;
-	pt_for_each_table(&h->pt, unmark_page, k);
-}
-
-struct page_list {
-	uint64_t *pa;
-	size_t n, cap;
-};
-
-static int list_page(void *arg, pt_oaddr_t pa, unsigned int level)
-{
-	struct page_list *l = arg;
-	(void)level;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		uint64_t *n = realloc(l->pa, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		l->pa = n;
-		l->cap = cap;
-	}
-	l->pa[l->n++] = pa;
-	return 0;
+	struct hwpt_snap *sn = obj;
+	hwpt_snap_flags(k, sn, sn->nr_pages, false);
+	free(sn->pages);
+	free(sn);
 }
 
 static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
 {
-	struct iommufd_hwpt *h = obj;
-	struct iommufd_ctx *ictx = h->ictx;
+	struct hwpt_snap *sn = obj;
 	(void)k;
-	struct page_list pages = { 0 };
-	int err = pt_for_each_table(&h->pt, list_page, &pages);
-	uint64_t devs[HW_MAX_DEVS];
-	size_t nd = 0;
-	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
-		if (ictx->dev[i].hwpt == h)
-			devs[nd++] = i;
-	if (!err &&
-	    (fdt_property_string(fdt, "type", "hwpt") ||
-	     kho_fdt_put_u64(fdt, "id", h->id) ||
-	     kho_fdt_put_u64(fdt, "ioas", h->ioas->id) ||
-	     kho_fdt_put_u64(fdt, "format", ictx->fmt) ||
-	     kho_fdt_put_u64(fdt, "va-bits", h->pt.va_bits) ||
-	     kho_fdt_put_u64(fdt, "oa-bits", h->pt.oa_bits) ||
-	     kho_fdt_put_u64(fdt, "features", h->features) ||
-	     kho_fdt_put_u64(fdt, "did", h->did) ||
-	     kho_fdt_put_u64(fdt, "root", h->pt.top_pa) ||
-	     put_array(fdt, "pages", pages.pa, pages.n) ||
-	     put_array(fdt, "devices", devs, nd)))
-		err = -ENOSPC;
-	free(pages.pa);
-	return err;
+	if (fdt_property_string(fdt, "type", "hwpt") ||
+	    kho_fdt_put_u64(fdt, "id", sn->id) ||
+	    kho_fdt_put_u64(fdt, "ioas", sn->ioas_id) ||
+	    kho_fdt_put_u64(fdt, "format", sn->fmt) ||
+	    kho_fdt_put_u64(fdt, "va-bits", sn->va_bits) ||
+	    kho_fdt_put_u64(fdt, "oa-bits", sn->oa_bits) ||
+	    kho_fdt_put_u64(fdt, "features", sn->features) ||
+	    kho_fdt_put_u64(fdt, "did", sn->did) ||
+	    kho_fdt_put_u64(fdt, "root", sn->root) ||
+	    put_array(fdt, "pages", sn->pages, sn->nr_pages) ||
+	    put_array(fdt, "devices", sn->devs, sn->nr_devs))
+		return -ENOSPC;
+	return 0;
 }
 
 static const struct kho_obj_ops hwpt_ops = {
@@ -435,8 +464,17 @@ int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
 		if (!ictx->hwpt[i])
 			continue;
+		struct hwpt_snap *sn = hwpt_snapshot(ictx, ictx->hwpt[i]);
+		if (!sn) {
+			err = -ENOMEM;
+			break;
+		}
 		snprintf(names[n], sizeof(names[n]), "hwpt-%u", ictx->hwpt[i]->id);
-		err = luo_preserve(vm_session, names[n], &hwpt_ops, ictx->hwpt[i]);
+		err = luo_preserve(vm_session, names[n], &hwpt_ops, sn);
+		if (err) {
+			free(sn->pages);
+			free(sn);
+		}
 		n += !err;
 	}
 	if (err) {

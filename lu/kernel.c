@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,9 @@ struct gen {
 	char error[256];
 	const char *from;
 	uint64_t commit_ns;  /* guest paused -> handover committed */
+	/* Recovery after a crash. */
+	const char *recovery_mode;
+	uint64_t leaked_bytes;
 };
 
 static void lu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -178,19 +182,60 @@ static void report(struct gen *g, const char *event, bool ok)
 		",\"hotplug_done\":%s,\"hotplug_wait_us\":%" PRIu64
 		",\"kho_validate_us\":%" PRIu64 ",\"kho_reserve_us\":%" PRIu64
 		",\"kho_poison_us\":%" PRIu64 ",\"commit_us\":%" PRIu64
-		",\"error\":",
+		",\"mode\":\"%s\",\"leaked_bytes\":%" PRIu64
+		",\"bad_frees\":%" PRIu64 ",\"error\":",
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
 		g->rec.joins, g->rec.granule_bytes,
 		g->hotplug_done ? "true" : "false", g->hotplug_wait_ns / 1000,
 		g->k.boot.validate_ns / 1000, g->k.boot.reserve_ns / 1000,
-		g->k.boot.poison_ns / 1000, g->commit_ns / 1000);
+		g->k.boot.poison_ns / 1000, g->commit_ns / 1000,
+		g->recovery_mode ? g->recovery_mode : "",
+		g->leaked_bytes, g->ictx.stats.bad_frees);
 	json_str(f, g->error);
 	fputs("}\n", f);
 	fclose(f);
 	if (write(c->report_fd, buf, len) != (ssize_t)len)
 		lu_log("report: %s", strerror(errno));
 	free(buf);
+}
+
+/* ---- crash tests and the handovers a crash kernel looks for ------------- */
+
+const char *const lu_crash_points[] = {
+	"serialize", "freeze", "exec", "replay", "reconcile", "switch",
+	"free", "finish", NULL,
+};
+
+static void report_raw(struct gen *g, const char *line)
+{
+	if (write(g->cfg->report_fd, line, strlen(line)) < 0)
+		lu_log("report: %s", strerror(errno));
+}
+
+/* A handover committed at pa: where a recovery kernel will look. */
+static void report_handover(struct gen *g, const char *kind, uint64_t pa)
+{
+	char line[128];
+	snprintf(line, sizeof(line), "{\"event\":\"handover\",\"kind\":\"%s\","
+		 "\"pa\":%" PRIu64 "}\n", kind, pa);
+	report_raw(g, line);
+}
+
+static void crash_point(struct gen *g, const char *point)
+{
+	if (!g->cfg->crash_at || strcmp(g->cfg->crash_at, point))
+		return;
+	char line[96];
+	snprintf(line, sizeof(line), "{\"event\":\"crash\",\"point\":\"%s\"}\n",
+		 point);
+	report_raw(g, line);
+	kill(getpid(), SIGKILL);
+}
+
+static void inject_point(void *arg, const char *point)
+{
+	crash_point(arg, point);
 }
 
 /* ---- fresh boot: the VMM sets up a VM ----------------------------------- */
@@ -463,6 +508,48 @@ static int attach_restored(struct gen *g, struct iommufd_hwpt *h,
 	return 0;
 }
 
+/* Release what the previous kernel preserved and nobody claimed. */
+static void finish_incoming(struct gen *g)
+{
+	if (!g->k.has_incoming)
+		return;
+	crash_point(g, "finish");
+	uint64_t t = now_ns();
+	kho_finish(&g->k);
+	g->phase_ns[LU_PH_FINISH] += now_ns() - t;
+}
+
+static int commit_journal(struct gen *g)
+{
+	struct luo_session *vm, *unit;
+	uint64_t pa;
+	int err = luo_session_create(&g->k, VM_SESSION, &vm);
+	if (!err)
+		err = luo_session_create(&g->k, UNIT_SESSION, &unit);
+	if (!err)
+		err = kho_memfd_preserve(vm, GUEST_MEMFD, g->guest);
+	if (!err)
+		err = iommufd_preserve(&g->ictx, &g->unit, unit, vm);
+	if (!err)
+		err = kho_prepare(&g->k);
+	if (!err)
+		err = kho_freeze(&g->k, &pa);
+	if (err) {
+		kho_cancel(&g->k);
+		iommufd_unpreserve(&g->ictx);
+		return err;
+	}
+	report_handover(g, "journal", pa);
+	return 0;
+}
+
+/* The switch is complete and the old table gone: no handover stays. */
+static void withdraw_journal(struct gen *g)
+{
+	kho_cancel(&g->k);
+	iommufd_unpreserve(&g->ictx);
+}
+
 static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 {
 	const struct lu_gen_cfg *c = g->cfg;
@@ -488,6 +575,7 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 					strerror((int)-pinned));
 	}
 	g->phase_ns[LU_PH_REPLAY] += now_ns() - t;
+	crash_point(g, "replay");
 
 	if (c->strategy == LU_VERIFY) {
 		t = now_ns();
@@ -512,6 +600,12 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 		return gen_fail(g, LU_EXIT_INTERNAL, "build: %s; the preserved table "
 				"stays live", strerror(-err));
 	g->extra_table_pages = g->ictx.stats.table_pages - pages_before;
+	/*
+	 * It will run under the old domain ID (only the root word of the
+	 * configuration changes): record that now, so the journal says
+	 * what the hardware will use.
+	 */
+	nh->did = old->did;
 
 	t = now_ns();
 	struct diff_count dc = { { 0 } };
@@ -545,17 +639,33 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 		iommufd_hwpt_destroy(&g->ictx, nh);
 		return gen_fail(g, LU_EXIT_INTERNAL, "diff: %s", pt_strerror(err));
 	}
+	crash_point(g, "reconcile");
 
+	/*
+	 * From the first configuration write on, the hardware may use the
+	 * new table, which the incoming handover does not describe: commit
+	 * a journal naming both tables first, so a crash from here on
+	 * leaves a handover a recovery kernel can complete the switch from.
+	 */
+	finish_incoming(g);
+	err = commit_journal(g);
+	if (err) {
+		iommufd_hwpt_destroy(&g->ictx, nh);
+		return gen_fail(g, LU_EXIT_INTERNAL, "journal: %s; the preserved "
+				"table stays live", strerror(-err));
+	}
 	t = now_ns();
 	for (unsigned int i = 0; i < rec->nr_devs && !err; i++)
 		err = iommufd_device_replace(&g->ictx, rec->devs[i], nh);
 	g->phase_ns[LU_PH_SWITCH] += now_ns() - t;
 	if (err)
 		return gen_fail(g, LU_EXIT_NOT_HITLESS, "replace: %s", strerror(-err));
+	crash_point(g, "free");
 
 	t = now_ns();
 	iommufd_hwpt_destroy(&g->ictx, old);
 	g->phase_ns[LU_PH_FREE] += now_ns() - t;
+	withdraw_journal(g);
 	return 0;
 }
 
@@ -564,6 +674,7 @@ static int boot_handover(struct gen *g)
 	const struct lu_gen_cfg *c = g->cfg;
 	struct kho_err kerr = { { 0 } };
 	uint64_t t0 = now_ns();
+	crash_point(g, "exec");
 	int err = kho_boot(&g->k, &g->pm, c->handover_pa, &kerr);
 	if (err)
 		return gen_fail(g, LU_EXIT_INPUT, "handover at 0x%" PRIx64 " refused: "
@@ -587,6 +698,8 @@ static int boot_handover(struct gen *g)
 			   g->unit.va_bits);
 	if (err)
 		return gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
+	g->ictx.inject = inject_point;
+	g->ictx.inject_arg = g;
 	struct iommufd_incoming in;
 	err = iommufd_retrieve(&g->ictx, VM_SESSION, &g->guest, 1, &in, &kerr);
 	if (!err && (in.nr_ioas != 1 || in.nr_hwpt < 1)) {
@@ -662,9 +775,140 @@ static int boot_handover(struct gen *g)
 	}
 	if (err)
 		return err;
-	t = now_ns();
-	kho_finish(&g->k);
-	g->phase_ns[LU_PH_FINISH] = now_ns() - t;
+	finish_incoming(g);
+	return 0;
+}
+
+/* ---- recovery after a crash --------------------------------------------- */
+
+/*
+ * No complete handover: nothing in RAM can be trusted to describe what
+ * the devices use, so every stream goes to abort. DMA faults from now
+ * on, but nothing is misdirected and nothing lands outside guest memory.
+ */
+static int recover_abort(struct gen *g, const char *why)
+{
+	struct hw_regs *regs = g->region.regs;
+	unsigned int log2 = atomic_load(&regs->strtab_log2);
+	unsigned int n = log2 ? 1u << log2 : 0;
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
+	int err = 0;
+	for (unsigned int sid = 0; sid < n && sid < HW_MAX_DEVS && !err; sid++)
+		err = iommu_drv_write_ste(&g->drv, sid, ste, NULL);
+	if (!err)
+		err = iommu_drv_tlbi_all(&g->drv);
+	if (!err)
+		err = iommu_drv_sync(&g->drv);
+	iommu_drv_guest_resume(&g->drv);
+	g->recovery_mode = "abort";
+	if (err)
+		return gen_fail(g, LU_EXIT_INTERNAL, "abort mode: %s", strerror(-err));
+	return gen_fail(g, LU_EXIT_NOT_HITLESS, "%s: devices put in abort mode",
+			why);
+}
+
+/* Bytes allocated beyond what the recovered kernel owns: a leak. */
+static uint64_t leaked_bytes(struct gen *g)
+{
+	uint64_t used = g->k.alloc.ram_size - g->k.alloc.free_bytes;
+	uint64_t owned = g->guest->size + g->ictx.stats.table_pages * KHO_4K +
+			 (((uint64_t)HW_STE_SIZE << g->unit.strtab_log2) + KHO_4K - 1) /
+			 KHO_4K * KHO_4K;
+	return used > owned ? used - owned : 0;
+}
+
+/*
+ * Boot from the last handover that was completely written (the crashed
+ * kernels reported where they wrote them) and keep each device on the
+ * table it uses now: the old one (the update falls back) or, if a journal
+ * shows the switch began, the new one (the update completes). Tables no
+ * device uses are released after a sync.
+ */
+static int boot_recovery(struct gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	struct kho_err kerr = { { 0 } };
+	uint64_t pa;
+	int err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
+	if (err)
+		return gen_fail(g, LU_EXIT_INTERNAL, "iommu: %s", strerror(-err));
+	if (kho_latest_committed(&g->pm, c->candidates, c->nr_candidates, &pa))
+		return recover_abort(g, "no complete handover");
+	err = kho_boot(&g->k, &g->pm, pa, &kerr);
+	if (err)
+		return recover_abort(g, kerr.msg);
+	kho_poison_trap_install(&g->k);
+	err = iommufd_retrieve_unit(&g->k, UNIT_SESSION, &g->unit);
+	if (!err)
+		err = kho_memfd_retrieve(&g->k, VM_SESSION, GUEST_MEMFD, &g->guest);
+	if (!err)
+		err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
+				   g->unit.va_bits);
+	if (err)
+		return recover_abort(g, "handover state unusable");
+	struct iommufd_incoming in;
+	err = iommufd_retrieve(&g->ictx, VM_SESSION, &g->guest, 1, &in, &kerr);
+	if (err || in.nr_ioas != 1) {
+		iommufd_incoming_free(&in);
+		return recover_abort(g, err ? kerr.msg : "no ioas");
+	}
+	g->ioas = in.ioas[0];
+
+	/* Which preserved table does each device use right now? */
+	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
+	for (unsigned int i = 0; i < in.nr_hwpt; i++)
+		if (in.hwpt[i].id > in.hwpt[newest].id)
+			newest = i;
+	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
+		struct iommufd_hwpt_rec *rec = &in.hwpt[i];
+		struct iommufd_hwpt_rec users = *rec;
+		users.nr_devs = 0;
+		for (unsigned int d = 0; d < c->devices; d++) {
+			uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
+			hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt,
+				    rec->va_bits, rec->root, rec->did);
+			if (!iommu_drv_read_ste(&g->drv, d, ste) &&
+			    hw_ste_same_config(ste, want))
+				users.devs[users.nr_devs++] = d;
+		}
+		if (!users.nr_devs)
+			continue;
+		struct iommufd_hwpt *h;
+		err = iommufd_adopt_hwpt(&g->ictx, g->ioas, rec, false, &h, &kerr);
+		if (!err)
+			err = attach_restored(g, h, &users);
+		if (!err)
+			err = verify_table(g, &h->pt);
+		used_newest += i == newest ? users.nr_devs : 0;
+	}
+	iommufd_incoming_free(&in);
+	if (err)
+		return recover_abort(g, kerr.msg[0] ? kerr.msg : g->error);
+	for (unsigned int d = 0; d < c->devices; d++)
+		if (!g->ictx.dev[d].hwpt)
+			return recover_abort(g, "a device uses no preserved table");
+	/* Walk caches may still reach tables no device uses: flush them
+	 * before finish releases their pages. */
+	err = iommu_drv_tlbi_all(&g->drv);
+	if (!err)
+		err = iommu_drv_sync(&g->drv);
+	if (err)
+		return gen_fail(g, LU_EXIT_INTERNAL, "sync: %s", strerror(-err));
+	int64_t pinned = iommufd_ioas_pin(&g->ictx, g->ioas, true);
+	if (pinned < 0)
+		return gen_fail(g, LU_EXIT_INTERNAL, "re-pin: %s",
+				strerror((int)-pinned));
+	for (unsigned int d = 0; d < c->devices; d++)
+		iommu_drv_dma_enable(&g->drv, d, true);
+	iommu_drv_guest_resume(&g->drv);
+	finish_incoming(g);
+	/* completed: all on the new table; fell-back: all on the old one;
+	 * split: the crash came mid-switch, each device stays where it is
+	 * (both tables translate alike). */
+	g->recovery_mode = nr_hwpt > 1 && used_newest == c->devices ? "completed" :
+			   used_newest ? "split" : "fell-back";
+	g->leaked_bytes = leaked_bytes(g);
 	return 0;
 }
 
@@ -734,6 +978,7 @@ static int live_update(struct gen *g)
 	 * Serialize while the VM still runs (LUO's prepare): the blob grows
 	 * with guest memory, the blackout must not.
 	 */
+	crash_point(g, "serialize");
 	if (!err)
 		err = kho_prepare(&g->k);
 	if (err) {
@@ -760,6 +1005,8 @@ static int live_update(struct gen *g)
 		iommu_drv_guest_resume(&g->drv);
 		return gen_fail(g, LU_EXIT_INTERNAL, "handover: %s", strerror(-err));
 	}
+	report_handover(g, "update", pa);
+	crash_point(g, "freeze");
 	char s_pause[24], s_freeze[24], s_pres[24], s_region[16], s_report[16];
 	snprintf(s_pause, sizeof(s_pause), "%" PRIu64, t_pause);
 	snprintf(s_freeze, sizeof(s_freeze), "%" PRIu64, now_ns());
@@ -809,6 +1056,10 @@ static int live_update(struct gen *g)
 		extra[ne++] = "--save-handover";
 		extra[ne++] = (char *)c->save_dir;
 	}
+	if (c->crash_at) {
+		extra[ne++] = "--crash-at";
+		extra[ne++] = (char *)c->crash_at;
+	}
 	extra[ne] = NULL;
 	int keep[2] = { c->region_fd, c->report_fd };
 	const struct kho_exec_args ea = {
@@ -854,13 +1105,17 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	if (err)
 		return gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
 
-	int rc = cfg->has_handover ? boot_handover(g) : boot_fresh(g);
+	int rc = cfg->recover ? boot_recovery(g) :
+		 cfg->has_handover ? boot_handover(g) : boot_fresh(g);
 	if (cfg->save_dir)
 		snprintf(g->k.save_dir, sizeof(g->k.save_dir), "%s", cfg->save_dir);
-	report(g, cfg->has_handover ? "update" : "boot", rc == 0);
+	report(g, cfg->recover ? "recovery" : cfg->has_handover ? "update" : "boot",
+	       rc == 0);
 	if (rc)
 		return rc;
 	sleep_ms(cfg->run_ms);
+	if (cfg->recover)
+		return LU_EXIT_OK;
 	if (!cfg->next || !cfg->next[0])
 		return LU_EXIT_OK;
 	return live_update(g);

@@ -81,6 +81,10 @@ struct lu_gen_cfg {
 	bool hotplug;
 	bool naive;               /* rebuild with own defaults, no reconcile */
 	const char *inject;       /* test hook, see lu_injections */
+	const char *crash_at;     /* lu_crash_points: SIGKILL there */
+	bool recover;             /* a recovery kernel after a crash */
+	uint64_t candidates[8];   /* handovers the crashed kernels reported */
+	unsigned int nr_candidates;
 	uint64_t run_ms;          /* DMA time before each update and at the end */
 	uint64_t t_pause_ns;      /* guest paused by the previous generation */
 	uint64_t t_freeze_ns;     /* its blob committed */
@@ -105,6 +109,22 @@ enum lu_exit {
  *                table the next kernel must refuse to adopt or switch)
  */
 extern const char *const lu_injections[];
+
+/*
+ * Where a kernel kills itself (SIGKILL) for crash tests, in update order:
+ *   serialize  outgoing, preserving, before any handover is committed
+ *   freeze     outgoing, handover committed, before exec
+ *   exec       incoming, running, before the handover is parsed
+ *   replay     incoming, guest memory re-pinned
+ *   reconcile  incoming, new table reconciled, not yet switched to
+ *   switch     incoming, a configuration entry rewritten, before its sync
+ *   free       incoming, devices switched, old table not yet freed
+ *   finish     incoming, before unclaimed handover state is released
+ * A recovery kernel then boots (lu_kernel_main with recover) from the last
+ * handover that was completely written, or finds none and puts every
+ * device in abort mode.
+ */
+extern const char *const lu_crash_points[];
 
 /* Run one generation; returns an enum lu_exit. Does not return on a
  * successful exec of the next generation. */
@@ -141,6 +161,7 @@ struct lu_scenario {
 	bool hotplug;
 	bool naive;
 	const char *inject;       /* lu_injections, or NULL */
+	const char *crash_at;     /* lu_crash_points, or NULL */
 	uint64_t seed;
 	uint64_t run_ms;
 	unsigned int engines;     /* DMA engine threads per device */
@@ -181,6 +202,15 @@ struct lu_result {
 	unsigned int devices;
 	int kernel_status;        /* exit code of the last generation */
 	char kernel_error[256];
+	/* After a crash test: what the recovery kernel did. */
+	bool crashed;             /* a kernel reached crash_at and died */
+	int recovery_status;
+	char recovery_mode[24];   /* completed, fell-back, split, abort */
+	char recovery_error[256];
+	uint64_t recovery_leaked_bytes;
+	uint64_t recovery_bad_frees;
+	uint64_t handovers[8];    /* committed handovers the kernels reported */
+	unsigned int nr_handovers;
 	bool hitless;
 	uint64_t guest_ops;
 	uint64_t wall_us;

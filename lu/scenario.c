@@ -123,7 +123,20 @@ static void parse_report(const char *text, struct lu_result *res,
 			return;
 		char event[16];
 		json_string(l, "event", event, sizeof(event));
-		if (!strcmp(event, "update") && res->nr_upd < LU_MAX_UPDATES) {
+		if (!strcmp(event, "handover")) {
+			if (res->nr_handovers < 8)
+				res->handovers[res->nr_handovers++] =
+					json_u64(l, "pa");
+		} else if (!strcmp(event, "crash")) {
+			res->crashed = true;
+		} else if (!strcmp(event, "recovery")) {
+			json_string(l, "mode", res->recovery_mode,
+				    sizeof(res->recovery_mode));
+			json_string(l, "error", res->recovery_error,
+				    sizeof(res->recovery_error));
+			res->recovery_leaked_bytes = json_u64(l, "leaked_bytes");
+			res->recovery_bad_frees = json_u64(l, "bad_frees");
+		} else if (!strcmp(event, "update") && res->nr_upd < LU_MAX_UPDATES) {
 			struct lu_update *u = &res->upd[res->nr_upd++];
 			json_string(l, "strategy", u->strategy, sizeof(u->strategy));
 			json_string(l, "from", u->from, sizeof(u->from));
@@ -149,6 +162,18 @@ static void parse_report(const char *text, struct lu_result *res,
 		free(l);
 		line = nl ? nl + 1 : NULL;
 	}
+}
+
+static void read_report(int fd, struct lu_result *res, unsigned int bbm)
+{
+	off_t len = lseek(fd, 0, SEEK_END);
+	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
+	if (text && pread(fd, text, (size_t)len, 0) == len) {
+		if (getenv("IOH_REPORT_DEBUG"))
+			fputs(text, stderr);
+		parse_report(text, res, bbm);
+	}
+	free(text);
 }
 
 static void collect_dma(const struct hw_regs *regs, struct lu_result *res)
@@ -233,6 +258,10 @@ static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd
 		argv[n++] = "--inject";
 		argv[n++] = sc->inject;
 	}
+	if (sc->crash_at) {
+		argv[n++] = "--crash-at";
+		argv[n++] = sc->crash_at;
+	}
 	if (sc->save_dir) {
 		argv[n++] = "--save-handover";
 		argv[n++] = sc->save_dir;
@@ -243,6 +272,52 @@ static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd
 		execv(sc->kernel_path, (char *const *)argv);
 		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
 			strerror(errno));
+		_exit(3);
+	}
+	return pid;
+}
+
+/*
+ * A crash kernel: told where the dead kernels said they wrote handovers,
+ * it recovers from the last one completely written.
+ */
+static pid_t start_recovery(const struct lu_scenario *sc, int pm_fd,
+			    int region_fd, int report_fd,
+			    const struct lu_result *res)
+{
+	char s_pm[16], s_rg[16], s_rp[16], s_devs[8], s_run[24], cands[200];
+	snprintf(s_pm, sizeof(s_pm), "%d", pm_fd);
+	snprintf(s_rg, sizeof(s_rg), "%d", region_fd);
+	snprintf(s_rp, sizeof(s_rp), "%d", report_fd);
+	snprintf(s_devs, sizeof(s_devs), "%u", sc->devices);
+	snprintf(s_run, sizeof(s_run), "%" PRIu64, sc->run_ms);
+	size_t used = 0;
+	cands[0] = '\0';
+	for (unsigned int i = 0; i < res->nr_handovers && used < sizeof(cands); i++)
+		used += (size_t)snprintf(cands + used, sizeof(cands) - used,
+					 "%s0x%" PRIx64, i ? "," : "",
+					 res->handovers[i]);
+	const char *prof = strrchr(sc->to, ',') ? strrchr(sc->to, ',') + 1 : sc->to;
+	const char *argv[32];
+	unsigned int n = 0;
+	argv[n++] = sc->kernel_path;
+	argv[n++] = "kernel";
+	argv[n++] = "--recover";
+	argv[n++] = "--physmem-fd"; argv[n++] = s_pm;
+	argv[n++] = "--region-fd"; argv[n++] = s_rg;
+	argv[n++] = "--report-fd"; argv[n++] = s_rp;
+	argv[n++] = "--profile"; argv[n++] = prof;
+	argv[n++] = "--format"; argv[n++] = pt_fmt_name(sc->fmt);
+	argv[n++] = "--devices"; argv[n++] = s_devs;
+	argv[n++] = "--run-ms"; argv[n++] = s_run;
+	if (res->nr_handovers) {
+		argv[n++] = "--candidates";
+		argv[n++] = cands;
+	}
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(sc->kernel_path, (char *const *)argv);
 		_exit(3);
 	}
 	return pid;
@@ -348,13 +423,22 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	res->kernel_status = wait_exit(kpid, budget_ms, sc, regs, report_fd,
 				       res->t0_ns);
 
-	off_t len = lseek(report_fd, 0, SEEK_END);
-	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
-	if (text && pread(report_fd, text, (size_t)len, 0) == len && getenv("IOH_REPORT_DEBUG"))
-		fputs(text, stderr);
-	if (text && len > 0)
-		parse_report(text, res, sc->bbm_level);
-	free(text);
+	read_report(report_fd, res, sc->bbm_level);
+	if (sc->crash_at && res->crashed) {
+		pid_t rpid = start_recovery(sc, pm.fd, region.fd, report_fd, res);
+		res->recovery_status = rpid < 0 ? -1 :
+			wait_exit(rpid, 60000 + sc->run_ms, sc, regs, report_fd,
+				  res->t0_ns);
+		/* Read again from the start: the recovery line is new. */
+		struct lu_result again = { .nr_upd = 0 };
+		read_report(report_fd, &again, sc->bbm_level);
+		memcpy(res->recovery_mode, again.recovery_mode,
+		       sizeof(res->recovery_mode));
+		memcpy(res->recovery_error, again.recovery_error,
+		       sizeof(res->recovery_error));
+		res->recovery_leaked_bytes = again.recovery_leaked_bytes;
+		res->recovery_bad_frees = again.recovery_bad_frees;
+	}
 	close(report_fd);
 	if (res->kernel_status == -1)
 		snprintf(res->kernel_error, sizeof(res->kernel_error),

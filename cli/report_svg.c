@@ -1,8 +1,472 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The SVG timeline of a scenario. Sources, all measured, none invented:
+ *   - DMA throughput per device: the machine's per-device op counters,
+ *     sampled by the runner about every 10 ms (cli/scenario.c), plotted
+ *     as ops per millisecond between samples;
+ *   - faults: the machine's event log (hardware fault records and the
+ *     checker's verdicts), one red mark per event on its device's lane;
+ *   - the guest-paused band: GUEST_PAUSED/RESUMED events of the log (the
+ *     sampled pause flag when the log has wrapped);
+ *   - phase markers: each update's phase durations as its kernels
+ *     reported them, laid end to end from the moment the guest was
+ *     paused (preserve ends there). Phases after the guest resumed run
+ *     per table in the kernel and are summed, so their boundaries are
+ *     placed, not measured, to within the other phases' interleaving.
+ * Two panels: the whole run, and the first update zoomed.
+ */
+#include <inttypes.h>
+#include <string.h>
+
 #include "cli/scenario.h"
+
+#define W 1400
+#define LEFT 170
+#define RIGHT 150
+#define PLOT_W (W - LEFT - RIGHT)
+#define LANE_H 70
+#define LANE_GAP 14
+#define PHASE_H 34
+#define AXIS_H 20 /* tick labels between the lanes and the phases */
+
+static const char *const phase_color[LU_NR_PHASES] = {
+	"#9ecae1", "#fd8d3c", "#fdae6b", "#fdd0a2", "#74c476", "#a1d99b",
+	"#9e9ac8", "#6baed6", "#bdbdbd", "#d9d9d9",
+};
+
+struct span {
+	double t0, t1; /* ms since scenario start */
+};
+
+struct tl {
+	const struct cli_scenario *cs;
+	FILE *f;
+	double end_ms;
+	struct span pause[LU_MAX_UPDATES + 1];
+	unsigned int nr_pause;
+	/* Per update: phase p spans [ph[u][p], ph[u][p+1]). */
+	double ph[LU_MAX_UPDATES][LU_NR_PHASES + 1];
+	bool ph_ok[LU_MAX_UPDATES];
+};
+
+static double ev_ms(const struct tl *t, uint64_t ts)
+{
+	uint64_t t0 = t->cs->res.t0_ns;
+	return ts > t0 ? (double)(ts - t0) / 1e6 : 0;
+}
+
+static bool is_error_event(uint32_t type)
+{
+	return (type > HW_EVT_NONE && type < 0x80) ||
+	       (type >= HW_EVT_MISDIRECTED && type <= HW_EVT_TORN_CONFIG);
+}
+
+static const char *event_name(uint32_t type)
+{
+	switch (type) {
+	case HW_EVT_TRANSLATION: return "translation fault";
+	case HW_EVT_PERMISSION: return "permission fault";
+	case HW_EVT_TLB_CONFLICT: return "TLB conflict abort";
+	case HW_EVT_STE_ABORT: return "config abort";
+	case HW_EVT_BAD_STE: return "bad config entry";
+	case HW_EVT_MISDIRECTED: return "misdirected DMA";
+	case HW_EVT_LOST_WRITE: return "lost write";
+	case HW_EVT_BBM_VIOLATION: return "BBM violation";
+	case HW_EVT_USE_AFTER_FREE: return "use after free";
+	case HW_EVT_TORN_CONFIG: return "torn config";
+	default: return "fault";
+	}
+}
+
+/* Guest-paused spans: from the event log, else from the samples. */
+static void find_pauses(struct tl *t)
+{
+	const struct lu_result *r = &t->cs->res;
+	bool open = false;
+	for (size_t i = 0; i < r->nr_events && t->nr_pause <= LU_MAX_UPDATES; i++) {
+		const struct hw_event *e = &r->events[i];
+		if (e->type == HW_EVT_GUEST_PAUSED && !open) {
+			t->pause[t->nr_pause].t0 = ev_ms(t, e->ts_ns);
+			open = true;
+		} else if (e->type == HW_EVT_GUEST_RESUMED && open) {
+			t->pause[t->nr_pause++].t1 = ev_ms(t, e->ts_ns);
+			open = false;
+		}
+	}
+	if (open)
+		t->pause[t->nr_pause++].t1 = t->end_ms;
+	if (t->nr_pause >= t->cs->res.nr_upd || !t->cs->nr_samples)
+		return;
+	/* The log wrapped: fall back to the sampled flag (10 ms grain). */
+	t->nr_pause = 0;
+	open = false;
+	for (size_t i = 0; i < t->cs->nr_samples && t->nr_pause <= LU_MAX_UPDATES; i++) {
+		const struct cli_sample *s = &t->cs->samples[i];
+		double ms = (double)s->ns / 1e6;
+		if (s->paused && !open) {
+			t->pause[t->nr_pause].t0 = ms;
+			open = true;
+		} else if (!s->paused && open) {
+			t->pause[t->nr_pause++].t1 = ms;
+			open = false;
+		}
+	}
+	if (open)
+		t->pause[t->nr_pause++].t1 = t->end_ms;
+}
+
+static void place_phases(struct tl *t)
+{
+	const struct lu_result *r = &t->cs->res;
+	for (unsigned int u = 0; u < r->nr_upd && u < t->nr_pause; u++) {
+		const uint64_t *us = r->upd[u].phases_us;
+		double at = t->pause[u].t0 - (double)us[LU_PH_PRESERVE] / 1e3;
+		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
+			t->ph[u][p] = at;
+			at += (double)us[p] / 1e3;
+		}
+		t->ph[u][LU_NR_PHASES] = at;
+		t->ph_ok[u] = true;
+	}
+}
+
+/* ---- drawing ----------------------------------------------------------- */
+
+struct view {
+	double t0, t1;  /* ms shown */
+	double x0, w;   /* pixels */
+};
+
+static double vx(const struct view *v, double ms)
+{
+	if (ms < v->t0)
+		ms = v->t0;
+	if (ms > v->t1)
+		ms = v->t1;
+	return v->x0 + (ms - v->t0) / (v->t1 - v->t0) * v->w;
+}
+
+static void fmt_ms(char *out, size_t len, double ms)
+{
+	if (ms <= 0)
+		snprintf(out, len, "0");
+	else if (ms < 1)
+		snprintf(out, len, "%.0f us", ms * 1e3);
+	else if (ms < 1000)
+		snprintf(out, len, "%.1f ms", ms);
+	else
+		snprintf(out, len, "%.2f s", ms / 1e3);
+}
+
+static double nice_step(double range)
+{
+	double raw = range / 8, p = 1;
+	while (p * 10 <= raw)
+		p *= 10;
+	while (p > raw)
+		p /= 10;
+	if (p * 5 <= raw)
+		return p * 5;
+	if (p * 2 <= raw)
+		return p * 2;
+	return p;
+}
+
+/* Grid lines from y0 to y1, tick labels just under ylab. */
+static void axis(struct tl *t, const struct view *v, double y0, double y1,
+		 double ylab)
+{
+	FILE *f = t->f;
+	double step = nice_step(v->t1 - v->t0);
+	double first = step * (double)(uint64_t)(v->t0 / step);
+	if (first < v->t0)
+		first += step;
+	for (double ms = first; ms <= v->t1 + 1e-9; ms += step) {
+		double x = vx(v, ms);
+		char lab[32];
+		fmt_ms(lab, sizeof(lab), ms);
+		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"stroke='#eee'/>\n", x, y0, x, y1);
+		fprintf(f, "<text x='%.1f' y='%.1f' class='tick' "
+			"text-anchor='middle'>%s</text>\n", x, ylab + 13, lab);
+	}
+}
+
+static void pause_bands(struct tl *t, const struct view *v, double y0,
+			double y1, bool label)
+{
+	for (unsigned int i = 0; i < t->nr_pause; i++) {
+		const struct span *s = &t->pause[i];
+		if (s->t1 < v->t0 || s->t0 > v->t1)
+			continue;
+		double x0 = vx(v, s->t0), x1 = vx(v, s->t1);
+		if (x1 - x0 < 3) /* too short to see: widen, centred */
+			x0 -= 1.5, x1 = x0 + 3;
+		fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
+			"fill='#f4a259' fill-opacity='0.28' stroke='#e07b24' "
+			"stroke-opacity='0.6'/>\n", x0, y0, x1 - x0, y1 - y0);
+		if (label) {
+			char d[32];
+			fmt_ms(d, sizeof(d), s->t1 - s->t0);
+			fprintf(t->f, "<text x='%.1f' y='%.1f' class='band' "
+				"text-anchor='middle'>guest paused %s</text>\n",
+				(x0 + x1) / 2, y0 - 4, d);
+		}
+	}
+}
+
+/* Before the first kernel reported, it was building the VM: no DMA yet. */
+static void boot_band(struct tl *t, const struct view *v, double y0, double y1)
+{
+	const struct cli_scenario *cs = t->cs;
+	double end = -1;
+	for (size_t i = 0; i < cs->nr_samples && end < 0; i++)
+		if (cs->samples[i].reports)
+			end = (double)cs->samples[i].ns / 1e6;
+	if (end <= v->t0)
+		return;
+	double x0 = vx(v, v->t0), x1 = vx(v, end);
+	fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
+		"fill='#e8e8e8' fill-opacity='0.7'/>\n", x0, y0, x1 - x0, y1 - y0);
+	if (x1 - x0 > 90)
+		fprintf(t->f, "<text x='%.1f' y='%.1f' class='ph' "
+			"text-anchor='middle'>kernel %s boots the VM</text>"
+			"<text x='%.1f' y='%.1f' class='ph' text-anchor='middle'>"
+			"(no DMA yet)</text>\n", (x0 + x1) / 2, y0 + 30,
+			cs->sc.from, (x0 + x1) / 2, y0 + 45);
+}
+
+/* One device's throughput and faults between y0 and y0 + LANE_H. */
+static void lane(struct tl *t, const struct view *v, unsigned int d, double y0,
+		 double peak)
+{
+	FILE *f = t->f;
+	const struct cli_scenario *cs = t->cs;
+	double ybase = y0 + LANE_H;
+	fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%d' "
+		"fill='#fafcff' stroke='#ccd'/>\n", v->x0, y0, v->w, LANE_H);
+	fprintf(f, "<path class='tp' d='M%.1f %.1f", v->x0, ybase);
+	for (size_t i = 1; i < cs->nr_samples; i++) {
+		const struct cli_sample *a = &cs->samples[i - 1], *b = &cs->samples[i];
+		double ta = (double)a->ns / 1e6, tb = (double)b->ns / 1e6;
+		if (tb < v->t0 || ta > v->t1 || tb <= ta)
+			continue;
+		double rate = (double)(b->ops[d] - a->ops[d]) / (tb - ta);
+		double y = ybase - (peak > 0 ? rate / peak : 0) * (LANE_H - 6);
+		fprintf(f, " L%.1f %.1f L%.1f %.1f", vx(v, ta), y, vx(v, tb), y);
+	}
+	fprintf(f, " L%.1f %.1f Z'/>\n", vx(v, cs->nr_samples ?
+		(double)cs->samples[cs->nr_samples - 1].ns / 1e6 : v->t0), ybase);
+	/* Faults: a red tick per event (the log keeps the last 8192). */
+	uint64_t shown = 0;
+	for (size_t i = 0; i < cs->res.nr_events; i++) {
+		const struct hw_event *e = &cs->res.events[i];
+		if (e->sid != d || !is_error_event(e->type))
+			continue;
+		double ms = ev_ms(t, e->ts_ns);
+		if (ms < v->t0 || ms > v->t1)
+			continue;
+		double x = vx(v, ms);
+		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"class='fault'><title>%s at %.3f ms, IOVA 0x%" PRIx64
+			"</title></line>\n", x, y0, x, ybase, event_name(e->type),
+			ms, e->iova);
+		shown++;
+	}
+}
+
+static double peak_rate(const struct tl *t, const struct view *v)
+{
+	const struct cli_scenario *cs = t->cs;
+	double peak = 0;
+	for (size_t i = 1; i < cs->nr_samples; i++) {
+		const struct cli_sample *a = &cs->samples[i - 1], *b = &cs->samples[i];
+		double ta = (double)a->ns / 1e6, tb = (double)b->ns / 1e6;
+		if (tb < v->t0 || ta > v->t1 || tb <= ta)
+			continue;
+		for (unsigned int d = 0; d < cs->sc.devices; d++) {
+			double rate = (double)(b->ops[d] - a->ops[d]) / (tb - ta);
+			if (rate > peak)
+				peak = rate;
+		}
+	}
+	return peak;
+}
+
+/* Phase bars of every update inside the view, labelled where they fit. */
+static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
+{
+	FILE *f = t->f;
+	const struct lu_result *r = &t->cs->res;
+	for (unsigned int u = 0; u < r->nr_upd; u++) {
+		if (!t->ph_ok[u])
+			continue;
+		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
+			double a = t->ph[u][p], b = t->ph[u][p + 1];
+			if (b < v->t0 || a > v->t1)
+				continue;
+			double x0 = vx(v, a), x1 = vx(v, b);
+			if (x1 - x0 < 0.8)
+				x1 = x0 + 0.8;
+			char d[32];
+			fmt_ms(d, sizeof(d), b - a);
+			fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%d' "
+				"fill='%s'><title>update %u: %s %s</title></rect>\n",
+				x0, y, x1 - x0, PHASE_H, phase_color[p], u + 1,
+				lu_phase_name((enum lu_phase)p), d);
+			/* Zoomed: every phase named, alternating rows below. */
+			if (zoom) {
+				double ly = y + PHASE_H + 14 + (p % 3) * 13;
+				fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+					"stroke='#888' stroke-width='0.6'/>\n",
+					(x0 + x1) / 2, y + PHASE_H, (x0 + x1) / 2, ly - 10);
+				fprintf(f, "<text x='%.1f' y='%.1f' class='ph' "
+					"text-anchor='middle'>%s %s</text>\n",
+					(x0 + x1) / 2, ly, lu_phase_name((enum lu_phase)p), d);
+			}
+		}
+		double a = vx(v, t->ph[u][0]), b = vx(v, t->ph[u][LU_NR_PHASES]);
+		if (!zoom && b > a)
+			fprintf(f, "<text x='%.1f' y='%.1f' class='ph' "
+				"text-anchor='middle'>update %u</text>\n", (a + b) / 2,
+				y + PHASE_H + 14, u + 1);
+	}
+}
+
+static void panel(struct tl *t, const struct view *v, double y, const char *title,
+		  bool zoom)
+{
+	FILE *f = t->f;
+	const struct cli_scenario *cs = t->cs;
+	unsigned int nd = cs->sc.devices;
+	double lanes_h = nd * (LANE_H + LANE_GAP);
+	double peak = peak_rate(t, v);
+	fprintf(f, "<text x='%d' y='%.1f' class='h2'>%s</text>\n", 20, y, title);
+	y += 26;
+	axis(t, v, y, y + lanes_h + AXIS_H + PHASE_H, y + lanes_h - LANE_GAP);
+	boot_band(t, v, y - 2, y + lanes_h - LANE_GAP + 2);
+	for (unsigned int d = 0; d < nd; d++) {
+		double y0 = y + d * (LANE_H + LANE_GAP);
+		lane(t, v, d, y0, peak);
+		const struct lu_dma_totals *dt = &cs->res.dev[d];
+		uint64_t errs = dt->faults + dt->conflicts + dt->misdirected +
+				dt->lost_writes + dt->bbm_violations +
+				dt->use_after_free + dt->torn_config;
+		fprintf(f, "<text x='%d' y='%.1f' class='lab'>device %u DMA</text>\n",
+			LEFT - 12, y0 + 22, d);
+		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (peak %.0f)"
+			"</text>\n", LEFT - 12, y0 + 38, peak);
+		if (!zoom)
+			fprintf(f, "<text x='%.1f' y='%.1f' class='%s'>%" PRIu64
+				" fault%s</text>\n", v->x0 + v->w + 12, y0 + 28,
+				errs ? "bad" : "good", errs, errs == 1 ? "" : "s");
+	}
+	pause_bands(t, v, y - 2, y + lanes_h - LANE_GAP + 2, true);
+	double py = y + lanes_h + AXIS_H;
+	fprintf(f, "<text x='%d' y='%.1f' class='lab'>phases</text>\n", LEFT - 12,
+		py + 22);
+	phase_strip(t, v, py, zoom);
+}
+
+static void phase_key(struct tl *t, double y)
+{
+	FILE *f = t->f;
+	double x = LEFT;
+	for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
+		const char *n = lu_phase_name((enum lu_phase)p);
+		fprintf(f, "<rect x='%.1f' y='%.1f' width='12' height='12' fill='%s'/>"
+			"<text x='%.1f' y='%.1f' class='key'>%s"
+			"</text>\n", x, y - 10, phase_color[p], x + 16, y, n);
+		x += 24 + 7.2 * (double)strlen(n);
+	}
+}
+
 int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 {
-	(void)cs;
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n");
+	static struct tl t;
+	memset(&t, 0, sizeof(t));
+	t.cs = cs;
+	t.f = f;
+	const struct lu_result *r = &cs->res;
+	const struct lu_scenario *sc = &cs->sc;
+	t.end_ms = (double)r->wall_us / 1e3;
+	if (cs->nr_samples && (double)cs->samples[cs->nr_samples - 1].ns / 1e6 > t.end_ms)
+		t.end_ms = (double)cs->samples[cs->nr_samples - 1].ns / 1e6;
+	if (t.end_ms <= 0)
+		t.end_ms = 1;
+	find_pauses(&t);
+	place_phases(&t);
+
+	unsigned int nd = sc->devices;
+	double panel_h = 26 + nd * (LANE_H + LANE_GAP) + AXIS_H + PHASE_H + 76;
+	bool zoom = r->nr_upd && t.ph_ok[0];
+	double h = 110 + panel_h * (zoom ? 2 : 1) + 50;
+	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%.0f' "
+		"viewBox='0 0 %d %.0f' font-family='DejaVu Sans, Helvetica, Arial, "
+		"sans-serif'>\n", W, h, W, h);
+	fprintf(f, "<style>text{fill:#222;font-size:13px} .h1{font-size:20px;"
+		"font-weight:bold} .h2{font-size:15px;font-weight:bold} "
+		".lab{font-size:13px;text-anchor:end;font-weight:bold} "
+		".sub{font-size:11px;fill:#555;text-anchor:end} .key{font-size:11px;fill:#555} "
+		".tick{font-size:11px;fill:#666} .band{font-size:12px;fill:#b35900;"
+		"font-weight:bold} .ph{font-size:11px;fill:#333} "
+		".good{fill:#1a7f37;font-weight:bold} .bad{fill:#c62828;"
+		"font-weight:bold} .tp{fill:#4a90d9;fill-opacity:0.35;"
+		"stroke:#1f5fa8;stroke-width:1.2} .fault{stroke:#d32f2f;"
+		"stroke-width:1.5}</style>\n");
+	fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
+
+	char gm[32];
+	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
+	fprintf(f, "<text x='20' y='32' class='h1'>Live update of the host kernel "
+		"%s &#8594; %s: %s, %s, BBM level %u, %s guest, %u device%s doing DMA"
+		"</text>\n", sc->from, sc->to, lu_strategy_name(sc->strategy),
+		pt_fmt_name(sc->fmt), sc->bbm_level, gm, nd, nd == 1 ? "" : "s");
+	fprintf(f, "<rect x='20' y='46' width='%d' height='28' rx='5' fill='%s'/>"
+		"<text x='%d' y='66' style='fill:white;font-weight:bold;"
+		"font-size:15px' text-anchor='middle'>%s</text>\n",
+		r->hitless ? 110 : 100, r->hitless ? "#1a7f37" : "#c62828",
+		r->hitless ? 75 : 70, r->hitless ? "HITLESS" : "FAILED");
+	const struct lu_dma_totals *d = &r->dma;
+	fprintf(f, "<text x='%d' y='66'>%" PRIu64 " DMA ops: %" PRIu64 " faults, "
+		"%" PRIu64 " conflict aborts, %" PRIu64 " misdirected, %" PRIu64
+		" lost writes, %" PRIu64 " BBM violations, %" PRIu64
+		" use after free", r->hitless ? 145 : 135, d->ops, d->faults,
+		d->conflicts, d->misdirected, d->lost_writes, d->bbm_violations,
+		d->use_after_free);
+	if (r->nr_upd) {
+		char b[32];
+		fmt_ms(b, sizeof(b), (double)r->upd[0].blackout_us / 1e3);
+		fprintf(f, "; guest blackout %s%s", b, r->nr_upd > 1 ?
+			" (update 1)" : "");
+	}
+	fprintf(f, "</text>\n");
+	phase_key(&t, 96);
+
+	struct view all = { 0, t.end_ms, LEFT, PLOT_W };
+	double y = 130;
+	panel(&t, &all, y, "Whole run: DMA throughput per device, guest paused "
+	      "(orange), update phases", false);
+	if (zoom) {
+		double a = t.ph[0][0], b = t.ph[0][LU_NR_PHASES];
+		double pad = (b - a) * 0.15 + 2;
+		struct view zv = { a - pad, b + pad, LEFT, PLOT_W };
+		if (zv.t0 < 0)
+			zv.t0 = 0;
+		if (zv.t1 > t.end_ms)
+			zv.t1 = t.end_ms;
+		char title[32];
+		fmt_ms(title, sizeof(title), zv.t1 - zv.t0);
+		char full[160];
+		snprintf(full, sizeof(full), "Update 1 zoomed (%s): throughput sampled "
+			 "every ~10 ms, phases as the kernels measured them", title);
+		panel(&t, &zv, y + panel_h, full, true);
+	}
+	fprintf(f, "<text x='20' y='%.0f' class='key'>"
+		"Red lines: DMA faults and checker verdicts from the machine's event "
+		"log (hover for detail). Phases after the guest resumed are placed "
+		"end to end from their measured durations. iohandover run --help; "
+		"docs/report.md.</text>\n", h - 16);
+	fprintf(f, "</svg>\n");
 	return 0;
 }

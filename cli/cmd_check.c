@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iohandover check OLD NEW: would switching a device from table OLD to
+ * table NEW (two raw dumps, docs/dump-format.md) be hitless? Each range
+ * is identical, differs only in granularity, or differs in translation;
+ * what each needs is the hardware's break-before-make level
+ * (REFERENCE.md section 3 rule 2, docs/pt.md):
+ *
+ *   same         hitless at any level
+ *   granule      ARM: level 1 if only contiguous hints differ, else 2;
+ *                VT-d and x86-64: tolerated (no levels)
+ *   translation  never hitless: DMA would reach another address or fault
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/scenario.h"
+#include "cli/table_file.h"
+
+#define CMD "check"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: iohandover check [--bbm-level L] [--quiet] OLD NEW\n"
+"\n"
+"Compare two table dumps (written by 'iohandover dump --raw', format in\n"
+"docs/dump-format.md) and print each IOVA range that is identical, differs\n"
+"only in granularity (leaf sizes, contiguous hints), or differs in\n"
+"translation, with the break-before-make level a live switch from OLD to\n"
+"NEW needs there.\n"
+"\n"
+"  --bbm-level L   the IOMMU's level, 0-2 (ARM formats; default 0)\n"
+"  --quiet         only the summary\n"
+"  -h, --help      this help\n"
+"\n"
+"Exit status: 0 the switch is hitless at that level, 1 it is not,\n"
+"2 bad option or unreadable dump, 3 internal error.\n");
+}
+
+struct check {
+	const struct cli_dump *old, *new;
+	bool arm, quiet;
+	unsigned int bbm;
+	uint64_t bytes[3];
+	uint64_t ranges[3];
+	uint64_t blocked_bytes;  /* granule ranges above the given level */
+	unsigned int worst_level; /* highest level a granule range needs */
+};
+
+/* Levels of the leaves of t in [va, last] as a bitmap. */
+static unsigned int leaf_levels(const struct pt_table *t, uint64_t va,
+				uint64_t last)
+{
+	struct pt_iter it;
+	struct pt_leaf l;
+	unsigned int m = 0;
+	pt_iter_init(&it, t, va, last);
+	while (pt_iter_next(t, &it, &l))
+		m |= 1u << l.level;
+	return m;
+}
+
+static int on_range(void *arg, const struct pt_diff_range *r)
+{
+	struct check *c = arg;
+	uint64_t len = r->last - r->va + 1;
+	char need[64] = "", size[32];
+	bool ok = true;
+	c->bytes[r->kind] += len;
+	c->ranges[r->kind]++;
+	switch (r->kind) {
+	case PT_DIFF_SAME:
+		snprintf(need, sizeof(need), "hitless at any BBM level");
+		break;
+	case PT_DIFF_GRANULE:
+		if (!c->arm) {
+			snprintf(need, sizeof(need), "tolerated (no BBM levels)");
+			break;
+		}
+		unsigned int lo = leaf_levels(&c->old->t, r->va, r->last);
+		unsigned int ln = leaf_levels(&c->new->t, r->va, r->last);
+		/* Only contiguous hints differ when both use one level. */
+		unsigned int level = lo == ln && !(lo & (lo - 1)) ? 1 : 2;
+		if (level > c->worst_level)
+			c->worst_level = level;
+		snprintf(need, sizeof(need), "needs BBM level %u", level);
+		if (level > c->bbm) {
+			ok = false;
+			c->blocked_bytes += len;
+		}
+		break;
+	case PT_DIFF_TRANSLATION:
+		snprintf(need, sizeof(need), "never hitless (translation changes)");
+		ok = false;
+		break;
+	}
+	if (!c->quiet) {
+		cli_fmt_bytes(size, sizeof(size), len);
+		printf("  0x%016" PRIx64 "-0x%016" PRIx64 "  %-10s  %-11s  %s%s\n",
+		       r->va, r->last, size, pt_diff_kind_name(r->kind), need,
+		       ok ? "" : "  <-- not hitless here");
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bbm-level", required_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct check c = { 0 };
+	int o;
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			usage(stdout);
+			return CLI_OK;
+		case 'q':
+			c.quiet = true;
+			break;
+		case 'b':
+			if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '2') {
+				cli_err(CMD, "--bbm-level: '%s' is not 0, 1 or 2", optarg);
+				return CLI_USAGE;
+			}
+			c.bbm = (unsigned int)(optarg[0] - '0');
+			break;
+		default:
+			if (optopt)
+				cli_err(CMD, "%s needs a value", argv[optind - 1]);
+			else
+				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
+			return CLI_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		cli_err(CMD, "needs two table dumps, OLD and NEW (got %d arguments)",
+			argc - optind);
+		return CLI_USAGE;
+	}
+	const char *pold = argv[optind], *pnew = argv[optind + 1];
+	static struct cli_dump dold, dnew;
+	char msg[256];
+	if (cli_dump_read(pold, &dold, msg, sizeof(msg))) {
+		cli_err(CMD, "OLD: %s", msg);
+		return CLI_USAGE;
+	}
+	if (cli_dump_read(pnew, &dnew, msg, sizeof(msg))) {
+		cli_err(CMD, "NEW: %s", msg);
+		cli_dump_free(&dold);
+		return CLI_USAGE;
+	}
+	int rc = CLI_OK;
+	if (dold.fmt != dnew.fmt) {
+		cli_err(CMD, "OLD is %s, NEW is %s: a device switches between tables "
+			"of one format", pt_fmt_name(dold.fmt), pt_fmt_name(dnew.fmt));
+		rc = CLI_USAGE;
+		goto out;
+	}
+	c.old = &dold;
+	c.new = &dnew;
+	c.arm = dold.fmt == PT_FMT_ARM_S1 || dold.fmt == PT_FMT_ARM_S2;
+	if (!c.arm && c.bbm) {
+		cli_err(CMD, "--bbm-level: %s has no BBM levels (leave it at 0)",
+			pt_fmt_name(dold.fmt));
+		rc = CLI_USAGE;
+		goto out;
+	}
+	printf("check: %s (%" PRIu64 " leaves) -> %s (%" PRIu64 " leaves), %s",
+	       pold, dold.leaves, pnew, dnew.leaves, pt_fmt_name(dold.fmt));
+	if (c.arm)
+		printf(", BBM level %u", c.bbm);
+	printf("\n\n");
+	int err = pt_diff(&dold.t, &dnew.t, 0, ~0ull, on_range, &c);
+	if (err < 0) {
+		cli_err(CMD, "diff: %s", pt_strerror(err));
+		rc = CLI_INTERNAL;
+		goto out;
+	}
+	char s0[32], s1[32], s2[32];
+	cli_fmt_bytes(s0, sizeof(s0), c.bytes[PT_DIFF_SAME]);
+	cli_fmt_bytes(s1, sizeof(s1), c.bytes[PT_DIFF_GRANULE]);
+	cli_fmt_bytes(s2, sizeof(s2), c.bytes[PT_DIFF_TRANSLATION]);
+	printf("%ssame %s in %" PRIu64 " ranges; granule %s in %" PRIu64
+	       " ranges; translation %s in %" PRIu64 " ranges\n",
+	       c.quiet ? "" : "\n", s0, c.ranges[0], s1, c.ranges[1], s2,
+	       c.ranges[2]);
+	if (c.ranges[PT_DIFF_TRANSLATION]) {
+		printf("verdict: NOT hitless: translations differ (a switch would "
+		       "misdirect or fault DMA)\n");
+		rc = CLI_NOT_HITLESS;
+	} else if (c.blocked_bytes) {
+		printf("verdict: NOT hitless at BBM level %u: granularity differs, "
+		       "which needs level %u (or reconcile NEW to OLD's layout first)\n",
+		       c.bbm, c.worst_level);
+		rc = CLI_NOT_HITLESS;
+	} else {
+		printf("verdict: hitless%s\n", c.arm ? (c.ranges[1] ? " at this BBM "
+		       "level" : " at any BBM level") : "");
+	}
+out:
+	cli_dump_free(&dold);
+	cli_dump_free(&dnew);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_check = {
+	.name = "check",
+	.summary = "would a switch between two table dumps be hitless (--help)",
+	.run = cmd_check,
+};

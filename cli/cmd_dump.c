@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iohandover dump: the IOMMU table a host kernel of a given profile builds
+ * for a guest, as a readable listing and in the raw format check reads.
+ *
+ * The table is built the way a first-boot kernel builds it (lu/kernel.c):
+ * the guest's memfd is allocated first from a fresh page allocator over a
+ * RAM of the size the scenario runner gives the machine, mapped as two
+ * IOAS areas that continue each other at half the guest, and the table is
+ * built by iommufd_build_table with the profile's features. Only the
+ * table pages come from elsewhere (an arena here, not physmem), so PAs of
+ * guest memory match a scenario's, table addresses do not.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/parse.h"
+#include "cli/scenario.h"
+#include "cli/table_file.h"
+#include "hw/physmem.h"
+#include "iommufd/iommufd.h"
+#include "kho/kho.h"
+#include "kho/memfd.h"
+
+#define CMD "dump"
+#define RW_CACHE (PT_PROT_READ | PT_PROT_WRITE | PT_PROT_CACHE)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: iohandover dump [options]\n"
+"\n"
+"Build the IOMMU table a kernel of PROFILE builds for a guest and print it\n"
+"as a readable listing (leaves by level, runs folded), and/or write it in\n"
+"the raw format (docs/dump-format.md) that 'iohandover check' compares.\n"
+"\n"
+"  --profile P        kernel profile: %s (default v1)\n"
+"  --format F         arm-s1 | arm-s2 | vtd-ss | x86-64 (default arm-s2)\n"
+"  --va-bits N        IOVA width (default 48)\n"
+"  --guest-mem SIZE   guest RAM, a multiple of 2M (default 1G)\n"
+"  --folio-mix SPEC   1g=PPM,4k=PPM,seed=N,scatter=0|1 (as run)\n"
+"  --raw FILE         write the raw dump to FILE ('-': standard output,\n"
+"                     then no listing)\n"
+"  --no-tree          no readable listing\n"
+"  -h, --help         this help\n"
+"\n"
+"Example: is v1 -> v2 hitless on ARM without BBM level 2?\n"
+"  iohandover dump --profile v1 --raw v1.dump --no-tree\n"
+"  iohandover dump --profile v2 --raw v2.dump --no-tree\n"
+"  iohandover check --bbm-level 0 v1.dump v2.dump\n"
+"\n"
+"Exit status: 0 done, 2 bad option or unwritable file, 3 internal error.\n",
+		iommufd_profile_names());
+}
+
+static void emit_line(void *arg, const char *s)
+{
+	FILE *f = arg;
+	/* Indent by level: "  L<n>  " follows the size column. */
+	const char *lv = strstr(s, "  L");
+	unsigned int level = lv ? (unsigned int)atoi(lv + 3) : 0;
+	if (!strncmp(s, "table ", 6))
+		fprintf(f, "%s\n", s);
+	else
+		fprintf(f, "%*s%s\n", 2 + 4 * (4 - (level > 4 ? 4 : level)), "", s);
+}
+
+struct guest {
+	struct physmem pm;
+	struct kho k;
+	struct kho_memfd *m;
+	struct iommufd_ctx ictx;
+	struct iommufd_ioas *ioas;
+	bool pm_ok, k_ok, ictx_ok;
+};
+
+static int build_guest(struct guest *g, uint64_t size,
+		       const struct kho_memfd_mix *mix,
+		       const struct iommufd_profile *prof, enum pt_format_id fmt,
+		       unsigned int va_bits)
+{
+	/* The machine's RAM as lu_run_scenario sizes it. */
+	uint64_t ram = size + size / 32 + (512ull << 20);
+	ram = (ram + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	int err = physmem_create(&g->pm, ram);
+	if (err)
+		return err;
+	g->pm_ok = true;
+	err = kho_init(&g->k, &g->pm, 0);
+	if (err)
+		return err;
+	g->k_ok = true;
+	err = kho_memfd_create(&g->k, "guest-ram", size, mix, &g->m);
+	if (err)
+		return err;
+	err = iommufd_init(&g->ictx, &g->k, NULL, prof, fmt, va_bits);
+	if (err)
+		return err;
+	g->ictx_ok = true;
+	err = iommufd_ioas_alloc(&g->ictx, &g->ioas);
+	uint64_t half = size / 2 & ~((2ull << 20) - 1);
+	uint64_t seam = half ? half : size;
+	if (!err)
+		err = iommufd_ioas_map_file(g->ioas, &g->ictx, g->m, 0, seam, 0,
+					    RW_CACHE);
+	if (!err && seam < size)
+		err = iommufd_ioas_map_file(g->ioas, &g->ictx, g->m, seam,
+					    size - seam, seam, RW_CACHE);
+	return err;
+}
+
+static void free_guest(struct guest *g)
+{
+	if (g->ictx_ok)
+		iommufd_fini(&g->ictx);
+	if (g->m)
+		kho_memfd_forget(g->m);
+	if (g->k_ok)
+		kho_fini(&g->k);
+	if (g->pm_ok)
+		physmem_detach(&g->pm, true);
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE };
+	static const struct option opts[] = {
+		{ "profile", required_argument, NULL, O_PROF },
+		{ "format", required_argument, NULL, O_FMT },
+		{ "va-bits", required_argument, NULL, O_VAB },
+		{ "guest-mem", required_argument, NULL, O_GUEST },
+		{ "folio-mix", required_argument, NULL, O_MIX },
+		{ "raw", required_argument, NULL, O_RAW },
+		{ "no-tree", no_argument, NULL, O_NOTREE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct iommufd_profile *prof = iommufd_profile_find("v1");
+	enum pt_format_id fmt = PT_FMT_ARM_S2;
+	unsigned int va_bits = 48;
+	uint64_t size = 1ull << 30, v;
+	struct kho_memfd_mix mix = kho_memfd_mix_default;
+	char mix_spec[128] = "default";
+	const char *raw = NULL;
+	bool tree = true;
+	int o;
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			usage(stdout);
+			return CLI_OK;
+		case O_PROF:
+			if (!(prof = iommufd_profile_find(optarg))) {
+				cli_err(CMD, "--profile: unknown profile '%s' (known: %s)",
+					optarg, iommufd_profile_names());
+				return CLI_USAGE;
+			}
+			break;
+		case O_FMT:
+			if (pt_fmt_by_name(optarg, &fmt)) {
+				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
+					"arm-s2, vtd-ss, x86-64)", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case O_VAB:
+			if (cli_parse_size(optarg, &v) || v > 63) {
+				cli_err(CMD, "--va-bits: '%s' is not a number up to 63",
+					optarg);
+				return CLI_USAGE;
+			}
+			va_bits = (unsigned int)v;
+			break;
+		case O_GUEST:
+			if (cli_parse_size(optarg, &v) || v % (2ull << 20) || !v ||
+			    v > (1ull << 42)) {
+				cli_err(CMD, "--guest-mem: '%s' is not a size that is a "
+					"multiple of 2M up to 4T (like 512M, 4G)", optarg);
+				return CLI_USAGE;
+			}
+			size = v;
+			break;
+		case O_MIX:
+			if (cli_parse_mix(optarg, &mix)) {
+				cli_err(CMD, "--folio-mix: '%s' is not 1g=PPM,4k=PPM,"
+					"seed=N,scatter=0|1", optarg);
+				return CLI_USAGE;
+			}
+			snprintf(mix_spec, sizeof(mix_spec), "%s", optarg);
+			break;
+		case O_RAW:
+			raw = optarg;
+			break;
+		case O_NOTREE:
+			tree = false;
+			break;
+		default:
+			if (optopt)
+				cli_err(CMD, "%s needs a value", argv[optind - 1]);
+			else
+				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
+			return CLI_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
+		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
+			va_bits, pt_fmt_name(fmt));
+		return CLI_USAGE;
+	}
+	if (va_bits < 64 && size > (1ull << va_bits)) {
+		cli_err(CMD, "--guest-mem: the guest does not fit %u-bit IOVAs",
+			va_bits);
+		return CLI_USAGE;
+	}
+	FILE *rf = NULL;
+	bool raw_stdout = raw && !strcmp(raw, "-");
+	if (raw && !raw_stdout && !(rf = fopen(raw, "w"))) {
+		cli_err(CMD, "--raw: cannot write '%s': %s", raw, strerror(errno));
+		return CLI_USAGE;
+	}
+	if (raw_stdout) {
+		rf = stdout;
+		tree = false;
+	}
+
+	static struct guest g;
+	struct cli_ptmem mem = { 0 };
+	struct pt_table t = { 0 };
+	int rc = CLI_INTERNAL;
+	int err = build_guest(&g, size, &mix, prof, fmt, va_bits);
+	if (err) {
+		cli_err(CMD, "guest of %" PRIu64 " bytes: %s", size, strerror(-err));
+		goto out;
+	}
+	/* Level-0 tables at most one per 2M, level-1 one per 1G, ... */
+	err = cli_ptmem_init(&mem, size / (2ull << 20) + size / (1ull << 30) + 64);
+	uint32_t features = iommufd_features(prof, 0);
+	struct pt_cfg cfg = {
+		.fmt = fmt, .va_bits = va_bits, .oa_bits = 48,
+		.pgsizes = iommufd_pgsizes(fmt, features),
+	};
+	if (!err)
+		err = pt_init(&t, &cfg, &mem.ops, &mem);
+	if (!err)
+		err = iommufd_build_table(g.ioas, &t, features);
+	if (err) {
+		cli_err(CMD, "building the table: %s", err < 0 && err > -200 ?
+			pt_strerror(err) : "failed");
+		goto out;
+	}
+	char comment[256];
+	snprintf(comment, sizeof(comment), "built by iohandover dump: profile %s "
+		 "(%s), guest %" PRIu64 " bytes, folio mix %s", prof->name,
+		 prof->summary, size, mix_spec);
+	if (rf && (cli_dump_write(rf, &t, fmt, comment) ||
+		   (rf != stdout && fclose(rf)))) {
+		rf = NULL;
+		cli_err(CMD, "--raw: writing '%s' failed", raw);
+		goto out;
+	}
+	rf = NULL;
+	if (tree) {
+		printf("# %s\n", comment);
+		pt_dump(&t, emit_line, stdout);
+	}
+	rc = CLI_OK;
+out:
+	if (rf && rf != stdout)
+		fclose(rf);
+	if (t.fmt)
+		pt_deinit(&t);
+	cli_ptmem_destroy(&mem);
+	free_guest(&g);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_dump = {
+	.name = "dump",
+	.summary = "a kernel profile's table for a guest, readable and raw (--help)",
+	.run = cmd_dump,
+};

@@ -906,8 +906,9 @@ static int boot_recovery(struct gen *g)
 	/* completed: all on the new table; fell-back: all on the old one;
 	 * split: the crash came mid-switch, each device stays where it is
 	 * (both tables translate alike). */
-	g->recovery_mode = nr_hwpt > 1 && used_newest == c->devices ? "completed" :
-			   used_newest ? "split" : "fell-back";
+	bool journal = nr_hwpt > 1;
+	g->recovery_mode = journal && used_newest == c->devices ? "completed" :
+			   journal && used_newest ? "split" : "fell-back";
 	g->leaked_bytes = leaked_bytes(g);
 	return 0;
 }

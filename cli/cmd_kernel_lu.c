@@ -23,6 +23,7 @@ static const char *const flags_with_value[] = {
 	"--va-bits", "--devices", "--guest-size", "--mix", "--run-ms",
 	"--t-pause", "--t-freeze", "--preserve-ns", "--save-handover",
 	"--keep-fd", "--next", "--inject", "--crash-at", "--candidates",
+	"--next-strategies",
 };
 
 static bool takes_value(const char *a)
@@ -78,6 +79,8 @@ int cli_kernel_lu(int argc, char **argv)
 			c.from_profile = v;
 		} else if (!strcmp(a, "--next-profiles")) {
 			c.next = v;
+		} else if (!strcmp(a, "--next-strategies")) {
+			c.next_strategies = v;
 		} else if (!strcmp(a, "--save-handover")) {
 			c.save_dir = v;
 		} else if (!strcmp(a, "--next")) {

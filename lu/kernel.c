@@ -950,7 +950,7 @@ static int inject_table_prot(struct gen *g)
 static int live_update(struct gen *g)
 {
 	const struct lu_gen_cfg *c = g->cfg;
-	char next_profile[16], rest[256] = "";
+	char next_profile[16], rest[4096] = "";
 	const char *comma = strchr(c->next, ',');
 	size_t n = comma ? (size_t)(comma - c->next) : strlen(c->next);
 	if (n >= sizeof(next_profile))
@@ -959,6 +959,25 @@ static int live_update(struct gen *g)
 	next_profile[n] = '\0';
 	if (comma)
 		snprintf(rest, sizeof(rest), "%s", comma + 1);
+	/* The strategy of the update about to happen, and those after. */
+	enum lu_strategy out = c->strategy;
+	char srest[4096] = "";
+	if (c->next_strategies && c->next_strategies[0]) {
+		char first[24];
+		const char *sc = strchr(c->next_strategies, ',');
+		size_t sn = sc ? (size_t)(sc - c->next_strategies) :
+			    strlen(c->next_strategies);
+		if (sn >= sizeof(first))
+			return gen_fail(g, LU_EXIT_INPUT, "bad strategy list '%s'",
+					c->next_strategies);
+		memcpy(first, c->next_strategies, sn);
+		first[sn] = '\0';
+		if (lu_strategy_by_name(first, &out))
+			return gen_fail(g, LU_EXIT_INPUT, "unknown strategy '%s'",
+					first);
+		if (sc)
+			snprintf(srest, sizeof(srest), "%s", sc + 1);
+	}
 
 	if (c->inject && !strcmp(c->inject, "table-prot")) {
 		int ierr = inject_table_prot(g);
@@ -994,7 +1013,7 @@ static int live_update(struct gen *g)
 	/* The VMM stops the vCPUs; stop-the-world stops the devices too. */
 	err = iommu_drv_guest_pause(&g->drv);
 	uint64_t t_pause = now_ns();
-	if (c->strategy == LU_STOP_THE_WORLD)
+	if (out == LU_STOP_THE_WORLD)
 		for (unsigned int d = 0; d < c->devices; d++)
 			iommu_drv_dma_enable(&g->drv, d, false);
 	uint64_t pa = 0;
@@ -1021,7 +1040,11 @@ static int live_update(struct gen *g)
 	extra[ne++] = "--report-fd";
 	extra[ne++] = s_report;
 	extra[ne++] = "--strategy";
-	extra[ne++] = (char *)lu_strategy_name(c->strategy);
+	extra[ne++] = (char *)lu_strategy_name(out);
+	if (srest[0]) {
+		extra[ne++] = "--next-strategies";
+		extra[ne++] = srest;
+	}
 	extra[ne++] = "--from-profile";
 	extra[ne++] = (char *)c->profile;
 	if (rest[0]) {

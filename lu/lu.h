@@ -72,7 +72,8 @@ struct lu_gen_cfg {
 	const char *profile;      /* this kernel's profile */
 	const char *from_profile; /* the previous generation's, on handover */
 	const char *next;         /* profiles of the updates still to do, "v2,v1" */
-	enum lu_strategy strategy;
+	enum lu_strategy strategy; /* of the update into this generation */
+	const char *next_strategies; /* of the updates still to do; NULL: same */
 	enum pt_format_id fmt;
 	unsigned int va_bits;
 	unsigned int devices;
@@ -156,6 +157,8 @@ struct lu_scenario {
 	const char *to;           /* profiles of the updates, comma separated;
 				     one name repeats for every update */
 	enum lu_strategy strategy;
+	const char *strategies;   /* one per update, comma separated; NULL:
+				     strategy for all */
 	unsigned int bbm_level;
 	unsigned int updates;
 	bool hotplug;

@@ -48,7 +48,7 @@ void lu_scenario_default(struct lu_scenario *sc)
 /* Profiles of the updates as "a,b,c": one per update, or one for all. */
 static int update_profiles(const struct lu_scenario *sc, char *out, size_t len)
 {
-	char buf[256];
+	char buf[4096];
 	unsigned int n = 0;
 	snprintf(buf, sizeof(buf), "%s", sc->to);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
@@ -72,6 +72,26 @@ static int update_profiles(const struct lu_scenario *sc, char *out, size_t len)
 		used += (size_t)w;
 	}
 	return 0;
+}
+
+/* A strategy list names one known strategy per update. */
+static bool strategies_ok(const struct lu_scenario *sc)
+{
+	if (!sc->strategies)
+		return true;
+	char buf[4096];
+	unsigned int n = 0;
+	if (strlen(sc->strategies) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", sc->strategies);
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		enum lu_strategy s;
+		if (lu_strategy_by_name(tok, &s))
+			return false;
+		n++;
+	}
+	return n == sc->updates;
 }
 
 /* ---- the report lines (flat JSON written by lu/kernel.c) ---------------- */
@@ -244,6 +264,10 @@ static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd
 	argv[n++] = "--profile"; argv[n++] = sc->from;
 	argv[n++] = "--next-profiles"; argv[n++] = next;
 	argv[n++] = "--strategy"; argv[n++] = lu_strategy_name(sc->strategy);
+	if (sc->strategies) {
+		argv[n++] = "--next-strategies";
+		argv[n++] = sc->strategies;
+	}
 	argv[n++] = "--format"; argv[n++] = pt_fmt_name(sc->fmt);
 	argv[n++] = "--va-bits"; argv[n++] = s_vab;
 	argv[n++] = "--devices"; argv[n++] = s_devs;
@@ -366,13 +390,13 @@ static int wait_exit(pid_t pid, uint64_t timeout_ms,
 int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	char next[256];
+	char next[4096];
 	if (!sc->kernel_path || !iommufd_profile_find(sc->from) ||
 	    !sc->devices || sc->devices > HW_MAX_DEVS || !sc->updates ||
 	    sc->updates > LU_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
-	    update_profiles(sc, next, sizeof(next)))
+	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	res->devices = sc->devices;
 	res->t0_ns = now_ns();

@@ -413,6 +413,44 @@ static void test_guest_pause_is_blackout(void **state)
 	assert_true(atomic_load(&regs()->guest_ops) > ops);
 }
 
+/* 1 TiB of RAM: sparse, a device in bypass writes near its top. */
+static void test_one_tib_physmem(void **state)
+{
+	(void)state;
+	struct physmem pm;
+	struct hw_region region;
+	struct iommu_drv drv;
+	struct hw_machine *m;
+	struct hw_machine_cfg cfg;
+	const uint64_t ram = 1ull << 40, top = ram - (2ull << 20);
+	assert_int_equal(physmem_create(&pm, ram), 0);
+	assert_int_equal(hw_region_create(&region, ram, 2), 0);
+	assert_int_equal(iommu_drv_init(&drv, region.regs, region.freed_map,
+					&pm), 0);
+	assert_int_equal(iommu_drv_set_strtab(&drv, 0, 4), 0);
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_BYPASS, 0, 0, 0, 0);
+	_Atomic uint64_t *e = physmem_ptr(&pm, 0, HW_STE_SIZE);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(&e[w], ste[w]);
+	atomic_store(&region.regs->dev_ctl[0].engines, 1);
+	atomic_store(&region.regs->dev_ctl[0].pace_ns, 100000);
+	hw_machine_cfg_default(&cfg);
+	assert_int_equal(hw_machine_start(&m, &cfg, pm.fd, region.fd), 0);
+	assert_int_equal(iommu_drv_cfgi_ste(&drv, 0), 0);
+	assert_int_equal(iommu_drv_sync(&drv), 0);
+	assert_int_equal(iommu_drv_oracle_map(&drv, 0, top, top, 2ull << 20,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	_Atomic uint64_t *ops = &region.regs->dev_stats[0].ops;
+	for (int i = 0; i < 30000 && atomic_load(ops) < OPS; i++)
+		sleep_ms(1);
+	assert_true(atomic_load(ops) >= OPS);
+	assert_int_equal(hw_dev_errors(&region.regs->dev_stats[0]), 0);
+	hw_machine_stop(m);
+	hw_region_detach(&region, true);
+	physmem_detach(&pm, true);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, machine_setup, machine_teardown)
 
 int main(void)
@@ -437,6 +475,7 @@ int main(void)
 		T(test_misdirected_detected_and_suppressed),
 		T(test_lost_writes_detected),
 		T(test_guest_pause_is_blackout),
+		cmocka_unit_test(test_one_tib_physmem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

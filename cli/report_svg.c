@@ -22,11 +22,12 @@
 
 #define W 1400
 #define LEFT 170
-#define RIGHT 150
+#define RIGHT 185
 #define PLOT_W (W - LEFT - RIGHT)
 #define LANE_H 70
 #define LANE_GAP 14
 #define PHASE_H 34
+#define LABEL_ROWS 4 /* rows of phase names under a zoomed strip */
 #define AXIS_H 20 /* tick labels between the lanes and the phases */
 
 static const char *const phase_color[LU_NR_PHASES] = {
@@ -298,6 +299,9 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 {
 	FILE *f = t->f;
 	const struct lu_result *r = &t->cs->res;
+	double row_end[LABEL_ROWS];
+	for (unsigned int i = 0; i < LABEL_ROWS; i++)
+		row_end[i] = -1e9;
 	for (unsigned int u = 0; u < r->nr_upd; u++) {
 		if (!t->ph_ok[u])
 			continue;
@@ -314,9 +318,18 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 				"fill='%s'><title>update %u: %s %s</title></rect>\n",
 				x0, y, x1 - x0, PHASE_H, phase_color[p], u + 1,
 				lu_phase_name((enum lu_phase)p), d);
-			/* Zoomed: every phase named, alternating rows below. */
+			/* Zoomed: every phase named, in the first row below
+			 * where its label does not run into another. */
 			if (zoom) {
-				double ly = y + PHASE_H + 14 + (p % 3) * 13;
+				char lab[64];
+				snprintf(lab, sizeof(lab), "%s %s",
+					 lu_phase_name((enum lu_phase)p), d);
+				double cx = (x0 + x1) / 2, half = 3.2 * (double)strlen(lab);
+				unsigned int row = 0;
+				while (row < LABEL_ROWS - 1 && row_end[row] > cx - half)
+					row++;
+				row_end[row] = cx + half + 6;
+				double ly = y + PHASE_H + 14 + row * 13;
 				fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
 					"stroke='#888' stroke-width='0.6'/>\n",
 					(x0 + x1) / 2, y + PHASE_H, (x0 + x1) / 2, ly - 10);
@@ -331,6 +344,31 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 				"text-anchor='middle'>update %u</text>\n", (a + b) / 2,
 				y + PHASE_H + 14, u + 1);
 	}
+}
+
+/* Right of a lane: "0 faults", or each kind of error it had. */
+static void error_labels(FILE *f, const struct lu_dma_totals *dt, uint64_t errs,
+			 double x, double y)
+{
+	const struct { uint64_t n; const char *what; } kinds[] = {
+		{ dt->faults, "faults" }, { dt->conflicts, "conflict aborts" },
+		{ dt->misdirected, "misdirected" }, { dt->lost_writes, "lost writes" },
+		{ dt->bbm_violations, "BBM violations" },
+		{ dt->use_after_free, "use after free" },
+		{ dt->torn_config, "torn configs" },
+	};
+	if (!errs) {
+		fprintf(f, "<text x='%.1f' y='%.1f' class='good'>0 faults</text>\n"
+			"<text x='%.1f' y='%.1f' class='key'>of any kind</text>\n",
+			x, y + 8, x, y + 24);
+		return;
+	}
+	unsigned int line = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && line < 3; i++)
+		if (kinds[i].n)
+			fprintf(f, "<text x='%.1f' y='%.1f' class='bad'>%" PRIu64
+				" %s</text>\n", x, y + 16 * line++, kinds[i].n,
+				kinds[i].what);
 }
 
 static void panel(struct tl *t, const struct view *v, double y, const char *title,
@@ -357,9 +395,7 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (peak %.0f)"
 			"</text>\n", LEFT - 12, y0 + 38, peak);
 		if (!zoom)
-			fprintf(f, "<text x='%.1f' y='%.1f' class='%s'>%" PRIu64
-				" fault%s</text>\n", v->x0 + v->w + 12, y0 + 28,
-				errs ? "bad" : "good", errs, errs == 1 ? "" : "s");
+			error_labels(f, dt, errs, v->x0 + v->w + 12, y0 + 20);
 	}
 	pause_bands(t, v, y - 2, y + lanes_h - LANE_GAP + 2, true);
 	double py = y + lanes_h + AXIS_H;
@@ -398,7 +434,8 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	place_phases(&t);
 
 	unsigned int nd = sc->devices;
-	double panel_h = 26 + nd * (LANE_H + LANE_GAP) + AXIS_H + PHASE_H + 76;
+	double panel_h = 26 + nd * (LANE_H + LANE_GAP) + AXIS_H + PHASE_H +
+			 LABEL_ROWS * 13 + 50;
 	bool zoom = r->nr_upd && t.ph_ok[0];
 	double h = 110 + panel_h * (zoom ? 2 : 1) + 50;
 	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%.0f' "

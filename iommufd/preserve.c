@@ -692,6 +692,23 @@ static void unclaim(struct claim_ctx *c)
 	c->n = 0;
 }
 
+static const char *adopt_error(int e)
+{
+	switch (-e) {
+	case PT_EFAULT:
+		return "table pointer outside the preserved table pages";
+	case PT_EEXIST:
+		return "a table page is reached twice (cycle or shared table)";
+	case PT_EINVAL:
+		return "malformed entry (reserved bits, a misplaced or misaligned "
+		       "leaf, or a broken contiguous run)";
+	case PT_ERANGE:
+		return "output address beyond the table's address width";
+	default:
+		return pt_strerror(e);
+	}
+}
+
 int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 		       const struct iommufd_hwpt_rec *rec, bool immutable,
 		       struct iommufd_hwpt **out, struct kho_err *err)
@@ -718,10 +735,7 @@ int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 			 claim_table_page, &c, &bad);
 	if (e) {
 		fail(err, e, "hwpt %u: table refused at IOVA 0x%" PRIx64 ": %s",
-		     rec->id, bad, e == -PT_EFAULT ?
-		     "table pointer outside the preserved table pages" :
-		     e == -PT_EEXIST ? "a table page is reached twice (cycle or "
-		     "shared table)" : pt_strerror(e));
+		     rec->id, bad, adopt_error(e));
 	} else if (c.n != rec->nr_pages) {
 		e = fail(err, -EINVAL, "hwpt %u: %zu pages preserved, the table "
 			 "uses %zu", rec->id, rec->nr_pages, c.n);

@@ -915,7 +915,57 @@ static int boot_recovery(struct gen *g)
 
 /* ---- the outgoing side: preserve, freeze, exec --------------------------- */
 
-const char *const lu_injections[] = { "table-prot", NULL };
+const char *const lu_injections[] = {
+	"table-prot", "table-outside", "table-cycle", "table-bad-entry", NULL,
+};
+
+/*
+ * The slot of the last block leaf of the table (at the top of guest
+ * memory, where no device DMAs), for damage done after the handover is
+ * committed: what a stray write or a hostile agent would leave for the
+ * next kernel to find.
+ */
+static _Atomic uint64_t *last_block_slot(struct gen *g, unsigned int *level)
+{
+	struct iommufd_hwpt *h = g->ictx.dev[0].hwpt;
+	const struct pt_fmt *f = pt_fmt_get(g->ictx.fmt);
+	struct pt_iter it;
+	struct pt_leaf l, last = { 0 };
+	pt_iter_init(&it, &h->pt, 0, ~0ull);
+	while (pt_iter_next(&h->pt, &it, &l))
+		if (l.level > 0 && !l.contig)
+			last = l;
+	if (!last.level)
+		return NULL;
+	uint64_t *table = h->pt.top;
+	for (unsigned int lv = h->pt.top_level;; lv--) {
+		_Atomic uint64_t *slot = (_Atomic uint64_t *)&table[pt_level_index(last.va, lv)];
+		if (lv == last.level) {
+			*level = lv;
+			return slot;
+		}
+		struct pt_entry_info info;
+		pt_fmt_decode(f, atomic_load(slot), lv, &info);
+		table = kho_va(&g->k, info.oa, PT_TABLE_SIZE);
+	}
+}
+
+static int inject_after_freeze(struct gen *g, const char *what)
+{
+	const struct pt_fmt *f = pt_fmt_get(g->ictx.fmt);
+	unsigned int level;
+	_Atomic uint64_t *slot = last_block_slot(g, &level);
+	if (!slot)
+		return -ENOENT;
+	if (!strcmp(what, "table-outside"))
+		atomic_store(slot, pt_fmt_table_entry(f, g->pm.size + (1ull << 30)));
+	else if (!strcmp(what, "table-cycle"))
+		atomic_store(slot, pt_fmt_table_entry(f, g->ictx.dev[0].hwpt->pt.top_pa));
+	else
+		/* Bit 12 inside a block's output: misaligned, RES0. */
+		atomic_store(slot, atomic_load(slot) | (1ull << 12));
+	return 0;
+}
 
 /*
  * table-prot: remap the last leaf read-only behind the intent's back,
@@ -1027,6 +1077,11 @@ static int live_update(struct gen *g)
 	}
 	report_handover(g, "update", pa);
 	crash_point(g, "freeze");
+	if (c->inject && strcmp(c->inject, "table-prot")) {
+		int ierr = inject_after_freeze(g, c->inject);
+		if (ierr)
+			lu_log("inject %s: %s", c->inject, strerror(-ierr));
+	}
 	char s_pause[24], s_freeze[24], s_pres[24], s_region[16], s_report[16];
 	snprintf(s_pause, sizeof(s_pause), "%" PRIu64, t_pause);
 	snprintf(s_freeze, sizeof(s_freeze), "%" PRIu64, now_ns());

@@ -96,6 +96,11 @@ int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
 	return (int)((va_bits - 12 + 8) / 9);
 }
 
+uint64_t pt_fmt_table_entry(const struct pt_fmt *f, pt_oaddr_t pa)
+{
+	return f->table_bits | (pa & pt_oa_mask(f));
+}
+
 unsigned int pt_fmt_contig_lg2(const struct pt_fmt *f, unsigned int level)
 {
 	return level < PT_MAX_LEVELS ? f->contig_lg2[level] : 0;

@@ -311,6 +311,9 @@ static inline unsigned int pt_level_index(pt_vaddr_t va, unsigned int level)
 }
 void pt_fmt_decode(const struct pt_fmt *f, uint64_t entry, unsigned int level,
 		   struct pt_entry_info *info);
+/* The entry linking a next-level table at pa (tools and tests that
+ * build or damage tables by hand). */
+uint64_t pt_fmt_table_entry(const struct pt_fmt *f, pt_oaddr_t pa);
 /* log2 of the contiguous run length at level (0: format has none). */
 unsigned int pt_fmt_contig_lg2(const struct pt_fmt *f, unsigned int level);
 

@@ -202,6 +202,43 @@ static void test_mismatch_refused(void **state)
 	}
 }
 
+/*
+ * Tables damaged after the handover was committed (a table pointer out
+ * of RAM, a cycle, a malformed entry) are refused by every strategy with
+ * the reason and the IOVA, and the machine shows DMA never left guest
+ * memory: nothing misdirected, nothing faulted.
+ */
+static void test_hostile_tables(void **state)
+{
+	(void)state;
+	static const char *const damage[3][2] = {
+		{ "table-outside", "outside the preserved table pages" },
+		{ "table-cycle", "reached twice" },
+		{ "table-bad-entry", "malformed entry" },
+	};
+	static const enum lu_strategy strat[3] = { LU_DESERIALIZE, LU_VERIFY,
+						   LU_REBUILD };
+	for (unsigned int d = 0; d < 3; d++) {
+		for (unsigned int s = 0; s < 3; s++) {
+			struct lu_scenario sc;
+			struct lu_result r;
+			scenario(&sc, s == 1 ? PT_FMT_VTD_SS : PT_FMT_ARM_S2,
+				 "v1", "v2", strat[s], 0);
+			sc.inject = damage[d][0];
+			run(&sc, &r);
+			assert_int_equal(r.kernel_status, LU_EXIT_NOT_HITLESS);
+			assert_false(r.upd[0].ok);
+			assert_non_null(strstr(r.upd[0].error, damage[d][1]));
+			assert_non_null(strstr(r.upd[0].error, "at IOVA 0x"));
+			assert_true(r.dma.ops > 0);
+			assert_int_equal(r.dma.faults + r.dma.misdirected +
+					 r.dma.conflicts + r.dma.lost_writes +
+					 r.dma.use_after_free, 0);
+			lu_result_free(&r);
+		}
+	}
+}
+
 /* A chain: v1 -> v2 -> v1 -> v2 with the same machine throughout. */
 static void test_chain(void **state)
 {
@@ -300,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_hotplug),
 		cmocka_unit_test(test_deserialize),
 		cmocka_unit_test(test_mismatch_refused),
+		cmocka_unit_test(test_hostile_tables),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_blackout_vs_size),
 	};

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "lu/lu.h"
+#include "tests/lib/kernel_path.h"
 
 static char kernel_path[PATH_MAX];
 
@@ -317,18 +318,8 @@ static void test_bad_scenarios(void **state)
 
 int main(void)
 {
-	char self[PATH_MAX - 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (test_kernel_path(kernel_path, sizeof(kernel_path)))
 		return 1;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	*slash = '\0';
-	snprintf(kernel_path, sizeof(kernel_path), "%s/../iohandover", self);
-	if (access(kernel_path, X_OK)) {
-		fprintf(stderr, "test_lu: %s not built\n", kernel_path);
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_scenarios),
 		cmocka_unit_test(test_matrix),

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "lu/lu.h"
+#include "tests/lib/kernel_path.h"
 
 static char kernel_path[PATH_MAX];
 
@@ -133,17 +134,8 @@ static void test_stop_the_world_points(void **state)
 
 int main(void)
 {
-	char self[PATH_MAX - 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (test_kernel_path(kernel_path, sizeof(kernel_path)))
 		return 1;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(kernel_path, sizeof(kernel_path), "%s/../iohandover", self);
-	if (access(kernel_path, X_OK)) {
-		fprintf(stderr, "test_lu_crash: %s not built\n", kernel_path);
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_points_listed),
 		cmocka_unit_test(test_rebuild_every_point),

@@ -4,7 +4,9 @@
  * with a warm IOTLB (4K pages and 2M blocks), with a cold IOTLB (every
  * lookup misses; walk cache warm, then walk cache cold too), and DMA
  * operations per second per engine with 1 and 2 engines running in the
- * machine (pace 0, strict mode, ARM stage 2, BBM level 2).
+ * machine (pace 0, strict mode, ARM stage 2 in 4K pages, BBM level 2),
+ * with the round trip of a CMD_SYNC (alone, and after a 4K invalidation)
+ * while they run.
  *
  *   bench_hw [--json FILE] [--quick]
  */
@@ -32,6 +34,8 @@ struct dma_result {
 	unsigned int engines;
 	double ops_per_engine;
 	double ops_total;
+	double sync_us;    /* CMD_SYNC round trip with the engines running */
+	double inv_sync_us; /* 4K range invalidation + sync */
 };
 
 static uint64_t now_ns(void)
@@ -125,6 +129,23 @@ static struct xlate_result bench_xlate(const char *name, uint64_t pgsizes,
 	return res;
 }
 
+/* Mean microseconds per sync (optionally after a 4K invalidation). */
+static double sync_round_trip(struct hw_rig *r, bool with_inv)
+{
+	const unsigned int n = 200;
+	uint64_t t0 = now_ns();
+	for (unsigned int i = 0; i < n; i++) {
+		int err = with_inv ? iommu_drv_tlbi_range(&r->drv, DID, IOVA +
+							  (i % 512) * 4096ull,
+							  4096, 0, -1) : 0;
+		if (!err)
+			err = iommu_drv_sync(&r->drv);
+		if (err)
+			die("sync", err);
+	}
+	return (double)(now_ns() - t0) / n / 1000.0;
+}
+
 static struct dma_result bench_dma(unsigned int engines, uint64_t dur_ns)
 {
 	struct hw_rig r;
@@ -135,14 +156,19 @@ static struct dma_result bench_dma(unsigned int engines, uint64_t dur_ns)
 	o.pace_ns = 0;
 	int err = hw_rig_start(&r, &o);
 	if (!err)
-		err = hw_rig_table_init(&r, &t, PT_FMT_ARM_S2, 0);
+		err = hw_rig_table_init(&r, &t, PT_FMT_ARM_S2, PT_SZ_4K);
 	if (!err)
 		err = hw_rig_attach(&r, 0, &t, DID);
 	if (!err)
 		err = hw_rig_map(&r, 0, &t, IOVA, RIG_DATA_PA, 64ull << 20);
+	/* The IOTLB holds 1024 entries of 4K pages the engines keep warm. */
+	hw_rig_window(&r, 0, IOVA, IOVA + (4ull << 20) - 1);
 	if (err)
 		die("machine", err);
 	hw_rig_wait_ops(&r, 0, 10000);
+	struct dma_result res = { .engines = engines };
+	res.sync_us = sync_round_trip(&r, false);
+	res.inv_sync_us = sync_round_trip(&r, true);
 	const struct hw_dev_stats *s = hw_rig_stats(&r, 0);
 	uint64_t ops0 = atomic_load(&s->ops), t0 = now_ns();
 	struct timespec ts = { .tv_sec = (time_t)(dur_ns / 1000000000ull),
@@ -152,7 +178,6 @@ static struct dma_result bench_dma(unsigned int engines, uint64_t dur_ns)
 	if (hw_rig_errors(&r, 0))
 		die("dma errors", EIO);
 	hw_rig_stop(&r);
-	struct dma_result res = { .engines = engines };
 	res.ops_total = (double)ops * 1e9 / (double)dt;
 	res.ops_per_engine = res.ops_total / engines;
 	return res;
@@ -188,10 +213,12 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < 4; i++)
 		printf("%-10s %16.0f %8.1f%%\n", x[i].name, x[i].per_sec,
 		       x[i].hit_rate * 100);
-	printf("\n%-10s %16s %16s\n", "engines", "DMA ops/s/engine", "DMA ops/s");
+	printf("\n%-8s %16s %12s %9s %13s\n", "engines", "DMA ops/s/engine",
+	       "DMA ops/s", "sync us", "inv+sync us");
 	for (unsigned int i = 0; i < 2; i++)
-		printf("%-10u %16.0f %16.0f\n", d[i].engines,
-		       d[i].ops_per_engine, d[i].ops_total);
+		printf("%-8u %16.0f %12.0f %9.1f %13.1f\n", d[i].engines,
+		       d[i].ops_per_engine, d[i].ops_total, d[i].sync_us,
+		       d[i].inv_sync_us);
 
 	if (json) {
 		FILE *out = fopen(json, "w");
@@ -208,9 +235,10 @@ int main(int argc, char **argv)
 		fprintf(out, "  },\n  \"dma\": [\n");
 		for (unsigned int i = 0; i < 2; i++)
 			fprintf(out, "    { \"engines\": %u, \"ops_per_sec_per_engine\":"
-				" %.0f, \"ops_per_sec\": %.0f }%s\n", d[i].engines,
-				d[i].ops_per_engine, d[i].ops_total,
-				i < 1 ? "," : "");
+				" %.0f, \"ops_per_sec\": %.0f, \"sync_us\": %.1f,"
+				" \"inv_sync_us\": %.1f }%s\n", d[i].engines,
+				d[i].ops_per_engine, d[i].ops_total, d[i].sync_us,
+				d[i].inv_sync_us, i < 1 ? "," : "");
 		fprintf(out, "  ]\n}\n");
 		fclose(out);
 	}

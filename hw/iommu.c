@@ -27,6 +27,7 @@ struct tlb_entry {
 	uint64_t oa;   /* base output address */
 	uint64_t born; /* insertion order; 0: empty way */
 	uint64_t used; /* LRU stamp */
+	uint64_t attr; /* raw attribute bits of the descriptor */
 	uint32_t prot;
 	uint16_t did;
 	uint16_t sid;  /* stream whose walk filled it, for attribution */
@@ -84,6 +85,7 @@ struct torn_track {
 struct walk_leaf {
 	uint64_t va;      /* base of the leaf (whole contiguous run) */
 	uint64_t oa;
+	uint64_t attr;
 	uint32_t prot;
 	uint8_t size_lg2;
 	uint8_t level;
@@ -489,6 +491,7 @@ static void leaf_from_info(const struct pt_fmt *f,
 	lf->va = iova & ~((1ull << sz) - 1);
 	lf->oa = info->oa - (item_va - lf->va);
 	lf->prot = info->prot;
+	lf->attr = info->attr;
 	lf->level = (uint8_t)level;
 	lf->nt = nt;
 }
@@ -644,6 +647,7 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 					   &ways);
 	struct tlb_entry ne = {
 		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
+		.attr = lf->attr,
 		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
 		.level = lf->level, .fmt = st->fmt,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
@@ -740,12 +744,30 @@ static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
 
 enum gt_verdict { GT_NONE, GT_SAME, GT_SIZE, GT_CHANGED };
 
-static bool same_translation(uint64_t pa_a, uint32_t prot_a, uint64_t pa_b,
-			     uint32_t prot_b)
+/*
+ * Descriptor bits giving memory type, cacheability and shareability:
+ * changing them on a live entry needs a break, permissions do not.
+ * ARM (DDI 0487 D8.3): stage 1 AttrIndx 4:2, SH 9:8, nG 11; stage 2
+ * MemAttr 5:2, SH 9:8. VT-d second stage: SNP 11. x86-64: PWT 3, PCD 4.
+ */
+static uint64_t memattr_bits(unsigned int fmt)
 {
-	/* Permissions may change without a break; type and address not. */
-	return pa_a == pa_b &&
-	       !((prot_a ^ prot_b) & PT_PROT_CACHE);
+	switch (fmt) {
+	case PT_FMT_ARM_S1:
+		return HW_GENMASK(4, 2) | HW_GENMASK(9, 8) | HW_BIT(11);
+	case PT_FMT_ARM_S2:
+		return HW_GENMASK(5, 2) | HW_GENMASK(9, 8);
+	case PT_FMT_VTD_SS:
+		return HW_BIT(11);
+	default:
+		return HW_BIT(3) | HW_BIT(4);
+	}
+}
+
+static bool same_translation(unsigned int fmt, uint64_t pa_a, uint64_t attr_a,
+			     uint64_t pa_b, uint64_t attr_b)
+{
+	return pa_a == pa_b && !((attr_a ^ attr_b) & memattr_bits(fmt));
 }
 
 static enum gt_verdict gt_check_at(struct hw_iommu *m,
@@ -756,8 +778,8 @@ static enum gt_verdict gt_check_at(struct hw_iommu *m,
 	uint64_t info;
 	if (walk(m, st, e->sid, a, WALK_CHECKER, &lf, &info))
 		return GT_SAME; /* broken or unmapped: a legal break */
-	if (!same_translation(e->oa + (a - e->va), e->prot,
-			      lf.oa + (a - lf.va), lf.prot))
+	if (!same_translation(e->fmt, e->oa + (a - e->va), e->attr,
+			      lf.oa + (a - lf.va), lf.attr))
 		return GT_CHANGED;
 	return lf.size_lg2 != e->size_lg2 ? GT_SIZE : GT_SAME;
 }
@@ -1012,10 +1034,11 @@ static int resolve_multi_hit(struct hw_iommu *m, struct tlb_entry *hits,
 			     unsigned int n, uint64_t iova)
 {
 	for (unsigned int i = 1; i < n; i++) {
-		if (same_translation(hits[0].oa + (iova - hits[0].va),
-				     hits[0].prot,
+		if (same_translation(hits[0].fmt,
+				     hits[0].oa + (iova - hits[0].va),
+				     hits[0].attr,
 				     hits[i].oa + (iova - hits[i].va),
-				     hits[i].prot))
+				     hits[i].attr))
 			continue;
 		/* Entries that disagree: a live change without a break. */
 		if (!((hits[0].flags | hits[i].flags) & TLB_F_REPORTED)) {

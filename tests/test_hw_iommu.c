@@ -235,6 +235,33 @@ static void test_walk_of_freed_table_is_uaf(void **state)
 		    > 0);
 }
 
+/*
+ * Shareability changed on a live block without a break: flagged when the
+ * entry is invalidated; a permission-only change is not.
+ */
+static void attr_change(uint64_t bits, uint64_t want_violations)
+{
+	unit_up(2, PT_FMT_ARM_S2, 0);
+	expect_pa(IOVA, RIG_DATA_PA);
+	_Atomic uint64_t *e = hw_rig_entry(&U.r, &U.t, IOVA, 1);
+	atomic_store(e, atomic_load(e) ^ bits);
+	hw_iommu_tlbi_range(U.m, DID, IOVA, IOVA + BLK - 1, false, -1);
+	assert_int_equal(atomic_load(&U.r.region.regs->dev_stats[0]
+				     .bbm_violations), want_violations);
+}
+
+static void test_shareability_change_flagged(void **state)
+{
+	(void)state;
+	attr_change(HW_GENMASK(9, 8), 1);
+}
+
+static void test_permission_change_allowed(void **state)
+{
+	(void)state;
+	attr_change(1ull << 7, 0); /* S2AP write */
+}
+
 /* VT-d: a 4K page-selective invalidation does not remove a 2M entry. */
 static void test_vtd_superpage_needs_full_range(void **state)
 {
@@ -345,6 +372,8 @@ int main(void)
 		T(test_level_hint_scope),
 		T(test_leaf_only_spares_walk_cache),
 		T(test_walk_of_freed_table_is_uaf),
+		T(test_shareability_change_flagged),
+		T(test_permission_change_allowed),
 		T(test_vtd_superpage_needs_full_range),
 		T(test_contig_only_change_bbm1_no_conflict),
 		T(test_contig_only_change_bbm0_conflict),

@@ -87,15 +87,45 @@ static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
 	return (int)(3 * done + 3);
 }
 
+/* Profile of update k (1-based): the k-th of --to, or its only one. */
+static void update_profile(const struct lu_scenario *sc, unsigned int k,
+			   char *out, size_t len)
+{
+	const char *p = sc->to;
+	for (unsigned int i = 1; i < k && strchr(p, ','); i++)
+		p = strchr(p, ',') + 1;
+	size_t n = strcspn(p, ",");
+	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+}
+
 static void progress(struct cli_scenario *cs, const struct lu_tick *t, int stage,
 		     const char *text)
 {
 	if (cs->quiet)
 		return;
 	if (!cs->tty) {
-		if (stage != cs->last_stage)
+		/* Plain lines: every report line the kernels wrote, each
+		 * stage seen in between (a short one may pass unseen). */
+		for (unsigned int r = cs->last_reports + 1; r <= t->reports; r++) {
+			char prof[16];
+			if (r == 1)
+				snprintf(prof, sizeof(prof), "%s", cs->sc.from);
+			else
+				update_profile(&cs->sc, r - 1, prof, sizeof(prof));
+			if (r == 1)
+				fprintf(stderr, "iohandover %s: %6.2f s  kernel %s "
+					"booted, DMA running\n", cs->cmd,
+					(double)t->ns / 1e9, prof);
+			else
+				fprintf(stderr, "iohandover %s: %6.2f s  update %u/%u "
+					"done: kernel %s running\n", cs->cmd,
+					(double)t->ns / 1e9, r - 1, cs->sc.updates,
+					prof);
+		}
+		if (stage != cs->last_stage && stage % 3 != 1)
 			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
 				(double)t->ns / 1e9, text);
+		cs->last_reports = t->reports;
 		return;
 	}
 	if (t->ns < 1000000000ull)

@@ -40,6 +40,7 @@ struct cli_scenario {
 	/* Progress display state. */
 	bool tty;
 	int last_stage;
+	unsigned int last_reports;
 	bool drawn;
 };
 

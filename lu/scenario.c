@@ -347,15 +347,30 @@ static pid_t start_recovery(const struct lu_scenario *sc, int pm_fd,
 	return pid;
 }
 
-/* Report lines written so far (one per kernel generation). */
+/* Generations reported so far: the "boot" and "update" report lines
+ * (a kernel also writes others, such as where its handover went). */
 static unsigned int report_lines(int fd)
 {
-	char buf[4096];
-	unsigned int n = 0;
+	static const char boot[] = "{\"event\":\"boot\"";
+	static const char upd[] = "{\"event\":\"update\"";
+	char buf[4096], head[24];
+	unsigned int n = 0, col = 0;
 	ssize_t r;
 	for (off_t off = 0; (r = pread(fd, buf, sizeof(buf), off)) > 0; off += r)
-		for (ssize_t i = 0; i < r; i++)
-			n += buf[i] == '\n';
+		for (ssize_t i = 0; i < r; i++) {
+			if (buf[i] == '\n') {
+				col = 0;
+				continue;
+			}
+			if (col < sizeof(head))
+				head[col] = buf[i];
+			if (++col == sizeof(upd) - 1 &&
+			    !memcmp(head, upd, sizeof(upd) - 1))
+				n++;
+			else if (col == sizeof(boot) - 1 &&
+				 !memcmp(head, boot, sizeof(boot) - 1))
+				n++;
+		}
 	return n;
 }
 

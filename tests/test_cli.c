@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The iohandover command as a user runs it (the built binary, as a
+ * subprocess): every subcommand's --help, every input error refused with
+ * exit 2 and the option named before anything starts, a run of each
+ * strategy on a small guest checked through its JSON report, the demo's
+ * files, dump and check round trips, and the bench suite's merged JSON.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tests/lib/kho_fixture.h"
+
+static char tmpdir[] = "/tmp/ioh-cli-test-XXXXXX";
+
+/* Run `iohandover ARGS` in dir (NULL: tmpdir); stdout+stderr into out. */
+static int run_in(const char *dir, char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int run_in(const char *dir, char *out, size_t len, const char *fmt, ...)
+{
+	char args[2048], cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s/iohandover' %s 2>&1 </dev/null",
+		 dir ? dir : tmpdir, kho_test_bindir(), args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	int st = pclose(p);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+#define run(out, ...) run_in(NULL, out, sizeof(out), __VA_ARGS__)
+
+static void assert_has(const char *text, const char *needle)
+{
+	if (!strstr(text, needle)) {
+		printf("expected \"%s\" in:\n%s\n", needle, text);
+		fail();
+	}
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return !stat(path, &st);
+}
+
+/* ---- minimal JSON reading: the value after "key": from `from` on ---- */
+
+static const char *json_at(const char *from, const char *key)
+{
+	char pat[96];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(from, pat);
+	if (!p) {
+		printf("no key %s in report\n", key);
+		fail();
+	}
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	return p;
+}
+
+static uint64_t json_num(const char *from, const char *key)
+{
+	const char *p = json_at(from, key);
+	assert_true(*p >= '0' && *p <= '9');
+	return strtoull(p, NULL, 10);
+}
+
+static bool json_is(const char *from, const char *key, const char *value)
+{
+	const char *p = json_at(from, key);
+	return !strncmp(p, value, strlen(value));
+}
+
+/* ---- help and usage ----------------------------------------------------- */
+
+static void test_help(void **state)
+{
+	(void)state;
+	static char out[16384];
+	static const char *const cmds[] = { "demo", "run", "check", "dump",
+					    "bench" };
+	assert_int_equal(run(out, "--help"), 0);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "  %-10s ", cmds[i]);
+		assert_has(out, line);
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {
+		char u[64];
+		snprintf(u, sizeof(u), "usage: iohandover %s", cmds[i]);
+		assert_int_equal(run(out, "%s --help", cmds[i]), 0);
+		assert_has(out, u);
+		assert_has(out, "Exit status");
+		assert_int_equal(run(out, "%s -h", cmds[i]), 0);
+		assert_has(out, u);
+		assert_int_equal(run(out, "%s --frobnicate", cmds[i]), 2);
+		assert_has(out, "--frobnicate");
+	}
+	assert_int_equal(run(out, "frobnicate"), 2);
+	assert_has(out, "unknown command 'frobnicate'");
+	assert_int_equal(run(out, "%s", ""), 2);
+	assert_int_equal(run(out, "demo extra"), 2);
+	assert_has(out, "unexpected argument 'extra'");
+}
+
+/* ---- run: input errors ---------------------------------------------------- */
+
+static void test_run_input_errors(void **state)
+{
+	(void)state;
+	static char out[8192];
+	static const struct {
+		const char *args, *names;
+	} bad[] = {
+		{ "--guest-mem 4X", "--guest-mem: '4X'" },
+		{ "--guest-mem 3M", "--guest-mem: '3M'" },
+		{ "--guest-mem 4M", "--guest-mem: '4M'" },
+		{ "--guest-mem", "--guest-mem needs a value" },
+		{ "--folio-mix 1g=x", "--folio-mix: '1g=x'" },
+		{ "--folio-mix 2g=5", "--folio-mix: '2g=5'" },
+		{ "--devices 0", "--devices: '0'" },
+		{ "--devices 17", "--devices: '17'" },
+		{ "--devices two", "--devices: 'two'" },
+		{ "--format ppc64", "--format: unknown format 'ppc64'" },
+		{ "--format vtd-ss --va-bits 40", "--va-bits: 40" },
+		{ "--from v9", "--from: unknown profile 'v9'" },
+		{ "--to v3", "--to: unknown profile 'v3'" },
+		{ "--to v2,v7", "--to: unknown profile 'v7'" },
+		{ "--to v2,", "--to: 'v2,'" },
+		{ "--updates 3 --to v1,v2", "--to: 2 profiles for 3 updates" },
+		{ "--strategy replay", "--strategy: unknown strategy 'replay'" },
+		{ "--bbm-level 3", "--bbm-level: '3'" },
+		{ "--format vtd-ss --bbm-level 2", "--bbm-level: BBM levels" },
+		{ "--updates 0", "--updates: '0'" },
+		{ "--updates 129", "--updates: '129'" },
+		{ "--seed -1", "--seed: '-1'" },
+		{ "--run-ms 0", "--run-ms: '0'" },
+		{ "--inject everything", "--inject: unknown injection" },
+		{ "--json /nonexistent/dir/r.json", "--json: cannot write "
+						    "'/nonexistent/dir/r.json'" },
+		{ "--svg /nonexistent/dir/t.svg", "--svg: cannot write "
+						  "'/nonexistent/dir/t.svg'" },
+		{ "--frobnicate", "unknown option '--frobnicate'" },
+		{ "stray", "unexpected argument 'stray'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = run(out, "run --json early.json %s", bad[i].args);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("  run %s -> %d: %s", bad[i].args, rc, out);
+		assert_int_equal(rc, 2);
+		assert_has(out, bad[i].names);
+		/* Refused before anything started: no machine, no summary. */
+		assert_null(strstr(out, "verdict"));
+		assert_false(exists("early.json"));
+		assert_true(t1.tv_sec - t0.tv_sec < 5);
+	}
+	/* The report given with a bad --svg is not left behind. */
+	assert_int_equal(run(out, "run --json left.json --svg /nonexistent/t.svg"), 2);
+	assert_false(exists("left.json"));
+}
+
+/* ---- run: each strategy, through its JSON report -------------------------- */
+
+static const char *const phases[] = {
+	"preserve", "freeze_to_exec", "boot_parse", "guest_resume",
+	"replay_repin", "build", "diff_reconcile", "switch", "free", "finish",
+};
+
+static void check_hitless_report(const char *j, const char *strategy,
+				  const char *format, unsigned int updates)
+{
+	assert_true(json_is(j, "verdict", "\"hitless\""));
+	const char *dma = json_at(j, "dma");
+	assert_true(json_num(dma, "ops") > 0);
+	static const char *const zero[] = { "faults", "conflict_aborts",
+		"misdirected", "lost_writes", "bbm_violations", "use_after_free" };
+	for (size_t i = 0; i < sizeof(zero) / sizeof(*zero); i++)
+		assert_int_equal(json_num(dma, zero[i]), 0);
+	(void)json_num(dma, "max_gap_us");
+	const char *sc = json_at(j, "scenario");
+	assert_true(json_is(sc, "strategy", strategy));
+	assert_true(json_is(sc, "format", format));
+	(void)json_num(sc, "guest_mem");
+	(void)json_at(sc, "folio_mix");
+	(void)json_num(sc, "seed");
+	const char *u = json_at(j, "updates");
+	for (unsigned int i = 0; i < updates; i++) {
+		u = json_at(u, "index");
+		assert_int_equal(strtoull(u, NULL, 10), i + 1);
+		assert_true(json_is(u, "strategy", strategy));
+		assert_true(json_is(u, "format", format));
+		(void)json_num(u, "bbm_level");
+		assert_true(json_is(u, "ok", "true"));
+		assert_true(json_num(u, "vm_blackout_us") > 0);
+		const char *ph = json_at(u, "phases_us");
+		for (size_t p = 0; p < sizeof(phases) / sizeof(*phases); p++)
+			(void)json_num(ph, phases[p]);
+		(void)json_num(u, "extra_table_bytes");
+		u = json_at(u, "hotplug_wait_us");
+	}
+	assert_null(strstr(u, "\"index\":"));
+}
+
+static void test_run_strategies(void **state)
+{
+	(void)state;
+	static char out[16384];
+	static const char *const strat[] = { "deserialize", "verify", "rebuild",
+					     "stop-the-world" };
+	for (size_t i = 0; i < sizeof(strat) / sizeof(*strat); i++) {
+		int rc = run(out, "run --guest-mem 64M --run-ms 40 --strategy %s "
+			     "--json s.json --svg s.svg", strat[i]);
+		printf("  %s: exit %d\n", strat[i], rc);
+		if (rc)
+			printf("%s", out);
+		assert_int_equal(rc, 0);
+		assert_has(out, "verdict: HITLESS");
+		assert_has(out, "report: s.json");
+		char q[40];
+		snprintf(q, sizeof(q), "\"%s\"", strat[i]);
+		const char *j = slurp("s.json");
+		assert_non_null(j);
+		check_hitless_report(j, q, "\"arm-s2\"", 1);
+		const char *svg = slurp("s.svg");
+		assert_non_null(svg);
+		assert_true(!strncmp(svg, "<svg ", 5));
+		assert_has(svg, "</svg>\n");
+		assert_has(svg, "HITLESS");
+		assert_has(svg, "guest paused");
+		assert_has(svg, "device 1 DMA");
+	}
+}
+
+/* The other formats end to end, a chain of updates, hotplug. */
+static void test_run_formats_chain(void **state)
+{
+	(void)state;
+	static char out[16384];
+	static const char *const fmts[] = { "arm-s1", "vtd-ss", "x86-64" };
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(*fmts); i++) {
+		int rc = run(out, "run --guest-mem 64M --run-ms 40 --format %s "
+			     "--json f.json", fmts[i]);
+		printf("  %s: exit %d\n", fmts[i], rc);
+		assert_int_equal(rc, 0);
+		char q[40];
+		snprintf(q, sizeof(q), "\"%s\"", fmts[i]);
+		check_hitless_report(slurp("f.json"), "\"rebuild\"", q, 1);
+	}
+	int rc = run(out, "run --guest-mem 64M --run-ms 30 --updates 3 "
+		     "--to v2,v1,v2 --devices 3 --json c.json");
+	printf("  chain: exit %d\n", rc);
+	assert_int_equal(rc, 0);
+	const char *j = slurp("c.json");
+	check_hitless_report(j, "\"rebuild\"", "\"arm-s2\"", 3);
+	assert_int_equal(json_num(json_at(j, "scenario"), "devices"), 3);
+	assert_true(json_is(json_at(j, "updates"), "to", "\"v2\""));
+	const char *second = strstr(j, "\"index\": 2,");
+	assert_non_null(second);
+	assert_true(json_is(second, "to", "\"v1\""));
+	/* Plain progress lines when stderr is not a terminal. */
+	assert_has(out, "iohandover run: ");
+	assert_has(out, "update 3/3");
+	rc = run(out, "run --guest-mem 64M --run-ms 30 --hotplug --json h.json");
+	printf("  hotplug: exit %d\n", rc);
+	assert_int_equal(rc, 0);
+	j = slurp("h.json");
+	check_hitless_report(j, "\"rebuild\"", "\"arm-s2\"", 1);
+	assert_true(json_is(json_at(j, "updates"), "hotplug_done", "true"));
+}
+
+/* Not hitless: exit 1, verdict failed, the refusal in the report. */
+static void test_run_not_hitless(void **state)
+{
+	(void)state;
+	static char out[16384];
+	int rc = run(out, "run --guest-mem 64M --run-ms 30 --inject table-prot "
+		     "--json bad.json --svg bad.svg");
+	assert_int_equal(rc, 1);
+	assert_has(out, "verdict: FAILED");
+	const char *j = slurp("bad.json");
+	assert_true(json_is(j, "verdict", "\"failed\""));
+	assert_true(json_is(json_at(j, "updates"), "ok", "false"));
+	assert_has(slurp("bad.svg"), "FAILED");
+	/* Naive rebuild on ARM without BBM level 2: the machine sees it. */
+	rc = run(out, "run --guest-mem 256M --run-ms 60 --naive --json n.json");
+	printf("  naive: exit %d\n", rc);
+	assert_int_equal(rc, 1);
+	j = slurp("n.json");
+	assert_true(json_is(j, "verdict", "\"failed\""));
+	assert_true(json_is(json_at(j, "scenario"), "naive", "true"));
+}
+
+/* ---- demo --------------------------------------------------------------- */
+
+static void test_demo(void **state)
+{
+	(void)state;
+	static char out[16384];
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/demo", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	int rc = run_in(dir, out, sizeof(out), "demo");
+	printf("%s", out);
+	assert_int_equal(rc, 0);
+	assert_has(out, "v1 -> v2");
+	assert_has(out, "strategy rebuild");
+	assert_has(out, "IOMMU arm-s2, BBM level 0; guest 4 GiB, 2 devices");
+	assert_has(out, "verdict: HITLESS");
+	assert_has(out, "guest blackout");
+	assert_has(out, "conflict aborts");
+	assert_has(out, "report.json");
+	assert_has(out, "timeline.svg");
+	char p[4300];
+	snprintf(p, sizeof(p), "%s/report.json", dir);
+	const char *j = slurp(p);
+	assert_non_null(j);
+	check_hitless_report(j, "\"rebuild\"", "\"arm-s2\"", 1);
+	assert_int_equal(json_num(json_at(j, "scenario"), "guest_mem"), 4ull << 30);
+	snprintf(p, sizeof(p), "%s/timeline.svg", dir);
+	assert_true(exists(p));
+	/* Unwritable current directory: refused before the run. */
+	assert_int_equal(chmod(dir, 0555), 0);
+	if (access(dir, W_OK)) { /* root writes anyway */
+		assert_int_equal(run_in(dir, out, sizeof(out), "demo"), 2);
+		assert_has(out, "report.json");
+	}
+	chmod(dir, 0755);
+}
+
+/* ---- dump and check ------------------------------------------------------- */
+
+/* Rewrite a dump with its first leaf, a 2M block at 0, as 512 4K pages. */
+#define SPLIT_FIRST_BLOCK(in, out)                                            \
+	"awk '/^0x0 0x0 0x200000 1 /{for(i=0;i<512;i++)printf \"0x%x 0x%x "   \
+	"0x1000 0 0x7 0\\n\", i*4096, i*4096; next} /^end /{print \"end \" " \
+	"($2+511); next} {print}' " in " > " out
+
+static void test_dump_check(void **state)
+{
+	(void)state;
+	static char out[65536];
+	/* 2M folios only: v2 builds 32M contiguous runs v1 does not. */
+	const char *g = "--guest-mem 128M --folio-mix 1g=0,4k=0";
+	assert_int_equal(run(out, "dump --profile v1 %s --raw v1.dump", g), 0);
+	assert_has(out, "table arm-s2");
+	assert_has(out, "2M x 64");
+	assert_int_equal(run(out, "dump --profile v2 %s --raw v2.dump --no-tree", g),
+			 0);
+	assert_null(strstr(out, "table arm-s2"));
+	const char *raw = slurp("v2.dump");
+	assert_true(!strncmp(raw, "iohandover-table-dump 1\n", 24));
+	assert_has(raw, "\nformat arm-s2\nva-bits 48\n");
+	assert_has(raw, "\nend 4\n");
+
+	assert_int_equal(run(out, "check v1.dump v1.dump"), 0);
+	assert_has(out, "same");
+	assert_has(out, "verdict: hitless");
+	assert_int_equal(run(out, "check v1.dump v2.dump"), 1);
+	assert_has(out, "granule");
+	assert_has(out, "needs BBM level 1");
+	assert_has(out, "NOT hitless at BBM level 0");
+	assert_int_equal(run(out, "check --bbm-level 1 v1.dump v2.dump"), 0);
+	assert_int_equal(run(out, "check --bbm-level 2 v2.dump v1.dump"), 0);
+	/* The first 2M block as 512 4K pages: sizes change, level 2 only. */
+	assert_int_equal(system(SPLIT_FIRST_BLOCK("v1.dump", "split.dump")), 0);
+	assert_int_equal(run(out, "check --bbm-level 1 v1.dump split.dump"), 1);
+	assert_has(out, "needs BBM level 2");
+	assert_int_equal(run(out, "check --bbm-level 2 v1.dump split.dump"), 0);
+	/* A translation that moved: never hitless. */
+	assert_int_equal(system("sed 's/^0x2000000 0x2000000 /0x2000000 "
+				"0x9e00000 /' v1.dump > moved.dump"), 0);
+	assert_int_equal(run(out, "check --bbm-level 2 v1.dump moved.dump"), 1);
+	assert_has(out, "translation");
+	assert_has(out, "never hitless");
+	/* VT-d and x86-64 have no BBM levels: granule is tolerated. */
+	assert_int_equal(run(out, "dump --format vtd-ss --profile v1 %s "
+			     "--raw t1.dump --no-tree", g), 0);
+	assert_int_equal(system(SPLIT_FIRST_BLOCK("t1.dump", "t2.dump")), 0);
+	assert_int_equal(run(out, "check t1.dump t2.dump"), 0);
+	assert_has(out, "tolerated");
+	assert_int_equal(run(out, "check v1.dump t2.dump"), 2);
+	assert_has(out, "OLD is arm-s2, NEW is vtd-ss");
+	assert_int_equal(run(out, "check --bbm-level 2 t1.dump t2.dump"), 2);
+	assert_has(out, "--bbm-level: vtd-ss has no BBM levels");
+
+	/* Bad dumps name the file and line. */
+	assert_int_equal(system("head -n 5 v1.dump > cut.dump && "
+				"printf 'not a dump\\n' > junk.dump && "
+				"sed 's/^0x0 0x0 0x200000 1 /0x0 0x0 0x300000 1 /' "
+				"v1.dump > size.dump && "
+				"sed 's/^0x200000 /0x100000 /' v1.dump > overlap.dump"), 0);
+	assert_int_equal(run(out, "check v1.dump cut.dump"), 2);
+	assert_has(out, "cut.dump: no 'end' line");
+	assert_int_equal(run(out, "check junk.dump v1.dump"), 2);
+	assert_has(out, "junk.dump:1: not a table dump");
+	assert_int_equal(run(out, "check v1.dump size.dump"), 2);
+	assert_has(out, "size.dump:6: size 0x300000");
+	assert_int_equal(run(out, "check v1.dump overlap.dump"), 2);
+	assert_has(out, "overlap.dump:7:");
+	assert_int_equal(run(out, "check v1.dump /nonexistent.dump"), 2);
+	assert_has(out, "/nonexistent.dump: No such file");
+	assert_int_equal(run(out, "check v1.dump"), 2);
+	assert_has(out, "needs two table dumps");
+	assert_int_equal(run(out, "check --bbm-level 5 v1.dump v2.dump"), 2);
+	assert_has(out, "--bbm-level: '5'");
+
+	/* dump's own input errors. */
+	assert_int_equal(run(out, "dump --profile v9"), 2);
+	assert_has(out, "--profile: unknown profile 'v9'");
+	assert_int_equal(run(out, "dump --format ppc64"), 2);
+	assert_has(out, "--format: unknown format 'ppc64'");
+	assert_int_equal(run(out, "dump --guest-mem 4X"), 2);
+	assert_has(out, "--guest-mem: '4X'");
+	assert_int_equal(run(out, "dump --raw /nonexistent/dir/x.dump"), 2);
+	assert_has(out, "--raw: cannot write");
+	assert_int_equal(run(out, "dump --folio-mix 4k"), 2);
+	assert_has(out, "--folio-mix");
+}
+
+/* ---- bench -------------------------------------------------------------- */
+
+static void test_bench(void **state)
+{
+	(void)state;
+	static char out[65536];
+	int rc = run(out, "bench --quick --only hw,kho --json b.json");
+	printf("  bench: exit %d\n", rc);
+	assert_int_equal(rc, 0);
+	assert_has(out, "== bench_hw --quick");
+	assert_has(out, "== bench_kho --quick");
+	assert_has(out, "wrote b.json");
+	const char *j = slurp("b.json");
+	assert_non_null(j);
+	const char *b = json_at(j, "benches");
+	assert_has(b, "\"hw\": {");
+	assert_has(b, "\"kho\": {");
+	assert_has(j, "\"bench\": \"kho\"");
+	assert_has(j, "\"failed\": []");
+	assert_int_equal(run(out, "bench --only nope"), 2);
+	assert_has(out, "--only: no benchmark 'nope'");
+	assert_int_equal(run(out, "bench --json /nonexistent/b.json --only hw"), 2);
+	assert_has(out, "--json: cannot write");
+	assert_int_equal(run(out, "bench --dir /"), 2);
+	assert_has(out, "--dir");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	/* Files the commands write land in tmpdir, read back from here. */
+	return mkdtemp(tmpdir) && !chdir(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return chdir("/") || system(cmd) ? -1 : 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_run_input_errors),
+		cmocka_unit_test(test_run_strategies),
+		cmocka_unit_test(test_run_formats_chain),
+		cmocka_unit_test(test_run_not_hitless),
+		cmocka_unit_test(test_demo),
+		cmocka_unit_test(test_dump_check),
+		cmocka_unit_test(test_bench),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -413,6 +413,65 @@ static void test_guest_pause_is_blackout(void **state)
 	assert_true(atomic_load(&regs()->guest_ops) > ops);
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * A host writing garbage: random configuration entries for device 1
+ * (its own domain), random words in a table device 1 walks, random
+ * commands. The machine must neither crash nor hang, device 0's DMA
+ * stays clean, and syncs keep completing.
+ */
+static void test_garbage_never_crashes(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	uint64_t page_pa;
+	uint64_t *page = hw_rig_page(&R, &page_pa);
+	assert_int_equal(iommu_drv_oracle_map(&R.drv, 1, IOVA, DEV1_PA, LEN,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	for (int round = 0; round < 300; round++) {
+		uint64_t ste[HW_STE_WORDS];
+		for (unsigned int w = 0; w < HW_STE_WORDS; w++) {
+			ste[w] = xorshift(&x);
+			if (xorshift(&x) & 1)
+				ste[w] &= hw_ste_defined(w);
+		}
+		if (xorshift(&x) & 1)
+			ste[1] = (ste[1] & ~HW_STE1_ROOT) |
+				 (xorshift(&x) & 1 ? page_pa : T1.top_pa);
+		ste[2] = (ste[2] & ~HW_STE2_DID) | HW_FIELD_PREP(HW_STE2_DID, 2);
+		for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+			atomic_store(ste_word(1, w), ste[w]);
+		for (int i = 0; i < 8; i++)
+			page[xorshift(&x) % 512] = xorshift(&x);
+		struct hw_cmd c[4];
+		for (unsigned int i = 0; i < 4; i++) {
+			c[i].w[0] = xorshift(&x);
+			c[i].w[1] = xorshift(&x);
+			/* Keep device 0's domain and the sync sequence sane. */
+			if (HW_FIELD_GET(HW_CMD_OP, c[i].w[0]) == HW_CMD_SYNC)
+				c[i].w[0] = HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_ALL);
+		}
+		assert_int_equal(iommu_drv_submit(&R.drv, c, 4), 0);
+		assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 1), 0);
+		if (round % 10 == 0)
+			assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	}
+	assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	assert_true(hw_rig_wait_ops(&R, 0, OPS));
+	assert_true(hw_rig_wait_ops(&R, 1, OPS));
+	if (hw_rig_errors(&R, 0))
+		hw_rig_dump(&R, 0, "garbage");
+	assert_int_equal(hw_rig_errors(&R, 0), 0);
+	assert_true(atomic_load(&regs()->cmd_errors) > 0);
+}
+
 /* 1 TiB of RAM: sparse, a device in bypass writes near its top. */
 static void test_one_tib_physmem(void **state)
 {
@@ -476,6 +535,7 @@ int main(void)
 		T(test_lost_writes_detected),
 		T(test_guest_pause_is_blackout),
 		cmocka_unit_test(test_one_tib_physmem),
+		T(test_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ static void usage(FILE *out)
 "  --to PROFILES        the updates' profiles, one for all or one per\n"
 "                       update, comma separated (default v2)\n"
 "  --strategy S         deserialize | verify | rebuild | stop-the-world\n"
-"                       (default rebuild)\n"
+"                       (default rebuild); a comma list gives one per update\n"
 "  --bbm-level L        the IOMMU's break-before-make level, 0-2 (ARM; default 0)\n"
 "  --updates N          a chain of N updates, 1-%u (default 1)\n"
 "  --hotplug            the VMM hotplugs memory while the new kernel recovers\n"
@@ -99,7 +99,7 @@ static int number(const char *opt, const char *v, uint64_t lo, uint64_t hi,
 /* Every profile of a comma list exists; returns how many, or -1. */
 static int profiles(const char *opt, const char *list)
 {
-	char buf[512];
+	char buf[4096];
 	int n = 0;
 	if (strlen(list) >= sizeof(buf) || !*list) {
 		cli_err(CMD, "%s: '%s' is not a list of profiles", opt, list);
@@ -123,6 +123,33 @@ static int profiles(const char *opt, const char *list)
 	return n;
 }
 
+/* Every strategy of a comma list exists; returns how many (the first in
+ * *first), or -1 after a message. */
+static int strategies(const char *list, enum lu_strategy *first)
+{
+	char buf[4096];
+	int n = 0;
+	if (strlen(list) >= sizeof(buf) || !*list || list[strlen(list) - 1] == ',' ||
+	    strstr(list, ",,")) {
+		cli_err(CMD, "--strategy: '%s' is not a list of strategies", list);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		enum lu_strategy s;
+		if (lu_strategy_by_name(tok, &s)) {
+			cli_err(CMD, "--strategy: unknown strategy '%s' (deserialize, "
+				"verify, rebuild, stop-the-world)", tok);
+			return -1;
+		}
+		if (!n++)
+			*first = s;
+	}
+	return n;
+}
+
 int cli_run_parse(const char *cmd, int argc, char **argv,
 		  struct cli_scenario *cs, bool *help);
 
@@ -133,7 +160,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	struct lu_scenario *sc = &cs->sc;
 	bool seed_in_mix = false, seed_given = false;
 	uint64_t v;
-	int c, nto = 1;
+	int c, nto = 1, nstrat = 1;
 	(void)cmd;
 	*help = false;
 	optind = 0;
@@ -194,12 +221,9 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			sc->to = optarg;
 			break;
 		case O_STRAT:
-			if (lu_strategy_by_name(optarg, &sc->strategy)) {
-				cli_err(CMD, "--strategy: unknown strategy '%s' "
-					"(deserialize, verify, rebuild, stop-the-world)",
-					optarg);
+			if ((nstrat = strategies(optarg, &sc->strategy)) < 0)
 				return CLI_USAGE;
-			}
+			sc->strategies = nstrat > 1 ? optarg : NULL;
 			break;
 		case O_BBM:
 			if (number("--bbm-level", optarg, 0, 2, &v))
@@ -276,10 +300,10 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			"per update)", nto, sc->updates, sc->updates == 1 ? "" : "s");
 		return CLI_USAGE;
 	}
-	/* The runner passes the expanded list on a command line of 255. */
-	if (nto == 1 && (strlen(sc->to) + 1) * sc->updates > 255) {
-		cli_err(CMD, "--updates: %u updates to '%s' make a profile list "
-			"longer than 255 characters", sc->updates, sc->to);
+	if (nstrat != 1 && (unsigned int)nstrat != sc->updates) {
+		cli_err(CMD, "--strategy: %d strategies for %u update%s (give one, "
+			"or one per update)", nstrat, sc->updates,
+			sc->updates == 1 ? "" : "s");
 		return CLI_USAGE;
 	}
 	if (sc->bbm_level && !(sc->fmt == PT_FMT_ARM_S1 || sc->fmt == PT_FMT_ARM_S2)) {

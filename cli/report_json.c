@@ -36,7 +36,7 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	cli_json_str(f, sc->from);
 	fprintf(f, ",\n    \"to\": ");
 	cli_json_str(f, sc->to);
-	fprintf(f, ",\n    \"strategy\": \"%s\",\n", lu_strategy_name(sc->strategy));
+	fprintf(f, ",\n    \"strategy\": \"%s\",\n", cli_scenario_strategy(cs));
 	fprintf(f, "    \"bbm_level\": %u,\n", sc->bbm_level);
 	fprintf(f, "    \"updates\": %u,\n", sc->updates);
 	fprintf(f, "    \"hotplug\": %s,\n", sc->hotplug ? "true" : "false");

@@ -457,7 +457,7 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
 	fprintf(f, "<text x='20' y='32' class='h1'>Live update of the host kernel "
 		"%s &#8594; %s: %s, %s, BBM level %u, %s guest, %u device%s doing DMA"
-		"</text>\n", sc->from, sc->to, lu_strategy_name(sc->strategy),
+		"</text>\n", sc->from, sc->to, cli_scenario_strategy(cs),
 		pt_fmt_name(sc->fmt), sc->bbm_level, gm, nd, nd == 1 ? "" : "s");
 	fprintf(f, "<rect x='20' y='46' width='%d' height='28' rx='5' fill='%s'/>"
 		"<text x='%d' y='66' style='fill:white;font-weight:bold;"

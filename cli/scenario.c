@@ -240,6 +240,12 @@ void cli_scenario_free(struct cli_scenario *cs)
 
 /* ---- the summary -------------------------------------------------------- */
 
+const char *cli_scenario_strategy(const struct cli_scenario *cs)
+{
+	return cs->sc.strategies ? cs->sc.strategies :
+	       lu_strategy_name(cs->sc.strategy);
+}
+
 void cli_fmt_bytes(char *out, size_t len, uint64_t b)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -294,7 +300,7 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
 	fprintf(out, "Live update of the host kernel: %s -> %s, %u update%s, "
 		"strategy %s%s\n", sc->from, sc->to, sc->updates,
-		sc->updates == 1 ? "" : "s", lu_strategy_name(sc->strategy),
+		sc->updates == 1 ? "" : "s", cli_scenario_strategy(cs),
 		sc->naive ? " (naive)" : "");
 	fprintf(out, "IOMMU %s, BBM level %u; guest %s, %u device%s doing DMA "
 		"throughout%s\n\n", pt_fmt_name(sc->fmt), sc->bbm_level, gm,
@@ -331,7 +337,7 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			cli_fmt_us(buf, sizeof(buf), u->phases_us[p]);
 			fprintf(out, "  %-19s %12s%s\n", lu_phase_name((enum lu_phase)p),
-				buf, sc->strategy == LU_STOP_THE_WORLD ||
+				buf, !strcmp(u->strategy, "stop-the-world") ||
 				(p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME) ?
 				"  (guest paused)" : "");
 		}

@@ -58,6 +58,9 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out);
 int cli_scenario_exit(const struct cli_scenario *cs);
 void cli_scenario_free(struct cli_scenario *cs);
 
+/* The strategy, or the list of one per update. */
+const char *cli_scenario_strategy(const struct cli_scenario *cs);
+
 /* Reports (cli/report_json.c, cli/report_svg.c). */
 int cli_report_json(const struct cli_scenario *cs, FILE *f);
 int cli_report_svg(const struct cli_scenario *cs, FILE *f);

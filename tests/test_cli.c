@@ -164,6 +164,10 @@ static void test_run_input_errors(void **state)
 		{ "--to v2,", "--to: 'v2,'" },
 		{ "--updates 3 --to v1,v2", "--to: 2 profiles for 3 updates" },
 		{ "--strategy replay", "--strategy: unknown strategy 'replay'" },
+		{ "--strategy verify,rebuild", "--strategy: 2 strategies for 1 "
+					       "update" },
+		{ "--updates 2 --strategy verify,foo", "--strategy: unknown "
+						       "strategy 'foo'" },
 		{ "--bbm-level 3", "--bbm-level: '3'" },
 		{ "--format vtd-ss --bbm-level 2", "--bbm-level: BBM levels" },
 		{ "--updates 0", "--updates: '0'" },

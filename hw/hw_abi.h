@@ -15,7 +15,10 @@
  *   S2VMID / VT-d DID         | HW_STE2_DID (the IOTLB tag "domain")
  *   S2TTB / SLPTPTR           | HW_STE1_ROOT
  *   CMD_CFGI_STE, CFGI_ALL    | HW_CMD_CFGI_STE, HW_CMD_CFGI_ALL
- *   CMD_TLBI_S12_VMALL        | HW_CMD_TLBI_DOMAIN
+ *   CMD_TLBI_NH_ASID          | HW_CMD_TLBI_DOMAIN
+ *   CMD_TLBI_S12_VMALL        | HW_CMD_TLBI_VMID (nested)
+ *   CMD_TLBI_S2_IPA           | HW_CMD_TLBI_S2_RANGE (nested)
+ *   STE S2TTB/S2VMID, nested  | HW_STE3_S2ROOT, HW_STE4_VMID
  *   CMD_TLBI_S2_IPA (RIL)     | HW_CMD_TLBI_RANGE (NUM, SCALE, TTL, LEAF)
  *   CMD_TLBI_NSNH_ALL         | HW_CMD_TLBI_ALL
  *   CMD_SYNC (+ MSI write)    | HW_CMD_SYNC, completion in sync_done
@@ -47,7 +50,7 @@
 #define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
 
 #define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
-#define HW_ABI_VERSION 2u
+#define HW_ABI_VERSION 3u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
@@ -69,8 +72,10 @@
  *   V=1, abort/bypass:   word 0 V, MODE
  *   V=1, translate:      word 0 V, MODE, FMT, VA_BITS; word 1 ROOT;
  *                        word 2 DID
- * Every other bit of a valid entry is RES0: set, the entry is malformed
- * (HW_EVT_BAD_STE).
+ *   V=1, nested:         as translate, plus word 3 S2ROOT and word 4
+ *                        S2FMT, S2VA_BITS, VMID
+ * Every bit outside these fields is RES0: set in a valid entry, the entry
+ * is malformed (HW_EVT_BAD_STE).
  */
 #define HW_STE_WORDS 8u
 #define HW_STE_SIZE (HW_STE_WORDS * 8u)
@@ -81,18 +86,25 @@
 #define HW_STE0_VA_BITS HW_GENMASK(13, 8) /* IOVA width: picks the levels */
 #define HW_STE1_ROOT HW_GENMASK(51, 12)   /* top table PA */
 #define HW_STE2_DID HW_GENMASK(15, 0)     /* domain: the IOTLB tag */
+/* Nested (stage 1 over stage 2): ROOT and table addresses are IPAs. */
+#define HW_STE3_S2ROOT HW_GENMASK(51, 12) /* stage-2 top table PA */
+#define HW_STE4_S2FMT HW_GENMASK(3, 0)
+#define HW_STE4_S2VA_BITS HW_GENMASK(13, 8)
+#define HW_STE4_VMID HW_GENMASK(31, 16)   /* stage-2 tag */
 
 enum hw_ste_mode {
 	HW_STE_MODE_ABORT = 0,     /* every transaction terminated */
 	HW_STE_MODE_BYPASS = 1,    /* IOVA = PA, no translation */
 	HW_STE_MODE_TRANSLATE = 2, /* through the tables at ROOT */
+	HW_STE_MODE_NESTED = 3,    /* stage 1 at ROOT (IPA) over stage 2 */
 };
 
 /* ---- Commands: 2 words each ---- */
 #define HW_CMD_OP HW_GENMASK(7, 0)
 /* HW_CMD_CFGI_STE */
 #define HW_CMD_SID HW_GENMASK(63, 32)
-/* HW_CMD_TLBI_DOMAIN, HW_CMD_TLBI_RANGE */
+/* HW_CMD_TLBI_DOMAIN, HW_CMD_TLBI_RANGE; the VMID for HW_CMD_TLBI_VMID
+ * and HW_CMD_TLBI_S2_RANGE */
 #define HW_CMD_DID HW_GENMASK(63, 48)
 /* HW_CMD_TLBI_RANGE: [addr, addr + (NUM+1) * 2^SCALE * 4 KiB) */
 #define HW_CMD_LEAF HW_BIT(8)          /* leaf entries only: walk caches stay */
@@ -105,8 +117,10 @@ enum hw_ste_mode {
 enum hw_cmd_op {
 	HW_CMD_CFGI_STE = 0x03,
 	HW_CMD_CFGI_ALL = 0x04,
+	HW_CMD_TLBI_VMID = 0x28,     /* every entry with the stage-2 tag */
 	HW_CMD_TLBI_DOMAIN = 0x2a,
 	HW_CMD_TLBI_RANGE = 0x2b,
+	HW_CMD_TLBI_S2_RANGE = 0x2c, /* stage-2-only entries, by IPA */
 	HW_CMD_TLBI_ALL = 0x30,
 	HW_CMD_SYNC = 0x46,
 };

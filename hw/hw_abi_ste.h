@@ -20,11 +20,16 @@ static inline void hw_ste_used(const uint64_t ste[HW_STE_WORDS],
 	if (!(ste[0] & HW_STE0_V))
 		return;
 	used[0] |= HW_STE0_MODE;
-	if (HW_FIELD_GET(HW_STE0_MODE, ste[0]) != HW_STE_MODE_TRANSLATE)
+	uint64_t mode = HW_FIELD_GET(HW_STE0_MODE, ste[0]);
+	if (mode != HW_STE_MODE_TRANSLATE && mode != HW_STE_MODE_NESTED)
 		return;
 	used[0] |= HW_STE0_FMT | HW_STE0_VA_BITS;
 	used[1] = HW_STE1_ROOT;
 	used[2] = HW_STE2_DID;
+	if (mode != HW_STE_MODE_NESTED)
+		return;
+	used[3] = HW_STE3_S2ROOT;
+	used[4] = HW_STE4_S2FMT | HW_STE4_S2VA_BITS | HW_STE4_VMID;
 }
 
 /* Every bit a valid entry may have set; the rest is RES0. */
@@ -37,6 +42,10 @@ static inline uint64_t hw_ste_defined(unsigned int word)
 		return HW_STE1_ROOT;
 	case 2:
 		return HW_STE2_DID;
+	case 3:
+		return HW_STE3_S2ROOT;
+	case 4:
+		return HW_STE4_S2FMT | HW_STE4_S2VA_BITS | HW_STE4_VMID;
 	default:
 		return 0;
 	}
@@ -70,6 +79,23 @@ static inline void hw_ste_make(uint64_t ste[HW_STE_WORDS],
 		  HW_FIELD_PREP(HW_STE0_VA_BITS, va_bits);
 	ste[1] = root & HW_STE1_ROOT;
 	ste[2] = HW_FIELD_PREP(HW_STE2_DID, did);
+}
+
+/* Nested: stage 1 (fmt, va_bits, root IPA, did) over stage 2. */
+static inline void hw_ste_make_nested(uint64_t ste[HW_STE_WORDS],
+				      unsigned int fmt, unsigned int va_bits,
+				      uint64_t root_ipa, uint16_t did,
+				      unsigned int s2_fmt,
+				      unsigned int s2_va_bits,
+				      uint64_t s2_root, uint16_t vmid)
+{
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, fmt, va_bits, root_ipa, did);
+	ste[0] = (ste[0] & ~HW_STE0_MODE) |
+		 HW_FIELD_PREP(HW_STE0_MODE, HW_STE_MODE_NESTED);
+	ste[3] = s2_root & HW_STE3_S2ROOT;
+	ste[4] = HW_FIELD_PREP(HW_STE4_S2FMT, s2_fmt) |
+		 HW_FIELD_PREP(HW_STE4_S2VA_BITS, s2_va_bits) |
+		 HW_FIELD_PREP(HW_STE4_VMID, vmid);
 }
 
 #endif /* IOH_HW_ABI_STE_H */

@@ -28,6 +28,7 @@ struct tlb_entry {
 	uint64_t born; /* insertion order; 0: empty way */
 	uint64_t used; /* LRU stamp */
 	uint64_t attr; /* raw attribute bits of the descriptor */
+	uint32_t vtag; /* nested: stage-2 VMID + 1 (combined entry); else 0 */
 	uint32_t prot;
 	uint16_t did;
 	uint16_t sid;  /* stream whose walk filled it, for attribution */
@@ -63,6 +64,13 @@ struct ste_state {
 	uint8_t va_bits;
 	uint16_t did;
 	uint64_t root;
+	/* Nested: stage 2 under the stage 1 above. */
+	bool nested;
+	uint8_t s2_fmt;
+	uint8_t s2_top_level;
+	uint8_t s2_va_bits;
+	uint16_t vmid;
+	uint64_t s2_root;
 };
 
 struct cfg_slot {
@@ -287,6 +295,13 @@ static uint32_t ste_read_raw(struct hw_iommu *m, uint32_t sid,
 	return HW_EVT_NONE;
 }
 
+static int table_levels(uint64_t fmt, uint64_t va_bits)
+{
+	return fmt < PT_FMT_COUNT ?
+		pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) :
+		-1;
+}
+
 static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -308,25 +323,54 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 	case HW_STE_MODE_BYPASS:
 		return;
 	case HW_STE_MODE_TRANSLATE:
+	case HW_STE_MODE_NESTED:
 		break;
 	default:
 		st->status = HW_EVT_BAD_STE;
 		return;
 	}
-	unsigned int fmt = (unsigned int)HW_FIELD_GET(HW_STE0_FMT, w[0]);
-	unsigned int va_bits = (unsigned int)HW_FIELD_GET(HW_STE0_VA_BITS,
-							  w[0]);
-	int levels = fmt < PT_FMT_COUNT ?
-		pt_fmt_levels_for((enum pt_format_id)fmt, va_bits) : -1;
+	int levels = table_levels(HW_FIELD_GET(HW_STE0_FMT, w[0]),
+				  HW_FIELD_GET(HW_STE0_VA_BITS, w[0]));
 	if (levels <= 0) {
 		st->status = HW_EVT_BAD_STE;
 		return;
 	}
-	st->fmt = (uint8_t)fmt;
-	st->va_bits = (uint8_t)va_bits;
+	st->fmt = (uint8_t)HW_FIELD_GET(HW_STE0_FMT, w[0]);
+	st->va_bits = (uint8_t)HW_FIELD_GET(HW_STE0_VA_BITS, w[0]);
 	st->top_level = (uint8_t)(levels - 1);
 	st->root = w[1] & HW_STE1_ROOT;
 	st->did = (uint16_t)HW_FIELD_GET(HW_STE2_DID, w[2]);
+	if (st->mode != HW_STE_MODE_NESTED)
+		return;
+	levels = table_levels(HW_FIELD_GET(HW_STE4_S2FMT, w[4]),
+			      HW_FIELD_GET(HW_STE4_S2VA_BITS, w[4]));
+	if (levels <= 0) {
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
+	st->nested = true;
+	st->s2_fmt = (uint8_t)HW_FIELD_GET(HW_STE4_S2FMT, w[4]);
+	st->s2_va_bits = (uint8_t)HW_FIELD_GET(HW_STE4_S2VA_BITS, w[4]);
+	st->s2_top_level = (uint8_t)(levels - 1);
+	st->s2_root = w[3] & HW_STE3_S2ROOT;
+	st->vmid = (uint16_t)HW_FIELD_GET(HW_STE4_VMID, w[4]);
+}
+
+/* Stage 2 of a nested configuration, as a configuration of its own. */
+static struct ste_state stage2_of(const struct ste_state *st)
+{
+	struct ste_state s2 = {
+		.mode = HW_STE_MODE_TRANSLATE, .fmt = st->s2_fmt,
+		.top_level = st->s2_top_level, .va_bits = st->s2_va_bits,
+		.did = st->vmid, .root = st->s2_root,
+	};
+	return s2;
+}
+
+/* The IOTLB tag beyond the domain: combined entries carry the VMID. */
+static uint32_t vtag_of(const struct ste_state *st)
+{
+	return st->nested ? (uint32_t)st->vmid + 1 : 0;
 }
 
 static void cfg_fetch(struct hw_iommu *m, uint32_t sid, struct ste_state *st)
@@ -514,38 +558,82 @@ static bool iova_in_range(const struct ste_state *st, uint64_t iova)
 	return hi <= 1;
 }
 
+static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
+			    uint32_t sid, uint64_t iova, unsigned int flags,
+			    uint64_t table, unsigned int level,
+			    struct walk_leaf *lf, uint64_t *info);
+
+/* Stage 2 of a nested configuration: ipa through st's stage-2 tables.
+ * These translations are not cached on their own. */
+static uint32_t s2_walk(struct hw_iommu *m, const struct ste_state *st,
+			uint32_t sid, uint64_t ipa, unsigned int flags,
+			struct walk_leaf *l2, uint64_t *info)
+{
+	struct ste_state s2 = stage2_of(st);
+	return walk_tables(m, &s2, sid, ipa, flags & WALK_CHECKER, s2.root,
+			   s2.top_level, l2, info);
+}
+
 /*
- * Walk the tables of st for iova. Returns HW_EVT_NONE with *lf filled, or
- * the fault type with *info (table PA for WALK_EABT).
+ * A stage-1 leaf of a nested configuration becomes a combined entry:
+ * output through stage 2, size the smaller of the two, permissions both
+ * grant (IHI 0070 3.2: combined stage 1 and 2 TLB entries).
  */
-static uint32_t walk(struct hw_iommu *m, const struct ste_state *st,
-		     uint32_t sid, uint64_t iova, unsigned int flags,
-		     struct walk_leaf *lf, uint64_t *info)
+static uint32_t nest_leaf(struct hw_iommu *m, const struct ste_state *st,
+			  uint32_t sid, uint64_t iova, unsigned int flags,
+			  struct walk_leaf *lf, uint64_t *info)
+{
+	struct walk_leaf l2;
+	uint64_t ipa = lf->oa + (iova - lf->va);
+	uint32_t fault = s2_walk(m, st, sid, ipa, flags, &l2, info);
+	if (fault)
+		return fault;
+	if (l2.size_lg2 < lf->size_lg2) {
+		lf->size_lg2 = l2.size_lg2;
+		lf->level = (uint8_t)((l2.size_lg2 - 12) / 9);
+		lf->nt = false;
+	}
+	lf->va = iova & ~((1ull << lf->size_lg2) - 1);
+	lf->oa = l2.oa + (ipa - l2.va) - (iova - lf->va);
+	uint32_t rw = PT_PROT_READ | PT_PROT_WRITE;
+	lf->prot = (lf->prot & ~rw) | (lf->prot & l2.prot & rw);
+	return HW_EVT_NONE;
+}
+
+/*
+ * Walk st's tables for iova from table at level. Returns HW_EVT_NONE
+ * with *lf filled, or the fault type with *info (table PA for
+ * WALK_EABT). In a nested configuration every table address and the
+ * output are IPAs, translated through stage 2.
+ */
+static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
+			    uint32_t sid, uint64_t iova, unsigned int flags,
+			    uint64_t table, unsigned int level,
+			    struct walk_leaf *lf, uint64_t *info)
 {
 	const struct pt_fmt *f = pt_fmt_get((enum pt_format_id)st->fmt);
-	unsigned int level = st->top_level;
-	uint64_t table = st->root;
 	*info = 0;
 	if (!iova_in_range(st, iova))
 		return HW_EVT_TRANSLATION;
-	if ((flags & WALK_CACHED) && !chance(m, 4)) {
-		for (unsigned int l = 1; l <= st->top_level; l++) {
-			if (wc_lookup(m, st->did, l, iova, &table)) {
-				level = l - 1;
-				break;
-			}
-		}
-	}
 	if (!(flags & WALK_CHECKER))
 		stat_inc(&m->regs->walks);
 	for (;;) {
-		const uint64_t *t = physmem_ptr(m->pm, table, PT_TABLE_SIZE);
+		uint64_t table_pa = table;
+		if (st->nested) {
+			struct walk_leaf l2;
+			uint32_t fault = s2_walk(m, st, sid, table, flags, &l2,
+						 info);
+			if (fault)
+				return fault;
+			table_pa = l2.oa + (table - l2.va);
+		}
+		const uint64_t *t = physmem_ptr(m->pm, table_pa, PT_TABLE_SIZE);
 		if (!t) {
-			*info = table;
+			*info = table_pa;
 			return HW_EVT_WALK_EABT;
 		}
-		if (!(flags & WALK_CHECKER) && page_freed(m, table))
-			count_uaf(m, sid, iova, table);
+		if (!(flags & WALK_CHECKER) && page_freed(m, table_pa))
+			count_uaf(m, sid, iova, table_pa);
 		uint64_t e = mem_read64(&t[pt_level_index(iova, level)]);
 		struct pt_entry_info ei;
 		bool nt;
@@ -562,7 +650,9 @@ static uint32_t walk(struct hw_iommu *m, const struct ste_state *st,
 			continue;
 		case PT_ENTRY_LEAF:
 			leaf_from_info(f, &ei, level, iova, nt, lf);
-			return HW_EVT_NONE;
+			return st->nested ? nest_leaf(m, st, sid, iova, flags, lf,
+						      info)
+					  : HW_EVT_NONE;
 		case PT_ENTRY_BAD:
 			*info = e;
 			if (!(flags & WALK_CHECKER))
@@ -572,6 +662,29 @@ static uint32_t walk(struct hw_iommu *m, const struct ste_state *st,
 			return HW_EVT_TRANSLATION;
 		}
 	}
+}
+
+/*
+ * A walk from the root, or from the deepest table the walk cache knows.
+ * Nested walks use no walk cache (its tag has no stage-2 part).
+ */
+static uint32_t walk(struct hw_iommu *m, const struct ste_state *st,
+		     uint32_t sid, uint64_t iova, unsigned int flags,
+		     struct walk_leaf *lf, uint64_t *info)
+{
+	unsigned int level = st->top_level;
+	uint64_t table = st->root;
+	if (st->nested)
+		flags &= ~(unsigned int)WALK_CACHED;
+	if ((flags & WALK_CACHED) && !chance(m, 4)) {
+		for (unsigned int l = 1; l <= st->top_level; l++) {
+			if (wc_lookup(m, st->did, l, iova, &table)) {
+				level = l - 1;
+				break;
+			}
+		}
+	}
+	return walk_tables(m, st, sid, iova, flags, table, level, lf, info);
 }
 
 /* ---- caches ---- */
@@ -588,15 +701,17 @@ static struct cache_set *tlb_set_of(struct hw_iommu *m, uint16_t did,
 }
 
 static bool tlb_entry_hits(const struct tlb_entry *e, uint16_t did,
-			   unsigned int size_lg2, uint64_t iova)
+			   uint32_t vtag, unsigned int size_lg2, uint64_t iova)
 {
-	return e->born && e->did == did && e->size_lg2 == size_lg2 &&
+	return e->born && e->did == did && e->vtag == vtag &&
+	       e->size_lg2 == size_lg2 &&
 	       (iova >> size_lg2) == (e->va >> size_lg2);
 }
 
 /* Every cached entry matching iova, of any size. */
 static unsigned int tlb_collect(struct hw_iommu *m, uint16_t did,
-				uint64_t iova, struct tlb_entry *hits)
+				uint32_t vtag, uint64_t iova,
+				struct tlb_entry *hits)
 {
 	unsigned int n = 0;
 	uint64_t sizes = atomic_load_explicit(&m->tlb_sizes,
@@ -610,7 +725,7 @@ static unsigned int tlb_collect(struct hw_iommu *m, uint16_t did,
 		for (unsigned int w = 0; w < m->tlb_ways && n < TLB_MAX_HITS;
 		     w++) {
 			struct tlb_entry *e = &ways[w];
-			if (!tlb_entry_hits(e, did, sz, iova))
+			if (!tlb_entry_hits(e, did, vtag, sz, iova))
 				continue;
 			if (chance(m, 8)) {
 				e->born = 0;
@@ -647,7 +762,7 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 					   &ways);
 	struct tlb_entry ne = {
 		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
-		.attr = lf->attr,
+		.attr = lf->attr, .vtag = vtag_of(st),
 		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
 		.level = lf->level, .fmt = st->fmt,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
@@ -656,7 +771,8 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 	pthread_mutex_lock(&set->lock);
 	unsigned int w;
 	for (w = 0; w < m->tlb_ways; w++)
-		if (tlb_entry_hits(&ways[w], st->did, lf->size_lg2, lf->va))
+		if (tlb_entry_hits(&ways[w], st->did, vtag_of(st),
+				   lf->size_lg2, lf->va))
 			break;
 	if (w == m->tlb_ways)
 		w = pick_victim(m, ways, m->tlb_ways);
@@ -811,7 +927,7 @@ static enum gt_verdict gt_check(struct hw_iommu *m, struct scrub_ctx *sc,
 {
 	const struct ste_state *cur = scrub_config(m, sc, e->sid);
 	if (!cur || cur->status || cur->mode != HW_STE_MODE_TRANSLATE ||
-	    cur->did != e->did || cur->fmt != e->fmt)
+	    cur->did != e->did || cur->fmt != e->fmt || e->vtag)
 		return GT_NONE;
 	const struct ste_state st = *cur;
 	uint64_t size = 1ull << e->size_lg2;
@@ -887,6 +1003,9 @@ void hw_iommu_scrub(struct hw_iommu *m)
 
 struct inv_scope {
 	bool all;
+	bool by_vmid;   /* every combined entry of vmid + 1 == vtag */
+	bool s2_only;   /* stage-2-only entries: the model caches none */
+	uint32_t vtag;
 	uint16_t did;
 	bool ranged;
 	uint64_t va, last;
@@ -898,6 +1017,10 @@ static bool inv_hits_tlb(const struct inv_scope *sc, const struct tlb_entry *e)
 {
 	if (sc->all)
 		return true;
+	if (sc->s2_only)
+		return false;
+	if (sc->by_vmid)
+		return e->vtag == sc->vtag;
 	if (e->did != sc->did)
 		return false;
 	if (!sc->ranged)
@@ -916,6 +1039,8 @@ static bool inv_hits_wc(const struct inv_scope *sc, const struct wc_entry *e)
 {
 	if (sc->all)
 		return true;
+	if (sc->s2_only || sc->by_vmid)
+		return false;
 	if (e->did != sc->did)
 		return false;
 	if (!sc->ranged)
@@ -978,6 +1103,24 @@ void hw_iommu_tlbi_range(struct hw_iommu *m, uint16_t did, uint64_t va,
 	struct inv_scope sc = { .did = did, .ranged = true, .va = va,
 				.last = last, .leaf = leaf,
 				.ttl_level = ttl_level };
+	invalidate(m, &sc);
+}
+
+void hw_iommu_tlbi_vmid(struct hw_iommu *m, uint16_t vmid)
+{
+	struct inv_scope sc = { .by_vmid = true, .vtag = (uint32_t)vmid + 1,
+				.ttl_level = -1 };
+	invalidate(m, &sc);
+}
+
+void hw_iommu_tlbi_s2_range(struct hw_iommu *m, uint16_t vmid, uint64_t ipa,
+			    uint64_t last)
+{
+	/* Stage-2 translations are only held inside combined entries,
+	 * which an IPA-based invalidation need not (and here does not)
+	 * hit: IHI 0070 4.4.2, TLBI_S2_IPA. */
+	struct inv_scope sc = { .s2_only = true, .vtag = (uint32_t)vmid + 1,
+				.va = ipa, .last = last, .ttl_level = -1 };
 	invalidate(m, &sc);
 }
 
@@ -1082,7 +1225,7 @@ static unsigned int fill_shadow(struct hw_iommu *m, const struct ste_state *st,
 		if (hits[i].size_lg2 == lf.size_lg2)
 			return n;
 	tlb_insert(m, st, sid, &lf);
-	return tlb_collect(m, st->did, iova, hits);
+	return tlb_collect(m, st->did, vtag_of(st), iova, hits);
 }
 
 static bool any_shadowed(const struct tlb_entry *hits, unsigned int n)
@@ -1118,7 +1261,7 @@ int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 	struct tlb_entry hits[TLB_MAX_HITS];
 	uint64_t oa;
 	uint32_t prot;
-	unsigned int n = tlb_collect(m, st.did, iova, hits);
+	unsigned int n = tlb_collect(m, st.did, vtag_of(&st), iova, hits);
 	if (n && any_shadowed(hits, n))
 		n = fill_shadow(m, &st, sid, iova, hits, n);
 	if (n) {

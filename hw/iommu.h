@@ -60,6 +60,10 @@ int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		       enum hw_access access, struct hw_xlate *x);
 
 /* Invalidation, as the commands of hw_abi.h define it. */
+/* Nested: all combined entries of a VMID; stage-2-only entries by IPA. */
+void hw_iommu_tlbi_vmid(struct hw_iommu *m, uint16_t vmid);
+void hw_iommu_tlbi_s2_range(struct hw_iommu *m, uint16_t vmid, uint64_t ipa,
+			    uint64_t last);
 void hw_iommu_cfgi_ste(struct hw_iommu *m, uint32_t sid);
 void hw_iommu_cfgi_all(struct hw_iommu *m);
 void hw_iommu_tlbi_all(struct hw_iommu *m);

@@ -191,25 +191,49 @@ static bool cmd_reserved(const struct hw_cmd *c, uint64_t w0_fields,
 	return (c->w[0] & ~(HW_CMD_OP | w0_fields)) || (c->w[1] & ~w1_fields);
 }
 
+/* [*va, *last] of a range command: (NUM + 1) * 2^SCALE pages at ADDR. */
+static bool cmd_range(const struct hw_cmd *c, uint64_t *va, uint64_t *last)
+{
+	unsigned int num = (unsigned int)HW_FIELD_GET(HW_CMD_NUM, c->w[0]);
+	unsigned int scale = (unsigned int)HW_FIELD_GET(HW_CMD_SCALE, c->w[0]);
+	if (scale > 51)
+		return false;
+	*va = c->w[1] & HW_CMD1_ADDR;
+	uint64_t len_pages = (uint64_t)(num + 1) << scale;
+	*last = *va + (len_pages << 12) - 1;
+	if (*last < *va || (len_pages << 12) >> 12 != len_pages)
+		*last = ~0ull;
+	return true;
+}
+
+static uint16_t cmd_did(const struct hw_cmd *c)
+{
+	return (uint16_t)HW_FIELD_GET(HW_CMD_DID, c->w[0]);
+}
+
 static enum hw_cmd_err cmd_tlbi_range(struct hw_machine *m,
 				      const struct hw_cmd *c)
 {
+	uint64_t va, last;
 	if (cmd_reserved(c, HW_CMD_DID | HW_CMD_LEAF | HW_CMD_TTL |
 			 HW_CMD_NUM | HW_CMD_SCALE, HW_CMD1_ADDR))
 		return HW_CERR_ILL;
 	unsigned int ttl = (unsigned int)HW_FIELD_GET(HW_CMD_TTL, c->w[0]);
-	unsigned int num = (unsigned int)HW_FIELD_GET(HW_CMD_NUM, c->w[0]);
-	unsigned int scale = (unsigned int)HW_FIELD_GET(HW_CMD_SCALE, c->w[0]);
-	if (ttl > 5 || scale > 51)
+	if (ttl > 5 || !cmd_range(c, &va, &last))
 		return HW_CERR_ILL;
-	uint64_t va = c->w[1] & HW_CMD1_ADDR;
-	uint64_t len_pages = (uint64_t)(num + 1) << scale;
-	uint64_t last = va + (len_pages << 12) - 1;
-	if (last < va || (len_pages << 12) >> 12 != len_pages)
-		last = ~0ull;
-	hw_iommu_tlbi_range(m->mmu,
-			    (uint16_t)HW_FIELD_GET(HW_CMD_DID, c->w[0]), va,
-			    last, c->w[0] & HW_CMD_LEAF, (int)ttl - 1);
+	hw_iommu_tlbi_range(m->mmu, cmd_did(c), va, last,
+			    c->w[0] & HW_CMD_LEAF, (int)ttl - 1);
+	return HW_CERR_NONE;
+}
+
+static enum hw_cmd_err cmd_tlbi_s2_range(struct hw_machine *m,
+					 const struct hw_cmd *c)
+{
+	uint64_t ipa, last;
+	if (cmd_reserved(c, HW_CMD_DID | HW_CMD_NUM | HW_CMD_SCALE,
+			 HW_CMD1_ADDR) || !cmd_range(c, &ipa, &last))
+		return HW_CERR_ILL;
+	hw_iommu_tlbi_s2_range(m->mmu, cmd_did(c), ipa, last);
 	return HW_CERR_NONE;
 }
 
@@ -230,11 +254,17 @@ static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
 	case HW_CMD_TLBI_DOMAIN:
 		if (cmd_reserved(c, HW_CMD_DID, 0))
 			return HW_CERR_ILL;
-		hw_iommu_tlbi_domain(m->mmu, (uint16_t)HW_FIELD_GET(HW_CMD_DID,
-								    c->w[0]));
+		hw_iommu_tlbi_domain(m->mmu, cmd_did(c));
 		return HW_CERR_NONE;
 	case HW_CMD_TLBI_RANGE:
 		return cmd_tlbi_range(m, c);
+	case HW_CMD_TLBI_VMID:
+		if (cmd_reserved(c, HW_CMD_DID, 0))
+			return HW_CERR_ILL;
+		hw_iommu_tlbi_vmid(m->mmu, cmd_did(c));
+		return HW_CERR_NONE;
+	case HW_CMD_TLBI_S2_RANGE:
+		return cmd_tlbi_s2_range(m, c);
 	case HW_CMD_TLBI_ALL:
 		if (cmd_reserved(c, 0, 0))
 			return HW_CERR_ILL;

@@ -133,21 +133,22 @@ int iommu_drv_tlbi_all(struct iommu_drv *d)
 	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL), 0);
 }
 
+int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint16_t vmid)
+{
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_VMID) |
+			  HW_FIELD_PREP(HW_CMD_DID, vmid), 0);
+}
+
 static unsigned int floor_lg2(uint64_t v)
 {
 	return 63u - (unsigned int)__builtin_clzll(v);
 }
 
-int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
-			 uint64_t len, unsigned int flags, int level_hint)
+/* Range commands (NUM+1) * 2^SCALE pages each, covering [va, va + len). */
+static int submit_ranges(struct iommu_drv *d, uint64_t w0, uint64_t va,
+			 uint64_t len)
 {
-	if ((va | len) & 0xfff || !len || level_hint > 4 || level_hint < -1)
-		return -EINVAL;
 	uint64_t pages = len >> 12;
-	uint64_t w0 = HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_RANGE) |
-		      HW_FIELD_PREP(HW_CMD_DID, did) |
-		      HW_FIELD_PREP(HW_CMD_TTL, level_hint + 1) |
-		      ((flags & IOMMU_DRV_LEAF) ? HW_CMD_LEAF : 0);
 	while (pages) {
 		/* (NUM + 1) * 2^SCALE pages, NUM < 32. */
 		unsigned int lg = floor_lg2(pages);
@@ -165,6 +166,27 @@ int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
 		pages -= done;
 	}
 	return 0;
+}
+
+int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
+			 uint64_t len, unsigned int flags, int level_hint)
+{
+	if ((va | len) & 0xfff || !len || level_hint > 4 || level_hint < -1)
+		return -EINVAL;
+	return submit_ranges(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_RANGE) |
+			     HW_FIELD_PREP(HW_CMD_DID, did) |
+			     HW_FIELD_PREP(HW_CMD_TTL, level_hint + 1) |
+			     ((flags & IOMMU_DRV_LEAF) ? HW_CMD_LEAF : 0),
+			     va, len);
+}
+
+int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint16_t vmid, uint64_t ipa,
+			    uint64_t len)
+{
+	if ((ipa | len) & 0xfff || !len)
+		return -EINVAL;
+	return submit_ranges(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_S2_RANGE) |
+			     HW_FIELD_PREP(HW_CMD_DID, vmid), ipa, len);
 }
 
 /* ---- stream table entries ---- */

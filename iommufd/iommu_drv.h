@@ -48,6 +48,11 @@ int iommu_drv_sync(struct iommu_drv *d);
 int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid);
 int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did);
 int iommu_drv_tlbi_all(struct iommu_drv *d);
+/* Nested: every combined entry of a VMID (what a stage-2 change needs);
+ * stage-2-only entries of [ipa, ipa + len), which combined ones survive. */
+int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint16_t vmid);
+int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint16_t vmid, uint64_t ipa,
+			    uint64_t len);
 /*
  * Invalidate [va, va + len) of domain did. IOMMU_DRV_LEAF spares walk
  * caches (only leaves changed); level_hint >= 0 hits only entries of that

@@ -3,7 +3,7 @@
  * The sequences of REFERENCE.md section 4, each run against the machine
  * with DMA engines active: the unsafe version is caught with the fault
  * kind the rules predict, the correct version leaves every error counter
- * of the device at zero. Sequence 8 (nesting) is not modelled yet.
+ * of the device at zero.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -527,6 +527,68 @@ static void test_seq7_valid_with_cfgi_clean(void **state)
 	seq7(true, CLEAN);
 }
 
+/* ---- 8: nested, stage 2 changed with a stage-2-only invalidation ---- */
+
+#define VMID 7
+
+static struct pt_table S2T;
+
+/*
+ * Stage 2 maps IPA = PA over the first 512 MiB (so stage-1 tables, which
+ * the rig allocates there, are reachable); stage 1 maps IOVA -> IPA.
+ * Then stage 2 moves one 2M block, break-before-make, invalidated either
+ * by IPA (stage-2 entries only) or for the whole VMID.
+ */
+static void seq8(bool vmid_wide, enum verdict v)
+{
+	struct pt_gather g;
+	uint64_t ste[HW_STE_WORDS];
+	uint64_t moved = RIG_DATA_PA + (64ull << 20);
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 2);
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &S2T, PT_FMT_ARM_S2,
+					   PT_SZ_4K | PT_SZ_2M), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&S2T, 0, 0, 512ull << 20, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, PT_FMT_ARM_S1, 0), 0);
+	hw_ste_make_nested(ste, PT_FMT_ARM_S1, 48, S.t.top_pa, DID,
+			   PT_FMT_ARM_S2, 48, S2T.top_pa, VMID);
+	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, NULL), 0);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
+
+	window(IOVA, BLK);
+	assert_int_equal(iommu_drv_oracle_unmap(&S.r.drv, 0, IOVA, BLK), 0);
+	_Atomic uint64_t *e = hw_rig_entry(&S.r, &S2T, RIG_DATA_PA, 1);
+	uint64_t blk = atomic_load(e);
+	atomic_store(e, 0);
+	if (vmid_wide)
+		assert_int_equal(iommu_drv_tlbi_vmid(&S.r.drv, VMID), 0);
+	else
+		assert_int_equal(iommu_drv_tlbi_s2_range(&S.r.drv, VMID,
+							 RIG_DATA_PA, BLK), 0);
+	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
+	atomic_store(e, (blk & ~OA_MASK) | moved);
+	assert_int_equal(iommu_drv_oracle_map(&S.r.drv, 0, IOVA, moved, BLK,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	expect(v, "seq8");
+}
+
+static void test_seq8_s2_only_invalidation_flagged(void **state)
+{
+	(void)state;
+	seq8(false, FLAGGED);
+}
+
+static void test_seq8_vmid_invalidation_clean(void **state)
+{
+	(void)state;
+	seq8(true, CLEAN);
+}
+
 /* ---- 9 and 10: switch the device to a new table ---- */
 
 static void switch_table(void)
@@ -664,6 +726,8 @@ int main(void)
 		T(test_seq6_disruptive_update_not_torn),
 		T(test_seq7_valid_without_cfgi_faults),
 		T(test_seq7_valid_with_cfgi_clean),
+		T(test_seq8_s2_only_invalidation_flagged),
+		T(test_seq8_vmid_invalidation_clean),
 		T(test_seq9_bbm0_clean),
 		T(test_seq9_bbm2_clean),
 		T(test_seq9_vtd_clean),

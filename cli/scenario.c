@@ -291,6 +291,25 @@ static const char *nz(uint64_t v)
 	return v ? "  <-- " : "";
 }
 
+static const char *what_happened(const char *strategy, bool naive)
+{
+	if (!strcmp(strategy, "deserialize"))
+		return "the new kernel adopted the preserved table as it was "
+		       "(immutable from then on)";
+	if (!strcmp(strategy, "verify"))
+		return "the new kernel replayed the mappings, checked the "
+		       "preserved table holds exactly them, and owns it again";
+	if (!strcmp(strategy, "stop-the-world"))
+		return "guest and DMA stopped for the whole update; tables torn "
+		       "down and rebuilt";
+	if (naive)
+		return "the new kernel rebuilt the table with its own defaults "
+		       "and switched to it without reconciling the layout";
+	return "the new kernel rebuilt the table with the old one's features, "
+	       "reconciled it to the\n  preserved layout, switched every device "
+	       "to it and freed the old table";
+}
+
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 {
 	const struct lu_scenario *sc = &cs->sc;
@@ -333,6 +352,7 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		cli_fmt_us(buf, sizeof(buf), u->blackout_us);
 		fprintf(out, "\nupdate %u: %s -> %s, %s, %s\n", i + 1, u->from, u->to,
 			u->strategy, u->ok ? "ok" : "FAILED");
+		fprintf(out, "  %s\n", what_happened(u->strategy, sc->naive));
 		fprintf(out, "  guest blackout      %12s\n", buf);
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			cli_fmt_us(buf, sizeof(buf), u->phases_us[p]);

@@ -460,23 +460,42 @@ static void test_dump_check(void **state)
 
 /* ---- bench -------------------------------------------------------------- */
 
+static void write_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s", body);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
 static void test_bench(void **state)
 {
 	(void)state;
 	static char out[65536];
-	int rc = run(out, "bench --quick --only hw,kho --json b.json");
+	int rc = run(out, "bench --quick --only hw,pt --json b.json");
 	printf("  bench: exit %d\n", rc);
 	assert_int_equal(rc, 0);
 	assert_has(out, "== bench_hw --quick");
-	assert_has(out, "== bench_kho --quick");
+	assert_has(out, "== bench_pt --quick");
 	assert_has(out, "wrote b.json");
 	const char *j = slurp("b.json");
 	assert_non_null(j);
 	const char *b = json_at(j, "benches");
 	assert_has(b, "\"hw\": {");
-	assert_has(b, "\"kho\": {");
-	assert_has(j, "\"bench\": \"kho\"");
+	assert_has(b, "\"pt\": {");
+	assert_has(j, "\"bench\": \"pt\"");
 	assert_has(j, "\"failed\": []");
+	/* A benchmark that fails: exit 1, named, the others kept. */
+	assert_int_equal(mkdir("fake", 0755), 0);
+	write_script("fake/bench_broken", "exit 4\n");
+	write_script("fake/bench_fine", "echo '{\"bench\": \"fine\"}' > \"$2\"\n");
+	assert_int_equal(run(out, "bench --dir fake --json f.json"), 1);
+	assert_has(out, "bench_broken failed (exit status 4)");
+	j = slurp("f.json");
+	assert_has(j, "\"broken\": {\"error\": \"exit status 4\"}");
+	assert_has(j, "\"fine\": {\"bench\": \"fine\"}");
+	assert_has(j, "\"failed\": [\"broken\"]");
 	assert_int_equal(run(out, "bench --only nope"), 2);
 	assert_has(out, "--only: no benchmark 'nope'");
 	assert_int_equal(run(out, "bench --json /nonexistent/b.json --only hw"), 2);

@@ -27,7 +27,7 @@
 #define LANE_H 70
 #define LANE_GAP 14
 #define PHASE_H 34
-#define LABEL_ROWS 4 /* rows of phase names under a zoomed strip */
+#define LABEL_ROWS 5 /* rows of phase names under a zoomed strip */
 #define AXIS_H 20 /* tick labels between the lanes and the phases */
 
 static const char *const phase_color[LU_NR_PHASES] = {
@@ -307,7 +307,8 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 			continue;
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			double a = t->ph[u][p], b = t->ph[u][p + 1];
-			if (b < v->t0 || a > v->t1)
+			/* A phase that did not run (0 us) gets no bar. */
+			if (b < v->t0 || a > v->t1 || !r->upd[u].phases_us[p])
 				continue;
 			double x0 = vx(v, a), x1 = vx(v, b);
 			if (x1 - x0 < 0.8)
@@ -324,10 +325,17 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 				char lab[64];
 				snprintf(lab, sizeof(lab), "%s %s",
 					 lu_phase_name((enum lu_phase)p), d);
-				double cx = (x0 + x1) / 2, half = 3.2 * (double)strlen(lab);
+				double cx = (x0 + x1) / 2, half = 3.6 * (double)strlen(lab);
+				/* First row with room, else the one that ends first. */
 				unsigned int row = 0;
-				while (row < LABEL_ROWS - 1 && row_end[row] > cx - half)
+				while (row < LABEL_ROWS && row_end[row] > cx - half)
 					row++;
+				if (row == LABEL_ROWS) {
+					row = 0;
+					for (unsigned int i = 1; i < LABEL_ROWS; i++)
+						if (row_end[i] < row_end[row])
+							row = i;
+				}
 				row_end[row] = cx + half + 6;
 				double ly = y + PHASE_H + 14 + row * 13;
 				fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
@@ -437,7 +445,7 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	double panel_h = 26 + nd * (LANE_H + LANE_GAP) + AXIS_H + PHASE_H +
 			 LABEL_ROWS * 13 + 50;
 	bool zoom = r->nr_upd && t.ph_ok[0];
-	double h = 110 + panel_h * (zoom ? 2 : 1) + 50;
+	double h = 144 + panel_h * (zoom ? 2 : 1) + 50;
 	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%.0f' "
 		"viewBox='0 0 %d %.0f' font-family='DejaVu Sans, Helvetica, Arial, "
 		"sans-serif'>\n", W, h, W, h);
@@ -456,16 +464,20 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	char gm[32];
 	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
 	fprintf(f, "<text x='20' y='32' class='h1'>Live update of the host kernel "
-		"%s &#8594; %s: %s, %s, BBM level %u, %s guest, %u device%s doing DMA"
-		"</text>\n", sc->from, sc->to, cli_scenario_strategy(cs),
-		pt_fmt_name(sc->fmt), sc->bbm_level, gm, nd, nd == 1 ? "" : "s");
-	fprintf(f, "<rect x='20' y='46' width='%d' height='28' rx='5' fill='%s'/>"
-		"<text x='%d' y='66' style='fill:white;font-weight:bold;"
+		"%s &#8594; %s while %u device%s DMA</text>\n", sc->from, sc->to,
+		nd, nd == 1 ? "" : "s");
+	fprintf(f, "<text x='20' y='54'>strategy %s%s; IOMMU %s, BBM level %u; "
+		"%s guest; %u update%s%s</text>\n", cli_scenario_strategy(cs),
+		sc->naive ? " (naive)" : "", pt_fmt_name(sc->fmt), sc->bbm_level,
+		gm, sc->updates, sc->updates == 1 ? "" : "s",
+		sc->hotplug ? "; memory hotplug during recovery" : "");
+	fprintf(f, "<rect x='20' y='66' width='%d' height='28' rx='5' fill='%s'/>"
+		"<text x='%d' y='86' style='fill:white;font-weight:bold;"
 		"font-size:15px' text-anchor='middle'>%s</text>\n",
 		r->hitless ? 110 : 100, r->hitless ? "#1a7f37" : "#c62828",
 		r->hitless ? 75 : 70, r->hitless ? "HITLESS" : "FAILED");
 	const struct lu_dma_totals *d = &r->dma;
-	fprintf(f, "<text x='%d' y='66'>%" PRIu64 " DMA ops: %" PRIu64 " faults, "
+	fprintf(f, "<text x='%d' y='86'>%" PRIu64 " DMA ops: %" PRIu64 " faults, "
 		"%" PRIu64 " conflict aborts, %" PRIu64 " misdirected, %" PRIu64
 		" lost writes, %" PRIu64 " BBM violations, %" PRIu64
 		" use after free", r->hitless ? 145 : 135, d->ops, d->faults,
@@ -478,10 +490,34 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 			" (update 1)" : "");
 	}
 	fprintf(f, "</text>\n");
-	phase_key(&t, 96);
+	/* Why it failed, when the counters do not say it. */
+	const char *why = r->kernel_error[0] ? r->kernel_error : NULL;
+	unsigned int why_upd = 0;
+	for (unsigned int i = 0; i < r->nr_upd && !why; i++)
+		if (!r->upd[i].ok && r->upd[i].error[0]) {
+			why = r->upd[i].error;
+			why_upd = i + 1;
+		}
+	if (!r->hitless && why) {
+		fprintf(f, "<text x='%d' y='108' class='bad'>", r->hitless ? 145 : 135);
+		if (why_upd)
+			fprintf(f, "update %u: ", why_upd);
+		for (const char *c = why; *c; c++) {
+			if (*c == '<')
+				fputs("&lt;", f);
+			else if (*c == '&')
+				fputs("&amp;", f);
+			else if (*c == '>')
+				fputs("&gt;", f);
+			else
+				fputc(*c, f);
+		}
+		fprintf(f, "</text>\n");
+	}
+	phase_key(&t, 130);
 
 	struct view all = { 0, t.end_ms, LEFT, PLOT_W };
-	double y = 130;
+	double y = 164;
 	panel(&t, &all, y, "Whole run: DMA throughput per device, guest paused "
 	      "(orange), update phases", false);
 	if (zoom) {

@@ -63,9 +63,10 @@ static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
 	bool paused = atomic_load(&t->regs->guest_paused);
 	unsigned int done = t->reports ? t->reports - 1 : 0; /* updates done */
 	if (!t->reports) {
-		snprintf(text, len, "boot: kernel %s builds %" PRIu64 " MiB of "
-			 "guest memory, its tables, starts DMA", sc->from,
-			 sc->guest_mem >> 20);
+		char gm[32];
+		cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
+		snprintf(text, len, "boot: kernel %s builds %s of guest memory, "
+			 "its tables, starts DMA", sc->from, gm);
 		return 0;
 	}
 	if (done >= sc->updates) {
@@ -128,8 +129,11 @@ static void progress(struct cli_scenario *cs, const struct lu_tick *t, int stage
 		cs->last_reports = t->reports;
 		return;
 	}
-	if (t->ns < 1000000000ull)
+	/* Anything over a second gets a bar, redrawn ten times a second. */
+	if (t->ns < 1000000000ull ||
+	    (stage == cs->last_stage && t->ns - cs->last_draw_ns < 100000000ull))
 		return;
+	cs->last_draw_ns = t->ns;
 	unsigned int total = 3 * cs->sc.updates + 2, width = 24;
 	unsigned int fill = (unsigned int)((uint64_t)(stage + 1) * width / total);
 	char bar[32];

@@ -41,6 +41,7 @@ struct cli_scenario {
 	bool tty;
 	int last_stage;
 	unsigned int last_reports;
+	uint64_t last_draw_ns;
 	bool drawn;
 };
 

@@ -71,6 +71,7 @@ static int cmd_demo(int argc, char **argv)
 	cs.sc.run_ms = 300;
 	cs.json_path = "report.json";
 	cs.svg_path = "timeline.svg";
+	cs.json_opt = cs.svg_opt = "current directory";
 	int rc = cli_scenario_open_reports(&cs);
 	if (!rc)
 		rc = cli_scenario_run(&cs);

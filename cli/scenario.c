@@ -23,6 +23,8 @@ void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
 	cs->sc.kernel_path = cli_self_path();
 	snprintf(cs->mix_spec, sizeof(cs->mix_spec), "default");
 	cs->cmd = cmd;
+	cs->json_opt = "--json";
+	cs->svg_opt = "--svg";
 	cs->last_stage = -1;
 }
 
@@ -38,9 +40,9 @@ static FILE *open_report(const struct cli_scenario *cs, const char *opt,
 
 int cli_scenario_open_reports(struct cli_scenario *cs)
 {
-	if (cs->json_path && !(cs->json = open_report(cs, "--json", cs->json_path)))
+	if (cs->json_path && !(cs->json = open_report(cs, cs->json_opt, cs->json_path)))
 		return CLI_USAGE;
-	if (cs->svg_path && !(cs->svg = open_report(cs, "--svg", cs->svg_path))) {
+	if (cs->svg_path && !(cs->svg = open_report(cs, cs->svg_opt, cs->svg_path))) {
 		fclose(cs->json);
 		cs->json = NULL;
 		unlink(cs->json_path);
@@ -208,7 +210,8 @@ int cli_scenario_write_reports(struct cli_scenario *cs)
 			rc = CLI_INTERNAL;
 		cs->json = NULL;
 		if (rc)
-			cli_err(cs->cmd, "--json: writing '%s' failed", cs->json_path);
+			cli_err(cs->cmd, "%s: writing '%s' failed", cs->json_opt,
+				cs->json_path);
 	}
 	if (cs->svg) {
 		int src = CLI_OK;
@@ -218,7 +221,8 @@ int cli_scenario_write_reports(struct cli_scenario *cs)
 			src = CLI_INTERNAL;
 		cs->svg = NULL;
 		if (src) {
-			cli_err(cs->cmd, "--svg: writing '%s' failed", cs->svg_path);
+			cli_err(cs->cmd, "%s: writing '%s' failed", cs->svg_opt,
+				cs->svg_path);
 			rc = src;
 		}
 	}
@@ -232,10 +236,15 @@ int cli_scenario_exit(const struct cli_scenario *cs)
 
 void cli_scenario_free(struct cli_scenario *cs)
 {
-	if (cs->json)
+	/* Opened but never written (the run failed): leave nothing behind. */
+	if (cs->json) {
 		fclose(cs->json);
-	if (cs->svg)
+		unlink(cs->json_path);
+	}
+	if (cs->svg) {
 		fclose(cs->svg);
+		unlink(cs->svg_path);
+	}
 	cs->json = cs->svg = NULL;
 	free(cs->samples);
 	cs->samples = NULL;

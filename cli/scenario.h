@@ -27,6 +27,8 @@ struct cli_scenario {
 	char mix_spec[128];      /* --folio-mix as given ("default" if not) */
 	const char *json_path;   /* NULL: no report */
 	const char *svg_path;
+	const char *json_opt;    /* what messages call them ("--json") */
+	const char *svg_opt;
 	FILE *json, *svg;        /* opened before the run starts */
 	bool quiet;              /* no progress display */
 	const char *cmd;         /* for messages */

@@ -69,6 +69,33 @@ static void emit_line(void *arg, const char *s)
 		fprintf(f, "%*s%s\n", 2 + 4 * (4 - (level > 4 ? 4 : level)), "", s);
 }
 
+/* Leaves by size, the line a reader looks for first. */
+static void census(const struct pt_table *t)
+{
+	static const unsigned int sizes[] = { 30, 25, 21, 16, 12 };
+	uint64_t count[5] = { 0 }, total = 0;
+	struct pt_iter it;
+	struct pt_leaf l;
+	pt_iter_init(&it, t, 0, ~0ull);
+	while (pt_iter_next(t, &it, &l)) {
+		for (unsigned int i = 0; i < 5; i++)
+			if (l.size_lg2 == sizes[i])
+				count[i]++;
+		total++;
+	}
+	printf("leaves: %" PRIu64 " (", total);
+	static const char *const names[] = { "1G", "32M contiguous", "2M",
+					     "64K contiguous", "4K" };
+	bool first = true;
+	for (unsigned int i = 0; i < 5; i++)
+		if (count[i]) {
+			printf("%s%" PRIu64 " x %s", first ? "" : ", ", count[i],
+			       names[i]);
+			first = false;
+		}
+	printf("), %" PRIu64 " table pages\n", t->nr_tables);
+}
+
 struct guest {
 	struct physmem pm;
 	struct kho k;
@@ -272,6 +299,7 @@ static int cmd_dump(int argc, char **argv)
 	if (tree) {
 		printf("# %s\n", comment);
 		pt_dump(&t, emit_line, stdout);
+		census(&t);
 	}
 	rc = CLI_OK;
 out:

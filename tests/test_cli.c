@@ -385,6 +385,9 @@ static void test_dump_check(void **state)
 	assert_int_equal(run(out, "dump --profile v1 %s --raw v1.dump", g), 0);
 	assert_has(out, "table arm-s2");
 	assert_has(out, "2M x 64");
+	assert_has(out, "leaves: 64 (64 x 2M), 3 table pages");
+	assert_int_equal(run(out, "dump --profile v2 %s", g), 0);
+	assert_has(out, "leaves: 4 (4 x 32M contiguous)");
 	assert_int_equal(run(out, "dump --profile v2 %s --raw v2.dump --no-tree", g),
 			 0);
 	assert_null(strstr(out, "table arm-s2"));

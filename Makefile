@@ -2,7 +2,8 @@
 #
 #   make            build the release variant (build/rel) and build/iohandover
 #   make check      install missing Debian packages (as root), then build and
-#                   run every test, normally and under ASan+UBSan
+#                   run every test, normally and under ASan+UBSan, the
+#                   threaded ones under TSan, unit tests under valgrind
 #   make bench      run the benchmarks (release build), tables + JSON
 #   make demo       the default live update scenario
 #
@@ -15,7 +16,7 @@ SHELL := /bin/bash
 
 CC ?= cc
 PARTS := pt hw kho iommufd lu
-VARIANTS := rel san
+VARIANTS := rel san tsan
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2 -Wundef
@@ -23,8 +24,14 @@ BASE_CFLAGS := -std=gnu11 -g $(WARN) -I. -D_GNU_SOURCE -fno-strict-aliasing
 CFLAGS_rel := -O2
 CFLAGS_san := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
+# ThreadSanitizer (docs/testing.md). gcc warns that TSan ignores
+# atomic_thread_fence (-Wtsan): the three fences (hw/ and iommufd/) order
+# the oracle seqlock and the region's publication between the host and the
+# machine, which are separate processes TSan cannot see across anyway.
+CFLAGS_tsan := -O1 -fno-omit-frame-pointer -fsanitize=thread -Wno-tsan
 LDFLAGS_rel :=
 LDFLAGS_san := -fsanitize=address,undefined
+LDFLAGS_tsan := -fsanitize=thread
 LDLIBS := -lfdt -lpthread -lm
 
 # pt/ is the freestanding page-table core: no libc beyond string.h.
@@ -71,7 +78,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check valgrind-check $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -99,12 +106,31 @@ freestanding-check: build/rel/libioh.a
 protocol-check:
 	@bash proto/run.sh
 
+# Under TSan only what runs threads over shared memory: the machine model
+# tests and the live update scenarios (whose kernels are build/tsan's
+# iohandover). Suppressions: tests/tsan.supp.
+TSAN_TESTS := $(filter build/tsan/tests/test_hw_% build/tsan/tests/test_lu%,$(TESTS_tsan))
+
+# valgrind (memcheck, leaks) over the release build of the unit tests that
+# stay in one process over small mappings; the rest is covered by ASan, and
+# test_pt_random and test_kho_handover take minutes under valgrind.
+VALGRIND_TESTS := $(addprefix build/rel/tests/,test_pt_layout test_pt_map \
+	test_pt_golden test_kho_alloc test_kho_badblob test_kho_golden test_hw_iommu)
+VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full
+
+valgrind-check: $(VALGRIND_TESTS)
+	@set -e; for t in $^; do echo "=== valgrind: $$t"; \
+		$(VALGRIND) $$t >build/rel/valgrind.log 2>&1 || { cat build/rel/valgrind.log; exit 1; }; \
+		grep -E '^\[  (PASSED|SKIPPED) ' build/rel/valgrind.log; done; \
+	echo "valgrind-check: $(words $^) programs clean"
+
 test: deps
-	$(MAKE) build-rel build-san
+	$(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
 	$(MAKE) freestanding-check
 	$(MAKE) protocol-check
 	$(MAKE) fuzz-short
-	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san)
+	$(MAKE) valgrind-check
+	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san) -- $(TSAN_TESTS)
 
 check: test
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang
-	libclang-rt-dev spin)
+	libclang-rt-dev spin valgrind)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,6 +12,7 @@
  *   STRTAB_BASE, linear table | HW_REG strtab_base / strtab_log2 (in RAM)
  *   STE (8 doublewords)       | struct of HW_STE_WORDS words, HW_STE_*
  *   STE.Config abort/bypass/S2| HW_STE_MODE_ABORT / _BYPASS / _TRANSLATE
+ *   STE.Config S1+S2 (nested) | HW_STE_MODE_NESTED
  *   S2VMID / VT-d DID         | HW_STE2_DID (the IOTLB tag "domain")
  *   S2TTB / SLPTPTR           | HW_STE1_ROOT
  *   CMD_CFGI_STE, CFGI_ALL    | HW_CMD_CFGI_STE, HW_CMD_CFGI_ALL
@@ -19,7 +20,7 @@
  *   CMD_TLBI_S12_VMALL        | HW_CMD_TLBI_VMID (nested)
  *   CMD_TLBI_S2_IPA           | HW_CMD_TLBI_S2_RANGE (nested)
  *   STE S2TTB/S2VMID, nested  | HW_STE3_S2ROOT, HW_STE4_VMID
- *   CMD_TLBI_S2_IPA (RIL)     | HW_CMD_TLBI_RANGE (NUM, SCALE, TTL, LEAF)
+ *   CMD_TLBI_NH_VA (RIL), PSI | HW_CMD_TLBI_RANGE (NUM, SCALE, TTL, LEAF)
  *   CMD_TLBI_NSNH_ALL         | HW_CMD_TLBI_ALL
  *   CMD_SYNC (+ MSI write)    | HW_CMD_SYNC, completion in sync_done
  *   SMMU_IDR3.BBML            | hw_regs.bbm_level

@@ -5,6 +5,7 @@
 #                   run every test, normally and under ASan+UBSan, the
 #                   threaded ones under TSan, unit tests under valgrind
 #   make bench      run the benchmarks (release build), tables + JSON
+#   make soak       100 live updates, random profiles, strategies, hotplug
 #   make demo       the default live update scenario
 #
 # Every part (pt hw kho iommufd lu) is one folder of .c files; each
@@ -78,7 +79,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check valgrind-check $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -156,7 +157,17 @@ fuzz-short: build/fuzz/fuzz_kho_blob
 bench: deps
 	$(MAKE) build-rel
 	@mkdir -p build/bench
-	@set -e; for b in $(BENCHES_rel); do echo "== $$b"; $$b --json build/bench/$$(basename $$b).json; done
+	@set -e; for b in $(filter-out build/rel/bench/soak,$(BENCHES_rel)); do echo "== $$b"; $$b --json build/bench/$$(basename $$b).json; done
+
+# 100 live updates with random profiles, strategies and hotplug under DMA
+# (bench/soak.c), at most SOAK_SECONDS; table + build/bench/soak.json.
+# SOAK_SEED replays a run (the seed is printed).
+SOAK_SECONDS ?= 300
+SOAK_ARGS = --updates 100 --max-seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+soak: deps
+	$(MAKE) build/rel/bench/soak build/rel/iohandover
+	@mkdir -p build/bench
+	build/rel/bench/soak $(SOAK_ARGS) --json build/bench/soak.json
 
 demo: deps
 	$(MAKE) all

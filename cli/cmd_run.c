@@ -28,7 +28,7 @@ static void usage(FILE *out)
 "  --guest-mem SIZE     guest RAM, a multiple of 2M, at least 8M (default 1G)\n"
 "  --folio-mix SPEC     guest memory folios: 1g=PPM,4k=PPM,seed=N,scatter=0|1\n"
 "                       (parts per million of 1G folios, of 2M slots split\n"
-"                       into 4K folios; default 1g=500000,4k=20000)\n"
+"                       into 4K folios; default 1g=600000,4k=5000,scatter=1)\n"
 "  --devices N          DMA-capable devices, 1-%u (default 2)\n"
 "  --format F           arm-s1 | arm-s2 | vtd-ss | x86-64 (default arm-s2)\n"
 "  --va-bits N          IOVA width of the tables (default 48)\n"

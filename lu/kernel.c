@@ -97,7 +97,9 @@ struct gen {
 	struct iommufd_ctx ictx;
 	struct iommu_unit unit;
 	struct kho_memfd *guest;
-	struct kho_memfd *hotplugged; /* memory the VMM added during recovery */
+	/* Every memfd the VM's IOAS uses: the guest's, then hotplugged ones. */
+	struct kho_memfd *memfds[IOMMUFD_MAX_MEMFDS];
+	unsigned int nr_memfds;
 	struct iommufd_ioas *ioas;
 	const struct iommufd_profile *profile;
 
@@ -283,6 +285,7 @@ static int create_guest_memory(struct gen *g)
 	if (err)
 		return gen_fail(g, LU_EXIT_INPUT, "guest memory of %" PRIu64
 				" bytes: %s", c->guest_size, strerror(-err));
+	g->memfds[g->nr_memfds++] = g->guest;
 	return 0;
 }
 
@@ -508,6 +511,37 @@ static int attach_restored(struct gen *g, struct iommufd_hwpt *h,
 	return 0;
 }
 
+static int preserve_memfds(struct gen *g, struct luo_session *vm)
+{
+	int err = 0;
+	for (unsigned int i = 0; i < g->nr_memfds && !err; i++)
+		err = kho_memfd_preserve(vm, g->memfds[i]->name, g->memfds[i]);
+	return err;
+}
+
+/* Every memfd of the VM's session; the guest's is the one named so. */
+static int retrieve_memfds(struct gen *g)
+{
+	const struct kho_parsed *p = &g->k.in;
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		const struct kho_pobj *o = &p->objs[i];
+		if (!p->subsys[o->subsys].ss ||
+		    strcmp(p->subsys[o->subsys].ss->name, KHO_MEMFD_SUBSYS) ||
+		    strcmp(p->sessions[o->session], VM_SESSION))
+			continue;
+		if (g->nr_memfds == IOMMUFD_MAX_MEMFDS)
+			return -E2BIG;
+		struct kho_memfd *m;
+		int err = kho_memfd_retrieve(&g->k, VM_SESSION, o->name, &m);
+		if (err)
+			return err;
+		g->memfds[g->nr_memfds++] = m;
+		if (!strcmp(m->name, GUEST_MEMFD))
+			g->guest = m;
+	}
+	return g->guest ? 0 : -ENOENT;
+}
+
 /* Release what the previous kernel preserved and nobody claimed. */
 static void finish_incoming(struct gen *g)
 {
@@ -527,7 +561,7 @@ static int commit_journal(struct gen *g)
 	if (!err)
 		err = luo_session_create(&g->k, UNIT_SESSION, &unit);
 	if (!err)
-		err = kho_memfd_preserve(vm, GUEST_MEMFD, g->guest);
+		err = preserve_memfds(g, vm);
 	if (!err)
 		err = iommufd_preserve(&g->ictx, &g->unit, unit, vm);
 	if (!err)
@@ -691,7 +725,7 @@ static int boot_handover(struct gen *g)
 				"0x%" PRIx64 ", the handover says 0x%" PRIx64,
 				(uint64_t)atomic_load(&g->region.regs->strtab_base),
 				g->unit.strtab_pa);
-	err = kho_memfd_retrieve(&g->k, VM_SESSION, GUEST_MEMFD, &g->guest);
+	err = retrieve_memfds(g);
 	if (err)
 		return gen_fail(g, LU_EXIT_INTERNAL, "guest memory: %s", strerror(-err));
 	err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
@@ -701,7 +735,8 @@ static int boot_handover(struct gen *g)
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;
 	struct iommufd_incoming in;
-	err = iommufd_retrieve(&g->ictx, VM_SESSION, &g->guest, 1, &in, &kerr);
+	err = iommufd_retrieve(&g->ictx, VM_SESSION, g->memfds, g->nr_memfds, &in,
+			       &kerr);
 	if (!err && (in.nr_ioas != 1 || in.nr_hwpt < 1)) {
 		err = -EINVAL;
 		snprintf(kerr.msg, sizeof(kerr.msg), "expected one ioas and its "
@@ -727,8 +762,14 @@ static int boot_handover(struct gen *g)
 			lu_log("guest resume: %s", strerror(-err));
 	}
 	if (c->hotplug && !stw) {
-		hp.iova = (c->guest_size + KHO_1G) & ~(KHO_1G - 1);
-		err = kho_memfd_create(&g->k, HOTPLUG_MEMFD, HOTPLUG_SIZE,
+		/* Each update's hotplug gets its own 1 GiB slot above RAM. */
+		char name[32];
+		snprintf(name, sizeof(name), HOTPLUG_MEMFD "-%" PRIu64,
+			 g->k.generation);
+		hp.iova = ((c->guest_size + KHO_1G) & ~(KHO_1G - 1)) +
+			  (g->k.generation - 2) * KHO_1G;
+		err = g->nr_memfds == IOMMUFD_MAX_MEMFDS ? -E2BIG :
+		      kho_memfd_create(&g->k, name, HOTPLUG_SIZE,
 				       &kho_memfd_mix_default, &hp.memfd);
 		if (!err && pthread_create(&hp.thread, NULL, hotplug_thread, &hp))
 			err = -EAGAIN;
@@ -747,7 +788,7 @@ static int boot_handover(struct gen *g)
 		iommufd_end_recovery(&g->ictx);
 	if (c->hotplug && !stw) {
 		pthread_join(hp.thread, NULL);
-		g->hotplugged = hp.memfd;
+		g->memfds[g->nr_memfds++] = hp.memfd;
 		g->hotplug_wait_ns = hp.wait_ns;
 		g->hotplug_done = !hp.err;
 		if (hp.err && !err)
@@ -812,9 +853,11 @@ static int recover_abort(struct gen *g, const char *why)
 static uint64_t leaked_bytes(struct gen *g)
 {
 	uint64_t used = g->k.alloc.ram_size - g->k.alloc.free_bytes;
-	uint64_t owned = g->guest->size + g->ictx.stats.table_pages * KHO_4K +
+	uint64_t owned = g->ictx.stats.table_pages * KHO_4K +
 			 (((uint64_t)HW_STE_SIZE << g->unit.strtab_log2) + KHO_4K - 1) /
 			 KHO_4K * KHO_4K;
+	for (unsigned int i = 0; i < g->nr_memfds; i++)
+		owned += g->memfds[i]->size;
 	return used > owned ? used - owned : 0;
 }
 
@@ -841,14 +884,15 @@ static int boot_recovery(struct gen *g)
 	kho_poison_trap_install(&g->k);
 	err = iommufd_retrieve_unit(&g->k, UNIT_SESSION, &g->unit);
 	if (!err)
-		err = kho_memfd_retrieve(&g->k, VM_SESSION, GUEST_MEMFD, &g->guest);
+		err = retrieve_memfds(g);
 	if (!err)
 		err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
 				   g->unit.va_bits);
 	if (err)
 		return recover_abort(g, "handover state unusable");
 	struct iommufd_incoming in;
-	err = iommufd_retrieve(&g->ictx, VM_SESSION, &g->guest, 1, &in, &kerr);
+	err = iommufd_retrieve(&g->ictx, VM_SESSION, g->memfds, g->nr_memfds, &in,
+			       &kerr);
 	if (err || in.nr_ioas != 1) {
 		iommufd_incoming_free(&in);
 		return recover_abort(g, err ? kerr.msg : "no ioas");
@@ -1041,7 +1085,7 @@ static int live_update(struct gen *g)
 	if (!err)
 		err = luo_session_create(&g->k, UNIT_SESSION, &unit);
 	if (!err)
-		err = kho_memfd_preserve(vm, GUEST_MEMFD, g->guest);
+		err = preserve_memfds(g, vm);
 	if (!err)
 		err = iommufd_preserve(&g->ictx, &g->unit, unit, vm);
 	/*

@@ -249,10 +249,15 @@ static void test_chain(void **state)
 	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2,v1,v2", LU_REBUILD, 0);
 	sc.updates = 3;
 	sc.run_ms = 40;
+	/* Every update hot-adds memory: later ones must carry it along. */
+	sc.hotplug = true;
+	sc.strategies = "rebuild,verify,stop-the-world";
 	run(&sc, &r);
 	assert_hitless(&r, 3);
 	assert_string_equal(r.upd[1].from, "v2");
 	assert_string_equal(r.upd[1].to, "v1");
+	assert_string_equal(r.upd[1].strategy, "verify");
+	assert_true(r.upd[0].hotplug_done && r.upd[1].hotplug_done);
 	lu_result_free(&r);
 }
 

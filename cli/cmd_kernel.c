@@ -139,8 +139,11 @@ static int apply_fault(struct kho *k, const char *fault, uint64_t *peek)
 	} else if (!strcmp(fault, "corrupt-fdt")) {
 		fdt[h->fdt_size / 2] ^= 0x40;
 	} else if (!strcmp(fault, "bad-version")) {
-		int node = fdt_node_offset_by_compatible(
-			fdt, -1, KHO_COMPAT_PREFIX "memfd-v1");
+		/* Same length as the current compatible: set in place. */
+		char cur[64];
+		snprintf(cur, sizeof(cur), KHO_COMPAT_PREFIX "memfd-v%u",
+			 KHO_MEMFD_VERSION);
+		int node = fdt_node_offset_by_compatible(fdt, -1, cur);
 		if (node < 0 ||
 		    fdt_setprop_inplace(fdt, node, "compatible",
 					KHO_COMPAT_PREFIX "memfd-v9",

@@ -260,23 +260,89 @@ static void memfd_unpreserve(struct kho *k, void *obj)
 
 #define MEMFD_REC 24u /* u64 offset, u64 pa, u64 count << 8 | size_lg2 */
 
+/*
+ * Version 2 adds "slots-4k": a 2 MiB file slot whose 4K folios all lie,
+ * shuffled, in one 2 MiB physical block (what fragmentation leaves)
+ * is one record of the block and 512 page indices, instead of up to 512
+ * runs: the blob, its validation and the claims at boot then grow with
+ * fragmented slots, not with their pages.
+ *
+ *   folios:    { u64 offset, u64 pa, u64 count << 8 | size_lg2 } per run
+ *   slots-4k:  { u64 offset, u64 block pa, u16 page[512] } per slot,
+ *              page[i]: 4K page of the block at file offset + i * 4K
+ */
+#define MEMFD_SLOT_PAGES 512u
+#define MEMFD_SLOT_REC (16u + 2u * MEMFD_SLOT_PAGES)
+/* A slot of fewer runs is smaller written as its runs. */
+#define MEMFD_SLOT_MIN_RUNS 44u
+
+/* Whether the runs from ri cover a 2 MiB file slot with 4K folios all in
+ * one 2 MiB block; *end: the first run after the slot. */
+static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end)
+{
+	const struct kho_memfd_run *r = &m->runs[ri];
+	if (r->offset % KHO_2M || r->size_lg2 != KHO_4K_LG2)
+		return false;
+	uint64_t blk = r->pa & ~(KHO_2M - 1), off = r->offset;
+	size_t i = ri;
+	for (; i < m->nr_runs && off < r->offset + KHO_2M; i++) {
+		const struct kho_memfd_run *q = &m->runs[i];
+		uint64_t last = q->pa + (q->count << KHO_4K_LG2) - 1;
+		if (q->size_lg2 != KHO_4K_LG2 || q->offset != off ||
+		    (q->pa & ~(KHO_2M - 1)) != blk || (last & ~(KHO_2M - 1)) != blk)
+			return false;
+		off += q->count << KHO_4K_LG2;
+	}
+	if (off != r->offset + KHO_2M || i - ri < MEMFD_SLOT_MIN_RUNS)
+		return false;
+	*end = i;
+	return true;
+}
+
 static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 {
 	struct kho_memfd *m = obj;
 	(void)k;
-	void *buf;
+	size_t nr = 0, ns = 0, end;
+	for (size_t i = 0; i < m->nr_runs;) {
+		if (shuffled_slot(m, i, &end)) {
+			ns++;
+			i = end;
+		} else {
+			nr++;
+			i++;
+		}
+	}
+	void *rbuf, *sbuf;
 	if (kho_fdt_put_u64(fdt, "size", m->size) ||
-	    kho_fdt_put_u64(fdt, "nr-folios", m->nr_folios))
+	    kho_fdt_put_u64(fdt, "nr-folios", m->nr_folios) ||
+	    fdt_property_placeholder(fdt, "folios", (int)(nr * MEMFD_REC), &rbuf) ||
+	    (ns && fdt_property_placeholder(fdt, "slots-4k",
+					    (int)(ns * MEMFD_SLOT_REC), &sbuf)))
 		return -ENOSPC;
-	if (fdt_property_placeholder(fdt, "folios",
-				     (int)(m->nr_runs * MEMFD_REC), &buf))
-		return -ENOSPC;
-	uint8_t *d = buf;
-	for (size_t i = 0; i < m->nr_runs; i++, d += MEMFD_REC) {
-		const struct kho_memfd_run *r = &m->runs[i];
+	uint8_t *d = rbuf, *sd = ns ? sbuf : NULL;
+	for (size_t i = 0; i < m->nr_runs;) {
+		if (shuffled_slot(m, i, &end)) {
+			uint64_t blk = m->runs[i].pa & ~(KHO_2M - 1);
+			kho_be64_st(sd, m->runs[i].offset);
+			kho_be64_st(sd + 8, blk);
+			uint8_t *pg = sd + 16;
+			for (; i < end; i++) {
+				const struct kho_memfd_run *q = &m->runs[i];
+				for (uint64_t c = 0; c < q->count; c++, pg += 2) {
+					uint64_t idx = (q->pa - blk) / KHO_4K + c;
+					pg[0] = (uint8_t)(idx >> 8);
+					pg[1] = (uint8_t)idx;
+				}
+			}
+			sd += MEMFD_SLOT_REC;
+			continue;
+		}
+		const struct kho_memfd_run *r = &m->runs[i++];
 		kho_be64_st(d, r->offset);
 		kho_be64_st(d + 8, r->pa);
 		kho_be64_st(d + 16, r->count << 8 | r->size_lg2);
+		d += MEMFD_REC;
 	}
 	return 0;
 }
@@ -323,12 +389,36 @@ static int memfd_rec(const uint8_t *d, struct kho_memfd_run *r)
 	return 0;
 }
 
+static unsigned int slot_page(const uint8_t *rec, unsigned int i)
+{
+	return (unsigned int)rec[16 + 2 * i] << 8 | rec[17 + 2 * i];
+}
+
+/* A slot record: aligned, inside the file, a permutation of its block. */
+static int memfd_validate_slot(struct kho_vctx *v, const uint8_t *rec,
+			       size_t i, uint64_t off, uint64_t size)
+{
+	uint64_t blk = kho_be64_ld(rec + 8);
+	uint64_t seen[MEMFD_SLOT_PAGES / 64] = { 0 };
+	if (size - off < KHO_2M || blk % KHO_2M)
+		return kho_vctx_fail(v, "slots-4k[%zu]: block 0x%" PRIx64
+				     " misaligned or slot past the file size", i, blk);
+	for (unsigned int p = 0; p < MEMFD_SLOT_PAGES; p++) {
+		unsigned int idx = slot_page(rec, p);
+		if (idx >= MEMFD_SLOT_PAGES || (seen[idx / 64] >> (idx % 64) & 1))
+			return kho_vctx_fail(v, "slots-4k[%zu]: page %u of the "
+					     "block is out of range or used twice",
+					     i, idx);
+		seen[idx / 64] |= 1ull << (idx % 64);
+	}
+	return kho_vctx_own(v, blk, KHO_4K_LG2, MEMFD_SLOT_PAGES);
+}
+
 static int memfd_validate(struct kho_vctx *v, const void *fdt, int node,
 			  uint32_t version)
 {
 	uint64_t size, nr_folios, off = 0, counted = 0;
-	int len, err;
-	(void)version;
+	int len, slen = 0, err;
 
 	if (kho_fdt_get_u64(fdt, node, "size", &size) || size == 0 ||
 	    size % KHO_2M || size > KHO_RAM_MAX)
@@ -336,29 +426,51 @@ static int memfd_validate(struct kho_vctx *v, const void *fdt, int node,
 	if (kho_fdt_get_u64(fdt, node, "nr-folios", &nr_folios))
 		return kho_vctx_fail(v, "missing or bad 'nr-folios'");
 	const uint8_t *d = fdt_getprop(fdt, node, "folios", &len);
-	if (!d || len <= 0 || len % MEMFD_REC)
+	if (!d || len < 0 || len % MEMFD_REC)
 		return kho_vctx_fail(v, "missing or malformed 'folios'");
-	for (size_t i = 0; i < (size_t)len / MEMFD_REC; i++) {
+	const uint8_t *sd = fdt_getprop(fdt, node, "slots-4k", &slen);
+	if (sd && version < 2)
+		return kho_vctx_fail(v, "'slots-4k' in a version %u node", version);
+	if (sd && (slen <= 0 || slen % MEMFD_SLOT_REC))
+		return kho_vctx_fail(v, "malformed 'slots-4k'");
+	size_t nr = (size_t)len / MEMFD_REC, ns = sd ? (size_t)slen / MEMFD_SLOT_REC : 0;
+	/* Runs and slots interleave in file order, together covering it. */
+	for (size_t ri = 0, si = 0; ri < nr || si < ns;) {
+		if (si < ns && kho_be64_ld(sd + si * MEMFD_SLOT_REC) == off) {
+			err = memfd_validate_slot(v, sd + si * MEMFD_SLOT_REC, si,
+						  off, size);
+			if (err)
+				return err;
+			off += KHO_2M;
+			counted += MEMFD_SLOT_PAGES;
+			si++;
+			continue;
+		}
+		if (ri == nr)
+			return kho_vctx_fail(v, "slots-4k[%zu]: offset 0x%" PRIx64
+					     " is not 0x%" PRIx64, si,
+					     kho_be64_ld(sd + si * MEMFD_SLOT_REC), off);
 		struct kho_memfd_run r;
-		if (memfd_rec(d + i * MEMFD_REC, &r))
+		if (memfd_rec(d + ri * MEMFD_REC, &r))
 			return kho_vctx_fail(v, "folios[%zu]: bad size or count",
-					     i);
+					     ri);
 		if (r.offset != off || off % (1ull << r.size_lg2))
 			return kho_vctx_fail(v,
 					     "folios[%zu]: offset 0x%" PRIx64
 					     " is not 0x%" PRIx64
 					     " or not aligned to its folio",
-					     i, r.offset, off);
+					     ri, r.offset, off);
 		if (r.count > (size - off) >> r.size_lg2)
 			return kho_vctx_fail(v,
 					     "folios[%zu]: runs past the file size "
 					     "0x%" PRIx64,
-					     i, size);
+					     ri, size);
 		err = kho_vctx_own(v, r.pa, r.size_lg2, r.count);
 		if (err)
 			return err;
 		off += r.count << r.size_lg2;
 		counted += r.count;
+		ri++;
 	}
 	if (off != size)
 		return kho_vctx_fail(v,
@@ -386,11 +498,16 @@ static void memfd_describe(const void *fdt, int node, uint32_t version,
 		if (!memfd_rec(d + i * MEMFD_REC, &r))
 			n[kho_lg2_order(r.size_lg2)] += r.count;
 	}
+	int slen = 0;
+	size_t slots = fdt_getprop(fdt, node, "slots-4k", &slen) && slen > 0 ?
+		       (size_t)slen / MEMFD_SLOT_REC : 0;
+	n[KHO_ORDER_4K] += slots * MEMFD_SLOT_PAGES;
 	snprintf(buf, len,
 		 "guest memory file of %" PRIu64 " MiB; folios: %" PRIu64
 		 " x 1 GiB, %" PRIu64 " x 2 MiB, %" PRIu64
-		 " x 4 KiB, in %zu physically contiguous runs",
-		 size >> 20, n[2], n[1], n[0], runs);
+		 " x 4 KiB, in %zu physically contiguous runs and %zu "
+		 "shuffled 2 MiB slots",
+		 size >> 20, n[2], n[1], n[0], runs, slots);
 }
 
 const struct kho_subsys kho_memfd_subsys = {
@@ -401,47 +518,85 @@ const struct kho_subsys kho_memfd_subsys = {
 	.describe = memfd_describe,
 };
 
+/* Back to INCOMING: what a failed retrieval had claimed. */
+static void memfd_unclaim(struct kho *k, const struct kho_memfd_run *claims,
+			  size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		kho_folio_run_flags(&k->alloc, claims[j].pa, claims[j].size_lg2,
+				    claims[j].count, 0, KHO_FOLIO_INCOMING, 0);
+}
+
 int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 		       struct kho_memfd **out)
 {
-	int node, len, err;
+	int node, len, slen = 0, err;
 	err = luo_retrieve(k, session, name, KHO_MEMFD_SUBSYS, &node);
 	if (err)
 		return err;
 	const void *fdt = k->in.fdt;
 	uint64_t size, nr_folios;
 	const uint8_t *d = fdt_getprop(fdt, node, "folios", &len);
+	const uint8_t *sd = fdt_getprop(fdt, node, "slots-4k", &slen);
 	if (kho_fdt_get_u64(fdt, node, "size", &size) ||
 	    kho_fdt_get_u64(fdt, node, "nr-folios", &nr_folios) || !d)
 		return -EINVAL; /* validated at boot: cannot happen */
+	size_t nr = (size_t)len / MEMFD_REC;
+	size_t ns = sd && slen > 0 ? (size_t)slen / MEMFD_SLOT_REC : 0;
 	struct kho_memfd *m = calloc(1, sizeof(*m));
-	if (!m)
+	/* Claims: one per run, one per slot's block. */
+	struct kho_memfd_run *claims = calloc(nr + ns + 1, sizeof(*claims));
+	if (!m || !claims) {
+		free(claims);
+		free(m);
 		return -ENOMEM;
+	}
 	m->k = k;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->size = size;
-	m->nr_runs = (size_t)len / MEMFD_REC;
-	m->runs = calloc(m->nr_runs, sizeof(*m->runs));
 	m->nr_folios = nr_folios;
+	m->runs = calloc(nr + ns * MEMFD_SLOT_PAGES + 1, sizeof(*m->runs));
 	if (!m->runs) {
+		free(claims);
 		memfd_free(m);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < m->nr_runs; i++) {
-		struct kho_memfd_run *r = &m->runs[i];
-		memfd_rec(d + i * MEMFD_REC, r);
-		err = kho_claim_run(k, r->pa, r->size_lg2, r->count);
+	size_t nc = 0;
+	uint64_t off = 0;
+	for (size_t ri = 0, si = 0; ri < nr || si < ns;) {
+		struct kho_memfd_run c;
+		if (si < ns && kho_be64_ld(sd + si * MEMFD_SLOT_REC) == off) {
+			const uint8_t *rec = sd + si++ * MEMFD_SLOT_REC;
+			uint64_t blk = kho_be64_ld(rec + 8);
+			c = (struct kho_memfd_run){ off, blk, MEMFD_SLOT_PAGES,
+						    KHO_4K_LG2 };
+			/* Its pages as runs, merging those in block order. */
+			for (unsigned int p = 0; p < MEMFD_SLOT_PAGES; p++) {
+				uint64_t pa = blk + (uint64_t)slot_page(rec, p) * KHO_4K;
+				struct kho_memfd_run *last =
+					p ? &m->runs[m->nr_runs - 1] : NULL;
+				if (last && last->pa + last->count * KHO_4K == pa)
+					last->count++;
+				else
+					m->runs[m->nr_runs++] = (struct kho_memfd_run){
+						off + p * KHO_4K, pa, 1, KHO_4K_LG2 };
+			}
+			off += KHO_2M;
+		} else {
+			memfd_rec(d + ri++ * MEMFD_REC, &c);
+			m->runs[m->nr_runs++] = c;
+			off += c.count << c.size_lg2;
+		}
+		err = kho_claim_run(k, c.pa, c.size_lg2, c.count);
 		if (err) {
-			/* Give back what was claimed: it is incoming again. */
-			for (size_t j = 0; j < i; j++)
-				kho_folio_run_flags(&k->alloc, m->runs[j].pa,
-						    m->runs[j].size_lg2,
-						    m->runs[j].count, 0,
-						    KHO_FOLIO_INCOMING, 0);
+			memfd_unclaim(k, claims, nc);
+			free(claims);
 			memfd_free(m);
 			return err;
 		}
+		claims[nc++] = c;
 	}
+	free(claims);
 	*out = m;
 	return 0;
 }

@@ -22,7 +22,7 @@
 #include "kho/kho.h"
 
 #define KHO_MEMFD_SUBSYS "memfd"
-#define KHO_MEMFD_VERSION 1u
+#define KHO_MEMFD_VERSION 2u
 
 struct kho_memfd_mix {
 	uint32_t ppm_1g;

@@ -725,6 +725,23 @@ static int boot_handover(struct gen *g)
 				"0x%" PRIx64 ", the handover says 0x%" PRIx64,
 				(uint64_t)atomic_load(&g->region.regs->strtab_base),
 				g->unit.strtab_pa);
+	/*
+	 * Degraded mode: the validated handover and the hardware agree on
+	 * the configuration, which is all the devices need; the VM runs
+	 * again now, before anything that grows with guest memory (claiming
+	 * its folios, reading the intent).
+	 */
+	bool stw = c->strategy == LU_STOP_THE_WORLD;
+	uint64_t t_parse = now_ns() - t0;
+	if (!stw) {
+		uint64_t t = now_ns();
+		int rerr = iommu_drv_guest_resume(&g->drv);
+		g->blackout_ns = now_ns() - c->t_pause_ns;
+		g->phase_ns[LU_PH_RESUME] = now_ns() - t;
+		if (rerr)
+			lu_log("guest resume: %s", strerror(-rerr));
+	}
+	uint64_t t_after_resume = now_ns();
 	err = retrieve_memfds(g);
 	if (err)
 		return gen_fail(g, LU_EXIT_INTERNAL, "guest memory: %s", strerror(-err));
@@ -747,20 +764,11 @@ static int boot_handover(struct gen *g)
 		return gen_fail(g, LU_EXIT_INTERNAL, "iommufd state: %s", kerr.msg);
 	}
 	g->ioas = in.ioas[0];
-	g->phase_ns[LU_PH_BOOT] = now_ns() - t0;
 
-	/* Degraded mode: the configuration is ours again, the VM runs. */
-	uint64_t t = now_ns();
+	g->phase_ns[LU_PH_BOOT] = t_parse + (now_ns() - t_after_resume);
 	struct hotplug hp = { .g = g };
-	bool stw = c->strategy == LU_STOP_THE_WORLD;
-	if (!stw) {
+	if (!stw)
 		iommufd_begin_recovery(&g->ictx);
-		err = iommu_drv_guest_resume(&g->drv);
-		g->blackout_ns = now_ns() - c->t_pause_ns;
-		g->phase_ns[LU_PH_RESUME] = now_ns() - t;
-		if (err)
-			lu_log("guest resume: %s", strerror(-err));
-	}
 	if (c->hotplug && !stw) {
 		/* Each update's hotplug gets its own 1 GiB slot above RAM. */
 		char name[32];

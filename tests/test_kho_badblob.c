@@ -150,8 +150,8 @@ static void test_versions(void **state)
 	expect_refused_fdt(b, "is not a handover blob");
 	b = copy_good();
 	fdt_setprop_string(b, node(b, "/memfd"), "compatible",
-			   "iohandover,memfd-v2");
-	expect_refused_fdt(b, "memfd: version v2 is not supported");
+			   "iohandover,memfd-v3");
+	expect_refused_fdt(b, "memfd: version v3 is not supported");
 	b = copy_good();
 	fdt_setprop_string(b, node(b, "/iommu"), "compatible",
 			   "iohandover,iommu-v7");
@@ -291,6 +291,15 @@ static void test_objects(void **state)
 	fdt_setprop_u64(b, n, "nr-folios", 4096);
 	fdt_setprop(b, n, "folios", dup, len);
 	free(dup);
+	/* Shuffled 4K slots (memfd v2) are owned through "slots-4k". */
+	const void *slots = fdt_getprop(good, node(good, "/memfd/object-1"),
+					"slots-4k", &len);
+	if (slots) {
+		dup = malloc((size_t)len);
+		memcpy(dup, slots, (size_t)len);
+		fdt_setprop(b, n, "slots-4k", dup, len);
+		free(dup);
+	}
 	expect_refused_fdt(b, "both own memory");
 	b = copy_good();
 	fdt_setprop_u64(b, node(b, "/memfd/object-0"), "size",
@@ -424,9 +433,10 @@ static void test_header_and_boot(void **state)
 			 0);
 	recommit(&e);
 	expect_boot_refused(&e, e.pa, "memfd: version v8");
-	assert_int_equal(fdt_setprop_inplace(e.fdt, n, "compatible",
-					     "iohandover,memfd-v1",
-					     sizeof("iohandover,memfd-v1")),
+	char cur[64];
+	snprintf(cur, sizeof(cur), "iohandover,memfd-v%u", KHO_MEMFD_VERSION);
+	assert_int_equal(fdt_setprop_inplace(e.fdt, n, "compatible", cur,
+					     (int)strlen(cur) + 1),
 			 0);
 	recommit(&e);
 	/* The handover region inside preserved memory. */

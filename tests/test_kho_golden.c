@@ -63,15 +63,29 @@ struct golden {
 	size_t sessions, objs, runs, masks;
 	uint64_t preserved_bytes, ram;
 	uint64_t folios[KHO_FIX_NR_MEMFDS][3]; /* 4K, 2M, 1G per memfd */
+	/* Written by this version's writer, which must still reproduce it
+	 * (older files are only read). */
+	bool current;
 };
 
+/*
+ * kho-v1-*: ABI v1 with memfd v1 (one run per physically contiguous
+ * group of folios). kho-v1-memfd2-*: the same objects with memfd v2
+ * (shuffled 4K slots as one record each).
+ */
 static const struct golden goldens[] = {
 	{ "kho-v1-basic.dtb", build_basic, 3, 2, 17, 0,
 	  (3ull << 30) + (16ull << 20), 8ull << 30,
-	  { { 3584, 1017, 1 }, { 4096, 0, 0 } } },
+	  { { 3584, 1017, 1 }, { 4096, 0, 0 } }, false },
 	{ "kho-v1-bitmaps.dtb", build_bitmaps, 1, 1, 1, 1,
 	  (2ull << 30) + 32 * 4096, 4ull << 30,
-	  { { 0, 0, 2 } } },
+	  { { 0, 0, 2 } }, false },
+	{ "kho-v1-memfd2-basic.dtb", build_basic, 3, 2, 17, 0,
+	  (3ull << 30) + (16ull << 20), 8ull << 30,
+	  { { 3584, 1017, 1 }, { 4096, 0, 0 } }, true },
+	{ "kho-v1-memfd2-bitmaps.dtb", build_bitmaps, 1, 1, 1, 1,
+	  (2ull << 30) + 32 * 4096, 4ull << 30,
+	  { { 0, 0, 2 } }, true },
 };
 
 static void *read_all(const char *path, size_t *size)
@@ -98,6 +112,8 @@ static void fixture_free(struct kho_fixture *f)
 static void write_goldens(void)
 {
 	for (size_t i = 0; i < sizeof(goldens) / sizeof(goldens[0]); i++) {
+		if (!goldens[i].current)
+			continue;
 		struct kho_fixture f;
 		char path[4096];
 		goldens[i].build(&f);
@@ -174,6 +190,8 @@ static void test_writer_unchanged(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(goldens) / sizeof(goldens[0]); i++) {
+		if (!goldens[i].current)
+			continue;
 		struct kho_fixture f;
 		char path[4096];
 		size_t size = 0;

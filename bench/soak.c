@@ -4,18 +4,21 @@
  * throughout, and the totals. The updates are split into chains (one
  * machine, one first kernel, then each update exec's the next kernel);
  * per chain a random format and BBM level, per update a random profile
- * (v1/v2) and strategy. Half of the scenarios hotplug memory during
- * recovery (the scenario's flag applies to every update of a chain);
- * those are single updates unless --chain-hotplug (see below).
+ * (v1/v2) and strategy. Half of the chains hotplug memory during every
+ * update's recovery (the scenario's flag applies to every update of a
+ * chain); those have 2 to 7 updates, since the VM keeps each hotplug as a
+ * memfd and has at most IOMMUFD_MAX_MEMFDS (8), the guest's included.
  *
  * Strategies: all four in chains without hotplug (deserialize leaves an
  * immutable domain, which the next update preserves and takes over
- * again); verify and rebuild with hotplug, since an immutable domain
- * refuses the hotplug map by design (test_lu's test_deserialize) and
- * stop-the-world has no degraded recovery for the hotplug to arrive in.
+ * again); all but deserialize with hotplug, since an immutable domain
+ * refuses the hotplug map by design (test_lu's test_deserialize).
+ * Stop-the-world has no degraded recovery for a hotplug to arrive in: its
+ * updates in a hotplug chain do not hotplug, which makes the hotplugs
+ * random per update too.
  *
  *   soak [--updates N] [--seed S] [--max-seconds T] [--run-ms MS]
- *        [--json FILE] [--chain-hotplug]
+ *        [--json FILE]
  *
  * Exit 0 when every update succeeded and every DMA error counter is 0;
  * 1 otherwise; 2 on bad usage; 3 when a scenario could not run.
@@ -28,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "iommufd/iommufd.h"
 #include "lu/lu.h"
 
 #define MAX_CHAINS 128
@@ -89,11 +93,10 @@ static void plan_chain(struct chain *c, unsigned int updates, bool hotplug,
 	size_t pt = 0, ps = 0;
 	for (unsigned int i = 0; i < updates; i++) {
 		enum lu_strategy s;
-		/* With hotplug: deserialize refuses the map (the domain is
-		 * immutable), stop-the-world has no recovery to hotplug in. */
+		/* With hotplug, deserialize would refuse the map. */
 		do
 			s = (enum lu_strategy)(rnd(prng) % LU_NR_STRATEGIES);
-		while (c->hotplug && s != LU_VERIFY && s != LU_REBUILD);
+		while (c->hotplug && s == LU_DESERIALIZE);
 		pt += (size_t)snprintf(c->to + pt, sizeof(c->to) - pt, "%sv%u",
 				       i ? "," : "", (unsigned int)(rnd(prng) % 2) + 1);
 		ps += (size_t)snprintf(c->strategies + ps, sizeof(c->strategies) - ps,
@@ -296,7 +299,7 @@ static int write_json(const char *path, const struct soak *sk, uint64_t seed,
 static void usage(void)
 {
 	fprintf(stderr, "usage: soak [--updates N] [--seed S] [--max-seconds T] "
-		"[--run-ms MS] [--json FILE] [--chain-hotplug]\n");
+		"[--run-ms MS] [--json FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -304,13 +307,8 @@ int main(int argc, char **argv)
 	unsigned int updates = 100;
 	uint64_t seed = (uint64_t)time(NULL), max_s = 300, run_ms = 150;
 	const char *json = NULL;
-	bool chain_hotplug = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--chain-hotplug")) {
-			chain_hotplug = true;
-			continue;
-		}
 		if (!v) {
 			usage();
 			return 2;
@@ -358,18 +356,11 @@ int main(int argc, char **argv)
 			printf("soak: time is up, %u updates not run\n", left);
 			break;
 		}
-		/*
-		 * Chains of 8 to 32 updates without hotplug; one time in two
-		 * a hotplug scenario instead, of a single update unless
-		 * --chain-hotplug: memory hotplugged during one update is
-		 * not preserved by the next one yet (lu/, see
-		 * docs/testing.md), so a second update in the same chain
-		 * refuses the handover.
-		 */
+		/* Chains of 8 to 32 updates without hotplug, of 2 to 7 with. */
 		bool hotplug = rnd(&prng) % 2 == 0;
-		unsigned int n = 8 + (unsigned int)(rnd(&prng) % 25);
-		if (hotplug && !chain_hotplug)
-			n = 1;
+		unsigned int n = hotplug ?
+			2 + (unsigned int)(rnd(&prng) % (IOMMUFD_MAX_MEMFDS - 2)) :
+			8 + (unsigned int)(rnd(&prng) % 25);
 		if (n > left)
 			n = left;
 		struct chain *c = &sk.chains[sk.nr_chains++];

@@ -27,6 +27,15 @@ struct cli_cmd {
 void cli_err(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * After getopt_long returned '?' or ':': a message naming the option
+ * (unknown, or missing its value). Returns CLI_USAGE.
+ */
+int cli_bad_option(const char *cmd, char **argv, int optind, int optopt);
+/* Arguments left after the options: an error naming the first
+ * (CLI_USAGE), or 0. */
+int cli_no_extra_args(const char *cmd, int argc, char **argv, int optind);
+
 /* Path of the running binary, for execve of the next kernel generation. */
 const char *cli_self_path(void);
 

@@ -177,17 +177,11 @@ static int cmd_bench(int argc, char **argv)
 			snprintf(dir, sizeof(dir), "%s", optarg);
 			break;
 		default:
-			if (optopt)
-				cli_err(CMD, "%s needs a value", argv[optind - 1]);
-			else
-				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(CMD, argv, optind, optopt);
 		}
 	}
-	if (optind < argc) {
-		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
-	}
 	if (!dir[0] && find_dir(dir, sizeof(dir))) {
 		cli_err(CMD, "no benchmark programs next to %s (build them with "
 			"'make build-rel', or give --dir)", cli_self_path());

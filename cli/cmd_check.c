@@ -136,11 +136,7 @@ static int cmd_check(int argc, char **argv)
 			c.bbm = (unsigned int)(optarg[0] - '0');
 			break;
 		default:
-			if (optopt)
-				cli_err(CMD, "%s needs a value", argv[optind - 1]);
-			else
-				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(CMD, argv, optind, optopt);
 		}
 	}
 	if (argc - optind != 2) {

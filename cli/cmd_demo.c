@@ -56,10 +56,8 @@ static int cmd_demo(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (optind < argc) {
-		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
-	}
 	cs.sc.guest_mem = 4ull << 30;
 	cs.sc.devices = 2;
 	cs.sc.fmt = PT_FMT_ARM_S2;

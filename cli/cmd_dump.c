@@ -228,17 +228,11 @@ static int cmd_dump(int argc, char **argv)
 			tree = false;
 			break;
 		default:
-			if (optopt)
-				cli_err(CMD, "%s needs a value", argv[optind - 1]);
-			else
-				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(CMD, argv, optind, optopt);
 		}
 	}
-	if (optind < argc) {
-		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
-	}
 	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
 		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
 			va_bits, pt_fmt_name(fmt));

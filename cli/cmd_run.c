@@ -274,20 +274,11 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			cs->quiet = true;
 			break;
 		default:
-			if (optopt && optopt < 256 && optopt != '?')
-				cli_err(CMD, "unknown option '-%c'", optopt);
-			else if (optopt)
-				cli_err(CMD, "%s needs a value", argv[optind - 1]);
-			else
-				cli_err(CMD, "unknown option '%s'", argv[optind - 1]);
-			fprintf(stderr, "'iohandover %s --help' lists the options\n", CMD);
-			return CLI_USAGE;
+			return cli_bad_option(CMD, argv, optind, optopt);
 		}
 	}
-	if (optind < argc) {
-		cli_err(CMD, "unexpected argument '%s'", argv[optind]);
+	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
-	}
 	if (seed_given && !seed_in_mix)
 		sc->mix.seed = sc->seed;
 	if (pt_fmt_levels_for(sc->fmt, sc->va_bits) < 0) {

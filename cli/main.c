@@ -42,6 +42,26 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int cli_bad_option(const char *cmd, char **argv, int optind, int optopt)
+{
+	if (optopt && optopt < 256 && optopt != '?')
+		cli_err(cmd, "unknown option '-%c'", optopt);
+	else if (optopt)
+		cli_err(cmd, "%s needs a value", argv[optind - 1]);
+	else
+		cli_err(cmd, "unknown option '%s'", argv[optind - 1]);
+	fprintf(stderr, "'iohandover %s --help' lists the options\n", cmd);
+	return CLI_USAGE;
+}
+
+int cli_no_extra_args(const char *cmd, int argc, char **argv, int optind)
+{
+	if (optind >= argc)
+		return 0;
+	cli_err(cmd, "unexpected argument '%s'", argv[optind]);
+	return CLI_USAGE;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: iohandover <command> [options]\n\ncommands:\n");

@@ -42,7 +42,11 @@ static void usage(FILE *out)
 "  --hotplug            the VMM hotplugs memory while the new kernel recovers\n"
 "  --naive              rebuild with the new kernel's defaults and no\n"
 "                       reconcile, to show what the machine catches\n"
-"  --inject WHAT        test hook: table-prot (a corrupted preserved table)\n"
+"  --inject WHAT        test hook: table-prot (the table disagrees with the\n"
+"                       intent), table-outside, table-cycle, table-bad-entry\n"
+"                       (the table damaged after the handover is committed)\n"
+"  --crash-at POINT     SIGKILL the host kernel at POINT of the update; a\n"
+"                       recovery kernel takes over ('list' names the points)\n"
 "  --seed N             seed of the IOMMU model and of the folio mix (default 1)\n"
 "  --run-ms N           DMA time before each update and at the end (default 150)\n"
 "  --json FILE          write the JSON report (docs/report.md)\n"
@@ -54,9 +58,27 @@ static void usage(FILE *out)
 		HW_MAX_DEVS, iommufd_profile_names(), LU_MAX_UPDATES);
 }
 
+/* The points of lu_crash_points, in update order, in plain words. */
+static void print_crash_points(FILE *out)
+{
+	static const char *const what[] = {
+		"outgoing kernel preserving: no handover committed yet",
+		"outgoing kernel, handover committed, before exec",
+		"incoming kernel running, handover not yet parsed",
+		"incoming kernel, guest memory re-pinned",
+		"incoming kernel, new table reconciled, not switched to",
+		"a configuration entry rewritten, before its sync",
+		"every device switched, old table not yet freed",
+		"before unclaimed handover state is released",
+	};
+	for (unsigned int i = 0; lu_crash_points[i]; i++)
+		fprintf(out, "%-10s %s\n", lu_crash_points[i],
+			i < sizeof(what) / sizeof(what[0]) ? what[i] : "");
+}
+
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
-       O_QUIET };
+       O_QUIET, O_CRASH };
 
 static const struct option opts[] = {
 	{ "guest-mem", required_argument, NULL, O_GUEST },
@@ -72,6 +94,7 @@ static const struct option opts[] = {
 	{ "hotplug", no_argument, NULL, O_HOT },
 	{ "naive", no_argument, NULL, O_NAIVE },
 	{ "inject", required_argument, NULL, O_INJ },
+	{ "crash-at", required_argument, NULL, O_CRASH },
 	{ "seed", required_argument, NULL, O_SEED },
 	{ "run-ms", required_argument, NULL, O_RUNMS },
 	{ "json", required_argument, NULL, O_JSON },
@@ -247,10 +270,27 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 				known |= !strcmp(lu_injections[i], optarg);
 			if (!known) {
 				cli_err(CMD, "--inject: unknown injection '%s' "
-					"(table-prot)", optarg);
+					"(table-prot, table-outside, table-cycle, "
+					"table-bad-entry)", optarg);
 				return CLI_USAGE;
 			}
 			sc->inject = optarg;
+			break;
+		}
+		case O_CRASH: {
+			if (!strcmp(optarg, "list")) {
+				print_crash_points(stdout);
+				exit(CLI_OK);
+			}
+			bool known = false;
+			for (unsigned int i = 0; lu_crash_points[i]; i++)
+				known |= !strcmp(lu_crash_points[i], optarg);
+			if (!known) {
+				cli_err(CMD, "--crash-at: unknown point '%s' "
+					"('--crash-at list' names them)", optarg);
+				return CLI_USAGE;
+			}
+			sc->crash_at = optarg;
 			break;
 		}
 		case O_SEED:

@@ -104,7 +104,22 @@ int cli_report_json(const struct cli_scenario *cs, FILE *f)
 	fprintf(f, "  \"kernel\": {\"exit_status\": %d, \"error\": ",
 		r->kernel_status);
 	cli_json_str(f, r->kernel_error);
-	fprintf(f, "},\n  \"machine_events\": %zu,\n", r->nr_events);
+	fprintf(f, "},\n  \"crash\": ");
+	if (cs->sc.crash_at) {
+		fprintf(f, "{\"point\": ");
+		cli_json_str(f, cs->sc.crash_at);
+		fprintf(f, ", \"crashed\": %s, \"recovery\": ",
+			r->crashed ? "true" : "false");
+		cli_json_str(f, r->recovery_mode);
+		fprintf(f, ", \"recovery_status\": %d, \"recovery_error\": ",
+			r->recovery_status);
+		cli_json_str(f, r->recovery_error);
+		fprintf(f, ", \"leaked_bytes\": %" PRIu64 ", \"bad_frees\": %" PRIu64
+			"}", r->recovery_leaked_bytes, r->recovery_bad_frees);
+	} else {
+		fputs("null", f);
+	}
+	fprintf(f, ",\n  \"machine_events\": %zu,\n", r->nr_events);
 	fprintf(f, "  \"wall_us\": %" PRIu64 "\n}\n", r->wall_us);
 	return 0;
 }

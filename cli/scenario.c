@@ -319,8 +319,8 @@ static const char *what_happened(const char *strategy, bool naive)
 		return "the new kernel rebuilt the table with its own defaults "
 		       "and switched to it without reconciling the layout";
 	return "the new kernel rebuilt the table with the old one's features, "
-	       "reconciled it to the\n  preserved layout, switched every device "
-	       "to it and freed the old table";
+	       "matched it to the\n  preserved layout (split/join where it "
+	       "differed), switched every device to it\n  and freed the old table";
 }
 
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
@@ -379,6 +379,16 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		if (u->splits || u->joins)
 			fprintf(out, "  reconcile           %" PRIu64 " splits, %" PRIu64
 				" joins\n", u->splits, u->joins);
+	}
+	if (sc->crash_at) {
+		fprintf(out, "\ncrash: the host kernel was killed at '%s'%s\n",
+			sc->crash_at, r->crashed ? "" : " (never reached)");
+		if (r->crashed)
+			fprintf(out, "  recovery kernel: %s%s%s; leaked %" PRIu64
+				" bytes, %" PRIu64 " table pages freed twice\n",
+				r->recovery_mode, r->recovery_error[0] ? ": " : "",
+				r->recovery_error, r->recovery_leaked_bytes,
+				r->recovery_bad_frees);
 	}
 	cli_fmt_us(buf, sizeof(buf), r->wall_us);
 	fprintf(out, "\nwall time %s\n", buf);

@@ -489,10 +489,15 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	for (unsigned int i = 0; i < res->nr_upd; i++)
 		all_ok &= res->upd[i].ok;
 	const struct lu_dma_totals *t = &res->dma;
-	res->hitless = res->kernel_status == 0 && all_ok && t->ops &&
-		       !(t->faults | t->conflicts | t->misdirected |
-			 t->lost_writes | t->bbm_violations |
-			 t->use_after_free | t->torn_config);
+	bool clean = t->ops && !(t->faults | t->conflicts | t->misdirected |
+				 t->lost_writes | t->bbm_violations |
+				 t->use_after_free | t->torn_config);
+	/* After a crash the update itself never finished: hitless means a
+	 * recovery kernel took over with not a single DMA error. */
+	res->hitless = res->crashed ?
+		res->recovery_status == 0 && clean && !res->recovery_leaked_bytes &&
+		!res->recovery_bad_frees :
+		res->kernel_status == 0 && all_ok && clean;
 stop:
 	atomic_store(&regs->shutdown, 1);
 	if (wait_exit(mpid, 10000, NULL, NULL, -1, 0) && !err)

@@ -331,6 +331,29 @@ static void test_run_not_hitless(void **state)
 	assert_true(json_is(json_at(j, "scenario"), "naive", "true"));
 }
 
+/* --crash-at: the points listed, a crash recovered (and one before any
+ * handover exists, which can only end in abort mode). */
+static void test_run_crash(void **state)
+{
+	(void)state;
+	static char out[16384];
+	assert_int_equal(run(out, "run --crash-at list"), 0);
+	assert_has(out, "serialize");
+	assert_has(out, "finish");
+	assert_int_equal(run(out, "run --crash-at nowhere"), 2);
+	assert_has(out, "--crash-at");
+	int rc = run(out, "run --guest-mem 64M --run-ms 30 --crash-at free "
+		     "--json crash.json");
+	assert_int_equal(rc, 0);
+	assert_has(out, "recovery kernel: completed");
+	const char *j = slurp("crash.json");
+	assert_true(json_is(j, "verdict", "\"hitless\""));
+	assert_true(json_is(json_at(j, "crash"), "recovery", "\"completed\""));
+	rc = run(out, "run --guest-mem 64M --run-ms 30 --crash-at serialize");
+	assert_int_equal(rc, 1);
+	assert_has(out, "abort");
+}
+
 /* ---- demo --------------------------------------------------------------- */
 
 static void test_demo(void **state)
@@ -530,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_run_strategies),
 		cmocka_unit_test(test_run_formats_chain),
 		cmocka_unit_test(test_run_not_hitless),
+		cmocka_unit_test(test_run_crash),
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_dump_check),
 		cmocka_unit_test(test_bench),

@@ -45,7 +45,7 @@ static const struct shape shapes[] = {
 	{ "4K", SZ_4K, SZ_4K, 256, SZ_2M, 60 },
 	{ "2M", SZ_2M, SZ_2M, 256, SZ_1G, 0 },
 	{ "1G", SZ_1G, SZ_1G, 256, 512 * SZ_1G, 0 },
-	{ "256x4K", 256 * SZ_4K, SZ_2M, 32, SZ_2M, 400 },
+	{ "256x4K", 256 * SZ_4K, SZ_2M, 8, SZ_2M, 400 },
 	{ "256x2M", 256 * SZ_2M, SZ_1G, 64, SZ_1G, 0 },
 };
 #define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))

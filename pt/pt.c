@@ -358,6 +358,25 @@ void pt_pool_drain(struct pt_table *t, struct pt_pool *pool)
 
 /* 16-byte vectors: native on x86-64 (SSE2) and arm64 (NEON); wider
  * generic vectors are split badly without AVX. */
+void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, unsigned int step_lg2)
+{
+	/*
+	 * Hardware may be walking this table: one 64-bit store per entry.
+	 * Template and address bits are disjoint, so entry i is e0 + i *
+	 * step; a running sum instead of a shift and an or per entry.
+	 */
+	const uint64_t step = 1ull << step_lg2;
+	uint64_t i = 0, e = e0;
+	for (; i + 4 <= n; i += 4, e += 4 * step) {
+		pt_write(&p[i], e);
+		pt_write(&p[i + 1], e + step);
+		pt_write(&p[i + 2], e + 2 * step);
+		pt_write(&p[i + 3], e + 3 * step);
+	}
+	for (; i < n; i++, e += step)
+		pt_write(&p[i], e);
+}
+
 typedef uint64_t pt_v2u64 __attribute__((vector_size(16), aligned(8)));
 
 void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
@@ -592,8 +611,7 @@ static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 								  level - 1, g);
 				}
 			} else {
-				for (uint64_t i = 0; i < items; i++)
-					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+				pt_fill_live(p, items, tmpl | pa, ilg2);
 			}
 			va += bytes;
 			pa += bytes;
@@ -667,9 +685,8 @@ static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		any |= p[i];
 	if (any & f->present_mask)
 		return false;
-	uint64_t tmpl = pt_leaf_template(t, level, attr, slg2 > ilg2);
-	for (uint64_t i = 0; i < items; i++)
-		pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+	pt_fill_live(p, items, pt_leaf_template(t, level, attr, slg2 > ilg2) | pa,
+		     ilg2);
 	pt_gather_add(g, va, last);
 	return true;
 }

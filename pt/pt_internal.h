@@ -92,6 +92,8 @@ uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
 uint64_t *pt_pool_take_raw(struct pt_table *t, struct pt_pool *pool,
 			   pt_oaddr_t *pa);
 void pt_pool_drain(struct pt_table *t, struct pt_pool *pool);
+/* n leaf entries e0, e0 + step, ... into a table hardware may walk. */
+void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, unsigned int step_lg2);
 /*
  * n leaf entries into a table hardware cannot see yet. With stream, the
  * stores bypass the cache (large builds, see map_commit); the caller must

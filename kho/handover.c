@@ -236,6 +236,53 @@ static int serialize_into(struct kho *k, void *fdt, size_t cap,
 	return 0;
 }
 
+/*
+ * Write the serialized blob, uncommitted, to the region the next kernel
+ * will find it in. Done at prepare, while the workload still runs: the
+ * copy and checksum grow with the blob, freeze must not.
+ */
+static int blob_stage(struct kho *k)
+{
+	uint64_t need = KHO_HDR_SIZE + k->out_fdt_size;
+	unsigned lg2 = need <= KHO_2M ? KHO_2M_LG2 : KHO_1G_LG2;
+	uint64_t region;
+	int err = kho_folio_alloc(&k->alloc, lg2, &region);
+	if (err)
+		return err;
+	struct kho_header *h = kho_va(k, region, 1ull << lg2);
+	if (!h) {
+		kho_folio_free(&k->alloc, region);
+		return -EFAULT;
+	}
+	/* Uncommit first: a header reused from an older handover must not
+	 * count while its FDT is being overwritten. */
+	__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
+	memcpy((uint8_t *)h + KHO_HDR_SIZE, k->out_fdt, k->out_fdt_size);
+	h->magic = KHO_HDR_MAGIC;
+	h->hdr_version = KHO_HDR_VERSION;
+	h->hdr_size = KHO_HDR_SIZE;
+	h->fdt_size = k->out_fdt_size;
+	h->fdt_csum = kho_csum(k->out_fdt, k->out_fdt_size);
+	h->region_size = 1ull << lg2;
+	h->generation = k->generation;
+	h->prev_pa = k->in_pa;
+	k->out_pa = region;
+	k->out_region_size = 1ull << lg2;
+	return 0;
+}
+
+/* Give the staged region back (it is not committed). */
+static void blob_unstage(struct kho *k)
+{
+	if (!k->out_pa)
+		return;
+	kho_folio_free(&k->alloc, k->out_pa);
+	if (k->pm)
+		physmem_discard(k->pm, k->out_pa, k->out_region_size);
+	k->out_pa = 0;
+	k->out_region_size = 0;
+}
+
 int kho_prepare(struct kho *k)
 {
 	struct map_builder mb = { 0 };
@@ -275,6 +322,14 @@ int kho_prepare(struct kho *k)
 		cap = cap * 2 > KHO_FDT_MAX ? KHO_FDT_MAX : cap * 2;
 	}
 	map_free(&mb);
+	if (!err && k->pm) {
+		err = blob_stage(k);
+		if (err) {
+			free(k->out_fdt);
+			k->out_fdt = NULL;
+			k->out_fdt_size = 0;
+		}
+	}
 	if (!err)
 		k->state = KHO_PREPARED;
 	return err;
@@ -296,11 +351,7 @@ static void blob_withdraw(struct kho *k)
 	struct kho_header *h = kho_va(k, k->out_pa, KHO_HDR_SIZE);
 	if (h)
 		__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
-	kho_folio_free(&k->alloc, k->out_pa);
-	if (k->pm)
-		physmem_discard(k->pm, k->out_pa, k->out_region_size);
-	k->out_pa = 0;
-	k->out_region_size = 0;
+	blob_unstage(k);
 	unfreeze_all(k);
 	k->state = KHO_PREPARED;
 }
@@ -321,36 +372,16 @@ int kho_freeze(struct kho *k, uint64_t *pa)
 			o->frozen = true;
 		}
 	}
-	uint64_t need = KHO_HDR_SIZE + k->out_fdt_size;
-	unsigned lg2 = need <= KHO_2M ? KHO_2M_LG2 : KHO_1G_LG2;
-	uint64_t region;
-	int err = kho_folio_alloc(&k->alloc, lg2, &region);
+	/* Staged at prepare; again only after a withdrawn freeze. */
+	int err = k->out_pa ? 0 : blob_stage(k);
 	if (err) {
 		unfreeze_all(k);
 		return err;
 	}
-	struct kho_header *h = kho_va(k, region, 1ull << lg2);
-	if (!h) {
-		kho_folio_free(&k->alloc, region);
-		unfreeze_all(k);
-		return -EFAULT;
-	}
-	/* Uncommit first: a header reused from an older handover must not
-	 * count while its FDT is being overwritten. */
-	__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
-	memcpy((uint8_t *)h + KHO_HDR_SIZE, k->out_fdt, k->out_fdt_size);
-	h->magic = KHO_HDR_MAGIC;
-	h->hdr_version = KHO_HDR_VERSION;
-	h->hdr_size = KHO_HDR_SIZE;
-	h->fdt_size = k->out_fdt_size;
-	h->fdt_csum = kho_csum(k->out_fdt, k->out_fdt_size);
-	h->region_size = 1ull << lg2;
-	h->generation = k->generation;
-	h->prev_pa = k->in_pa;
+	struct kho_header *h = kho_va(k, k->out_pa, KHO_HDR_SIZE);
+	/* The one store that makes the handover count. */
 	__atomic_store_n(&h->commit, KHO_COMMIT_MAGIC ^ h->fdt_csum,
 			 __ATOMIC_RELEASE);
-	k->out_pa = region;
-	k->out_region_size = 1ull << lg2;
 	k->state = KHO_FROZEN;
 	if (k->save_dir[0]) {
 		err = kho_save_blob(k->save_dir, k->generation, k->out_fdt,
@@ -361,7 +392,7 @@ int kho_freeze(struct kho *k, uint64_t *pa)
 			return err;
 		}
 	}
-	*pa = region;
+	*pa = k->out_pa;
 	return 0;
 }
 
@@ -371,6 +402,7 @@ int kho_cancel(struct kho *k)
 		return 0;
 	if (k->state == KHO_FROZEN)
 		blob_withdraw(k);
+	blob_unstage(k);
 	free(k->out_fdt);
 	k->out_fdt = NULL;
 	k->out_fdt_size = 0;

@@ -7,9 +7,10 @@
  *   luo_session_create()                   kho_boot(): header, validate the
  *   luo_preserve() (object is preserved:     whole blob, reserve preserved
  *     its folios are marked PRESERVED)       folios (INCOMING), poison the rest
- *   kho_prepare(): serialize to an FDT     luo_retrieve()/kho_memfd_retrieve():
- *   kho_freeze(): freeze objects, write      subsystems claim their objects
- *     the blob + commit marker to RAM      kho_finish(): everything nobody
+ *   kho_prepare(): serialize to an FDT,    luo_retrieve()/kho_memfd_retrieve():
+ *     staged uncommitted in RAM              subsystems claim their objects
+ *   kho_freeze(): freeze objects, store    kho_finish(): everything nobody
+ *     the commit marker (O(1))
  *   kho_exec(): execve the next kernel       claimed is freed
  *   kho_cancel(): back to normal from       (released memory is discarded
  *     PREPARED or FROZEN, nothing leaked      and guarded, as at boot)
@@ -264,9 +265,12 @@ void kho_fini(struct kho *k);
 /* Install the SIGSEGV handler that names an access to poisoned memory. */
 void kho_poison_trap_install(struct kho *k);
 
+/* Serialize the blob and (with physmem) write it, uncommitted, to the
+ * region the next kernel will read: the work that grows with the blob
+ * happens here, while the workload still runs. */
 int kho_prepare(struct kho *k);
-/* Freeze objects and commit the blob to RAM; *pa is what the next kernel
- * gets. Also saves a copy to k->save_dir when set. */
+/* Freeze objects and store the commit marker of the staged blob; *pa is
+ * what the next kernel gets. Also saves a copy to k->save_dir when set. */
 int kho_freeze(struct kho *k, uint64_t *pa);
 int kho_cancel(struct kho *k);
 /* Release everything INCOMING that no subsystem claimed (unretrieved

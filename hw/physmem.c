@@ -77,7 +77,12 @@ int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len)
 
 int physmem_drop_mappings(struct physmem *pm)
 {
-	if (madvise(pm->base, pm->size, MADV_DONTNEED) < 0)
-		return -errno;
-	return 0;
+	/*
+	 * Map the file afresh over the old mapping: unlike MADV_DONTNEED,
+	 * which clears entries but keeps the page-table pages, this frees
+	 * them too, so an exec after it has nothing left to tear down.
+	 */
+	void *p = mmap(pm->base, pm->size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE | MAP_FIXED, pm->fd, 0);
+	return p == MAP_FAILED ? -errno : 0;
 }

@@ -50,10 +50,11 @@ static inline uint64_t physmem_pa(const struct physmem *pm, const void *va)
 }
 
 /*
- * Drop this process's page-table mappings of all RAM; contents stay (the
- * file keeps them) and pages map again on the next access. A host kernel
- * does this before its exec, so the exec does not spend the guest's
- * blackout tearing down mappings (a real kexec tears nothing down).
+ * Drop this process's page tables for all of RAM; contents stay (the file
+ * keeps them) and pages map again on the next access. Protections set on
+ * parts of the mapping (kho's guard) are reset. A host kernel does this
+ * just before its exec, so the exec does not spend the guest's blackout
+ * tearing page tables down (a real kexec tears nothing down).
  */
 int physmem_drop_mappings(struct physmem *pm);
 

@@ -31,7 +31,8 @@ struct iommu_unit {
 	unsigned int va_bits;
 };
 
-/* Register the real iommu and iommufd handlers (replacing kho's stubs). */
+/* Register the iommu and iommufd handlers (replacing kho's built-in
+ * placeholders, which refuse objects). */
 int iommufd_kho_register(void);
 
 /*

@@ -16,7 +16,7 @@
 SHELL := /bin/bash
 
 CC ?= cc
-PARTS := pt hw kho iommufd lu
+PARTS := pt abi hw kho iommufd lu
 VARIANTS := rel san tsan
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -139,9 +139,9 @@ check: test
 # for FUZZ_SECONDS; `make check` runs a 5 s pass (fuzz-short). New inputs
 # go to build/fuzz/corpus; tests/data seeds it.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) hw/physmem.c
+FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) abi/physmem.c
 FUZZ_RUN = build/fuzz/fuzz_kho_blob -max_len=262144 build/fuzz/corpus tests/data
-build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h) hw/physmem.h
+build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h) abi/physmem.h
 	@mkdir -p $(@D)/corpus
 	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_SRCS) $(LDLIBS) -o $@

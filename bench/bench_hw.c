@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "hw/iommu.h"
 #include "tests/lib/hw_rig.h"
 

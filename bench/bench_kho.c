@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 

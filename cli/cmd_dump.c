@@ -21,7 +21,7 @@
 #include "cli/parse.h"
 #include "cli/scenario.h"
 #include "cli/table_file.h"
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 #include "iommufd/iommufd.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"

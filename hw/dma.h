@@ -16,9 +16,9 @@
 #ifndef IOH_HW_DMA_H
 #define IOH_HW_DMA_H
 
-#include "hw/hw_abi.h"
+#include "abi/hw_abi.h"
 #include "hw/iommu.h"
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 
 struct hw_dma;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "pt/pt.h"
 
 /* ARM block descriptor bit 16: nT (FEAT_BBM, Arm ARM D8.3.1). */

@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/hw_abi.h"
-#include "hw/physmem.h"
+#include "abi/hw_abi.h"
+#include "abi/physmem.h"
 
 struct hw_iommu;
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The machine: physmem, the IOMMU of hw/iommu.h behind the register
- * region of hw/hw_abi.h, DMA engines per device and the guest CPU. It
+ * region of abi/hw_abi.h, DMA engines per device and the guest CPU. It
  * runs as its own process for a whole scenario (`iohandover machine`, or
  * hw_machine_fork) and outlives every host kernel generation: a host
  * attaches by inheriting the physmem and register region descriptors.
@@ -18,24 +18,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "hw/hw_abi.h"
+#include "abi/hw_abi.h"
 #include "hw/iommu.h"
-#include "hw/physmem.h"
-
-/* The shared register region (one memfd). */
-struct hw_region {
-	int fd;
-	struct hw_regs *regs;
-	uint64_t size;
-	uint64_t *freed_map; /* one bit per physmem page */
-};
-
-/* A new region for a machine over physmem_size bytes of RAM. */
-int hw_region_create(struct hw_region *r, uint64_t physmem_size,
-		     unsigned int bbm_level);
-/* Map a region inherited as descriptor fd; checks magic and version. */
-int hw_region_attach(struct hw_region *r, int fd);
-void hw_region_detach(struct hw_region *r, bool close_fd);
+#include "abi/physmem.h"
+#include "abi/region.h"
 
 struct hw_machine_cfg {
 	struct hw_iommu_cfg iommu;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "pt/pt.h"
 
 #define DRV_TIMEOUT_NS 10000000000ull /* generous: sanitizers are slow */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * iommu_drv: the host kernel's driver for the machine's IOMMU (hw/hw_abi.h),
+ * iommu_drv: the host kernel's driver for the machine's IOMMU (abi/hw_abi.h),
  * the only way host code talks to the hardware: command queue with
  * CMD_SYNC completion (SMMUv3 IHI 0070 4.1-4.7), hitless update of a
  * multi-word stream table entry (IHI 0070 3.21.3; the algorithm Linux's
@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/hw_abi.h"
-#include "hw/physmem.h"
+#include "abi/hw_abi.h"
+#include "abi/physmem.h"
 
 struct iommu_drv {
 	struct hw_regs *regs;

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 #include "kho/alloc.h"
 
 #define KHO_ABI_VERSION 1u

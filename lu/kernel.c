@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hw/hw_abi_ste.h"
-#include "hw/machine.h"
+#include "abi/hw_abi_ste.h"
+#include "abi/region.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"

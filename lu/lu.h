@@ -33,7 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/hw_abi.h"
+#include "abi/hw_abi.h"
 #include "kho/memfd.h"
 #include "pt/pt.h"
 

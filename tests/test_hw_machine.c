@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "tests/lib/hw_rig.h"
 
 #define IOVA 0x40000000ull

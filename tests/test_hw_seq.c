@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "pt/pt_fmt.h"
 #include "tests/lib/hw_rig.h"
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/kho_fixture.h"

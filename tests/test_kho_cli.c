@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 #include "tests/lib/kho_fixture.h"
 
 /* Run `iohandover ARGS` through the shell; stdout+stderr into out. */

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hw/hw_abi_ste.h"
+#include "abi/hw_abi_ste.h"
 #include "pt/pt_fmt.h"
 
 #define RIG_WAIT_NS 30000000000ull

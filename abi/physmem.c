@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "hw/physmem.h"
+#include "abi/physmem.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -38,8 +38,8 @@
  * the host uses to declare pages it has freed. None of that is visible to
  * the modelled IOMMU's translation logic except as a checker.
  */
-#ifndef IOH_HW_ABI_H
-#define IOH_HW_ABI_H
+#ifndef IOH_ABI_HW_ABI_H
+#define IOH_ABI_HW_ABI_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -295,4 +295,4 @@ struct hw_regs {
 	/* Followed at freed_map_off by one bit per physmem page (set = freed). */
 };
 
-#endif /* IOH_HW_ABI_H */
+#endif /* IOH_ABI_HW_ABI_H */

@@ -5,10 +5,10 @@
  * hardware reads for a given configuration; Linux arm_smmu_get_ste_used
  * follows the same rule) and an entry builder. Field layout: hw_abi.h.
  */
-#ifndef IOH_HW_ABI_STE_H
-#define IOH_HW_ABI_STE_H
+#ifndef IOH_ABI_HW_ABI_STE_H
+#define IOH_ABI_HW_ABI_STE_H
 
-#include "hw/hw_abi.h"
+#include "abi/hw_abi.h"
 
 /* Bits the IOMMU reads in ste, for the configuration ste itself selects. */
 static inline void hw_ste_used(const uint64_t ste[HW_STE_WORDS],
@@ -98,4 +98,4 @@ static inline void hw_ste_make_nested(uint64_t ste[HW_STE_WORDS],
 		 HW_FIELD_PREP(HW_STE4_VMID, vmid);
 }
 
-#endif /* IOH_HW_ABI_STE_H */
+#endif /* IOH_ABI_HW_ABI_STE_H */

@@ -9,8 +9,8 @@
  * The file is a memfd passed down by descriptor number (it survives the
  * host kernel's execve the way RAM survives kexec).
  */
-#ifndef IOH_HW_PHYSMEM_H
-#define IOH_HW_PHYSMEM_H
+#ifndef IOH_ABI_PHYSMEM_H
+#define IOH_ABI_PHYSMEM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,4 +61,4 @@ int physmem_drop_mappings(struct physmem *pm);
 /* Give the backing memory of [pa, pa + len) back; it reads as zero after. */
 int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len);
 
-#endif /* IOH_HW_PHYSMEM_H */
+#endif /* IOH_ABI_PHYSMEM_H */

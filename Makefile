@@ -16,7 +16,7 @@
 SHELL := /bin/bash
 
 CC ?= cc
-PARTS := pt abi hw kho iommufd lu
+PARTS := pt ioh abi hw kho iommufd lu
 VARIANTS := rel san tsan
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -139,7 +139,7 @@ check: test
 # for FUZZ_SECONDS; `make check` runs a 5 s pass (fuzz-short). New inputs
 # go to build/fuzz/corpus; tests/data seeds it.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) abi/physmem.c
+FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) abi/physmem.c ioh/ioh.c
 FUZZ_RUN = build/fuzz/fuzz_kho_blob -max_len=262144 build/fuzz/corpus tests/data
 build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h) abi/physmem.h
 	@mkdir -p $(@D)/corpus

@@ -18,6 +18,7 @@
 
 #include "abi/hw_abi_ste.h"
 #include "hw/iommu.h"
+#include "ioh/ioh.h"
 #include "tests/lib/hw_rig.h"
 
 #define IOVA 0x40000000ull
@@ -38,12 +39,6 @@ struct dma_result {
 	double inv_sync_us; /* 4K range invalidation + sync */
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what, int err)
 {
@@ -80,7 +75,7 @@ static double xlate_loop(struct hw_iommu *m, uint64_t npages,
 			 unsigned int page_lg2, uint64_t dur_ns)
 {
 	uint64_t x = 88172645463325252ull, n = 0;
-	uint64_t t0 = now_ns(), t1 = t0;
+	uint64_t t0 = ioh_now_ns(), t1 = t0;
 	while (t1 - t0 < dur_ns) {
 		for (int i = 0; i < 4096; i++) {
 			x ^= x << 13;
@@ -92,7 +87,7 @@ static double xlate_loop(struct hw_iommu *m, uint64_t npages,
 				die("translate", EFAULT);
 		}
 		n += 4096;
-		t1 = now_ns();
+		t1 = ioh_now_ns();
 	}
 	return (double)n * 1e9 / (double)(t1 - t0);
 }
@@ -133,7 +128,7 @@ static struct xlate_result bench_xlate(const char *name, uint64_t pgsizes,
 static double sync_round_trip(struct hw_rig *r, bool with_inv)
 {
 	const unsigned int n = 200;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ioh_now_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		int err = with_inv ? iommu_drv_tlbi_range(&r->drv, DID, IOVA +
 							  (i % 512) * 4096ull,
@@ -143,7 +138,7 @@ static double sync_round_trip(struct hw_rig *r, bool with_inv)
 		if (err)
 			die("sync", err);
 	}
-	return (double)(now_ns() - t0) / n / 1000.0;
+	return (double)(ioh_now_ns() - t0) / n / 1000.0;
 }
 
 static struct dma_result bench_dma(unsigned int engines, uint64_t dur_ns)
@@ -170,11 +165,11 @@ static struct dma_result bench_dma(unsigned int engines, uint64_t dur_ns)
 	res.sync_us = sync_round_trip(&r, false);
 	res.inv_sync_us = sync_round_trip(&r, true);
 	const struct hw_dev_stats *s = hw_rig_stats(&r, 0);
-	uint64_t ops0 = atomic_load(&s->ops), t0 = now_ns();
+	uint64_t ops0 = atomic_load(&s->ops), t0 = ioh_now_ns();
 	struct timespec ts = { .tv_sec = (time_t)(dur_ns / 1000000000ull),
 			       .tv_nsec = (long)(dur_ns % 1000000000ull) };
 	nanosleep(&ts, NULL);
-	uint64_t ops = atomic_load(&s->ops) - ops0, dt = now_ns() - t0;
+	uint64_t ops = atomic_load(&s->ops) - ops0, dt = ioh_now_ns() - t0;
 	if (hw_rig_errors(&r, 0))
 		die("dma errors", EIO);
 	hw_rig_stop(&r);

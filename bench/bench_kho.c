@@ -24,16 +24,11 @@
 #include "abi/physmem.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
+#include "ioh/ioh.h"
 
 #define TARGET_WORK_MS 10.0
 #define TARGET_BLOB_BYTES (1u << 20)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 enum metric {
 	M_CREATE, M_PRESERVE, M_PREPARE, M_FREEZE, M_EXEC, M_BOOT,
@@ -51,7 +46,7 @@ static const char *const metric_name[NR_METRICS] = {
 /* The next kernel: boot from the handover, retrieve, finish, report. */
 static int child_main(char **argv)
 {
-	uint64_t t_start = now_ns();
+	uint64_t t_start = ioh_now_ns();
 	uint64_t m[NR_METRICS] = { 0 };
 	int pmfd = atoi(argv[0]);
 	uint64_t pa = strtoull(argv[1], NULL, 0);
@@ -66,19 +61,19 @@ static int child_main(char **argv)
 	struct kho_memfd *mf;
 	if (physmem_attach(&pm, pmfd))
 		return 3;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ioh_now_ns();
 	if (kho_boot(&k, &pm, pa, &err)) {
 		fprintf(stderr, "bench_kho: boot refused: %s\n", err.msg);
 		return 3;
 	}
-	uint64_t t1 = now_ns();
+	uint64_t t1 = ioh_now_ns();
 	m[M_RANGES] = k.in.nr_runs + k.in.nr_masks;
 	if (kho_memfd_retrieve(&k, "vm0", "guest-ram", &mf))
 		return 3;
-	uint64_t t2 = now_ns();
+	uint64_t t2 = ioh_now_ns();
 	if (kho_finish(&k) < 0)
 		return 3;
-	uint64_t t3 = now_ns();
+	uint64_t t3 = ioh_now_ns();
 	m[M_BOOT] = t1 - t0;
 	m[M_VALIDATE] = k.boot.validate_ns;
 	m[M_RESERVE] = k.boot.reserve_ns;
@@ -112,28 +107,28 @@ static void parent_kernel(const char *self, uint64_t guest, int rfd)
 	if (physmem_create(&pm, guest + (2ull << 30)) ||
 	    kho_init(&k, &pm, 0))
 		_exit(3);
-	t = now_ns();
+	t = ioh_now_ns();
 	if (kho_memfd_create(&k, "guest-ram", guest, &mix, &mf))
 		_exit(3);
-	m[M_CREATE] = now_ns() - t;
+	m[M_CREATE] = ioh_now_ns() - t;
 	uint64_t census[3];
 	kho_memfd_census(mf, census);
 	m[M_FOLIOS_4K] = census[0];
 	m[M_FOLIOS_2M] = census[1];
 	m[M_RUNS] = mf->nr_runs;
-	t = now_ns();
+	t = ioh_now_ns();
 	if (luo_session_create(&k, "vm0", &s) ||
 	    kho_memfd_preserve(s, "guest-ram", mf))
 		_exit(3);
-	m[M_PRESERVE] = now_ns() - t;
-	t = now_ns();
+	m[M_PRESERVE] = ioh_now_ns() - t;
+	t = ioh_now_ns();
 	if (kho_prepare(&k))
 		_exit(3);
-	m[M_PREPARE] = now_ns() - t;
-	t = now_ns();
+	m[M_PREPARE] = ioh_now_ns() - t;
+	t = ioh_now_ns();
 	if (kho_freeze(&k, &pa))
 		_exit(3);
-	m[M_FREEZE] = now_ns() - t;
+	m[M_FREEZE] = ioh_now_ns() - t;
 	m[M_BLOB] = k.out_fdt_size;
 
 	char a[NR_METRICS + 6][32];
@@ -146,7 +141,7 @@ static void parent_kernel(const char *self, uint64_t guest, int rfd)
 	snprintf(a[2], 32, "%d", rfd);
 	for (int i = 0; i < 3; i++)
 		argv[n++] = a[i];
-	m[M_EXEC] = now_ns();
+	m[M_EXEC] = ioh_now_ns();
 	for (int i = 0; i < NR_METRICS; i++) {
 		snprintf(a[3 + i], 32, "%" PRIu64, m[i]);
 		argv[n++] = a[3 + i];

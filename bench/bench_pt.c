@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "pt/pt.h"
+#include "ioh/ioh.h"
 #include "tests/lib/pt_testmem.h"
 
 #define SZ_4K 0x1000ull
@@ -25,12 +26,6 @@
 #define SZ_1G 0x40000000ull
 #define RW (PT_PROT_READ | PT_PROT_WRITE | PT_PROT_CACHE)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct shape {
 	const char *name;
@@ -89,14 +84,14 @@ static struct result run_shape(enum pt_format_id fmt, const struct shape *s,
 	double *map_ns = calloc(rounds, sizeof(double));
 	double *unmap_ns = calloc(rounds, sizeof(double));
 	for (unsigned int r = 0; r < rounds; r++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = ioh_now_ns();
 		for (unsigned int k = 0; k < s->n; k++) {
 			uint64_t va = base + k * s->stride;
 			err = pt_map_range(&t, va, va, s->len, RW, NULL);
 			if (err)
 				die("map", err);
 		}
-		uint64_t t1 = now_ns();
+		uint64_t t1 = ioh_now_ns();
 		for (unsigned int k = 0; k < s->n; k++) {
 			uint64_t un;
 			err = pt_unmap_range(&t, base + k * s->stride, s->len, 0,
@@ -104,7 +99,7 @@ static struct result run_shape(enum pt_format_id fmt, const struct shape *s,
 			if (err || un != s->len)
 				die("unmap", err ? err : -PT_EINVAL);
 		}
-		uint64_t t2 = now_ns();
+		uint64_t t2 = ioh_now_ns();
 		map_ns[r] = (double)(t1 - t0) / s->n;
 		unmap_ns[r] = (double)(t2 - t1) / s->n;
 	}
@@ -157,18 +152,18 @@ static struct bulk run_bulk(enum pt_format_id fmt, uint64_t bytes,
 		uint8_t *buf = malloc(pages * PT_TABLE_SIZE);
 		memset(buf, 0xa5, pages * PT_TABLE_SIZE);
 		evict_caches();
-		uint64_t t0 = now_ns();
+		uint64_t t0 = ioh_now_ns();
 		err = pt_map_range(&t, 0, 0x8000000000ull, bytes, RW, NULL);
-		uint64_t t1 = now_ns();
+		uint64_t t1 = ioh_now_ns();
 		if (err)
 			die("bulk map", err);
 		b.table_bytes = t.nr_tables * PT_TABLE_SIZE;
 
 		evict_caches();
-		uint64_t t2 = now_ns();
+		uint64_t t2 = ioh_now_ns();
 		memset(buf, 0, b.table_bytes);
 		__asm__ volatile("" : : "r"(buf) : "memory");
-		uint64_t t3 = now_ns();
+		uint64_t t3 = ioh_now_ns();
 		free(buf);
 
 		double m = (double)(t1 - t0) / 1e6, s = (double)(t3 - t2) / 1e6;

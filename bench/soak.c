@@ -33,6 +33,7 @@
 
 #include "iommufd/iommufd.h"
 #include "lu/lu.h"
+#include "ioh/ioh.h"
 
 #define MAX_CHAINS 128
 #define MAX_UPDATES 1000
@@ -225,20 +226,6 @@ static void print_table(const struct soak *sk, uint64_t seed)
 	       t->bbm_violations, t->use_after_free, t->torn_config);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void json_dma(FILE *f, const struct lu_dma_totals *t)
 {
 	fprintf(f, "{\"ops\":%" PRIu64 ",\"faults\":%" PRIu64 ",\"conflicts\":%" PRIu64
@@ -283,11 +270,11 @@ static int write_json(const char *path, const struct soak *sk, uint64_t seed,
 			"\"wall_ms\":%" PRIu64 ",\"profiles\":", i ? "," : "",
 			pt_fmt_name(c->fmt), c->bbm, c->hotplug ? "true" : "false",
 			c->updates, c->done, c->hotplugs, c->kernel_status, c->wall_ms);
-		json_str(f, c->to);
+		ioh_json_str(f, c->to);
 		fprintf(f, ",\"strategies\":");
-		json_str(f, c->strategies);
+		ioh_json_str(f, c->strategies);
 		fprintf(f, ",\"error\":");
-		json_str(f, c->error);
+		ioh_json_str(f, c->error);
 		fprintf(f, ",\"dma\":");
 		json_dma(f, &c->dma);
 		fputc('}', f);

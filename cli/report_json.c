@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "cli/scenario.h"
+#include "ioh/ioh.h"
 
 #define REPORT_SCHEMA 1
 
@@ -25,7 +26,7 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "  \"scenario\": {\n");
 	fprintf(f, "    \"guest_mem\": %" PRIu64 ",\n", sc->guest_mem);
 	fprintf(f, "    \"folio_mix\": ");
-	cli_json_str(f, cs->mix_spec);
+	ioh_json_str(f, cs->mix_spec);
 	fprintf(f, ",\n    \"folio_mix_ppm\": {\"1g\": %u, \"4k\": %u, \"seed\": %"
 		PRIu64 ", \"scatter\": %s},\n", sc->mix.ppm_1g, sc->mix.ppm_4k,
 		sc->mix.seed, sc->mix.scatter_4k ? "true" : "false");
@@ -33,9 +34,9 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"format\": \"%s\",\n", pt_fmt_name(sc->fmt));
 	fprintf(f, "    \"va_bits\": %u,\n", sc->va_bits);
 	fprintf(f, "    \"from\": ");
-	cli_json_str(f, sc->from);
+	ioh_json_str(f, sc->from);
 	fprintf(f, ",\n    \"to\": ");
-	cli_json_str(f, sc->to);
+	ioh_json_str(f, sc->to);
 	fprintf(f, ",\n    \"strategy\": \"%s\",\n", cli_scenario_strategy(cs));
 	fprintf(f, "    \"bbm_level\": %u,\n", sc->bbm_level);
 	fprintf(f, "    \"updates\": %u,\n", sc->updates);
@@ -43,7 +44,7 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
-		cli_json_str(f, sc->inject);
+		ioh_json_str(f, sc->inject);
 	else
 		fputs("null", f);
 	fprintf(f, ",\n    \"seed\": %" PRIu64 ",\n", sc->seed);
@@ -54,16 +55,16 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 static void update(FILE *f, const struct lu_update *u, unsigned int i, bool last)
 {
 	fprintf(f, "    {\n      \"index\": %u,\n      \"strategy\": ", i + 1);
-	cli_json_str(f, u->strategy);
+	ioh_json_str(f, u->strategy);
 	fprintf(f, ",\n      \"from\": ");
-	cli_json_str(f, u->from);
+	ioh_json_str(f, u->from);
 	fprintf(f, ",\n      \"to\": ");
-	cli_json_str(f, u->to);
+	ioh_json_str(f, u->to);
 	fprintf(f, ",\n      \"format\": ");
-	cli_json_str(f, u->format);
+	ioh_json_str(f, u->format);
 	fprintf(f, ",\n      \"bbm_level\": %u,\n", u->bbm_level);
 	fprintf(f, "      \"ok\": %s,\n      \"error\": ", u->ok ? "true" : "false");
-	cli_json_str(f, u->error);
+	ioh_json_str(f, u->error);
 	fprintf(f, ",\n      \"vm_blackout_us\": %" PRIu64 ",\n", u->blackout_us);
 	fprintf(f, "      \"phases_us\": {");
 	for (unsigned int p = 0; p < LU_NR_PHASES; p++)
@@ -103,17 +104,17 @@ int cli_report_json(const struct cli_scenario *cs, FILE *f)
 	fprintf(f, "  \"guest_cpu_ops\": %" PRIu64 ",\n", r->guest_ops);
 	fprintf(f, "  \"kernel\": {\"exit_status\": %d, \"error\": ",
 		r->kernel_status);
-	cli_json_str(f, r->kernel_error);
+	ioh_json_str(f, r->kernel_error);
 	fprintf(f, "},\n  \"crash\": ");
 	if (cs->sc.crash_at) {
 		fprintf(f, "{\"point\": ");
-		cli_json_str(f, cs->sc.crash_at);
+		ioh_json_str(f, cs->sc.crash_at);
 		fprintf(f, ", \"crashed\": %s, \"recovery\": ",
 			r->crashed ? "true" : "false");
-		cli_json_str(f, r->recovery_mode);
+		ioh_json_str(f, r->recovery_mode);
 		fprintf(f, ", \"recovery_status\": %d, \"recovery_error\": ",
 			r->recovery_status);
-		cli_json_str(f, r->recovery_error);
+		ioh_json_str(f, r->recovery_error);
 		fprintf(f, ", \"leaked_bytes\": %" PRIu64 ", \"bad_frees\": %" PRIu64
 			"}", r->recovery_leaked_bytes, r->recovery_bad_frees);
 	} else {

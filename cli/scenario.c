@@ -284,21 +284,6 @@ void cli_fmt_us(char *out, size_t len, uint64_t us)
 		snprintf(out, len, "%.2f s", (double)us / 1e6);
 }
 
-void cli_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static const char *nz(uint64_t v)
 {
 	return v ? "  <-- " : "";

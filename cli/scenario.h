@@ -69,7 +69,6 @@ int cli_report_json(const struct cli_scenario *cs, FILE *f);
 int cli_report_svg(const struct cli_scenario *cs, FILE *f);
 
 /* Shared helpers. */
-void cli_json_str(FILE *f, const char *s);
 /* "4 GiB", "512 MiB", "12 KiB", "100 B" */
 void cli_fmt_bytes(char *out, size_t len, uint64_t bytes);
 /* "1.23 ms", "456 us", "2.1 s" */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "pt/pt.h"
+#include "ioh/ioh.h"
 
 #define VERIFY_RING 32u
 #define VERIFY_EVERY 16u
@@ -201,7 +202,7 @@ static void do_read(struct engine *e, uint64_t pa, uint64_t size)
 
 static void note_success(struct engine *e, struct hw_dev_stats *s)
 {
-	uint64_t now = hw_now_ns();
+	uint64_t now = ioh_now_ns();
 	if (e->last_ok_ns) {
 		uint64_t gap = now - e->last_ok_ns;
 		uint64_t max = atomic_load_explicit(&s->max_gap_ns,
@@ -311,13 +312,13 @@ static void *engine_main(void *arg)
 static void guest_pause(struct hw_dma *d)
 {
 	struct hw_regs *r = d->regs;
-	uint64_t t0 = hw_now_ns();
+	uint64_t t0 = ioh_now_ns();
 	atomic_store(&r->guest_paused, 1);
 	hw_iommu_event(d->mmu, HW_EVT_GUEST_PAUSED, 0, 0, 0);
 	while (atomic_load(&r->guest_pause_req) &&
 	       !atomic_load_explicit(&d->stop, memory_order_relaxed))
 		sleep_ns(20000);
-	uint64_t paused = hw_now_ns() - t0;
+	uint64_t paused = ioh_now_ns() - t0;
 	atomic_fetch_add(&r->blackout_ns, paused);
 	atomic_fetch_add(&r->pauses, 1);
 	uint64_t max = atomic_load(&r->blackout_max_ns);

@@ -9,6 +9,7 @@
 
 #include "abi/hw_abi_ste.h"
 #include "pt/pt.h"
+#include "ioh/ioh.h"
 
 /* ARM block descriptor bit 16: nT (FEAT_BBM, Arm ARM D8.3.1). */
 #define ARM_BLOCK_NT HW_BIT(16)
@@ -127,12 +128,6 @@ struct hw_iommu {
 
 /* ---- small utilities ---- */
 
-uint64_t hw_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Each thread draws from its own stream, seeded from the configured seed
@@ -216,7 +211,7 @@ void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
 {
 	struct hw_regs *r = m->regs;
 	struct hw_event ev = {
-		.ts_ns = hw_now_ns(), .type = type, .sid = sid,
+		.ts_ns = ioh_now_ns(), .type = type, .sid = sid,
 		.iova = iova, .info = info,
 	};
 	uint64_t i = atomic_fetch_add(&r->log_prod, 1);

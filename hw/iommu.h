@@ -25,6 +25,7 @@
 
 #include "abi/hw_abi.h"
 #include "abi/physmem.h"
+#include "ioh/ioh.h"
 
 struct hw_iommu;
 
@@ -99,6 +100,5 @@ void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
 		    uint64_t iova, uint64_t info);
 
 /* Monotonic clock in nanoseconds. */
-uint64_t hw_now_ns(void);
 
 #endif /* IOH_HW_IOMMU_H */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hw/dma.h"
+#include "ioh/ioh.h"
 
 #define PAGE 4096ull
 #define SYNC_WAIT_MAX_NS 2000000000ull   /* a stuck engine cannot hang sync */
@@ -59,13 +60,13 @@ static void sync_wait_inflight(struct hw_machine *m)
 {
 	struct hw_regs *r = m->region.regs;
 	uint64_t epoch = hw_iommu_epoch(m->mmu);
-	uint64_t deadline = hw_now_ns() + SYNC_WAIT_MAX_NS;
+	uint64_t deadline = ioh_now_ns() + SYNC_WAIT_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
 			_Atomic uint64_t *f = &r->engines[d][i].inflight_epoch;
 			for (;;) {
 				uint64_t e = atomic_load(f);
-				if (!e || e > epoch || hw_now_ns() > deadline)
+				if (!e || e > epoch || ioh_now_ns() > deadline)
 					break;
 				sched_yield();
 			}
@@ -191,13 +192,13 @@ static void dma_window(struct hw_machine *m)
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++)
 			start[d][i] = atomic_load(&r->engines[d][i].ops);
-	uint64_t deadline = hw_now_ns() + DMA_WINDOW_MAX_NS;
+	uint64_t deadline = ioh_now_ns() + DMA_WINDOW_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
 			struct hw_engine_slot *s = &r->engines[d][i];
 			while (atomic_load(&s->oracle_seq) &&
 			       atomic_load(&s->ops) - start[d][i] < want &&
-			       hw_now_ns() < deadline)
+			       ioh_now_ns() < deadline)
 				sched_yield();
 		}
 	}
@@ -228,7 +229,7 @@ static bool cmdq_drain(struct hw_machine *m)
 		atomic_store_explicit(&r->cmdq_cons, cons + 1,
 				      memory_order_release);
 	}
-	m->last_scrub_ns = hw_now_ns();
+	m->last_scrub_ns = ioh_now_ns();
 	return true;
 }
 
@@ -245,7 +246,7 @@ static void *machine_loop(void *arg)
 			idle = 0;
 			continue;
 		}
-		uint64_t now = hw_now_ns();
+		uint64_t now = ioh_now_ns();
 		if (now - m->last_scrub_ns > m->cfg.scrub_period_us * 1000ull) {
 			hw_iommu_scrub(m->mmu);
 			m->last_scrub_ns = now;

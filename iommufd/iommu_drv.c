@@ -8,16 +8,11 @@
 
 #include "abi/hw_abi_ste.h"
 #include "pt/pt.h"
+#include "ioh/ioh.h"
 
 #define DRV_TIMEOUT_NS 10000000000ull /* generous: sanitizers are slow */
 #define SPIN_BEFORE_SLEEP 1000u
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Back off politely while waiting for the machine. */
 static void wait_step(unsigned int *spins)
@@ -69,12 +64,12 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 	if (n > HW_CMDQ_ENTRIES)
 		return -EINVAL;
 	uint64_t prod = atomic_load(&r->cmdq_prod);
-	uint64_t deadline = now_ns() + d->timeout_ns;
+	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	unsigned int spins = 0;
 	while (prod + n - atomic_load_explicit(&r->cmdq_cons,
 					       memory_order_acquire) >
 	       HW_CMDQ_ENTRIES) {
-		if (now_ns() > deadline)
+		if (ioh_now_ns() > deadline)
 			return -EBUSY;
 		wait_step(&spins);
 	}
@@ -87,11 +82,11 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 
 static int wait_sync(struct iommu_drv *d, uint64_t seq)
 {
-	uint64_t deadline = now_ns() + d->timeout_ns;
+	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	unsigned int spins = 0;
 	while ((int64_t)(atomic_load_explicit(&d->regs->sync_done,
 					      memory_order_acquire) - seq) < 0) {
-		if (now_ns() > deadline)
+		if (ioh_now_ns() > deadline)
 			return -ETIMEDOUT;
 		wait_step(&spins);
 	}
@@ -332,7 +327,7 @@ int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 /* Wait until no engine of dev still works from an oracle older than seq. */
 static int oracle_grace(struct iommu_drv *d, unsigned int dev, uint64_t seq)
 {
-	uint64_t deadline = now_ns() + d->timeout_ns;
+	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
 		_Atomic uint64_t *s = &d->regs->engines[dev][i].oracle_seq;
 		unsigned int spins = 0;
@@ -340,7 +335,7 @@ static int oracle_grace(struct iommu_drv *d, unsigned int dev, uint64_t seq)
 			uint64_t v = atomic_load(s);
 			if (!v || v >= seq + 2)
 				break;
-			if (now_ns() > deadline)
+			if (ioh_now_ns() > deadline)
 				return -ETIMEDOUT;
 			wait_step(&spins);
 		}
@@ -397,10 +392,10 @@ void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on)
 
 static int wait_paused(struct iommu_drv *d, uint32_t want)
 {
-	uint64_t deadline = now_ns() + d->timeout_ns;
+	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	unsigned int spins = 0;
 	while (atomic_load(&d->regs->guest_paused) != want) {
-		if (now_ns() > deadline)
+		if (ioh_now_ns() > deadline)
 			return -ETIMEDOUT;
 		wait_step(&spins);
 	}

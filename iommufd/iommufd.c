@@ -75,21 +75,12 @@ static void tbl_free(void *ctx, void *page, pt_oaddr_t pa)
 static void tbl_defer_free(void *ctx, void *page, pt_oaddr_t pa)
 {
 	struct iommufd_ctx *ictx = ctx;
-	struct iommufd_deferred *d = &ictx->deferred;
 	(void)page;
-	if (d->nr == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 64;
-		uint64_t *n = realloc(d->pa, cap * sizeof(*n));
-		/*
-		 * Without room to remember the page it can never be freed
-		 * safely; keeping it allocated is the only safe choice.
-		 */
-		if (!n)
-			return;
-		d->pa = n;
-		d->cap = cap;
-	}
-	d->pa[d->nr++] = pa;
+	/*
+	 * Without room to remember the page it can never be freed safely;
+	 * keeping it allocated is the only safe choice.
+	 */
+	(void)ioh_u64vec_push(&ictx->deferred, pa);
 }
 
 static void *tbl_phys_to_virt(void *ctx, pt_oaddr_t pa)
@@ -100,10 +91,10 @@ static void *tbl_phys_to_virt(void *ctx, pt_oaddr_t pa)
 
 void iommufd_free_deferred(struct iommufd_ctx *ictx)
 {
-	struct iommufd_deferred *d = &ictx->deferred;
-	for (size_t i = 0; i < d->nr; i++)
-		tbl_free(ictx, NULL, d->pa[i]);
-	d->nr = 0;
+	struct ioh_u64vec *d = &ictx->deferred;
+	for (size_t i = 0; i < d->n; i++)
+		tbl_free(ictx, NULL, d->v[i]);
+	d->n = 0;
 }
 
 /* ---- context ----------------------------------------------------------- */
@@ -156,8 +147,7 @@ void iommufd_fini(struct iommufd_ctx *ictx)
 		free(ictx->pins[i].refs);
 		free(ictx->pins[i].run_folio);
 	}
-	free(ictx->deferred.pa);
-	ictx->deferred = (struct iommufd_deferred){ 0 };
+	ioh_u64vec_free(&ictx->deferred);
 	pthread_cond_destroy(&ictx->recovered);
 	pthread_mutex_destroy(&ictx->lock);
 }

@@ -35,6 +35,7 @@
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "pt/pt.h"
+#include "ioh/ioh.h"
 
 /* Page-table features a HWPT may be built with. */
 #define IOMMUFD_FEAT_CONTIG (1u << 0)   /* ARM contiguous runs (64K, 32M) */
@@ -105,12 +106,6 @@ struct iommufd_pins {
 	uint64_t *run_folio;  /* per memfd run: index of its first folio */
 };
 
-/* Table pages waiting for the invalidation that covers their removal. */
-struct iommufd_deferred {
-	uint64_t *pa;
-	size_t nr, cap;
-};
-
 struct iommufd_stats {
 	uint64_t table_pages;       /* pages in all HWPT tables now */
 	uint64_t table_pages_peak;
@@ -126,7 +121,8 @@ struct iommufd_ctx {
 	enum pt_format_id fmt;
 	unsigned int va_bits;
 	struct pt_mem_ops mem;
-	struct iommufd_deferred deferred;
+	/* Table pages waiting for the invalidation that covers their removal. */
+	struct ioh_u64vec deferred;
 
 	struct iommufd_pins pins[IOMMUFD_MAX_MEMFDS];
 	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];

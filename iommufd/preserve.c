@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "iommufd/preserve.h"
+#include "ioh/ioh.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -195,8 +196,7 @@ struct hwpt_snap {
 	enum pt_format_id fmt;
 	unsigned int va_bits, oa_bits;
 	uint64_t root;
-	uint64_t *pages;
-	size_t nr_pages, cap_pages;
+	struct ioh_u64vec pages;
 	uint64_t devs[HW_MAX_DEVS];
 	size_t nr_devs;
 };
@@ -205,16 +205,7 @@ static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
 {
 	struct hwpt_snap *sn = arg;
 	(void)level;
-	if (sn->nr_pages == sn->cap_pages) {
-		size_t cap = sn->cap_pages ? 2 * sn->cap_pages : 256;
-		uint64_t *n = realloc(sn->pages, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		sn->pages = n;
-		sn->cap_pages = cap;
-	}
-	sn->pages[sn->nr_pages++] = pa;
-	return 0;
+	return ioh_u64vec_push(&sn->pages, pa);
 }
 
 static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
@@ -233,7 +224,7 @@ static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 		if (ictx->dev[i].hwpt == h)
 			sn->devs[sn->nr_devs++] = i;
 	if (pt_for_each_table(&h->pt, snap_page, sn)) {
-		free(sn->pages);
+		ioh_u64vec_free(&sn->pages);
 		free(sn);
 		return NULL;
 	}
@@ -246,7 +237,7 @@ static void hwpt_snap_flags(struct kho *k, const struct hwpt_snap *sn,
 	/* A page freed since (the old table after a switch) has no flags
 	 * left to clear: that error is expected and ignored. */
 	for (size_t i = 0; i < n; i++)
-		kho_folio_run_flags(&k->alloc, sn->pages[i], KHO_4K_LG2, 1, 0,
+		kho_folio_run_flags(&k->alloc, sn->pages.v[i], KHO_4K_LG2, 1, 0,
 				    preserve ? KHO_FOLIO_PRESERVED : 0,
 				    preserve ? 0 : KHO_FOLIO_PRESERVED);
 }
@@ -254,8 +245,8 @@ static void hwpt_snap_flags(struct kho *k, const struct hwpt_snap *sn,
 static int hwpt_preserve(struct kho *k, void *obj)
 {
 	struct hwpt_snap *sn = obj;
-	for (size_t i = 0; i < sn->nr_pages; i++) {
-		int err = kho_folio_run_flags(&k->alloc, sn->pages[i], KHO_4K_LG2,
+	for (size_t i = 0; i < sn->pages.n; i++) {
+		int err = kho_folio_run_flags(&k->alloc, sn->pages.v[i], KHO_4K_LG2,
 					      1, 0, KHO_FOLIO_PRESERVED, 0);
 		if (err) {
 			hwpt_snap_flags(k, sn, i, false);
@@ -269,8 +260,8 @@ static int hwpt_preserve(struct kho *k, void *obj)
 static void hwpt_unpreserve(struct kho *k, void *obj)
 {
 	struct hwpt_snap *sn = obj;
-	hwpt_snap_flags(k, sn, sn->nr_pages, false);
-	free(sn->pages);
+	hwpt_snap_flags(k, sn, sn->pages.n, false);
+	ioh_u64vec_free(&sn->pages);
 	free(sn);
 }
 
@@ -287,7 +278,7 @@ static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
 	    kho_fdt_put_u64(fdt, "features", sn->features) ||
 	    kho_fdt_put_u64(fdt, "did", sn->did) ||
 	    kho_fdt_put_u64(fdt, "root", sn->root) ||
-	    put_array(fdt, "pages", sn->pages, sn->nr_pages) ||
+	    put_array(fdt, "pages", sn->pages.v, sn->pages.n) ||
 	    put_array(fdt, "devices", sn->devs, sn->nr_devs))
 		return -ENOSPC;
 	return 0;
@@ -472,7 +463,7 @@ int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
 		snprintf(names[n], sizeof(names[n]), "hwpt-%u", ictx->hwpt[i]->id);
 		err = luo_preserve(vm_session, names[n], &hwpt_ops, sn);
 		if (err) {
-			free(sn->pages);
+			ioh_u64vec_free(&sn->pages);
 			free(sn);
 		}
 		n += !err;

@@ -25,6 +25,7 @@
 
 #include "kho/bitmap.h"
 #include "kho/kho_internal.h"
+#include "ioh/ioh.h"
 
 static int reserve_incoming(struct kho *k, uint64_t region_pa,
 			    uint64_t region_size, struct kho_err *err)
@@ -70,7 +71,7 @@ static int boot_common(struct kho *k, void *fdt_copy, size_t size,
 		       uint64_t ram_size, uint64_t region_pa,
 		       uint64_t region_size, struct kho_err *err)
 {
-	uint64_t t0 = kho_now_ns();
+	uint64_t t0 = ioh_now_ns();
 	int rc = kho_blob_validate(fdt_copy, size, ram_size, &k->in, err);
 	if (rc)
 		return rc;
@@ -80,7 +81,7 @@ static int boot_common(struct kho *k, void *fdt_copy, size_t size,
 		kho_parsed_free(&k->in);
 		return -EINVAL;
 	}
-	uint64_t t1 = kho_now_ns();
+	uint64_t t1 = ioh_now_ns();
 	rc = kho_alloc_init(&k->alloc, k->in.ram_size);
 	if (!rc)
 		rc = reserve_incoming(k, region_pa, region_size, err);
@@ -93,7 +94,7 @@ static int boot_common(struct kho *k, void *fdt_copy, size_t size,
 	k->has_incoming = true;
 	k->generation = k->in.generation + 1;
 	k->boot.validate_ns = t1 - t0;
-	k->boot.reserve_ns = kho_now_ns() - t1;
+	k->boot.reserve_ns = ioh_now_ns() - t1;
 	k->boot.preserved_bytes = k->in.preserved_bytes;
 	return 0;
 }
@@ -221,7 +222,7 @@ int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	}
 	k->pm = pm;
 	k->in_pa = pa;
-	uint64_t t0 = kho_now_ns();
+	uint64_t t0 = ioh_now_ns();
 	rc = poison_unpreserved(k, pa, hdr.region_size);
 	if (rc) {
 		kho_errf(err, "poison: out of memory");
@@ -231,7 +232,7 @@ int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	k->alloc.unguard = unguard_cb;
 	k->alloc.unguard_ctx = k;
 	kho_alloc_guard_all(&k->alloc);
-	k->boot.poison_ns = kho_now_ns() - t0;
+	k->boot.poison_ns = ioh_now_ns() - t0;
 	return 0;
 }
 

@@ -18,13 +18,8 @@
 #include <unistd.h>
 
 #include "kho/kho_internal.h"
+#include "ioh/ioh.h"
 
-uint64_t kho_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int kho_init(struct kho *k, struct physmem *pm, uint64_t ram_size)
 {
@@ -60,39 +55,20 @@ void kho_fini(struct kho *k)
 
 /* ---- Preserved-memory map ---------------------------------------------- */
 
-struct u64vec {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int vec_push(struct u64vec *vec, uint64_t x)
-{
-	if (vec->n == vec->cap) {
-		size_t cap = vec->cap ? vec->cap * 2 : 256;
-		uint64_t *n = realloc(vec->v, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		vec->v = n;
-		vec->cap = cap;
-	}
-	vec->v[vec->n++] = x;
-	return 0;
-}
-
 struct map_builder {
-	struct u64vec ranges[KHO_NR_ORDERS]; /* (pa, count) pairs */
-	struct u64vec masks;                 /* (blk, 8 words) records */
+	struct ioh_u64vec ranges[KHO_NR_ORDERS]; /* (pa, count) pairs */
+	struct ioh_u64vec masks;                 /* (blk, 8 words) records */
 };
 
 static int map_add_run(struct map_builder *mb, uint64_t pa, unsigned lg2,
 		       uint64_t count)
 {
-	struct u64vec *r = &mb->ranges[kho_lg2_order(lg2)];
+	struct ioh_u64vec *r = &mb->ranges[kho_lg2_order(lg2)];
 	if (r->n && r->v[r->n - 2] + (r->v[r->n - 1] << lg2) == pa) {
 		r->v[r->n - 1] += count;
 		return 0;
 	}
-	return vec_push(r, pa) ?: vec_push(r, count);
+	return ioh_u64vec_push(r, pa) ?: ioh_u64vec_push(r, count);
 }
 
 static int map_run_cb(void *ctx, uint64_t pa, unsigned lg2, uint64_t count)
@@ -127,20 +103,20 @@ static int map_mask_cb(void *ctx, uint64_t blk_pa, const uint64_t mask[8])
 		}
 		return 0;
 	}
-	int err = vec_push(&mb->masks, blk_pa);
+	int err = ioh_u64vec_push(&mb->masks, blk_pa);
 	for (unsigned w = 0; w < 8 && !err; w++)
-		err = vec_push(&mb->masks, mask[w]);
+		err = ioh_u64vec_push(&mb->masks, mask[w]);
 	return err;
 }
 
 static void map_free(struct map_builder *mb)
 {
 	for (int o = 0; o < KHO_NR_ORDERS; o++)
-		free(mb->ranges[o].v);
-	free(mb->masks.v);
+		ioh_u64vec_free(&mb->ranges[o]);
+	ioh_u64vec_free(&mb->masks);
 }
 
-static int fdt_prop_be64s(void *fdt, const char *name, const struct u64vec *v)
+static int fdt_prop_be64s(void *fdt, const char *name, const struct ioh_u64vec *v)
 {
 	void *buf;
 	if (fdt_property_placeholder(fdt, name, (int)(v->n * 8), &buf))

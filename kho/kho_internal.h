@@ -4,6 +4,7 @@
 #define IOH_KHO_INTERNAL_H
 
 #include "kho/kho.h"
+#include "ioh/ioh.h"
 
 void kho_errf(struct kho_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -32,7 +33,6 @@ struct luo_session {
 	struct luo_session *next;
 };
 
-uint64_t kho_now_ns(void);
 
 /* Big-endian (FDT byte order) 64-bit load/store at any alignment. */
 static inline uint64_t kho_be64_ld(const void *p)

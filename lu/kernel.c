@@ -21,6 +21,7 @@
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
+#include "ioh/ioh.h"
 
 #define VM_SESSION "vm0"
 #define UNIT_SESSION "iommu"
@@ -73,19 +74,6 @@ const char *lu_phase_name(enum lu_phase p)
 	return (unsigned int)p < LU_NR_PHASES ? phase_names[p] : "unknown";
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 /* Everything one generation holds. */
 struct gen {
@@ -146,18 +134,6 @@ static int gen_fail(struct gen *g, int code, const char *fmt, ...)
 
 /* ---- the report line ---------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s >= 0x20)
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void report(struct gen *g, const char *event, bool ok)
 {
 	const struct lu_gen_cfg *c = g->cfg;
@@ -168,9 +144,9 @@ static void report(struct gen *g, const char *event, bool ok)
 		return;
 	fprintf(f, "{\"event\":\"%s\",\"ok\":%s,\"generation\":%" PRIu64
 		",\"profile\":", event, ok ? "true" : "false", g->k.generation);
-	json_str(f, c->profile);
+	ioh_json_str(f, c->profile);
 	fprintf(f, ",\"from\":");
-	json_str(f, g->from ? g->from : "");
+	ioh_json_str(f, g->from ? g->from : "");
 	fprintf(f, ",\"strategy\":\"%s\",\"format\":\"%s\",\"naive\":%s"
 		",\"blackout_us\":%" PRIu64 ",\"phases_us\":{",
 		lu_strategy_name(c->strategy), pt_fmt_name(c->fmt),
@@ -194,7 +170,7 @@ static void report(struct gen *g, const char *event, bool ok)
 		g->k.boot.poison_ns / 1000, g->commit_ns / 1000,
 		g->recovery_mode ? g->recovery_mode : "",
 		g->leaked_bytes, g->ictx.stats.bad_frees);
-	json_str(f, g->error);
+	ioh_json_str(f, g->error);
 	fputs("}\n", f);
 	fclose(f);
 	if (write(c->report_fd, buf, len) != (ssize_t)len)
@@ -396,10 +372,10 @@ struct hotplug {
 static void *hotplug_thread(void *arg)
 {
 	struct hotplug *hp = arg;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ioh_now_ns();
 	hp->err = iommufd_ioas_map_file(hp->g->ioas, &hp->g->ictx, hp->memfd, 0,
 					HOTPLUG_SIZE, hp->iova, RW_CACHE);
-	hp->wait_ns = now_ns() - t0;
+	hp->wait_ns = ioh_now_ns() - t0;
 	return NULL;
 }
 
@@ -548,9 +524,9 @@ static void finish_incoming(struct gen *g)
 	if (!g->k.has_incoming)
 		return;
 	crash_point(g, "finish");
-	uint64_t t = now_ns();
+	uint64_t t = ioh_now_ns();
 	kho_finish(&g->k);
-	g->phase_ns[LU_PH_FINISH] += now_ns() - t;
+	g->phase_ns[LU_PH_FINISH] += ioh_now_ns() - t;
 }
 
 static int commit_journal(struct gen *g)
@@ -589,7 +565,7 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 	const struct lu_gen_cfg *c = g->cfg;
 	struct kho_err kerr = { { 0 } };
 	struct iommufd_hwpt *old, *nh;
-	uint64_t t = now_ns();
+	uint64_t t = ioh_now_ns();
 	bool immutable = c->strategy == LU_DESERIALIZE;
 	int err = iommufd_adopt_hwpt(&g->ictx, g->ioas, rec, immutable, &old, &kerr);
 	if (err)
@@ -608,13 +584,13 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 			return gen_fail(g, LU_EXIT_INTERNAL, "re-pin: %s",
 					strerror((int)-pinned));
 	}
-	g->phase_ns[LU_PH_REPLAY] += now_ns() - t;
+	g->phase_ns[LU_PH_REPLAY] += ioh_now_ns() - t;
 	crash_point(g, "replay");
 
 	if (c->strategy == LU_VERIFY) {
-		t = now_ns();
+		t = ioh_now_ns();
 		err = verify_table(g, &old->pt);
-		g->phase_ns[LU_PH_DIFF] += now_ns() - t;
+		g->phase_ns[LU_PH_DIFF] += ioh_now_ns() - t;
 		if (!err)
 			old->immutable = false;
 		return err;
@@ -622,14 +598,14 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 
 	/* rebuild / stop-the-world: a fresh table with the old features
 	 * (less what this kernel does not have), or its own defaults. */
-	t = now_ns();
+	t = ioh_now_ns();
 	uint32_t feats = c->naive ? g->profile->features :
 			 rec->features & g->profile->features;
 	uint32_t flags = (feats & IOMMUFD_FEAT_CONTIG ? 0 : IOMMUFD_HWPT_NO_CONTIG) |
 			 (feats & IOMMUFD_FEAT_COALESCE ? 0 : IOMMUFD_HWPT_NO_COALESCE);
 	uint64_t pages_before = g->ictx.stats.table_pages;
 	err = iommufd_hwpt_alloc(&g->ictx, g->ioas, flags, &nh);
-	g->phase_ns[LU_PH_BUILD] += now_ns() - t;
+	g->phase_ns[LU_PH_BUILD] += ioh_now_ns() - t;
 	if (err)
 		return gen_fail(g, LU_EXIT_INTERNAL, "build: %s; the preserved table "
 				"stays live", strerror(-err));
@@ -641,7 +617,7 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 	 */
 	nh->did = old->did;
 
-	t = now_ns();
+	t = ioh_now_ns();
 	struct diff_count dc = { { 0 } };
 	err = pt_diff(&nh->pt, &old->pt, 0, ~0ull, count_diff, &dc);
 	if (!err && dc.bytes[PT_DIFF_TRANSLATION]) {
@@ -668,7 +644,7 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 					dc.bytes[PT_DIFF_GRANULE]);
 		}
 	}
-	g->phase_ns[LU_PH_DIFF] += now_ns() - t;
+	g->phase_ns[LU_PH_DIFF] += ioh_now_ns() - t;
 	if (err) {
 		iommufd_hwpt_destroy(&g->ictx, nh);
 		return gen_fail(g, LU_EXIT_INTERNAL, "diff: %s", pt_strerror(err));
@@ -688,17 +664,17 @@ static int restore_hwpt(struct gen *g, const struct iommufd_hwpt_rec *rec)
 		return gen_fail(g, LU_EXIT_INTERNAL, "journal: %s; the preserved "
 				"table stays live", strerror(-err));
 	}
-	t = now_ns();
+	t = ioh_now_ns();
 	for (unsigned int i = 0; i < rec->nr_devs && !err; i++)
 		err = iommufd_device_replace(&g->ictx, rec->devs[i], nh);
-	g->phase_ns[LU_PH_SWITCH] += now_ns() - t;
+	g->phase_ns[LU_PH_SWITCH] += ioh_now_ns() - t;
 	if (err)
 		return gen_fail(g, LU_EXIT_NOT_HITLESS, "replace: %s", strerror(-err));
 	crash_point(g, "free");
 
-	t = now_ns();
+	t = ioh_now_ns();
 	iommufd_hwpt_destroy(&g->ictx, old);
-	g->phase_ns[LU_PH_FREE] += now_ns() - t;
+	g->phase_ns[LU_PH_FREE] += ioh_now_ns() - t;
 	withdraw_journal(g);
 	return 0;
 }
@@ -707,7 +683,7 @@ static int boot_handover(struct gen *g)
 {
 	const struct lu_gen_cfg *c = g->cfg;
 	struct kho_err kerr = { { 0 } };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ioh_now_ns();
 	crash_point(g, "exec");
 	int err = kho_boot(&g->k, &g->pm, c->handover_pa, &kerr);
 	if (err)
@@ -732,16 +708,16 @@ static int boot_handover(struct gen *g)
 	 * its folios, reading the intent).
 	 */
 	bool stw = c->strategy == LU_STOP_THE_WORLD;
-	uint64_t t_parse = now_ns() - t0;
+	uint64_t t_parse = ioh_now_ns() - t0;
 	if (!stw) {
-		uint64_t t = now_ns();
+		uint64_t t = ioh_now_ns();
 		int rerr = iommu_drv_guest_resume(&g->drv);
-		g->blackout_ns = now_ns() - c->t_pause_ns;
-		g->phase_ns[LU_PH_RESUME] = now_ns() - t;
+		g->blackout_ns = ioh_now_ns() - c->t_pause_ns;
+		g->phase_ns[LU_PH_RESUME] = ioh_now_ns() - t;
 		if (rerr)
 			lu_log("guest resume: %s", strerror(-rerr));
 	}
-	uint64_t t_after_resume = now_ns();
+	uint64_t t_after_resume = ioh_now_ns();
 	err = retrieve_memfds(g);
 	if (err)
 		return gen_fail(g, LU_EXIT_INTERNAL, "guest memory: %s", strerror(-err));
@@ -768,7 +744,7 @@ static int boot_handover(struct gen *g)
 	/* Only what the guest waited for counts as boot; reading guest
 	 * memory and the intent after it resumed starts the replay. */
 	g->phase_ns[LU_PH_BOOT] = t_parse;
-	g->phase_ns[LU_PH_REPLAY] += now_ns() - t_after_resume;
+	g->phase_ns[LU_PH_REPLAY] += ioh_now_ns() - t_after_resume;
 	struct hotplug hp = { .g = g };
 	if (!stw)
 		iommufd_begin_recovery(&g->ictx);
@@ -823,7 +799,7 @@ static int boot_handover(struct gen *g)
 		for (unsigned int d = 0; d < c->devices; d++)
 			iommu_drv_dma_enable(&g->drv, d, true);
 		iommu_drv_guest_resume(&g->drv);
-		g->blackout_ns = now_ns() - c->t_pause_ns;
+		g->blackout_ns = ioh_now_ns() - c->t_pause_ns;
 	}
 	if (err)
 		return err;
@@ -1090,7 +1066,7 @@ static int live_update(struct gen *g)
 			return gen_fail(g, LU_EXIT_INTERNAL, "inject: %s",
 					strerror(-ierr));
 	}
-	uint64_t t = now_ns();
+	uint64_t t = ioh_now_ns();
 	struct luo_session *vm, *unit;
 	int err = luo_session_create(&g->k, VM_SESSION, &vm);
 	if (!err)
@@ -1113,11 +1089,11 @@ static int live_update(struct gen *g)
 	}
 	/* Still outside the blackout: leave the exec nothing to tear down. */
 	physmem_drop_mappings(&g->pm);
-	uint64_t preserve_ns = now_ns() - t;
+	uint64_t preserve_ns = ioh_now_ns() - t;
 
 	/* The VMM stops the vCPUs; stop-the-world stops the devices too. */
 	err = iommu_drv_guest_pause(&g->drv);
-	uint64_t t_pause = now_ns();
+	uint64_t t_pause = ioh_now_ns();
 	if (out == LU_STOP_THE_WORLD)
 		for (unsigned int d = 0; d < c->devices; d++)
 			iommu_drv_dma_enable(&g->drv, d, false);
@@ -1139,7 +1115,7 @@ static int live_update(struct gen *g)
 	}
 	char s_pause[24], s_freeze[24], s_pres[24], s_region[16], s_report[16];
 	snprintf(s_pause, sizeof(s_pause), "%" PRIu64, t_pause);
-	snprintf(s_freeze, sizeof(s_freeze), "%" PRIu64, now_ns());
+	snprintf(s_freeze, sizeof(s_freeze), "%" PRIu64, ioh_now_ns());
 	snprintf(s_pres, sizeof(s_pres), "%" PRIu64, preserve_ns);
 	snprintf(s_region, sizeof(s_region), "%d", c->region_fd);
 	snprintf(s_report, sizeof(s_report), "%d", c->report_fd);
@@ -1216,7 +1192,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 {
 	static struct gen gs;
 	struct gen *g = &gs;
-	uint64_t t_start = now_ns();
+	uint64_t t_start = ioh_now_ns();
 	memset(g, 0, sizeof(*g));
 	g->cfg = cfg;
 	g->from = cfg->from_profile ? cfg->from_profile : "";
@@ -1247,7 +1223,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	       rc == 0);
 	if (rc)
 		return rc;
-	sleep_ms(cfg->run_ms);
+	ioh_sleep_ms(cfg->run_ms);
 	if (cfg->recover)
 		return LU_EXIT_OK;
 	if (!cfg->next || !cfg->next[0])

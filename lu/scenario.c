@@ -19,13 +19,8 @@
 
 #include "hw/machine.h"
 #include "iommufd/iommufd.h"
+#include "ioh/ioh.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void lu_scenario_default(struct lu_scenario *sc)
 {
@@ -123,6 +118,13 @@ static void json_string(const char *line, const char *key, char *out,
 	size_t n = 0;
 	if (p && *p == '"') {
 		for (p++; *p && *p != '"' && n + 1 < len; p++) {
+			unsigned int u;
+			/* ioh_json_str's escapes: \" \\ and \u00XX. */
+			if (*p == '\\' && p[1] == 'u' && sscanf(p + 2, "%4x", &u) == 1) {
+				out[n++] = (char)u;
+				p += 5;
+				continue;
+			}
 			if (*p == '\\' && p[1])
 				p++;
 			out[n++] = *p;
@@ -380,10 +382,10 @@ static int wait_exit(pid_t pid, uint64_t timeout_ms,
 		     const struct lu_scenario *sc, const struct hw_regs *regs,
 		     int report_fd, uint64_t t0_ns)
 {
-	uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+	uint64_t deadline = ioh_now_ns() + timeout_ms * 1000000ull;
 	for (unsigned int polls = 0;; polls++) {
 		if (sc && sc->tick && polls % 5 == 0) {
-			struct lu_tick t = { now_ns() - t0_ns, regs,
+			struct lu_tick t = { ioh_now_ns() - t0_ns, regs,
 					     report_lines(report_fd) };
 			sc->tick(sc->tick_arg, &t);
 		}
@@ -393,7 +395,7 @@ static int wait_exit(pid_t pid, uint64_t timeout_ms,
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		if (r < 0)
 			return -1;
-		if (now_ns() > deadline) {
+		if (ioh_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return -1;
@@ -414,7 +416,7 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	res->devices = sc->devices;
-	res->t0_ns = now_ns();
+	res->t0_ns = ioh_now_ns();
 
 	/* RAM: the guest, its tables and handovers, rounded to 1 GiB. */
 	uint64_t ram = sc->guest_mem + sc->guest_mem / 32 + (512ull << 20);
@@ -503,7 +505,7 @@ stop:
 	if (wait_exit(mpid, 10000, NULL, NULL, -1, 0) && !err)
 		err = -EIO;
 out:
-	res->wall_us = (now_ns() - res->t0_ns) / 1000;
+	res->wall_us = (ioh_now_ns() - res->t0_ns) / 1000;
 	hw_region_detach(&region, true);
 	physmem_detach(&pm, true);
 	return err;

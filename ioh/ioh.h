@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ioh: the few libc-level helpers every hosted folder shares, stated once:
+ * the monotonic clock, a JSON string writer and a growable array of
+ * 64-bit values. It uses nothing of the project; everything but the
+ * freestanding pt/ may use it (docs/design.md).
+ */
+#ifndef IOH_IOH_IOH_H
+#define IOH_IOH_IOH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* CLOCK_MONOTONIC in nanoseconds: comparable across processes and exec. */
+uint64_t ioh_now_ns(void);
+
+/* Sleep ms milliseconds, resuming after signals. */
+void ioh_sleep_ms(uint64_t ms);
+
+/*
+ * Write s as a JSON string, quotes included: '"' and '\\' escaped, control
+ * characters as \u00XX, everything else as is (UTF-8 passes through).
+ * NULL writes "".
+ */
+void ioh_json_str(FILE *f, const char *s);
+
+/* A growable array of uint64_t; zero-initialised is empty. */
+struct ioh_u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+/* Append x; -ENOMEM leaves the array as it was. */
+int ioh_u64vec_push(struct ioh_u64vec *vec, uint64_t x);
+void ioh_u64vec_free(struct ioh_u64vec *vec);
+
+#endif /* IOH_IOH_IOH_H */

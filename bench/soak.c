@@ -87,7 +87,7 @@ static void plan_chain(struct chain *c, unsigned int updates, bool hotplug,
 		       uint64_t *prng)
 {
 	c->fmt = rnd(prng) % 2 ? PT_FMT_VTD_SS : PT_FMT_ARM_S2;
-	c->bbm = c->fmt == PT_FMT_ARM_S2 && rnd(prng) % 2 ? 2 : 0;
+	c->bbm = pt_fmt_bbm_levels(c->fmt) && rnd(prng) % 2 ? 2 : 0;
 	c->hotplug = hotplug;
 	c->seed = rnd(prng);
 	c->updates = updates;

@@ -165,7 +165,7 @@ static int cmd_check(int argc, char **argv)
 	}
 	c.old = &dold;
 	c.new = &dnew;
-	c.arm = dold.fmt == PT_FMT_ARM_S1 || dold.fmt == PT_FMT_ARM_S2;
+	c.arm = pt_fmt_bbm_levels(dold.fmt);
 	if (!c.arm && c.bbm) {
 		cli_err(CMD, "--bbm-level: %s has no BBM levels (leave it at 0)",
 			pt_fmt_name(dold.fmt));

@@ -337,7 +337,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			sc->updates == 1 ? "" : "s");
 		return CLI_USAGE;
 	}
-	if (sc->bbm_level && !(sc->fmt == PT_FMT_ARM_S1 || sc->fmt == PT_FMT_ARM_S2)) {
+	if (sc->bbm_level && !pt_fmt_bbm_levels(sc->fmt)) {
 		cli_err(CMD, "--bbm-level: BBM levels are an ARM property; %s has "
 			"none (leave it at 0)", pt_fmt_name(sc->fmt));
 		return CLI_USAGE;

@@ -174,9 +174,39 @@ static unsigned int item_lg2(unsigned int level)
 	return 12 + 9 * level;
 }
 
-static bool fmt_is_arm(unsigned int fmt)
+/*
+ * What the machine does differently per format, stated once. The
+ * break-before-make rules follow the format's trait (pt_fmt_bbm_levels);
+ * the rest is how each IOMMU's hardware behaves:
+ *   whole_leaf_inv  a ranged invalidation removes a large leaf only when
+ *                   the range covers all of it (VT-d page-selective
+ *                   invalidation: a 2M page needs an address mask >= 9);
+ *                   ARM's range TLBI removes every leaf it touches
+ *   memattr         descriptor bits giving memory type, cacheability and
+ *                   shareability: changing them on a live entry needs a
+ *                   break, permissions do not. ARM (DDI 0487 D8.3): stage 1
+ *                   AttrIndx 4:2, SH 9:8, nG 11; stage 2 MemAttr 5:2,
+ *                   SH 9:8. VT-d second stage: SNP 11. x86-64: PWT 3, PCD 4.
+ */
+static const struct fmt_rules {
+	bool whole_leaf_inv;
+	uint64_t memattr;
+} fmt_rules[PT_FMT_COUNT] = {
+	[PT_FMT_ARM_S1] = { false, HW_GENMASK(4, 2) | HW_GENMASK(9, 8) | HW_BIT(11) },
+	[PT_FMT_ARM_S2] = { false, HW_GENMASK(5, 2) | HW_GENMASK(9, 8) },
+	[PT_FMT_VTD_SS] = { true, HW_BIT(11) },
+	[PT_FMT_X86_64] = { true, HW_BIT(3) | HW_BIT(4) },
+};
+
+static const struct fmt_rules *rules_of(unsigned int fmt)
 {
-	return fmt == PT_FMT_ARM_S1 || fmt == PT_FMT_ARM_S2;
+	static const struct fmt_rules none = { true, 0 };
+	return fmt < PT_FMT_COUNT ? &fmt_rules[fmt] : &none;
+}
+
+static bool fmt_bbm(unsigned int fmt)
+{
+	return fmt < PT_FMT_COUNT && pt_fmt_bbm_levels((enum pt_format_id)fmt);
 }
 
 static struct hw_dev_stats *dev_stats(struct hw_iommu *m, uint32_t sid)
@@ -503,7 +533,7 @@ static void entry_decode(const struct hw_iommu *m, const struct pt_fmt *f,
 			 struct pt_entry_info *info, bool *nt)
 {
 	*nt = false;
-	if (fmt_is_arm(fmt) && m->bbm_level >= 1 && level >= 1 &&
+	if (fmt_bbm(fmt) && m->bbm_level >= 1 && level >= 1 &&
 	    (e & ARM_DESC_TYPE) == ARM_DESC_BLOCK && (e & ARM_BLOCK_NT)) {
 		*nt = true;
 		e &= ~ARM_BLOCK_NT;
@@ -548,7 +578,7 @@ static bool iova_in_range(const struct ste_state *st, uint64_t iova)
 	if (st->va_bits >= 64)
 		return true;
 	uint64_t hi = iova >> (st->va_bits - 1);
-	if (st->fmt == PT_FMT_X86_64)
+	if (pt_fmt_sign_extends((enum pt_format_id)st->fmt))
 		return hi == 0 || hi == (~0ull >> (st->va_bits - 1));
 	return hi <= 1;
 }
@@ -855,30 +885,10 @@ static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
 
 enum gt_verdict { GT_NONE, GT_SAME, GT_SIZE, GT_CHANGED };
 
-/*
- * Descriptor bits giving memory type, cacheability and shareability:
- * changing them on a live entry needs a break, permissions do not.
- * ARM (DDI 0487 D8.3): stage 1 AttrIndx 4:2, SH 9:8, nG 11; stage 2
- * MemAttr 5:2, SH 9:8. VT-d second stage: SNP 11. x86-64: PWT 3, PCD 4.
- */
-static uint64_t memattr_bits(unsigned int fmt)
-{
-	switch (fmt) {
-	case PT_FMT_ARM_S1:
-		return HW_GENMASK(4, 2) | HW_GENMASK(9, 8) | HW_BIT(11);
-	case PT_FMT_ARM_S2:
-		return HW_GENMASK(5, 2) | HW_GENMASK(9, 8);
-	case PT_FMT_VTD_SS:
-		return HW_BIT(11);
-	default:
-		return HW_BIT(3) | HW_BIT(4);
-	}
-}
-
 static bool same_translation(unsigned int fmt, uint64_t pa_a, uint64_t attr_a,
 			     uint64_t pa_b, uint64_t attr_b)
 {
-	return pa_a == pa_b && !((attr_a ^ attr_b) & memattr_bits(fmt));
+	return pa_a == pa_b && !((attr_a ^ attr_b) & rules_of(fmt)->memattr);
 }
 
 static enum gt_verdict gt_check_at(struct hw_iommu *m,
@@ -1025,7 +1035,7 @@ static bool inv_hits_tlb(const struct inv_scope *sc, const struct tlb_entry *e)
 		return false;
 	/* VT-d page-selective invalidation: a large page goes only when the
 	 * address mask covers all of it (a 2M page needs AM >= 9). */
-	if (!fmt_is_arm(e->fmt) && (e->va < sc->va || last > sc->last))
+	if (rules_of(e->fmt)->whole_leaf_inv && (e->va < sc->va || last > sc->last))
 		return false;
 	return sc->ttl_level < 0 || e->level == sc->ttl_level;
 }
@@ -1185,7 +1195,7 @@ static int resolve_multi_hit(struct hw_iommu *m, struct tlb_entry *hits,
 			tlb_mark(m, &hits[i], TLB_F_REPORTED);
 		}
 	}
-	if (fmt_is_arm(hits[0].fmt)) {
+	if (fmt_bbm(hits[0].fmt)) {
 		if (m->bbm_level == 0)
 			return -1;
 		if (m->bbm_level == 1 && !is_only_contig_change(hits, n))

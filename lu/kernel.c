@@ -461,10 +461,9 @@ static int count_diff(void *arg, const struct pt_diff_range *r)
 
 static bool needs_same_granule(const struct gen *g)
 {
-	/* REFERENCE.md section 3 rule 2: only ARM below BBM level 2 needs
-	 * the same layout; x86-style IOMMUs tolerate size-only changes. */
-	bool arm = g->ictx.fmt == PT_FMT_ARM_S1 || g->ictx.fmt == PT_FMT_ARM_S2;
-	return arm && g->region.regs->bbm_level < 2;
+	/* Only formats with BBM levels, below level 2, need the same
+	 * layout; the others tolerate size-only changes. */
+	return pt_fmt_bbm_levels(g->ictx.fmt) && g->region.regs->bbm_level < 2;
 }
 
 static int attach_restored(struct gen *g, struct iommufd_hwpt *h,

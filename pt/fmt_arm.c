@@ -137,7 +137,8 @@ static uint32_t arm_s2_attr_to_prot(uint64_t a)
 #define ARM_COMMON                                                        \
 	.min_va_bits = 32, .max_va_bits = 48,                             \
 	.va_bits_allowed = PT_GENMASK(48, 32), .max_oa_bits = 48,         \
-	.sign_extend = false, .present_mask = ARM_VALID,                  \
+	.sign_extend = false, .bbm_levels = true,                         \
+	.present_mask = ARM_VALID,                                         \
 	.table_mask = { 0, ARM_TYPE, ARM_TYPE, ARM_TYPE, ARM_TYPE },      \
 	.table_match = { 1, ARM_TYPE_TABLE, ARM_TYPE_TABLE,               \
 			 ARM_TYPE_TABLE, ARM_TYPE_TABLE },                \

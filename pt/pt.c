@@ -59,6 +59,18 @@ int pt_fmt_by_name(const char *name, enum pt_format_id *id)
 	return -PT_EINVAL;
 }
 
+bool pt_fmt_bbm_levels(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f && f->bbm_levels;
+}
+
+bool pt_fmt_sign_extends(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f && f->sign_extend;
+}
+
 /* Every leaf size the format can express: items plus contiguous runs. */
 static uint64_t fmt_sizes(const struct pt_fmt *f)
 {

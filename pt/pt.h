@@ -159,6 +159,15 @@ void pt_deinit(struct pt_table *t);
 const struct pt_fmt *pt_fmt_get(enum pt_format_id id);
 const char *pt_fmt_name(enum pt_format_id id);
 int pt_fmt_by_name(const char *name, enum pt_format_id *id);
+/*
+ * Whether break-before-make levels apply to the format (ARM, SMMUv3
+ * 3.21.1): a change of leaf size on a live address needs BBM level 2 (or
+ * 1 for contiguous-hint-only changes). Other formats tolerate size-only
+ * changes and have no BBM level.
+ */
+bool pt_fmt_bbm_levels(enum pt_format_id id);
+/* Whether IOVA bit va_bits-1 extends to bit 63 (x86-64 canonical form). */
+bool pt_fmt_sign_extends(enum pt_format_id id);
 uint64_t pt_fmt_pgsizes(enum pt_format_id id);
 /* prot as a leaf of the format reads back (e.g. VT-d never executes), so
  * intent and table can be compared; 0 when the format refuses it. */

@@ -24,6 +24,14 @@ struct pt_fmt {
 	uint64_t va_bits_allowed;   /* bit n: va_bits == n accepted */
 	unsigned int max_oa_bits;
 	bool sign_extend;           /* IOVA bit va_bits-1 extends to bit 63 */
+	/*
+	 * Break-before-make levels apply (SMMUv3 IHI 0070 3.21.1): on a live
+	 * address a change of leaf size may make the TLB hold two entries and
+	 * abort below BBM level 2; level 1 allows contiguous-hint-only changes.
+	 * Without it (VT-d, x86) size-only changes are tolerated and the
+	 * hardware has no BBM level to set.
+	 */
+	bool bbm_levels;
 
 	uint64_t present_mask;
 	uint64_t table_mask[PT_MAX_LEVELS];

@@ -16,7 +16,7 @@
 SHELL := /bin/bash
 
 CC ?= cc
-PARTS := pt ioh abi hw kho iommufd lu
+PARTS := pt ioh abi hw kho iommufd lu world
 VARIANTS := rel san tsan
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

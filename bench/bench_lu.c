@@ -14,16 +14,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lu/lu.h"
+#include "world/world.h"
 
 struct row {
 	uint64_t guest;
 	enum pt_format_id fmt;
 	const char *from, *to;
-	enum lu_strategy strategy;
+	const struct lu_strategy *strategy;
 	unsigned int bbm;
 	bool naive;
-	struct lu_result r;
+	struct world_result r;
 	int err;
 };
 
@@ -33,8 +33,8 @@ static char kernel_path[PATH_MAX];
 
 static void run_row(struct row *w)
 {
-	struct lu_scenario sc;
-	lu_scenario_default(&sc);
+	struct world_scenario sc;
+	world_scenario_default(&sc);
 	sc.kernel_path = kernel_path;
 	sc.guest_mem = w->guest;
 	sc.fmt = w->fmt;
@@ -44,7 +44,7 @@ static void run_row(struct row *w)
 	sc.bbm_level = w->bbm;
 	sc.naive = w->naive;
 	sc.run_ms = 100;
-	w->err = lu_run_scenario(&sc, &w->r);
+	w->err = world_run(&sc, &w->r);
 }
 
 static const char *verdict(const struct row *w)
@@ -56,12 +56,12 @@ static const char *verdict(const struct row *w)
 
 static void print_row(const struct row *w)
 {
-	const struct lu_update *u = w->r.nr_upd ? &w->r.upd[0] : NULL;
+	const struct world_update *u = w->r.nr_upd ? &w->r.upd[0] : NULL;
 	printf("%5lluG %-7s %s->%s %-14s bbm%u%-6s %-8s blackout %7.1f ms  "
 	       "replay %7.1f  build %6.1f  diff %6.1f  switch %6.1f  extra %6llu KiB  "
 	       "conflicts %llu\n",
 	       (unsigned long long)(w->guest >> 30), pt_fmt_name(w->fmt), w->from,
-	       w->to, lu_strategy_name(w->strategy), w->bbm,
+	       w->to, w->strategy->name, w->bbm,
 	       w->naive ? " naive" : "", verdict(w),
 	       u ? u->blackout_us / 1e3 : 0.0,
 	       u ? u->phases_us[LU_PH_REPLAY] / 1e3 : 0.0,
@@ -75,14 +75,14 @@ static void print_row(const struct row *w)
 
 static void json_row(FILE *f, const struct row *w, bool last)
 {
-	const struct lu_update *u = w->r.nr_upd ? &w->r.upd[0] : NULL;
+	const struct world_update *u = w->r.nr_upd ? &w->r.upd[0] : NULL;
 	fprintf(f, "    {\"guest_bytes\": %llu, \"format\": \"%s\", \"from\": \"%s\", "
 		"\"to\": \"%s\", \"strategy\": \"%s\", \"bbm_level\": %u, "
 		"\"naive\": %s, \"verdict\": \"%s\", \"dma_ops\": %llu, "
 		"\"faults\": %llu, \"conflict_aborts\": %llu, \"misdirected\": %llu, "
 		"\"lost_writes\": %llu, \"use_after_free\": %llu",
 		(unsigned long long)w->guest, pt_fmt_name(w->fmt), w->from, w->to,
-		lu_strategy_name(w->strategy), w->bbm, w->naive ? "true" : "false",
+		w->strategy->name, w->bbm, w->naive ? "true" : "false",
 		verdict(w), (unsigned long long)w->r.dma.ops,
 		(unsigned long long)w->r.dma.faults,
 		(unsigned long long)w->r.dma.conflicts,
@@ -109,16 +109,16 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Median blackout of the hitless rows of one size and strategy (or, with
- * LU_NR_STRATEGIES, of verify and rebuild together: issue 5's matrix). */
+ * NULL, of verify and rebuild together: issue 5's matrix). */
 static uint64_t median_blackout(const struct row *rows, unsigned int n,
-				uint64_t guest, enum lu_strategy s)
+				uint64_t guest, const struct lu_strategy *s)
 {
 	uint64_t v[MAX_ROWS];
 	unsigned int k = 0;
 	for (unsigned int i = 0; i < n; i++) {
-		bool pick = s == LU_NR_STRATEGIES ?
-			(rows[i].strategy == LU_VERIFY ||
-			 rows[i].strategy == LU_REBUILD) : rows[i].strategy == s;
+		bool pick = !s ?
+			(rows[i].strategy == &lu_strategy_verify ||
+			 rows[i].strategy == &lu_strategy_rebuild) : rows[i].strategy == s;
 		if (rows[i].guest == guest && pick && !rows[i].naive &&
 		    rows[i].r.hitless)
 			v[k++] = rows[i].r.upd[0].blackout_us;
@@ -168,15 +168,15 @@ int main(int argc, char **argv)
 							continue;
 						rows[n++] = (struct row){
 							sizes[z], fmt, tr[t][0], tr[t][1],
-							s ? LU_REBUILD : LU_VERIFY, bbm,
+							s ? &lu_strategy_rebuild : &lu_strategy_verify, bbm,
 							false, { .nr_upd = 0 }, 0 };
 					}
 		rows[n++] = (struct row){ sizes[z], PT_FMT_ARM_S2, "v1", "v2",
-					  LU_REBUILD, 0, true, { .nr_upd = 0 }, 0 };
+					  &lu_strategy_rebuild, 0, true, { .nr_upd = 0 }, 0 };
 		rows[n++] = (struct row){ sizes[z], PT_FMT_ARM_S2, "v1", "v2",
-					  LU_STOP_THE_WORLD, 0, false, { .nr_upd = 0 }, 0 };
+					  &lu_strategy_stop_the_world, 0, false, { .nr_upd = 0 }, 0 };
 		rows[n++] = (struct row){ sizes[z], PT_FMT_VTD_SS, "v1", "v2",
-					  LU_DESERIALIZE, 0, false, { .nr_upd = 0 }, 0 };
+					  &lu_strategy_deserialize, 0, false, { .nr_upd = 0 }, 0 };
 	}
 	printf("live update matrix, 2 devices with DMA running throughout\n");
 	unsigned int expected_bad = 0, bad = 0;
@@ -188,20 +188,20 @@ int main(int argc, char **argv)
 		else
 			bad += !rows[i].r.hitless;
 	}
-	uint64_t bo[2][LU_NR_STRATEGIES];
+	uint64_t bo[2][LU_MAX_STRATEGIES];
 	printf("\nmedian VM blackout (ms)       %10lluG %10lluG   ratio\n",
 	       (unsigned long long)(sizes[0] >> 30),
 	       (unsigned long long)(sizes[1] >> 30));
-	for (unsigned int s = 0; s < LU_NR_STRATEGIES; s++) {
-		bo[0][s] = median_blackout(rows, n, sizes[0], (enum lu_strategy)s);
-		bo[1][s] = median_blackout(rows, n, sizes[1], (enum lu_strategy)s);
+	for (unsigned int s = 0; s < lu_nr_strategies(); s++) {
+		bo[0][s] = median_blackout(rows, n, sizes[0], lu_strategy_at(s));
+		bo[1][s] = median_blackout(rows, n, sizes[1], lu_strategy_at(s));
 		printf("  %-26s %10.1f %10.1f   %5.2f\n",
-		       lu_strategy_name((enum lu_strategy)s), bo[0][s] / 1e3,
+		       lu_strategy_at(s)->name, bo[0][s] / 1e3,
 		       bo[1][s] / 1e3,
 		       bo[0][s] ? (double)bo[1][s] / (double)bo[0][s] : 0.0);
 	}
-	uint64_t pool[2] = { median_blackout(rows, n, sizes[0], LU_NR_STRATEGIES),
-			     median_blackout(rows, n, sizes[1], LU_NR_STRATEGIES) };
+	uint64_t pool[2] = { median_blackout(rows, n, sizes[0], NULL),
+			     median_blackout(rows, n, sizes[1], NULL) };
 	printf("  %-26s %10.1f %10.1f   %5.2f   (the acceptance: <= 1.5)\n",
 	       "verify + rebuild", pool[0] / 1e3, pool[1] / 1e3,
 	       pool[0] ? (double)pool[1] / (double)pool[0] : 0.0);
@@ -220,9 +220,9 @@ int main(int argc, char **argv)
 		for (unsigned int i = 0; i < n; i++)
 			json_row(f, &rows[i], i + 1 == n);
 		fprintf(f, "  ],\n  \"median_blackout_us\": {");
-		for (unsigned int s = 0; s < LU_NR_STRATEGIES; s++)
+		for (unsigned int s = 0; s < lu_nr_strategies(); s++)
 			fprintf(f, "%s\"%s\": [%llu, %llu]", s ? ", " : "",
-				lu_strategy_name((enum lu_strategy)s),
+				lu_strategy_at(s)->name,
 				(unsigned long long)bo[0][s],
 				(unsigned long long)bo[1][s]);
 		fprintf(f, "},\n  \"median_blackout_verify_rebuild_us\": "
@@ -232,6 +232,6 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	for (unsigned int i = 0; i < n; i++)
-		lu_result_free(&rows[i].r);
+		world_result_free(&rows[i].r);
 	return bad ? 1 : 0;
 }

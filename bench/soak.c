@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "iommufd/iommufd.h"
-#include "lu/lu.h"
+#include "world/world.h"
 #include "ioh/ioh.h"
 
 #define MAX_CHAINS 128
@@ -43,15 +43,15 @@ struct chain {
 	unsigned int bbm, updates;
 	bool hotplug;
 	uint64_t seed;
-	char to[LU_MAX_UPDATES * 4];
-	char strategies[LU_MAX_UPDATES * 16];
-	int err;             /* lu_run_scenario's */
+	char to[WORLD_MAX_UPDATES * 4];
+	char strategies[WORLD_MAX_UPDATES * 16];
+	int err;             /* world_run's */
 	int kernel_status;
 	unsigned int done;   /* updates that reported ok */
 	unsigned int hotplugs;
 	char error[320];
 	uint64_t wall_ms;
-	struct lu_dma_totals dma;
+	struct world_dma_totals dma;
 	uint64_t guest_ops;
 };
 
@@ -59,11 +59,11 @@ struct soak {
 	struct chain chains[MAX_CHAINS];
 	unsigned int nr_chains;
 	/* every update's blackout, by strategy */
-	uint64_t blackout[LU_NR_STRATEGIES][MAX_UPDATES];
-	unsigned int nr_blackout[LU_NR_STRATEGIES];
+	uint64_t blackout[LU_MAX_STRATEGIES][MAX_UPDATES];
+	unsigned int nr_blackout[LU_MAX_STRATEGIES];
 	unsigned int by_profile[2];
 	unsigned int updates_ok, updates_failed, hotplugs;
-	struct lu_dma_totals dma;
+	struct world_dma_totals dma;
 	uint64_t guest_ops, wall_ms;
 };
 
@@ -93,19 +93,19 @@ static void plan_chain(struct chain *c, unsigned int updates, bool hotplug,
 	c->updates = updates;
 	size_t pt = 0, ps = 0;
 	for (unsigned int i = 0; i < updates; i++) {
-		enum lu_strategy s;
+		const struct lu_strategy *s;
 		/* With hotplug, deserialize would refuse the map. */
 		do
-			s = (enum lu_strategy)(rnd(prng) % LU_NR_STRATEGIES);
-		while (c->hotplug && s == LU_DESERIALIZE);
+			s = lu_strategy_at((unsigned int)(rnd(prng) % lu_nr_strategies()));
+		while (c->hotplug && s == &lu_strategy_deserialize);
 		pt += (size_t)snprintf(c->to + pt, sizeof(c->to) - pt, "%sv%u",
 				       i ? "," : "", (unsigned int)(rnd(prng) % 2) + 1);
 		ps += (size_t)snprintf(c->strategies + ps, sizeof(c->strategies) - ps,
-				       "%s%s", i ? "," : "", lu_strategy_name(s));
+				       "%s%s", i ? "," : "", s->name);
 	}
 }
 
-static void add_dma(struct lu_dma_totals *t, const struct lu_dma_totals *a)
+static void add_dma(struct world_dma_totals *t, const struct world_dma_totals *a)
 {
 	t->ops += a->ops;
 	t->faults += a->faults;
@@ -119,7 +119,7 @@ static void add_dma(struct lu_dma_totals *t, const struct lu_dma_totals *a)
 		t->max_gap_us = a->max_gap_us;
 }
 
-static uint64_t dma_errors(const struct lu_dma_totals *t)
+static uint64_t dma_errors(const struct world_dma_totals *t)
 {
 	return t->faults + t->conflicts + t->misdirected + t->lost_writes +
 	       t->bbm_violations + t->use_after_free + t->torn_config;
@@ -128,14 +128,14 @@ static uint64_t dma_errors(const struct lu_dma_totals *t)
 static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 		      uint64_t run_ms)
 {
-	struct lu_scenario sc;
-	struct lu_result *r = calloc(1, sizeof(*r));
+	struct world_scenario sc;
+	struct world_result *r = calloc(1, sizeof(*r));
 	if (!r) {
 		c->err = -1;
 		snprintf(c->error, sizeof(c->error), "out of memory");
 		return;
 	}
-	lu_scenario_default(&sc);
+	world_scenario_default(&sc);
 	sc.kernel_path = kernel;
 	sc.fmt = c->fmt;
 	sc.bbm_level = c->bbm;
@@ -145,18 +145,18 @@ static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 	sc.updates = c->updates;
 	sc.from = c->to[1] == '1' ? "v2" : "v1"; /* the first update changes profile */
 	sc.to = c->to;
-	sc.strategy = LU_REBUILD;
+	sc.strategy = &lu_strategy_rebuild;
 	sc.strategies = c->strategies;
 	sc.run_ms = run_ms;
 	uint64_t t0 = now_ms();
-	c->err = lu_run_scenario(&sc, r);
+	c->err = world_run(&sc, r);
 	c->wall_ms = now_ms() - t0;
 	c->kernel_status = r->kernel_status;
 	c->dma = r->dma;
 	c->guest_ops = r->guest_ops;
 	for (unsigned int i = 0; i < r->nr_upd; i++) {
-		const struct lu_update *u = &r->upd[i];
-		enum lu_strategy s;
+		const struct world_update *u = &r->upd[i];
+		unsigned int s = lu_strategy_index(lu_strategy_find(u->strategy));
 		if (!u->ok) {
 			if (!c->error[0])
 				snprintf(c->error, sizeof(c->error), "update %u (%s): %s",
@@ -165,8 +165,7 @@ static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 		}
 		c->done++;
 		c->hotplugs += u->hotplug_done;
-		if (!lu_strategy_by_name(u->strategy, &s) &&
-		    sk->nr_blackout[s] < MAX_UPDATES)
+		if (s < LU_MAX_STRATEGIES && sk->nr_blackout[s] < MAX_UPDATES)
 			sk->blackout[s][sk->nr_blackout[s]++] = u->blackout_us;
 		sk->by_profile[!strcmp(u->to, "v2")]++;
 	}
@@ -177,7 +176,7 @@ static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 	if (!c->error[0] && c->done != c->updates)
 		snprintf(c->error, sizeof(c->error), "%u of %u updates reported",
 			 c->done, c->updates);
-	lu_result_free(r);
+	world_result_free(r);
 	free(r);
 }
 
@@ -205,15 +204,15 @@ static void print_table(const struct soak *sk, uint64_t seed)
 	}
 	printf("\n  %-16s %10s %10s %10s %8s\n", "strategy", "updates",
 	       "min ms", "median ms", "max ms");
-	for (unsigned int s = 0; s < LU_NR_STRATEGIES; s++) {
+	for (unsigned int s = 0; s < lu_nr_strategies(); s++) {
 		unsigned int n = sk->nr_blackout[s];
 		const uint64_t *v = sk->blackout[s];
 		printf("  %-16s %10u %10.2f %10.2f %8.2f\n",
-		       lu_strategy_name((enum lu_strategy)s), n,
+		       lu_strategy_at(s)->name, n,
 		       n ? v[0] / 1e3 : 0.0, n ? v[n / 2] / 1e3 : 0.0,
 		       n ? v[n - 1] / 1e3 : 0.0);
 	}
-	const struct lu_dma_totals *t = &sk->dma;
+	const struct world_dma_totals *t = &sk->dma;
 	printf("\n  updates ok %u, failed %u; to v1 %u, to v2 %u; hotplugs done %u\n",
 	       sk->updates_ok, sk->updates_failed, sk->by_profile[0],
 	       sk->by_profile[1], sk->hotplugs);
@@ -226,7 +225,7 @@ static void print_table(const struct soak *sk, uint64_t seed)
 	       t->bbm_violations, t->use_after_free, t->torn_config);
 }
 
-static void json_dma(FILE *f, const struct lu_dma_totals *t)
+static void json_dma(FILE *f, const struct world_dma_totals *t)
 {
 	fprintf(f, "{\"ops\":%" PRIu64 ",\"faults\":%" PRIu64 ",\"conflicts\":%" PRIu64
 		",\"misdirected\":%" PRIu64 ",\"lost_writes\":%" PRIu64
@@ -254,12 +253,12 @@ static int write_json(const char *path, const struct soak *sk, uint64_t seed,
 		sk->hotplugs, sk->guest_ops);
 	json_dma(f, &sk->dma);
 	fprintf(f, ",\"blackout_us\":{");
-	for (unsigned int s = 0; s < LU_NR_STRATEGIES; s++) {
+	for (unsigned int s = 0; s < lu_nr_strategies(); s++) {
 		unsigned int n = sk->nr_blackout[s];
 		const uint64_t *v = sk->blackout[s];
 		fprintf(f, "%s\"%s\":{\"updates\":%u,\"min\":%" PRIu64
 			",\"median\":%" PRIu64 ",\"max\":%" PRIu64 "}", s ? "," : "",
-			lu_strategy_name((enum lu_strategy)s), n, n ? v[0] : 0,
+			lu_strategy_at(s)->name, n, n ? v[0] : 0,
 			n ? v[n / 2] : 0, n ? v[n - 1] : 0);
 	}
 	fprintf(f, "},\"chains\":[");
@@ -369,7 +368,7 @@ int main(int argc, char **argv)
 		left -= n;
 	}
 	sk.wall_ms = now_ms() - t0;
-	for (unsigned int s = 0; s < LU_NR_STRATEGIES; s++)
+	for (unsigned int s = 0; s < lu_nr_strategies(); s++)
 		qsort(sk.blackout[s], sk.nr_blackout[s], sizeof(uint64_t), cmp_u64);
 	bool pass = !left && !sk.updates_failed && !dma_errors(&sk.dma) &&
 		    sk.dma.ops;

@@ -63,7 +63,7 @@ static int cmd_demo(int argc, char **argv)
 	cs.sc.fmt = PT_FMT_ARM_S2;
 	cs.sc.from = "v1";
 	cs.sc.to = "v2";
-	cs.sc.strategy = LU_REBUILD;
+	cs.sc.strategy = &lu_strategy_rebuild;
 	cs.sc.bbm_level = 0;
 	cs.sc.updates = 1;
 	cs.sc.run_ms = 300;

@@ -3,11 +3,11 @@
  * iohandover dump: the IOMMU table a host kernel of a given profile builds
  * for a guest, as a readable listing and in the raw format check reads.
  *
- * The table is built the way a first-boot kernel builds it (lu/kernel.c):
- * the guest's memfd is allocated first from a fresh page allocator over a
- * RAM of the size the scenario runner gives the machine, mapped as two
- * IOAS areas that continue each other at half the guest, and the table is
- * built by iommufd_build_table with the profile's features. Only the
+ * The table is built the way a first-boot kernel builds it, with the
+ * VMM's own functions (lu/vmm.c): the guest's memfd is allocated first
+ * from a fresh page allocator over a RAM of the size the world runner
+ * gives the machine, mapped as the VMM maps it, and the table is built by
+ * iommufd_build_table with the profile's features. Only the
  * table pages come from elsewhere (an arena here, not physmem), so PAs of
  * guest memory match a scenario's, table addresses do not.
  */
@@ -27,7 +27,6 @@
 #include "kho/memfd.h"
 
 #define CMD "dump"
-#define RW_CACHE (PT_PROT_READ | PT_PROT_WRITE | PT_PROT_CACHE)
 
 static void usage(FILE *out)
 {
@@ -110,10 +109,7 @@ static int build_guest(struct guest *g, uint64_t size,
 		       const struct iommufd_profile *prof, enum pt_format_id fmt,
 		       unsigned int va_bits)
 {
-	/* The machine's RAM as lu_run_scenario sizes it. */
-	uint64_t ram = size + size / 32 + (512ull << 20);
-	ram = (ram + (1ull << 30) - 1) & ~((1ull << 30) - 1);
-	int err = physmem_create(&g->pm, ram);
+	int err = physmem_create(&g->pm, lu_vmm_ram_size(size));
 	if (err)
 		return err;
 	g->pm_ok = true;
@@ -121,7 +117,7 @@ static int build_guest(struct guest *g, uint64_t size,
 	if (err)
 		return err;
 	g->k_ok = true;
-	err = kho_memfd_create(&g->k, "guest-ram", size, mix, &g->m);
+	err = lu_vmm_create_guest(&g->k, size, mix, &g->m);
 	if (err)
 		return err;
 	err = iommufd_init(&g->ictx, &g->k, NULL, prof, fmt, va_bits);
@@ -129,14 +125,8 @@ static int build_guest(struct guest *g, uint64_t size,
 		return err;
 	g->ictx_ok = true;
 	err = iommufd_ioas_alloc(&g->ictx, &g->ioas);
-	uint64_t half = size / 2 & ~((2ull << 20) - 1);
-	uint64_t seam = half ? half : size;
 	if (!err)
-		err = iommufd_ioas_map_file(g->ioas, &g->ictx, g->m, 0, seam, 0,
-					    RW_CACHE);
-	if (!err && seam < size)
-		err = iommufd_ioas_map_file(g->ioas, &g->ictx, g->m, seam,
-					    size - seam, seam, RW_CACHE);
+		err = lu_vmm_map_guest(&g->ictx, g->ioas, g->m, size);
 	return err;
 }
 
@@ -197,7 +187,7 @@ static int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case O_VAB:
-			if (cli_parse_size(optarg, &v) || v > 63) {
+			if (lu_parse_num(optarg, &v) || v > 63) {
 				cli_err(CMD, "--va-bits: '%s' is not a number up to 63",
 					optarg);
 				return CLI_USAGE;
@@ -205,7 +195,7 @@ static int cmd_dump(int argc, char **argv)
 			va_bits = (unsigned int)v;
 			break;
 		case O_GUEST:
-			if (cli_parse_size(optarg, &v) || v % (2ull << 20) || !v ||
+			if (lu_parse_num(optarg, &v) || v % (2ull << 20) || !v ||
 			    v > (1ull << 42)) {
 				cli_err(CMD, "--guest-mem: '%s' is not a size that is a "
 					"multiple of 2M up to 4T (like 512M, 4G)", optarg);
@@ -214,7 +204,7 @@ static int cmd_dump(int argc, char **argv)
 			size = v;
 			break;
 		case O_MIX:
-			if (cli_parse_mix(optarg, &mix)) {
+			if (lu_parse_mix(optarg, &mix)) {
 				cli_err(CMD, "--folio-mix: '%s' is not 1g=PPM,4k=PPM,"
 					"seed=N,scatter=0|1", optarg);
 				return CLI_USAGE;

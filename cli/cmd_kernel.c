@@ -87,11 +87,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(a, "--fault")) {
 			o->fault = v;
 		} else if (!strcmp(a, "--mix")) {
-			if (cli_parse_mix(v, &o->mix)) {
+			if (lu_parse_mix(v, &o->mix)) {
 				cli_err(CMD, "--mix: bad spec '%s'", v);
 				return -EINVAL;
 			}
-		} else if (cli_parse_size(v, &x)) {
+		} else if (lu_parse_num(v, &x)) {
 			cli_err(CMD, "option %s: '%s' is not a number", a, v);
 			return -EINVAL;
 		} else if (!strcmp(a, "--physmem-fd") && x <= INT32_MAX) {
@@ -316,25 +316,45 @@ int cmd_kernel_main(int argc, char **argv)
 		teardown(&k, &pm, memfds, nr);
 		return CLI_INTERNAL;
 	}
-	char gens[24], rfd[16], peeks[24];
+	/* The next generation's command line: what this one was told,
+	 * less one generation, plus where the handover is. */
+	const char *path = o.next ? o.next : cli_self_path();
+	char pmfd[16], pas[32], gens[24], rfd[16], peeks[24], keeps[MAX_KEEP][16];
+	snprintf(pmfd, sizeof(pmfd), "%d", pm.fd);
+	snprintf(pas, sizeof(pas), "0x%" PRIx64, pa);
 	snprintf(gens, sizeof(gens), "%" PRIu64, o.generations - 1);
 	snprintf(rfd, sizeof(rfd), "%d", o.report_fd);
 	snprintf(peeks, sizeof(peeks), "0x%" PRIx64, peek);
-	char *extra[12];
-	size_t ne = 0;
-	extra[ne++] = "--generations";
-	extra[ne++] = gens;
-	extra[ne++] = "--report-fd";
-	extra[ne++] = rfd;
+	char *av[24 + 2 * MAX_KEEP];
+	size_t n = 0;
+	av[n++] = (char *)path;
+	av[n++] = CMD;
+	av[n++] = "--physmem-fd";
+	av[n++] = pmfd;
+	av[n++] = "--handover";
+	av[n++] = pas;
+	if (o.profile) {
+		av[n++] = "--profile";
+		av[n++] = (char *)o.profile;
+	}
+	for (size_t i = 0; i < o.nr_keep; i++) {
+		snprintf(keeps[i], sizeof(keeps[i]), "%d", o.keep[i]);
+		av[n++] = "--keep-fd";
+		av[n++] = keeps[i];
+	}
+	av[n++] = "--generations";
+	av[n++] = gens;
+	av[n++] = "--report-fd";
+	av[n++] = rfd;
 	if (o.save_dir) {
-		extra[ne++] = "--save-handover";
-		extra[ne++] = (char *)o.save_dir;
+		av[n++] = "--save-handover";
+		av[n++] = (char *)o.save_dir;
 	}
 	if (peek) {
-		extra[ne++] = "--peek";
-		extra[ne++] = peeks;
+		av[n++] = "--peek";
+		av[n++] = peeks;
 	}
-	extra[ne] = NULL;
+	av[n] = NULL;
 	int keep[MAX_KEEP + 1];
 	size_t nk = 0;
 	for (size_t i = 0; i < o.nr_keep; i++)
@@ -345,11 +365,10 @@ int cmd_kernel_main(int argc, char **argv)
 	if (!have_report)
 		keep[nk++] = o.report_fd;
 	const struct kho_exec_args ea = {
-		.path = o.next ? o.next : cli_self_path(),
-		.profile = o.profile,
+		.path = path,
+		.argv = av,
 		.keep_fds = keep,
 		.nr_keep_fds = nk,
-		.extra = extra,
 	};
 	fflush(NULL);
 	rc = kho_exec(&k, &ea);

@@ -55,7 +55,7 @@ static void usage(FILE *out)
 "  -h, --help           this help\n"
 "\n"
 "Exit status: 0 hitless, 1 ran but not hitless, 2 bad option, 3 internal error.\n",
-		HW_MAX_DEVS, iommufd_profile_names(), LU_MAX_UPDATES);
+		HW_MAX_DEVS, iommufd_profile_names(), WORLD_MAX_UPDATES);
 }
 
 /* The points of lu_crash_points, in update order, in plain words. */
@@ -148,7 +148,7 @@ static int profiles(const char *opt, const char *list)
 
 /* Every strategy of a comma list exists; returns how many (the first in
  * *first), or -1 after a message. */
-static int strategies(const char *list, enum lu_strategy *first)
+static int strategies(const char *list, const struct lu_strategy **first)
 {
 	char buf[4096];
 	int n = 0;
@@ -161,10 +161,10 @@ static int strategies(const char *list, enum lu_strategy *first)
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		enum lu_strategy s;
-		if (lu_strategy_by_name(tok, &s)) {
-			cli_err(CMD, "--strategy: unknown strategy '%s' (deserialize, "
-				"verify, rebuild, stop-the-world)", tok);
+		const struct lu_strategy *s = lu_strategy_find(tok);
+		if (!s) {
+			cli_err(CMD, "--strategy: unknown strategy '%s' (%s)", tok,
+				lu_strategy_names());
 			return -1;
 		}
 		if (!n++)
@@ -180,7 +180,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 int cli_run_parse(const char *cmd, int argc, char **argv,
 		  struct cli_scenario *cs, bool *help)
 {
-	struct lu_scenario *sc = &cs->sc;
+	struct world_scenario *sc = &cs->sc;
 	bool seed_in_mix = false, seed_given = false;
 	uint64_t v;
 	int c, nto = 1, nstrat = 1;
@@ -194,7 +194,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			*help = true;
 			return CLI_OK;
 		case O_GUEST:
-			if (cli_parse_size(optarg, &v) || v % (2ull << 20) ||
+			if (lu_parse_num(optarg, &v) || v % (2ull << 20) ||
 			    v < (8ull << 20) || v > (1ull << 42)) {
 				cli_err(CMD, "--guest-mem: '%s' is not a size that is a "
 					"multiple of 2M from 8M to 4T (like 512M, 4G)",
@@ -205,7 +205,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			break;
 		case O_MIX:
 			sc->mix = kho_memfd_mix_default;
-			if (cli_parse_mix(optarg, &sc->mix)) {
+			if (lu_parse_mix(optarg, &sc->mix)) {
 				cli_err(CMD, "--folio-mix: '%s' is not 1g=PPM,4k=PPM,"
 					"seed=N,scatter=0|1 (PPM up to 1000000)", optarg);
 				return CLI_USAGE;
@@ -254,7 +254,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			sc->bbm_level = (unsigned int)v;
 			break;
 		case O_UPD:
-			if (number("--updates", optarg, 1, LU_MAX_UPDATES, &v))
+			if (number("--updates", optarg, 1, WORLD_MAX_UPDATES, &v))
 				return CLI_USAGE;
 			sc->updates = (unsigned int)v;
 			break;

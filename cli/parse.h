@@ -3,14 +3,11 @@
 #ifndef IOH_CLI_PARSE_H
 #define IOH_CLI_PARSE_H
 
-#include <stdint.h>
-
-#include "kho/memfd.h"
-
-/* "4096", "0x1000", "64K", "2M", "4G", "1T": -EINVAL for anything else. */
-int cli_parse_size(const char *s, uint64_t *v);
-/* "1g=PPM,4k=PPM,seed=N,scatter=0|1", any subset. */
-int cli_parse_mix(const char *s, struct kho_memfd_mix *mix);
+/*
+ * Sizes ("4096", "0x1000", "64K", "2M", "4G", "1T") and folio mixes are
+ * read as a kernel's command line reads them: lu_parse_num, lu_parse_mix.
+ */
+#include "lu/lu.h"
 
 /* iohandover kernel with --region-fd: a full host kernel (lu/). */
 int cli_kernel_lu(int argc, char **argv);

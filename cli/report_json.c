@@ -7,7 +7,7 @@
 
 #define REPORT_SCHEMA 1
 
-static void dma_fields(FILE *f, const struct lu_dma_totals *t, const char *ind)
+static void dma_fields(FILE *f, const struct world_dma_totals *t, const char *ind)
 {
 	fprintf(f, "%s\"ops\": %" PRIu64 ",\n", ind, t->ops);
 	fprintf(f, "%s\"faults\": %" PRIu64 ",\n", ind, t->faults);
@@ -22,7 +22,7 @@ static void dma_fields(FILE *f, const struct lu_dma_totals *t, const char *ind)
 
 static void scenario(FILE *f, const struct cli_scenario *cs)
 {
-	const struct lu_scenario *sc = &cs->sc;
+	const struct world_scenario *sc = &cs->sc;
 	fprintf(f, "  \"scenario\": {\n");
 	fprintf(f, "    \"guest_mem\": %" PRIu64 ",\n", sc->guest_mem);
 	fprintf(f, "    \"folio_mix\": ");
@@ -52,7 +52,7 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"engines\": %u\n  },\n", sc->engines);
 }
 
-static void update(FILE *f, const struct lu_update *u, unsigned int i, bool last)
+static void update(FILE *f, const struct world_update *u, unsigned int i, bool last)
 {
 	fprintf(f, "    {\n      \"index\": %u,\n      \"strategy\": ", i + 1);
 	ioh_json_str(f, u->strategy);
@@ -83,7 +83,7 @@ static void update(FILE *f, const struct lu_update *u, unsigned int i, bool last
 
 int cli_report_json(const struct cli_scenario *cs, FILE *f)
 {
-	const struct lu_result *r = &cs->res;
+	const struct world_result *r = &cs->res;
 	fprintf(f, "{\n  \"tool\": \"iohandover\",\n  \"schema\": %d,\n",
 		REPORT_SCHEMA);
 	fprintf(f, "  \"verdict\": \"%s\",\n", r->hitless ? "hitless" : "failed");

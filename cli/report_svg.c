@@ -43,11 +43,11 @@ struct tl {
 	const struct cli_scenario *cs;
 	FILE *f;
 	double end_ms;
-	struct span pause[LU_MAX_UPDATES + 1];
+	struct span pause[WORLD_MAX_UPDATES + 1];
 	unsigned int nr_pause;
 	/* Per update: phase p spans [ph[u][p], ph[u][p+1]). */
-	double ph[LU_MAX_UPDATES][LU_NR_PHASES + 1];
-	bool ph_ok[LU_MAX_UPDATES];
+	double ph[WORLD_MAX_UPDATES][LU_NR_PHASES + 1];
+	bool ph_ok[WORLD_MAX_UPDATES];
 };
 
 static double ev_ms(const struct tl *t, uint64_t ts)
@@ -82,9 +82,9 @@ static const char *event_name(uint32_t type)
 /* Guest-paused spans: from the event log, else from the samples. */
 static void find_pauses(struct tl *t)
 {
-	const struct lu_result *r = &t->cs->res;
+	const struct world_result *r = &t->cs->res;
 	bool open = false;
-	for (size_t i = 0; i < r->nr_events && t->nr_pause <= LU_MAX_UPDATES; i++) {
+	for (size_t i = 0; i < r->nr_events && t->nr_pause <= WORLD_MAX_UPDATES; i++) {
 		const struct hw_event *e = &r->events[i];
 		if (e->type == HW_EVT_GUEST_PAUSED && !open) {
 			t->pause[t->nr_pause].t0 = ev_ms(t, e->ts_ns);
@@ -101,7 +101,7 @@ static void find_pauses(struct tl *t)
 	/* The log wrapped: fall back to the sampled flag (10 ms grain). */
 	t->nr_pause = 0;
 	open = false;
-	for (size_t i = 0; i < t->cs->nr_samples && t->nr_pause <= LU_MAX_UPDATES; i++) {
+	for (size_t i = 0; i < t->cs->nr_samples && t->nr_pause <= WORLD_MAX_UPDATES; i++) {
 		const struct cli_sample *s = &t->cs->samples[i];
 		double ms = (double)s->ns / 1e6;
 		if (s->paused && !open) {
@@ -118,7 +118,7 @@ static void find_pauses(struct tl *t)
 
 static void place_phases(struct tl *t)
 {
-	const struct lu_result *r = &t->cs->res;
+	const struct world_result *r = &t->cs->res;
 	for (unsigned int u = 0; u < r->nr_upd && u < t->nr_pause; u++) {
 		const uint64_t *us = r->upd[u].phases_us;
 		double at = t->pause[u].t0 - (double)us[LU_PH_PRESERVE] / 1e3;
@@ -298,7 +298,7 @@ static double peak_rate(const struct tl *t, const struct view *v)
 static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 {
 	FILE *f = t->f;
-	const struct lu_result *r = &t->cs->res;
+	const struct world_result *r = &t->cs->res;
 	double row_end[LABEL_ROWS];
 	for (unsigned int i = 0; i < LABEL_ROWS; i++)
 		row_end[i] = -1e9;
@@ -355,7 +355,7 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 }
 
 /* Right of a lane: "0 faults", or each kind of error it had. */
-static void error_labels(FILE *f, const struct lu_dma_totals *dt, uint64_t errs,
+static void error_labels(FILE *f, const struct world_dma_totals *dt, uint64_t errs,
 			 double x, double y)
 {
 	const struct { uint64_t n; const char *what; } kinds[] = {
@@ -394,7 +394,7 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 	for (unsigned int d = 0; d < nd; d++) {
 		double y0 = y + d * (LANE_H + LANE_GAP);
 		lane(t, v, d, y0, peak);
-		const struct lu_dma_totals *dt = &cs->res.dev[d];
+		const struct world_dma_totals *dt = &cs->res.dev[d];
 		uint64_t errs = dt->faults + dt->conflicts + dt->misdirected +
 				dt->lost_writes + dt->bbm_violations +
 				dt->use_after_free + dt->torn_config;
@@ -431,8 +431,8 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	memset(&t, 0, sizeof(t));
 	t.cs = cs;
 	t.f = f;
-	const struct lu_result *r = &cs->res;
-	const struct lu_scenario *sc = &cs->sc;
+	const struct world_result *r = &cs->res;
+	const struct world_scenario *sc = &cs->sc;
 	t.end_ms = (double)r->wall_us / 1e3;
 	if (cs->nr_samples && (double)cs->samples[cs->nr_samples - 1].ns / 1e6 > t.end_ms)
 		t.end_ms = (double)cs->samples[cs->nr_samples - 1].ns / 1e6;
@@ -476,7 +476,7 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 		"font-size:15px' text-anchor='middle'>%s</text>\n",
 		r->hitless ? 110 : 100, r->hitless ? "#1a7f37" : "#c62828",
 		r->hitless ? 75 : 70, r->hitless ? "HITLESS" : "FAILED");
-	const struct lu_dma_totals *d = &r->dma;
+	const struct world_dma_totals *d = &r->dma;
 	fprintf(f, "<text x='%d' y='86'>%" PRIu64 " DMA ops: %" PRIu64 " faults, "
 		"%" PRIu64 " conflict aborts, %" PRIu64 " misdirected, %" PRIu64
 		" lost writes, %" PRIu64 " BBM violations, %" PRIu64

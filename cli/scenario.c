@@ -19,7 +19,7 @@
 void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
 {
 	memset(cs, 0, sizeof(*cs));
-	lu_scenario_default(&cs->sc);
+	world_scenario_default(&cs->sc);
 	cs->sc.kernel_path = cli_self_path();
 	snprintf(cs->mix_spec, sizeof(cs->mix_spec), "default");
 	cs->cmd = cmd;
@@ -57,10 +57,10 @@ int cli_scenario_open_reports(struct cli_scenario *cs)
  * Stages the runner can see from outside the kernels: 2k+1 "update k+1:
  * guest paused" and 2k+2 "recovering" between report lines k+1 and k+2.
  */
-static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
+static int stage_of(const struct cli_scenario *cs, const struct world_tick *t,
 		    char *text, size_t len)
 {
-	const struct lu_scenario *sc = &cs->sc;
+	const struct world_scenario *sc = &cs->sc;
 	uint64_t pauses = atomic_load(&t->regs->pauses);
 	bool paused = atomic_load(&t->regs->guest_paused);
 	unsigned int done = t->reports ? t->reports - 1 : 0; /* updates done */
@@ -80,7 +80,7 @@ static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
 			 sc->updates);
 		return (int)(3 * done + 1);
 	}
-	if (paused || sc->strategy == LU_STOP_THE_WORLD) {
+	if (paused || !sc->strategy->early_resume) {
 		snprintf(text, len, "update %u/%u: guest paused: preserve, "
 			 "freeze, exec, boot", done + 1, sc->updates);
 		return (int)(3 * done + 2);
@@ -91,7 +91,7 @@ static int stage_of(const struct cli_scenario *cs, const struct lu_tick *t,
 }
 
 /* Profile of update k (1-based): the k-th of --to, or its only one. */
-static void update_profile(const struct lu_scenario *sc, unsigned int k,
+static void update_profile(const struct world_scenario *sc, unsigned int k,
 			   char *out, size_t len)
 {
 	const char *p = sc->to;
@@ -101,7 +101,7 @@ static void update_profile(const struct lu_scenario *sc, unsigned int k,
 	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
 }
 
-static void progress(struct cli_scenario *cs, const struct lu_tick *t, int stage,
+static void progress(struct cli_scenario *cs, const struct world_tick *t, int stage,
 		     const char *text)
 {
 	if (cs->quiet)
@@ -148,7 +148,7 @@ static void progress(struct cli_scenario *cs, const struct lu_tick *t, int stage
 	cs->drawn = true;
 }
 
-static void on_tick(void *arg, const struct lu_tick *t)
+static void on_tick(void *arg, const struct world_tick *t)
 {
 	struct cli_scenario *cs = arg;
 	if (cs->nr_samples == cs->cap_samples) {
@@ -186,7 +186,7 @@ int cli_scenario_run(struct cli_scenario *cs)
 	cs->sc.tick = on_tick;
 	cs->sc.tick_arg = cs;
 	fflush(NULL);
-	int err = lu_run_scenario(&cs->sc, &cs->res);
+	int err = world_run(&cs->sc, &cs->res);
 	if (cs->drawn) {
 		fputs("\r\033[K", stderr);
 		fflush(stderr);
@@ -248,7 +248,7 @@ void cli_scenario_free(struct cli_scenario *cs)
 	cs->json = cs->svg = NULL;
 	free(cs->samples);
 	cs->samples = NULL;
-	lu_result_free(&cs->res);
+	world_result_free(&cs->res);
 }
 
 /* ---- the summary -------------------------------------------------------- */
@@ -256,7 +256,7 @@ void cli_scenario_free(struct cli_scenario *cs)
 const char *cli_scenario_strategy(const struct cli_scenario *cs)
 {
 	return cs->sc.strategies ? cs->sc.strategies :
-	       lu_strategy_name(cs->sc.strategy);
+	       cs->sc.strategy->name;
 }
 
 void cli_fmt_bytes(char *out, size_t len, uint64_t b)
@@ -310,9 +310,9 @@ static const char *what_happened(const char *strategy, bool naive)
 
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 {
-	const struct lu_scenario *sc = &cs->sc;
-	const struct lu_result *r = &cs->res;
-	const struct lu_dma_totals *t = &r->dma;
+	const struct world_scenario *sc = &cs->sc;
+	const struct world_result *r = &cs->res;
+	const struct world_dma_totals *t = &r->dma;
 	char gm[32], buf[32];
 	cli_fmt_bytes(gm, sizeof(gm), sc->guest_mem);
 	fprintf(out, "Live update of the host kernel: %s -> %s, %u update%s, "
@@ -346,7 +346,7 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	fprintf(out, "  longest DMA gap     %12s\n", buf);
 
 	for (unsigned int i = 0; i < r->nr_upd; i++) {
-		const struct lu_update *u = &r->upd[i];
+		const struct world_update *u = &r->upd[i];
 		cli_fmt_us(buf, sizeof(buf), u->blackout_us);
 		fprintf(out, "\nupdate %u: %s -> %s, %s, %s\n", i + 1, u->from, u->to,
 			u->strategy, u->ok ? "ok" : "FAILED");

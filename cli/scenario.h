@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The scenario commands (demo, run, bench): one live update scenario run
- * through lu_run_scenario, with a progress display, DMA throughput sampled
+ * through world_run, with a progress display, DMA throughput sampled
  * while it runs, a human summary and the JSON and SVG reports.
  */
 #ifndef IOH_CLI_SCENARIO_H
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lu/lu.h"
+#include "world/world.h"
 
 /* Cumulative counters read from the machine every ~10 ms. */
 struct cli_sample {
@@ -23,7 +23,7 @@ struct cli_sample {
 };
 
 struct cli_scenario {
-	struct lu_scenario sc;
+	struct world_scenario sc;
 	char mix_spec[128];      /* --folio-mix as given ("default" if not) */
 	const char *json_path;   /* NULL: no report */
 	const char *svg_path;
@@ -36,7 +36,7 @@ struct cli_scenario {
 	/* Filled by cli_scenario_run. */
 	struct cli_sample *samples;
 	size_t nr_samples, cap_samples;
-	struct lu_result res;
+	struct world_result res;
 	bool ran;
 
 	/* Progress display state. */

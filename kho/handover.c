@@ -455,44 +455,15 @@ static int fd_inherit(int fd)
 int kho_exec(struct kho *k, const struct kho_exec_args *args)
 {
 	extern char **environ;
-	char pmfd[16], pa[32], keep[16][16];
-	const char *argv[64];
-	size_t n = 0;
-	int err;
-
 	if (k->state != KHO_FROZEN)
 		return -EBUSY;
-	if (!k->pm || args->nr_keep_fds > 16)
+	if (!k->pm || !args->path || !args->argv || !args->argv[0])
 		return -EINVAL;
-	err = fd_inherit(k->pm->fd);
+	int err = fd_inherit(k->pm->fd);
+	for (size_t i = 0; i < args->nr_keep_fds && !err; i++)
+		err = fd_inherit(args->keep_fds[i]);
 	if (err)
 		return err;
-	snprintf(pmfd, sizeof(pmfd), "%d", k->pm->fd);
-	snprintf(pa, sizeof(pa), "0x%" PRIx64, k->out_pa);
-	argv[n++] = args->path;
-	argv[n++] = "kernel";
-	argv[n++] = "--physmem-fd";
-	argv[n++] = pmfd;
-	argv[n++] = "--handover";
-	argv[n++] = pa;
-	if (args->profile) {
-		argv[n++] = "--profile";
-		argv[n++] = args->profile;
-	}
-	for (size_t i = 0; i < args->nr_keep_fds; i++) {
-		err = fd_inherit(args->keep_fds[i]);
-		if (err)
-			return err;
-		snprintf(keep[i], sizeof(keep[i]), "%d", args->keep_fds[i]);
-		argv[n++] = "--keep-fd";
-		argv[n++] = keep[i];
-	}
-	for (size_t i = 0; args->extra && args->extra[i]; i++) {
-		if (n + 1 >= sizeof(argv) / sizeof(argv[0]))
-			return -E2BIG;
-		argv[n++] = args->extra[i];
-	}
-	argv[n] = NULL;
-	execve(args->path, (char *const *)argv, environ);
+	execve(args->path, args->argv, environ);
 	return -errno;
 }

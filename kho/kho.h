@@ -282,16 +282,18 @@ int kho_save_blob(const char *dir, uint64_t generation, const void *fdt,
 		  size_t size);
 
 /*
- * exec the next kernel: `path kernel --physmem-fd N --handover PA
- * [--profile P] [--keep-fd F]... [extra...]`. physmem and keep fds are
- * made inheritable; returns only on failure (then kho_cancel is possible).
+ * exec the next kernel: path with argv (argv[0] first, NULL-terminated),
+ * as the caller wrote it; kho knows nothing of its syntax. physmem's
+ * descriptor and each of keep_fds are made inheritable first; the
+ * handover's address (from kho_freeze) is for the caller to put in argv,
+ * as a kexec'ing kernel writes the next one's command line. Returns only
+ * on failure (then kho_cancel is possible).
  */
 struct kho_exec_args {
 	const char *path;
-	const char *profile;  /* NULL: none */
+	char *const *argv;
 	const int *keep_fds;
 	size_t nr_keep_fds;
-	char *const *extra;   /* NULL-terminated, may be NULL */
 };
 int kho_exec(struct kho *k, const struct kho_exec_args *args);
 

@@ -3,7 +3,12 @@
  * lu: the live update engine. One host kernel generation either boots
  * fresh (sets up the IOMMU, the VM's memory and its devices, as the VMM
  * asks) or boots from a handover and takes the IOMMU state over again
- * with one of four strategies:
+ * with a restore strategy, then runs, and, if told of a next generation,
+ * preserves its state and execs it.
+ *
+ * Strategies plug in as formats do in pt/: a struct lu_strategy (its
+ * traits and its restore function), one file each (lu/strat_*.c) and one
+ * line in the table of lu/strategy.c. Built in:
  *
  *   deserialize     adopt the preserved tables as an immutable domain
  *                   (Linux's 2026 series); no map/unmap ever after
@@ -15,37 +20,82 @@
  *                   granularity where the hardware lacks BBM level 2,
  *                   switch the devices hitlessly, free the old table
  *   stop-the-world  the baseline: guest and DMA stopped across the whole
- *                   update, tables torn down and rebuilt
+ *                   update, a fresh table built and switched to
  *
- * Degraded mode: except for stop-the-world, the guest CPU resumes as
- * soon as the preserved configuration is re-adopted, before replay, so
- * the VM blackout does not grow with guest size; address-map changes
- * (memory hotplug) arriving meanwhile wait for recovery to end.
+ * Degraded mode: a strategy with early_resume lets the guest CPU run
+ * again as soon as the preserved configuration is re-adopted, before
+ * replay, so the VM blackout does not grow with guest size; address-map
+ * changes (memory hotplug) arriving meanwhile wait for recovery to end.
  *
- * Each generation reports one JSON line (phases, blackout, table memory)
- * to a descriptor kept across exec; lu_run_scenario (scenario.c) starts
- * the machine and the first kernel and gathers the lines and the
- * machine's DMA counters into a result.
+ * A generation's configuration is its command line (lu/cmdline.h), as a
+ * kexec'd kernel's is; each generation writes one JSON report line to a
+ * descriptor kept across exec (lu/report.c, docs/report.md). The world
+ * runner (world/) starts the machine and the first kernel.
+ *
+ * Files: gen.h (one generation's state, internal), strategy.c and
+ * strat_*.c, vmm.c (the VMM: guest memory, hotplug), boot.c (fresh boot
+ * and boot from a handover), recover.c (after a crash), outgoing.c
+ * (preserve, freeze, exec), report.c, cmdline.c, kernel.c (main).
  */
 #ifndef IOH_LU_LU_H
 #define IOH_LU_LU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "abi/hw_abi.h"
+#include "iommufd/iommufd.h"
+#include "iommufd/preserve.h"
 #include "kho/memfd.h"
 #include "pt/pt.h"
 
-enum lu_strategy {
-	LU_DESERIALIZE,
-	LU_VERIFY,
-	LU_REBUILD,
-	LU_STOP_THE_WORLD,
-	LU_NR_STRATEGIES
+struct lu_gen; /* one generation's state: lu/gen.h */
+
+/* ---- restore strategies -------------------------------------------------- */
+
+struct lu_strategy {
+	const char *name;
+	const char *summary;     /* one line, for help and docs */
+	bool stops_dma;          /* devices stopped from freeze to restored */
+	bool early_resume;       /* guest runs again before restore (degraded
+				    mode); otherwise only once it is done */
+	bool immutable;          /* the adopted table stays immutable */
+	/*
+	 * Called with the preserved table adopted as old (immutable as the
+	 * strategy says) and rec's devices attached to it: leave every device
+	 * on a table this kernel owns. Returns 0 or an enum lu_exit, with the
+	 * generation's error set (lu_gen_fail). On failure the devices must
+	 * still translate as preserved.
+	 */
+	int (*restore)(struct lu_gen *g, struct iommufd_hwpt *old,
+		       const struct iommufd_hwpt_rec *rec);
 };
-const char *lu_strategy_name(enum lu_strategy s);
-int lu_strategy_by_name(const char *name, enum lu_strategy *s);
+
+extern const struct lu_strategy lu_strategy_deserialize;
+extern const struct lu_strategy lu_strategy_verify;
+extern const struct lu_strategy lu_strategy_rebuild;
+extern const struct lu_strategy lu_strategy_stop_the_world;
+
+#define LU_MAX_STRATEGIES 16
+
+/* By name; NULL if unknown. */
+const struct lu_strategy *lu_strategy_find(const char *name);
+/* The i-th strategy (built-in ones first, in table order); NULL past the
+ * last. Indices are stable within a process. */
+const struct lu_strategy *lu_strategy_at(unsigned int i);
+unsigned int lu_nr_strategies(void);
+/* Index of s in lu_strategy_at's order, or LU_MAX_STRATEGIES. */
+unsigned int lu_strategy_index(const struct lu_strategy *s);
+/* "deserialize, verify, ..." for messages. */
+const char *lu_strategy_names(void);
+/*
+ * Add a strategy at run time (a test build's, say): -EEXIST if the name
+ * is taken, -ENOSPC when full. A process that execs kernels must register
+ * it in every generation, before parsing a command line that names it.
+ */
+int lu_strategy_register(const struct lu_strategy *s);
+
+/* ---- phases of an update, as reported ----------------------------------- */
 
 enum lu_phase {
 	LU_PH_PRESERVE,       /* outgoing: mark and describe what survives */
@@ -62,38 +112,6 @@ enum lu_phase {
 };
 const char *lu_phase_name(enum lu_phase p);
 
-/* What one kernel generation is told (by argv, like a command line). */
-struct lu_gen_cfg {
-	int physmem_fd;
-	int region_fd;
-	int report_fd;
-	bool has_handover;
-	uint64_t handover_pa;
-	const char *profile;      /* this kernel's profile */
-	const char *from_profile; /* the previous generation's, on handover */
-	const char *next;         /* profiles of the updates still to do, "v2,v1" */
-	enum lu_strategy strategy; /* of the update into this generation */
-	const char *next_strategies; /* of the updates still to do; NULL: same */
-	enum pt_format_id fmt;
-	unsigned int va_bits;
-	unsigned int devices;
-	uint64_t guest_size;
-	struct kho_memfd_mix mix;
-	bool hotplug;
-	bool naive;               /* rebuild with own defaults, no reconcile */
-	const char *inject;       /* test hook, see lu_injections */
-	const char *crash_at;     /* lu_crash_points: SIGKILL there */
-	bool recover;             /* a recovery kernel after a crash */
-	uint64_t candidates[8];   /* handovers the crashed kernels reported */
-	unsigned int nr_candidates;
-	uint64_t run_ms;          /* DMA time before each update and at the end */
-	uint64_t t_pause_ns;      /* guest paused by the previous generation */
-	uint64_t t_freeze_ns;     /* its blob committed */
-	uint64_t preserve_ns;
-	const char *save_dir;
-	const char *exe;          /* binary of the next kernel */
-};
-
 /* Exit codes of a generation (the iohandover command's own). */
 enum lu_exit {
 	LU_EXIT_OK = 0,
@@ -103,11 +121,14 @@ enum lu_exit {
 };
 
 /*
- * Test hooks an outgoing kernel applies just before preserving, to show
- * what the next one does with state that is wrong:
- *   table-prot   the last leaf of the table becomes read-only, the
- *                intent still says read-write (a corrupted or buggy
- *                table the next kernel must refuse to adopt or switch)
+ * Test hooks an outgoing kernel applies to the first update, to show what
+ * the next one does with state that is wrong:
+ *   table-prot       before preserving: the last leaf becomes read-only
+ *                    behind the intent's back (a buggy table the next
+ *                    kernel must refuse to adopt or switch from)
+ *   table-outside    after the handover is committed: the last block
+ *   table-cycle      leaf's slot is overwritten with a table pointer out
+ *   table-bad-entry  of RAM, back to the root, or with a RES0 bit set
  */
 extern const char *const lu_injections[];
 
@@ -121,109 +142,35 @@ extern const char *const lu_injections[];
  *   switch     incoming, a configuration entry rewritten, before its sync
  *   free       incoming, devices switched, old table not yet freed
  *   finish     incoming, before unclaimed handover state is released
- * A recovery kernel then boots (lu_kernel_main with recover) from the last
- * handover that was completely written, or finds none and puts every
- * device in abort mode.
+ * A recovery kernel then boots (recover in its command line) from the
+ * last handover that was completely written, or finds none and puts
+ * every device in abort mode.
  */
 extern const char *const lu_crash_points[];
+
+#include "lu/cmdline.h"
 
 /* Run one generation; returns an enum lu_exit. Does not return on a
  * successful exec of the next generation. */
 int lu_kernel_main(const struct lu_gen_cfg *cfg);
 
-/* ---- scenarios ---- */
+/* ---- the VMM's guest layout (lu/vmm.c), for whoever must match it ------- */
 
-#define LU_MAX_UPDATES 128
-
+/* Bytes of RAM the machine gets for a guest of guest_size bytes: the
+ * guest, its tables and handovers, rounded up to 1 GiB. */
+uint64_t lu_vmm_ram_size(uint64_t guest_size);
+/* Name of the guest's memfd in the VM's session. */
+#define LU_GUEST_MEMFD "guest-ram"
 /*
- * What the runner sees while the kernels run, for progress displays and
- * sampling: the machine's live registers (DMA counters, guest pause flag,
- * event log) and how many report lines the kernels wrote so far (1 once
- * the first kernel booted, 1 + k once update k recovered).
+ * Guest memory: created first, while RAM is unfragmented (as hugetlb pools
+ * are set aside at boot), and mapped as a VMM maps RAM below and above a
+ * hole: two IOAS areas that continue each other at half the guest (2M
+ * aligned), so a kernel that coalesces areas builds other leaves across
+ * the seam.
  */
-struct lu_tick {
-	uint64_t ns;                /* since the scenario started */
-	const struct hw_regs *regs;
-	unsigned int reports;
-};
-
-struct lu_scenario {
-	uint64_t guest_mem;
-	struct kho_memfd_mix mix;
-	unsigned int devices;
-	enum pt_format_id fmt;
-	unsigned int va_bits;
-	const char *from;         /* first kernel's profile */
-	const char *to;           /* profiles of the updates, comma separated;
-				     one name repeats for every update */
-	enum lu_strategy strategy;
-	const char *strategies;   /* one per update, comma separated; NULL:
-				     strategy for all */
-	unsigned int bbm_level;
-	unsigned int updates;
-	bool hotplug;
-	bool naive;
-	const char *inject;       /* lu_injections, or NULL */
-	const char *crash_at;     /* lu_crash_points, or NULL */
-	uint64_t seed;
-	uint64_t run_ms;
-	unsigned int engines;     /* DMA engine threads per device */
-	const char *kernel_path;  /* the iohandover binary */
-	const char *save_dir;
-	/* Optional: called about every 10 ms from the runner's process
-	 * while the kernels run; must not block. */
-	void (*tick)(void *arg, const struct lu_tick *t);
-	void *tick_arg;
-};
-void lu_scenario_default(struct lu_scenario *sc);
-
-struct lu_update {
-	char strategy[24], from[16], to[16], format[16];
-	unsigned int bbm_level;
-	bool ok;
-	char error[256];
-	uint64_t blackout_us;
-	uint64_t phases_us[LU_NR_PHASES];
-	uint64_t extra_table_bytes;
-	uint64_t table_bytes;
-	uint64_t splits, joins, granule_bytes;
-	bool hotplug_done;
-	uint64_t hotplug_wait_us;
-};
-
-struct lu_dma_totals {
-	uint64_t ops, faults, conflicts, misdirected, lost_writes;
-	uint64_t bbm_violations, use_after_free, torn_config;
-	uint64_t max_gap_us;
-};
-
-struct lu_result {
-	struct lu_update upd[LU_MAX_UPDATES];
-	unsigned int nr_upd;
-	struct lu_dma_totals dma;
-	struct lu_dma_totals dev[HW_MAX_DEVS];
-	unsigned int devices;
-	int kernel_status;        /* exit code of the last generation */
-	char kernel_error[256];
-	/* After a crash test: what the recovery kernel did. */
-	bool crashed;             /* a kernel reached crash_at and died */
-	int recovery_status;
-	char recovery_mode[24];   /* completed, fell-back, split, abort */
-	char recovery_error[256];
-	uint64_t recovery_leaked_bytes;
-	uint64_t recovery_bad_frees;
-	uint64_t handovers[8];    /* committed handovers the kernels reported */
-	unsigned int nr_handovers;
-	bool hitless;
-	uint64_t guest_ops;
-	uint64_t wall_us;
-	/* The machine's event log (timeline), oldest first. */
-	struct hw_event *events;
-	size_t nr_events;
-	uint64_t t0_ns;           /* scenario start, CLOCK_MONOTONIC */
-};
-
-int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res);
-void lu_result_free(struct lu_result *res);
+int lu_vmm_create_guest(struct kho *k, uint64_t size,
+			const struct kho_memfd_mix *mix, struct kho_memfd **out);
+int lu_vmm_map_guest(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
+		     struct kho_memfd *guest, uint64_t size);
 
 #endif /* IOH_LU_LU_H */

@@ -17,16 +17,16 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "lu/lu.h"
+#include "world/world.h"
 #include "tests/lib/kernel_path.h"
 
 static char kernel_path[PATH_MAX];
 
-static void scenario(struct lu_scenario *sc, enum pt_format_id fmt,
-		     const char *from, const char *to, enum lu_strategy s,
+static void scenario(struct world_scenario *sc, enum pt_format_id fmt,
+		     const char *from, const char *to, const struct lu_strategy *s,
 		     unsigned int bbm)
 {
-	lu_scenario_default(sc);
+	world_scenario_default(sc);
 	sc->kernel_path = kernel_path;
 	sc->guest_mem = 1ull << 30;
 	sc->fmt = fmt;
@@ -37,12 +37,12 @@ static void scenario(struct lu_scenario *sc, enum pt_format_id fmt,
 	sc->run_ms = 60;
 }
 
-static void print_result(const struct lu_scenario *sc, const struct lu_result *r)
+static void print_result(const struct world_scenario *sc, const struct world_result *r)
 {
 	printf("  %s %s->%s %s bbm%u%s: status %d, %s; dma ops %llu faults %llu "
 	       "conflicts %llu misdirected %llu lost %llu bbm %llu uaf %llu\n",
 	       pt_fmt_name(sc->fmt), sc->from, sc->to,
-	       lu_strategy_name(sc->strategy), sc->bbm_level,
+	       sc->strategy->name, sc->bbm_level,
 	       sc->naive ? " naive" : "", r->kernel_status,
 	       r->hitless ? "hitless" : "NOT hitless",
 	       (unsigned long long)r->dma.ops, (unsigned long long)r->dma.faults,
@@ -58,13 +58,13 @@ static void print_result(const struct lu_scenario *sc, const struct lu_result *r
 		printf("    kernel: %s\n", r->kernel_error);
 }
 
-static void run(const struct lu_scenario *sc, struct lu_result *r)
+static void run(const struct world_scenario *sc, struct world_result *r)
 {
-	assert_int_equal(lu_run_scenario(sc, r), 0);
+	assert_int_equal(world_run(sc, r), 0);
 	print_result(sc, r);
 }
 
-static void assert_hitless(const struct lu_result *r, unsigned int updates)
+static void assert_hitless(const struct world_result *r, unsigned int updates)
 {
 	assert_int_equal(r->kernel_status, 0);
 	assert_int_equal(r->nr_upd, updates);
@@ -89,20 +89,20 @@ static void test_matrix(void **state)
 	static const char *const tr[3][2] = { { "v1", "v2" }, { "v2", "v1" },
 					      { "v2", "v2" } };
 	static const enum pt_format_id fmts[2] = { PT_FMT_ARM_S2, PT_FMT_VTD_SS };
-	static const enum lu_strategy strat[2] = { LU_VERIFY, LU_REBUILD };
+	static const struct lu_strategy *const strat[2] = { &lu_strategy_verify, &lu_strategy_rebuild };
 	for (unsigned int f = 0; f < 2; f++)
 		for (unsigned int t = 0; t < 3; t++)
 			for (unsigned int s = 0; s < 2; s++)
 				for (unsigned int bbm = 0; bbm <= 2; bbm += 2) {
 					if (fmts[f] == PT_FMT_VTD_SS && bbm)
 						continue;
-					struct lu_scenario sc;
-					struct lu_result r;
+					struct world_scenario sc;
+					struct world_result r;
 					scenario(&sc, fmts[f], tr[t][0], tr[t][1],
 						 strat[s], bbm);
 					run(&sc, &r);
 					assert_hitless(&r, 1);
-					lu_result_free(&r);
+					world_result_free(&r);
 				}
 }
 
@@ -111,15 +111,15 @@ static void test_matrix(void **state)
 static void test_rollback_reconciles(void **state)
 {
 	(void)state;
-	struct lu_scenario sc;
-	struct lu_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v2", "v1", LU_REBUILD, 0);
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v2", "v1", &lu_strategy_rebuild, 0);
 	sc.mix.ppm_1g = 0; /* 2M folios: 32M contiguous runs in v2 */
 	run(&sc, &r);
 	assert_hitless(&r, 1);
 	assert_true(r.upd[0].joins > 0);
 	assert_true(r.upd[0].granule_bytes > 0);
-	lu_result_free(&r);
+	world_result_free(&r);
 }
 
 /* The naive rebuild (new defaults, no reconcile) is what the machine
@@ -127,36 +127,36 @@ static void test_rollback_reconciles(void **state)
 static void test_naive(void **state)
 {
 	(void)state;
-	struct lu_scenario sc;
-	struct lu_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", LU_REBUILD, 0);
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.naive = true;
 	sc.mix.ppm_1g = 0;
 	run(&sc, &r);
 	assert_false(r.hitless);
 	assert_true(r.dma.conflicts > 0);
-	lu_result_free(&r);
+	world_result_free(&r);
 
 	sc.bbm_level = 2;
 	run(&sc, &r);
 	assert_hitless(&r, 1);
-	lu_result_free(&r);
+	world_result_free(&r);
 }
 
 /* Memory hotplug during recovery waits, then completes and translates. */
 static void test_hotplug(void **state)
 {
 	(void)state;
-	static const enum lu_strategy strat[2] = { LU_VERIFY, LU_REBUILD };
+	static const struct lu_strategy *const strat[2] = { &lu_strategy_verify, &lu_strategy_rebuild };
 	for (unsigned int s = 0; s < 2; s++) {
-		struct lu_scenario sc;
-		struct lu_result r;
+		struct world_scenario sc;
+		struct world_result r;
 		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", strat[s], 0);
 		sc.hotplug = true;
 		run(&sc, &r);
 		assert_hitless(&r, 1);
 		assert_true(r.upd[0].hotplug_done);
-		lu_result_free(&r);
+		world_result_free(&r);
 	}
 }
 
@@ -164,12 +164,12 @@ static void test_hotplug(void **state)
 static void test_deserialize(void **state)
 {
 	(void)state;
-	struct lu_scenario sc;
-	struct lu_result r;
-	scenario(&sc, PT_FMT_VTD_SS, "v1", "v2", LU_DESERIALIZE, 0);
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_VTD_SS, "v1", "v2", &lu_strategy_deserialize, 0);
 	run(&sc, &r);
 	assert_hitless(&r, 1);
-	lu_result_free(&r);
+	world_result_free(&r);
 
 	sc.hotplug = true;
 	run(&sc, &r);
@@ -178,7 +178,7 @@ static void test_deserialize(void **state)
 	assert_non_null(strstr(r.upd[0].error, "hotplug"));
 	/* Refusing the map harmed nobody's DMA. */
 	assert_int_equal(r.dma.faults + r.dma.misdirected + r.dma.conflicts, 0);
-	lu_result_free(&r);
+	world_result_free(&r);
 }
 
 /* A table that disagrees with the intent: no switch, no adoption, a
@@ -186,10 +186,10 @@ static void test_deserialize(void **state)
 static void test_mismatch_refused(void **state)
 {
 	(void)state;
-	static const enum lu_strategy strat[2] = { LU_VERIFY, LU_REBUILD };
+	static const struct lu_strategy *const strat[2] = { &lu_strategy_verify, &lu_strategy_rebuild };
 	for (unsigned int s = 0; s < 2; s++) {
-		struct lu_scenario sc;
-		struct lu_result r;
+		struct world_scenario sc;
+		struct world_result r;
 		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", strat[s], 0);
 		sc.inject = "table-prot";
 		run(&sc, &r);
@@ -199,7 +199,7 @@ static void test_mismatch_refused(void **state)
 		assert_true(r.dma.ops > 0);
 		assert_int_equal(r.dma.faults + r.dma.misdirected + r.dma.conflicts +
 				 r.dma.lost_writes + r.dma.use_after_free, 0);
-		lu_result_free(&r);
+		world_result_free(&r);
 	}
 }
 
@@ -217,12 +217,12 @@ static void test_hostile_tables(void **state)
 		{ "table-cycle", "reached twice" },
 		{ "table-bad-entry", "malformed entry" },
 	};
-	static const enum lu_strategy strat[3] = { LU_DESERIALIZE, LU_VERIFY,
-						   LU_REBUILD };
+	static const struct lu_strategy *const strat[3] = { &lu_strategy_deserialize, &lu_strategy_verify,
+						   &lu_strategy_rebuild };
 	for (unsigned int d = 0; d < 3; d++) {
 		for (unsigned int s = 0; s < 3; s++) {
-			struct lu_scenario sc;
-			struct lu_result r;
+			struct world_scenario sc;
+			struct world_result r;
 			scenario(&sc, s == 1 ? PT_FMT_VTD_SS : PT_FMT_ARM_S2,
 				 "v1", "v2", strat[s], 0);
 			sc.inject = damage[d][0];
@@ -235,7 +235,7 @@ static void test_hostile_tables(void **state)
 			assert_int_equal(r.dma.faults + r.dma.misdirected +
 					 r.dma.conflicts + r.dma.lost_writes +
 					 r.dma.use_after_free, 0);
-			lu_result_free(&r);
+			world_result_free(&r);
 		}
 	}
 }
@@ -244,9 +244,9 @@ static void test_hostile_tables(void **state)
 static void test_chain(void **state)
 {
 	(void)state;
-	struct lu_scenario sc;
-	struct lu_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2,v1,v2", LU_REBUILD, 0);
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2,v1,v2", &lu_strategy_rebuild, 0);
 	sc.updates = 3;
 	sc.run_ms = 40;
 	/* Every update hot-adds memory: later ones must carry it along. */
@@ -258,7 +258,7 @@ static void test_chain(void **state)
 	assert_string_equal(r.upd[1].to, "v1");
 	assert_string_equal(r.upd[1].strategy, "verify");
 	assert_true(r.upd[0].hotplug_done && r.upd[1].hotplug_done);
-	lu_result_free(&r);
+	world_result_free(&r);
 }
 
 /*
@@ -271,11 +271,11 @@ static void test_blackout_vs_size(void **state)
 {
 	(void)state;
 	const uint64_t small = 256ull << 20, big = 16ull << 30;
-	struct lu_scenario sc;
-	struct lu_result r;
+	struct world_scenario sc;
+	struct world_result r;
 	uint64_t repin[2], blackout[2];
 	for (int i = 0; i < 2; i++) {
-		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", LU_STOP_THE_WORLD, 0);
+		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_stop_the_world, 0);
 		sc.guest_mem = i ? big : small;
 		sc.mix.ppm_1g = 0;
 		run(&sc, &r);
@@ -284,7 +284,7 @@ static void test_blackout_vs_size(void **state)
 		blackout[i] = r.upd[0].blackout_us;
 		/* Inside the blackout: replay, build, diff, switch. */
 		assert_true(blackout[i] >= repin[i] + r.upd[0].phases_us[LU_PH_BUILD]);
-		lu_result_free(&r);
+		world_result_free(&r);
 	}
 	printf("  stop-the-world: re-pin %llu -> %llu us, blackout %llu -> %llu us\n",
 	       (unsigned long long)repin[0], (unsigned long long)repin[1],
@@ -292,7 +292,7 @@ static void test_blackout_vs_size(void **state)
 	/* 64x the pages: the re-pin must grow with them. */
 	assert_true(repin[1] > 8 * repin[0]);
 
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", LU_REBUILD, 0);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.guest_mem = big;
 	sc.mix.ppm_1g = 0;
 	run(&sc, &r);
@@ -302,23 +302,23 @@ static void test_blackout_vs_size(void **state)
 	       (unsigned long long)r.upd[0].blackout_us);
 	/* Degraded mode: the guest runs again before the replay starts. */
 	assert_true(r.upd[0].phases_us[LU_PH_RESUME] <= r.upd[0].blackout_us);
-	lu_result_free(&r);
+	world_result_free(&r);
 }
 
 static void test_bad_scenarios(void **state)
 {
 	(void)state;
-	struct lu_scenario sc;
-	struct lu_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v3", "v2", LU_REBUILD, 0);
-	assert_int_equal(lu_run_scenario(&sc, &r), -EINVAL);
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2,v1", LU_REBUILD, 0);
-	assert_int_equal(lu_run_scenario(&sc, &r), -EINVAL); /* 2 names, 1 update */
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", LU_REBUILD, 3);
-	assert_int_equal(lu_run_scenario(&sc, &r), -EINVAL);
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", LU_REBUILD, 0);
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v3", "v2", &lu_strategy_rebuild, 0);
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2,v1", &lu_strategy_rebuild, 0);
+	assert_int_equal(world_run(&sc, &r), -EINVAL); /* 2 names, 1 update */
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 3);
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.guest_mem = 3ull << 20;
-	assert_int_equal(lu_run_scenario(&sc, &r), -EINVAL);
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
 }
 
 int main(void)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "lu/lu.h"
+#include "world/world.h"
 #include "tests/lib/kernel_path.h"
 
 static char kernel_path[PATH_MAX];
@@ -40,20 +40,20 @@ static const struct expect rebuild_points[] = {
 	{ "finish", "fell-back" },
 };
 
-static void crash_run(enum lu_strategy s, enum pt_format_id fmt,
-		      const struct expect *e, struct lu_result *r)
+static void crash_run(const struct lu_strategy *s, enum pt_format_id fmt,
+		      const struct expect *e, struct world_result *r)
 {
-	struct lu_scenario sc;
-	lu_scenario_default(&sc);
+	struct world_scenario sc;
+	world_scenario_default(&sc);
 	sc.kernel_path = kernel_path;
 	sc.fmt = fmt;
 	sc.strategy = s;
 	sc.crash_at = e->point;
 	sc.run_ms = 60;
-	assert_int_equal(lu_run_scenario(&sc, r), 0);
+	assert_int_equal(world_run(&sc, r), 0);
 	printf("  %s %s crash at %-9s: recovery %s (%d)%s%s; dma ops %llu "
 	       "faults %llu misdirected %llu lost %llu uaf %llu\n",
-	       lu_strategy_name(s), pt_fmt_name(fmt), e->point,
+	       s->name, pt_fmt_name(fmt), e->point,
 	       r->recovery_mode, r->recovery_status,
 	       r->recovery_error[0] ? ": " : "", r->recovery_error,
 	       (unsigned long long)r->dma.ops, (unsigned long long)r->dma.faults,
@@ -85,9 +85,9 @@ static void test_rebuild_every_point(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(rebuild_points) / sizeof(rebuild_points[0]); i++) {
-		struct lu_result r;
-		crash_run(LU_REBUILD, PT_FMT_ARM_S2, &rebuild_points[i], &r);
-		lu_result_free(&r);
+		struct world_result r;
+		crash_run(&lu_strategy_rebuild, PT_FMT_ARM_S2, &rebuild_points[i], &r);
+		world_result_free(&r);
 	}
 }
 
@@ -112,9 +112,9 @@ static void test_verify_points(void **state)
 		{ "finish", "fell-back" },
 	};
 	for (size_t i = 0; i < 3; i++) {
-		struct lu_result r;
-		crash_run(LU_VERIFY, PT_FMT_VTD_SS, &pts[i], &r);
-		lu_result_free(&r);
+		struct world_result r;
+		crash_run(&lu_strategy_verify, PT_FMT_VTD_SS, &pts[i], &r);
+		world_result_free(&r);
 	}
 }
 
@@ -126,9 +126,9 @@ static void test_stop_the_world_points(void **state)
 		{ "replay", "fell-back" }, { "free", "completed" },
 	};
 	for (size_t i = 0; i < 2; i++) {
-		struct lu_result r;
-		crash_run(LU_STOP_THE_WORLD, PT_FMT_ARM_S2, &pts[i], &r);
-		lu_result_free(&r);
+		struct world_result r;
+		crash_run(&lu_strategy_stop_the_world, PT_FMT_ARM_S2, &pts[i], &r);
+		world_result_free(&r);
 	}
 }
 

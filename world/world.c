@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Scenario runner: the machine process, the first kernel generation (the
- * rest follow by exec), and afterwards the result: each generation's
- * report line, the machine's DMA counters and its event log.
+ * world: the scenario runner (world/world.h). The machine process, the
+ * first kernel generation (the rest follow by exec), a recovery kernel
+ * after a crash, and afterwards the result: each generation's report
+ * line, the machine's DMA counters and its event log.
  */
-#include "lu/lu.h"
+#include "world/world.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,26 +23,29 @@
 #include "ioh/ioh.h"
 
 
-void lu_scenario_default(struct lu_scenario *sc)
+void world_scenario_default(struct world_scenario *sc)
 {
+	/* What a kernel is not told otherwise is what a scenario runs. */
+	struct lu_gen_cfg k;
+	lu_gen_cfg_defaults(&k);
 	memset(sc, 0, sizeof(*sc));
-	sc->guest_mem = 1ull << 30;
-	sc->mix = kho_memfd_mix_default;
-	sc->devices = 2;
-	sc->fmt = PT_FMT_ARM_S2;
-	sc->va_bits = 48;
-	sc->from = "v1";
+	sc->guest_mem = k.guest_size;
+	sc->mix = k.mix;
+	sc->devices = k.devices;
+	sc->fmt = k.fmt;
+	sc->va_bits = k.va_bits;
+	sc->from = k.profile;
 	sc->to = "v2";
-	sc->strategy = LU_REBUILD;
+	sc->strategy = k.strategy;
 	sc->bbm_level = 0;
 	sc->updates = 1;
 	sc->seed = 1;
-	sc->run_ms = 150;
+	sc->run_ms = k.run_ms;
 	sc->engines = 2;
 }
 
 /* Profiles of the updates as "a,b,c": one per update, or one for all. */
-static int update_profiles(const struct lu_scenario *sc, char *out, size_t len)
+static int update_profiles(const struct world_scenario *sc, char *out, size_t len)
 {
 	char buf[4096];
 	unsigned int n = 0;
@@ -70,7 +74,7 @@ static int update_profiles(const struct lu_scenario *sc, char *out, size_t len)
 }
 
 /* A strategy list names one known strategy per update. */
-static bool strategies_ok(const struct lu_scenario *sc)
+static bool strategies_ok(const struct world_scenario *sc)
 {
 	if (!sc->strategies)
 		return true;
@@ -81,8 +85,7 @@ static bool strategies_ok(const struct lu_scenario *sc)
 	snprintf(buf, sizeof(buf), "%s", sc->strategies);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		enum lu_strategy s;
-		if (lu_strategy_by_name(tok, &s))
+		if (!lu_strategy_find(tok))
 			return false;
 		n++;
 	}
@@ -133,7 +136,7 @@ static void json_string(const char *line, const char *key, char *out,
 	out[n] = '\0';
 }
 
-static void parse_report(const char *text, struct lu_result *res,
+static void parse_report(const char *text, struct world_result *res,
 			 unsigned int bbm)
 {
 	const char *line = text;
@@ -158,8 +161,8 @@ static void parse_report(const char *text, struct lu_result *res,
 				    sizeof(res->recovery_error));
 			res->recovery_leaked_bytes = json_u64(l, "leaked_bytes");
 			res->recovery_bad_frees = json_u64(l, "bad_frees");
-		} else if (!strcmp(event, "update") && res->nr_upd < LU_MAX_UPDATES) {
-			struct lu_update *u = &res->upd[res->nr_upd++];
+		} else if (!strcmp(event, "update") && res->nr_upd < WORLD_MAX_UPDATES) {
+			struct world_update *u = &res->upd[res->nr_upd++];
 			json_string(l, "strategy", u->strategy, sizeof(u->strategy));
 			json_string(l, "from", u->from, sizeof(u->from));
 			json_string(l, "profile", u->to, sizeof(u->to));
@@ -186,7 +189,7 @@ static void parse_report(const char *text, struct lu_result *res,
 	}
 }
 
-static void read_report(int fd, struct lu_result *res, unsigned int bbm)
+static void read_report(int fd, struct world_result *res, unsigned int bbm)
 {
 	off_t len = lseek(fd, 0, SEEK_END);
 	char *text = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
@@ -198,11 +201,11 @@ static void read_report(int fd, struct lu_result *res, unsigned int bbm)
 	free(text);
 }
 
-static void collect_dma(const struct hw_regs *regs, struct lu_result *res)
+static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 {
 	for (unsigned int d = 0; d < res->devices; d++) {
 		const struct hw_dev_stats *s = &regs->dev_stats[d];
-		struct lu_dma_totals *t = &res->dev[d];
+		struct world_dma_totals *t = &res->dev[d];
 		t->ops = atomic_load(&s->ops);
 		t->faults = atomic_load(&s->faults);
 		t->conflicts = atomic_load(&s->conflicts);
@@ -226,7 +229,7 @@ static void collect_dma(const struct hw_regs *regs, struct lu_result *res)
 	res->guest_ops = atomic_load(&regs->guest_ops);
 }
 
-static void collect_events(const struct hw_regs *regs, struct lu_result *res)
+static void collect_events(const struct hw_regs *regs, struct world_result *res)
 {
 	uint64_t prod = atomic_load(&regs->log_prod);
 	uint64_t first = prod > HW_LOG_ENTRIES ? prod - HW_LOG_ENTRIES : 0;
@@ -237,116 +240,80 @@ static void collect_events(const struct hw_regs *regs, struct lu_result *res)
 		res->events[res->nr_events++] = regs->log[i % HW_LOG_ENTRIES];
 }
 
-static void mix_spec(const struct kho_memfd_mix *m, char *out, size_t len)
+/* fork and exec a kernel with cfg's command line. */
+static pid_t exec_kernel(const struct world_scenario *sc,
+			 const struct lu_gen_cfg *cfg)
 {
-	snprintf(out, len, "1g=%u,4k=%u,seed=%" PRIu64 ",scatter=%d",
-		 m->ppm_1g, m->ppm_4k, m->seed, m->scatter_4k ? 1 : 0);
-}
-
-static pid_t start_kernel(const struct lu_scenario *sc, int pm_fd, int region_fd,
-			  int report_fd, const char *next)
-{
-	char s_pm[16], s_rg[16], s_rp[16], s_vab[8], s_devs[8], s_size[24];
-	char s_run[24], s_mix[96];
-	snprintf(s_pm, sizeof(s_pm), "%d", pm_fd);
-	snprintf(s_rg, sizeof(s_rg), "%d", region_fd);
-	snprintf(s_rp, sizeof(s_rp), "%d", report_fd);
-	snprintf(s_vab, sizeof(s_vab), "%u", sc->va_bits);
-	snprintf(s_devs, sizeof(s_devs), "%u", sc->devices);
-	snprintf(s_size, sizeof(s_size), "%" PRIu64, sc->guest_mem);
-	snprintf(s_run, sizeof(s_run), "%" PRIu64, sc->run_ms);
-	mix_spec(&sc->mix, s_mix, sizeof(s_mix));
-	const char *argv[40];
-	unsigned int n = 0;
-	argv[n++] = sc->kernel_path;
-	argv[n++] = "kernel";
-	argv[n++] = "--physmem-fd"; argv[n++] = s_pm;
-	argv[n++] = "--region-fd"; argv[n++] = s_rg;
-	argv[n++] = "--report-fd"; argv[n++] = s_rp;
-	argv[n++] = "--profile"; argv[n++] = sc->from;
-	argv[n++] = "--next-profiles"; argv[n++] = next;
-	argv[n++] = "--strategy"; argv[n++] = lu_strategy_name(sc->strategy);
-	if (sc->strategies) {
-		argv[n++] = "--next-strategies";
-		argv[n++] = sc->strategies;
+	struct lu_argv av;
+	int err = lu_cmdline_to_argv(cfg, sc->kernel_path, &av);
+	if (err) {
+		errno = -err;
+		return -1;
 	}
-	argv[n++] = "--format"; argv[n++] = pt_fmt_name(sc->fmt);
-	argv[n++] = "--va-bits"; argv[n++] = s_vab;
-	argv[n++] = "--devices"; argv[n++] = s_devs;
-	argv[n++] = "--guest-size"; argv[n++] = s_size;
-	argv[n++] = "--mix"; argv[n++] = s_mix;
-	argv[n++] = "--run-ms"; argv[n++] = s_run;
-	if (sc->hotplug)
-		argv[n++] = "--hotplug";
-	if (sc->naive)
-		argv[n++] = "--naive";
-	if (sc->inject) {
-		argv[n++] = "--inject";
-		argv[n++] = sc->inject;
-	}
-	if (sc->crash_at) {
-		argv[n++] = "--crash-at";
-		argv[n++] = sc->crash_at;
-	}
-	if (sc->save_dir) {
-		argv[n++] = "--save-handover";
-		argv[n++] = sc->save_dir;
-	}
-	argv[n] = NULL;
 	pid_t pid = fork();
 	if (pid == 0) {
-		execv(sc->kernel_path, (char *const *)argv);
+		execv(sc->kernel_path, av.argv);
 		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
 			strerror(errno));
 		_exit(3);
 	}
+	int saved = errno;
+	lu_argv_free(&av);
+	errno = saved;
 	return pid;
+}
+
+static void machine_fds(struct lu_gen_cfg *k, int pm_fd, int region_fd,
+			int report_fd)
+{
+	k->physmem_fd = pm_fd;
+	k->region_fd = region_fd;
+	k->report_fd = report_fd;
+}
+
+static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region_fd,
+			  int report_fd, const char *next)
+{
+	struct lu_gen_cfg k;
+	lu_gen_cfg_defaults(&k);
+	machine_fds(&k, pm_fd, region_fd, report_fd);
+	k.profile = sc->from;
+	k.next = next;
+	k.strategy = sc->strategy;
+	k.next_strategies = sc->strategies;
+	k.fmt = sc->fmt;
+	k.va_bits = sc->va_bits;
+	k.devices = sc->devices;
+	k.guest_size = sc->guest_mem;
+	k.mix = sc->mix;
+	k.run_ms = sc->run_ms;
+	k.hotplug = sc->hotplug;
+	k.naive = sc->naive;
+	k.inject = sc->inject;
+	k.crash_at = sc->crash_at;
+	k.save_dir = sc->save_dir;
+	return exec_kernel(sc, &k);
 }
 
 /*
  * A crash kernel: told where the dead kernels said they wrote handovers,
  * it recovers from the last one completely written.
  */
-static pid_t start_recovery(const struct lu_scenario *sc, int pm_fd,
+static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 			    int region_fd, int report_fd,
-			    const struct lu_result *res)
+			    const struct world_result *res)
 {
-	char s_pm[16], s_rg[16], s_rp[16], s_devs[8], s_run[24], cands[200];
-	snprintf(s_pm, sizeof(s_pm), "%d", pm_fd);
-	snprintf(s_rg, sizeof(s_rg), "%d", region_fd);
-	snprintf(s_rp, sizeof(s_rp), "%d", report_fd);
-	snprintf(s_devs, sizeof(s_devs), "%u", sc->devices);
-	snprintf(s_run, sizeof(s_run), "%" PRIu64, sc->run_ms);
-	size_t used = 0;
-	cands[0] = '\0';
-	for (unsigned int i = 0; i < res->nr_handovers && used < sizeof(cands); i++)
-		used += (size_t)snprintf(cands + used, sizeof(cands) - used,
-					 "%s0x%" PRIx64, i ? "," : "",
-					 res->handovers[i]);
-	const char *prof = strrchr(sc->to, ',') ? strrchr(sc->to, ',') + 1 : sc->to;
-	const char *argv[32];
-	unsigned int n = 0;
-	argv[n++] = sc->kernel_path;
-	argv[n++] = "kernel";
-	argv[n++] = "--recover";
-	argv[n++] = "--physmem-fd"; argv[n++] = s_pm;
-	argv[n++] = "--region-fd"; argv[n++] = s_rg;
-	argv[n++] = "--report-fd"; argv[n++] = s_rp;
-	argv[n++] = "--profile"; argv[n++] = prof;
-	argv[n++] = "--format"; argv[n++] = pt_fmt_name(sc->fmt);
-	argv[n++] = "--devices"; argv[n++] = s_devs;
-	argv[n++] = "--run-ms"; argv[n++] = s_run;
-	if (res->nr_handovers) {
-		argv[n++] = "--candidates";
-		argv[n++] = cands;
-	}
-	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execv(sc->kernel_path, (char *const *)argv);
-		_exit(3);
-	}
-	return pid;
+	struct lu_gen_cfg k;
+	lu_gen_cfg_defaults(&k);
+	machine_fds(&k, pm_fd, region_fd, report_fd);
+	k.recover = true;
+	k.profile = strrchr(sc->to, ',') ? strrchr(sc->to, ',') + 1 : sc->to;
+	k.fmt = sc->fmt;
+	k.devices = sc->devices;
+	k.run_ms = sc->run_ms;
+	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
+		k.candidates.pa[k.candidates.n++] = res->handovers[i];
+	return exec_kernel(sc, &k);
 }
 
 /* Generations reported so far: the "boot" and "update" report lines
@@ -379,13 +346,13 @@ static unsigned int report_lines(int fd)
 /* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1.
  * With sc->tick, calls it every 5th poll (report_fd: the kernels'). */
 static int wait_exit(pid_t pid, uint64_t timeout_ms,
-		     const struct lu_scenario *sc, const struct hw_regs *regs,
+		     const struct world_scenario *sc, const struct hw_regs *regs,
 		     int report_fd, uint64_t t0_ns)
 {
 	uint64_t deadline = ioh_now_ns() + timeout_ms * 1000000ull;
 	for (unsigned int polls = 0;; polls++) {
 		if (sc && sc->tick && polls % 5 == 0) {
-			struct lu_tick t = { ioh_now_ns() - t0_ns, regs,
+			struct world_tick t = { ioh_now_ns() - t0_ns, regs,
 					     report_lines(report_fd) };
 			sc->tick(sc->tick_arg, &t);
 		}
@@ -404,13 +371,13 @@ static int wait_exit(pid_t pid, uint64_t timeout_ms,
 	}
 }
 
-int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
+int world_run(const struct world_scenario *sc, struct world_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	char next[4096];
 	if (!sc->kernel_path || !iommufd_profile_find(sc->from) ||
 	    !sc->devices || sc->devices > HW_MAX_DEVS || !sc->updates ||
-	    sc->updates > LU_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
+	    sc->updates > WORLD_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
@@ -418,9 +385,7 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	res->devices = sc->devices;
 	res->t0_ns = ioh_now_ns();
 
-	/* RAM: the guest, its tables and handovers, rounded to 1 GiB. */
-	uint64_t ram = sc->guest_mem + sc->guest_mem / 32 + (512ull << 20);
-	ram = (ram + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	uint64_t ram = lu_vmm_ram_size(sc->guest_mem);
 	struct physmem pm;
 	struct hw_region region;
 	int err = physmem_create(&pm, ram);
@@ -471,7 +436,7 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 			wait_exit(rpid, 60000 + sc->run_ms, sc, regs, report_fd,
 				  res->t0_ns);
 		/* Read again from the start: the recovery line is new. */
-		struct lu_result again = { .nr_upd = 0 };
+		struct world_result again = { .nr_upd = 0 };
 		read_report(report_fd, &again, sc->bbm_level);
 		memcpy(res->recovery_mode, again.recovery_mode,
 		       sizeof(res->recovery_mode));
@@ -490,7 +455,7 @@ int lu_run_scenario(const struct lu_scenario *sc, struct lu_result *res)
 	bool all_ok = res->nr_upd == sc->updates;
 	for (unsigned int i = 0; i < res->nr_upd; i++)
 		all_ok &= res->upd[i].ok;
-	const struct lu_dma_totals *t = &res->dma;
+	const struct world_dma_totals *t = &res->dma;
 	bool clean = t->ops && !(t->faults | t->conflicts | t->misdirected |
 				 t->lost_writes | t->bbm_violations |
 				 t->use_after_free | t->torn_config);
@@ -511,7 +476,7 @@ out:
 	return err;
 }
 
-void lu_result_free(struct lu_result *res)
+void world_result_free(struct world_result *res)
 {
 	free(res->events);
 	res->events = NULL;

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+/*
+ * boot: a generation's two normal starts. Fresh: the page allocator over
+ * an empty RAM, then the VM as the VMM asks (lu/vmm.c). From a handover:
+ * validate and claim it, check the IOMMU runs what it says, let the guest
+ * run again (degraded mode) where the strategy allows, read the intent,
+ * then restore every preserved table: adopt it, attach its devices, and
+ * hand it to the strategy. Memory hotplug arriving meanwhile waits for
+ * the end of recovery.
+ */
+#include "lu/gen.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "abi/hw_abi_ste.h"
+#include "ioh/ioh.h"
+
+int lu_boot_fresh(struct lu_gen *g)
+{
+	int err = kho_init(&g->k, &g->pm, 0);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "allocator: %s",
+				   strerror(-err));
+	return lu_vmm_create_vm(g);
+}
+
+int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
+		       const struct iommufd_hwpt_rec *rec)
+{
+	for (unsigned int i = 0; i < rec->nr_devs; i++) {
+		uint32_t sid = rec->devs[i];
+		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
+		int err = iommu_drv_read_ste(&g->drv, sid, ste);
+		hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt, rec->va_bits,
+			    rec->root, rec->did);
+		if (err || !hw_ste_same_config(ste, want))
+			return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "device %u: its "
+					   "configuration entry does not point at "
+					   "the preserved table 0x%" PRIx64, sid,
+					   rec->root);
+		g->ictx.dev[sid].hwpt = h;
+		h->users++;
+	}
+	return 0;
+}
+
+int lu_preserve_memfds(struct lu_gen *g, struct luo_session *vm)
+{
+	int err = 0;
+	for (unsigned int i = 0; i < g->nr_memfds && !err; i++)
+		err = kho_memfd_preserve(vm, g->memfds[i]->name, g->memfds[i]);
+	return err;
+}
+
+int lu_retrieve_memfds(struct lu_gen *g)
+{
+	const struct kho_parsed *p = &g->k.in;
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		const struct kho_pobj *o = &p->objs[i];
+		if (!p->subsys[o->subsys].ss ||
+		    strcmp(p->subsys[o->subsys].ss->name, KHO_MEMFD_SUBSYS) ||
+		    strcmp(p->sessions[o->session], LU_VM_SESSION))
+			continue;
+		if (g->nr_memfds == IOMMUFD_MAX_MEMFDS)
+			return -E2BIG;
+		struct kho_memfd *m;
+		int err = kho_memfd_retrieve(&g->k, LU_VM_SESSION, o->name, &m);
+		if (err)
+			return err;
+		g->memfds[g->nr_memfds++] = m;
+		if (!strcmp(m->name, LU_GUEST_MEMFD))
+			g->guest = m;
+	}
+	return g->guest ? 0 : -ENOENT;
+}
+
+void lu_finish_incoming(struct lu_gen *g)
+{
+	if (!g->k.has_incoming)
+		return;
+	lu_crash_point(g, "finish");
+	uint64_t t = ioh_now_ns();
+	kho_finish(&g->k);
+	g->phase_ns[LU_PH_FINISH] += ioh_now_ns() - t;
+}
+
+static void inject_point(void *arg, const char *point)
+{
+	lu_crash_point(arg, point);
+}
+
+/* Adopt the preserved table, attach its devices, let the strategy finish. */
+static int restore_hwpt(struct lu_gen *g, const struct iommufd_hwpt_rec *rec)
+{
+	const struct lu_strategy *s = g->cfg->strategy;
+	struct kho_err kerr = { { 0 } };
+	struct iommufd_hwpt *old;
+	g->restore_t0 = ioh_now_ns();
+	int err = iommufd_adopt_hwpt(&g->ictx, g->ioas, rec, s->immutable, &old,
+				     &kerr);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "%s; the preserved table "
+				   "stays live", kerr.msg);
+	err = lu_attach_restored(g, old, rec);
+	return err ? err : s->restore(g, old, rec);
+}
+
+/*
+ * Claim the handover and check the hardware agrees with it; with an
+ * early-resume strategy the guest runs again right after. Returns with
+ * the intent read into in.
+ */
+static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	struct kho_err kerr = { { 0 } };
+	uint64_t t0 = ioh_now_ns();
+	lu_crash_point(g, "exec");
+	int err = kho_boot(&g->k, &g->pm, c->handover.pa, &kerr);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INPUT, "handover at 0x%" PRIx64 " refused: "
+				   "%s; devices keep running on the preserved tables",
+				   c->handover.pa, kerr.msg);
+	kho_poison_trap_install(&g->k);
+	err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
+	if (!err)
+		err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu unit: %s",
+				   strerror(-err));
+	if (atomic_load(&g->region.regs->strtab_base) != g->unit.strtab_pa)
+		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "the IOMMU runs stream "
+				   "table 0x%" PRIx64 ", the handover says 0x%" PRIx64,
+				   (uint64_t)atomic_load(&g->region.regs->strtab_base),
+				   g->unit.strtab_pa);
+	/*
+	 * Degraded mode: the validated handover and the hardware agree on
+	 * the configuration, which is all the devices need; the VM runs
+	 * again now, before anything that grows with guest memory (claiming
+	 * its folios, reading the intent).
+	 */
+	uint64_t t_parse = ioh_now_ns() - t0;
+	if (c->strategy->early_resume) {
+		uint64_t t = ioh_now_ns();
+		int rerr = iommu_drv_guest_resume(&g->drv);
+		g->blackout_ns = ioh_now_ns() - c->t_pause_ns;
+		g->phase_ns[LU_PH_RESUME] = ioh_now_ns() - t;
+		if (rerr)
+			lu_log("guest resume: %s", strerror(-rerr));
+	}
+	uint64_t t_after_resume = ioh_now_ns();
+	err = lu_retrieve_memfds(g);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "guest memory: %s",
+				   strerror(-err));
+	err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
+			   g->unit.va_bits);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
+	/* iommufd's own crash points (mid-switch) are the kernel's. */
+	g->ictx.inject = inject_point;
+	g->ictx.inject_arg = g;
+	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
+			       in, &kerr);
+	if (!err && (in->nr_ioas != 1 || in->nr_hwpt < 1)) {
+		err = -EINVAL;
+		snprintf(kerr.msg, sizeof(kerr.msg), "expected one ioas and its "
+			 "hwpts, found %u and %u", in->nr_ioas, in->nr_hwpt);
+	}
+	if (err) {
+		iommufd_incoming_free(in);
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd state: %s", kerr.msg);
+	}
+	g->ioas = in->ioas[0];
+	/* Only what the guest waited for counts as boot; reading guest
+	 * memory and the intent after it resumed starts the replay. */
+	g->phase_ns[LU_PH_BOOT] = t_parse;
+	g->phase_ns[LU_PH_REPLAY] += ioh_now_ns() - t_after_resume;
+	return 0;
+}
+
+int lu_boot_handover(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	const struct lu_strategy *s = c->strategy;
+	struct iommufd_incoming in;
+	int err = claim_handover(g, &in);
+	if (err)
+		return err;
+	/* While restoring, address-map changes wait (degraded mode). */
+	bool recovering = s->early_resume;
+	struct lu_hotplug *hp = NULL;
+	if (recovering)
+		iommufd_begin_recovery(&g->ictx);
+	if (c->hotplug && recovering) {
+		err = lu_vmm_hotplug_start(g, &hp);
+		if (err) {
+			iommufd_end_recovery(&g->ictx);
+			iommufd_incoming_free(&in);
+			return err;
+		}
+	}
+	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++)
+		err = restore_hwpt(g, &in.hwpt[i]);
+	iommufd_incoming_free(&in);
+	if (recovering)
+		iommufd_end_recovery(&g->ictx);
+	if (hp)
+		err = lu_vmm_hotplug_finish(g, hp, err);
+	if (s->stops_dma)
+		for (unsigned int d = 0; d < c->devices; d++)
+			iommu_drv_dma_enable(&g->drv, d, true);
+	if (!s->early_resume) {
+		iommu_drv_guest_resume(&g->drv);
+		g->blackout_ns = ioh_now_ns() - c->t_pause_ns;
+	}
+	if (err)
+		return err;
+	lu_finish_incoming(g);
+	return 0;
+}

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+/*
+ * outgoing: the live update as the old kernel does it. Preserve (while
+ * the VM still runs: the blob grows with guest memory, the blackout must
+ * not), pause the guest (and, for a strategy that stops DMA, the
+ * devices), freeze the handover, write the next generation's command line
+ * and exec it. On any failure before the exec the handover is cancelled
+ * and the VM runs on, as if nothing had been tried.
+ *
+ * Also the test hooks (lu_injections) that damage the state handed over.
+ */
+#include "lu/gen.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ioh/ioh.h"
+
+int lu_preserve_all(struct lu_gen *g)
+{
+	struct luo_session *vm, *unit;
+	int err = luo_session_create(&g->k, LU_VM_SESSION, &vm);
+	if (!err)
+		err = luo_session_create(&g->k, LU_UNIT_SESSION, &unit);
+	if (!err)
+		err = lu_preserve_memfds(g, vm);
+	if (!err)
+		err = iommufd_preserve(&g->ictx, &g->unit, unit, vm);
+	if (err)
+		lu_unpreserve_all(g);
+	return err;
+}
+
+void lu_unpreserve_all(struct lu_gen *g)
+{
+	kho_cancel(&g->k);
+	iommufd_unpreserve(&g->ictx);
+}
+
+/* ---- test hooks ---------------------------------------------------------- */
+
+/*
+ * The slot of the last block leaf of the table (at the top of guest
+ * memory, where no device DMAs), for damage done after the handover is
+ * committed: what a stray write or a hostile agent would leave for the
+ * next kernel to find.
+ */
+static _Atomic uint64_t *last_block_slot(struct lu_gen *g, unsigned int *level)
+{
+	struct iommufd_hwpt *h = g->ictx.dev[0].hwpt;
+	const struct pt_fmt *f = pt_fmt_get(g->ictx.fmt);
+	struct pt_iter it;
+	struct pt_leaf l, last = { 0 };
+	pt_iter_init(&it, &h->pt, 0, ~0ull);
+	while (pt_iter_next(&h->pt, &it, &l))
+		if (l.level > 0 && !l.contig)
+			last = l;
+	if (!last.level)
+		return NULL;
+	uint64_t *table = h->pt.top;
+	for (unsigned int lv = h->pt.top_level;; lv--) {
+		_Atomic uint64_t *slot = (_Atomic uint64_t *)&table[pt_level_index(last.va, lv)];
+		if (lv == last.level) {
+			*level = lv;
+			return slot;
+		}
+		struct pt_entry_info info;
+		pt_fmt_decode(f, atomic_load(slot), lv, &info);
+		table = kho_va(&g->k, info.oa, PT_TABLE_SIZE);
+	}
+}
+
+static int inject_after_freeze(struct lu_gen *g, const char *what)
+{
+	const struct pt_fmt *f = pt_fmt_get(g->ictx.fmt);
+	unsigned int level;
+	_Atomic uint64_t *slot = last_block_slot(g, &level);
+	if (!slot)
+		return -ENOENT;
+	if (!strcmp(what, "table-outside"))
+		atomic_store(slot, pt_fmt_table_entry(f, g->pm.size + (1ull << 30)));
+	else if (!strcmp(what, "table-cycle"))
+		atomic_store(slot, pt_fmt_table_entry(f, g->ictx.dev[0].hwpt->pt.top_pa));
+	else
+		/* Bit 12 inside a block's output: misaligned, RES0. */
+		atomic_store(slot, atomic_load(slot) | (1ull << 12));
+	return 0;
+}
+
+/*
+ * table-prot: remap the last leaf read-only behind the intent's back,
+ * with a proper break (unmap, invalidate, map): the hardware is fine, the
+ * table and the intent now disagree.
+ */
+static int inject_table_prot(struct lu_gen *g)
+{
+	struct iommufd_hwpt *h = g->ictx.dev[0].hwpt;
+	struct pt_iter it;
+	struct pt_leaf l, last = { 0 };
+	bool any = false;
+	pt_iter_init(&it, &h->pt, 0, ~0ull);
+	while (pt_iter_next(&h->pt, &it, &l)) {
+		last = l;
+		any = true;
+	}
+	if (!any)
+		return -ENOENT;
+	struct pt_gather pg;
+	pt_gather_init(&pg);
+	uint64_t size = 1ull << last.size_lg2;
+	int err = pt_unmap_range(&h->pt, last.va, size, 0, &pg, NULL);
+	if (!err)
+		err = iommufd_flush(&g->ictx, h, &pg);
+	if (!err)
+		err = pt_map_range(&h->pt, last.va, last.oa, size,
+				   PT_PROT_READ | PT_PROT_CACHE, NULL);
+	return err;
+}
+
+/* ---- the next generation's command line ---------------------------------- */
+
+/* Split "a,b,c" into "a" and "b,c" (rest empty when there is none). */
+static int list_head(const char *list, char *head, size_t hlen, char *rest,
+		     size_t rlen)
+{
+	const char *comma = strchr(list, ',');
+	size_t n = comma ? (size_t)(comma - list) : strlen(list);
+	if (n >= hlen || (comma && strlen(comma + 1) >= rlen))
+		return -EINVAL;
+	memcpy(head, list, n);
+	head[n] = '\0';
+	snprintf(rest, rlen, "%s", comma ? comma + 1 : "");
+	return 0;
+}
+
+struct next_gen {
+	struct lu_gen_cfg cfg;
+	char profile[16], profiles[4096], strategies[4096];
+};
+
+/* What this generation tells the next one; times are filled at freeze. */
+static int plan_next(struct lu_gen *g, struct next_gen *n)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	char first[24];
+	n->cfg = *c;
+	if (list_head(c->next, n->profile, sizeof(n->profile), n->profiles,
+		      sizeof(n->profiles)))
+		return lu_gen_fail(g, LU_EXIT_INPUT, "bad profile list '%s'", c->next);
+	/* The strategy of the update about to happen, and those after. */
+	n->strategies[0] = '\0';
+	if (c->next_strategies && c->next_strategies[0]) {
+		if (list_head(c->next_strategies, first, sizeof(first),
+			      n->strategies, sizeof(n->strategies)))
+			return lu_gen_fail(g, LU_EXIT_INPUT, "bad strategy list '%s'",
+					   c->next_strategies);
+		n->cfg.strategy = lu_strategy_find(first);
+		if (!n->cfg.strategy)
+			return lu_gen_fail(g, LU_EXIT_INPUT, "unknown strategy '%s'",
+					   first);
+	}
+	n->cfg.profile = n->profile;
+	n->cfg.from_profile = c->profile;
+	n->cfg.next = n->profiles[0] ? n->profiles : NULL;
+	n->cfg.next_strategies = n->strategies[0] ? n->strategies : NULL;
+	n->cfg.physmem_fd = g->pm.fd;
+	n->cfg.recover = false;
+	n->cfg.candidates.n = 0;
+	/* Test hooks damage the first update only. */
+	n->cfg.inject = NULL;
+	return 0;
+}
+
+int lu_live_update(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	static struct next_gen next;
+	int err = plan_next(g, &next);
+	if (err)
+		return err;
+	const struct lu_strategy *out = next.cfg.strategy;
+
+	if (c->inject && !strcmp(c->inject, "table-prot")) {
+		int ierr = inject_table_prot(g);
+		if (ierr)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "inject: %s",
+					   strerror(-ierr));
+	}
+	uint64_t t = ioh_now_ns();
+	err = lu_preserve_all(g);
+	/*
+	 * Serialize while the VM still runs (LUO's prepare): the blob grows
+	 * with guest memory, the blackout must not.
+	 */
+	lu_crash_point(g, "serialize");
+	if (!err)
+		err = kho_prepare(&g->k);
+	if (err) {
+		lu_unpreserve_all(g);
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "preserve: %s", strerror(-err));
+	}
+	/* Still outside the blackout: leave the exec nothing to tear down. */
+	physmem_drop_mappings(&g->pm);
+	uint64_t preserve_ns = ioh_now_ns() - t;
+
+	/* The VMM stops the vCPUs; a strategy may stop the devices too. */
+	err = iommu_drv_guest_pause(&g->drv);
+	uint64_t t_pause = ioh_now_ns();
+	if (out->stops_dma)
+		for (unsigned int d = 0; d < c->devices; d++)
+			iommu_drv_dma_enable(&g->drv, d, false);
+	uint64_t pa = 0;
+	if (!err)
+		err = kho_freeze(&g->k, &pa);
+	if (err) {
+		lu_unpreserve_all(g);
+		iommu_drv_guest_resume(&g->drv);
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "handover: %s", strerror(-err));
+	}
+	lu_report_handover(g, "update", pa);
+	lu_crash_point(g, "freeze");
+	if (c->inject && strcmp(c->inject, "table-prot")) {
+		int ierr = inject_after_freeze(g, c->inject);
+		if (ierr)
+			lu_log("inject %s: %s", c->inject, strerror(-ierr));
+	}
+	next.cfg.handover = (struct lu_opt_pa){ true, pa };
+	next.cfg.t_pause_ns = t_pause;
+	next.cfg.preserve_ns = preserve_ns;
+	next.cfg.t_freeze_ns = ioh_now_ns();
+	const char *exe = c->exe ? c->exe : "/proc/self/exe";
+	struct lu_argv av;
+	err = lu_cmdline_to_argv(&next.cfg, exe, &av);
+	if (!err) {
+		int keep[2] = { c->region_fd, c->report_fd };
+		const struct kho_exec_args ea = {
+			.path = exe, .argv = av.argv, .keep_fds = keep, .nr_keep_fds = 2,
+		};
+		fflush(NULL);
+		err = kho_exec(&g->k, &ea);
+		lu_argv_free(&av);
+	}
+	/* Only on failure: back to normal, the VM runs on. */
+	lu_unpreserve_all(g);
+	iommu_drv_guest_resume(&g->drv);
+	return lu_gen_fail(g, LU_EXIT_INTERNAL, "exec %s: %s", exe, strerror(-err));
+}

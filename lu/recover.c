@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * recover: the kernel that boots after one died mid-update. It looks
+ * for the last handover that was completely written (the crashed kernels
+ * reported where they wrote them) and keeps each device on the table it
+ * uses now: the old one (the update falls back) or, if a journal shows
+ * the switch began, the new one (the update completes). Tables no device
+ * uses are released after a sync. With no usable handover nothing in RAM
+ * can be trusted to describe what the devices use, so every stream goes
+ * to abort.
+ */
+#include "lu/gen.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "abi/hw_abi_ste.h"
+
+/* DMA faults from now on, but nothing is misdirected and nothing lands
+ * outside guest memory. */
+static int recover_abort(struct lu_gen *g, const char *why)
+{
+	struct hw_regs *regs = g->region.regs;
+	unsigned int log2 = atomic_load(&regs->strtab_log2);
+	unsigned int n = log2 ? 1u << log2 : 0;
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
+	int err = 0;
+	for (unsigned int sid = 0; sid < n && sid < HW_MAX_DEVS && !err; sid++)
+		err = iommu_drv_write_ste(&g->drv, sid, ste, NULL);
+	if (!err)
+		err = iommu_drv_tlbi_all(&g->drv);
+	if (!err)
+		err = iommu_drv_sync(&g->drv);
+	iommu_drv_guest_resume(&g->drv);
+	g->recovery_mode = "abort";
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "abort mode: %s",
+				   strerror(-err));
+	return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "%s: devices put in abort mode",
+			   why);
+}
+
+/* Bytes allocated beyond what the recovered kernel owns: a leak. */
+static uint64_t leaked_bytes(struct lu_gen *g)
+{
+	uint64_t used = g->k.alloc.ram_size - g->k.alloc.free_bytes;
+	uint64_t owned = g->ictx.stats.table_pages * KHO_4K +
+			 (((uint64_t)HW_STE_SIZE << g->unit.strtab_log2) + KHO_4K - 1) /
+			 KHO_4K * KHO_4K;
+	for (unsigned int i = 0; i < g->nr_memfds; i++)
+		owned += g->memfds[i]->size;
+	return used > owned ? used - owned : 0;
+}
+
+/* The devices whose configuration entry runs rec's table now. */
+static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
+			  struct iommufd_hwpt_rec *users)
+{
+	*users = *rec;
+	users->nr_devs = 0;
+	for (unsigned int d = 0; d < g->cfg->devices; d++) {
+		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
+		hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt, rec->va_bits,
+			    rec->root, rec->did);
+		if (!iommu_drv_read_ste(&g->drv, d, ste) &&
+		    hw_ste_same_config(ste, want))
+			users->devs[users->nr_devs++] = d;
+	}
+}
+
+int lu_boot_recovery(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	struct kho_err kerr = { { 0 } };
+	uint64_t pa;
+	int err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu: %s", strerror(-err));
+	if (kho_latest_committed(&g->pm, c->candidates.pa, c->candidates.n, &pa))
+		return recover_abort(g, "no complete handover");
+	err = kho_boot(&g->k, &g->pm, pa, &kerr);
+	if (err)
+		return recover_abort(g, kerr.msg);
+	kho_poison_trap_install(&g->k);
+	err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
+	if (!err)
+		err = lu_retrieve_memfds(g);
+	if (!err)
+		err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
+				   g->unit.va_bits);
+	if (err)
+		return recover_abort(g, "handover state unusable");
+	struct iommufd_incoming in;
+	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
+			       &in, &kerr);
+	if (err || in.nr_ioas != 1) {
+		iommufd_incoming_free(&in);
+		return recover_abort(g, err ? kerr.msg : "no ioas");
+	}
+	g->ioas = in.ioas[0];
+
+	/* Which preserved table does each device use right now? */
+	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
+	for (unsigned int i = 0; i < in.nr_hwpt; i++)
+		if (in.hwpt[i].id > in.hwpt[newest].id)
+			newest = i;
+	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
+		struct iommufd_hwpt_rec users;
+		current_users(g, &in.hwpt[i], &users);
+		if (!users.nr_devs)
+			continue;
+		struct iommufd_hwpt *h;
+		err = iommufd_adopt_hwpt(&g->ictx, g->ioas, &in.hwpt[i], false, &h,
+					 &kerr);
+		if (!err)
+			err = lu_attach_restored(g, h, &users);
+		if (!err)
+			err = lu_verify_table(g, &h->pt);
+		used_newest += i == newest ? users.nr_devs : 0;
+	}
+	iommufd_incoming_free(&in);
+	if (err)
+		return recover_abort(g, kerr.msg[0] ? kerr.msg : g->error);
+	for (unsigned int d = 0; d < c->devices; d++)
+		if (!g->ictx.dev[d].hwpt)
+			return recover_abort(g, "a device uses no preserved table");
+	/* Walk caches may still reach tables no device uses: flush them
+	 * before finish releases their pages. */
+	err = iommu_drv_tlbi_all(&g->drv);
+	if (!err)
+		err = iommu_drv_sync(&g->drv);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "sync: %s", strerror(-err));
+	int64_t pinned = iommufd_ioas_pin(&g->ictx, g->ioas, true);
+	if (pinned < 0)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "re-pin: %s",
+				   strerror((int)-pinned));
+	for (unsigned int d = 0; d < c->devices; d++)
+		iommu_drv_dma_enable(&g->drv, d, true);
+	iommu_drv_guest_resume(&g->drv);
+	lu_finish_incoming(g);
+	/* completed: all on the new table; fell-back: all on the old one;
+	 * split: the crash came mid-switch, each device stays where it is
+	 * (both tables translate alike). */
+	bool journal = nr_hwpt > 1;
+	g->recovery_mode = journal && used_newest == c->devices ? "completed" :
+			   journal && used_newest ? "split" : "fell-back";
+	g->leaked_bytes = leaked_bytes(g);
+	return 0;
+}

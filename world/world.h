@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * world: the world a live update runs in, as a test or the CLI sets it
+ * up. It creates the machine's RAM and register region, forks the machine
+ * process (hw/) and the first host kernel generation (lu/, which execs
+ * the rest), waits, starts a recovery kernel if one crashed, and gathers
+ * each generation's report line, the machine's DMA counters and its
+ * event log into a result. Only the world, the CLI, tests and benchmarks
+ * stand above both the machine and the host kernel.
+ */
+#ifndef IOH_WORLD_WORLD_H
+#define IOH_WORLD_WORLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/hw_abi.h"
+#include "lu/lu.h"
+
+
+#define WORLD_MAX_UPDATES 128
+
+/*
+ * What the runner sees while the kernels run, for progress displays and
+ * sampling: the machine's live registers (DMA counters, guest pause flag,
+ * event log) and how many report lines the kernels wrote so far (1 once
+ * the first kernel booted, 1 + k once update k recovered).
+ */
+struct world_tick {
+	uint64_t ns;                /* since the scenario started */
+	const struct hw_regs *regs;
+	unsigned int reports;
+};
+
+struct world_scenario {
+	uint64_t guest_mem;
+	struct kho_memfd_mix mix;
+	unsigned int devices;
+	enum pt_format_id fmt;
+	unsigned int va_bits;
+	const char *from;         /* first kernel's profile */
+	const char *to;           /* profiles of the updates, comma separated;
+				     one name repeats for every update */
+	const struct lu_strategy *strategy;
+	const char *strategies;   /* one per update, comma separated; NULL:
+				     strategy for all */
+	unsigned int bbm_level;
+	unsigned int updates;
+	bool hotplug;
+	bool naive;
+	const char *inject;       /* lu_injections, or NULL */
+	const char *crash_at;     /* lu_crash_points, or NULL */
+	uint64_t seed;
+	uint64_t run_ms;
+	unsigned int engines;     /* DMA engine threads per device */
+	const char *kernel_path;  /* the iohandover binary */
+	const char *save_dir;
+	/* Optional: called about every 10 ms from the runner's process
+	 * while the kernels run; must not block. */
+	void (*tick)(void *arg, const struct world_tick *t);
+	void *tick_arg;
+};
+void world_scenario_default(struct world_scenario *sc);
+
+struct world_update {
+	char strategy[24], from[16], to[16], format[16];
+	unsigned int bbm_level;
+	bool ok;
+	char error[256];
+	uint64_t blackout_us;
+	uint64_t phases_us[LU_NR_PHASES];
+	uint64_t extra_table_bytes;
+	uint64_t table_bytes;
+	uint64_t splits, joins, granule_bytes;
+	bool hotplug_done;
+	uint64_t hotplug_wait_us;
+};
+
+struct world_dma_totals {
+	uint64_t ops, faults, conflicts, misdirected, lost_writes;
+	uint64_t bbm_violations, use_after_free, torn_config;
+	uint64_t max_gap_us;
+};
+
+struct world_result {
+	struct world_update upd[WORLD_MAX_UPDATES];
+	unsigned int nr_upd;
+	struct world_dma_totals dma;
+	struct world_dma_totals dev[HW_MAX_DEVS];
+	unsigned int devices;
+	int kernel_status;        /* exit code of the last generation */
+	char kernel_error[256];
+	/* After a crash test: what the recovery kernel did. */
+	bool crashed;             /* a kernel reached crash_at and died */
+	int recovery_status;
+	char recovery_mode[24];   /* completed, fell-back, split, abort */
+	char recovery_error[256];
+	uint64_t recovery_leaked_bytes;
+	uint64_t recovery_bad_frees;
+	uint64_t handovers[8];    /* committed handovers the kernels reported */
+	unsigned int nr_handovers;
+	bool hitless;
+	uint64_t guest_ops;
+	uint64_t wall_us;
+	/* The machine's event log (timeline), oldest first. */
+	struct hw_event *events;
+	size_t nr_events;
+	uint64_t t0_ns;           /* scenario start, CLOCK_MONOTONIC */
+};
+
+int world_run(const struct world_scenario *sc, struct world_result *res);
+void world_result_free(struct world_result *res);
+
+#endif /* IOH_WORLD_WORLD_H */

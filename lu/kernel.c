@@ -485,8 +485,9 @@ static int count_diff(void *arg, const struct pt_diff_range *r)
 
 static bool needs_same_granule(const struct gen *g)
 {
-	/* REFERENCE.md section 3 rule 2: only ARM below BBM level 2 needs
-	 * the same layout; x86-style IOMMUs tolerate size-only changes. */
+	/* docs/reference.md section 3 rule 2: only ARM below BBM level 2
+	 * needs the same layout; x86-style IOMMUs tolerate size-only
+	 * changes. */
 	bool arm = g->ictx.fmt == PT_FMT_ARM_S1 || g->ictx.fmt == PT_FMT_ARM_S2;
 	return arm && g->region.regs->bbm_level < 2;
 }

@@ -79,7 +79,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -101,6 +101,11 @@ freestanding-check: build/rel/libioh.a
 		grep -v -E '^(mem(set|cpy|move|cmp)|str(cmp|ncmp|len))$$'); \
 	if [ -n "$$bad" ]; then echo "pt/ is not freestanding, it calls: $$bad"; exit 1; fi; \
 	echo "freestanding-check: pt/ calls nothing beyond <string.h>"
+
+# The repository stands alone: no tracked file points at a file outside it
+# (hardware facts are cited from docs/reference.md).
+standalone-check:
+	@bash scripts/check-standalone.sh
 
 # Promela model of the page-table switch (docs/protocol.md): the correct
 # protocol must verify, every broken variant must be caught.
@@ -128,6 +133,7 @@ valgrind-check: $(VALGRIND_TESTS)
 test: deps
 	$(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
 	$(MAKE) freestanding-check
+	$(MAKE) standalone-check
 	$(MAKE) protocol-check
 	$(MAKE) fuzz-short
 	$(MAKE) valgrind-check

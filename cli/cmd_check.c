@@ -4,7 +4,7 @@
  * table NEW (two raw dumps, docs/dump-format.md) be hitless? Each range
  * is identical, differs only in granularity, or differs in translation;
  * what each needs is the hardware's break-before-make level
- * (REFERENCE.md section 3 rule 2, docs/pt.md):
+ * (docs/reference.md section 3 rule 2, docs/pt.md):
  *
  *   same         hitless at any level
  *   granule      ARM: level 1 if only contiguous hints differ, else 2;

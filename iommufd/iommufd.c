@@ -472,7 +472,7 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 	if (!pt_gather_empty(g)) {
 		/*
 		 * Table entries changed: walk caches must go too, so no LEAF
-		 * hint (REFERENCE.md section 4, sequence 3).
+		 * hint (docs/reference.md section 4, sequence 3).
 		 */
 		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
 		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,

@@ -9,19 +9,21 @@
  *   H1  build the new table completely (every page written);
  *   H2  write the configuration entry's root word, old root -> new root,
  *       in one 64-bit store (iommu_drv_write_ste: one critical word, so
- *       the update is hitless; REFERENCE.md s3 rule 6, hwmodel.md 3.3);
+ *       the update is hitless; IHI 0070 3.21.3, docs/reference.md
+ *       section 3 rule 6);
  *   H3  CFGI (configuration invalidation, CMD_CFGI_STE), then TLBI for the
  *       domain (CMD_TLBI_S12_VMALL: IOTLB and walk cache);
  *   H4  SYNC (CMD_SYNC): completes only when every invalidation issued
  *       before it has taken effect, no walk that was in flight when one
  *       took effect can still use an invalidated pointer or entry, and
  *       every DMA translated by an invalidated entry has finished
- *       (SMMU 3.21.1, hwmodel.md 2.6, 3.1 and 7.7, REFERENCE.md s3 rule 5).
+ *       (IHI 0070 3.21.1 and 4.7.3, docs/reference.md section 3 rule 5).
  *       By default the model follows the driver: iommu_drv_write_ste
  *       ends with CFGI + SYNC, then TLBI + SYNC (a SYNC between the two
  *       invalidations); -DSINGLE_SYNC gives CFGI, TLBI, one SYNC;
  *   H5  only then free the old table pages; a freed page may be reused by
- *       its next owner and overwritten (REFERENCE.md s4 sequence 5).
+ *       its next owner and overwritten (docs/reference.md section 4
+ *       sequence 5).
  *
  * while NW DMA walkers translate one IOVA over and over. Properties, all
  * as assertions, checked over every interleaving (exhaustive, bounded by
@@ -31,7 +33,7 @@
  *   P2  every translation a walker completes is the old or the new one,
  *       and, the two tables holding the same mapping, equals OA_GOOD: no
  *       misdirected DMA and no translation fault (the switch is hitless,
- *       REFERENCE.md s4 sequence 9);
+ *       docs/reference.md section 4 sequence 9);
  *   P3  when a page is freed, no configuration or walk cache entry can
  *       still lead a walk to it (the machine model's "freed while its walk
  *       cache could still reach it").
@@ -46,7 +48,8 @@
  *                             two invalidations between SYNCs may take
  *                             effect in either order ("consuming a
  *                             command is not completing it": only SYNC
- *                             orders completion, hwmodel.md 3.1)
+ *                             orders completion, IHI 0070 4.7.3;
+ *                             docs/reference.md section 3 rule 5)
  *   IN_ORDER_HW               each invalidation takes effect when issued,
  *                             in command order (what hw/iommu.c does)
  *   The single-SYNC sequence is safe on IN_ORDER_HW only: without it, the
@@ -58,7 +61,8 @@
  *   BUG_FREE_BEFORE_SYNC      H5 before the last SYNC
  *   BUG_SYNC_NO_WAIT          every SYNC completes once the invalidations
  *                             took effect, without waiting for the walks
- *                             in flight (REFERENCE.md s3 rule 5)
+ *                             in flight (docs/reference.md section 3
+ *                             rule 5)
  *   BUG_SKIP_CFGI             H3 without CFGI: a stale configuration
  *                             cache keeps the old root
  *   BUG_PUBLISH_BEFORE_BUILD  H2 before H1: walks see unwritten pages
@@ -94,8 +98,9 @@
  *   root change), IOTLB (tl_*: the leaf result). A lookup may always miss;
  *   entries are evicted at any time; results are filled at the end of a
  *   walk, nondeterministically, and only valid results are cached
- *   (REFERENCE.md s3 rule 3). Speculative fills are walks too: every walk here is
- *   treated as one whose result is used, which covers prefetches.
+ *   (docs/reference.md section 3 rule 3). Speculative fills are walks too:
+ *   every walk here is treated as one whose result is used, which covers
+ *   prefetches.
  * - Invalidation and completion: when an invalidation takes effect it
  *   clears its cache and marks every walk then in flight as "affected"
  *   (pending[]); an affected walk never fills the invalidated cache

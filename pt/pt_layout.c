@@ -3,9 +3,9 @@
  * Layout operations: change how a table realises its translations (leaf
  * sizes, contiguous runs) without changing any translation, and compare
  * two tables' layouts. These are what make a replayed table safe to
- * switch to on hardware without break-before-make level 2 (REFERENCE.md
- * section 3 rule 2): the new table must hold every old translation at the
- * old granularity.
+ * switch to on hardware without break-before-make level 2
+ * (docs/reference.md section 3 rule 2): the new table must hold every old
+ * translation at the old granularity.
  *
  * Leaves are aligned power-of-two blocks, so two leaves (of one table or
  * of two) are either disjoint or one contains the other. Comparisons run

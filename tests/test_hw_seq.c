@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The sequences of REFERENCE.md section 4, each run against the machine
+ * The sequences of docs/reference.md section 4, each run against the machine
  * with DMA engines active: the unsafe version is caught with the fault
  * kind the rules predict, the correct version leaves every error counter
  * of the device at zero.

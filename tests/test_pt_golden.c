@@ -7,8 +7,8 @@
  * combination a format can express and the ones it must refuse, and the
  * decoder on malformed entries.
  *
- * Sources (see /work/shared/REFERENCE.md section 1 and
- * research/generic_pt.md section 2 for the facts as gathered):
+ * Sources (docs/reference.md section 1 has the facts as gathered; its
+ * section 6 maps the Arm ARM numbers below onto issue M.a.a):
  *   ARM  Arm ARM DDI 0487, D8.3 (VMSAv8-64 descriptor formats, 4 KiB
  *        granule), D8.4 (memory access control: AP[2:1], S2AP, XN),
  *        D8.6 (contiguous bit).
@@ -76,9 +76,9 @@
 #define ARM_S2_XN BIT(54)
 /*
  * Memory types. Stage 1 points AttrIndx into MAIR; the SMMU driver
- * convention (Linux io-pgtable-arm, generic_pt.md 2.1) is index 0 =
- * Normal non-cacheable, 1 = Normal write-back. Stage 2 MemAttr encodes
- * the type directly (D8.5.5, FWB = 0): 0b1111 Normal outer+inner
+ * convention (Linux io-pgtable-arm, docs/reference.md section 1.1) is
+ * index 0 = Normal non-cacheable, 1 = Normal write-back. Stage 2 MemAttr
+ * encodes the type directly (D8.5.5, FWB = 0): 0b1111 Normal outer+inner
  * write-back, 0b0101 Normal outer+inner non-cacheable.
  */
 #define MAIR_IDX_NC 0

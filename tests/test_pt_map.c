@@ -75,7 +75,7 @@ static unsigned int count_leaves(const struct pt_table *t, unsigned int size_lg2
 	return n;
 }
 
-/* REFERENCE.md section 2: Linux's generic page table test_mixed. */
+/* docs/reference.md section 2: Linux's generic page table test_mixed. */
 static void test_mixed_layout(void **state)
 {
 	(void)state;

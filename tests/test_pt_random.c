@@ -9,7 +9,7 @@
  * The model is a sorted array of leaves (va, oa, size, level, contiguous,
  * protection). It predicts each call's result and the exact layout
  * independently of pt: map places the largest allowed size that IOVA and
- * PA are both aligned to and that fits (REFERENCE.md section 2), split
+ * PA are both aligned to and that fits (docs/reference.md section 2), split
  * breaks one leaf one step, join merges a linear run, unmap removes whole
  * leaves and, with PT_UNMAP_SPLIT, first splits the leaves straddling its
  * ends. After every step the leaf iterator must yield exactly the model's

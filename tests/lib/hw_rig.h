@@ -2,7 +2,7 @@
 /*
  * hw test rig: a machine (in this process or forked) over a fresh physmem,
  * a host driver attached to it, table pages allocated from physmem, and
- * helpers to run the sequences of REFERENCE.md section 4.
+ * helpers to run the sequences of docs/reference.md section 4.
  *
  * physmem layout: stream table at RIG_STRTAB_PA, table pages bump
  * allocated from RIG_TABLES_PA (never reused, so a freed page stays

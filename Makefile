@@ -8,9 +8,10 @@
 #   make soak       100 live updates, random profiles, strategies, hotplug
 #   make demo       the default live update scenario
 #
-# Every part (pt hw kho iommufd lu) is one folder of .c files; each
-# tests/test_*.c is one cmocka program; each bench/*.c one benchmark. New
-# files are picked up by wildcard, so adding one needs no Makefile edit.
+# Every part (pt ioh abi hw kho iommufd lu world) is one folder of .c
+# files; each tests/test_*.c is one cmocka program; each bench/*.c one
+# benchmark. New files are picked up by wildcard, so adding one needs no
+# Makefile edit (a new folder goes into PARTS and docs/design.md's rule).
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -79,7 +80,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
+.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -106,6 +107,10 @@ freestanding-check: build/rel/libioh.a
 # (hardware facts are cited from docs/reference.md).
 standalone-check:
 	@bash scripts/check-standalone.sh
+
+# The dependency rule of docs/design.md, read from the list written there.
+layering-check:
+	@bash scripts/check-layers.sh
 
 # Promela model of the page-table switch (docs/protocol.md): the correct
 # protocol must verify, every broken variant must be caught.
@@ -134,6 +139,7 @@ test: deps
 	$(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
 	$(MAKE) freestanding-check
 	$(MAKE) standalone-check
+	$(MAKE) layering-check
 	$(MAKE) protocol-check
 	$(MAKE) fuzz-short
 	$(MAKE) valgrind-check

@@ -92,7 +92,7 @@ static bool strategies_ok(const struct world_scenario *sc)
 	return n == sc->updates;
 }
 
-/* ---- the report lines (flat JSON written by lu/kernel.c) ---------------- */
+/* ---- the report lines (flat JSON written by lu/report.c) ---------------- */
 
 static const char *json_find(const char *line, const char *key)
 {

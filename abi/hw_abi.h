@@ -195,7 +195,7 @@ struct hw_oracle {
 /* DMA engine parameters of one device; read by its engines every op. */
 struct hw_dev_ctl {
 	_Atomic uint32_t engines;   /* threads running (set at machine start) */
-	_Atomic uint32_t enabled;   /* 0: engines idle */
+	_Atomic uint32_t enabled;   /* 0 (as created): engines idle */
 	_Atomic uint32_t write_pct; /* share of writes, 0-100 */
 	_Atomic uint32_t size;      /* bytes per op, 16..4096, power of two */
 	_Atomic uint64_t win_lo;    /* engines use oracle IOVAs in [lo, hi] */

@@ -28,9 +28,14 @@ static int region_map(struct hw_region *r, int fd, uint64_t size)
 	return 0;
 }
 
+/*
+ * A device starts disabled, as out of reset: its driver publishes its DMA
+ * window (and the oracle its mappings) first and only then enables it, so
+ * no engine ever runs with another device's window (lost writes).
+ */
 static void dev_ctl_defaults(struct hw_dev_ctl *c)
 {
-	atomic_store(&c->enabled, 1);
+	atomic_store(&c->enabled, 0);
 	atomic_store(&c->write_pct, 50);
 	atomic_store(&c->size, 64);
 	atomic_store(&c->win_lo, 0);

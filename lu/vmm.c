@@ -122,7 +122,9 @@ static int setup_vm(struct lu_gen *g)
 	/*
 	 * Each device gets its own slice of the window: two devices writing
 	 * one buffer would overwrite each other's stamps, which the machine
-	 * rightly counts as lost writes.
+	 * rightly counts as lost writes. Devices come out of reset disabled
+	 * with the full window: each is enabled only once its slice is
+	 * published, or it could write into another's in between.
 	 */
 	struct hw_regs *regs = g->region.regs;
 	uint64_t slice = ((o.hi - o.lo + 1) / c->devices) & ~(KHO_4K - 1);

@@ -287,6 +287,38 @@ static void test_bypass_mode(void **state)
 }
 
 /*
+ * A device comes out of reset disabled (a fresh region's engines are
+ * idle), and a disabled device does no DMA even with mappings published:
+ * the host enables it once its window is set (lost writes otherwise).
+ */
+static void test_device_disabled_until_enabled(void **state)
+{
+	(void)state;
+	struct hw_region fresh;
+	assert_int_equal(hw_region_create(&fresh, RIG_PHYSMEM, 0), 0);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(atomic_load(&fresh.regs->dev_ctl[d].enabled), 0);
+	hw_region_detach(&fresh, true);
+
+	uint64_t ste[HW_STE_WORDS];
+	iommu_drv_dma_enable(&R.drv, 1, false);
+	good_ste(ste);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(ste_word(1, w), ste[w]);
+	assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 1), 0);
+	assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	assert_int_equal(iommu_drv_oracle_map(&R.drv, 1, IOVA, DEV1_PA, LEN,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	/* Whatever the scheduling, not one op while disabled. */
+	assert_true(hw_rig_wait_ops(&R, 0, OPS));
+	sleep_ms(20);
+	assert_int_equal(atomic_load(&regs()->dev_stats[1].ops), 0);
+	iommu_drv_dma_enable(&R.drv, 1, true);
+	assert_true(hw_rig_wait_ops(&R, 1, OPS));
+	assert_int_equal(hw_rig_errors(&R, 1), 0);
+}
+
+/*
  * Isolation: the host's oracle claims a range its table does not map.
  * Every DMA there faults and none reaches memory.
  */
@@ -500,6 +532,7 @@ static void test_one_tib_physmem(void **state)
 		atomic_store(&e[w], ste[w]);
 	atomic_store(&region.regs->dev_ctl[0].engines, 1);
 	atomic_store(&region.regs->dev_ctl[0].pace_ns, 100000);
+	atomic_store(&region.regs->dev_ctl[0].enabled, 1);
 	hw_machine_cfg_default(&cfg);
 	assert_int_equal(hw_machine_start(&m, &cfg, pm.fd, region.fd), 0);
 	assert_int_equal(iommu_drv_cfgi_ste(&drv, 0), 0);
@@ -534,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_cmdq_full_is_ebusy),
 		T(test_abort_mode),
 		T(test_bypass_mode),
+		T(test_device_disabled_until_enabled),
 		T(test_isolation_unmapped_never_reached),
 		T(test_event_queue_overflow),
 		T(test_sync_waits_for_dma_in_flight),

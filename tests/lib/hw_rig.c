@@ -111,6 +111,9 @@ int hw_rig_start_bare(struct hw_rig *r, unsigned int bbm_level)
 	err = hw_region_create(&r->region, RIG_PHYSMEM, bbm_level);
 	if (err)
 		return err;
+	/* The rig's devices DMA wherever the oracle says, from the start. */
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		atomic_store(&r->region.regs->dev_ctl[d].enabled, 1);
 	err = iommu_drv_init(&r->drv, r->region.regs, r->region.freed_map,
 			     &r->pm);
 	if (!err)

@@ -290,7 +290,8 @@ static void test_many_devices(void **state)
  * Degraded mode keeps re-pinning out of the blackout; stop-the-world
  * pays it inside. Work that scales with the guest (pinning every page)
  * is timed per phase; the blackout must contain it only for
- * stop-the-world.
+ * stop-the-world. Only what holds by construction is asserted (phases
+ * inside the blackout); the growth with size is measured by bench_lu.
  */
 static void test_blackout_vs_size(void **state)
 {
@@ -311,11 +312,11 @@ static void test_blackout_vs_size(void **state)
 		assert_true(blackout[i] >= repin[i] + r.upd[0].phases_us[LU_PH_BUILD]);
 		world_result_free(&r);
 	}
+	/* How much they grow is a timing question for bench_lu (make bench),
+	 * not for a test that must pass on a loaded machine. */
 	printf("  stop-the-world: re-pin %llu -> %llu us, blackout %llu -> %llu us\n",
 	       (unsigned long long)repin[0], (unsigned long long)repin[1],
 	       (unsigned long long)blackout[0], (unsigned long long)blackout[1]);
-	/* 64x the pages: the re-pin must grow with them. */
-	assert_true(repin[1] > 8 * repin[0]);
 
 	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.guest_mem = big;
@@ -328,6 +329,72 @@ static void test_blackout_vs_size(void **state)
 	/* Degraded mode: the guest runs again before the replay starts. */
 	assert_true(r.upd[0].phases_us[LU_PH_RESUME] <= r.upd[0].blackout_us);
 	world_result_free(&r);
+}
+
+/* DMA ops seen while the guest was paused, from the runner's ticks. */
+struct pause_watch {
+	unsigned int devices;
+	unsigned int paused_samples;
+	bool in_pause;
+	uint64_t first, last, during;
+};
+
+static uint64_t ops_sum(const struct hw_regs *regs, unsigned int devices)
+{
+	uint64_t n = 0;
+	for (unsigned int d = 0; d < devices; d++)
+		n += atomic_load(&regs->dev_stats[d].ops);
+	return n;
+}
+
+static void watch_tick(void *arg, const struct world_tick *t)
+{
+	struct pause_watch *w = arg;
+	bool paused = atomic_load(&t->regs->guest_paused);
+	uint64_t ops = ops_sum(t->regs, w->devices);
+	if (paused) {
+		if (!w->in_pause)
+			w->first = ops;
+		w->last = ops;
+		w->paused_samples++;
+	} else if (w->in_pause) {
+		w->during += w->last - w->first;
+	}
+	w->in_pause = paused;
+}
+
+/*
+ * Stop-the-world must really stop the devices: between two samples
+ * taken while the guest is paused, no DMA completes (an engine may
+ * finish the op it was in when stopped; each pauses after 64 ops at the
+ * latest, so the bound below is far under what running devices do in
+ * the 10 ms between samples). v2 -> v1 at BBM level 0 changes the layout
+ * under the devices: running, they would see the switch as conflicts.
+ */
+static void test_stop_the_world_stops_dma(void **state)
+{
+	(void)state;
+	static const uint64_t sizes[] = { 1ull << 30, 4ull << 30, 16ull << 30 };
+	struct world_scenario sc;
+	struct world_result r;
+	struct pause_watch w = { 0 };
+	for (unsigned int i = 0; i < 3 && w.paused_samples < 3; i++) {
+		w = (struct pause_watch){ .devices = 2 };
+		scenario(&sc, PT_FMT_ARM_S2, "v2", "v1", &lu_strategy_stop_the_world, 0);
+		sc.guest_mem = sizes[i];
+		sc.mix.ppm_1g = 0;
+		sc.tick = watch_tick;
+		sc.tick_arg = &w;
+		run(&sc, &r);
+		assert_hitless(&r, 1);
+		world_result_free(&r);
+		printf("  stop-the-world %llu GiB: %u samples paused, %llu ops "
+		       "between them\n", (unsigned long long)(sizes[i] >> 30),
+		       w.paused_samples, (unsigned long long)w.during);
+	}
+	/* Fewer samples than that: the pause was too short to judge. */
+	assert_true(w.paused_samples >= 3);
+	assert_true(w.during <= 2 * HW_MAX_ENGINES * 64);
 }
 
 static void test_bad_scenarios(void **state)
@@ -362,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_many_devices),
 		cmocka_unit_test(test_blackout_vs_size),
+		cmocka_unit_test(test_stop_the_world_stops_dma),
 	};
 	return cmocka_run_group_tests_name("lu", tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "abi/hw_abi_ste.h"
+#include "ioh/ioh.h"
 
 /* DMA faults from now on, but nothing is misdirected and nothing lands
  * outside guest memory. */
@@ -102,12 +103,16 @@ int lu_boot_recovery(struct lu_gen *g)
 
 	/* Which preserved table does each device use right now? */
 	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
+	struct ioh_u64vec unused = { 0 };
 	for (unsigned int i = 0; i < in.nr_hwpt; i++)
 		if (in.hwpt[i].id > in.hwpt[newest].id)
 			newest = i;
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
 		struct iommufd_hwpt_rec users;
 		current_users(g, &in.hwpt[i], &users);
+		/* No device uses it: its pages go at finish. */
+		for (size_t p = 0; !users.nr_devs && p < in.hwpt[i].nr_pages && !err; p++)
+			err = ioh_u64vec_push(&unused, in.hwpt[i].pages[p]);
 		if (!users.nr_devs)
 			continue;
 		struct iommufd_hwpt *h;
@@ -120,16 +125,28 @@ int lu_boot_recovery(struct lu_gen *g)
 		used_newest += i == newest ? users.nr_devs : 0;
 	}
 	iommufd_incoming_free(&in);
-	if (err)
+	if (err) {
+		ioh_u64vec_free(&unused);
 		return recover_abort(g, kerr.msg[0] ? kerr.msg : g->error);
+	}
 	for (unsigned int d = 0; d < c->devices; d++)
-		if (!g->ictx.dev[d].hwpt)
+		if (!g->ictx.dev[d].hwpt) {
+			ioh_u64vec_free(&unused);
 			return recover_abort(g, "a device uses no preserved table");
-	/* Walk caches may still reach tables no device uses: flush them
-	 * before finish releases their pages. */
+		}
+	/*
+	 * Walk caches may still reach tables no device uses (the switch was
+	 * cut short before the invalidation that would have dropped them):
+	 * flush them before finish releases their pages, and declare the
+	 * pages freed to the machine, which then counts any walk still
+	 * reaching them as a use after free.
+	 */
 	err = iommu_drv_tlbi_all(&g->drv);
 	if (!err)
 		err = iommu_drv_sync(&g->drv);
+	for (size_t p = 0; !err && p < unused.n; p++)
+		iommu_drv_table_page_freed(&g->drv, unused.v[p]);
+	ioh_u64vec_free(&unused);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "sync: %s", strerror(-err));
 	int64_t pinned = iommufd_ioas_pin(&g->ictx, g->ioas, true);

@@ -87,7 +87,8 @@ struct lu_opt_pas {
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \
 	  "SIGKILL at this point of every update")                            \
 	X(U64, run_ms, "run-ms", 150, UINT64_MAX, NULL,                       \
-	  "DMA time before each update and at the end")                       \
+	  "DMA time before each update and at the end, and until every "      \
+	  "device has done DMA")                                              \
 	X(U64, t_pause_ns, "t-pause", 0, UINT64_MAX, NULL,                    \
 	  "when the previous generation paused the guest (CLOCK_MONOTONIC)")  \
 	X(U64, t_freeze_ns, "t-freeze", 0, UINT64_MAX, NULL,                  \

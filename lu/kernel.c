@@ -2,8 +2,9 @@
 /*
  * kernel: one host kernel generation from start to exec. Attach to the
  * machine (RAM, registers), boot (fresh, from a handover, or as a
- * recovery kernel after a crash), report, run the VM for a while, and
- * hand over to the next generation if there is one.
+ * recovery kernel after a crash), report, run the VM for a while (and
+ * until every device has done DMA), and hand over to the next generation
+ * if there is one.
  */
 #include "lu/gen.h"
 
@@ -11,6 +12,33 @@
 #include <string.h>
 
 #include "ioh/ioh.h"
+
+#define DMA_WAIT_MAX_NS (30 * 1000000000ull)
+
+/*
+ * The VM runs for run_ms, and until every device has done DMA since the
+ * kernel booted: on a loaded machine the engines may get no CPU for a
+ * while, and an update (or the end) must not come before any DMA did.
+ */
+static void run_vm(struct lu_gen *g)
+{
+	const struct hw_regs *regs = g->region.regs;
+	unsigned int n = g->cfg->devices < HW_MAX_DEVS ? g->cfg->devices : HW_MAX_DEVS;
+	uint64_t before[HW_MAX_DEVS];
+	for (unsigned int d = 0; d < n; d++)
+		before[d] = atomic_load(&regs->dev_stats[d].ops);
+	ioh_sleep_ms(g->cfg->run_ms);
+	uint64_t deadline = ioh_now_ns() + DMA_WAIT_MAX_NS;
+	for (unsigned int d = 0; d < n; d++)
+		while (atomic_load(&regs->dev_stats[d].ops) == before[d]) {
+			if (ioh_now_ns() > deadline) {
+				lu_log("device %u did no DMA in %llu s", d,
+				       DMA_WAIT_MAX_NS / 1000000000ull);
+				return;
+			}
+			ioh_sleep_ms(1);
+		}
+}
 
 int lu_kernel_main(const struct lu_gen_cfg *cfg)
 {
@@ -47,7 +75,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		  rc == 0);
 	if (rc)
 		return rc;
-	ioh_sleep_ms(cfg->run_ms);
+	run_vm(g);
 	if (cfg->recover || !cfg->next || !cfg->next[0])
 		return LU_EXIT_OK;
 	return lu_live_update(g);

@@ -52,58 +52,105 @@ struct check {
 	unsigned int worst_level; /* highest level a granule range needs */
 };
 
-/* Levels of the leaves of t in [va, last] as a bitmap. */
-static unsigned int leaf_levels(const struct pt_table *t, uint64_t va,
-				uint64_t last)
+/* Whether every leaf of t in [va, last] is at level. */
+static bool leaves_at(const struct pt_table *t, uint64_t va, uint64_t last,
+		      unsigned int level)
 {
 	struct pt_iter it;
 	struct pt_leaf l;
-	unsigned int m = 0;
 	pt_iter_init(&it, t, va, last);
 	while (pt_iter_next(t, &it, &l))
-		m |= 1u << l.level;
-	return m;
+		if (l.level != level)
+			return false;
+	return true;
+}
+
+static void print_range(const struct check *c, uint64_t va, uint64_t last,
+			enum pt_diff_kind kind, const char *need, bool ok)
+{
+	char size[32];
+	if (c->quiet)
+		return;
+	cli_fmt_bytes(size, sizeof(size), last - va + 1);
+	printf("  0x%016" PRIx64 "-0x%016" PRIx64 "  %-10s  %-11s  %s%s\n",
+	       va, last, size, pt_diff_kind_name(kind), need,
+	       ok ? "" : "  <-- not hitless here");
+}
+
+/* A piece of a granule range and the BBM level a switch needs there. */
+static void granule_piece(struct check *c, uint64_t va, uint64_t last,
+			  unsigned int level)
+{
+	char need[64];
+	bool ok = level <= c->bbm;
+	c->ranges[PT_DIFF_GRANULE]++;
+	if (level > c->worst_level)
+		c->worst_level = level;
+	if (!ok)
+		c->blocked_bytes += last - va + 1;
+	snprintf(need, sizeof(need), "needs BBM level %u", level);
+	print_range(c, va, last, PT_DIFF_GRANULE, need, ok);
+}
+
+/*
+ * A granule range is judged piece by piece, one old leaf at a time: where
+ * the new leaves over it are at the old leaf's level only the contiguous
+ * hint differs (level 1 is enough), elsewhere the leaf size changes
+ * (level 2). Neighbouring pieces that need the same level are reported as
+ * one range; a range whose halves need level 1 each needs no more as a
+ * whole.
+ */
+static void judge_granule(struct check *c, const struct pt_diff_range *r)
+{
+	struct pt_iter it;
+	struct pt_leaf l;
+	uint64_t start = r->va, end = r->va;
+	unsigned int cur = 0;
+	pt_iter_init(&it, &c->old->t, r->va, r->last);
+	while (pt_iter_next(&c->old->t, &it, &l)) {
+		uint64_t lo = l.va > r->va ? l.va : r->va;
+		uint64_t hi = l.va + ((1ull << l.size_lg2) - 1);
+		if (hi > r->last)
+			hi = r->last;
+		unsigned int level = leaves_at(&c->new->t, lo, hi, l.level) ? 1 : 2;
+		if (cur && level != cur) {
+			granule_piece(c, start, end, cur);
+			start = lo;
+		}
+		cur = level;
+		end = hi;
+	}
+	/* The old table maps all of a granule range; be safe if not. */
+	if (!cur)
+		granule_piece(c, r->va, r->last, 2);
+	else
+		granule_piece(c, start, r->last, cur);
 }
 
 static int on_range(void *arg, const struct pt_diff_range *r)
 {
 	struct check *c = arg;
 	uint64_t len = r->last - r->va + 1;
-	char need[64] = "", size[32];
-	bool ok = true;
 	c->bytes[r->kind] += len;
-	c->ranges[r->kind]++;
 	switch (r->kind) {
 	case PT_DIFF_SAME:
-		snprintf(need, sizeof(need), "hitless at any BBM level");
+		c->ranges[r->kind]++;
+		print_range(c, r->va, r->last, r->kind, "hitless at any BBM level", true);
 		break;
 	case PT_DIFF_GRANULE:
 		if (!c->arm) {
-			snprintf(need, sizeof(need), "tolerated (no BBM levels)");
+			c->ranges[r->kind]++;
+			print_range(c, r->va, r->last, r->kind,
+				    "tolerated (no BBM levels)", true);
 			break;
 		}
-		unsigned int lo = leaf_levels(&c->old->t, r->va, r->last);
-		unsigned int ln = leaf_levels(&c->new->t, r->va, r->last);
-		/* Only contiguous hints differ when both use one level. */
-		unsigned int level = lo == ln && !(lo & (lo - 1)) ? 1 : 2;
-		if (level > c->worst_level)
-			c->worst_level = level;
-		snprintf(need, sizeof(need), "needs BBM level %u", level);
-		if (level > c->bbm) {
-			ok = false;
-			c->blocked_bytes += len;
-		}
+		judge_granule(c, r);
 		break;
 	case PT_DIFF_TRANSLATION:
-		snprintf(need, sizeof(need), "never hitless (translation changes)");
-		ok = false;
+		c->ranges[r->kind]++;
+		print_range(c, r->va, r->last, r->kind,
+			    "never hitless (translation changes)", false);
 		break;
-	}
-	if (!c->quiet) {
-		cli_fmt_bytes(size, sizeof(size), len);
-		printf("  0x%016" PRIx64 "-0x%016" PRIx64 "  %-10s  %-11s  %s%s\n",
-		       r->va, r->last, size, pt_diff_kind_name(r->kind), need,
-		       ok ? "" : "  <-- not hitless here");
 	}
 	return 0;
 }

@@ -399,6 +399,72 @@ static void test_demo(void **state)
 	"0x1000 0 0x7 0\\n\", i*4096, i*4096; next} /^end /{print \"end \" " \
 	"($2+511); next} {print}' " in " > " out
 
+/* Write a dump of leaves (iova, size, level, contig) with PA = IOVA. */
+static void write_dump(const char *name, const uint64_t (*leaves)[4], size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "iohandover-table-dump 1\nformat arm-s2\nva-bits 48\n");
+	uint64_t lines = 0;
+	for (size_t i = 0; i < n; i++)
+		for (uint64_t va = leaves[i][0]; va < leaves[i][0] + leaves[i][1];
+		     va += leaves[i][2], lines++)
+			fprintf(f, "0x%llx 0x%llx 0x%llx %llu 0x7 %llu\n",
+				(unsigned long long)va, (unsigned long long)va,
+				(unsigned long long)leaves[i][2],
+				(unsigned long long)leaves[i][3],
+				(unsigned long long)(leaves[i][2] == (64ull << 10) ||
+						     leaves[i][2] == (32ull << 20)));
+	fprintf(f, "end %llu\n", (unsigned long long)lines);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * One granule range over two leaf levels: OLD has 4K pages at [30M, 32M)
+ * and 2M blocks at [32M, 64M), NEW 64K runs and one 32M run there. At
+ * every address only the contiguous hint differs, so BBM level 1 is
+ * enough, piece by piece; the whole range taken at once looked like a
+ * change of leaf size (level 2).
+ */
+static void test_check_per_piece(void **state)
+{
+	(void)state;
+	static char out[65536];
+	const uint64_t M = 1ull << 20, K = 1ull << 10;
+	/* { first iova, total bytes, leaf size, level } */
+	static const uint64_t old_leaves[][4] = {
+		{ 30ull << 20, 2ull << 20, 4ull << 10, 0 },
+		{ 32ull << 20, 32ull << 20, 2ull << 20, 1 },
+	};
+	const uint64_t new_leaves[][4] = {
+		{ 30 * M, 2 * M, 64 * K, 0 },
+		{ 32 * M, 32 * M, 32 * M, 1 },
+	};
+	write_dump("pieces-old.dump", old_leaves, 2);
+	write_dump("pieces-new.dump", new_leaves, 2);
+	assert_int_equal(run(out, "check --bbm-level 1 pieces-old.dump "
+			     "pieces-new.dump"), 0);
+	assert_has(out, "needs BBM level 1");
+	assert_null(strstr(out, "needs BBM level 2"));
+	assert_int_equal(run(out, "check pieces-old.dump pieces-new.dump"), 1);
+	/* Blocks at one level, pages at the other: that piece needs 2. */
+	const uint64_t mixed[][4] = {
+		{ 30 * M, 2 * M, 64 * K, 0 },
+		{ 32 * M, 32 * M, 4 * K, 0 },
+	};
+	write_dump("pieces-mixed.dump", mixed, 2);
+	assert_int_equal(run(out, "check --bbm-level 1 pieces-old.dump "
+			     "pieces-mixed.dump"), 1);
+	assert_has(out, "0x0000000001e00000-0x0000000001ffffff");
+	assert_has(out, "0x0000000002000000-0x0000000003ffffff");
+	assert_has(out, "needs BBM level 1");
+	assert_has(out, "needs BBM level 2");
+	assert_int_equal(run(out, "check --bbm-level 2 pieces-old.dump "
+			     "pieces-mixed.dump"), 0);
+}
+
 static void test_dump_check(void **state)
 {
 	(void)state;
@@ -556,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_run_crash),
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_dump_check),
+		cmocka_unit_test(test_check_per_piece),
 		cmocka_unit_test(test_bench),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -52,6 +52,9 @@ static void usage(FILE *out)
 "                       until every device has done DMA (default 150)\n"
 "  --json FILE          write the JSON report (docs/report.md)\n"
 "  --svg FILE           write the SVG timeline\n"
+"  --save-handover DIR  keep a copy of every handover blob a kernel passes\n"
+"                       on, DIR/handover-genNNN.dtb (created if missing;\n"
+"                       decode with dtc -I dtb -O dts)\n"
 "  --quiet              no progress display\n"
 "  -h, --help           this help\n"
 "\n"
@@ -79,7 +82,7 @@ static void print_crash_points(FILE *out)
 
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
-       O_QUIET, O_CRASH };
+       O_QUIET, O_CRASH, O_SAVE };
 
 static const struct option opts[] = {
 	{ "guest-mem", required_argument, NULL, O_GUEST },
@@ -101,6 +104,7 @@ static const struct option opts[] = {
 	{ "json", required_argument, NULL, O_JSON },
 	{ "svg", required_argument, NULL, O_SVG },
 	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "save-handover", required_argument, NULL, O_SAVE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -294,6 +298,10 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			sc->crash_at = optarg;
 			break;
 		}
+		case O_SAVE:
+			if (cli_scenario_save_dir(cs, optarg))
+				return CLI_USAGE;
+			break;
 		case O_SEED:
 			if (number("--seed", optarg, 0, UINT64_MAX, &v))
 				return CLI_USAGE;
@@ -367,6 +375,7 @@ static int cmd_run(int argc, char **argv)
 				printf("report: %s\n", cs.json_path);
 			if (cs.svg_path)
 				printf("timeline: %s\n", cs.svg_path);
+			cli_scenario_saved_blobs(&cs, stdout);
 			rc = cli_scenario_exit(&cs);
 		}
 	}

@@ -12,6 +12,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -26,6 +28,7 @@ void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
 	cs->json_opt = "--json";
 	cs->svg_opt = "--svg";
 	cs->last_stage = -1;
+	cs->t_start_s = (uint64_t)time(NULL);
 }
 
 static FILE *open_report(const struct cli_scenario *cs, const char *opt,
@@ -178,6 +181,50 @@ static void on_tick(void *arg, const struct world_tick *t)
 	int stage = stage_of(cs, t, text, sizeof(text));
 	progress(cs, t, stage, text);
 	cs->last_stage = stage;
+}
+
+int cli_scenario_save_dir(struct cli_scenario *cs, const char *dir)
+{
+	struct stat st;
+	if (!*dir || (mkdir(dir, 0777) && errno != EEXIST)) {
+		cli_err(cs->cmd, "--save-handover: cannot create '%s': %s", dir,
+			*dir ? strerror(errno) : "empty name");
+		return -1;
+	}
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK)) {
+		cli_err(cs->cmd, "--save-handover: '%s' is not a writable directory",
+			dir);
+		return -1;
+	}
+	if (!realpath(dir, cs->save_dir) ||
+	    strlen(cs->save_dir) + 32 >= sizeof(cs->save_dir)) {
+		cli_err(cs->cmd, "--save-handover: '%s': %s", dir,
+			errno ? strerror(errno) : "path too long");
+		cs->save_dir[0] = '\0';
+		return -1;
+	}
+	cs->sc.save_dir = cs->save_dir;
+	return 0;
+}
+
+void cli_scenario_saved_blobs(const struct cli_scenario *cs, FILE *out)
+{
+	if (!cs->save_dir[0])
+		return;
+	unsigned int n = 0;
+	/* Generation g writes the blob it passes to g + 1. */
+	for (unsigned int g = 1; g <= cs->sc.updates + 1; g++) {
+		char path[4200];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/handover-gen%03u.dtb", cs->save_dir, g);
+		if (stat(path, &st) || (uint64_t)st.st_mtime + 1 < cs->t_start_s)
+			continue;
+		fprintf(out, "%s %s\n", n ? "          " : "handovers:", path);
+		n++;
+	}
+	if (!n)
+		fprintf(out, "handovers: none saved in %s (no kernel passed one on)\n",
+			cs->save_dir);
 }
 
 int cli_scenario_run(struct cli_scenario *cs)

@@ -32,6 +32,8 @@ struct cli_scenario {
 	FILE *json, *svg;        /* opened before the run starts */
 	bool quiet;              /* no progress display */
 	const char *cmd;         /* for messages */
+	char save_dir[4096];     /* --save-handover, absolute; "" if not */
+	uint64_t t_start_s;      /* wall clock at the start, for saved blobs */
 
 	/* Filled by cli_scenario_run. */
 	struct cli_sample *samples;
@@ -51,6 +53,11 @@ void cli_scenario_init(struct cli_scenario *cs, const char *cmd);
 /* Open the report files now, so an unwritable path fails before the run
  * (message names the option); CLI_OK or CLI_USAGE. */
 int cli_scenario_open_reports(struct cli_scenario *cs);
+/* --save-handover DIR: created if missing, must be a writable directory
+ * (checked now, before anything starts); 0, or -1 after a message. */
+int cli_scenario_save_dir(struct cli_scenario *cs, const char *dir);
+/* Name the blobs this run saved there. */
+void cli_scenario_saved_blobs(const struct cli_scenario *cs, FILE *out);
 /* Run it; CLI_OK when it ran (hitless or not), CLI_INTERNAL otherwise. */
 int cli_scenario_run(struct cli_scenario *cs);
 /* Write and close the reports; CLI_OK or CLI_INTERNAL. */

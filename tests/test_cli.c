@@ -288,7 +288,7 @@ static void test_run_formats_chain(void **state)
 		check_hitless_report(slurp("f.json"), "\"rebuild\"", q, 1);
 	}
 	int rc = run(out, "run --guest-mem 64M --run-ms 30 --updates 3 "
-		     "--to v2,v1,v2 --devices 3 --json c.json");
+		     "--to v2,v1,v2 --devices 3 --json c.json --save-handover blobs");
 	printf("  chain: exit %d\n", rc);
 	assert_int_equal(rc, 0);
 	const char *j = slurp("c.json");
@@ -301,6 +301,19 @@ static void test_run_formats_chain(void **state)
 	/* Plain progress lines when stderr is not a terminal. */
 	assert_has(out, "iohandover run: ");
 	assert_has(out, "update 3/3");
+	/* Every blob passed on, one per update, named at the end. */
+	for (int g = 1; g <= 3; g++) {
+		char blob[64];
+		snprintf(blob, sizeof(blob), "blobs/handover-gen%03d.dtb", g);
+		assert_has(out, blob);
+		const char *b = slurp(blob);
+		assert_non_null(b);
+		assert_true(!strncmp(b, "\xd0\x0d\xfe\xed", 4));
+	}
+	assert_int_equal(run(out, "run --save-handover c.json"), 2);
+	assert_has(out, "--save-handover: 'c.json' is not a writable directory");
+	assert_int_equal(run(out, "run --save-handover /proc/none/x"), 2);
+	assert_has(out, "--save-handover: cannot create");
 	rc = run(out, "run --guest-mem 64M --run-ms 30 --hotplug --json h.json");
 	printf("  hotplug: exit %d\n", rc);
 	assert_int_equal(rc, 0);

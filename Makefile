@@ -5,7 +5,8 @@
 #                   run every test, normally and under ASan+UBSan, the
 #                   threaded ones under TSan, unit tests under valgrind
 #   make bench      run the benchmarks (release build), tables + JSON
-#   make soak       100 live updates, random profiles, strategies, hotplug
+#   make soak       100 live updates, random profiles, strategies, hotplug,
+#                   and 20 crashes with recovery
 #   make demo       the default live update scenario
 #
 # Every part (pt ioh abi hw kho iommufd lu world) is one folder of .c
@@ -171,11 +172,12 @@ bench: deps
 	@mkdir -p build/bench
 	@set -e; for b in $(filter-out build/rel/bench/soak,$(BENCHES_rel)); do echo "== $$b"; $$b --json build/bench/$$(basename $$b).json; done
 
-# 100 live updates with random profiles, strategies and hotplug under DMA
+# 100 live updates with random profiles, strategies and hotplug under DMA,
+# then 20 with a kernel killed at a random point and recovered
 # (bench/soak.c), at most SOAK_SECONDS; table + build/bench/soak.json.
 # SOAK_SEED replays a run (the seed is printed).
 SOAK_SECONDS ?= 300
-SOAK_ARGS = --updates 100 --max-seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+SOAK_ARGS = --updates 100 --crashes 20 --max-seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 soak: deps
 	$(MAKE) build/rel/bench/soak build/rel/iohandover
 	@mkdir -p build/bench

@@ -17,8 +17,15 @@
  * updates in a hotplug chain do not hotplug, which makes the hotplugs
  * random per update too.
  *
- *   soak [--updates N] [--seed S] [--max-seconds T] [--run-ms MS]
- *        [--json FILE]
+ * Then --crashes runs (default 20) of one update each that a host kernel
+ * dies in (SIGKILL at a random crash point the strategy reaches, from
+ * freeze on: before that no handover exists and abort mode faults by
+ * design), each followed by a recovery kernel: every one must recover
+ * (completed, fell back or split) with every DMA counter at zero, nothing
+ * leaked and nothing freed twice.
+ *
+ *   soak [--updates N] [--crashes N] [--seed S] [--max-seconds T]
+ *        [--run-ms MS] [--json FILE]
  *
  * Exit 0 when every update succeeded and every DMA error counter is 0;
  * 1 otherwise; 2 on bad usage; 3 when a scenario could not run.
@@ -55,9 +62,26 @@ struct chain {
 	uint64_t guest_ops;
 };
 
+#define MAX_CRASHES 200
+
+struct crash {
+	enum pt_format_id fmt;
+	const struct lu_strategy *strategy;
+	const char *point;
+	unsigned int devices;
+	uint64_t seed;
+	int err;
+	bool ok;
+	char mode[24];
+	char error[320];
+	struct world_dma_totals dma;
+};
+
 struct soak {
 	struct chain chains[MAX_CHAINS];
 	unsigned int nr_chains;
+	struct crash crashes[MAX_CRASHES];
+	unsigned int nr_crashes, crashes_ok;
 	/* every update's blackout, by strategy */
 	uint64_t blackout[LU_MAX_STRATEGIES][MAX_UPDATES];
 	unsigned int nr_blackout[LU_MAX_STRATEGIES];
@@ -180,6 +204,65 @@ static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 	free(r);
 }
 
+/* Crash points each strategy reaches after its handover is committed. */
+static const char *pick_point(const struct lu_strategy *s, uint64_t *prng)
+{
+	static const char *const replaying[] = {
+		"freeze", "exec", "replay", "reconcile", "switch", "free", "finish",
+	};
+	static const char *const verifying[] = {
+		"freeze", "exec", "replay", "finish",
+	};
+	static const char *const adopting[] = { "freeze", "exec", "finish" };
+	if (s == &lu_strategy_verify)
+		return verifying[rnd(prng) % 4];
+	if (s == &lu_strategy_deserialize)
+		return adopting[rnd(prng) % 3];
+	return replaying[rnd(prng) % 7];
+}
+
+static void run_crash(struct crash *c, const char *kernel, uint64_t run_ms)
+{
+	struct world_scenario sc;
+	struct world_result *r = calloc(1, sizeof(*r));
+	if (!r) {
+		c->err = -1;
+		snprintf(c->error, sizeof(c->error), "out of memory");
+		return;
+	}
+	world_scenario_default(&sc);
+	sc.kernel_path = kernel;
+	sc.fmt = c->fmt;
+	sc.strategy = c->strategy;
+	sc.crash_at = c->point;
+	sc.devices = c->devices;
+	sc.seed = c->seed;
+	sc.mix.seed = c->seed;
+	sc.guest_mem = 256ull << 20;
+	sc.run_ms = run_ms;
+	c->err = world_run(&sc, r);
+	c->dma = r->dma;
+	snprintf(c->mode, sizeof(c->mode), "%s", r->recovery_mode);
+	if (c->err)
+		snprintf(c->error, sizeof(c->error), "scenario: %s", strerror(-c->err));
+	else if (!r->crashed)
+		snprintf(c->error, sizeof(c->error), "the kernel never reached %s",
+			 c->point);
+	else if (r->recovery_status || !strcmp(r->recovery_mode, "abort"))
+		snprintf(c->error, sizeof(c->error), "recovery %s (%d): %s",
+			 r->recovery_mode, r->recovery_status, r->recovery_error);
+	else if (dma_errors(&r->dma) || !r->dma.ops)
+		snprintf(c->error, sizeof(c->error), "DMA: %" PRIu64 " errors in %"
+			 PRIu64 " ops", dma_errors(&r->dma), r->dma.ops);
+	else if (r->recovery_leaked_bytes || r->recovery_bad_frees)
+		snprintf(c->error, sizeof(c->error), "recovery leaked %" PRIu64
+			 " bytes, freed %" PRIu64 " pages twice",
+			 r->recovery_leaked_bytes, r->recovery_bad_frees);
+	c->ok = !c->error[0];
+	world_result_free(r);
+	free(r);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -216,6 +299,8 @@ static void print_table(const struct soak *sk, uint64_t seed)
 	printf("\n  updates ok %u, failed %u; to v1 %u, to v2 %u; hotplugs done %u\n",
 	       sk->updates_ok, sk->updates_failed, sk->by_profile[0],
 	       sk->by_profile[1], sk->hotplugs);
+	printf("  crashes %u, recovered cleanly %u\n", sk->nr_crashes,
+	       sk->crashes_ok);
 	printf("  dma ops %" PRIu64 ", guest ops %" PRIu64 ", max DMA gap %" PRIu64
 	       " us\n", t->ops, sk->guest_ops, t->max_gap_us);
 	printf("  faults %" PRIu64 ", conflicts %" PRIu64 ", misdirected %" PRIu64
@@ -261,7 +346,21 @@ static int write_json(const char *path, const struct soak *sk, uint64_t seed,
 			lu_strategy_at(s)->name, n, n ? v[0] : 0,
 			n ? v[n / 2] : 0, n ? v[n - 1] : 0);
 	}
-	fprintf(f, "},\"chains\":[");
+	fprintf(f, "},\"crashes\":{\"runs\":%u,\"ok\":%u,\"runs_list\":[",
+		sk->nr_crashes, sk->crashes_ok);
+	for (unsigned int i = 0; i < sk->nr_crashes; i++) {
+		const struct crash *c = &sk->crashes[i];
+		fprintf(f, "%s{\"format\":\"%s\",\"strategy\":\"%s\",\"point\":"
+			"\"%s\",\"devices\":%u,\"mode\":", i ? "," : "",
+			pt_fmt_name(c->fmt), c->strategy->name, c->point, c->devices);
+		ioh_json_str(f, c->mode);
+		fprintf(f, ",\"ok\":%s,\"error\":", c->ok ? "true" : "false");
+		ioh_json_str(f, c->error);
+		fprintf(f, ",\"dma\":");
+		json_dma(f, &c->dma);
+		fputc('}', f);
+	}
+	fprintf(f, "]},\"chains\":[");
 	for (unsigned int i = 0; i < sk->nr_chains; i++) {
 		const struct chain *c = &sk->chains[i];
 		fprintf(f, "%s{\"format\":\"%s\",\"bbm\":%u,\"hotplug\":%s,"
@@ -284,13 +383,13 @@ static int write_json(const char *path, const struct soak *sk, uint64_t seed,
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: soak [--updates N] [--seed S] [--max-seconds T] "
-		"[--run-ms MS] [--json FILE]\n");
+	fprintf(stderr, "usage: soak [--updates N] [--crashes N] [--seed S] "
+		"[--max-seconds T] [--run-ms MS] [--json FILE]\n");
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int updates = 100;
+	unsigned int updates = 100, crashes = 20;
 	uint64_t seed = (uint64_t)time(NULL), max_s = 300, run_ms = 150;
 	const char *json = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -301,6 +400,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--updates"))
 			updates = (unsigned int)strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--crashes"))
+			crashes = (unsigned int)strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--seed"))
 			seed = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--max-seconds"))
@@ -317,6 +418,10 @@ int main(int argc, char **argv)
 	}
 	if (!updates || updates > MAX_UPDATES) {
 		fprintf(stderr, "soak: --updates 1..%u\n", MAX_UPDATES);
+		return 2;
+	}
+	if (crashes > MAX_CRASHES) {
+		fprintf(stderr, "soak: --crashes 0..%u\n", MAX_CRASHES);
 		return 2;
 	}
 	char self[PATH_MAX - 32], kernel[PATH_MAX];
@@ -367,11 +472,34 @@ int main(int argc, char **argv)
 		add_dma(&sk.dma, &c->dma);
 		left -= n;
 	}
+	for (unsigned int i = 0; i < crashes; i++) {
+		if (now_ms() - t0 > max_s * 1000) {
+			printf("soak: time is up, %u crash runs not done\n", crashes - i);
+			break;
+		}
+		struct crash *c = &sk.crashes[sk.nr_crashes++];
+		c->fmt = rnd(&prng) % 2 ? PT_FMT_VTD_SS : PT_FMT_ARM_S2;
+		c->strategy = lu_strategy_at((unsigned int)(rnd(&prng) % lu_nr_strategies()));
+		c->point = pick_point(c->strategy, &prng);
+		c->devices = 1 + (unsigned int)(rnd(&prng) % 3);
+		c->seed = rnd(&prng);
+		printf("  crash %u: %s %s, %u device%s, killed at %s ...", i + 1,
+		       pt_fmt_name(c->fmt), c->strategy->name, c->devices,
+		       c->devices == 1 ? "" : "s", c->point);
+		fflush(stdout);
+		run_crash(c, kernel, run_ms);
+		printf(" recovery %s, %" PRIu64 " dma ops%s%s\n", c->mode, c->dma.ops,
+		       c->error[0] ? ": " : "", c->error);
+		scenario_error |= c->err != 0;
+		sk.crashes_ok += c->ok;
+		add_dma(&sk.dma, &c->dma);
+	}
 	sk.wall_ms = now_ms() - t0;
 	for (unsigned int s = 0; s < lu_nr_strategies(); s++)
 		qsort(sk.blackout[s], sk.nr_blackout[s], sizeof(uint64_t), cmp_u64);
 	bool pass = !left && !sk.updates_failed && !dma_errors(&sk.dma) &&
-		    sk.dma.ops;
+		    sk.dma.ops && sk.nr_crashes == crashes &&
+		    sk.crashes_ok == sk.nr_crashes;
 	print_table(&sk, seed);
 	printf("\nsoak: %s\n", pass ? "PASS" : "FAIL");
 	if (json && write_json(json, &sk, seed, run_ms, pass))

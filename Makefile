@@ -8,6 +8,7 @@
 #   make soak       100 live updates, random profiles, strategies, hotplug,
 #                   and 20 crashes with recovery
 #   make demo       the default live update scenario
+#   make coverage   line and branch coverage per folder (not in check)
 #
 # Every part (pt ioh abi hw kho iommufd lu world) is one folder of .c
 # files; each tests/test_*.c is one cmocka program; each bench/*.c one
@@ -19,7 +20,7 @@ SHELL := /bin/bash
 
 CC ?= cc
 PARTS := pt ioh abi hw kho iommufd lu world
-VARIANTS := rel san tsan
+VARIANTS := rel san tsan cov
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2 -Wundef
@@ -32,6 +33,9 @@ CFLAGS_san := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 # the oracle seqlock and the region's publication between the host and the
 # machine, which are separate processes TSan cannot see across anyway.
 CFLAGS_tsan := -O1 -fno-omit-frame-pointer -fsanitize=thread -Wno-tsan
+# Coverage (make coverage, docs/testing.md): gcc's --coverage at -O0.
+CFLAGS_cov := -O0 --coverage -DIOH_COVERAGE
+LDFLAGS_cov := --coverage
 LDFLAGS_rel :=
 LDFLAGS_san := -fsanitize=address,undefined
 LDFLAGS_tsan := -fsanitize=thread
@@ -81,7 +85,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-.PHONY: all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
+.PHONY: coverage all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -182,6 +186,13 @@ soak: deps
 	$(MAKE) build/rel/bench/soak build/rel/iohandover
 	@mkdir -p build/bench
 	build/rel/bench/soak $(SOAK_ARGS) --json build/bench/soak.json
+
+# Every unit and scenario test over a --coverage build (the machine and
+# the exec'd kernels included), then line and branch coverage per folder
+# (scripts/coverage.sh; gcov only). Not part of make check: a few minutes.
+coverage: deps
+	$(MAKE) build-cov
+	@bash scripts/coverage.sh build/cov $(TESTS_cov)
 
 demo: deps
 	$(MAKE) all

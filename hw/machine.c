@@ -346,7 +346,9 @@ int hw_machine_fork(const struct hw_machine_cfg *cfg, int physmem_fd,
 		/* The machine outlives hosts, not the runner that made it. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(1);
-		_exit(hw_machine_run(cfg, physmem_fd, region_fd) ? 1 : 0);
+		int rc = hw_machine_run(cfg, physmem_fd, region_fd) ? 1 : 0;
+		ioh_coverage_flush();
+		_exit(rc);
 	}
 	*pid = p;
 	return 0;

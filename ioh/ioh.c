@@ -34,6 +34,17 @@ void ioh_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+#ifdef IOH_COVERAGE
+void __gcov_dump(void);
+#endif
+
+void ioh_coverage_flush(void)
+{
+#ifdef IOH_COVERAGE
+	__gcov_dump();
+#endif
+}
+
 int ioh_u64vec_push(struct ioh_u64vec *vec, uint64_t x)
 {
 	if (vec->n == vec->cap) {

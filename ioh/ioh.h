@@ -25,6 +25,14 @@ void ioh_sleep_ms(uint64_t ms);
  */
 void ioh_json_str(FILE *f, const char *s);
 
+/*
+ * Write out this process's coverage counters (a `make coverage` build;
+ * nothing otherwise). For processes that end with _exit, which skips
+ * the exit handlers that normally write them; exec and fork are handled
+ * by the compiler's own wrappers.
+ */
+void ioh_coverage_flush(void);
+
 /* A growable array of uint64_t; zero-initialised is empty. */
 struct ioh_u64vec {
 	uint64_t *v;

@@ -462,6 +462,17 @@ static void test_adopt(void **state)
 	assert_int_equal(bad, 0x80000000ull + leaf * SZ_4K);
 	l0[leaf + 3] = saved;
 
+	/* A contiguous run with one item of other attributes: S2AP write
+	 * (bit 7) cleared, a valid read-only leaf on its own, but the run's
+	 * items must all say the same (DDI 0487 D8.7.1). */
+	saved = l0[leaf + 5];
+	l0[leaf + 5] &= ~(1ull << 7);
+	c.n = 0;
+	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,
+				  claim_once, &c, &bad), -PT_EINVAL);
+	assert_int_equal(bad, 0x80000000ull + leaf * SZ_4K);
+	l0[leaf + 5] = saved;
+
 	/* And whole again. */
 	c.n = 0;
 	assert_int_equal(pt_adopt(&ad, &cfg, &x.mem.ops, &x.mem, x.t.top_pa,

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared helpers of pt.c and pt_layout.c: single-copy-atomic entry access,
- * table lookup, and the private page pool a mutation draws from.
+ * table lookup, and the private page pool a mutation draws from. The
+ * functions declared here are defined in pt.c; pt_layout.c uses them and
+ * defines none, so the dependency between the two files goes one way.
  */
 #ifndef IOH_PT_INTERNAL_H
 #define IOH_PT_INTERNAL_H

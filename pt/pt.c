@@ -9,7 +9,9 @@
  * read-only to find every conflict and count the table pages it will
  * need, allocates them into a private pool, and only then writes; the
  * write pass cannot fail. So a failed call leaves the table byte for byte
- * as it was, and hardware never sees a half-done change.
+ * as it was, and hardware never sees a half-done change. A map's two
+ * passes (map_check, map_commit) step through the range with one cursor,
+ * struct pt_map_step, so they place leaves and tables identically.
  */
 #include "pt/pt_internal.h"
 
@@ -513,6 +515,74 @@ struct map_plan {
  */
 #define PT_STREAM_MIN_TABLES 128
 
+/*
+ * The step cursor: how a map walks its range through one table. Each
+ * step is either a run of leaves of one size in this table (the canonical
+ * choice: the largest allowed size va and pa are aligned to that fits,
+ * as many in a row as before a larger size becomes possible), or the
+ * piece of the range under one entry, which goes one level down. The plan
+ * (map_check) and the commit (map_commit) both walk with it, so they
+ * cannot disagree on where leaves go and where a table is needed.
+ */
+enum pt_map_step_kind {
+	PT_STEP_END,      /* the range is done */
+	PT_STEP_LEAVES,   /* items leaves of 2^size_lg2 bytes from entry idx */
+	PT_STEP_DOWN,     /* [va, va + bytes) lies under entry idx, a level down */
+	PT_STEP_NOSIZE,   /* no allowed leaf size fits at va */
+};
+
+struct pt_map_step {
+	unsigned int level;     /* of the table walked */
+	pt_vaddr_t va;          /* the step's range: [va, va + bytes) */
+	pt_oaddr_t pa;          /* ... mapped onto pa */
+	uint64_t bytes;
+	uint64_t left;          /* bytes after this step */
+	unsigned int idx;       /* first entry of the table the step covers */
+	uint64_t items;         /* LEAVES: entries written */
+	unsigned int size_lg2;  /* LEAVES: leaf size (above the item size:
+				 * contiguous runs) */
+};
+
+static inline void map_step_init(struct pt_map_step *s, unsigned int level,
+				 pt_vaddr_t va, pt_oaddr_t pa, uint64_t len)
+{
+	s->level = level;
+	s->va = va;
+	s->pa = pa;
+	s->bytes = 0;
+	s->left = len;
+}
+
+static inline enum pt_map_step_kind map_step_next(const struct pt_table *t,
+						  struct pt_map_step *s)
+{
+	/* Past the previous step (at the very top of the address space this
+	 * wraps to 0 with nothing left, as the range ends there). */
+	s->va += s->bytes;
+	s->pa += s->bytes;
+	s->bytes = 0;
+	if (!s->left)
+		return PT_STEP_END;
+	unsigned int ilg2 = pt_item_lg2(s->level);
+	unsigned int slg2 = pick_size_lg2(t, s->va, s->pa, s->left);
+	s->idx = pt_level_index(s->va, s->level);
+	if (!slg2)
+		return PT_STEP_NOSIZE;
+	if (slg2 >= ilg2) {
+		s->size_lg2 = slg2;
+		s->bytes = leaf_run(t, s->va, s->pa, s->left, slg2) << slg2;
+		s->items = s->bytes >> ilg2;
+		s->left -= s->bytes;
+		return PT_STEP_LEAVES;
+	}
+	uint64_t isz = 1ull << ilg2;
+	uint64_t span = isz - (s->va & (isz - 1));
+	s->bytes = span < s->left ? span : s->left;
+	s->items = 1;
+	s->left -= s->bytes;
+	return PT_STEP_DOWN;
+}
+
 /* Read-only pass: find conflicts, count pages. table NULL stands for a
  * table that does not exist yet (all empty). */
 static int map_check(const struct pt_table *t, const uint64_t *table,
@@ -520,40 +590,29 @@ static int map_check(const struct pt_table *t, const uint64_t *table,
 		     uint64_t len, struct map_plan *plan)
 {
 	const struct pt_fmt *f = t->fmt;
-	unsigned int ilg2 = pt_item_lg2(level);
-	uint64_t isz = 1ull << ilg2;
+	struct pt_map_step s;
+	enum pt_map_step_kind kind;
 
-	while (len) {
-		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-		if (!slg2)
+	map_step_init(&s, level, va, pa, len);
+	while ((kind = map_step_next(t, &s)) != PT_STEP_END) {
+		if (kind == PT_STEP_NOSIZE)
 			return -PT_EINVAL;
-		if (slg2 >= ilg2) {
-			uint64_t run = leaf_run(t, va, pa, len, slg2);
-			uint64_t bytes = run << slg2;
-			if (table) {
-				unsigned int idx = pt_level_index(va, level);
-				uint64_t items = bytes >> ilg2;
-				for (uint64_t i = 0; i < items; i++) {
-					uint64_t e = pt_read(&table[idx + i]);
-					if (!pt_fmt_present(f, e))
-						continue;
-					if (level == 0 ||
-					    !pt_fmt_is_table(f, e, level) ||
-					    !subtree_empty(t, pt_next_table(t, e),
-							   level - 1))
-						return -PT_EEXIST;
-					plan->replaces_tables = true;
-				}
+		if (kind == PT_STEP_LEAVES) {
+			if (!table)
+				continue;
+			for (uint64_t i = 0; i < s.items; i++) {
+				uint64_t e = pt_read(&table[s.idx + i]);
+				if (!pt_fmt_present(f, e))
+					continue;
+				if (level == 0 || !pt_fmt_is_table(f, e, level) ||
+				    !subtree_empty(t, pt_next_table(t, e),
+						   level - 1))
+					return -PT_EEXIST;
+				plan->replaces_tables = true;
 			}
-			va += bytes;
-			pa += bytes;
-			len -= bytes;
 			continue;
 		}
-		uint64_t span = isz - (va & (isz - 1));
-		if (span > len)
-			span = len;
-		uint64_t e = table ? pt_read(&table[pt_level_index(va, level)]) : 0;
+		uint64_t e = table ? pt_read(&table[s.idx]) : 0;
 		const uint64_t *next = NULL;
 		if (!pt_fmt_present(f, e))
 			plan->tables++;
@@ -561,26 +620,23 @@ static int map_check(const struct pt_table *t, const uint64_t *table,
 			next = pt_next_table(t, e);
 		else
 			return -PT_EEXIST;
-		int err = map_check(t, next, level - 1, va, pa, span, plan);
+		int err = map_check(t, next, level - 1, s.va, s.pa, s.bytes, plan);
 		if (err)
 			return err;
-		va += span;
-		pa += span;
-		len -= span;
 	}
 	return 0;
 }
 
 /* Whether mapping [va, va + len) at level fills a whole table with one
- * run of same-size leaves (so the new table needs no zeroing). */
+ * step of same-size leaves (so the new table needs no zeroing). */
 static bool fills_table(const struct pt_table *t, unsigned int level,
 			pt_vaddr_t va, pt_oaddr_t pa, uint64_t len)
 {
 	if (len != pt_item_size(level + 1))
 		return false;
-	unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-	return slg2 >= pt_item_lg2(level) &&
-	       (leaf_run(t, va, pa, len, slg2) << slg2) == len;
+	struct pt_map_step s;
+	map_step_init(&s, level, va, pa, len);
+	return map_step_next(t, &s) == PT_STEP_LEAVES && !s.left;
 }
 
 static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
@@ -590,63 +646,54 @@ static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 {
 	const struct pt_fmt *f = t->fmt;
 	unsigned int ilg2 = pt_item_lg2(level);
-	uint64_t isz = 1ull << ilg2;
+	struct pt_map_step s;
+	enum pt_map_step_kind kind;
 
-	while (len) {
-		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-		if (slg2 >= ilg2) {
-			uint64_t run = leaf_run(t, va, pa, len, slg2);
-			uint64_t bytes = run << slg2;
-			uint64_t items = bytes >> ilg2;
+	map_step_init(&s, level, va, pa, len);
+	while ((kind = map_step_next(t, &s)) != PT_STEP_END) {
+		/* Never here: the plan refused the range with PT_EINVAL. */
+		if (kind == PT_STEP_NOSIZE)
+			break;
+		uint64_t *p = &table[s.idx];
+		if (kind == PT_STEP_LEAVES) {
 			uint64_t tmpl = pt_leaf_template(t, level, attr,
-							 slg2 > ilg2);
-			uint64_t *p = &table[pt_level_index(va, level)];
+							 s.size_lg2 > ilg2);
 			if (priv) {
-				pt_fill_private(p, items, tmpl, pa, ilg2,
+				pt_fill_private(p, s.items, tmpl, s.pa, ilg2,
 						plan->stream);
 			} else if (plan->replaces_tables) {
-				for (uint64_t i = 0; i < items; i++) {
+				for (uint64_t i = 0; i < s.items; i++) {
 					uint64_t old = pt_read(&p[i]);
-					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+					pt_write(&p[i], tmpl | (s.pa + (i << ilg2)));
 					if (pt_fmt_present(f, old))
 						pt_retire_subtree(t, pt_entry_addr(t, old),
 								  level - 1, g);
 				}
 			} else {
-				pt_fill_live(p, items, tmpl | pa, ilg2);
+				pt_fill_live(p, s.items, tmpl | s.pa, ilg2);
 			}
-			va += bytes;
-			pa += bytes;
-			len -= bytes;
 			continue;
 		}
-		uint64_t span = isz - (va & (isz - 1));
-		if (span > len)
-			span = len;
-		uint64_t *p = &table[pt_level_index(va, level)];
 		uint64_t e = pt_read(p);
 		if (pt_fmt_present(f, e)) {
-			map_commit(t, pt_next_table(t, e), level - 1, va, pa,
-				   span, attr, plan, pool, g, priv);
-		} else {
-			pt_oaddr_t npa;
-			uint64_t *nt = fills_table(t, level - 1, va, pa, span) ?
-				pt_pool_take_raw(t, pool, &npa) :
-				pt_pool_take(t, pool, &npa);
-			/* Fill while private, then publish with release. */
-			map_commit(t, nt, level - 1, va, pa, span, attr, plan,
-				   pool, g, true);
-			if (priv) {
-				p[0] = pt_make_table_entry(t, npa);
-			} else {
-				if (plan->stream)
-					pt_stream_fence();
-				pt_publish(p, pt_make_table_entry(t, npa));
-			}
+			map_commit(t, pt_next_table(t, e), level - 1, s.va, s.pa,
+				   s.bytes, attr, plan, pool, g, priv);
+			continue;
 		}
-		va += span;
-		pa += span;
-		len -= span;
+		pt_oaddr_t npa;
+		uint64_t *nt = fills_table(t, level - 1, s.va, s.pa, s.bytes) ?
+			pt_pool_take_raw(t, pool, &npa) :
+			pt_pool_take(t, pool, &npa);
+		/* Fill while private, then publish with release. */
+		map_commit(t, nt, level - 1, s.va, s.pa, s.bytes, attr, plan,
+			   pool, g, true);
+		if (priv) {
+			p[0] = pt_make_table_entry(t, npa);
+		} else {
+			if (plan->stream)
+				pt_stream_fence();
+			pt_publish(p, pt_make_table_entry(t, npa));
+		}
 	}
 }
 

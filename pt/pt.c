@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
  * pt core: table life cycle, map, unmap, lookup and the leaf iterator,
- * written once for every format described by struct pt_fmt.
+ * written once for every format described by struct pt_fmt, and the
+ * one-step split (pt_split_one) unmap and the layout operations share.
+ * pt_layout.c builds on this file; nothing here calls into pt_layout.c.
  *
  * Mutations are all or nothing. A map or unmap first walks the range
  * read-only to find every conflict and count the table pages it will
  * need, allocates them into a private pool, and only then writes; the
  * write pass cannot fail. So a failed call leaves the table byte for byte
- * as it was, and hardware never sees a half-done change.
+ * as it was, and hardware never sees a half-done change. A map's two
+ * passes (map_check, map_commit) step through the range with one cursor,
+ * struct pt_map_step, so they place leaves and tables identically.
+ *
+ * The pool still does not trust the count: a write pass that needs other
+ * pages than were counted fails with PT_EPLAN (a bug in pt) and is
+ * undone, tables it had linked going to defer_free (docs/pt.md).
  */
 #include "pt/pt_internal.h"
 
@@ -26,6 +34,7 @@ const char *pt_strerror(int err)
 	case PT_ERANGE: return "address beyond the format's width";
 	case PT_EOPNOTSUPP: return "not expressible in this format";
 	case PT_EOVERFLOW: return "address range wraps around";
+	case PT_EPLAN: return "internal error: table pages needed differ from the plan (call undone)";
 	default: return "unknown error";
 	}
 }
@@ -326,9 +335,16 @@ int pt_pool_fill(struct pt_table *t, struct pt_pool *pool, unsigned long n)
 	return 0;
 }
 
+/*
+ * NULL when the pool is empty: the mutation needs more pages than it
+ * counted before writing, a bug its caller reports as PT_EPLAN (and
+ * undoes) rather than taking a page that is not there.
+ */
 static uint64_t *pool_pop(struct pt_pool *pool, pt_oaddr_t *pa)
 {
 	uint64_t *ix = pool->head;
+	if (!pool->count)
+		return NULL;
 	pool->count--;
 	if (ix[POOL_TAKEN] < ix[POOL_FILLED]) {
 		uint64_t k = POOL_SLOT0 + 2 * ix[POOL_TAKEN]++;
@@ -345,8 +361,10 @@ static uint64_t *pool_pop(struct pt_pool *pool, pt_oaddr_t *pa)
 uint64_t *pt_pool_take_raw(struct pt_table *t, struct pt_pool *pool,
 			   pt_oaddr_t *pa)
 {
-	t->nr_tables++;
-	return pool_pop(pool, pa);
+	uint64_t *page = pool_pop(pool, pa);
+	if (page)
+		t->nr_tables++;
+	return page;
 }
 
 uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
@@ -355,7 +373,8 @@ uint64_t *pt_pool_take(struct pt_table *t, struct pt_pool *pool,
 	uint64_t *page = pt_pool_take_raw(t, pool, pa);
 	/* Zeroed now rather than at allocation: the caller fills it next,
 	 * while it is still in cache. */
-	memset(page, 0, PT_TABLE_SIZE);
+	if (page)
+		memset(page, 0, PT_TABLE_SIZE);
 	return page;
 }
 
@@ -510,12 +529,6 @@ static bool subtree_empty(const struct pt_table *t, const uint64_t *table,
 	return true;
 }
 
-struct map_plan {
-	unsigned long tables;   /* new table pages needed */
-	bool replaces_tables;   /* empty tables sit where leaves will go */
-	bool stream;            /* fill new tables bypassing the cache */
-};
-
 /*
  * A build larger than this many new tables (512 KiB) is written with
  * non-temporal stores: it would only evict the caches, and nothing reads
@@ -523,47 +536,104 @@ struct map_plan {
  */
 #define PT_STREAM_MIN_TABLES 128
 
+/*
+ * The step cursor: how a map walks its range through one table. Each
+ * step is either a run of leaves of one size in this table (the canonical
+ * choice: the largest allowed size va and pa are aligned to that fits,
+ * as many in a row as before a larger size becomes possible), or the
+ * piece of the range under one entry, which goes one level down. The plan
+ * (map_check) and the commit (map_commit) both walk with it, so they
+ * cannot disagree on where leaves go and where a table is needed.
+ */
+enum pt_map_step_kind {
+	PT_STEP_END,      /* the range is done */
+	PT_STEP_LEAVES,   /* items leaves of 2^size_lg2 bytes from entry idx */
+	PT_STEP_DOWN,     /* [va, va + bytes) lies under entry idx, a level down */
+	PT_STEP_NOSIZE,   /* no allowed leaf size fits at va */
+};
+
+struct pt_map_step {
+	unsigned int level;     /* of the table walked */
+	pt_vaddr_t va;          /* the step's range: [va, va + bytes) */
+	pt_oaddr_t pa;          /* ... mapped onto pa */
+	uint64_t bytes;
+	uint64_t left;          /* bytes after this step */
+	unsigned int idx;       /* first entry of the table the step covers */
+	uint64_t items;         /* LEAVES: entries written */
+	unsigned int size_lg2;  /* LEAVES: leaf size (above the item size:
+				 * contiguous runs) */
+};
+
+static inline void map_step_init(struct pt_map_step *s, unsigned int level,
+				 pt_vaddr_t va, pt_oaddr_t pa, uint64_t len)
+{
+	s->level = level;
+	s->va = va;
+	s->pa = pa;
+	s->bytes = 0;
+	s->left = len;
+}
+
+static inline enum pt_map_step_kind map_step_next(const struct pt_table *t,
+						  struct pt_map_step *s)
+{
+	/* Past the previous step (at the very top of the address space this
+	 * wraps to 0 with nothing left, as the range ends there). */
+	s->va += s->bytes;
+	s->pa += s->bytes;
+	s->bytes = 0;
+	if (!s->left)
+		return PT_STEP_END;
+	unsigned int ilg2 = pt_item_lg2(s->level);
+	unsigned int slg2 = pick_size_lg2(t, s->va, s->pa, s->left);
+	s->idx = pt_level_index(s->va, s->level);
+	if (!slg2)
+		return PT_STEP_NOSIZE;
+	if (slg2 >= ilg2) {
+		s->size_lg2 = slg2;
+		s->bytes = leaf_run(t, s->va, s->pa, s->left, slg2) << slg2;
+		s->items = s->bytes >> ilg2;
+		s->left -= s->bytes;
+		return PT_STEP_LEAVES;
+	}
+	uint64_t isz = 1ull << ilg2;
+	uint64_t span = isz - (s->va & (isz - 1));
+	s->bytes = span < s->left ? span : s->left;
+	s->items = 1;
+	s->left -= s->bytes;
+	return PT_STEP_DOWN;
+}
+
 /* Read-only pass: find conflicts, count pages. table NULL stands for a
  * table that does not exist yet (all empty). */
 static int map_check(const struct pt_table *t, const uint64_t *table,
 		     unsigned int level, pt_vaddr_t va, pt_oaddr_t pa,
-		     uint64_t len, struct map_plan *plan)
+		     uint64_t len, struct pt_map_plan *plan)
 {
 	const struct pt_fmt *f = t->fmt;
-	unsigned int ilg2 = pt_item_lg2(level);
-	uint64_t isz = 1ull << ilg2;
+	struct pt_map_step s;
+	enum pt_map_step_kind kind;
 
-	while (len) {
-		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-		if (!slg2)
+	map_step_init(&s, level, va, pa, len);
+	while ((kind = map_step_next(t, &s)) != PT_STEP_END) {
+		if (kind == PT_STEP_NOSIZE)
 			return -PT_EINVAL;
-		if (slg2 >= ilg2) {
-			uint64_t run = leaf_run(t, va, pa, len, slg2);
-			uint64_t bytes = run << slg2;
-			if (table) {
-				unsigned int idx = pt_level_index(va, level);
-				uint64_t items = bytes >> ilg2;
-				for (uint64_t i = 0; i < items; i++) {
-					uint64_t e = pt_read(&table[idx + i]);
-					if (!pt_fmt_present(f, e))
-						continue;
-					if (level == 0 ||
-					    !pt_fmt_is_table(f, e, level) ||
-					    !subtree_empty(t, pt_next_table(t, e),
-							   level - 1))
-						return -PT_EEXIST;
-					plan->replaces_tables = true;
-				}
+		if (kind == PT_STEP_LEAVES) {
+			if (!table)
+				continue;
+			for (uint64_t i = 0; i < s.items; i++) {
+				uint64_t e = pt_read(&table[s.idx + i]);
+				if (!pt_fmt_present(f, e))
+					continue;
+				if (level == 0 || !pt_fmt_is_table(f, e, level) ||
+				    !subtree_empty(t, pt_next_table(t, e),
+						   level - 1))
+					return -PT_EEXIST;
+				plan->replaces_tables = true;
 			}
-			va += bytes;
-			pa += bytes;
-			len -= bytes;
 			continue;
 		}
-		uint64_t span = isz - (va & (isz - 1));
-		if (span > len)
-			span = len;
-		uint64_t e = table ? pt_read(&table[pt_level_index(va, level)]) : 0;
+		uint64_t e = table ? pt_read(&table[s.idx]) : 0;
 		const uint64_t *next = NULL;
 		if (!pt_fmt_present(f, e))
 			plan->tables++;
@@ -571,93 +641,141 @@ static int map_check(const struct pt_table *t, const uint64_t *table,
 			next = pt_next_table(t, e);
 		else
 			return -PT_EEXIST;
-		int err = map_check(t, next, level - 1, va, pa, span, plan);
+		int err = map_check(t, next, level - 1, s.va, s.pa, s.bytes, plan);
 		if (err)
 			return err;
-		va += span;
-		pa += span;
-		len -= span;
 	}
 	return 0;
 }
 
 /* Whether mapping [va, va + len) at level fills a whole table with one
- * run of same-size leaves (so the new table needs no zeroing). */
+ * step of same-size leaves (so the new table needs no zeroing). */
 static bool fills_table(const struct pt_table *t, unsigned int level,
 			pt_vaddr_t va, pt_oaddr_t pa, uint64_t len)
 {
 	if (len != pt_item_size(level + 1))
 		return false;
-	unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-	return slg2 >= pt_item_lg2(level) &&
-	       (leaf_run(t, va, pa, len, slg2) << slg2) == len;
+	struct pt_map_step s;
+	map_step_init(&s, level, va, pa, len);
+	return map_step_next(t, &s) == PT_STEP_LEAVES && !s.left;
 }
 
-static void map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
-		       pt_vaddr_t va, pt_oaddr_t pa, uint64_t len, uint64_t attr,
-		       const struct map_plan *plan, struct pt_pool *pool,
-		       struct pt_gather *g, bool priv)
+/*
+ * Write pass; table is private (priv) or live. Cannot fail unless it
+ * disagrees with the plan (a bug): then PT_EPLAN, with the private table
+ * it was filling freed and never linked, and the live writes it already
+ * made left for pt_map_commit to undo.
+ */
+static int map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
+		      pt_vaddr_t va, pt_oaddr_t pa, uint64_t len, uint64_t attr,
+		      const struct pt_map_plan *plan, struct pt_pool *pool,
+		      struct pt_gather *g, bool priv)
 {
 	const struct pt_fmt *f = t->fmt;
 	unsigned int ilg2 = pt_item_lg2(level);
-	uint64_t isz = 1ull << ilg2;
+	struct pt_map_step s;
+	enum pt_map_step_kind kind;
 
-	while (len) {
-		unsigned int slg2 = pick_size_lg2(t, va, pa, len);
-		if (slg2 >= ilg2) {
-			uint64_t run = leaf_run(t, va, pa, len, slg2);
-			uint64_t bytes = run << slg2;
-			uint64_t items = bytes >> ilg2;
+	map_step_init(&s, level, va, pa, len);
+	while ((kind = map_step_next(t, &s)) != PT_STEP_END) {
+		/* The plan refused such a range with PT_EINVAL. */
+		if (kind == PT_STEP_NOSIZE)
+			return -PT_EPLAN;
+		uint64_t *p = &table[s.idx];
+		if (kind == PT_STEP_LEAVES) {
 			uint64_t tmpl = pt_leaf_template(t, level, attr,
-							 slg2 > ilg2);
-			uint64_t *p = &table[pt_level_index(va, level)];
+							 s.size_lg2 > ilg2);
 			if (priv) {
-				pt_fill_private(p, items, tmpl, pa, ilg2,
+				pt_fill_private(p, s.items, tmpl, s.pa, ilg2,
 						plan->stream);
 			} else if (plan->replaces_tables) {
-				for (uint64_t i = 0; i < items; i++) {
+				for (uint64_t i = 0; i < s.items; i++) {
 					uint64_t old = pt_read(&p[i]);
-					pt_write(&p[i], tmpl | (pa + (i << ilg2)));
+					pt_write(&p[i], tmpl | (s.pa + (i << ilg2)));
 					if (pt_fmt_present(f, old))
 						pt_retire_subtree(t, pt_entry_addr(t, old),
 								  level - 1, g);
 				}
 			} else {
-				pt_fill_live(p, items, tmpl | pa, ilg2);
+				pt_fill_live(p, s.items, tmpl | s.pa, ilg2);
 			}
-			va += bytes;
-			pa += bytes;
-			len -= bytes;
 			continue;
 		}
-		uint64_t span = isz - (va & (isz - 1));
-		if (span > len)
-			span = len;
-		uint64_t *p = &table[pt_level_index(va, level)];
 		uint64_t e = pt_read(p);
+		int err;
 		if (pt_fmt_present(f, e)) {
-			map_commit(t, pt_next_table(t, e), level - 1, va, pa,
-				   span, attr, plan, pool, g, priv);
-		} else {
-			pt_oaddr_t npa;
-			uint64_t *nt = fills_table(t, level - 1, va, pa, span) ?
-				pt_pool_take_raw(t, pool, &npa) :
-				pt_pool_take(t, pool, &npa);
-			/* Fill while private, then publish with release. */
-			map_commit(t, nt, level - 1, va, pa, span, attr, plan,
-				   pool, g, true);
-			if (priv) {
-				p[0] = pt_make_table_entry(t, npa);
-			} else {
-				if (plan->stream)
-					pt_stream_fence();
-				pt_publish(p, pt_make_table_entry(t, npa));
-			}
+			err = map_commit(t, pt_next_table(t, e), level - 1, s.va,
+					 s.pa, s.bytes, attr, plan, pool, g, priv);
+			if (err)
+				return err;
+			continue;
 		}
-		va += span;
-		pa += span;
-		len -= span;
+		pt_oaddr_t npa;
+		uint64_t *nt = fills_table(t, level - 1, s.va, s.pa, s.bytes) ?
+			pt_pool_take_raw(t, pool, &npa) :
+			pt_pool_take(t, pool, &npa);
+		/* The plan counted fewer tables than the commit builds. */
+		if (!nt)
+			return -PT_EPLAN;
+		/* Fill while private, then publish with release. */
+		err = map_commit(t, nt, level - 1, s.va, s.pa, s.bytes, attr,
+				 plan, pool, g, true);
+		if (err) {
+			/* Hardware has never seen it: free, not defer. */
+			free_subtree(t, nt, npa, level - 1);
+			return err;
+		}
+		if (priv) {
+			p[0] = pt_make_table_entry(t, npa);
+		} else {
+			if (plan->stream)
+				pt_stream_fence();
+			pt_publish(p, pt_make_table_entry(t, npa));
+		}
 	}
+	return 0;
+}
+
+int pt_map_plan(const struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		uint64_t len, struct pt_map_plan *plan)
+{
+	*plan = (struct pt_map_plan){ 0 };
+	int err = map_check(t, t->top, t->top_level, va, pa, len, plan);
+	plan->stream = plan->tables >= PT_STREAM_MIN_TABLES;
+	return err;
+}
+
+static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
+			    unsigned int level, pt_vaddr_t va, pt_vaddr_t last,
+			    struct pt_gather *g);
+
+int pt_map_commit(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		  uint64_t len, uint64_t attr, const struct pt_map_plan *plan,
+		  struct pt_pool *pool, struct pt_gather *g)
+{
+	pt_vaddr_t last = va + (len - 1);
+	int err = map_commit(t, t->top, t->top_level, va, pa, len, attr, plan,
+			     pool, g, false);
+	/* Pages left over: the plan counted tables the commit did not build. */
+	if (!err && pool->count)
+		err = -PT_EPLAN;
+	if (!err) {
+		pt_gather_add(g, va, last);
+		return 0;
+	}
+	/*
+	 * Plan and commit disagree, a bug: report it, and take back what
+	 * the commit wrote. The plan found no leaf in the range, so that is
+	 * every leaf there now; unmapping them removes the tables the commit
+	 * linked (hardware may have walked those: they are deferred, and the
+	 * gather covers the range), and no table that still maps anything.
+	 */
+	if (plan->stream)
+		pt_stream_fence();
+	unmap_level(t, t->top, t->top_level, va, last, g);
+	pt_gather_add(g, va, last);
+	pt_pool_drain(t, pool);
+	return err;
 }
 
 /*
@@ -732,19 +850,15 @@ int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 
 	if (map_fast(t, va, pa, len, attr, g))
 		return 0;
-	struct map_plan plan = { 0 };
-	err = map_check(t, t->top, t->top_level, va, pa, len, &plan);
+	struct pt_map_plan plan;
+	err = pt_map_plan(t, va, pa, len, &plan);
 	if (err)
 		return err;
-	plan.stream = plan.tables >= PT_STREAM_MIN_TABLES;
 	struct pt_pool pool = { 0 };
 	err = pt_pool_fill(t, &pool, plan.tables);
 	if (err)
 		return err;
-	map_commit(t, t->top, t->top_level, va, pa, len, attr, &plan, &pool, g,
-		   false);
-	pt_gather_add(g, va, va + (len - 1));
-	return 0;
+	return pt_map_commit(t, va, pa, len, attr, &plan, &pool, g);
 }
 
 /* ---- lookup ------------------------------------------------------- */
@@ -875,7 +989,77 @@ bool pt_iter_next(const struct pt_table *t, struct pt_iter *it,
 	return false;
 }
 
-/* ---- unmap -------------------------------------------------------- */
+/* ---- split, unmap ------------------------------------------------- */
+
+/*
+ * The one-step split is here, not in pt_layout.c, because unmap needs it
+ * to cut a leaf straddling an end of its range: pt_layout.c (pt_split,
+ * pt_reconcile) builds on this file and nothing here calls into it.
+ */
+
+/* Entry pointer and level of the leaf containing va (PT_ENOENT if none). */
+static int leaf_slot(const struct pt_table *t, pt_vaddr_t va, uint64_t **slot,
+		     unsigned int *levelp)
+{
+	uint64_t *table = t->top;
+	for (unsigned int level = t->top_level;; level--) {
+		uint64_t *p = &table[pt_level_index(va, level)];
+		uint64_t e = pt_read(p);
+		if (!pt_fmt_present(t->fmt, e))
+			return -PT_ENOENT;
+		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
+			*slot = p;
+			*levelp = level;
+			return 0;
+		}
+		table = pt_next_table(t, e);
+	}
+}
+
+int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
+		 struct pt_gather *g)
+{
+	const struct pt_fmt *f = t->fmt;
+	uint64_t *p;
+	unsigned int level;
+	int err = leaf_slot(t, va, &p, &level);
+	if (err)
+		return err;
+	uint64_t e = pt_read(p);
+	uint64_t isz = pt_item_size(level);
+
+	if (pt_entry_contig(t, e, level)) {
+		/* Run -> its items: each item already maps its own piece. */
+		unsigned int n = 1u << f->contig_lg2[level];
+		uint64_t *first = p - (pt_level_index(va, level) & (n - 1));
+		for (unsigned int i = 0; i < n; i++)
+			pt_write(&first[i], pt_read(&first[i]) & ~f->contig_bit);
+		pt_vaddr_t run_va = va & ~((isz << f->contig_lg2[level]) - 1);
+		pt_gather_add(g, run_va, run_va + ((isz << f->contig_lg2[level]) - 1));
+		if (g)
+			g->leaf_levels |= (uint8_t)(1u << level);
+		return 0;
+	}
+	if (level == 0)
+		return -PT_EINVAL;
+
+	pt_oaddr_t npa;
+	uint64_t *nt = pt_pool_take(t, pool, &npa);
+	/* Fewer pages than the caller counted (pt_split_need): a bug. */
+	if (!nt)
+		return -PT_EPLAN;
+	unsigned int cl = level - 1;
+	uint64_t tmpl = (e & f->attr_mask) | f->leaf_type[cl];
+	pt_oaddr_t oa = pt_entry_addr(t, e) & ~(isz - 1);
+	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++)
+		pt_write(&nt[i], tmpl | (oa + ((uint64_t)i << pt_item_lg2(cl))));
+	pt_publish(p, pt_make_table_entry(t, npa));
+	pt_vaddr_t bva = va & ~(isz - 1);
+	pt_gather_add(g, bva, bva + (isz - 1));
+	if (g)
+		g->leaf_levels |= (uint8_t)(1u << level);
+	return 0;
+}
 
 int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n)
 {
@@ -890,6 +1074,81 @@ int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n)
 		level--;
 	}
 	return 1;
+}
+
+/* Whether an unmap's range [., last] has an address after it to keep. */
+static bool has_end(const struct pt_table *t, pt_vaddr_t last)
+{
+	return last != pt_max_va(t) && va_valid(t, last + 1);
+}
+
+/*
+ * How to put back whole a leaf split_until() split: the entry it had, in
+ * the slot that held it. Splits only ever add tables below that slot and,
+ * for a contiguous run, clear the contiguous bit of the run's items.
+ */
+struct split_undo {
+	uint64_t *slot;     /* NULL: nothing to undo */
+	uint64_t e;
+	unsigned int level;
+	pt_vaddr_t va;
+};
+
+/* Split the leaf containing va until va starts a leaf. */
+static int split_until(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
+		       struct pt_gather *g, struct split_undo *u)
+{
+	struct pt_leaf leaf;
+	u->slot = NULL;
+	if (pt_leaf_at(t, va, &leaf) || leaf.va == va)
+		return 0;
+	if (leaf_slot(t, va, &u->slot, &u->level))
+		return 0;
+	u->e = pt_read(u->slot);
+	u->va = va;
+	do {
+		int err = pt_split_one(t, va, pool, g);
+		if (err)
+			return err;
+	} while (!pt_leaf_at(t, va, &leaf) && leaf.va != va);
+	return 0;
+}
+
+/* Put the leaf back as it was, as pt_join would: single stores, the
+ * tables the splits added deferred. No translation ever changed. */
+static void split_undo(struct pt_table *t, const struct split_undo *u,
+		       struct pt_gather *g)
+{
+	const struct pt_fmt *f = t->fmt;
+	if (!u->slot)
+		return;
+	uint64_t now = pt_read(u->slot);
+	if (pt_entry_contig(t, u->e, u->level)) {
+		unsigned int n = 1u << f->contig_lg2[u->level];
+		uint64_t *first = u->slot - (pt_level_index(u->va, u->level) & (n - 1));
+		for (unsigned int i = 0; i < n; i++)
+			if (&first[i] != u->slot)
+				pt_write(&first[i], pt_read(&first[i]) | f->contig_bit);
+	}
+	pt_write(u->slot, u->e);
+	if (u->level > 0 && pt_fmt_present(f, now) &&
+	    pt_fmt_is_table(f, now, u->level))
+		pt_retire_subtree(t, pt_entry_addr(t, now), u->level - 1, g);
+}
+
+int pt_split_ends(struct pt_table *t, pt_vaddr_t va, pt_vaddr_t last,
+		  struct pt_pool *pool, struct pt_gather *g)
+{
+	struct split_undo us, ue = { 0 };
+	int err = split_until(t, va, pool, g, &us);
+	if (!err && has_end(t, last))
+		err = split_until(t, last + 1, pool, g, &ue);
+	if (err) {
+		/* The end's splits may sit in tables the start's added. */
+		split_undo(t, &ue, g);
+		split_undo(t, &us, g);
+	}
+	return err;
 }
 
 /*
@@ -990,9 +1249,8 @@ int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,
 
 	/* A leaf straddling either end must be split first, or refused. */
 	unsigned long need_start, need_end = 0;
-	bool has_end = last != pt_max_va(t) && va_valid(t, last + 1);
 	bool cut_start = pt_split_need(t, va, &need_start);
-	bool cut_end = has_end && pt_split_need(t, last + 1, &need_end);
+	bool cut_end = has_end(t, last) && pt_split_need(t, last + 1, &need_end);
 	if ((cut_start || cut_end) && !(flags & PT_UNMAP_SPLIT))
 		return -PT_EINVAL;
 	if (cut_start || cut_end) {
@@ -1000,14 +1258,11 @@ int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,
 		err = pt_pool_fill(t, &pool, need_start + need_end);
 		if (err)
 			return err;
-		struct pt_leaf leaf;
-		while (!pt_leaf_at(t, va, &leaf) && leaf.va != va)
-			pt_split_one(t, va, &pool, g);
-		while (has_end && !pt_leaf_at(t, last + 1, &leaf) &&
-		       leaf.va != last + 1)
-			pt_split_one(t, last + 1, &pool, g);
+		err = pt_split_ends(t, va, last, &pool, g);
 		/* Both ends in one leaf counted its pages twice. */
 		pt_pool_drain(t, &pool);
+		if (err)
+			return err;
 	}
 
 	uint64_t bytes = unmap_level(t, t->top, t->top_level, va, last, g);

@@ -49,6 +49,10 @@ typedef uint64_t pt_oaddr_t; /* output (physical) address */
 #define PT_ERANGE 34    /* address beyond the format's width */
 #define PT_EOPNOTSUPP 95 /* protection or size the format cannot express */
 #define PT_EOVERFLOW 75 /* va + len wraps */
+/* EPROTO: a mutation needed other table pages than it counted before
+ * writing. A bug in pt, reported rather than trusted; the call is undone
+ * (docs/pt.md, "All or nothing"). */
+#define PT_EPLAN 71
 
 const char *pt_strerror(int err);
 
@@ -178,7 +182,9 @@ int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits);
  * Map [va, va + len) to [pa, pa + len). Leaves are the largest allowed
  * size both addresses are aligned to and that fits, so the same calls with
  * the same cfg give bit-identical tables. All or nothing: on error the
- * table is unchanged byte for byte.
+ * table is unchanged byte for byte. (PT_EPLAN, pt catching a bug of its
+ * own, is undone too, but hardware may have seen part of the map: g then
+ * covers the range, to invalidate before freeing deferred pages.)
  */
 int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		 uint64_t len, uint32_t prot, struct pt_gather *g);
@@ -189,7 +195,7 @@ int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
  * translation), otherwise the call fails with PT_EINVAL and nothing
  * changes. Never removes more than asked. A hole inside the range is
  * fine; the bytes actually unmapped are returned through *unmapped.
- * Tables left empty are removed.
+ * Tables left empty are removed. PT_EPLAN is undone as for pt_map_range.
  */
 #define PT_UNMAP_SPLIT (1u << 0)
 int pt_unmap_range(struct pt_table *t, pt_vaddr_t va, uint64_t len,

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared helpers of pt.c and pt_layout.c: single-copy-atomic entry access,
- * table lookup, and the private page pool a mutation draws from.
+ * table lookup, and the private page pool a mutation draws from. The
+ * functions declared here are defined in pt.c; pt_layout.c uses them and
+ * defines none, so the dependency between the two files goes one way.
+ * The map's and unmap's passes are declared too, for tests that hand the
+ * write pass a pool its plan did not ask for (tests/test_pt_map.c).
  */
 #ifndef IOH_PT_INTERNAL_H
 #define IOH_PT_INTERNAL_H
@@ -115,11 +119,40 @@ void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
 		       struct pt_gather *g);
 void pt_gather_add(struct pt_gather *g, pt_vaddr_t va, pt_vaddr_t last);
 
-/* Split the leaf at va one step using a page from pool (if needed). */
+/*
+ * pt_map_range's two passes, for tests that make them disagree. The plan
+ * (va, pa, len already checked as pt_map_range does): PT_EEXIST or
+ * PT_EINVAL, or 0 with the table pages the commit will need. The commit
+ * draws exactly plan->tables pages from pool; any other number is a bug
+ * (PT_EPLAN), and the commit is then undone: the leaves it wrote are
+ * cleared and the tables it linked deferred (the gather covers the range
+ * for the caller's invalidation). The pool is empty on return.
+ */
+struct pt_map_plan {
+	unsigned long tables;   /* new table pages needed */
+	bool replaces_tables;   /* empty tables sit where leaves will go */
+	bool stream;            /* fill new tables bypassing the cache */
+};
+int pt_map_plan(const struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		uint64_t len, struct pt_map_plan *plan);
+int pt_map_commit(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
+		  uint64_t len, uint64_t attr, const struct pt_map_plan *plan,
+		  struct pt_pool *pool, struct pt_gather *g);
+
+/* Split the leaf at va one step using a page from pool (if needed);
+ * PT_EPLAN, having changed nothing, if pool has no page for it. */
 int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
 		 struct pt_gather *g);
 /* Pages pt_split_one needs to split down until va starts a leaf. */
 int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n);
+/*
+ * pt_unmap_range's splits: until va and last + 1 (if mapped and not past
+ * the end) each start a leaf, with pages from pool, which pt_split_need
+ * counted (leftovers stay in it). If pool runs dry (PT_EPLAN), both
+ * leaves are put back as they were, the tables the splits added deferred.
+ */
+int pt_split_ends(struct pt_table *t, pt_vaddr_t va, pt_vaddr_t last,
+		  struct pt_pool *pool, struct pt_gather *g);
 
 /* Largest leaf va of the table, for walks over everything. */
 pt_vaddr_t pt_max_va(const struct pt_table *t);

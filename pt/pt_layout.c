@@ -7,6 +7,9 @@
  * (docs/reference.md section 3 rule 2): the new table must hold every old
  * translation at the old granularity.
  *
+ * Built on pt.c (lookup, the iterator, the page pool and pt_split_one,
+ * the one-step split unmap shares); pt.c calls nothing in this file.
+ *
  * Leaves are aligned power-of-two blocks, so two leaves (of one table or
  * of two) are either disjoint or one contains the other. Comparisons run
  * in "clusters": the larger of the two leaves at an address, against all
@@ -15,67 +18,6 @@
 #include "pt/pt_internal.h"
 
 #include <string.h>
-
-/* Entry pointer and level of the leaf containing va (PT_ENOENT if none). */
-static int leaf_slot(const struct pt_table *t, pt_vaddr_t va, uint64_t **slot,
-		     unsigned int *levelp)
-{
-	uint64_t *table = t->top;
-	for (unsigned int level = t->top_level;; level--) {
-		uint64_t *p = &table[pt_level_index(va, level)];
-		uint64_t e = pt_read(p);
-		if (!pt_fmt_present(t->fmt, e))
-			return -PT_ENOENT;
-		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
-			*slot = p;
-			*levelp = level;
-			return 0;
-		}
-		table = pt_next_table(t, e);
-	}
-}
-
-int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
-		 struct pt_gather *g)
-{
-	const struct pt_fmt *f = t->fmt;
-	uint64_t *p;
-	unsigned int level;
-	int err = leaf_slot(t, va, &p, &level);
-	if (err)
-		return err;
-	uint64_t e = pt_read(p);
-	uint64_t isz = pt_item_size(level);
-
-	if (pt_entry_contig(t, e, level)) {
-		/* Run -> its items: each item already maps its own piece. */
-		unsigned int n = 1u << f->contig_lg2[level];
-		uint64_t *first = p - (pt_level_index(va, level) & (n - 1));
-		for (unsigned int i = 0; i < n; i++)
-			pt_write(&first[i], pt_read(&first[i]) & ~f->contig_bit);
-		pt_vaddr_t run_va = va & ~((isz << f->contig_lg2[level]) - 1);
-		pt_gather_add(g, run_va, run_va + ((isz << f->contig_lg2[level]) - 1));
-		if (g)
-			g->leaf_levels |= (uint8_t)(1u << level);
-		return 0;
-	}
-	if (level == 0)
-		return -PT_EINVAL;
-
-	pt_oaddr_t npa;
-	uint64_t *nt = pt_pool_take(t, pool, &npa);
-	unsigned int cl = level - 1;
-	uint64_t tmpl = (e & f->attr_mask) | f->leaf_type[cl];
-	pt_oaddr_t oa = pt_entry_addr(t, e) & ~(isz - 1);
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++)
-		pt_write(&nt[i], tmpl | (oa + ((uint64_t)i << pt_item_lg2(cl))));
-	pt_publish(p, pt_make_table_entry(t, npa));
-	pt_vaddr_t bva = va & ~(isz - 1);
-	pt_gather_add(g, bva, bva + (isz - 1));
-	if (g)
-		g->leaf_levels |= (uint8_t)(1u << level);
-	return 0;
-}
 
 int pt_split(struct pt_table *t, pt_vaddr_t va, struct pt_gather *g)
 {

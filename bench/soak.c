@@ -149,29 +149,38 @@ static uint64_t dma_errors(const struct world_dma_totals *t)
 	       t->bbm_violations + t->use_after_free + t->torn_config;
 }
 
+/* A scenario of the soak's defaults, and a result to fill (NULL: no
+ * memory). */
+static struct world_result *new_scenario(struct world_scenario *sc,
+					 const char *kernel, enum pt_format_id fmt,
+					 uint64_t seed, uint64_t run_ms)
+{
+	world_scenario_default(sc);
+	sc->kernel_path = kernel;
+	sc->fmt = fmt;
+	sc->seed = seed;
+	sc->mix.seed = seed;
+	sc->run_ms = run_ms;
+	return calloc(1, sizeof(struct world_result));
+}
+
 static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 		      uint64_t run_ms)
 {
 	struct world_scenario sc;
-	struct world_result *r = calloc(1, sizeof(*r));
+	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms);
 	if (!r) {
 		c->err = -1;
 		snprintf(c->error, sizeof(c->error), "out of memory");
 		return;
 	}
-	world_scenario_default(&sc);
-	sc.kernel_path = kernel;
-	sc.fmt = c->fmt;
 	sc.bbm_level = c->bbm;
 	sc.hotplug = c->hotplug;
-	sc.seed = c->seed;
-	sc.mix.seed = c->seed;
 	sc.updates = c->updates;
 	sc.from = c->to[1] == '1' ? "v2" : "v1"; /* the first update changes profile */
 	sc.to = c->to;
 	sc.strategy = &lu_strategy_rebuild;
 	sc.strategies = c->strategies;
-	sc.run_ms = run_ms;
 	uint64_t t0 = now_ms();
 	c->err = world_run(&sc, r);
 	c->wall_ms = now_ms() - t0;
@@ -224,22 +233,16 @@ static const char *pick_point(const struct lu_strategy *s, uint64_t *prng)
 static void run_crash(struct crash *c, const char *kernel, uint64_t run_ms)
 {
 	struct world_scenario sc;
-	struct world_result *r = calloc(1, sizeof(*r));
+	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms);
 	if (!r) {
 		c->err = -1;
 		snprintf(c->error, sizeof(c->error), "out of memory");
 		return;
 	}
-	world_scenario_default(&sc);
-	sc.kernel_path = kernel;
-	sc.fmt = c->fmt;
 	sc.strategy = c->strategy;
 	sc.crash_at = c->point;
 	sc.devices = c->devices;
-	sc.seed = c->seed;
-	sc.mix.seed = c->seed;
 	sc.guest_mem = 256ull << 20;
-	sc.run_ms = run_ms;
 	c->err = world_run(&sc, r);
 	c->dma = r->dma;
 	snprintf(c->mode, sizeof(c->mode), "%s", r->recovery_mode);

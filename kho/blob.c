@@ -795,14 +795,24 @@ int kho_header_read(const struct physmem *pm, uint64_t pa,
 	}
 	if ((hdr->region_size != KHO_2M && hdr->region_size != KHO_1G) ||
 	    pa % hdr->region_size ||
-	    hdr->fdt_size > hdr->region_size - KHO_HDR_SIZE ||
 	    !physmem_contains(pm, pa, hdr->region_size)) {
 		kho_errf(err, "header at 0x%" PRIx64 ": region of %" PRIu64
 			 " bytes is invalid or outside RAM", pa,
 			 hdr->region_size);
 		return -EINVAL;
 	}
+	/* The FDT lies in the region, after the header: bound it by the
+	 * region (inside RAM, checked above) before reading a byte of it. */
+	if (hdr->fdt_size > hdr->region_size - KHO_HDR_SIZE) {
+		kho_errf(err, "header at 0x%" PRIx64 ": FDT size %" PRIu64
+			 " exceeds the handover region (%" PRIu64 " bytes, "
+			 "%u of them the header)", pa, hdr->fdt_size,
+			 hdr->region_size, KHO_HDR_SIZE);
+		return -EINVAL;
+	}
 	const void *f = physmem_ptr(pm, pa + KHO_HDR_SIZE, hdr->fdt_size);
+	if (!f)
+		return -EINVAL;
 	if (kho_csum(f, hdr->fdt_size) != hdr->fdt_csum) {
 		kho_errf(err, "header at 0x%" PRIx64 ": FDT checksum mismatch "
 			 "(blob corrupted)", pa);

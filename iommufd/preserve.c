@@ -84,6 +84,17 @@ static const struct kho_obj_ops unit_ops = {
 	.serialize = unit_serialize,
 };
 
+/*
+ * An IOVA width as stored: all 64 bits of the property are checked before
+ * it is narrowed to the unsigned int the tables use (0x100000030 is not 48).
+ */
+static bool va_bits_valid(uint64_t fmt, uint64_t va_bits)
+{
+	return va_bits < 64 &&
+	       pt_fmt_levels_for((enum pt_format_id)fmt,
+				 (unsigned int)va_bits) >= 0;
+}
+
 static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 			 uint32_t version)
 {
@@ -99,9 +110,11 @@ static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 		return kho_vctx_fail(v, "bad 'strtab-log2'");
 	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT)
 		return kho_vctx_fail(v, "unknown page-table 'format'");
-	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
-	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0)
-		return kho_vctx_fail(v, "bad 'va-bits' for the format");
+	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits))
+		return kho_vctx_fail(v, "missing or malformed 'va-bits'");
+	if (!va_bits_valid(fmt, va_bits))
+		return kho_vctx_fail(v, "bad 'va-bits' 0x%" PRIx64 " for %s",
+				     va_bits, pt_fmt_name((enum pt_format_id)fmt));
 	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
 	return kho_vctx_own(v, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
 }
@@ -339,13 +352,18 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 	if (kho_fdt_get_u64(fdt, node, "id", &id) || !id || id > UINT32_MAX ||
 	    kho_fdt_get_u64(fdt, node, "ioas", &ioas) || ioas > UINT32_MAX)
 		return kho_vctx_fail(v, "hwpt: missing or bad 'id'/'ioas'");
-	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT ||
-	    kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
-	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0 ||
-	    kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
+	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'format'", id);
+	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'va-bits'", id);
+	if (!va_bits_valid(fmt, va_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'va-bits' 0x%" PRIx64
+				     " for %s", id, va_bits,
+				     pt_fmt_name((enum pt_format_id)fmt));
+	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
 	    oa_bits < 32 || oa_bits > 52)
-		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad format/va-bits/"
-				     "oa-bits", id);
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'oa-bits'", id);
 	if (kho_fdt_get_u64(fdt, node, "features", &features) ||
 	    (features & ~(uint64_t)IOMMUFD_FEAT_ALL))
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": unknown 'features'", id);

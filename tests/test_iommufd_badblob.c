@@ -144,6 +144,148 @@ static void test_hwpt_va_bits_full_width(void **state)
 	va_bits_refused(IOMMUFD_BLOB_HWPT, "iommufd object vm0/hwpt-2");
 }
 
+/* Rewrite area i of the ioas (iova, len, offset, prot, memfd index). */
+static void set_area(void *b, int i, uint64_t iova, uint64_t len,
+		     uint64_t off, uint64_t prot, uint64_t mf)
+{
+	int alen;
+	uint8_t *d = fdt_getprop_w(b, node(b, IOMMUFD_BLOB_IOAS), "areas", &alen);
+	assert_non_null(d);
+	assert_true((i + 1) * 40 <= alen);
+	const uint64_t v[5] = { iova, len, off, prot, mf };
+	for (int w = 0; w < 5; w++) {
+		fdt64_t be = cpu_to_fdt64(v[w]);
+		memcpy(d + 40 * i + 8 * w, &be, 8);
+	}
+}
+
+static void set_memfds(void *b, const char *names, size_t len)
+{
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_IOAS), "memfds",
+				     names, (int)len),
+			 0);
+}
+
+/*
+ * Every memfd an ioas names must be a memfd object of its own session in
+ * this handover (retrieval looks it up there); any other name used to
+ * pass validation and fail only after the guest resumed.
+ */
+static void test_ioas_memfd_not_in_handover(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	set_memfds(b, "ghost", sizeof("ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'ghost'",
+		"not in the handover");
+	/* A memfd of another session (vm1) is not this ioas's. */
+	b = copy_good();
+	set_memfds(b, "fragmented", sizeof("fragmented"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'fragmented'");
+	/* Named but used by no area: retrieval still looks it up. */
+	b = copy_good();
+	set_memfds(b, "guest-ram\0ghost", sizeof("guest-ram\0ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'ghost'");
+	b = copy_good();
+	set_memfds(b, "guest-ram\0", sizeof("guest-ram\0"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "empty name");
+}
+
+/* Copy node src of from (properties and children) under parent of to. */
+static void copy_node(void *to, int parent, const void *from, int src)
+{
+	int n = fdt_add_subnode(to, parent, fdt_get_name(from, src, NULL));
+	int prop, child;
+	assert_true(n >= 0);
+	fdt_for_each_property_offset(prop, from, src) {
+		const char *name;
+		int len;
+		const void *val = fdt_getprop_by_offset(from, prop, &name, &len);
+		assert_int_equal(fdt_setprop(to, n, name, val, len), 0);
+	}
+	/* fdt_add_subnode puts a new node first: copy children last first. */
+	int kids[16], nk = 0;
+	fdt_for_each_subnode(child, from, src) {
+		assert_true(nk < 16);
+		kids[nk++] = child;
+	}
+	while (nk--)
+		copy_node(to, n, from, kids[nk]);
+}
+
+/* The blob with the iommufd node moved first, before the memfd node. */
+static void *iommufd_first(void)
+{
+	void *b = copy_good();
+	assert_int_equal(fdt_del_node(b, node(b, "/iommufd")), 0);
+	copy_node(b, 0, good, node(good, "/iommufd"));
+	assert_true(fdt_first_subnode(b, 0) == node(b, "/iommufd"));
+	return b;
+}
+
+/* The memfds are found wherever their node sits, validated or not yet. */
+static void test_ioas_memfd_lookup_any_order(void **state)
+{
+	(void)state;
+	void *b = iommufd_first();
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	assert_int_equal(p.nr_objs, 5);
+	kho_parsed_free(&p);
+	free(b);
+	b = iommufd_first();
+	set_memfds(b, "ghost", sizeof("ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'ghost'");
+	b = iommufd_first();
+	set_area(b, 1, 4ull << 30, 2ull << 30, 2ull << 30, 3, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "beyond memfd 'guest-ram'");
+}
+
+/*
+ * An area must lie inside its memfd: offset + len <= the memfd's size,
+ * without wrapping. Retrieval checked it, after the guest resumed.
+ */
+static void test_ioas_area_beyond_memfd(void **state)
+{
+	(void)state;
+	const uint64_t g = IOMMUFD_BLOB_GUEST_SIZE, rw = 3;
+	void *b = copy_good();
+	set_area(b, 1, 4ull << 30, (1ull << 30) + 4096, g - (1ull << 30), rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "'areas'",
+		"beyond memfd 'guest-ram'");
+	b = copy_good();
+	set_area(b, 1, 4ull << 30, 4096, g, rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "beyond memfd");
+	b = copy_good();
+	set_area(b, 0, 0, 8192, ~0ull - 4095, rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 0", "beyond memfd");
+	/* Up to the last byte is fine. */
+	b = copy_good();
+	set_area(b, 1, 4ull << 30, 1ull << 30, g - (1ull << 30), rw, 0);
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+/*
+ * An area ending at the top of the IOVA space must not make the next
+ * one look in order: retrieval refuses the overlap (-EEXIST).
+ */
+static void test_ioas_area_at_top_of_iova_space(void **state)
+{
+	(void)state;
+	const uint64_t top = 0ull - (1ull << 30);
+	void *b = copy_good();
+	set_area(b, 0, top, 1ull << 30, 0, 3, 0);
+	set_area(b, 1, top, 4096, 0, 3, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "overlaps");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +293,10 @@ int main(void)
 		cmocka_unit_test(test_existing_checks),
 		cmocka_unit_test(test_unit_va_bits_full_width),
 		cmocka_unit_test(test_hwpt_va_bits_full_width),
+		cmocka_unit_test(test_ioas_memfd_not_in_handover),
+		cmocka_unit_test(test_ioas_area_beyond_memfd),
+		cmocka_unit_test(test_ioas_memfd_lookup_any_order),
+		cmocka_unit_test(test_ioas_area_at_top_of_iova_space),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

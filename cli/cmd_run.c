@@ -44,7 +44,9 @@ static void usage(FILE *out)
 "                       reconcile, to show what the machine catches\n"
 "  --inject WHAT        test hook: table-prot (the table disagrees with the\n"
 "                       intent), table-outside, table-cycle, table-bad-entry\n"
-"                       (the table damaged after the handover is committed)\n"
+"                       (the table damaged after the handover is committed),\n"
+"                       ioas-memfd, ioas-range (the handover's ioas names a\n"
+"                       memfd it does not hold, or an area past its memfd)\n"
 "  --crash-at POINT     SIGKILL the host kernel at POINT of the update; a\n"
 "                       recovery kernel takes over ('list' names the points)\n"
 "  --seed N             seed of the IOMMU model and of the folio mix (default 1)\n"
@@ -276,7 +278,8 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			if (!known) {
 				cli_err(CMD, "--inject: unknown injection '%s' "
 					"(table-prot, table-outside, table-cycle, "
-					"table-bad-entry)", optarg);
+					"table-bad-entry, ioas-memfd, ioas-range)",
+					optarg);
 				return CLI_USAGE;
 			}
 			sc->inject = optarg;

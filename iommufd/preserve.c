@@ -84,6 +84,17 @@ static const struct kho_obj_ops unit_ops = {
 	.serialize = unit_serialize,
 };
 
+/*
+ * An IOVA width as stored: all 64 bits of the property are checked before
+ * it is narrowed to the unsigned int the tables use (0x100000030 is not 48).
+ */
+static bool va_bits_valid(uint64_t fmt, uint64_t va_bits)
+{
+	return va_bits < 64 &&
+	       pt_fmt_levels_for((enum pt_format_id)fmt,
+				 (unsigned int)va_bits) >= 0;
+}
+
 static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 			 uint32_t version)
 {
@@ -99,9 +110,11 @@ static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 		return kho_vctx_fail(v, "bad 'strtab-log2'");
 	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT)
 		return kho_vctx_fail(v, "unknown page-table 'format'");
-	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
-	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0)
-		return kho_vctx_fail(v, "bad 'va-bits' for the format");
+	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits))
+		return kho_vctx_fail(v, "missing or malformed 'va-bits'");
+	if (!va_bits_valid(fmt, va_bits))
+		return kho_vctx_fail(v, "bad 'va-bits' 0x%" PRIx64 " for %s",
+				     va_bits, pt_fmt_name((enum pt_format_id)fmt));
 	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
 	return kho_vctx_own(v, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
 }
@@ -293,6 +306,13 @@ static const struct kho_obj_ops hwpt_ops = {
 
 /* ---- validation (before anything is touched) --------------------------- */
 
+/* Memfds one ioas may name (retrieve_ioas' table; the writer's limit). */
+#define IOAS_MAX_MEMFDS 64
+
+/*
+ * Everything retrieve_ioas relies on: every memfd named is a memfd of the
+ * ioas's session in this handover, and every area lies inside its memfd.
+ */
 static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 {
 	uint64_t id;
@@ -305,10 +325,31 @@ static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 		return kho_vctx_fail(v, "ioas %" PRIu64 ": malformed 'memfds'", id);
 	if (!d || alen < 0 || alen % AREA_REC)
 		return kho_vctx_fail(v, "ioas %" PRIu64 ": malformed 'areas'", id);
+	const char *name[IOAS_MAX_MEMFDS];
+	uint64_t size[IOAS_MAX_MEMFDS];
 	size_t nnames = 0;
-	for (int i = 0; i < nlen; i++)
-		nnames += names[i] == '\0';
-	uint64_t prev_end = 0;
+	for (int off = 0; off < nlen; off += (int)strlen(names + off) + 1) {
+		const char *n = names + off;
+		if (!n[0] || strlen(n) >= KHO_NAME_MAX)
+			return kho_vctx_fail(v, "ioas %" PRIu64 ": 'memfds' entry "
+					     "%zu: empty name or longer than %u "
+					     "bytes", id, nnames, KHO_NAME_MAX - 1);
+		if (nnames == IOAS_MAX_MEMFDS)
+			return kho_vctx_fail(v, "ioas %" PRIu64 ": 'memfds' names "
+					     "more than %u memfds", id,
+					     IOAS_MAX_MEMFDS);
+		int e = kho_memfd_vctx_size(v, fdt, n, &size[nnames]);
+		if (e == -ENOENT)
+			return kho_vctx_fail(v, "ioas %" PRIu64 ": 'memfds' names "
+					     "'%s', which is not in the handover "
+					     "(no memfd of that name in session "
+					     "%s)", id, n, kho_vctx_session(v));
+		if (e)
+			return kho_vctx_fail(v, "ioas %" PRIu64 ": memfd '%s' has "
+					     "a bad 'size'", id, n);
+		name[nnames++] = n;
+	}
+	uint64_t prev_last = 0;
 	for (size_t i = 0; i < (size_t)alen / AREA_REC; i++, d += AREA_REC) {
 		uint64_t iova = be64_ld(d), len = be64_ld(d + 8);
 		uint64_t off = be64_ld(d + 16), prot = be64_ld(d + 24);
@@ -317,7 +358,8 @@ static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 		    len - 1 > ~iova)
 			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: bad "
 					     "iova/len/offset", id, i);
-		if (i && iova < prev_end)
+		/* By last byte: an area may end at the top of the space. */
+		if (i && iova <= prev_last)
 			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: "
 					     "overlaps or out of order", id, i);
 		if (!(prot & (PT_PROT_READ | PT_PROT_WRITE)) ||
@@ -327,7 +369,13 @@ static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 		if (mf >= nnames)
 			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: no "
 					     "memfd %" PRIu64, id, i, mf);
-		prev_end = iova + len;
+		if (off > size[mf] || len > size[mf] - off)
+			return kho_vctx_fail(v, "ioas %" PRIu64 " area %zu: "
+					     "'areas' offset 0x%" PRIx64 " + len "
+					     "0x%" PRIx64 " runs beyond memfd '%s' "
+					     "(0x%" PRIx64 " bytes)", id, i, off,
+					     len, name[mf], size[mf]);
+		prev_last = iova + (len - 1);
 	}
 	return 0;
 }
@@ -339,13 +387,18 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 	if (kho_fdt_get_u64(fdt, node, "id", &id) || !id || id > UINT32_MAX ||
 	    kho_fdt_get_u64(fdt, node, "ioas", &ioas) || ioas > UINT32_MAX)
 		return kho_vctx_fail(v, "hwpt: missing or bad 'id'/'ioas'");
-	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT ||
-	    kho_fdt_get_u64(fdt, node, "va-bits", &va_bits) ||
-	    pt_fmt_levels_for((enum pt_format_id)fmt, (unsigned int)va_bits) < 0 ||
-	    kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
+	if (kho_fdt_get_u64(fdt, node, "format", &fmt) || fmt >= PT_FMT_COUNT)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'format'", id);
+	if (kho_fdt_get_u64(fdt, node, "va-bits", &va_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'va-bits'", id);
+	if (!va_bits_valid(fmt, va_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'va-bits' 0x%" PRIx64
+				     " for %s", id, va_bits,
+				     pt_fmt_name((enum pt_format_id)fmt));
+	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
 	    oa_bits < 32 || oa_bits > 52)
-		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad format/va-bits/"
-				     "oa-bits", id);
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'oa-bits'", id);
 	if (kho_fdt_get_u64(fdt, node, "features", &features) ||
 	    (features & ~(uint64_t)IOMMUFD_FEAT_ALL))
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": unknown 'features'", id);

@@ -183,6 +183,42 @@ int kho_vctx_fail(struct kho_vctx *v, const char *fmt, ...)
 	return -EINVAL;
 }
 
+const char *kho_vctx_session(const struct kho_vctx *v)
+{
+	const struct kho_parsed *p = v->p;
+	/* cur_what is set exactly while an object's validator runs; its
+	 * entry is filled in (at cur_obj) before that. */
+	return v->cur_what ? p->sessions[p->objs[v->cur_obj].session] : NULL;
+}
+
+int kho_vctx_find_obj(const struct kho_vctx *v, const char *subsys,
+		      const char *name, int *node, uint32_t *version)
+{
+	const struct kho_parsed *p = v->p;
+	const char *sess = kho_vctx_session(v);
+	int child;
+
+	if (!sess)
+		return -EINVAL;
+	/* Every known sub-node was found before any object is validated. */
+	for (size_t i = 0; i < p->nr_subsys; i++) {
+		const struct kho_psubsys *ps = &p->subsys[i];
+		if (strcmp(ps->ss->name, subsys))
+			continue;
+		fdt_for_each_subnode(child, p->fdt, ps->node) {
+			const char *s = kho_fdt_get_str(p->fdt, child, "session");
+			const char *o = kho_fdt_get_str(p->fdt, child, "object");
+			if (s && o && !strcmp(s, sess) && !strcmp(o, name)) {
+				*node = child;
+				if (version)
+					*version = ps->version;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
 /* Index of the last run with pa <= x, or -1. */
 static ptrdiff_t run_floor(const struct kho_parsed *p, uint64_t x)
 {
@@ -795,14 +831,24 @@ int kho_header_read(const struct physmem *pm, uint64_t pa,
 	}
 	if ((hdr->region_size != KHO_2M && hdr->region_size != KHO_1G) ||
 	    pa % hdr->region_size ||
-	    hdr->fdt_size > hdr->region_size - KHO_HDR_SIZE ||
 	    !physmem_contains(pm, pa, hdr->region_size)) {
 		kho_errf(err, "header at 0x%" PRIx64 ": region of %" PRIu64
 			 " bytes is invalid or outside RAM", pa,
 			 hdr->region_size);
 		return -EINVAL;
 	}
+	/* The FDT lies in the region, after the header: bound it by the
+	 * region (inside RAM, checked above) before reading a byte of it. */
+	if (hdr->fdt_size > hdr->region_size - KHO_HDR_SIZE) {
+		kho_errf(err, "header at 0x%" PRIx64 ": FDT size %" PRIu64
+			 " exceeds the handover region (%" PRIu64 " bytes, "
+			 "%u of them the header)", pa, hdr->fdt_size,
+			 hdr->region_size, KHO_HDR_SIZE);
+		return -EINVAL;
+	}
 	const void *f = physmem_ptr(pm, pa + KHO_HDR_SIZE, hdr->fdt_size);
+	if (!f)
+		return -EINVAL;
 	if (kho_csum(f, hdr->fdt_size) != hdr->fdt_csum) {
 		kho_errf(err, "header at 0x%" PRIx64 ": FDT checksum mismatch "
 			 "(blob corrupted)", pa);

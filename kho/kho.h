@@ -129,6 +129,17 @@ int kho_vctx_fail(struct kho_vctx *v, const char *fmt, ...)
  * at exactly that size, and no other object may own them. */
 int kho_vctx_own(struct kho_vctx *v, uint64_t pa, unsigned size_lg2,
 		 uint64_t count);
+/* For validate_obj: the session of the object being validated. */
+const char *kho_vctx_session(const struct kho_vctx *v);
+/*
+ * For validate_obj of an object that refers to another by name (an
+ * iommufd ioas to its memfds): the node of object `name` of subsystem
+ * `subsys` in the same session, wherever it sits in the blob. It may not
+ * have been validated yet; its own validator still runs, and the whole
+ * blob is refused if it fails. -ENOENT when the blob holds no such object.
+ */
+int kho_vctx_find_obj(const struct kho_vctx *v, const char *subsys,
+		      const char *name, int *node, uint32_t *version);
 /* Read helpers: property of exactly 8 bytes / a NUL-terminated string. */
 int kho_fdt_get_u64(const void *fdt, int node, const char *prop,
 		    uint64_t *val);

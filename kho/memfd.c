@@ -414,14 +414,29 @@ static int memfd_validate_slot(struct kho_vctx *v, const uint8_t *rec,
 	return kho_vctx_own(v, blk, KHO_4K_LG2, MEMFD_SLOT_PAGES);
 }
 
+static int memfd_get_size(const void *fdt, int node, uint64_t *size)
+{
+	if (kho_fdt_get_u64(fdt, node, "size", size) || *size == 0 ||
+	    *size % KHO_2M || *size > KHO_RAM_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+int kho_memfd_vctx_size(const struct kho_vctx *v, const void *fdt,
+			const char *name, uint64_t *size)
+{
+	int node;
+	int err = kho_vctx_find_obj(v, KHO_MEMFD_SUBSYS, name, &node, NULL);
+	return err ? err : memfd_get_size(fdt, node, size);
+}
+
 static int memfd_validate(struct kho_vctx *v, const void *fdt, int node,
 			  uint32_t version)
 {
 	uint64_t size, nr_folios, off = 0, counted = 0;
 	int len, slen = 0, err;
 
-	if (kho_fdt_get_u64(fdt, node, "size", &size) || size == 0 ||
-	    size % KHO_2M || size > KHO_RAM_MAX)
+	if (memfd_get_size(fdt, node, &size))
 		return kho_vctx_fail(v, "missing or bad 'size'");
 	if (kho_fdt_get_u64(fdt, node, "nr-folios", &nr_folios))
 		return kho_vctx_fail(v, "missing or bad 'nr-folios'");

@@ -84,6 +84,16 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 		       struct kho_memfd **out);
 
 /*
+ * For another subsystem's validate_obj (an object that uses a memfd by
+ * name, as an iommufd ioas does): the size of memfd `name` of the session
+ * being validated, in the blob fdt being validated. -ENOENT when the
+ * handover holds no such memfd, -EINVAL when its size is malformed (its
+ * own validation refuses it as well).
+ */
+int kho_memfd_vctx_size(const struct kho_vctx *v, const void *fdt,
+			const char *name, uint64_t *size);
+
+/*
  * Guest data stamp: the first and last 64-bit word of every folio get a
  * value derived from (memfd name, file offset), so a later kernel can tell
  * that the same data sits at the same offsets. Needs physmem.

@@ -19,7 +19,8 @@ const char *const lu_crash_points[] = {
 };
 
 const char *const lu_injections[] = {
-	"table-prot", "table-outside", "table-cycle", "table-bad-entry", NULL,
+	"table-prot", "table-outside", "table-cycle", "table-bad-entry",
+	"ioas-memfd", "ioas-range", NULL,
 };
 
 static const char *const phase_names[LU_NR_PHASES] = {

@@ -129,6 +129,10 @@ enum lu_exit {
  *   table-outside    after the handover is committed: the last block
  *   table-cycle      leaf's slot is overwritten with a table pointer out
  *   table-bad-entry  of RAM, back to the root, or with a RES0 bit set
+ *   ioas-memfd       after the handover is committed (checksum and commit
+ *   ioas-range       redone, as a buggy writer would leave them): the ioas
+ *                    names a memfd the handover does not hold, or its
+ *                    first area ends one page past its memfd
  */
 extern const char *const lu_injections[];
 

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +87,53 @@ static int inject_after_freeze(struct lu_gen *g, const char *what)
 	else
 		/* Bit 12 inside a block's output: misaligned, RES0. */
 		atomic_store(slot, atomic_load(slot) | (1ull << 12));
+	return 0;
+}
+
+/*
+ * ioas-memfd, ioas-range: damage the ioas in the committed handover
+ * itself and redo its checksum and commit, as a writer with a bug would
+ * leave it: the first memfd name no longer names a memfd of the handover
+ * (its first letter's case flipped), or the first area ends one page past
+ * its memfd. The next kernel must refuse the handover at boot.
+ */
+static int inject_ioas(struct lu_gen *g, uint64_t pa, const char *what)
+{
+	struct kho_header *h = kho_va(&g->k, pa, KHO_HDR_SIZE);
+	if (!h)
+		return -EFAULT;
+	uint8_t *fdt = kho_va(&g->k, pa + KHO_HDR_SIZE, h->fdt_size);
+	int node = fdt ? fdt_node_offset_by_prop_value(fdt, -1, "type", "ioas",
+							sizeof("ioas")) : -1;
+	int nlen, alen;
+	char *names = node < 0 ? NULL : fdt_getprop_w(fdt, node, "memfds", &nlen);
+	uint8_t *area = node < 0 ? NULL : fdt_getprop_w(fdt, node, "areas", &alen);
+	if (!names || nlen < 2 || !area || alen < 40)
+		return -ENOENT;
+	if (!strcmp(what, "ioas-memfd")) {
+		names[0] ^= 0x20;
+	} else {
+		/* Area 0: iova, len, offset, prot, memfd index (big-endian,
+		 * 4-byte aligned). */
+		fdt64_t be;
+		memcpy(&be, area + 8, 8);
+		uint64_t len = fdt64_to_cpu(be);
+		memcpy(&be, area + 32, 8);
+		uint64_t idx = fdt64_to_cpu(be);
+		const char *name = names;
+		for (; idx && name < names + nlen; idx--)
+			name += strlen(name) + 1;
+		const struct kho_memfd *m = NULL;
+		for (unsigned int i = 0; i < g->nr_memfds; i++)
+			if (name < names + nlen && !strcmp(g->memfds[i]->name, name))
+				m = g->memfds[i];
+		if (!m || len > m->size)
+			return -ENOENT;
+		be = cpu_to_fdt64(m->size - len + KHO_4K);
+		memcpy(area + 16, &be, 8);
+	}
+	h->fdt_csum = kho_csum(fdt, h->fdt_size);
+	h->commit = KHO_COMMIT_MAGIC ^ h->fdt_csum;
 	return 0;
 }
 
@@ -222,7 +270,9 @@ int lu_live_update(struct lu_gen *g)
 	lu_report_handover(g, "update", pa);
 	lu_crash_point(g, "freeze");
 	if (c->inject && strcmp(c->inject, "table-prot")) {
-		int ierr = inject_after_freeze(g, c->inject);
+		int ierr = !strncmp(c->inject, "ioas-", 5) ?
+			   inject_ioas(g, pa, c->inject) :
+			   inject_after_freeze(g, c->inject);
 		if (ierr)
 			lu_log("inject %s: %s", c->inject, strerror(-ierr));
 	}

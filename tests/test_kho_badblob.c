@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -460,6 +461,57 @@ static void test_header_and_boot(void **state)
 	kho_fixture_fini(&e.f);
 }
 
+/*
+ * A committed header whose fdt_size runs past its region: refused before
+ * a byte of the FDT is read. RAM here is 4 MiB followed by inaccessible
+ * address space, the handover in its last 2 MiB, so reading fdt_size
+ * bytes would fault (in every build, not only under ASan).
+ */
+static void test_fdt_size_beyond_region(void **state)
+{
+	(void)state;
+	const uint64_t ram = 2 * KHO_2M, pa = KHO_2M;
+	const size_t span = ram + KHO_FDT_MAX + KHO_2M;
+	uint8_t *base = mmap(NULL, span, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(mprotect(base, ram, PROT_READ | PROT_WRITE), 0);
+	struct physmem pm = { .fd = -1, .base = base, .size = ram };
+	struct kho_header *h = (struct kho_header *)(base + pa);
+	static const uint64_t sizes[] = {
+		KHO_2M - KHO_HDR_SIZE + 1, /* one byte past the region */
+		KHO_2M,                    /* the header page too many */
+		KHO_FDT_MAX,               /* the largest FDT allowed */
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		memset(h, 0, sizeof(*h));
+		h->magic = KHO_HDR_MAGIC;
+		h->hdr_version = KHO_HDR_VERSION;
+		h->hdr_size = KHO_HDR_SIZE;
+		h->fdt_size = sizes[i];
+		h->fdt_csum = 0x1234;
+		h->region_size = KHO_2M;
+		h->generation = 1;
+		h->commit = KHO_COMMIT_MAGIC ^ h->fdt_csum;
+		struct kho_header hdr;
+		const void *fdt;
+		struct kho_err err = { { 0 } };
+		assert_int_equal(kho_header_read(&pm, pa, &hdr, &fdt, &err),
+				 -EINVAL);
+		if (!strstr(err.msg, "exceeds the handover region"))
+			fail_msg("fdt_size %llu: reason '%s' does not say it "
+				 "exceeds the region",
+				 (unsigned long long)sizes[i], err.msg);
+		struct kho k;
+		assert_int_equal(kho_boot(&k, &pm, pa, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "exceeds the handover region"));
+		uint64_t latest;
+		assert_int_equal(kho_latest_committed(&pm, &pa, 1, &latest),
+				 -ENOENT);
+	}
+	munmap(base, span);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_objects),
 		cmocka_unit_test(test_random_damage),
 		cmocka_unit_test(test_header_and_boot),
+		cmocka_unit_test(test_fdt_size_beyond_region),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

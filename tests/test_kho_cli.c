@@ -5,6 +5,7 @@
  * prints sessions and objects in plain words, and `iohandover kernel`
  * refuses bad options and a missing handover with exit 2 and a message.
  */
+#include <libfdt.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "abi/physmem.h"
+#include "tests/lib/iommufd_blob.h"
 #include "tests/lib/kho_fixture.h"
 
 /* Run `iohandover ARGS` through the shell; stdout+stderr into out. */
@@ -73,6 +75,76 @@ static void test_check(void **state)
 	assert_non_null(strstr(out, "unknown action"));
 }
 
+/* Write size bytes of blob to a new temporary file; its path in path. */
+static void write_tmp(char *path, const void *blob, size_t size)
+{
+	strcpy(path, "/tmp/ioh-kho-cli-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, blob, size), (ssize_t)size);
+	close(fd);
+}
+
+/* Rewrite the len and offset of area i of the blob's ioas. */
+static void set_area_range(void *b, int i, uint64_t len, uint64_t off)
+{
+	int alen;
+	uint8_t *d = fdt_getprop_w(b, fdt_path_offset(b, IOMMUFD_BLOB_IOAS),
+				   "areas", &alen);
+	assert_non_null(d);
+	assert_true((i + 1) * 40 <= alen);
+	fdt64_t be = cpu_to_fdt64(len);
+	memcpy(d + 40 * i + 8, &be, 8);
+	be = cpu_to_fdt64(off);
+	memcpy(d + 40 * i + 16, &be, 8);
+}
+
+/*
+ * `handover check` on blobs with iommu and iommufd objects: valid as
+ * written, invalid (exit 2, the reason printed) when an ioas names a
+ * memfd the handover does not hold or an area runs past its memfd, as a
+ * booting kernel refuses them.
+ */
+static void test_check_iommufd(void **state)
+{
+	(void)state;
+	static char out[8192];
+	char path[64];
+	void *blob, *b;
+	size_t size;
+	assert_int_equal(iommufd_blob_build(&blob, &size), 0);
+	write_tmp(path, blob, size);
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 0);
+	assert_non_null(strstr(out, "valid (ABI v1, generation 1, 4 sessions, "
+				    "5 objects)"));
+	unlink(path);
+
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	assert_int_equal(fdt_setprop(b, fdt_path_offset(b, IOMMUFD_BLOB_IOAS),
+				     "memfds", "ghost", sizeof("ghost")),
+			 0);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: iommufd object vm0/ioas-1: "));
+	assert_non_null(strstr(out, "'ghost'"));
+	unlink(path);
+	free(b);
+
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	set_area_range(b, 1, 2ull << 30, 2ull << 30);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: iommufd object vm0/ioas-1: "));
+	assert_non_null(strstr(out, "beyond memfd 'guest-ram'"));
+	unlink(path);
+	free(b);
+	free(blob);
+}
+
 static void test_show(void **state)
 {
 	(void)state;
@@ -124,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_check_iommufd),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_kernel_refusals),
 	};

@@ -6,9 +6,11 @@
  * that relies on memory the previous one did not preserve.
  */
 #include <errno.h>
+#include <libfdt.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -371,6 +373,118 @@ static void test_latest_committed(void **state)
 	kho_fixture_fini(&f);
 }
 
+/* The record of preserved-memory/bitmaps-4k for block blk, or NULL. */
+static const struct kho_mask *find_mask(const struct kho_parsed *p,
+					uint64_t blk)
+{
+	for (size_t i = 0; i < p->nr_masks; i++)
+		if (p->masks[i].blk_pa == blk)
+			return &p->masks[i];
+	return NULL;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * A 2 MiB block whose preserved 4K folios are too scattered for ranges
+ * travels as a bitmap record (preserved-memory/bitmaps-4k). The record
+ * is FDT bytes, so it lives in the handover region, not in pages of its
+ * own. Boot must reserve both the 4K folios the bitmap names and the
+ * region the bitmap is stored in while the handover is being read: they
+ * are INCOMING, poisoning keeps their contents, and an allocator drained
+ * to its last free page never hands one of them out.
+ */
+static void test_bitmap_blocks_reserved(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho b;
+	struct kho_err err = { { 0 } };
+	struct kho_folio_info fi;
+	uint64_t blk;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	/* A free 2 MiB block as 512 4K folios; every other one preserved
+	 * (256 runs: written as a bitmap, not as ranges). */
+	assert_int_equal(kho_folio_alloc(&f.k.alloc, KHO_2M_LG2, &blk), 0);
+	assert_int_equal(kho_folio_free(&f.k.alloc, blk), 0);
+	assert_int_equal(kho_alloc_claim_run(&f.k.alloc, blk, KHO_4K_LG2, 512, 0),
+			 0);
+	for (uint64_t i = 0; i < 512; i++) {
+		uint64_t pa = blk + i * KHO_4K;
+		*(uint64_t *)kho_va(&f.k, pa, 8) = 0xb17b10c000000000ull + i;
+		if (i % 2 == 0)
+			assert_int_equal(kho_folio_run_flags(&f.k.alloc, pa,
+							     KHO_4K_LG2, 1, 0,
+							     KHO_FOLIO_PRESERVED,
+							     0),
+					 0);
+	}
+	uint64_t pa = handover(&f.k);
+	struct kho_header *h = kho_va(&f.k, pa, KHO_HDR_SIZE);
+	uint64_t region = h->region_size;
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+
+	/* The block travels as a bitmap, inside the handover region. */
+	const struct kho_mask *m = find_mask(&b.in, blk);
+	assert_non_null(m);
+	for (unsigned w = 0; w < 8; w++)
+		assert_int_equal(m->bits[w], 0x5555555555555555ull);
+	const uint8_t *rv = kho_va(&b, pa, region);
+	const uint8_t *fdt = rv + KHO_HDR_SIZE;
+	int len, mem = fdt_path_offset(fdt, "/preserved-memory");
+	const uint8_t *bm = fdt_getprop(fdt, mem, "bitmaps-4k", &len);
+	assert_non_null(bm);
+	assert_true(bm >= rv && bm + len <= rv + region);
+	assert_int_equal(kho_folio_info(&b.alloc, pa, &fi), 0);
+	assert_int_equal(fi.size_lg2, __builtin_ctzll(region));
+	assert_int_equal(fi.flags, KHO_FOLIO_INCOMING);
+
+	/* Drain the allocator: 1G, then 2M, then the last free 4K pages
+	 * (those of partly used blocks, the odd pages of blk among them). */
+	static const unsigned lg2s[] = { KHO_1G_LG2, KHO_2M_LG2, KHO_4K_LG2 };
+	uint64_t in_blk = 0, handed = 0;
+	for (int s = 0; s < 3; s++) {
+		uint64_t got;
+		while (kho_folio_alloc(&b.alloc, lg2s[s], &got) == 0) {
+			uint64_t sz = 1ull << lg2s[s];
+			handed++;
+			assert_false(overlaps(got, sz, pa, region));
+			for (uint64_t i = 0; i < 512; i += 2)
+				if (overlaps(got, sz, blk + i * KHO_4K, KHO_4K))
+					fail_msg("allocated 0x%llx (2^%u) over "
+						 "preserved page 0x%llx of a "
+						 "bitmap block",
+						 (unsigned long long)got,
+						 lg2s[s],
+						 (unsigned long long)(blk + i * KHO_4K));
+			in_blk += overlaps(got, sz, blk, KHO_2M);
+		}
+	}
+	assert_int_equal(b.alloc.free_bytes, 0);
+	assert_true(handed > 0);
+	/* The free half of the block was handed out, and only that. */
+	assert_int_equal(in_blk, 256);
+	/* Preserved pages: still INCOMING and still holding their data,
+	 * for every observer; the others were given back (poisoned). */
+	for (uint64_t i = 0; i < 512; i++) {
+		uint64_t p = blk + i * KHO_4K, w = 1;
+		assert_int_equal(pread(f.pm.fd, &w, 8, (off_t)p), 8);
+		if (i % 2)
+			continue;
+		assert_int_equal(w, 0xb17b10c000000000ull + i);
+		assert_int_equal(kho_folio_info(&b.alloc, p, &fi), 0);
+		assert_int_equal(fi.size_lg2, KHO_4K_LG2);
+		assert_int_equal(fi.flags, KHO_FOLIO_INCOMING);
+	}
+	/* The blob in RAM is intact too. */
+	assert_int_equal(kho_csum(fdt, h->fdt_size), h->fdt_csum);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
 /* A blob that cannot be saved is withdrawn: back to PREPARED. */
 static void test_freeze_save_failure(void **state)
 {
@@ -446,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_finish_releases_unclaimed),
 		cmocka_unit_test(test_cancel_leaves_nothing),
 		cmocka_unit_test(test_poison_catches_unpreserved),
+		cmocka_unit_test(test_bitmap_blocks_reserved),
 		cmocka_unit_test(test_latest_committed),
 		cmocka_unit_test(test_large_blob),
 		cmocka_unit_test(test_freeze_save_failure),

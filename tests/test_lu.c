@@ -240,6 +240,54 @@ static void test_hostile_tables(void **state)
 	}
 }
 
+/* Guest resumes the machine logged after its last pause. */
+static unsigned int resumes_after_last_pause(const struct world_result *r)
+{
+	size_t last = r->nr_events;
+	for (size_t i = 0; i < r->nr_events; i++)
+		if (r->events[i].type == HW_EVT_GUEST_PAUSED)
+			last = i;
+	assert_true(last < r->nr_events);
+	unsigned int n = 0;
+	for (size_t i = last; i < r->nr_events; i++)
+		n += r->events[i].type == HW_EVT_GUEST_RESUMED;
+	return n;
+}
+
+/*
+ * An ioas the next kernel could not restore (a memfd the handover does
+ * not hold, an area past its memfd) is refused at boot with the whole
+ * handover: exit 2 with the object and the field named, the guest never
+ * resumed on state that would not come back, and the devices translating
+ * through the preserved table throughout (no fault, nothing misdirected).
+ */
+static void test_bad_ioas_refused_at_boot(void **state)
+{
+	(void)state;
+	static const char *const damage[2][2] = {
+		{ "ioas-memfd", "'memfds' names 'Guest-ram'" },
+		{ "ioas-range", "beyond memfd 'guest-ram'" },
+	};
+	for (unsigned int d = 0; d < 2; d++) {
+		struct world_scenario sc;
+		struct world_result r;
+		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+		sc.inject = damage[d][0];
+		run(&sc, &r);
+		assert_int_equal(r.kernel_status, LU_EXIT_INPUT);
+		assert_int_equal(r.nr_upd, 1);
+		assert_false(r.upd[0].ok);
+		assert_non_null(strstr(r.upd[0].error, "refused: iommufd object "
+							"vm0/ioas-"));
+		assert_non_null(strstr(r.upd[0].error, damage[d][1]));
+		assert_int_equal(resumes_after_last_pause(&r), 0);
+		assert_true(r.dma.ops > 0);
+		assert_int_equal(r.dma.faults + r.dma.misdirected + r.dma.conflicts +
+				 r.dma.lost_writes + r.dma.use_after_free, 0);
+		world_result_free(&r);
+	}
+}
+
 /* A chain: v1 -> v2 -> v1 -> v2 with the same machine throughout. */
 static void test_chain(void **state)
 {
@@ -426,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_deserialize),
 		cmocka_unit_test(test_mismatch_refused),
 		cmocka_unit_test(test_hostile_tables),
+		cmocka_unit_test(test_bad_ioas_refused_at_boot),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_many_devices),
 		cmocka_unit_test(test_blackout_vs_size),

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A handover blob holding the iommu and iommufd objects a live update
+ * leaves (docs/liveupdate.md), for bad-blob tests of their validation:
+ * the kho fixture's blob (tests/lib/kho_fixture.h, no physmem) plus
+ *
+ *   /iommu/object-0    iommu/unit: a one-page stream table
+ *   /iommufd/object-0  vm0/ioas-1: two areas of vm0/guest-ram (3 GiB)
+ *   /iommufd/object-1  vm0/hwpt-2: two table pages, devices 0 and 1
+ *
+ * with their properties laid out as iommufd/preserve.c writes them and
+ * their memory preserved as 4K folios owned by nobody else.
+ */
+#ifndef IOH_TESTS_IOMMUFD_BLOB_H
+#define IOH_TESTS_IOMMUFD_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IOMMUFD_BLOB_UNIT "/iommu/object-0"
+#define IOMMUFD_BLOB_IOAS "/iommufd/object-0"
+#define IOMMUFD_BLOB_HWPT "/iommufd/object-1"
+#define IOMMUFD_BLOB_GUEST_SIZE (3ull << 30)
+
+/* A packed, valid blob (malloc'd; *size bytes). 0 or a negative errno. */
+int iommufd_blob_build(void **blob, size_t *size);
+
+/* A writable copy of blob with room for edits (fdt_open_into). */
+void *iommufd_blob_copy(const void *blob, size_t size);
+
+#endif /* IOH_TESTS_IOMMUFD_BLOB_H */

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Bad input in the iommu and iommufd nodes of a handover: every field a
+ * booting kernel would trip over later is refused at validation, with a
+ * message naming the object and the field, before anything is touched
+ * (docs/liveupdate.md). The blob is tests/lib/iommufd_blob.h's, damaged
+ * with libfdt; the handlers are the real ones (iommufd_kho_register).
+ */
+#include <errno.h>
+#include <libfdt.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "iommufd/preserve.h"
+#include "kho/kho.h"
+#include "tests/lib/iommufd_blob.h"
+#include "tests/lib/kho_fixture.h"
+
+static void *good;
+static size_t good_size;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (iommufd_kho_register())
+		return -1;
+	return iommufd_blob_build(&good, &good_size);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	free(good);
+	return 0;
+}
+
+static void *copy_good(void)
+{
+	void *b = iommufd_blob_copy(good, good_size);
+	assert_non_null(b);
+	return b;
+}
+
+static int node(void *b, const char *path)
+{
+	int n = fdt_path_offset(b, path);
+	assert_true(n >= 0);
+	return n;
+}
+
+/* Validate b (packed, then freed); expect refusal with each of msgs. */
+static void expect_refused(void *b, const char *const *msgs, size_t n)
+{
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(fdt_pack(b), 0);
+	int rc = kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM, &p, &err);
+	if (rc == 0)
+		fail_msg("accepted, expected refusal with '%s'", msgs[0]);
+	assert_int_equal(rc, -EINVAL);
+	for (size_t i = 0; i < n; i++)
+		if (!strstr(err.msg, msgs[i]))
+			fail_msg("reason '%s' lacks '%s'", err.msg, msgs[i]);
+	free(b);
+}
+
+#define REFUSED(b, ...)                                                  \
+	do {                                                             \
+		static const char *const m_[] = { __VA_ARGS__ };         \
+		expect_refused(b, m_, sizeof(m_) / sizeof(m_[0]));       \
+	} while (0)
+
+static void test_good_blob_is_valid(void **state)
+{
+	(void)state;
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(good, good_size, KHO_FIX_RAM, &p,
+					   &err),
+			 0);
+	assert_int_equal(p.nr_sessions, 4);
+	assert_int_equal(p.nr_objs, 5);
+	kho_parsed_free(&p);
+}
+
+/* A sample of what was validated before: the fixture is looked at. */
+static void test_existing_checks(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "did", 0);
+	REFUSED(b, "iommufd object vm0/hwpt-2", "bad 'did'");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "strtab-log2", 17);
+	REFUSED(b, "iommu object iommu/unit", "bad 'strtab-log2'");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, IOMMUFD_BLOB_IOAS), "type", "iotlb");
+	REFUSED(b, "unknown type 'iotlb'");
+}
+
+/*
+ * va-bits is a 64-bit property: a value whose low 32 bits are a valid
+ * width (48) is still not one, in either node that carries it.
+ */
+static const uint64_t wide_va_bits[] = {
+	0x100000030ull, 0xffffffff00000030ull, 1ull << 32, (1ull << 63) | 48,
+};
+
+static void va_bits_refused(const char *path, const char *what)
+{
+	for (size_t i = 0; i < sizeof(wide_va_bits) / sizeof(wide_va_bits[0]);
+	     i++) {
+		void *b = copy_good();
+		fdt_setprop_u64(b, node(b, path), "va-bits", wide_va_bits[i]);
+		const char *const m[2] = { what, "'va-bits'" };
+		expect_refused(b, m, 2);
+	}
+	/* The valid width itself still passes. */
+	void *b = copy_good();
+	fdt_setprop_u64(b, node(b, path), "va-bits", 48);
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+static void test_unit_va_bits_full_width(void **state)
+{
+	(void)state;
+	va_bits_refused(IOMMUFD_BLOB_UNIT, "iommu object iommu/unit");
+}
+
+static void test_hwpt_va_bits_full_width(void **state)
+{
+	(void)state;
+	va_bits_refused(IOMMUFD_BLOB_HWPT, "iommufd object vm0/hwpt-2");
+}
+
+/* Rewrite area i of the ioas (iova, len, offset, prot, memfd index). */
+static void set_area(void *b, int i, uint64_t iova, uint64_t len,
+		     uint64_t off, uint64_t prot, uint64_t mf)
+{
+	int alen;
+	uint8_t *d = fdt_getprop_w(b, node(b, IOMMUFD_BLOB_IOAS), "areas", &alen);
+	assert_non_null(d);
+	assert_true((i + 1) * 40 <= alen);
+	const uint64_t v[5] = { iova, len, off, prot, mf };
+	for (int w = 0; w < 5; w++) {
+		fdt64_t be = cpu_to_fdt64(v[w]);
+		memcpy(d + 40 * i + 8 * w, &be, 8);
+	}
+}
+
+static void set_memfds(void *b, const char *names, size_t len)
+{
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_IOAS), "memfds",
+				     names, (int)len),
+			 0);
+}
+
+/*
+ * Every memfd an ioas names must be a memfd object of its own session in
+ * this handover (retrieval looks it up there); any other name used to
+ * pass validation and fail only after the guest resumed.
+ */
+static void test_ioas_memfd_not_in_handover(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	set_memfds(b, "ghost", sizeof("ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'ghost'",
+		"not in the handover");
+	/* A memfd of another session (vm1) is not this ioas's. */
+	b = copy_good();
+	set_memfds(b, "fragmented", sizeof("fragmented"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'fragmented'");
+	/* Named but used by no area: retrieval still looks it up. */
+	b = copy_good();
+	set_memfds(b, "guest-ram\0ghost", sizeof("guest-ram\0ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "'ghost'");
+	b = copy_good();
+	set_memfds(b, "guest-ram\0", sizeof("guest-ram\0"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'memfds'", "empty name");
+}
+
+/* Copy node src of from (properties and children) under parent of to. */
+static void copy_node(void *to, int parent, const void *from, int src)
+{
+	int n = fdt_add_subnode(to, parent, fdt_get_name(from, src, NULL));
+	int prop, child;
+	assert_true(n >= 0);
+	fdt_for_each_property_offset(prop, from, src) {
+		const char *name;
+		int len;
+		const void *val = fdt_getprop_by_offset(from, prop, &name, &len);
+		assert_int_equal(fdt_setprop(to, n, name, val, len), 0);
+	}
+	/* fdt_add_subnode puts a new node first: copy children last first. */
+	int kids[16], nk = 0;
+	fdt_for_each_subnode(child, from, src) {
+		assert_true(nk < 16);
+		kids[nk++] = child;
+	}
+	while (nk--)
+		copy_node(to, n, from, kids[nk]);
+}
+
+/* The blob with the iommufd node moved first, before the memfd node. */
+static void *iommufd_first(void)
+{
+	void *b = copy_good();
+	assert_int_equal(fdt_del_node(b, node(b, "/iommufd")), 0);
+	copy_node(b, 0, good, node(good, "/iommufd"));
+	assert_true(fdt_first_subnode(b, 0) == node(b, "/iommufd"));
+	return b;
+}
+
+/* The memfds are found wherever their node sits, validated or not yet. */
+static void test_ioas_memfd_lookup_any_order(void **state)
+{
+	(void)state;
+	void *b = iommufd_first();
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	assert_int_equal(p.nr_objs, 5);
+	kho_parsed_free(&p);
+	free(b);
+	b = iommufd_first();
+	set_memfds(b, "ghost", sizeof("ghost"));
+	REFUSED(b, "iommufd object vm0/ioas-1", "'ghost'");
+	b = iommufd_first();
+	set_area(b, 1, 4ull << 30, 2ull << 30, 2ull << 30, 3, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "beyond memfd 'guest-ram'");
+}
+
+/*
+ * An area must lie inside its memfd: offset + len <= the memfd's size,
+ * without wrapping. Retrieval checked it, after the guest resumed.
+ */
+static void test_ioas_area_beyond_memfd(void **state)
+{
+	(void)state;
+	const uint64_t g = IOMMUFD_BLOB_GUEST_SIZE, rw = 3;
+	void *b = copy_good();
+	set_area(b, 1, 4ull << 30, (1ull << 30) + 4096, g - (1ull << 30), rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "'areas'",
+		"beyond memfd 'guest-ram'");
+	b = copy_good();
+	set_area(b, 1, 4ull << 30, 4096, g, rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "beyond memfd");
+	b = copy_good();
+	set_area(b, 0, 0, 8192, ~0ull - 4095, rw, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 0", "beyond memfd");
+	/* Up to the last byte is fine. */
+	b = copy_good();
+	set_area(b, 1, 4ull << 30, 1ull << 30, g - (1ull << 30), rw, 0);
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+/*
+ * An area ending at the top of the IOVA space must not make the next
+ * one look in order: retrieval refuses the overlap (-EEXIST).
+ */
+static void test_ioas_area_at_top_of_iova_space(void **state)
+{
+	(void)state;
+	const uint64_t top = 0ull - (1ull << 30);
+	void *b = copy_good();
+	set_area(b, 0, top, 1ull << 30, 0, 3, 0);
+	set_area(b, 1, top, 4096, 0, 3, 0);
+	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "overlaps");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_blob_is_valid),
+		cmocka_unit_test(test_existing_checks),
+		cmocka_unit_test(test_unit_va_bits_full_width),
+		cmocka_unit_test(test_hwpt_va_bits_full_width),
+		cmocka_unit_test(test_ioas_memfd_not_in_handover),
+		cmocka_unit_test(test_ioas_area_beyond_memfd),
+		cmocka_unit_test(test_ioas_memfd_lookup_any_order),
+		cmocka_unit_test(test_ioas_area_at_top_of_iova_space),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

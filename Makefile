@@ -157,9 +157,10 @@ check: test
 # for FUZZ_SECONDS; `make check` runs a 5 s pass (fuzz-short). New inputs
 # go to build/fuzz/corpus; tests/data seeds it.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c) abi/physmem.c ioh/ioh.c
+FUZZ_SRCS := fuzz/fuzz_kho_blob.c $(wildcard kho/*.c iommufd/*.c pt/*.c) \
+	abi/physmem.c ioh/ioh.c
 FUZZ_RUN = build/fuzz/fuzz_kho_blob -max_len=262144 build/fuzz/corpus tests/data
-build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h) abi/physmem.h
+build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h iommufd/*.h pt/*.h) abi/physmem.h
 	@mkdir -p $(@D)/corpus
 	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_SRCS) $(LDLIBS) -o $@

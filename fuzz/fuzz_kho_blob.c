@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the handover blob parser: any byte string goes
- * through the validation a booting kernel runs; what validates is then
+ * through the validation a booting kernel runs (memfd, iommu and iommufd
+ * nodes with their real handlers); what validates is then
  * booted (allocator only) and every object retrieved, as a kernel would.
  * Built by `make fuzz` (clang -fsanitize=fuzzer,address,undefined).
  */
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 
@@ -16,6 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* The iommu and iommufd validators are fuzzed too, as a kernel
+	 * registers them before it boots. */
+	static int registered;
+	if (!registered && iommufd_kho_register())
+		abort();
+	registered = 1;
 	struct kho_parsed p;
 	struct kho_err err;
 	if (kho_blob_validate(data, size, 0, &p, &err))

@@ -117,8 +117,8 @@ struct kho_subsys {
 };
 
 #define KHO_MAX_SUBSYS 8
-/* Built in: memfd (full), iommu and iommufd (empty nodes until their
- * issues register real handlers). */
+/* Built in: memfd. iommu and iommufd are registered by iommufd/
+ * (iommufd_kho_register); until then their nodes parse as empty. */
 int kho_subsys_register(const struct kho_subsys *ss); /* replaces by name */
 const struct kho_subsys *kho_subsys_find(const char *name);
 

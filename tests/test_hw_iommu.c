@@ -358,6 +358,62 @@ static void test_random_mode_reproducible(void **state)
 	unit_up(0, PT_FMT_ARM_S2, 0);
 }
 
+/* ---- torn configuration without sampling (SMMUv3 3.21.3) ---- */
+
+static uint64_t torn(unsigned int sid)
+{
+	return atomic_load(&U.r.region.regs->dev_stats[sid].torn_config);
+}
+
+/*
+ * Nothing samples the entry here (no machine loop): only the mix rule at
+ * the invalidation can see a torn update, however fast it was written.
+ * Root and domain are in two words: a valid entry changed in both
+ * between two invalidations may be read half old, half new.
+ */
+static void test_torn_mix_seen_without_sampling(void **state)
+{
+	(void)state;
+	struct pt_table t2;
+	struct pt_gather g;
+	unit_up(0, PT_FMT_ARM_S2, 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &t2, PT_FMT_ARM_S2, 0), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&t2, IOVA, RIG_DATA_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	uint64_t a[HW_STE_WORDS], b[HW_STE_WORDS];
+	hw_ste_make(a, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, U.t.top_pa,
+		    DID);
+	hw_ste_make(b, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, t2.top_pa,
+		    DID + 1);
+
+	/* Two used words at once: torn, counted once. */
+	atomic_store(ste_word(0, 1), b[1]);
+	atomic_store(ste_word(0, 2), b[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* One word (same domain, new root): hitless. */
+	atomic_store(ste_word(0, 1), a[1]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* Back through V=0, an invalidation after each step: clean. */
+	atomic_store(ste_word(0, 0), b[0] & ~HW_STE0_V);
+	hw_iommu_cfgi_ste(U.m, 0);
+	atomic_store(ste_word(0, 1), a[1]);
+	atomic_store(ste_word(0, 2), a[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	atomic_store(ste_word(0, 0), a[0]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* V=0 and the rest in one go: the old V may be read with new words. */
+	atomic_store(ste_word(0, 0), b[0] & ~HW_STE0_V);
+	atomic_store(ste_word(0, 1), b[1]);
+	atomic_store(ste_word(0, 2), b[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 2);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, unit_teardown)
 
 int main(void)
@@ -379,6 +435,7 @@ int main(void)
 		T(test_contig_only_change_bbm0_conflict),
 		T(test_lru_eviction),
 		T(test_random_mode_reproducible),
+		T(test_torn_mix_seen_without_sampling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,13 +63,15 @@ struct fix {
 
 static struct fix F;
 
-static void fix_up(unsigned int bbm)
+/* machine: false for a register region nobody serves (no sync completes). */
+static void fix_up_with(unsigned int bbm, bool machine)
 {
 	struct hw_rig_opts o;
 	uint64_t strtab;
 	memset(&F, 0, sizeof(F));
 	hw_rig_opts_default(&o, bbm);
-	assert_int_equal(hw_rig_start(&F.r, &o), 0);
+	assert_int_equal(machine ? hw_rig_start(&F.r, &o) :
+			 hw_rig_start_bare(&F.r, bbm), 0);
 	F.rig_up = true;
 	assert_int_equal(kho_init(&F.k, &F.r.pm, 0), 0);
 	/* The stream table is the host's page, as a kernel allocates it. */
@@ -86,6 +88,11 @@ static void fix_up(unsigned int bbm)
 						  MEMFD_SIZE, &mix_2m, &F.m[i]),
 				 0);
 	F.up = true;
+}
+
+static void fix_up(unsigned int bbm)
+{
+	fix_up_with(bbm, true);
 }
 
 static int fix_teardown(void **state)
@@ -339,6 +346,35 @@ static void test_destroy_frees_after_flush(void **state)
 	iommufd_hwpt_destroy(&F.ictx, h);
 	assert_int_equal(F.ictx.stats.table_pages, 0);
 	expect_clean(0, "destroy");
+}
+
+/*
+ * When the flush cannot be confirmed (the sync times out: here no
+ * machine serves the queue), the hardware may still walk the table, so
+ * its pages must stay allocated: leaked, never handed out again.
+ */
+static void test_destroy_keeps_pages_without_sync(void **state)
+{
+	(void)state;
+	fix_up_with(0, false);
+	F.r.drv.timeout_ns = 20000000; /* a sync that cannot complete fails */
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, K64, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	const uint64_t pages = F.ictx.stats.table_pages, root = h->pt.top_pa;
+	const uint32_t id = h->id;
+	struct kho_folio_info fi;
+	assert_true(pages > 0);
+	iommufd_hwpt_destroy(&F.ictx, h);
+	assert_null(iommufd_hwpt_find(&F.ictx, id));
+	assert_int_equal(F.ictx.stats.table_pages, pages);
+	assert_int_equal(kho_folio_info(&F.k.alloc, root, &fi), 0);
+	assert_false((F.r.region.freed_map[(root >> 12) / 64] >>
+		      ((root >> 12) % 64)) & 1);
+	/* Nothing of it is handed out again. */
+	uint64_t pa;
+	assert_int_equal(kho_folio_alloc(&F.k.alloc, KHO_4K_LG2, &pa), 0);
+	assert_true(pa != root);
 }
 
 /* ---- the handover: pinning and adoption -------------------------------- */
@@ -735,6 +771,7 @@ int main(void)
 		T(test_unmap_needing_several_range_commands),
 		T(test_replace_invalidates_domain),
 		T(test_destroy_frees_after_flush),
+		T(test_destroy_keeps_pages_without_sync),
 		T(test_repin_after_handover_covers_every_area),
 		T(test_adopt_refuses_unreachable_extra_page),
 		T(test_adopt_refuses_page_reached_twice),

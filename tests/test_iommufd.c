@@ -632,6 +632,40 @@ static void test_adopt_refuses_page_reached_twice(void **state)
 	gen2_fini(&g);
 }
 
+/*
+ * An adoption refused for want of a free object slot claims nothing
+ * either: the table stays the handover's, and adopts once room is made.
+ */
+static void test_adopt_without_room_claims_nothing(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, K64, X);
+	(void)hwpt_new(ioas);
+	uint64_t pa = handover_out();
+
+	struct gen2 g;
+	handover_in(&g, pa);
+	struct iommufd_hwpt_rec *rec = &g.in.hwpt[0];
+	struct iommufd_hwpt *full[IOMMUFD_MAX_OBJS], *out = NULL;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		assert_int_equal(iommufd_hwpt_alloc(&g.ictx, g.in.ioas[0], 0,
+						    &full[i]), 0);
+	struct kho_err err = { { 0 } };
+	assert_int_equal(iommufd_adopt_hwpt(&g.ictx, g.in.ioas[0], rec, false,
+					    &out, &err), -ENOSPC);
+	for (size_t i = 0; i < rec->nr_pages; i++)
+		if (!incoming(&g, rec->pages[i]))
+			fail_msg("table page 0x%" PRIx64 " claimed by a refused "
+				 "adoption", rec->pages[i]);
+	iommufd_hwpt_destroy(&g.ictx, full[0]);
+	if (iommufd_adopt_hwpt(&g.ictx, g.in.ioas[0], rec, false, &out, &err))
+		fail_msg("adopt: %s", err.msg);
+	assert_false(incoming(&g, rec->root));
+	gen2_fini(&g);
+}
+
 /* ---- the driver: range commands ---------------------------------------- */
 
 static uint64_t prng_next(uint64_t *s)
@@ -775,6 +809,7 @@ int main(void)
 		T(test_repin_after_handover_covers_every_area),
 		T(test_adopt_refuses_unreachable_extra_page),
 		T(test_adopt_refuses_page_reached_twice),
+		T(test_adopt_without_room_claims_nothing),
 		T(test_drv_range_commands_tile_the_range),
 		T(test_drv_disruptive_ste_goes_through_invalid),
 	};

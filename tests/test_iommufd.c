@@ -285,7 +285,9 @@ static void test_unmap_needing_several_range_commands(void **state)
  * Two IOASes agree at the switch; then the new one changes a page whose
  * last-level table stays (a leaf-only flush, rightly). A walk through a
  * pointer left from the old table reads the old IOAS's translation:
- * misdirected DMA.
+ * misdirected DMA. With one IOAS the break would not show: the tables
+ * never diverge, and destroying the old HWPT (lu's rebuild does so right
+ * after the switch) invalidates the same, shared domain before freeing.
  */
 static void test_replace_invalidates_domain(void **state)
 {
@@ -765,7 +767,9 @@ static void test_drv_range_commands_tile_the_range(void **state)
  * (root, DID) of its configuration entry: the driver must go through
  * V=0 with a sync before writing the new words, or the IOMMU may read a
  * valid mix of old and new (the machine counts it, whatever the timing:
- * docs/hw.md, torn configuration).
+ * docs/hw.md, torn configuration). A missing sync after V=0 alone shows
+ * only if the new words are written before the machine executes the
+ * invalidation, which it does after a checker pass: in practice always.
  */
 static void test_drv_disruptive_ste_goes_through_invalid(void **state)
 {

@@ -488,9 +488,38 @@ static uint64_t ste_diff_words(const uint64_t a[HW_STE_WORDS],
 }
 
 /*
+ * Words of the new entry that, mixed with the old one, make a valid entry
+ * configuring neither (0: none). The IOMMU reads an entry a 64-bit word
+ * at a time, in any order and at any time, so between two configuration
+ * invalidations it may read any such mix, however fast the host wrote
+ * the words: no sampling needs to have caught it. Only from a valid old
+ * entry: making an invalid entry valid is judged by the samples alone
+ * (the V bit in the last store is the host's part of that rule).
+ */
+static uint64_t torn_mix(const uint64_t old[HW_STE_WORDS],
+			 const uint64_t now[HW_STE_WORDS])
+{
+	uint64_t diff = ste_diff_words(old, now);
+	if (!ste_valid(old))
+		return 0;
+	/* Every proper, non-empty subset of the changed words. */
+	for (uint64_t s = (diff - 1) & diff; s; s = (s - 1) & diff) {
+		uint64_t mix[HW_STE_WORDS];
+		for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+			mix[i] = (s >> i) & 1 ? now[i] : old[i];
+		if (ste_valid(mix) && !hw_ste_same_config(mix, old) &&
+		    !hw_ste_same_config(mix, now))
+			return s;
+	}
+	return 0;
+}
+
+/*
  * At a configuration invalidation: every valid state observed since the
  * previous one must be the old or the new configuration under its used
- * bits; anything else is a torn mix the hardware may have acted on.
+ * bits, and so must every valid mix of the two; anything else is a torn
+ * mix the hardware may have acted on (counted once per invalidation when
+ * only the mix shows it).
  */
 static void torn_commit(struct hw_iommu *m, uint32_t sid)
 {
@@ -499,6 +528,7 @@ static void torn_commit(struct hw_iommu *m, uint32_t sid)
 	if (ste_read_raw(m, sid, now))
 		return;
 	if (t->have) {
+		bool counted = false;
 		for (unsigned int i = 0; i < t->nr_seen; i++) {
 			if (hw_ste_same_config(t->seen[i], now) ||
 			    hw_ste_same_config(t->seen[i], t->committed))
@@ -506,6 +536,12 @@ static void torn_commit(struct hw_iommu *m, uint32_t sid)
 			stat_inc(&m->regs->dev_stats[sid].torn_config);
 			hw_iommu_event(m, HW_EVT_TORN_CONFIG, sid, 0,
 				       ste_diff_words(t->seen[i], now));
+			counted = true;
+		}
+		uint64_t mix = counted ? 0 : torn_mix(t->committed, now);
+		if (mix) {
+			stat_inc(&m->regs->dev_stats[sid].torn_config);
+			hw_iommu_event(m, HW_EVT_TORN_CONFIG, sid, 0, mix);
 		}
 	}
 	memcpy(t->committed, now, sizeof(now));

@@ -669,11 +669,15 @@ void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 			ictx->hwpt[i] = NULL;
 	/*
 	 * Walk caches may still point into the table: flush the domain and
-	 * wait before its pages go back to the allocator.
+	 * wait before its pages go back to the allocator. Without a
+	 * completed sync the hardware may still walk it: the pages stay
+	 * allocated (leaked), the only safe choice.
 	 */
-	iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
-	iommu_drv_sync(ictx->drv);
-	pt_deinit(&hwpt->pt);
+	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
+	if (!err)
+		err = iommu_drv_sync(ictx->drv);
+	if (!err)
+		pt_deinit(&hwpt->pt);
 	free(hwpt);
 }
 

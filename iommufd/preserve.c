@@ -790,7 +790,6 @@ int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 		free(h);
 		return e;
 	}
-	free(c.claimed);
 	h->ictx = ictx;
 	h->ioas = ioas;
 	h->id = rec->id;
@@ -799,9 +798,12 @@ int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 	h->immutable = immutable;
 	e = iommufd_register_hwpt(ictx, h);
 	if (e) {
+		unclaim(&c);
+		free(c.claimed);
 		free(h);
 		return fail(err, e, "hwpt %u: no room", rec->id);
 	}
+	free(c.claimed);
 	ictx->stats.table_pages += rec->nr_pages;
 	if (ictx->stats.table_pages > ictx->stats.table_pages_peak)
 		ictx->stats.table_pages_peak = ictx->stats.table_pages;

@@ -8,6 +8,7 @@
  * reproducibility of randomized mode.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -358,6 +359,181 @@ static void test_random_mode_reproducible(void **state)
 	unit_up(0, PT_FMT_ARM_S2, 0);
 }
 
+/* ---- torn configuration without sampling (SMMUv3 3.21.3) ---- */
+
+static uint64_t torn(unsigned int sid)
+{
+	return atomic_load(&U.r.region.regs->dev_stats[sid].torn_config);
+}
+
+/*
+ * Nothing samples the entry here (no machine loop): only the mix rule at
+ * the invalidation can see a torn update, however fast it was written.
+ * Root and domain are in two words: a valid entry changed in both
+ * between two invalidations may be read half old, half new.
+ */
+static void test_torn_mix_seen_without_sampling(void **state)
+{
+	(void)state;
+	struct pt_table t2;
+	struct pt_gather g;
+	unit_up(0, PT_FMT_ARM_S2, 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &t2, PT_FMT_ARM_S2, 0), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&t2, IOVA, RIG_DATA_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	uint64_t a[HW_STE_WORDS], b[HW_STE_WORDS];
+	hw_ste_make(a, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, U.t.top_pa,
+		    DID);
+	hw_ste_make(b, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, t2.top_pa,
+		    DID + 1);
+
+	/* Two used words at once: torn, counted once. */
+	atomic_store(ste_word(0, 1), b[1]);
+	atomic_store(ste_word(0, 2), b[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* One word (same domain, new root): hitless. */
+	atomic_store(ste_word(0, 1), a[1]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* Back through V=0, an invalidation after each step: clean. */
+	atomic_store(ste_word(0, 0), b[0] & ~HW_STE0_V);
+	hw_iommu_cfgi_ste(U.m, 0);
+	atomic_store(ste_word(0, 1), a[1]);
+	atomic_store(ste_word(0, 2), a[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	atomic_store(ste_word(0, 0), a[0]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 1);
+	/* V=0 and the rest in one go: the old V may be read with new words. */
+	atomic_store(ste_word(0, 0), b[0] & ~HW_STE0_V);
+	atomic_store(ste_word(0, 1), b[1]);
+	atomic_store(ste_word(0, 2), b[2]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	assert_int_equal(torn(0), 2);
+}
+
+/* ---- domain invalidation scope ---- */
+
+#define DOM_SPAN (7ull << 20)
+#define DOM_B_PA (RIG_DATA_PA + (16ull << 20))
+#define DOM_MOVED (RIG_DATA_PA + (32ull << 20))
+#define NR_PROBES (2 + 16 + 256)
+
+/* Two 2M blocks, sixteen 64K contiguous runs, 256 4K pages. */
+static void map_mixed(struct pt_table *t, uint64_t pa)
+{
+	struct pt_gather g;
+	const uint32_t prot = PT_PROT_READ | PT_PROT_WRITE | PT_PROT_CACHE;
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(t, IOVA, pa, 2 * BLK, prot, &g), 0);
+	assert_int_equal(pt_map_range(t, IOVA + 2 * BLK, pa + 2 * BLK,
+				      1ull << 20, prot, &g), 0);
+	/* The output 4K off a 64K boundary: pages only. */
+	assert_int_equal(pt_map_range(t, IOVA + 3 * BLK, pa + 3 * BLK + 4096,
+				      1ull << 20, prot, &g), 0);
+}
+
+/* One IOVA per leaf of map_mixed, and where it goes from pa. */
+static void probes(uint64_t pa, uint64_t iova[NR_PROBES],
+		   uint64_t want[NR_PROBES])
+{
+	unsigned int n = 0;
+	for (unsigned int i = 0; i < 2; i++, n++) {
+		iova[n] = IOVA + i * BLK + 0x1234;
+		want[n] = pa + i * BLK + 0x1234;
+	}
+	for (unsigned int i = 0; i < 16; i++, n++) {
+		iova[n] = IOVA + 2 * BLK + i * 0x10000ull + 0x5000;
+		want[n] = pa + 2 * BLK + i * 0x10000ull + 0x5000;
+	}
+	for (unsigned int i = 0; i < 256; i++, n++) {
+		iova[n] = IOVA + 3 * BLK + i * 4096ull;
+		want[n] = pa + 3 * BLK + 4096 + i * 4096ull;
+	}
+}
+
+static void expect_sid_pa(unsigned int sid, uint64_t iova, uint64_t want)
+{
+	struct hw_xlate x;
+	int rc = hw_iommu_translate(U.m, sid, iova, HW_ACCESS_READ, &x);
+	if (rc || x.pa != want)
+		fail_msg("sid %u iova 0x%" PRIx64 ": fault 0x%x pa 0x%" PRIx64
+			 ", want 0x%" PRIx64, sid, iova, x.fault, x.pa, want);
+}
+
+/*
+ * TLBI by domain (no range) removes every IOTLB and walk-cache entry of
+ * its domain, whatever its size or level, and nothing of another domain.
+ * Both tables are remapped elsewhere in memory without a break first:
+ * a surviving entry of the invalidated domain still gives the old
+ * address (a stale table pointer leads into an emptied table and
+ * faults); the other domain must still give its old ones, all from the
+ * IOTLB.
+ */
+static void test_tlbi_domain_scope(void **state)
+{
+	(void)state;
+	struct hw_iommu_cfg cfg;
+	struct pt_table tb;
+	struct pt_gather g;
+	uint64_t iova[NR_PROBES], want_a[NR_PROBES], want_b[NR_PROBES];
+	uint64_t moved[NR_PROBES];
+	const uint64_t pgsizes = PT_SZ_4K | PT_SZ_64K | PT_SZ_2M;
+	hw_iommu_cfg_default(&cfg);
+	cfg.tlb_sets_lg2 = 10; /* room for every entry: no eviction */
+	assert_int_equal(hw_rig_start_bare(&U.r, 2), 0);
+	assert_int_equal(hw_iommu_create(&U.m, &cfg, &U.r.pm, U.r.region.regs,
+					 U.r.region.freed_map), 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &U.t, PT_FMT_ARM_S2, pgsizes),
+			 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &tb, PT_FMT_ARM_S2, pgsizes),
+			 0);
+	map_mixed(&U.t, RIG_DATA_PA);
+	map_mixed(&tb, DOM_B_PA);
+	write_ste(0, &U.t, PT_FMT_ARM_S2);
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, tb.top_pa,
+		    DID + 1);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(ste_word(1, w), ste[w]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	hw_iommu_cfgi_ste(U.m, 1);
+
+	probes(RIG_DATA_PA, iova, want_a);
+	probes(DOM_B_PA, iova, want_b);
+	probes(DOM_MOVED, iova, moved);
+	for (unsigned int i = 0; i < NR_PROBES; i++) {
+		expect_sid_pa(0, iova[i], want_a[i]);
+		expect_sid_pa(1, iova[i], want_b[i]);
+	}
+	/* Cached now: a second pass hits every time. */
+	uint64_t m0 = misses();
+	for (unsigned int i = 0; i < NR_PROBES; i++) {
+		expect_sid_pa(0, iova[i], want_a[i]);
+		expect_sid_pa(1, iova[i], want_b[i]);
+	}
+	assert_int_equal(misses(), m0);
+
+	struct pt_table *both[2] = { &U.t, &tb };
+	for (unsigned int k = 0; k < 2; k++) {
+		pt_gather_init(&g);
+		assert_int_equal(pt_unmap_range(both[k], IOVA, DOM_SPAN, 0, &g,
+						NULL), 0);
+		map_mixed(both[k], DOM_MOVED);
+	}
+	hw_iommu_tlbi_domain(U.m, DID);
+	m0 = misses();
+	for (unsigned int i = 0; i < NR_PROBES; i++)
+		expect_sid_pa(1, iova[i], want_b[i]);
+	assert_int_equal(misses(), m0);
+	for (unsigned int i = 0; i < NR_PROBES; i++)
+		expect_sid_pa(0, iova[i], moved[i]);
+	assert_int_equal(misses() - m0, NR_PROBES);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, unit_teardown)
 
 int main(void)
@@ -379,6 +555,8 @@ int main(void)
 		T(test_contig_only_change_bbm0_conflict),
 		T(test_lru_eviction),
 		T(test_random_mode_reproducible),
+		T(test_torn_mix_seen_without_sampling),
+		T(test_tlbi_domain_scope),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

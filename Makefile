@@ -125,7 +125,8 @@ protocol-check:
 # Under TSan only what runs threads over shared memory: the machine model
 # tests and the live update scenarios (whose kernels are build/tsan's
 # iohandover). Suppressions: tests/tsan.supp.
-TSAN_TESTS := $(filter build/tsan/tests/test_hw_% build/tsan/tests/test_lu%,$(TESTS_tsan))
+TSAN_TESTS := $(filter build/tsan/tests/test_hw_% build/tsan/tests/test_lu% \
+	build/tsan/tests/test_iommufd,$(TESTS_tsan))
 
 # valgrind (memcheck, leaks) over the release build of the unit tests that
 # stay in one process over small mappings; the rest is covered by ASan, and

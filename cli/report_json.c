@@ -77,6 +77,7 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 	fprintf(f, "      \"joins\": %" PRIu64 ",\n", u->joins);
 	fprintf(f, "      \"granule_bytes\": %" PRIu64 ",\n", u->granule_bytes);
 	fprintf(f, "      \"hotplug_done\": %s,\n", u->hotplug_done ? "true" : "false");
+	fprintf(f, "      \"hotplug_waited\": %s,\n", u->hotplug_waited ? "true" : "false");
 	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 "\n    }%s\n",
 		u->hotplug_wait_us, last ? "" : ",");
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "abi/hw_abi_ste.h"
 
@@ -125,6 +126,7 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 		ictx->dev[i].sid = i;
 	pthread_mutex_init(&ictx->lock, NULL);
 	pthread_cond_init(&ictx->recovered, NULL);
+	pthread_cond_init(&ictx->waiter, NULL);
 	return 0;
 }
 
@@ -149,6 +151,7 @@ void iommufd_fini(struct iommufd_ctx *ictx)
 	}
 	ioh_u64vec_free(&ictx->deferred);
 	pthread_cond_destroy(&ictx->recovered);
+	pthread_cond_destroy(&ictx->waiter);
 	pthread_mutex_destroy(&ictx->lock);
 }
 
@@ -167,12 +170,37 @@ void iommufd_end_recovery(struct iommufd_ctx *ictx)
 	pthread_mutex_unlock(&ictx->lock);
 }
 
+bool iommufd_await_recovery_waiter(struct iommufd_ctx *ictx, uint64_t timeout_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(timeout_ms / 1000);
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&ictx->lock);
+	int rc = 0;
+	while (ictx->recovering && !ictx->recovery_waiters && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&ictx->waiter, &ictx->lock, &until);
+	bool waiting = ictx->recovery_waiters > 0;
+	pthread_mutex_unlock(&ictx->lock);
+	return waiting;
+}
+
 /* Address-map changes wait out recovery (memory hotplug in degraded mode). */
 static void lock_for_map(struct iommufd_ctx *ictx)
 {
 	pthread_mutex_lock(&ictx->lock);
+	if (!ictx->recovering)
+		return;
+	ictx->stats.maps_waited++;
+	ictx->recovery_waiters++;
+	pthread_cond_broadcast(&ictx->waiter);
 	while (ictx->recovering)
 		pthread_cond_wait(&ictx->recovered, &ictx->lock);
+	ictx->recovery_waiters--;
 }
 
 struct iommufd_hwpt *iommufd_hwpt_find(struct iommufd_ctx *ictx, uint32_t id)

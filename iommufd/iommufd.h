@@ -111,6 +111,7 @@ struct iommufd_stats {
 	uint64_t table_pages_peak;
 	uint64_t pinned_bytes;
 	uint64_t maps, unmaps, syncs;
+	uint64_t maps_waited;       /* address-map changes that waited out recovery */
 	uint64_t bad_frees;         /* table pages freed that were not allocated */
 };
 
@@ -137,7 +138,9 @@ struct iommufd_ctx {
 
 	pthread_mutex_t lock;
 	pthread_cond_t recovered;
+	pthread_cond_t waiter;      /* an address-map change began waiting */
 	bool recovering;
+	unsigned int recovery_waiters;
 	bool frozen;          /* preserved for a live update: no map/unmap */
 	struct iommufd_stats stats;
 };
@@ -223,6 +226,13 @@ uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
 /* Degraded mode after a live update. */
 void iommufd_begin_recovery(struct iommufd_ctx *ictx);
 void iommufd_end_recovery(struct iommufd_ctx *ictx);
+/*
+ * Wait, at most timeout_ms, until an address-map change is waiting out
+ * the recovery; true if one is. For a VMM's request known to be on its
+ * way (the live update engine's hotplug), so that it really arrives
+ * during recovery whatever the scheduling.
+ */
+bool iommufd_await_recovery_waiter(struct iommufd_ctx *ictx, uint64_t timeout_ms);
 
 /* Lookups. */
 struct iommufd_hwpt *iommufd_hwpt_find(struct iommufd_ctx *ictx, uint32_t id);

@@ -41,6 +41,7 @@ struct lu_gen {
 	uint64_t extra_table_pages;
 	struct pt_reconcile_stats rec;
 	bool hotplug_done;
+	bool hotplug_waited; /* its map found recovery running and waited */
 	uint64_t hotplug_wait_ns;
 	char error[256];
 	const char *from;

@@ -41,7 +41,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 	fprintf(f, "},\"extra_table_bytes\":%" PRIu64
 		",\"table_bytes\":%" PRIu64 ",\"splits\":%" PRIu64
 		",\"joins\":%" PRIu64 ",\"granule_bytes\":%" PRIu64
-		",\"hotplug_done\":%s,\"hotplug_wait_us\":%" PRIu64
+		",\"hotplug_done\":%s,\"hotplug_waited\":%s"
+		",\"hotplug_wait_us\":%" PRIu64
 		",\"kho_validate_us\":%" PRIu64 ",\"kho_reserve_us\":%" PRIu64
 		",\"kho_poison_us\":%" PRIu64 ",\"commit_us\":%" PRIu64
 		",\"mode\":\"%s\",\"leaked_bytes\":%" PRIu64
@@ -49,7 +50,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
 		g->rec.joins, g->rec.granule_bytes,
-		g->hotplug_done ? "true" : "false", g->hotplug_wait_ns / 1000,
+		g->hotplug_done ? "true" : "false",
+		g->hotplug_waited ? "true" : "false", g->hotplug_wait_ns / 1000,
 		g->k.boot.validate_ns / 1000, g->k.boot.reserve_ns / 1000,
 		g->k.boot.poison_ns / 1000, g->commit_ns / 1000,
 		g->recovery_mode ? g->recovery_mode : "",

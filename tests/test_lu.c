@@ -156,6 +156,9 @@ static void test_hotplug(void **state)
 		run(&sc, &r);
 		assert_hitless(&r, 1);
 		assert_true(r.upd[0].hotplug_done);
+		/* It arrived during recovery and waited for its end: the map's
+		 * own record, not a guess from timings. */
+		assert_true(r.upd[0].hotplug_waited);
 		world_result_free(&r);
 	}
 }
@@ -306,6 +309,7 @@ static void test_chain(void **state)
 	assert_string_equal(r.upd[1].to, "v1");
 	assert_string_equal(r.upd[1].strategy, "verify");
 	assert_true(r.upd[0].hotplug_done && r.upd[1].hotplug_done);
+	assert_true(r.upd[0].hotplug_waited && r.upd[1].hotplug_waited);
 	world_result_free(&r);
 }
 

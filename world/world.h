@@ -74,6 +74,7 @@ struct world_update {
 	uint64_t table_bytes;
 	uint64_t splits, joins, granule_bytes;
 	bool hotplug_done;
+	bool hotplug_waited;      /* its map waited for recovery to end */
 	uint64_t hotplug_wait_us;
 };
 

@@ -421,6 +421,15 @@ static void test_lost_writes_detected(void **state)
 	hw_rig_window(&R, 0, IOVA, IOVA + 4095);
 	hw_rig_window(&R, 1, IOVA, IOVA + 4095);
 	assert_true(hw_rig_wait_ops(&R, 0, OPS * 4));
+	/*
+	 * Both devices must have overwritten each other's stamps for a lost
+	 * write to be seen; on a loaded machine one engine may not run for a
+	 * while, so wait for the event (30 s at most) rather than a count.
+	 */
+	for (int i = 0; i < 30000 &&
+	     !atomic_load(&regs()->dev_stats[0].lost_writes) &&
+	     !atomic_load(&regs()->dev_stats[1].lost_writes); i++)
+		sleep_ms(1);
 	assert_true(atomic_load(&regs()->dev_stats[0].lost_writes) +
 		    atomic_load(&regs()->dev_stats[1].lost_writes) > 0);
 }

@@ -104,6 +104,30 @@ static void test_existing_checks(void **state)
 	REFUSED(b, "unknown type 'iotlb'");
 }
 
+/* Every field of the unit node, each refused by name. */
+static void test_unit_fields(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_string(b, node(b, IOMMUFD_BLOB_UNIT), "type", "domain");
+	REFUSED(b, "iommu object iommu/unit", "is not a unit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "strtab", 0x1234);
+	REFUSED(b, "iommu object iommu/unit", "misaligned 'strtab'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_UNIT), "strtab");
+	REFUSED(b, "iommu object iommu/unit", "missing or misaligned 'strtab'");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "format", PT_FMT_COUNT);
+	REFUSED(b, "iommu object iommu/unit", "unknown page-table 'format'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_UNIT), "va-bits");
+	REFUSED(b, "iommu object iommu/unit", "missing or malformed 'va-bits'");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "va-bits", 60);
+	REFUSED(b, "iommu object iommu/unit", "bad 'va-bits' 0x3c");
+}
+
 /*
  * va-bits is a 64-bit property: a value whose low 32 bits are a valid
  * width (48) is still not one, in either node that carries it.
@@ -291,6 +315,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_blob_is_valid),
 		cmocka_unit_test(test_existing_checks),
+		cmocka_unit_test(test_unit_fields),
 		cmocka_unit_test(test_unit_va_bits_full_width),
 		cmocka_unit_test(test_hwpt_va_bits_full_width),
 		cmocka_unit_test(test_ioas_memfd_not_in_handover),

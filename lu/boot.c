@@ -18,8 +18,6 @@
 #include "abi/hw_abi_ste.h"
 #include "ioh/ioh.h"
 
-#define HOTPLUG_ARRIVAL_MS 10000
-
 int lu_boot_fresh(struct lu_gen *g)
 {
 	int err = kho_init(&g->k, &g->pm, 0);
@@ -208,16 +206,10 @@ int lu_boot_handover(struct lu_gen *g)
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++)
 		err = restore_hwpt(g, &in.hwpt[i]);
 	iommufd_incoming_free(&in);
-	/* The VMM's request is on its way: let it arrive while recovering,
-	 * however late its thread runs on a loaded machine. */
-	if (hp && !iommufd_await_recovery_waiter(&g->ictx, HOTPLUG_ARRIVAL_MS))
-		lu_log("hotplug did not arrive during recovery");
 	if (recovering)
 		iommufd_end_recovery(&g->ictx);
-	if (hp) {
+	if (hp)
 		err = lu_vmm_hotplug_finish(g, hp, err);
-		g->hotplug_waited = g->ictx.stats.maps_waited > 0;
-	}
 	if (s->stops_dma)
 		for (unsigned int d = 0; d < c->devices; d++)
 			iommu_drv_dma_enable(&g->drv, d, true);

@@ -89,8 +89,8 @@ int lu_verify_table(struct lu_gen *g, const struct pt_table *t);
 /* Whether a switch between layouts needs the same granularity here. */
 bool lu_needs_same_granule(const struct lu_gen *g);
 /*
- * Build a new table with the preserved features (or this kernel's own,
- * naive), diff it with old, reconcile the granularity if asked and
+ * Replay (re-pin), build a new table with the preserved features (or this
+ * kernel's own, naive), diff it with old, reconcile the granularity if asked and
  * needed, commit a journal naming both tables, switch every device to
  * it and free old (lu/strat_rebuild.c).
  */
@@ -102,7 +102,8 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 /* A fresh guest: memory, its IOAS and HWPT, devices attached, DMA windows
  * given to the machine's engines and the guest CPU. */
 int lu_vmm_create_vm(struct lu_gen *g);
-/* Memory hot-added while the kernel recovers (waits for recovery). */
+/* Memory hot-added while the kernel recovers: returns once its map is
+ * waiting for recovery to end. */
 struct lu_hotplug;
 int lu_vmm_hotplug_start(struct lu_gen *g, struct lu_hotplug **out);
 /* Wait for it; checks the new memory is translated as mapped. */

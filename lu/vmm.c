@@ -20,6 +20,7 @@
 
 #define HOTPLUG_MEMFD "hotplug"
 #define HOTPLUG_SIZE (64ull << 20)
+#define HOTPLUG_ARRIVAL_MS 10000
 #define STRTAB_LOG2 6u
 #define DMA_WINDOW_MAX (256ull << 20)
 #define GUEST_CPU_MAX (16ull << 20)
@@ -213,6 +214,12 @@ int lu_vmm_hotplug_start(struct lu_gen *g, struct lu_hotplug **out)
 		err = -EAGAIN;
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "hotplug: %s", strerror(-err));
+	/*
+	 * The request arrives now, while recovery runs: wait until its map
+	 * is waiting, however late the thread runs on a loaded machine.
+	 */
+	if (!iommufd_await_recovery_waiter(&g->ictx, HOTPLUG_ARRIVAL_MS))
+		lu_log("hotplug did not arrive during recovery");
 	*out = hp;
 	return 0;
 }
@@ -223,6 +230,8 @@ int lu_vmm_hotplug_finish(struct lu_gen *g, struct lu_hotplug *hp, int err)
 	g->memfds[g->nr_memfds++] = hp->memfd;
 	g->hotplug_wait_ns = hp->wait_ns;
 	g->hotplug_done = !hp->err;
+	/* The hotplug's map is the only one during recovery. */
+	g->hotplug_waited = g->ictx.stats.maps_waited > 0;
 	if (hp->err && !err)
 		err = lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "hotplug map: %s",
 				  strerror(-hp->err));

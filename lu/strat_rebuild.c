@@ -88,13 +88,16 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 {
 	const struct lu_gen_cfg *c = g->cfg;
 	struct iommufd_hwpt *nh;
+	int err = lu_replay(g);
+	if (err)
+		return err;
 	uint64_t t = ioh_now_ns();
 	uint32_t feats = c->naive ? g->profile->features :
 			 rec->features & g->profile->features;
 	uint32_t flags = (feats & IOMMUFD_FEAT_CONTIG ? 0 : IOMMUFD_HWPT_NO_CONTIG) |
 			 (feats & IOMMUFD_FEAT_COALESCE ? 0 : IOMMUFD_HWPT_NO_COALESCE);
 	uint64_t pages_before = g->ictx.stats.table_pages;
-	int err = iommufd_hwpt_alloc(&g->ictx, g->ioas, flags, &nh);
+	err = iommufd_hwpt_alloc(&g->ictx, g->ioas, flags, &nh);
 	g->phase_ns[LU_PH_BUILD] += ioh_now_ns() - t;
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "build: %s; the preserved "
@@ -143,8 +146,7 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 static int rebuild_restore(struct lu_gen *g, struct iommufd_hwpt *old,
 			   const struct iommufd_hwpt_rec *rec)
 {
-	int err = lu_replay(g);
-	return err ? err : lu_rebuild_and_switch(g, old, rec, true);
+	return lu_rebuild_and_switch(g, old, rec, true);
 }
 
 const struct lu_strategy lu_strategy_rebuild = {

@@ -11,8 +11,7 @@
 static int stw_restore(struct lu_gen *g, struct iommufd_hwpt *old,
 		       const struct iommufd_hwpt_rec *rec)
 {
-	int err = lu_replay(g);
-	return err ? err : lu_rebuild_and_switch(g, old, rec, false);
+	return lu_rebuild_and_switch(g, old, rec, false);
 }
 
 const struct lu_strategy lu_strategy_stop_the_world = {

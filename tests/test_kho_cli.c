@@ -76,9 +76,9 @@ static void test_check(void **state)
 }
 
 /* Write size bytes of blob to a new temporary file; its path in path. */
-static void write_tmp(char *path, const void *blob, size_t size)
+static void write_tmp(char path[64], const void *blob, size_t size)
 {
-	strcpy(path, "/tmp/ioh-kho-cli-XXXXXX");
+	snprintf(path, 64, "/tmp/ioh-kho-cli-XXXXXX");
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, blob, size), (ssize_t)size);

@@ -149,31 +149,36 @@ static uint64_t dma_errors(const struct world_dma_totals *t)
 	       t->bbm_violations + t->use_after_free + t->torn_config;
 }
 
-/* A scenario of the soak's defaults, and a result to fill (NULL: no
- * memory). */
+/* A scenario of the soak's defaults, and a result to fill; NULL, with
+ * *err and msg set, when there is no memory for it. */
 static struct world_result *new_scenario(struct world_scenario *sc,
 					 const char *kernel, enum pt_format_id fmt,
-					 uint64_t seed, uint64_t run_ms)
+					 uint64_t seed, uint64_t run_ms,
+					 int *err, char *msg, size_t len)
 {
+	struct world_result *r = calloc(1, sizeof(*r));
+	if (!r) {
+		*err = -1;
+		snprintf(msg, len, "out of memory");
+		return NULL;
+	}
 	world_scenario_default(sc);
 	sc->kernel_path = kernel;
 	sc->fmt = fmt;
 	sc->seed = seed;
 	sc->mix.seed = seed;
 	sc->run_ms = run_ms;
-	return calloc(1, sizeof(struct world_result));
+	return r;
 }
 
 static void run_chain(struct soak *sk, struct chain *c, const char *kernel,
 		      uint64_t run_ms)
 {
 	struct world_scenario sc;
-	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms);
-	if (!r) {
-		c->err = -1;
-		snprintf(c->error, sizeof(c->error), "out of memory");
+	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms,
+					       &c->err, c->error, sizeof(c->error));
+	if (!r)
 		return;
-	}
 	sc.bbm_level = c->bbm;
 	sc.hotplug = c->hotplug;
 	sc.updates = c->updates;
@@ -233,12 +238,10 @@ static const char *pick_point(const struct lu_strategy *s, uint64_t *prng)
 static void run_crash(struct crash *c, const char *kernel, uint64_t run_ms)
 {
 	struct world_scenario sc;
-	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms);
-	if (!r) {
-		c->err = -1;
-		snprintf(c->error, sizeof(c->error), "out of memory");
+	struct world_result *r = new_scenario(&sc, kernel, c->fmt, c->seed, run_ms,
+					       &c->err, c->error, sizeof(c->error));
+	if (!r)
 		return;
-	}
 	sc.strategy = c->strategy;
 	sc.crash_at = c->point;
 	sc.devices = c->devices;

@@ -163,10 +163,12 @@ static int check_leaf(const struct pt_fmt *pf, enum pt_format_id fmt,
 		return fail(why, len, -EINVAL, "size 0x%" PRIx64 " is not a power "
 			    "of two of at least 4K", size);
 	unsigned int item = 12 + 9 * r->level;
-	unsigned int run = pt_fmt_contig_lg2(pf, r->level);
 	if (r->level >= PT_MAX_LEVELS)
 		return fail(why, len, -EINVAL, "level %u does not exist", r->level);
-	if (r->contig ? (!run || r->size_lg2 != item + run) : r->size_lg2 != item)
+	unsigned int runs = pt_fmt_run_lg2s(pf, r->level);
+	bool run_ok = r->size_lg2 > item && r->size_lg2 - item < 16 &&
+		      ((runs >> (r->size_lg2 - item)) & 1);
+	if (r->contig ? !run_ok : r->size_lg2 != item)
 		return fail(why, len, -EINVAL, "size 0x%" PRIx64 " is not a%s leaf "
 			    "of level %u in %s", size, r->contig ? " contiguous" : "",
 			    r->level, pt_fmt_name(fmt));

@@ -187,6 +187,11 @@ static unsigned int item_lg2(unsigned int level)
  *                   break, permissions do not. ARM (DDI 0487 D8.3): stage 1
  *                   AttrIndx 4:2, SH 9:8, nG 11; stage 2 MemAttr 5:2,
  *                   SH 9:8. VT-d second stage: SNP 11. x86-64: PWT 3, PCD 4.
+ *                   AMD v1: FC 60. RISC-V: PBMT 62:61.
+ * AMD's INVALIDATE_IOMMU_PAGES names a naturally aligned range (S bit),
+ * and the model asks it to cover a whole large page, as VT-d's address
+ * mask must; RISC-V's IOTINVAL.VMA with an address removes every leaf
+ * translating that address, as ARM's range TLBI does.
  */
 static const struct fmt_rules {
 	bool whole_leaf_inv;
@@ -196,6 +201,8 @@ static const struct fmt_rules {
 	[PT_FMT_ARM_S2] = { false, HW_GENMASK(5, 2) | HW_GENMASK(9, 8) },
 	[PT_FMT_VTD_SS] = { true, HW_BIT(11) },
 	[PT_FMT_X86_64] = { true, HW_BIT(3) | HW_BIT(4) },
+	[PT_FMT_AMD_V1] = { true, HW_BIT(60) },
+	[PT_FMT_RISCV] = { false, HW_GENMASK(62, 61) },
 };
 
 static const struct fmt_rules *rules_of(unsigned int fmt)
@@ -585,16 +592,26 @@ static void leaf_from_info(const struct pt_fmt *f,
 	unsigned int isz = item_lg2(level);
 	unsigned int sz = isz;
 	uint64_t item_va = iova & ~((1ull << isz) - 1);
-	if (info->contig) {
-		unsigned int run = isz + pt_fmt_contig_lg2(f, level);
-		uint64_t off = item_va & ((1ull << run) - 1);
-		/* A run whose addresses do not line up is taken item-sized. */
-		if ((info->oa & ((1ull << run) - 1)) == off)
-			sz = run;
+	(void)f;
+	if (info->replicated) {
+		/* Every copy encodes the whole page and its base. */
+		sz = isz + info->run_lg2;
+		lf->size_lg2 = (uint8_t)sz;
+		lf->va = iova & ~((1ull << sz) - 1);
+		lf->oa = info->oa;
+	} else {
+		if (info->contig) {
+			unsigned int run = isz + info->run_lg2;
+			uint64_t off = item_va & ((1ull << run) - 1);
+			/* A run whose addresses do not line up is taken
+			 * item-sized. */
+			if ((info->oa & ((1ull << run) - 1)) == off)
+				sz = run;
+		}
+		lf->size_lg2 = (uint8_t)sz;
+		lf->va = iova & ~((1ull << sz) - 1);
+		lf->oa = info->oa - (item_va - lf->va);
 	}
-	lf->size_lg2 = (uint8_t)sz;
-	lf->va = iova & ~((1ull << sz) - 1);
-	lf->oa = info->oa - (item_va - lf->va);
 	lf->prot = info->prot;
 	lf->attr = info->attr;
 	lf->level = (uint8_t)level;
@@ -623,6 +640,43 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			    uint32_t sid, uint64_t iova, unsigned int flags,
 			    uint64_t table, unsigned int level,
 			    struct walk_leaf *lf, uint64_t *info);
+
+/*
+ * A replicated page (AMD NextLevel 7, RISC-V NAPOT) is cached whole from
+ * whichever copy the walk read, so every other copy must translate its
+ * own slot the same way: be the same entry, an item mapping the same
+ * output with the same attributes (a split or join in progress), or
+ * empty (an unmap in progress, covered by its invalidation). The manuals
+ * leave copies that disagree undefined (AMD 48882 2.2.3; RISC-V Svnapot):
+ * the model counts them as an unsafe live change.
+ */
+static void check_copies(struct hw_iommu *m, const struct pt_fmt *f,
+			 const uint64_t *t, unsigned int level, uint64_t e,
+			 const struct walk_leaf *lf, uint32_t sid, uint64_t iova)
+{
+	unsigned int isz = item_lg2(level);
+	unsigned int n = 1u << (lf->size_lg2 - isz);
+	unsigned int first = pt_level_index(lf->va, level);
+	for (unsigned int j = 0; j < n; j++) {
+		uint64_t c = mem_read64(&t[first + j]);
+		if (c == e)
+			continue;
+		struct pt_entry_info ci;
+		pt_fmt_decode(f, c, level, &ci);
+		if (ci.type == PT_ENTRY_EMPTY)
+			continue;
+		uint64_t want = lf->oa + ((uint64_t)j << isz);
+		bool same = ci.type == PT_ENTRY_LEAF && ci.attr == lf->attr &&
+			    (ci.replicated ?
+			     ci.oa + (((uint64_t)(first + j) << isz) &
+				      ((1ull << (isz + ci.run_lg2)) - 1)) :
+			     ci.oa) == want;
+		if (!same) {
+			count_bbm(m, sid, iova, lf->oa);
+			return;
+		}
+	}
+}
 
 /* Stage 2 of a nested configuration: ipa through st's stage-2 tables.
  * These translations are not cached on their own. */
@@ -711,6 +765,8 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			continue;
 		case PT_ENTRY_LEAF:
 			leaf_from_info(f, &ei, level, iova, nt, lf);
+			if (ei.replicated && !(flags & WALK_CHECKER))
+				check_copies(m, f, t, level, e, lf, sid, iova);
 			return st->nested ? nest_leaf(m, st, sid, iova, flags, lf,
 						      info)
 					  : HW_EVT_NONE;

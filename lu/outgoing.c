@@ -81,9 +81,9 @@ static int inject_after_freeze(struct lu_gen *g, const char *what)
 	if (!slot)
 		return -ENOENT;
 	if (!strcmp(what, "table-outside"))
-		atomic_store(slot, pt_fmt_table_entry(f, g->pm.size + (1ull << 30)));
+		atomic_store(slot, pt_fmt_table_entry(f, level, g->pm.size + (1ull << 30)));
 	else if (!strcmp(what, "table-cycle"))
-		atomic_store(slot, pt_fmt_table_entry(f, g->ictx.dev[0].hwpt->pt.top_pa));
+		atomic_store(slot, pt_fmt_table_entry(f, level, g->ictx.dev[0].hwpt->pt.top_pa));
 	else
 		/* Bit 12 inside a block's output: misaligned, RES0. */
 		atomic_store(slot, atomic_load(slot) | (1ull << 12));

@@ -7,7 +7,7 @@
  *   pt level | ARM level | VA bits | leaf           | contiguous run
  *   ---------+-----------+---------+----------------+-------------------
  *       3    |     0     |  47:39  | none           | -
- *       2    |     1     |  38:30  | 1 GiB block    | (not used)
+ *       2    |     1     |  38:30  | 1 GiB block    | 16 x 1G = 16 GiB
  *       1    |     2     |  29:21  | 2 MiB block    | 16 x 2M = 32 MiB
  *       0    |     3     |  20:12  | 4 KiB page     | 16 x 4K = 64 KiB
  *
@@ -142,10 +142,12 @@ static uint32_t arm_s2_attr_to_prot(uint64_t a)
 	.table_mask = { 0, ARM_TYPE, ARM_TYPE, ARM_TYPE, ARM_TYPE },      \
 	.table_match = { 1, ARM_TYPE_TABLE, ARM_TYPE_TABLE,               \
 			 ARM_TYPE_TABLE, ARM_TYPE_TABLE },                \
-	.table_bits = ARM_TYPE_TABLE, .leaf_levels = 0x7,                 \
+	.oa_lsb = 12, .leaf_levels = 0x7,                                 \
+	.table_bits = { [0 ... PT_MAX_LEVELS - 1] = ARM_TYPE_TABLE },     \
 	.leaf_type = { ARM_TYPE_PAGE, ARM_TYPE_BLOCK, ARM_TYPE_BLOCK },   \
 	.leaf_type_mask = { ARM_TYPE, ARM_TYPE, ARM_TYPE },               \
-	.contig_bit = ARM_CONTIG, .contig_lg2 = { 4, 4, 0, 0, 0 },        \
+	.run_kind = PT_RUN_CONTIG, .run_bits = ARM_CONTIG,                \
+	.run_lg2s = { PT_BIT(4), PT_BIT(4), PT_BIT(4) },                  \
 	.attr_mask = ARM_ATTR_MASK, .table_rsvd = ARM_RES0_OA
 
 const struct pt_fmt pt_fmt_arm_s1 = {

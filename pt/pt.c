@@ -44,6 +44,8 @@ static const struct pt_fmt *const pt_fmts[PT_FMT_COUNT] = {
 	[PT_FMT_ARM_S2] = &pt_fmt_arm_s2,
 	[PT_FMT_VTD_SS] = &pt_fmt_vtd_ss,
 	[PT_FMT_X86_64] = &pt_fmt_x86_64,
+	[PT_FMT_AMD_V1] = &pt_fmt_amd_v1,
+	[PT_FMT_RISCV] = &pt_fmt_riscv,
 };
 
 const struct pt_fmt *pt_fmt_get(enum pt_format_id id)
@@ -80,16 +82,17 @@ bool pt_fmt_sign_extends(enum pt_format_id id)
 	return f && f->sign_extend;
 }
 
-/* Every leaf size the format can express: items plus contiguous runs. */
+/* Every leaf size the format can express: items plus runs. */
 static uint64_t fmt_sizes(const struct pt_fmt *f)
 {
 	uint64_t sizes = 0;
 	for (unsigned int l = 0; l < PT_MAX_LEVELS; l++) {
-		if (!pt_fmt_leaf_ok(f, l))
+		if (!pt_fmt_leaf_ok(f, l) || pt_item_lg2(l) >= 64)
 			continue;
 		sizes |= 1ull << pt_item_lg2(l);
-		if (f->contig_lg2[l])
-			sizes |= 1ull << (pt_item_lg2(l) + f->contig_lg2[l]);
+		for (unsigned int k = 1; k < 16; k++)
+			if ((f->run_lg2s[l] >> k) & 1 && pt_item_lg2(l) + k < 64)
+				sizes |= 1ull << (pt_item_lg2(l) + k);
 	}
 	return sizes;
 }
@@ -112,19 +115,32 @@ uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot)
 int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
 {
 	const struct pt_fmt *f = pt_fmt_get(id);
-	if (!f || va_bits > 63 || !((f->va_bits_allowed >> va_bits) & 1))
+	if (!f)
+		return -PT_EINVAL;
+	/* The full 64-bit space (AMD v1's six levels) is the one width
+	 * va_bits_allowed cannot hold. */
+	if (va_bits < 64 ? !((f->va_bits_allowed >> va_bits) & 1) :
+	    va_bits != 64 || f->max_va_bits != 64)
 		return -PT_EINVAL;
 	return (int)((va_bits - 12 + 8) / 9);
 }
 
-uint64_t pt_fmt_table_entry(const struct pt_fmt *f, pt_oaddr_t pa)
+uint64_t pt_fmt_table_entry(const struct pt_fmt *f, unsigned int level,
+			    pt_oaddr_t pa)
 {
-	return f->table_bits | (pa & pt_oa_mask(f));
+	if (level >= PT_MAX_LEVELS)
+		return 0;
+	return f->table_bits[level] | (pt_oa_bits(f, pa) & pt_oa_mask(f));
 }
 
-unsigned int pt_fmt_contig_lg2(const struct pt_fmt *f, unsigned int level)
+unsigned int pt_fmt_run_lg2s(const struct pt_fmt *f, unsigned int level)
 {
-	return level < PT_MAX_LEVELS ? f->contig_lg2[level] : 0;
+	return level < PT_MAX_LEVELS ? f->run_lg2s[level] : 0;
+}
+
+bool pt_fmt_runs_replicated(const struct pt_fmt *f)
+{
+	return pt_fmt_replicated(f);
 }
 
 void pt_fmt_decode(const struct pt_fmt *f, uint64_t e, unsigned int level,
@@ -146,22 +162,50 @@ void pt_fmt_decode(const struct pt_fmt *f, uint64_t e, unsigned int level,
 		if (e & f->table_rsvd)
 			return;
 		info->type = PT_ENTRY_TABLE;
-		info->oa = e & pt_oa_mask(f);
+		info->oa = pt_bits_oa(f, e);
 		return;
 	}
-	if (!pt_fmt_leaf_ok(f, level) ||
-	    (e & f->leaf_type_mask[level]) != f->leaf_type[level] ||
-	    (e & f->leaf_rsvd))
+	if (!pt_fmt_leaf_ok(f, level) || (e & f->leaf_rsvd))
 		return;
-	uint64_t isz = 1ull << pt_item_lg2(level);
-	/* Output bits below the item size are RES0 in a block. */
-	if (e & pt_oa_mask(f) & (isz - 1))
+	/* Run bits that are type bits (AMD NextLevel 7) replace the type. */
+	uint64_t type = e & f->leaf_type_mask[level];
+	bool run = pt_fmt_run_entry(f, e, level);
+	if (type != (f->leaf_type[level] |
+		     (run ? f->run_bits & f->leaf_type_mask[level] : 0)))
 		return;
-	info->type = PT_ENTRY_LEAF;
-	info->oa = e & pt_oa_mask(f);
-	info->size_lg2 = pt_item_lg2(level);
-	info->contig = f->contig_lg2[level] && (e & f->contig_bit);
+	/* Run bits at a level without runs: reserved (RISC-V N above
+	 * level 0, AMD NextLevel 7 where no larger page exists). */
+	if (!f->run_lg2s[level] && f->run_bits &&
+	    (e & f->run_bits) == f->run_bits)
+		return;
+	unsigned int ilg2 = pt_item_lg2(level);
+	uint64_t isz = 1ull << ilg2;
+	pt_oaddr_t oa = pt_bits_oa(f, e);
 	info->attr = e & f->attr_mask;
+	if (f->leaf_attr_ok && !f->leaf_attr_ok(info->attr))
+		return;
+	if (run && pt_fmt_replicated(f)) {
+		/* The page size is in the address bits; all below it are
+		 * the encoding. */
+		unsigned int s = pt_fmt_repl_size_lg2(f, oa);
+		if (s <= ilg2 || s - ilg2 >= 16 ||
+		    !((f->run_lg2s[level] >> (s - ilg2)) & 1))
+			return;
+		info->replicated = true;
+		info->run_lg2 = s - ilg2;
+		oa &= ~((1ull << s) - 1);
+	} else {
+		/* Output bits below the item size are RES0 in a block. */
+		if (oa & (isz - 1))
+			return;
+		if (run)
+			info->run_lg2 = 31u - (unsigned int)
+				__builtin_clz(f->run_lg2s[level]);
+	}
+	info->type = PT_ENTRY_LEAF;
+	info->oa = oa;
+	info->size_lg2 = ilg2;
+	info->contig = run;
 	info->prot = f->attr_to_prot(info->attr);
 }
 
@@ -194,7 +238,7 @@ static bool va_valid(const struct pt_table *t, pt_vaddr_t va)
 
 pt_vaddr_t pt_max_va(const struct pt_table *t)
 {
-	if (t->fmt->sign_extend)
+	if (t->fmt->sign_extend || t->va_bits >= 64)
 		return ~0ull;
 	return (1ull << t->va_bits) - 1;
 }
@@ -241,7 +285,8 @@ int pt_init(struct pt_table *t, const struct pt_cfg *cfg,
 	if (cfg->oa_bits < 64)
 		pgsizes &= (1ull << cfg->oa_bits) - 1;
 	/* Nor one at or above the top level's reach. */
-	pgsizes &= (1ull << pt_item_lg2((unsigned int)levels)) - 1;
+	if (pt_item_lg2((unsigned int)levels) < 64)
+		pgsizes &= (1ull << pt_item_lg2((unsigned int)levels)) - 1;
 	if (!pgsizes)
 		return -PT_EINVAL;
 
@@ -389,14 +434,13 @@ void pt_pool_drain(struct pt_table *t, struct pt_pool *pool)
 
 /* 16-byte vectors: native on x86-64 (SSE2) and arm64 (NEON); wider
  * generic vectors are split badly without AVX. */
-void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, unsigned int step_lg2)
+void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, uint64_t step)
 {
 	/*
 	 * Hardware may be walking this table: one 64-bit store per entry.
 	 * Template and address bits are disjoint, so entry i is e0 + i *
 	 * step; a running sum instead of a shift and an or per entry.
 	 */
-	const uint64_t step = 1ull << step_lg2;
 	uint64_t i = 0, e = e0;
 	for (; i + 4 <= n; i += 4, e += 4 * step) {
 		pt_write(&p[i], e);
@@ -410,15 +454,14 @@ void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, unsigned int step_lg2)
 
 typedef uint64_t pt_v2u64 __attribute__((vector_size(16), aligned(8)));
 
-void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
-		     unsigned int step_lg2, bool stream)
+void pt_fill_private(uint64_t *p, uint64_t n, uint64_t e0, uint64_t step,
+		     bool stream)
 {
 	/* gcc's SSE2 builtins; clang (the fuzzer's build) takes the plain
 	 * stores below. */
 #if defined(__x86_64__) && !defined(__clang__)
 	if (stream) {
 		typedef long long v2di __attribute__((vector_size(16)));
-		const uint64_t step = 1ull << step_lg2, e0 = tmpl | oa;
 		uint64_t i = 0;
 		if ((uintptr_t)p & 15) {
 			__builtin_ia32_movnti64((long long *)p, (long long)e0);
@@ -442,9 +485,8 @@ void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
 	/*
 	 * Plain, wide stores: nothing can see this table until it is
 	 * published with a release store. Template and address bits are
-	 * disjoint, so entry i is simply (tmpl | oa) + i * step.
+	 * disjoint, so entry i is simply e0 + i * step.
 	 */
-	const uint64_t step = 1ull << step_lg2, e0 = tmpl | oa;
 	pt_v2u64 a = { e0, e0 + step }, b = { e0 + 2 * step, e0 + 3 * step };
 	const pt_v2u64 inc = { 4 * step, 4 * step };
 	uint64_t i = 0;
@@ -456,6 +498,27 @@ void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
 	}
 	for (; i < n; i++)
 		p[i] = e0 + i * step;
+}
+
+void pt_fill_leaves(const struct pt_table *t, uint64_t *p, uint64_t items,
+		    unsigned int level, uint64_t attr, pt_oaddr_t pa,
+		    unsigned int size_lg2, enum pt_fill_mode mode)
+{
+	const struct pt_fmt *f = t->fmt;
+	unsigned int ilg2 = pt_item_lg2(level);
+	uint64_t step = pt_fmt_leaf_step(f, level, size_lg2);
+	/* A replicated run is one value per page; anything else one
+	 * progression over all the items. */
+	uint64_t per = step ? items : 1ull << (size_lg2 - ilg2);
+	for (uint64_t k = 0; k < items; k += per) {
+		uint64_t e0 = pt_fmt_leaf_entry(f, level, attr, pa + (k << ilg2),
+						size_lg2);
+		if (mode == PT_FILL_LIVE)
+			pt_fill_live(p + k, per, e0, step);
+		else
+			pt_fill_private(p + k, per, e0, step,
+					mode == PT_FILL_STREAM);
+	}
 }
 
 void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
@@ -685,21 +748,28 @@ static int map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 			return -PT_EPLAN;
 		uint64_t *p = &table[s.idx];
 		if (kind == PT_STEP_LEAVES) {
-			uint64_t tmpl = pt_leaf_template(t, level, attr,
-							 s.size_lg2 > ilg2);
 			if (priv) {
-				pt_fill_private(p, s.items, tmpl, s.pa, ilg2,
-						plan->stream);
+				pt_fill_leaves(t, p, s.items, level, attr, s.pa,
+					       s.size_lg2, plan->stream ?
+					       PT_FILL_STREAM : PT_FILL_PRIVATE);
 			} else if (plan->replaces_tables) {
+				uint64_t step = pt_fmt_leaf_step(f, level, s.size_lg2);
+				uint64_t per = 1ull << (s.size_lg2 - ilg2);
+				uint64_t e = 0;
 				for (uint64_t i = 0; i < s.items; i++) {
 					uint64_t old = pt_read(&p[i]);
-					pt_write(&p[i], tmpl | (s.pa + (i << ilg2)));
+					e = i % per ? e + step :
+						pt_fmt_leaf_entry(f, level, attr,
+								  s.pa + (i << ilg2),
+								  s.size_lg2);
+					pt_write(&p[i], e);
 					if (pt_fmt_present(f, old))
 						pt_retire_subtree(t, pt_entry_addr(t, old),
 								  level - 1, g);
 				}
 			} else {
-				pt_fill_live(p, s.items, tmpl | s.pa, ilg2);
+				pt_fill_leaves(t, p, s.items, level, attr, s.pa,
+					       s.size_lg2, PT_FILL_LIVE);
 			}
 			continue;
 		}
@@ -728,11 +798,11 @@ static int map_commit(struct pt_table *t, uint64_t *table, unsigned int level,
 			return err;
 		}
 		if (priv) {
-			p[0] = pt_make_table_entry(t, npa);
+			p[0] = pt_make_table_entry(t, level, npa);
 		} else {
 			if (plan->stream)
 				pt_stream_fence();
-			pt_publish(p, pt_make_table_entry(t, npa));
+			pt_publish(p, pt_make_table_entry(t, level, npa));
 		}
 	}
 	return 0;
@@ -805,8 +875,7 @@ static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 			return false;
 		table = pt_next_table(t, e);
 	}
-	unsigned int ilg2 = pt_item_lg2(level);
-	uint64_t items = len >> ilg2;
+	uint64_t items = len >> pt_item_lg2(level);
 	uint64_t *p = &table[pt_level_index(va, level)];
 	/*
 	 * Plain loads, folded so the loop vectorises: only this (serialised)
@@ -817,8 +886,7 @@ static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		any |= p[i];
 	if (any & f->present_mask)
 		return false;
-	pt_fill_live(p, items, pt_leaf_template(t, level, attr, slg2 > ilg2) | pa,
-		     ilg2);
+	pt_fill_leaves(t, p, items, level, attr, pa, slg2, PT_FILL_LIVE);
 	pt_gather_add(g, va, last);
 	return true;
 }
@@ -871,10 +939,10 @@ static void leaf_from_entry(const struct pt_table *t, uint64_t e,
 {
 	const struct pt_fmt *f = t->fmt;
 	unsigned int lg2 = pt_item_lg2(level);
-	pt_oaddr_t oa = pt_entry_addr(t, e) & ~((1ull << lg2) - 1);
+	pt_oaddr_t oa = pt_entry_item_oa(t, e, level, idx);
 	bool contig = pt_entry_contig(t, e, level);
 	if (contig) {
-		unsigned int c = f->contig_lg2[level];
+		unsigned int c = pt_entry_run_lg2(t, e, level);
 		uint64_t off = (uint64_t)(idx & ((1u << c) - 1)) << lg2;
 		item_va -= off;
 		oa -= off;
@@ -914,12 +982,13 @@ int pt_iova_to_phys(const struct pt_table *t, pt_vaddr_t va, pt_oaddr_t *pa)
 		return -PT_ERANGE;
 	const uint64_t *table = t->top;
 	for (unsigned int level = t->top_level;; level--) {
-		uint64_t e = pt_read(&table[pt_level_index(va, level)]);
+		unsigned int idx = pt_level_index(va, level);
+		uint64_t e = pt_read(&table[idx]);
 		if (!pt_fmt_present(t->fmt, e))
 			return -PT_ENOENT;
 		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
 			uint64_t isz = pt_item_size(level);
-			*pa = (pt_entry_addr(t, e) & ~(isz - 1)) | (va & (isz - 1));
+			*pa = pt_entry_item_oa(t, e, level, idx) | (va & (isz - 1));
 			return 0;
 		}
 		table = pt_next_table(t, e);
@@ -1031,13 +1100,28 @@ int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
 	uint64_t isz = pt_item_size(level);
 
 	if (pt_entry_contig(t, e, level)) {
-		/* Run -> its items: each item already maps its own piece. */
-		unsigned int n = 1u << f->contig_lg2[level];
+		/*
+		 * Run -> its items: a contiguous item already maps its own
+		 * piece and loses the hint; a replicated copy is rewritten as
+		 * the item it stands for. One store each, and every copy
+		 * still translates its piece the same way meanwhile.
+		 */
+		unsigned int c = pt_entry_run_lg2(t, e, level);
+		unsigned int n = 1u << c;
+		unsigned int i0 = pt_level_index(va, level) & ~(n - 1);
 		uint64_t *first = p - (pt_level_index(va, level) & (n - 1));
-		for (unsigned int i = 0; i < n; i++)
-			pt_write(&first[i], pt_read(&first[i]) & ~f->contig_bit);
-		pt_vaddr_t run_va = va & ~((isz << f->contig_lg2[level]) - 1);
-		pt_gather_add(g, run_va, run_va + ((isz << f->contig_lg2[level]) - 1));
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t ei = pt_read(&first[i]);
+			if (pt_fmt_replicated(f))
+				pt_write(&first[i], pt_fmt_leaf_entry(f, level,
+					 ei & f->attr_mask,
+					 pt_entry_item_oa(t, ei, level, i0 + i),
+					 pt_item_lg2(level)));
+			else
+				pt_write(&first[i], ei & ~f->run_bits);
+		}
+		pt_vaddr_t run_va = va & ~((isz << c) - 1);
+		pt_gather_add(g, run_va, run_va + ((isz << c) - 1));
 		if (g)
 			g->leaf_levels |= (uint8_t)(1u << level);
 		return 0;
@@ -1051,11 +1135,12 @@ int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
 	if (!nt)
 		return -PT_EPLAN;
 	unsigned int cl = level - 1;
-	uint64_t tmpl = (e & f->attr_mask) | f->leaf_type[cl];
-	pt_oaddr_t oa = pt_entry_addr(t, e) & ~(isz - 1);
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++)
-		pt_write(&nt[i], tmpl | (oa + ((uint64_t)i << pt_item_lg2(cl))));
-	pt_publish(p, pt_make_table_entry(t, npa));
+	pt_oaddr_t oa = pt_entry_item_oa(t, e, level, pt_level_index(va, level));
+	pt_fill_private(nt, PT_TABLE_ITEMS,
+			pt_fmt_leaf_entry(f, cl, e & f->attr_mask, oa,
+					  pt_item_lg2(cl)),
+			pt_fmt_leaf_step(f, cl, pt_item_lg2(cl)), false);
+	pt_publish(p, pt_make_table_entry(t, level, npa));
 	pt_vaddr_t bva = va & ~(isz - 1);
 	pt_gather_add(g, bva, bva + (isz - 1));
 	if (g)
@@ -1126,11 +1211,12 @@ static void split_undo(struct pt_table *t, const struct split_undo *u,
 		return;
 	uint64_t now = pt_read(u->slot);
 	if (pt_entry_contig(t, u->e, u->level)) {
-		unsigned int n = 1u << f->contig_lg2[u->level];
+		unsigned int n = 1u << pt_entry_run_lg2(t, u->e, u->level);
 		uint64_t *first = u->slot - (pt_level_index(u->va, u->level) & (n - 1));
 		for (unsigned int i = 0; i < n; i++)
 			if (&first[i] != u->slot)
-				pt_write(&first[i], pt_read(&first[i]) | f->contig_bit);
+				pt_write(&first[i], pt_fmt_replicated(f) ? u->e :
+					 pt_read(&first[i]) | f->run_bits);
 	}
 	pt_write(u->slot, u->e);
 	if (u->level > 0 && pt_fmt_present(f, now) &&
@@ -1322,7 +1408,7 @@ static int adopt_run(struct adopt *a, const uint64_t *table, unsigned int level,
 		     unsigned int idx, const struct pt_entry_info *first)
 {
 	const struct pt_fmt *f = a->t->fmt;
-	unsigned int n = 1u << f->contig_lg2[level];
+	unsigned int n = 1u << first->run_lg2;
 	uint64_t run = (uint64_t)n << pt_item_lg2(level);
 	if (first->oa & (run - 1))
 		return -PT_EINVAL;
@@ -1337,14 +1423,32 @@ static int adopt_run(struct adopt *a, const uint64_t *table, unsigned int level,
 	return 0;
 }
 
-/* A run is checked whole at its first item; a later item is fine only
- * when the run it belongs to starts with a contiguous item (checked). */
+/*
+ * A contiguous run is checked whole at its first item; a later item is
+ * fine only when the run it belongs to starts with a contiguous item
+ * (checked). Every copy of a replicated run must equal the run's first
+ * slot word for word: copies that disagree leave the page size and
+ * output to whichever copy the hardware happens to read.
+ */
 static int adopt_contig_item(struct adopt *a, const uint64_t *table,
 			     unsigned int level, unsigned int idx,
 			     const struct pt_entry_info *info)
 {
-	unsigned int n = 1u << a->t->fmt->contig_lg2[level];
+	unsigned int n = 1u << info->run_lg2;
 	unsigned int start = idx & ~(n - 1);
+	if (info->replicated && idx != start)
+		return pt_read(&table[start]) == pt_read(&table[idx]) ?
+			0 : -PT_EINVAL;
+	if (info->replicated) {
+		for (unsigned int j = 1; j < n; j++) {
+			if (pt_read(&table[start + j]) != pt_read(&table[start])) {
+				/* Name the copy that disagrees. */
+				a->bad_va += (uint64_t)j << pt_item_lg2(level);
+				return -PT_EINVAL;
+			}
+		}
+		return 0;
+	}
 	if (idx == start)
 		return adopt_run(a, table, level, idx, info);
 	return pt_entry_contig(a->t, pt_read(&table[start]), level) ?
@@ -1420,9 +1524,10 @@ int pt_adopt(struct pt_table *t, const struct pt_cfg *cfg,
 		.fmt = f, .mem = mem, .mem_ctx = mem_ctx, .top = top,
 		.top_pa = top_pa, .top_level = (unsigned int)levels - 1,
 		.va_bits = cfg->va_bits, .oa_bits = cfg->oa_bits,
-		.pgsizes = (cfg->pgsizes ? cfg->pgsizes : sizes) &
-			   ((1ull << pt_item_lg2((unsigned int)levels)) - 1),
+		.pgsizes = cfg->pgsizes ? cfg->pgsizes : sizes,
 	};
+	if (pt_item_lg2((unsigned int)levels) < 64)
+		nt.pgsizes &= (1ull << pt_item_lg2((unsigned int)levels)) - 1;
 	struct adopt a = { .t = &nt, .claim = claim, .arg = claim_arg };
 	int err = adopt_table(&a, top, top_pa, nt.top_level, 0);
 	if (err) {

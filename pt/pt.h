@@ -61,6 +61,8 @@ enum pt_format_id {
 	PT_FMT_ARM_S2,  /* VMSAv8-64 stage 2, 4K granule (SMMUv3 STE S2TTB) */
 	PT_FMT_VTD_SS,  /* Intel VT-d second-stage tables */
 	PT_FMT_X86_64,  /* x86-64 first stage (VT-d FS, AMD v2), sign-extended */
+	PT_FMT_AMD_V1,  /* AMD IOMMU v1 host tables, replicated page sizes */
+	PT_FMT_RISCV,   /* RISC-V IOMMU Sv39/48/57 with Svnapot, sign-extended */
 	PT_FMT_COUNT
 };
 
@@ -80,7 +82,7 @@ enum pt_format_id {
 #define PT_SZ_32M (1ull << 25)  /* ARM contiguous run of 16 x 2M */
 #define PT_SZ_1G (1ull << 30)
 
-#define PT_MAX_LEVELS 5
+#define PT_MAX_LEVELS 6
 #define PT_TABLE_SIZE 4096u
 #define PT_TABLE_ITEMS 512u
 
@@ -315,7 +317,9 @@ struct pt_entry_info {
 	enum pt_entry_type type;
 	pt_oaddr_t oa;          /* leaf output or next-table address */
 	unsigned int size_lg2;  /* leaf: size of this item (one item, not the run) */
-	bool contig;            /* leaf: contiguous hint set */
+	bool contig;            /* leaf: an item of a run (contiguous or replicated) */
+	bool replicated;        /* leaf: of a replicated run; oa is the page's */
+	unsigned int run_lg2;   /* leaf: items in its run, log2 (0: no run) */
 	uint32_t prot;
 	uint64_t attr;
 };
@@ -328,8 +332,11 @@ void pt_fmt_decode(const struct pt_fmt *f, uint64_t entry, unsigned int level,
 		   struct pt_entry_info *info);
 /* The entry linking a next-level table at pa (tools and tests that
  * build or damage tables by hand). */
-uint64_t pt_fmt_table_entry(const struct pt_fmt *f, pt_oaddr_t pa);
-/* log2 of the contiguous run length at level (0: format has none). */
-unsigned int pt_fmt_contig_lg2(const struct pt_fmt *f, unsigned int level);
+uint64_t pt_fmt_table_entry(const struct pt_fmt *f, unsigned int level,
+			    pt_oaddr_t pa);
+/* Run lengths a leaf at level may have: bit k, runs of 2^k items. */
+unsigned int pt_fmt_run_lg2s(const struct pt_fmt *f, unsigned int level);
+/* Whether every item of a run holds the same entry (AMD v1, RISC-V). */
+bool pt_fmt_runs_replicated(const struct pt_fmt *f);
 
 #endif /* IOH_PT_H */

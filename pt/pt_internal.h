@@ -47,7 +47,7 @@ static inline uint64_t *pt_table_va(const struct pt_table *t, pt_oaddr_t pa)
 
 static inline pt_oaddr_t pt_entry_addr(const struct pt_table *t, uint64_t e)
 {
-	return e & pt_oa_mask(t->fmt);
+	return pt_bits_oa(t->fmt, e);
 }
 
 static inline uint64_t *pt_next_table(const struct pt_table *t, uint64_t e)
@@ -55,25 +55,48 @@ static inline uint64_t *pt_next_table(const struct pt_table *t, uint64_t e)
 	return pt_table_va(t, pt_entry_addr(t, e));
 }
 
+/* The entry at level linking the table at pa (one level down). */
 static inline uint64_t pt_make_table_entry(const struct pt_table *t,
-					   pt_oaddr_t pa)
+					   unsigned int level, pt_oaddr_t pa)
 {
-	return t->fmt->table_bits | pa;
+	return t->fmt->table_bits[level] | pt_oa_bits(t->fmt, pa);
 }
 
-/* Leaf template: attribute and type bits; OR in the output address. */
-static inline uint64_t pt_leaf_template(const struct pt_table *t,
-					unsigned int level, uint64_t attr,
-					bool contig)
-{
-	return attr | t->fmt->leaf_type[level] |
-	       (contig ? t->fmt->contig_bit : 0);
-}
-
+/* Whether leaf e at level is an item of a run (either kind). */
 static inline bool pt_entry_contig(const struct pt_table *t, uint64_t e,
 				   unsigned int level)
 {
-	return t->fmt->contig_lg2[level] && (e & t->fmt->contig_bit);
+	return pt_fmt_run_entry(t->fmt, e, level);
+}
+
+/*
+ * Of a leaf e at level known to be well formed: log2 of the items in its
+ * run (0: none), and the output address of the item at index idx.
+ */
+static inline unsigned int pt_entry_run_lg2(const struct pt_table *t,
+					    uint64_t e, unsigned int level)
+{
+	const struct pt_fmt *f = t->fmt;
+	if (!pt_fmt_run_entry(f, e, level))
+		return 0;
+	if (!pt_fmt_replicated(f))
+		return 31u - (unsigned int)__builtin_clz(f->run_lg2s[level]);
+	unsigned int s = pt_fmt_repl_size_lg2(f, pt_entry_addr(t, e));
+	return s > pt_item_lg2(level) ? s - pt_item_lg2(level) : 0;
+}
+
+static inline pt_oaddr_t pt_entry_item_oa(const struct pt_table *t,
+					  uint64_t e, unsigned int level,
+					  unsigned int idx)
+{
+	unsigned int ilg2 = pt_item_lg2(level);
+	pt_oaddr_t oa = pt_entry_addr(t, e);
+	if (pt_fmt_replicated(t->fmt) && pt_fmt_run_entry(t->fmt, e, level)) {
+		unsigned int run = pt_entry_run_lg2(t, e, level);
+		oa &= ~((1ull << (ilg2 + run)) - 1);
+		return oa + ((uint64_t)(idx & ((1u << run) - 1)) << ilg2);
+	}
+	return oa & ~((1ull << ilg2) - 1);
 }
 
 /*
@@ -97,14 +120,22 @@ uint64_t *pt_pool_take_raw(struct pt_table *t, struct pt_pool *pool,
 			   pt_oaddr_t *pa);
 void pt_pool_drain(struct pt_table *t, struct pt_pool *pool);
 /* n leaf entries e0, e0 + step, ... into a table hardware may walk. */
-void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, unsigned int step_lg2);
+void pt_fill_live(uint64_t *p, uint64_t n, uint64_t e0, uint64_t step);
 /*
  * n leaf entries into a table hardware cannot see yet. With stream, the
  * stores bypass the cache (large builds, see map_commit); the caller must
  * then pt_stream_fence() before publishing the table.
  */
-void pt_fill_private(uint64_t *p, uint64_t n, uint64_t tmpl, pt_oaddr_t oa,
-		     unsigned int step_lg2, bool stream);
+void pt_fill_private(uint64_t *p, uint64_t n, uint64_t e0, uint64_t step,
+		     bool stream);
+/*
+ * The items leaves of 2^size_lg2 bytes from pa take at level: live
+ * (single stores), private, or private bypassing the cache (stream).
+ */
+enum pt_fill_mode { PT_FILL_LIVE, PT_FILL_PRIVATE, PT_FILL_STREAM };
+void pt_fill_leaves(const struct pt_table *t, uint64_t *p, uint64_t items,
+		    unsigned int level, uint64_t attr, pt_oaddr_t pa,
+		    unsigned int size_lg2, enum pt_fill_mode mode);
 
 static inline void pt_stream_fence(void)
 {

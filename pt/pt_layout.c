@@ -36,19 +36,20 @@ int pt_split(struct pt_table *t, pt_vaddr_t va, struct pt_gather *g)
 	return err;
 }
 
-/* Level and contiguous flag for a leaf of 2^size_lg2 bytes. */
+/* Level and run flag for a leaf of 2^size_lg2 bytes. */
 static int size_to_level(const struct pt_fmt *f, unsigned int size_lg2,
 			 unsigned int *level, bool *contig)
 {
 	for (unsigned int l = 0; l < PT_MAX_LEVELS; l++) {
-		if (!pt_fmt_leaf_ok(f, l))
+		if (!pt_fmt_leaf_ok(f, l) || size_lg2 < pt_item_lg2(l))
 			continue;
-		if (size_lg2 == pt_item_lg2(l)) {
+		unsigned int k = size_lg2 - pt_item_lg2(l);
+		if (!k) {
 			*level = l;
 			*contig = false;
 			return 0;
 		}
-		if (f->contig_lg2[l] && size_lg2 == pt_item_lg2(l) + f->contig_lg2[l]) {
+		if (k < 16 && (f->run_lg2s[l] >> k) & 1) {
 			*level = l;
 			*contig = true;
 			return 0;
@@ -118,14 +119,14 @@ int pt_join(struct pt_table *t, pt_vaddr_t va, unsigned int size_lg2,
 	for (unsigned int l = t->top_level; l > level; l--)
 		table = pt_next_table(t, pt_read(&table[pt_level_index(va, l)]));
 
-	unsigned int ilg2 = pt_item_lg2(level);
-	unsigned int n = contig ? 1u << f->contig_lg2[level] : 1;
-	uint64_t tmpl = pt_leaf_template(t, level, first.attr, contig);
+	unsigned int n = contig ? 1u << (size_lg2 - pt_item_lg2(level)) : 1;
+	uint64_t e = pt_fmt_leaf_entry(f, level, first.attr, first.oa, size_lg2);
+	uint64_t step = pt_fmt_leaf_step(f, level, size_lg2);
 	uint64_t *p = &table[pt_level_index(va, level)];
 	uint8_t levels = 0;
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < n; i++, e += step) {
 		uint64_t old = pt_read(&p[i]);
-		pt_write(&p[i], tmpl | (first.oa + ((uint64_t)i << ilg2)));
+		pt_write(&p[i], e);
 		if (level > 0 && pt_fmt_is_table(f, old, level)) {
 			pt_retire_subtree(t, pt_entry_addr(t, old), level - 1, g);
 			levels |= (uint8_t)((1u << level) - 1);

@@ -537,24 +537,27 @@ static void test_literals_mapped(void **state)
 }
 
 /*
- * D8.6: the library uses the contiguous hint only at ARM levels 3 and 2;
- * a 16 GiB aligned range becomes 16 plain 1G blocks (the level 1 hint is
- * architecturally 16 x 1G but not used, fmt_arm.c header).
+ * D8.6: with the 4K granule the contiguous hint groups 16 entries at ARM
+ * levels 3, 2 and 1: 64 KiB, 32 MiB and 16 GiB. A 16 GiB aligned range
+ * becomes one run of 16 1G blocks, each with its own output address.
  */
 static void test_sizes_and_contig_facts(void **state)
 {
 	(void)state;
-	const uint64_t all = PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_32M | PT_SZ_1G;
+	const uint64_t all = PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_32M |
+			     PT_SZ_1G | (16ull << 30);
 	assert_int_equal(pt_fmt_pgsizes(PT_FMT_ARM_S1), all);
 	assert_int_equal(pt_fmt_pgsizes(PT_FMT_ARM_S2), all);
 	assert_int_equal(pt_fmt_pgsizes(PT_FMT_VTD_SS), PT_SZ_4K | PT_SZ_2M | PT_SZ_1G);
 	assert_int_equal(pt_fmt_pgsizes(PT_FMT_X86_64), PT_SZ_4K | PT_SZ_2M | PT_SZ_1G);
 	const struct pt_fmt *arm = pt_fmt_get(PT_FMT_ARM_S1);
-	assert_int_equal(pt_fmt_contig_lg2(arm, 0), 4);
-	assert_int_equal(pt_fmt_contig_lg2(arm, 1), 4);
-	assert_int_equal(pt_fmt_contig_lg2(arm, 2), 0);
-	assert_int_equal(pt_fmt_contig_lg2(pt_fmt_get(PT_FMT_VTD_SS), 0), 0);
-	assert_int_equal(pt_fmt_contig_lg2(pt_fmt_get(PT_FMT_X86_64), 1), 0);
+	assert_int_equal(pt_fmt_run_lg2s(arm, 0), BIT(4));
+	assert_int_equal(pt_fmt_run_lg2s(arm, 1), BIT(4));
+	assert_int_equal(pt_fmt_run_lg2s(arm, 2), BIT(4));
+	assert_int_equal(pt_fmt_run_lg2s(arm, 3), 0);
+	assert_false(pt_fmt_runs_replicated(arm));
+	assert_int_equal(pt_fmt_run_lg2s(pt_fmt_get(PT_FMT_VTD_SS), 0), 0);
+	assert_int_equal(pt_fmt_run_lg2s(pt_fmt_get(PT_FMT_X86_64), 1), 0);
 
 	struct fx x;
 	fx_init(&x, PT_FMT_ARM_S2, 48, 0);
@@ -564,7 +567,8 @@ static void test_sizes_and_contig_facts(void **state)
 	assert_int_equal(nonzero_words(table), 16);
 	for (unsigned int i = 0; i < 16; i++)
 		assert_int_equal(table[pt_level_index(va, 2) + i],
-				 arm_s2_bits(2, R | W) | (oa + ((uint64_t)i << 30)));
+				 arm_s2_bits(2, R | W) | ARM_CONT |
+				 (oa + ((uint64_t)i << 30)));
 	fx_fini(&x);
 
 	/* Without 64K/32M allowed, the same ranges are plain entries. */
@@ -673,9 +677,6 @@ static const struct bad_case bad_cases[] = {
 	 *  - SDM tables 4-17/4-18: bit 12 of a 2M/1G leaf is PAT, a valid
 	 *    attribute; pt_fmt_decode takes it for a misaligned address and
 	 *    says BAD.
-	 *  - D8.6: with the 4K granule the contiguous bit is also defined
-	 *    at level 1 (16 x 1G); the decoder reports such a block as not
-	 *    contiguous and drops bit 52 from attr.
 	 *  - D8.3: bit 16 of a level 1/2 block is nT with FEAT_BBM; the
 	 *    decoder says BAD (hw/iommu.c strips nT before decoding).
 	 *  - D8.4: a leaf with AF = 0 decodes as a leaf, though without
@@ -725,6 +726,362 @@ static void test_decode_round_trip_levels(void **state)
 	}
 }
 
+/* ---- AMD IOMMU v1 and RISC-V, written out by hand ------------------------ */
+
+/*
+ * AMD 48882 2.2.3, figures "PDE" and "PTE": PR 0, NextLevel 11:9, address
+ * 51:12, FC 60, IR 61, IW 62. NextLevel 7 with n ones from bit 12: a page
+ * of 2^(n + 13) bytes, the same entry in every slot it covers.
+ * RISC-V privileged spec, Sv39/48/57 and Svnapot: V 0, R 1, W 2, X 3, U 4,
+ * A 6, D 7, PPN 53:10 (= PA 55:12), PBMT 62:61 (1 = NC), N 63; a 64 KiB
+ * NAPOT page sets N and PPN[3:0] = 1000b in all 16 of its entries.
+ */
+#define AMD_PR BIT(0)
+#define AMD_NL(n) ((uint64_t)(n) << 9)
+#define AMD_FC BIT(60)
+#define AMD_IR BIT(61)
+#define AMD_IW BIT(62)
+#define RV_V BIT(0)
+#define RV_R BIT(1)
+#define RV_W BIT(2)
+#define RV_X BIT(3)
+#define RV_U BIT(4)
+#define RV_A BIT(6)
+#define RV_D BIT(7)
+#define RV_NC BIT(61)
+#define RV_N BIT(63)
+
+/* The table entry at level pointing to pa, by each manual. */
+static uint64_t repl_table_entry(enum pt_format_id fmt, unsigned int level,
+				 uint64_t pa)
+{
+	if (fmt == PT_FMT_AMD_V1)
+		return AMD_PR | AMD_IR | AMD_IW | AMD_NL(level) | pa;
+	return RV_V | ((pa >> 12) << 10);
+}
+
+static uint64_t repl_table_pa(enum pt_format_id fmt, uint64_t e)
+{
+	if (fmt == PT_FMT_AMD_V1)
+		return e & 0x000ffffffffff000ull;
+	return ((e >> 10) & ((1ull << 44) - 1)) << 12;
+}
+
+struct repl_literal {
+	enum pt_format_id fmt;
+	unsigned int va_bits;
+	unsigned int level;
+	unsigned int size_lg2;
+	uint32_t prot;
+	uint64_t oa;
+	uint64_t entry;      /* every one of the page's slots */
+	unsigned int copies;
+};
+
+static const struct repl_literal repl_literals[] = {
+	/* AMD 4K, RW coherent: PR | FC | IR | IW. */
+	{ PT_FMT_AMD_V1, 48, 0, 12, R | W | C, 0x000f123456789000ull,
+	  0x700f123456789001ull, 1 },
+	/* AMD 2M, read-only: PR | IR, NextLevel 0. */
+	{ PT_FMT_AMD_V1, 48, 1, 21, R, 0x0008000000200000ull,
+	  0x2008000000200001ull, 1 },
+	/* AMD 1G write-only in a 3-level (39-bit) table. */
+	{ PT_FMT_AMD_V1, 39, 2, 30, W, 0x0000004040000000ull,
+	  0x4000004040000001ull, 1 },
+	/* AMD 8K: NextLevel 7, no ones (bit 12 clear), two copies. */
+	{ PT_FMT_AMD_V1, 48, 0, 13, R | W, 0x0000000123456000ull,
+	  0x6000000123456e01ull, 2 },
+	/* AMD 64K: ones at 14:12 (0x7000), 16 copies. */
+	{ PT_FMT_AMD_V1, 48, 0, 16, R | W, 0x0000000123450000ull,
+	  0x6000000123457e01ull, 16 },
+	/* AMD 1M: ones at 18:12, 256 copies. */
+	{ PT_FMT_AMD_V1, 57, 0, 20, R | C, 0x0000000987600000ull,
+	  0x300000098767fe01ull, 256 },
+	/* AMD 32M: at the 2M level, ones at 23:12, 16 copies. */
+	{ PT_FMT_AMD_V1, 48, 1, 25, R, 0x0000000042000000ull,
+	  0x2000000042fffe01ull, 16 },
+	/* AMD 4G in the full 64-bit (6-level) table: 1G level, ones 30:12. */
+	{ PT_FMT_AMD_V1, 64, 2, 32, R | W, 0x0000012300000000ull,
+	  0x600001237ffffe01ull, 4 },
+	/* RISC-V 4K RW cacheable unprivileged: V R W U A D, PPN 0x1234567. */
+	{ PT_FMT_RISCV, 39, 0, 12, R | W | C | NX, 0x0000001234567000ull,
+	  0x000000048d159cd7ull, 1 },
+	/* RISC-V 2M read-only non-coherent privileged: V R A, PBMT NC. */
+	{ PT_FMT_RISCV, 48, 1, 21, R | PRIV | NX, 0x0000000040200000ull,
+	  0x2000000010080043ull, 1 },
+	/* RISC-V 512G leaf at Sv48's top level. */
+	{ PT_FMT_RISCV, 48, 3, 39, R | C | NX, 0x0000008000000000ull,
+	  0x0000002000000053ull, 1 },
+	/* RISC-V 64K NAPOT: PPN 0x123450 | 1000b, N, 16 copies. */
+	{ PT_FMT_RISCV, 57, 0, 16, R | W | C | NX, 0x0000000123450000ull,
+	  0x8000000048d160d7ull, 16 },
+};
+
+static void test_repl_literals(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(repl_literals) / sizeof(repl_literals[0]); i++) {
+		const struct repl_literal *l = &repl_literals[i];
+		struct pt_testmem mem;
+		assert_int_equal(ptm_init(&mem, 64, 0x7654300000ull), 0);
+		struct pt_cfg cfg = { .fmt = l->fmt, .va_bits = l->va_bits,
+				      .oa_bits = l->fmt == PT_FMT_AMD_V1 ? 52 : 56 };
+		struct pt_table t;
+		assert_int_equal(pt_init(&t, &cfg, &mem.ops, &mem), 0);
+		uint64_t size = 1ull << l->size_lg2;
+		/* Indices 0x0f5, 0x0e7, 0x0c3 ... as in pattern_va, aligned;
+		 * in RISC-V the upper (sign-extended) half. */
+		uint64_t va = 0x0000386030e7f5000ull & ((1ull << (l->va_bits - 1)) - 1);
+		va &= ~(size - 1);
+		if (l->fmt == PT_FMT_RISCV)
+			va |= ~0ull << (l->va_bits - 1);
+		assert_int_equal(pt_map_range(&t, va, l->oa, size, l->prot, NULL), 0);
+		/* Walk by the manual: each table entry exact, to a live page. */
+		uint64_t *table = t.top;
+		for (unsigned int lv = t.top_level; lv > l->level; lv--) {
+			uint64_t e = table[pt_level_index(va, lv)];
+			uint64_t pa = repl_table_pa(l->fmt, e);
+			assert_int_equal(e, repl_table_entry(l->fmt, lv, pa));
+			assert_true(ptm_page_live(&mem, pa));
+			table = mem.ops.phys_to_virt(&mem, pa);
+		}
+		unsigned int idx = pt_level_index(va, l->level);
+		assert_int_equal(nonzero_words(table), l->copies);
+		for (unsigned int k = 0; k < l->copies; k++) {
+			if (table[idx + k] != l->entry)
+				fail_msg("%s 2^%u copy %u: %#018llx, want %#018llx",
+					 pt_fmt_name(l->fmt), l->size_lg2, k,
+					 (unsigned long long)table[idx + k],
+					 (unsigned long long)l->entry);
+			struct pt_entry_info info;
+			pt_fmt_decode(t.fmt, table[idx + k], l->level, &info);
+			assert_int_equal(info.type, PT_ENTRY_LEAF);
+			assert_int_equal(info.oa, l->oa);
+			assert_int_equal(info.replicated, l->copies > 1);
+			assert_int_equal(info.size_lg2 + info.run_lg2, l->size_lg2);
+			assert_int_equal(info.prot, l->prot | NX);
+		}
+		struct pt_leaf leaf;
+		assert_int_equal(pt_leaf_at(&t, va + size - 1, &leaf), 0);
+		assert_int_equal(leaf.va, va);
+		assert_int_equal(leaf.oa, l->oa);
+		assert_int_equal(leaf.size_lg2, l->size_lg2);
+		pt_oaddr_t out;
+		assert_int_equal(pt_iova_to_phys(&t, va + size - 8, &out), 0);
+		assert_int_equal(out, l->oa + size - 8);
+		/* Splitting the page gives its items, each with its own
+		 * output, by the same manual rules. */
+		if (l->copies > 1) {
+			assert_int_equal(pt_split(&t, va, NULL), 0);
+			for (unsigned int k = 0; k < l->copies; k++) {
+				struct pt_entry_info info;
+				pt_fmt_decode(t.fmt, table[idx + k], l->level, &info);
+				assert_int_equal(info.type, PT_ENTRY_LEAF);
+				assert_false(info.contig);
+				assert_int_equal(info.oa, l->oa + ((uint64_t)k <<
+						 (12 + 9 * l->level)));
+			}
+			assert_int_equal(pt_join(&t, va, l->size_lg2, NULL), 0);
+			for (unsigned int k = 0; k < l->copies; k++)
+				assert_int_equal(table[idx + k], l->entry);
+		}
+		pt_deinit(&t);
+		ptm_invalidate_done(&mem);
+		assert_int_equal(mem.in_use, 0);
+		ptm_destroy(&mem);
+	}
+}
+
+static const struct bad_case repl_bad_cases[] = {
+	/* 48882 2.2.3: a PDE's NextLevel names the next table's level; one
+	 * that skips a level (legal to hardware, never written by Linux)
+	 * is refused, as is NextLevel 0 above the leaf levels. */
+	{ PT_FMT_AMD_V1, 3, AMD_PR | AMD_IR | AMD_IW | AMD_NL(2) | 0x5000,
+	  PT_ENTRY_BAD, "AMD PDE skipping a level" },
+	{ PT_FMT_AMD_V1, 3, AMD_PR | AMD_IR | AMD_NL(0) | 0x8000000000ull,
+	  PT_ENTRY_BAD, "AMD 512G page" },
+	{ PT_FMT_AMD_V1, 3, AMD_PR | AMD_IR | AMD_IW | AMD_NL(3) | 0x5000,
+	  PT_ENTRY_TABLE, "AMD PDE at level 4" },
+	{ PT_FMT_AMD_V1, 1, AMD_PR | AMD_NL(1) | 0x5000, PT_ENTRY_BAD,
+	  "AMD PDE without IR/IW" },
+	/* NextLevel 7 sizes: 2M encoded at the 4K level (512 copies is
+	 * the next level's page), 64K at the 1G level, any at level 3. */
+	{ PT_FMT_AMD_V1, 0, AMD_PR | AMD_IR | AMD_NL(7) | 0xff000, PT_ENTRY_BAD,
+	  "AMD 2M page at level 0" },
+	{ PT_FMT_AMD_V1, 2, AMD_PR | AMD_IR | AMD_NL(7) | 0x40007000ull,
+	  PT_ENTRY_BAD, "AMD 64K page at level 2" },
+	{ PT_FMT_AMD_V1, 3, AMD_PR | AMD_IR | AMD_NL(7) | 0x1007ffff000ull,
+	  PT_ENTRY_BAD, "AMD 1T page" },
+	{ PT_FMT_AMD_V1, 0, AMD_PR | AMD_IR | AMD_NL(7) | 0x7000,
+	  PT_ENTRY_LEAF, "AMD 64K page" },
+	/* Reserved 58:52, a natural page not aligned, no access at all. */
+	{ PT_FMT_AMD_V1, 0, AMD_PR | AMD_IR | BIT(52) | 0x5000, PT_ENTRY_BAD,
+	  "AMD bit 52" },
+	{ PT_FMT_AMD_V1, 1, AMD_PR | AMD_IR | 0x201000, PT_ENTRY_BAD,
+	  "AMD 2M page, bit 12" },
+	{ PT_FMT_AMD_V1, 0, AMD_PR | 0x5000, PT_ENTRY_BAD, "AMD page without IR/IW" },
+	{ PT_FMT_AMD_V1, 2, ~AMD_PR, PT_ENTRY_EMPTY, "AMD PR clear with junk" },
+	/* RISC-V: W without R reserved; N only at level 0 and only for
+	 * 64K; pointers carry no A, D, U; leaves aligned to their size;
+	 * bits 60:54 reserved; a pointer where level 0 needs a leaf. */
+	{ PT_FMT_RISCV, 0, RV_V | RV_W | RV_A | 0x1400, PT_ENTRY_BAD,
+	  "RISC-V write-only" },
+	{ PT_FMT_RISCV, 1, RV_V | RV_R | RV_A | RV_N | 0x80200ull, PT_ENTRY_BAD,
+	  "RISC-V N at level 1" },
+	{ PT_FMT_RISCV, 0, RV_V | RV_R | RV_A | RV_N | (0x123454ull << 10),
+	  PT_ENTRY_BAD, "RISC-V NAPOT 32K" },
+	{ PT_FMT_RISCV, 0, RV_V | RV_R | RV_A | RV_N | (0x123458ull << 10),
+	  PT_ENTRY_LEAF, "RISC-V NAPOT 64K" },
+	{ PT_FMT_RISCV, 2, RV_V | RV_A | (0x1234ull << 10), PT_ENTRY_BAD,
+	  "RISC-V pointer with A" },
+	{ PT_FMT_RISCV, 2, RV_V | (0x1234ull << 10), PT_ENTRY_TABLE,
+	  "RISC-V pointer" },
+	{ PT_FMT_RISCV, 1, RV_V | RV_R | (0x40201ull << 10), PT_ENTRY_BAD,
+	  "RISC-V 2M leaf, PPN bit 0" },
+	{ PT_FMT_RISCV, 0, RV_V | RV_R | BIT(54) | (0x5ull << 10), PT_ENTRY_BAD,
+	  "RISC-V bit 54" },
+	{ PT_FMT_RISCV, 0, RV_V | (0x5ull << 10), PT_ENTRY_BAD,
+	  "RISC-V pointer at level 0" },
+	{ PT_FMT_RISCV, 0, RV_V | RV_X | (0x5ull << 10), PT_ENTRY_LEAF,
+	  "RISC-V execute-only" },
+	{ PT_FMT_RISCV, 3, ~RV_V, PT_ENTRY_EMPTY, "RISC-V V clear with junk" },
+};
+
+static void test_repl_decode_malformed(void **state)
+{
+	(void)state;
+	int failures = 0;
+	for (size_t i = 0; i < sizeof(repl_bad_cases) / sizeof(repl_bad_cases[0]); i++) {
+		const struct bad_case *b = &repl_bad_cases[i];
+		struct pt_entry_info info;
+		pt_fmt_decode(pt_fmt_get(b->fmt), b->entry, b->level, &info);
+		if (info.type != b->want) {
+			print_error("%s: level %u entry %#018llx decodes as %d, want %d\n",
+				    b->why, b->level, (unsigned long long)b->entry,
+				    info.type, b->want);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* The sizes each manual allows, as pt reports them. */
+static void test_repl_sizes(void **state)
+{
+	(void)state;
+	/* 48882: every power of two from 4K; levels 0-2 here (256G). */
+	assert_int_equal(pt_fmt_pgsizes(PT_FMT_AMD_V1),
+			 ((1ull << 39) - 1) & ~((1ull << 12) - 1));
+	assert_int_equal(pt_fmt_pgsizes(PT_FMT_RISCV),
+			 PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_1G |
+			 (1ull << 39) | (1ull << 48));
+	assert_true(pt_fmt_runs_replicated(pt_fmt_get(PT_FMT_AMD_V1)));
+	assert_true(pt_fmt_runs_replicated(pt_fmt_get(PT_FMT_RISCV)));
+	assert_int_equal(pt_fmt_levels_for(PT_FMT_AMD_V1, 64), 6);
+	assert_int_equal(pt_fmt_levels_for(PT_FMT_AMD_V1, 39), 3);
+	assert_true(pt_fmt_levels_for(PT_FMT_AMD_V1, 40) < 0);
+	assert_true(pt_fmt_levels_for(PT_FMT_RISCV, 64) < 0);
+	assert_int_equal(pt_fmt_levels_for(PT_FMT_RISCV, 57), 5);
+	assert_true(pt_fmt_sign_extends(PT_FMT_RISCV));
+	assert_false(pt_fmt_sign_extends(PT_FMT_AMD_V1));
+	assert_false(pt_fmt_bbm_levels(PT_FMT_AMD_V1));
+	assert_false(pt_fmt_bbm_levels(PT_FMT_RISCV));
+	/* A canonical map picks the largest replicated size that fits:
+	 * [64K, 3M) on AMD is 64K 128K 256K 512K 1M 1M. */
+	struct pt_testmem mem;
+	assert_int_equal(ptm_init(&mem, 64, 0x7654300000ull), 0);
+	struct pt_cfg cfg = { .fmt = PT_FMT_AMD_V1, .va_bits = 48, .oa_bits = 52 };
+	struct pt_table t;
+	assert_int_equal(pt_init(&t, &cfg, &mem.ops, &mem), 0);
+	assert_int_equal(pt_map_range(&t, 0x10000, 0x10000, 0x2f0000, R, NULL), 0);
+	static const unsigned int want[] = { 16, 17, 18, 19, 20, 20 };
+	struct pt_iter it;
+	struct pt_leaf lf;
+	unsigned int n = 0;
+	pt_iter_init(&it, &t, 0, ~0ull);
+	while (pt_iter_next(&t, &it, &lf)) {
+		assert_true(n < sizeof(want) / sizeof(want[0]));
+		assert_int_equal(lf.size_lg2, want[n]);
+		n++;
+	}
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	pt_deinit(&t);
+	ptm_invalidate_done(&mem);
+	ptm_destroy(&mem);
+}
+
+/*
+ * Adopting a foreign table: every copy of a replicated page must be the
+ * same word (48882 2.2.3 and Svnapot leave disagreeing copies undefined),
+ * and an AMD PDE whose NextLevel skips a level is refused, with the IOVA.
+ */
+static void test_repl_adopt(void **state)
+{
+	(void)state;
+	static const struct { enum pt_format_id fmt; unsigned int oa_bits; } f[] = {
+		{ PT_FMT_AMD_V1, 52 }, { PT_FMT_RISCV, 56 },
+	};
+	for (unsigned int i = 0; i < 2; i++) {
+		struct pt_testmem mem;
+		assert_int_equal(ptm_init(&mem, 64, 0x7654300000ull), 0);
+		struct pt_cfg cfg = { .fmt = f[i].fmt, .va_bits = 48,
+				      .oa_bits = f[i].oa_bits };
+		struct pt_table t, ad;
+		assert_int_equal(pt_init(&t, &cfg, &mem.ops, &mem), 0);
+		const uint64_t va = 0x40000000, pa = 0x123450000;
+		assert_int_equal(pt_map_range(&t, va, pa, 0x10000, R | W, NULL), 0);
+		pt_vaddr_t bad = 0;
+		assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa,
+					  NULL, NULL, &bad), 0);
+		uint64_t *pte = mem.ops.phys_to_virt(&mem, t.top_pa);
+		for (unsigned int lv = t.top_level; lv > 0; lv--) {
+			struct pt_entry_info info;
+			pt_fmt_decode(t.fmt, pte[pt_level_index(va, lv)], lv, &info);
+			pte = mem.ops.phys_to_virt(&mem, info.oa);
+		}
+		uint64_t *slot = &pte[pt_level_index(va, 0)];
+		/* Copy 5 names another 64K page: refused at copy 5. */
+		uint64_t keep = slot[5];
+		slot[5] = slot[0] + (f[i].fmt == PT_FMT_RISCV ? 0x10ull << 10 : 0x10000);
+		assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa,
+					  NULL, NULL, &bad), -PT_EINVAL);
+		assert_int_equal(bad, va + 5 * 0x1000);
+		/* Copy 9 as the plain 4K item it stands for: a split in
+		 * progress, still refused (a foreign table must be whole). */
+		slot[5] = keep;
+		keep = slot[9];
+		struct pt_entry_info info;
+		pt_fmt_decode(t.fmt, slot[9], 0, &info);
+		slot[9] = f[i].fmt == PT_FMT_RISCV ?
+			(slot[9] & ~(BIT(63) | (0xfull << 10))) | ((pa + 0x9000) >> 12 << 10) :
+			(slot[9] & ~(AMD_NL(7) | 0x7000ull)) | 0x9000;
+		pt_fmt_decode(t.fmt, slot[9], 0, &info);
+		assert_int_equal(info.type, PT_ENTRY_LEAF);
+		assert_int_equal(info.oa, pa + 0x9000);
+		assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa,
+					  NULL, NULL, &bad), -PT_EINVAL);
+		assert_int_equal(bad, va + 9 * 0x1000);
+		slot[9] = keep;
+		if (f[i].fmt == PT_FMT_AMD_V1) {
+			/* The level-3 PDE says its table is level 2: a skip. */
+			uint64_t *top = mem.ops.phys_to_virt(&mem, t.top_pa);
+			uint64_t *e = &top[pt_level_index(va, 3)];
+			keep = *e;
+			*e = (*e & ~AMD_NL(7)) | AMD_NL(2);
+			assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem,
+						  t.top_pa, NULL, NULL, &bad),
+					 -PT_EINVAL);
+			assert_int_equal(bad, 0);
+			*e = keep;
+		}
+		assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa,
+					  NULL, NULL, &bad), 0);
+		pt_deinit(&t);
+		ptm_invalidate_done(&mem);
+		ptm_destroy(&mem);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +1091,10 @@ int main(void)
 		cmocka_unit_test(test_sizes_and_contig_facts),
 		cmocka_unit_test(test_decode_malformed),
 		cmocka_unit_test(test_decode_round_trip_levels),
+		cmocka_unit_test(test_repl_literals),
+		cmocka_unit_test(test_repl_decode_malformed),
+		cmocka_unit_test(test_repl_sizes),
+		cmocka_unit_test(test_repl_adopt),
 	};
 	return cmocka_run_group_tests_name("pt_golden", tests, NULL, NULL);
 }

@@ -223,8 +223,14 @@ struct rcfg {
 	unsigned int steps;
 };
 
-#define ALL_ARM (PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_32M | PT_SZ_1G)
+#define ALL_ARM (PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_32M | PT_SZ_1G | \
+		 (16ull << 30))
 #define ALL_X86 (PT_SZ_4K | PT_SZ_2M | PT_SZ_1G)
+/* AMD v1: every power of two from 4K to 256G (levels 0-2 and their
+ * replicated pages). RISC-V: 4K, 64K NAPOT, 2M, 1G, 512G, 256T. */
+#define ALL_AMD (((1ull << 39) - 1) & ~((1ull << 12) - 1))
+#define ALL_RISCV (PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_1G | (1ull << 39) | \
+		   (1ull << 48))
 
 static const struct rcfg rcfgs[] = {
 	{ "arm-s1 48 all, bottom", PT_FMT_ARM_S1, 48, 0, 0, 0x1001, 2500 },
@@ -247,6 +253,20 @@ static const struct rcfg rcfgs[] = {
 	  PT_SZ_4K | PT_SZ_1G, (1ull << 47) - WINDOW, 0x3002, 1500 },
 	{ "x86-64 57 all, top", PT_FMT_X86_64, 57, 0, 0ull - WINDOW, 0x3003,
 	  2000 },
+	{ "amd-v1 48 all, bottom", PT_FMT_AMD_V1, 48, 0, 0, 0x4001, 2500 },
+	{ "amd-v1 39 4K+64K+2M+1G, top", PT_FMT_AMD_V1, 39,
+	  PT_SZ_4K | PT_SZ_64K | PT_SZ_2M | PT_SZ_1G, (1ull << 39) - WINDOW,
+	  0x4002, 2000 },
+	{ "amd-v1 64 all, top", PT_FMT_AMD_V1, 64, 0, 0ull - WINDOW, 0x4003,
+	  2000 },
+	{ "amd-v1 57 4K+8K+1M+4M, across 512G", PT_FMT_AMD_V1, 57,
+	  PT_SZ_4K | (1ull << 13) | (1ull << 20) | (1ull << 22),
+	  (512ull << 30) - WINDOW / 2, 0x4004, 1500 },
+	{ "riscv 39 all, upper half", PT_FMT_RISCV, 39, 0,
+	  0xffffffc000000000ull, 0x5001, 2500 },
+	{ "riscv 48 all, bottom", PT_FMT_RISCV, 48, 0, 0, 0x5002, 2000 },
+	{ "riscv 57 4K+2M, top of lower half", PT_FMT_RISCV, 57,
+	  PT_SZ_4K | PT_SZ_2M, (1ull << 56) - WINDOW, 0x5003, 1500 },
 };
 
 /* Every size the format can express, as (lg2, level, contiguous). */
@@ -262,6 +282,17 @@ static const struct fsize arm_sizes[] = {
 };
 static const struct fsize x86_sizes[] = {
 	{ 12, 0, false }, { 21, 1, false }, { 30, 2, false },
+};
+static const struct fsize amd_sizes[] = {
+	{ 12, 0, false }, { 13, 0, true }, { 14, 0, true }, { 15, 0, true },
+	{ 16, 0, true }, { 17, 0, true }, { 18, 0, true }, { 19, 0, true },
+	{ 20, 0, true }, { 21, 1, false }, { 22, 1, true }, { 23, 1, true },
+	{ 24, 1, true }, { 25, 1, true }, { 26, 1, true }, { 27, 1, true },
+	{ 28, 1, true }, { 29, 1, true }, { 30, 2, false }, { 31, 2, true },
+	{ 32, 2, true }, { 33, 2, true },
+};
+static const struct fsize riscv_sizes[] = {
+	{ 12, 0, false }, { 16, 0, true }, { 21, 1, false }, { 30, 2, false },
 };
 
 struct ctx {
@@ -313,7 +344,7 @@ static bool prot_ok(enum pt_format_id fmt, uint32_t prot)
 {
 	if (!(prot & (PT_PROT_READ | PT_PROT_WRITE)))
 		return false;
-	if (fmt == PT_FMT_ARM_S1 || fmt == PT_FMT_X86_64)
+	if (fmt == PT_FMT_ARM_S1 || fmt == PT_FMT_X86_64 || fmt == PT_FMT_RISCV)
 		return prot & PT_PROT_READ;
 	return !(prot & PT_PROT_PRIV);
 }
@@ -321,7 +352,8 @@ static bool prot_ok(enum pt_format_id fmt, uint32_t prot)
 /* VT-d has no execute permission to grant: leaves read back NOEXEC. */
 static uint32_t prot_norm(enum pt_format_id fmt, uint32_t prot)
 {
-	return fmt == PT_FMT_VTD_SS ? prot | PT_PROT_NOEXEC : prot;
+	return fmt == PT_FMT_VTD_SS || fmt == PT_FMT_AMD_V1 ||
+	       fmt == PT_FMT_RISCV ? prot | PT_PROT_NOEXEC : prot;
 }
 
 static const struct fsize *size_info(const struct ctx *c, unsigned int lg2)
@@ -887,10 +919,13 @@ static void op_join(struct ctx *c)
 		if (chance(5))
 			va += SZ_4K;  /* misaligned */
 	} else if (r < 93) {
-		/* Sizes no level can hold: 8K, 4M, or 16G (ARM's level 1 run,
-		 * architecturally possible, not offered by pt). */
-		static const unsigned int odd[] = { 13, 22, 34 };
-		lg2 = odd[rnd_below(3)];
+		/* Sizes no level of the format can hold (of 8K, 4M, 32G
+		 * and 512G: AMD has the first two, none has the others). */
+		static const unsigned int odd[] = { 13, 22, 35, 39 };
+		uint64_t have = pt_fmt_pgsizes(c->cfg->fmt);
+		do
+			lg2 = odd[rnd_below(4)];
+		while ((have >> lg2) & 1);
 		va = c->cfg->wbase;
 	} else {
 		lg2 = c->sizes[rnd_below(c->nsizes)].lg2;
@@ -978,9 +1013,29 @@ static void run_cfg(const struct rcfg *cfg)
 	alarm(WATCHDOG_S);
 
 	bool arm = cfg->fmt == PT_FMT_ARM_S1 || cfg->fmt == PT_FMT_ARM_S2;
-	c->sizes = arm ? arm_sizes : x86_sizes;
-	c->nsizes = arm ? 5 : 3;
-	uint64_t all = arm ? ALL_ARM : ALL_X86;
+	uint64_t all;
+	if (arm) {
+		c->sizes = arm_sizes;
+		c->nsizes = sizeof(arm_sizes) / sizeof(arm_sizes[0]);
+		all = ALL_ARM;
+	} else if (cfg->fmt == PT_FMT_AMD_V1) {
+		c->sizes = amd_sizes;
+		c->nsizes = sizeof(amd_sizes) / sizeof(amd_sizes[0]);
+		all = ALL_AMD;
+	} else if (cfg->fmt == PT_FMT_RISCV) {
+		c->sizes = riscv_sizes;
+		c->nsizes = sizeof(riscv_sizes) / sizeof(riscv_sizes[0]);
+		all = ALL_RISCV;
+	} else {
+		c->sizes = x86_sizes;
+		c->nsizes = sizeof(x86_sizes) / sizeof(x86_sizes[0]);
+		all = ALL_X86;
+	}
+	/* Nothing at or above the top level's reach. */
+	unsigned int levels = (unsigned int)pt_fmt_levels_for(cfg->fmt,
+							      cfg->va_bits);
+	if (12 + 9 * levels < 64)
+		all &= (1ull << (12 + 9 * levels)) - 1;
 	c->pgsizes = cfg->pgsizes ? cfg->pgsizes : all;
 	for (uint32_t p = 0; p <= PT_PROT_ALL; p++)
 		if (prot_ok(cfg->fmt, p))
@@ -1085,12 +1140,30 @@ static void test_x86(void **state)
 			run_cfg(&rcfgs[i]);
 }
 
+static void test_amd(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rcfgs) / sizeof(rcfgs[0]); i++)
+		if (rcfgs[i].fmt == PT_FMT_AMD_V1)
+			run_cfg(&rcfgs[i]);
+}
+
+static void test_riscv(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rcfgs) / sizeof(rcfgs[0]); i++)
+		if (rcfgs[i].fmt == PT_FMT_RISCV)
+			run_cfg(&rcfgs[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arm),
 		cmocka_unit_test(test_vtd),
 		cmocka_unit_test(test_x86),
+		cmocka_unit_test(test_amd),
+		cmocka_unit_test(test_riscv),
 	};
 	return cmocka_run_group_tests_name("pt_random", tests, NULL, NULL);
 }

@@ -248,8 +248,18 @@ static int cmd_check(int argc, char **argv)
 		       c.bbm, c.worst_level);
 		rc = CLI_NOT_HITLESS;
 	} else {
-		printf("verdict: hitless%s\n", c.arm ? (c.ranges[1] ? " at this BBM "
-		       "level" : " at any BBM level") : "");
+		if (c.arm)
+			printf("verdict: hitless%s\n", c.ranges[1] ?
+			       " at this BBM level" : " at any BBM level");
+		else if (c.ranges[1])
+			/* docs/hw.md "Live changes of page size". */
+			printf("verdict: hitless: %s has no BBM levels, and a change "
+			       "of page size alone (same output, same permissions) "
+			       "is safe on it; the switch is one root-word store "
+			       "and an invalidation of the domain\n",
+			       pt_fmt_name(dold.fmt));
+		else
+			printf("verdict: hitless\n");
 	}
 out:
 	cli_dump_free(&dold);

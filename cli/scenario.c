@@ -366,8 +366,11 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		"strategy %s%s\n", sc->from, sc->to, sc->updates,
 		sc->updates == 1 ? "" : "s", cli_scenario_strategy(cs),
 		sc->naive ? " (naive)" : "");
-	fprintf(out, "IOMMU %s, BBM level %u; guest %s, %u device%s doing DMA "
-		"throughout%s\n\n", pt_fmt_name(sc->fmt), sc->bbm_level, gm,
+	char bbm[32] = "no BBM levels";
+	if (pt_fmt_bbm_levels(sc->fmt))
+		snprintf(bbm, sizeof(bbm), "BBM level %u", sc->bbm_level);
+	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s doing DMA "
+		"throughout%s\n\n", pt_fmt_name(sc->fmt), bbm, gm,
 		sc->devices, sc->devices == 1 ? "" : "s",
 		sc->hotplug ? ", memory hotplug during recovery" : "");
 	fprintf(out, "verdict: %s\n", r->hitless ? "HITLESS: every DMA was "

@@ -641,43 +641,6 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			    uint64_t table, unsigned int level,
 			    struct walk_leaf *lf, uint64_t *info);
 
-/*
- * A replicated page (AMD NextLevel 7, RISC-V NAPOT) is cached whole from
- * whichever copy the walk read, so every other copy must translate its
- * own slot the same way: be the same entry, an item mapping the same
- * output with the same attributes (a split or join in progress), or
- * empty (an unmap in progress, covered by its invalidation). The manuals
- * leave copies that disagree undefined (AMD 48882 2.2.3; RISC-V Svnapot):
- * the model counts them as an unsafe live change.
- */
-static void check_copies(struct hw_iommu *m, const struct pt_fmt *f,
-			 const uint64_t *t, unsigned int level, uint64_t e,
-			 const struct walk_leaf *lf, uint32_t sid, uint64_t iova)
-{
-	unsigned int isz = item_lg2(level);
-	unsigned int n = 1u << (lf->size_lg2 - isz);
-	unsigned int first = pt_level_index(lf->va, level);
-	for (unsigned int j = 0; j < n; j++) {
-		uint64_t c = mem_read64(&t[first + j]);
-		if (c == e)
-			continue;
-		struct pt_entry_info ci;
-		pt_fmt_decode(f, c, level, &ci);
-		if (ci.type == PT_ENTRY_EMPTY)
-			continue;
-		uint64_t want = lf->oa + ((uint64_t)j << isz);
-		bool same = ci.type == PT_ENTRY_LEAF && ci.attr == lf->attr &&
-			    (ci.replicated ?
-			     ci.oa + (((uint64_t)(first + j) << isz) &
-				      ((1ull << (isz + ci.run_lg2)) - 1)) :
-			     ci.oa) == want;
-		if (!same) {
-			count_bbm(m, sid, iova, lf->oa);
-			return;
-		}
-	}
-}
-
 /* Stage 2 of a nested configuration: ipa through st's stage-2 tables.
  * These translations are not cached on their own. */
 static uint32_t s2_walk(struct hw_iommu *m, const struct ste_state *st,
@@ -765,8 +728,6 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			continue;
 		case PT_ENTRY_LEAF:
 			leaf_from_info(f, &ei, level, iova, nt, lf);
-			if (ei.replicated && !(flags & WALK_CHECKER))
-				check_copies(m, f, t, level, e, lf, sid, iova);
 			return st->nested ? nest_leaf(m, st, sid, iova, flags, lf,
 						      info)
 					  : HW_EVT_NONE;

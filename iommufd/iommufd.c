@@ -42,9 +42,14 @@ uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags)
 uint64_t iommufd_pgsizes(enum pt_format_id fmt, uint32_t features)
 {
 	uint64_t sizes = pt_fmt_pgsizes(fmt);
-	if (!(features & IOMMUFD_FEAT_CONTIG))
-		sizes &= ~(PT_SZ_64K | PT_SZ_32M);
-	return sizes;
+	if (features & IOMMUFD_FEAT_CONTIG)
+		return sizes;
+	/* Only each level's own item: no contiguous (ARM) or replicated
+	 * (AMD NextLevel 7, RISC-V NAPOT) runs. */
+	uint64_t items = 0;
+	for (unsigned int l = 0; l < PT_MAX_LEVELS && 12 + 9 * l < 64; l++)
+		items |= 1ull << (12 + 9 * l);
+	return sizes & items;
 }
 
 /* ---- table memory ------------------------------------------------------ */

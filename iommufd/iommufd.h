@@ -38,7 +38,7 @@
 #include "ioh/ioh.h"
 
 /* Page-table features a HWPT may be built with. */
-#define IOMMUFD_FEAT_CONTIG (1u << 0)   /* ARM contiguous runs (64K, 32M) */
+#define IOMMUFD_FEAT_CONTIG (1u << 0)   /* runs: ARM contiguous, AMD and RISC-V replicated */
 #define IOMMUFD_FEAT_COALESCE (1u << 1) /* map across area boundaries */
 #define IOMMUFD_FEAT_ALL (IOMMUFD_FEAT_CONTIG | IOMMUFD_FEAT_COALESCE)
 

@@ -435,6 +435,52 @@ static void write_dump(const char *name, const uint64_t (*leaves)[4], size_t n)
 }
 
 /*
+ * AMD v1 and RISC-V: the v2 profile builds replicated pages, v1 does not,
+ * so their dumps differ in granule only; with no BBM levels the switch is
+ * hitless, and check says why. --bbm-level means nothing there.
+ */
+static void test_check_replicated_formats(void **state)
+{
+	(void)state;
+	static char out[65536];
+	/* AMD: 64M of unscattered 4K folios is 32 x 2M in v1, one 64M
+	 * replicated page in v2. */
+	assert_int_equal(run(out, "dump --format amd-v1 --profile v1 --guest-mem 64M "
+			     "--folio-mix 1g=0,4k=1000000,scatter=0 --raw amd-v1-v1.dump"), 0);
+	assert_int_equal(run(out, "dump --format amd-v1 --profile v2 --guest-mem 64M "
+			     "--folio-mix 1g=0,4k=1000000,scatter=0 --raw amd-v1-v2.dump"), 0);
+	/* RISC-V: 16 x 4K against one 64K NAPOT page, written by hand. */
+	static const char *const rv[2] = { "riscv-v1.dump", "riscv-v2.dump" };
+	for (unsigned int k = 0; k < 2; k++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, rv[k]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "iohandover-table-dump 1\nformat riscv\nva-bits 48\n");
+		if (k)
+			fprintf(f, "0x10000 0x50000 0x10000 0 0x7 1\nend 1\n");
+		for (unsigned int i = 0; !k && i < 16; i++)
+			fprintf(f, "0x%x 0x%x 0x1000 0 0x7 0\n", 0x10000 + i * 4096,
+				0x50000 + i * 4096);
+		if (!k)
+			fprintf(f, "end 16\n");
+		assert_int_equal(fclose(f), 0);
+	}
+	static const char *const fmts[2] = { "amd-v1", "riscv" };
+	for (unsigned int f = 0; f < 2; f++) {
+		int rc = run(out, "check --quiet %s-v1.dump %s-v2.dump", fmts[f],
+			     fmts[f]);
+		assert_int_equal(rc, 0);
+		assert_has(out, "translation 0 B");
+		assert_null(strstr(out, "granule 0 B"));
+		assert_has(out, "has no BBM levels, and a change of page size alone");
+		assert_int_equal(run(out, "check --bbm-level 1 %s-v1.dump %s-v2.dump",
+				     fmts[f], fmts[f]), 2);
+		assert_has(out, "has no BBM levels");
+	}
+}
+
+/*
  * One granule range over two leaf levels: OLD has 4K pages at [30M, 32M)
  * and 2M blocks at [32M, 64M), NEW 64K runs and one 32M run there. At
  * every address only the contiguous hint differs, so BBM level 1 is
@@ -636,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_dump_check),
 		cmocka_unit_test(test_check_per_piece),
+		cmocka_unit_test(test_check_replicated_formats),
 		cmocka_unit_test(test_bench),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

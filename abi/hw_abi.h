@@ -84,13 +84,13 @@
 #define HW_STE0_V HW_BIT(0)
 #define HW_STE0_MODE HW_GENMASK(3, 1)
 #define HW_STE0_FMT HW_GENMASK(7, 4)      /* enum pt_format_id */
-#define HW_STE0_VA_BITS HW_GENMASK(13, 8) /* IOVA width: picks the levels */
+#define HW_STE0_VA_BITS HW_GENMASK(14, 8) /* IOVA width (to 64): picks the levels */
 #define HW_STE1_ROOT HW_GENMASK(51, 12)   /* top table PA */
 #define HW_STE2_DID HW_GENMASK(15, 0)     /* domain: the IOTLB tag */
 /* Nested (stage 1 over stage 2): ROOT and table addresses are IPAs. */
 #define HW_STE3_S2ROOT HW_GENMASK(51, 12) /* stage-2 top table PA */
 #define HW_STE4_S2FMT HW_GENMASK(3, 0)
-#define HW_STE4_S2VA_BITS HW_GENMASK(13, 8)
+#define HW_STE4_S2VA_BITS HW_GENMASK(14, 8)
 #define HW_STE4_VMID HW_GENMASK(31, 16)   /* stage-2 tag */
 
 enum hw_ste_mode {

@@ -188,7 +188,7 @@ static int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case O_VAB:
-			if (lu_parse_num(optarg, &v) || v > 63) {
+			if (lu_parse_num(optarg, &v) || v > 64) {
 				cli_err(CMD, "--va-bits: '%s' is not a number up to 63",
 					optarg);
 				return CLI_USAGE;

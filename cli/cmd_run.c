@@ -234,7 +234,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			}
 			break;
 		case O_VAB:
-			if (number("--va-bits", optarg, 12, 63, &v))
+			if (number("--va-bits", optarg, 12, 64, &v))
 				return CLI_USAGE;
 			sc->va_bits = (unsigned int)v;
 			break;

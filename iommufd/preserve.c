@@ -90,7 +90,7 @@ static const struct kho_obj_ops unit_ops = {
  */
 static bool va_bits_valid(uint64_t fmt, uint64_t va_bits)
 {
-	return va_bits < 64 &&
+	return va_bits <= 64 &&
 	       pt_fmt_levels_for((enum pt_format_id)fmt,
 				 (unsigned int)va_bits) >= 0;
 }

@@ -146,6 +146,21 @@ static void test_naive_replicated_formats(void **state)
 	}
 }
 
+/* AMD v1's six levels (the full 64-bit IOVA space) through a handover:
+ * the width travels in the handover and the configuration entry. */
+static void test_amd_full_width(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_AMD_V1, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.va_bits = 64;
+	sc.guest_mem = 256ull << 20;
+	run(&sc, &r);
+	assert_hitless(&r, 1);
+	world_result_free(&r);
+}
+
 /* The naive rebuild (new defaults, no reconcile) is what the machine
  * exists to catch: TLB conflicts at BBM 0 on ARM; fine at BBM 2. */
 static void test_naive(void **state)
@@ -499,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_reconciles),
 		cmocka_unit_test(test_naive),
 		cmocka_unit_test(test_naive_replicated_formats),
+		cmocka_unit_test(test_amd_full_width),
 		cmocka_unit_test(test_hotplug),
 		cmocka_unit_test(test_deserialize),
 		cmocka_unit_test(test_mismatch_refused),

@@ -31,6 +31,43 @@ static void ptmem_free(void *ctx, void *page, pt_oaddr_t pa)
 	m->free_stack[m->nfree++] = (pa - m->base_pa) / PT_TABLE_SIZE;
 }
 
+/* A concatenated top: the lowest 2^lg2 free pages in a row, aligned. */
+static void *ptmem_alloc_top(void *ctx, unsigned int lg2, pt_oaddr_t *pa)
+{
+	struct cli_ptmem *m = ctx;
+	uint64_t n = 1ull << lg2;
+	uint8_t *is_free = calloc(m->pages, 1);
+	if (!is_free)
+		return NULL;
+	for (uint64_t i = 0; i < m->nfree; i++)
+		is_free[m->free_stack[i]] = 1;
+	uint64_t first = m->pages;
+	for (uint64_t s = 0; s + n <= m->pages && first == m->pages; s += n) {
+		uint64_t k = 0;
+		while (k < n && is_free[s + k])
+			k++;
+		if (k == n)
+			first = s;
+	}
+	free(is_free);
+	if (first == m->pages)
+		return NULL;
+	uint64_t j = 0;
+	for (uint64_t i = 0; i < m->nfree; i++)
+		if (m->free_stack[i] < first || m->free_stack[i] >= first + n)
+			m->free_stack[j++] = m->free_stack[i];
+	m->nfree = j;
+	*pa = m->base_pa + first * PT_TABLE_SIZE;
+	return m->base + first * PT_TABLE_SIZE;
+}
+
+static void ptmem_free_top(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2)
+{
+	(void)pages;
+	for (uint64_t i = 0; i < 1ull << lg2; i++)
+		ptmem_free(ctx, NULL, pa + i * PT_TABLE_SIZE);
+}
+
 static void *ptmem_phys_to_virt(void *ctx, pt_oaddr_t pa)
 {
 	struct cli_ptmem *m = ctx;
@@ -62,6 +99,8 @@ int cli_ptmem_init(struct cli_ptmem *m, uint64_t pages)
 	m->ops = (struct pt_mem_ops){
 		.alloc = ptmem_alloc,
 		.free = ptmem_free,
+		.alloc_top = ptmem_alloc_top,
+		.free_top = ptmem_free_top,
 		.defer_free = ptmem_free,
 		.phys_to_virt = ptmem_phys_to_virt,
 	};

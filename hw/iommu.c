@@ -62,6 +62,7 @@ struct ste_state {
 	uint8_t mode;
 	uint8_t fmt;
 	uint8_t top_level;
+	uint8_t top_lg2;   /* concatenated start level: 2^top_lg2 pages */
 	uint8_t va_bits;
 	uint16_t did;
 	uint64_t root;
@@ -69,6 +70,7 @@ struct ste_state {
 	bool nested;
 	uint8_t s2_fmt;
 	uint8_t s2_top_level;
+	uint8_t s2_top_lg2;
 	uint8_t s2_va_bits;
 	uint16_t vmid;
 	uint64_t s2_root;
@@ -370,7 +372,15 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 	st->fmt = (uint8_t)HW_FIELD_GET(HW_STE0_FMT, w[0]);
 	st->va_bits = (uint8_t)HW_FIELD_GET(HW_STE0_VA_BITS, w[0]);
 	st->top_level = (uint8_t)(levels - 1);
+	st->top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)st->fmt,
+					      st->va_bits);
 	st->root = w[1] & HW_STE1_ROOT;
+	/* A concatenated start level is aligned to its whole size (IHI 0070
+	 * STE.S2TTB; a misaligned one is not a configuration we accept). */
+	if (st->root & ((HW_BIT(12) << st->top_lg2) - 1)) {
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
 	st->did = (uint16_t)HW_FIELD_GET(HW_STE2_DID, w[2]);
 	if (st->mode != HW_STE_MODE_NESTED)
 		return;
@@ -384,7 +394,13 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 	st->s2_fmt = (uint8_t)HW_FIELD_GET(HW_STE4_S2FMT, w[4]);
 	st->s2_va_bits = (uint8_t)HW_FIELD_GET(HW_STE4_S2VA_BITS, w[4]);
 	st->s2_top_level = (uint8_t)(levels - 1);
+	st->s2_top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)st->s2_fmt,
+						 st->s2_va_bits);
 	st->s2_root = w[3] & HW_STE3_S2ROOT;
+	if (st->s2_root & ((HW_BIT(12) << st->s2_top_lg2) - 1)) {
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
 	st->vmid = (uint16_t)HW_FIELD_GET(HW_STE4_VMID, w[4]);
 }
 
@@ -393,7 +409,8 @@ static struct ste_state stage2_of(const struct ste_state *st)
 {
 	struct ste_state s2 = {
 		.mode = HW_STE_MODE_TRANSLATE, .fmt = st->s2_fmt,
-		.top_level = st->s2_top_level, .va_bits = st->s2_va_bits,
+		.top_level = st->s2_top_level, .top_lg2 = st->s2_top_lg2,
+		.va_bits = st->s2_va_bits,
 		.did = st->vmid, .root = st->s2_root,
 	};
 	return s2;
@@ -696,14 +713,21 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 	if (!(flags & WALK_CHECKER))
 		stat_inc(&m->regs->walks);
 	for (;;) {
-		uint64_t table_pa = table;
+		/* A concatenated start level indexes across its pages. */
+		unsigned int items = PT_TABLE_ITEMS <<
+			(level == st->top_level ? st->top_lg2 : 0);
+		unsigned int idx = (unsigned int)(iova >> item_lg2(level)) &
+				   (items - 1);
+		uint64_t page = table + (uint64_t)(idx / PT_TABLE_ITEMS) *
+					PT_TABLE_SIZE;
+		uint64_t table_pa = page;
 		if (st->nested) {
 			struct walk_leaf l2;
-			uint32_t fault = s2_walk(m, st, sid, table, flags, &l2,
+			uint32_t fault = s2_walk(m, st, sid, page, flags, &l2,
 						 info);
 			if (fault)
 				return fault;
-			table_pa = l2.oa + (table - l2.va);
+			table_pa = l2.oa + (page - l2.va);
 		}
 		const uint64_t *t = physmem_ptr(m->pm, table_pa, PT_TABLE_SIZE);
 		if (!t) {
@@ -712,7 +736,7 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 		}
 		if (!(flags & WALK_CHECKER) && page_freed(m, table_pa))
 			count_uaf(m, sid, iova, table_pa);
-		uint64_t e = mem_read64(&t[pt_level_index(iova, level)]);
+		uint64_t e = mem_read64(&t[idx % PT_TABLE_ITEMS]);
 		struct pt_entry_info ei;
 		bool nt;
 		entry_decode(m, f, st->fmt, e, level, &ei, &nt);

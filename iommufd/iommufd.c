@@ -78,6 +78,30 @@ static void tbl_free(void *ctx, void *page, pt_oaddr_t pa)
 	ictx->stats.table_pages--;
 }
 
+/* A concatenated top: 2^lg2 contiguous 4K folios, each a table page of
+ * its own to the driver, the handover and the free path. */
+static void *tbl_alloc_top(void *ctx, unsigned int lg2, pt_oaddr_t *pa)
+{
+	struct iommufd_ctx *ictx = ctx;
+	uint64_t p;
+	if (kho_folio_alloc_4k_run(&ictx->k->alloc, lg2, &p))
+		return NULL;
+	for (unsigned int i = 0; i < 1u << lg2; i++)
+		iommu_drv_table_page_used(ictx->drv, p + (uint64_t)i * KHO_4K);
+	ictx->stats.table_pages += 1u << lg2;
+	if (ictx->stats.table_pages > ictx->stats.table_pages_peak)
+		ictx->stats.table_pages_peak = ictx->stats.table_pages;
+	*pa = p;
+	return kho_va(ictx->k, p, (uint64_t)PT_TABLE_SIZE << lg2);
+}
+
+static void tbl_free_top(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2)
+{
+	(void)pages;
+	for (unsigned int i = 0; i < 1u << lg2; i++)
+		tbl_free(ctx, NULL, pa + (uint64_t)i * KHO_4K);
+}
+
 static void tbl_defer_free(void *ctx, void *page, pt_oaddr_t pa)
 {
 	struct iommufd_ctx *ictx = ctx;
@@ -120,6 +144,8 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 	ictx->mem = (struct pt_mem_ops){
 		.alloc = tbl_alloc,
 		.free = tbl_free,
+		.alloc_top = tbl_alloc_top,
+		.free_top = tbl_free_top,
 		.defer_free = tbl_defer_free,
 		.phys_to_virt = tbl_phys_to_virt,
 		.linear = true,

@@ -757,3 +757,54 @@ uint64_t kho_alloc_free_flagged(struct kho_alloc *a, unsigned flag,
 		pf.on_free(pf.ctx, pf.pa, pf.len);
 	return pf.total;
 }
+
+/*
+ * 2^count_lg2 consecutive 4K folios aligned to their total size: the
+ * lowest such run in a block already split into 4K folios, else the
+ * start of the lowest free 2M block (found as kho_folio_alloc would take
+ * it, which also lifts its guard). Each page is its own 4K folio, so the
+ * run is freed, flagged and preserved page by page.
+ */
+int kho_folio_alloc_4k_run(struct kho_alloc *a, unsigned count_lg2,
+			   uint64_t *pa)
+{
+	if (count_lg2 > 9)
+		return -EINVAL;
+	const uint32_t n = 1u << count_lg2;
+	for (uint32_t g = (uint32_t)kho_bit_next_set(a->gig_has4k, 0, a->nr_gigs);
+	     g < a->nr_gigs;
+	     g = (uint32_t)kho_bit_next_set(a->gig_has4k, g + 1, a->nr_gigs)) {
+		struct kho_gig *gig = a->gigs[g];
+		for (uint32_t b = (uint32_t)kho_bit_next_set(gig->has4k, 0, BLKS_PER_GIG);
+		     b < BLKS_PER_GIG;
+		     b = (uint32_t)kho_bit_next_set(gig->has4k, b + 1, BLKS_PER_GIG)) {
+			const struct kho_blk *blk = gig->blk[b];
+			for (uint32_t p = 0; p < PAGES_PER_BLK; p += n) {
+				if (!kho_bits_all(blk->used, p, p + n, false))
+					continue;
+				uint64_t base = ((uint64_t)g << KHO_1G_LG2) +
+						((uint64_t)b << KHO_2M_LG2);
+				uint64_t mask[WORDS_512] = { 0 };
+				kho_bits_apply(mask, p, p + n, KHO_BITS_SET);
+				blk_unguard(a, gig, g, b);
+				int err = claim_4k(a, base, mask, n, 0);
+				if (err)
+					return err;
+				*pa = base + ((uint64_t)p << KHO_4K_LG2);
+				return 0;
+			}
+		}
+	}
+	uint64_t blk_pa;
+	int err = kho_folio_alloc(a, KHO_2M_LG2, &blk_pa);
+	if (err)
+		return err;
+	kho_folio_free(a, blk_pa);
+	uint64_t mask[WORDS_512] = { 0 };
+	kho_bits_apply(mask, 0, n, KHO_BITS_SET);
+	err = claim_4k(a, blk_pa, mask, n, 0);
+	if (err)
+		return err;
+	*pa = blk_pa;
+	return 0;
+}

@@ -102,6 +102,10 @@ void kho_alloc_fini(struct kho_alloc *a);
 
 /* One folio of 2^size_lg2 bytes: -ENOMEM when none, -EINVAL for a bad size. */
 int kho_folio_alloc(struct kho_alloc *a, unsigned size_lg2, uint64_t *pa);
+/* 2^count_lg2 (at most 512) consecutive 4K folios, aligned to their
+ * total size (a concatenated page-table top). */
+int kho_folio_alloc_4k_run(struct kho_alloc *a, unsigned count_lg2,
+			   uint64_t *pa);
 /* Free the folio whose first byte is pa (any flags). -ENOENT if none. */
 int kho_folio_free(struct kho_alloc *a, uint64_t pa);
 /* Size and flags of the folio starting at pa; -ENOENT if none. */

@@ -62,7 +62,7 @@ static _Atomic uint64_t *last_block_slot(struct lu_gen *g, unsigned int *level)
 		return NULL;
 	uint64_t *table = h->pt.top;
 	for (unsigned int lv = h->pt.top_level;; lv--) {
-		_Atomic uint64_t *slot = (_Atomic uint64_t *)&table[pt_level_index(last.va, lv)];
+		_Atomic uint64_t *slot = (_Atomic uint64_t *)&table[pt_index(&h->pt, last.va, lv)];
 		if (lv == last.level) {
 			*level = lv;
 			return slot;

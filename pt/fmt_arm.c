@@ -13,8 +13,15 @@
  *
  * Descriptor bits 1:0: x0 invalid; 11 table (ARM levels 0-2) or page
  * (ARM level 3); 01 block (ARM levels 1-2; reserved, so invalid, at 3).
- * Output and next-table address in bits 47:12. Stage 2 start-level
- * concatenation is not used: the top table is always one page.
+ * Output and next-table address in bits 47:12.
+ *
+ * Stage 2 concatenates its start level (D8.2.6, "Concatenated translation
+ * tables for the initial lookup"; SMMUv3 STE.S2SL0/S2T0SZ): where the top
+ * table would use at most 16 entries, up to 16 contiguous, size-aligned
+ * tables one level lower replace it, saving a level of walk. Linux's
+ * io-pgtable-arm does this for every stage-2 table it can (a 40-bit IPA:
+ * two tables at ARM level 1 instead of a level-0 table with 2 entries).
+ * Stage 1 never concatenates.
  */
 #include "pt/pt_fmt.h"
 
@@ -163,6 +170,7 @@ const struct pt_fmt pt_fmt_arm_s2 = {
 	.id = PT_FMT_ARM_S2,
 	.name = "arm-s2",
 	ARM_COMMON,
+	.concat_top = true,
 	.leaf_rsvd = ARM_RES0_OA | ARM_S2_RES0,
 	.prot_to_attr = arm_s2_prot_to_attr,
 	.attr_to_prot = arm_s2_attr_to_prot,

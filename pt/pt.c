@@ -112,6 +112,33 @@ uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot)
 	return f->attr_to_prot(attr);
 }
 
+/* Levels and top pages of a table: the plain radix depth, one level less
+ * where the format concatenates a top of at most 16 entries. */
+static int fmt_shape(const struct pt_fmt *f, unsigned int va_bits,
+		     unsigned int *top_lg2)
+{
+	int levels = (int)((va_bits - 12 + 8) / 9);
+	*top_lg2 = 0;
+	if (f->concat_top && levels > 1) {
+		unsigned int used = va_bits - pt_item_lg2((unsigned int)levels - 1);
+		if (used <= 4) {
+			*top_lg2 = used;
+			levels--;
+		}
+	}
+	return levels;
+}
+
+int pt_fmt_top_lg2(enum pt_format_id id, unsigned int va_bits)
+{
+	int levels = pt_fmt_levels_for(id, va_bits);
+	if (levels < 0)
+		return levels;
+	unsigned int lg2;
+	fmt_shape(pt_fmt_get(id), va_bits, &lg2);
+	return (int)lg2;
+}
+
 int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
 {
 	const struct pt_fmt *f = pt_fmt_get(id);
@@ -122,7 +149,8 @@ int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits)
 	if (va_bits < 64 ? !((f->va_bits_allowed >> va_bits) & 1) :
 	    va_bits != 64 || f->max_va_bits != 64)
 		return -PT_EINVAL;
-	return (int)((va_bits - 12 + 8) / 9);
+	unsigned int lg2;
+	return fmt_shape(f, va_bits, &lg2);
 }
 
 uint64_t pt_fmt_table_entry(const struct pt_fmt *f, unsigned int level,
@@ -277,6 +305,9 @@ int pt_init(struct pt_table *t, const struct pt_cfg *cfg,
 		return levels;
 	if (cfg->oa_bits < 32 || cfg->oa_bits > f->max_oa_bits)
 		return -PT_EINVAL;
+	unsigned int top_lg2 = (unsigned int)pt_fmt_top_lg2(cfg->fmt, cfg->va_bits);
+	if (top_lg2 && (!mem->alloc_top || !mem->free_top))
+		return -PT_EOPNOTSUPP;
 	uint64_t sizes = fmt_sizes(f);
 	if (cfg->pgsizes & ~sizes)
 		return -PT_EOPNOTSUPP;
@@ -295,14 +326,16 @@ int pt_init(struct pt_table *t, const struct pt_cfg *cfg,
 	t->mem = mem;
 	t->mem_ctx = mem_ctx;
 	t->top_level = (unsigned int)levels - 1;
+	t->top_lg2 = top_lg2;
 	t->va_bits = cfg->va_bits;
 	t->oa_bits = cfg->oa_bits;
 	t->pgsizes = pgsizes;
-	t->top = mem->alloc(mem_ctx, &t->top_pa);
+	t->top = top_lg2 ? mem->alloc_top(mem_ctx, top_lg2, &t->top_pa) :
+			   mem->alloc(mem_ctx, &t->top_pa);
 	if (!t->top)
 		return -PT_ENOMEM;
-	memset(t->top, 0, PT_TABLE_SIZE);
-	t->nr_tables = 1;
+	memset(t->top, 0, (size_t)PT_TABLE_SIZE << top_lg2);
+	t->nr_tables = 1ull << top_lg2;
 	return 0;
 }
 
@@ -310,13 +343,20 @@ static void free_subtree(struct pt_table *t, uint64_t *table, pt_oaddr_t pa,
 			 unsigned int level)
 {
 	if (level > 0) {
-		for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+		for (unsigned int i = 0; i < pt_items(t, level); i++) {
 			uint64_t e = pt_read(&table[i]);
 			if (pt_fmt_present(t->fmt, e) &&
 			    pt_fmt_is_table(t->fmt, e, level))
 				free_subtree(t, pt_next_table(t, e),
 					     pt_entry_addr(t, e), level - 1);
 		}
+	}
+	/* Only the top can be at top_level (a private table being filled
+	 * is one level below the entry that will link it). */
+	if (level == t->top_level && table == t->top && t->top_lg2) {
+		t->mem->free_top(t->mem_ctx, table, pa, t->top_lg2);
+		t->nr_tables -= 1ull << t->top_lg2;
+		return;
 	}
 	t->mem->free(t->mem_ctx, table, pa);
 	t->nr_tables--;
@@ -526,7 +566,7 @@ void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
 {
 	uint64_t *table = pt_table_va(t, pa);
 	if (level > 0) {
-		for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+		for (unsigned int i = 0; i < pt_items(t, level); i++) {
 			uint64_t e = pt_read(&table[i]);
 			if (pt_fmt_present(t->fmt, e) &&
 			    pt_fmt_is_table(t->fmt, e, level))
@@ -582,7 +622,7 @@ static uint64_t leaf_run(const struct pt_table *t, pt_vaddr_t va,
 static bool subtree_empty(const struct pt_table *t, const uint64_t *table,
 			  unsigned int level)
 {
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+	for (unsigned int i = 0; i < pt_items(t, level); i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (!pt_fmt_present(t->fmt, e))
 			continue;
@@ -651,7 +691,7 @@ static inline enum pt_map_step_kind map_step_next(const struct pt_table *t,
 		return PT_STEP_END;
 	unsigned int ilg2 = pt_item_lg2(s->level);
 	unsigned int slg2 = pick_size_lg2(t, s->va, s->pa, s->left);
-	s->idx = pt_level_index(s->va, s->level);
+	s->idx = pt_index(t, s->va, s->level);
 	if (!slg2)
 		return PT_STEP_NOSIZE;
 	if (slg2 >= ilg2) {
@@ -870,13 +910,13 @@ static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		return false;
 	uint64_t *table = t->top;
 	for (unsigned int l = t->top_level; l > level; l--) {
-		uint64_t e = pt_read(&table[pt_level_index(va, l)]);
+		uint64_t e = pt_read(&table[pt_index(t, va, l)]);
 		if (!pt_fmt_present(f, e) || !pt_fmt_is_table(f, e, l))
 			return false;
 		table = pt_next_table(t, e);
 	}
 	uint64_t items = len >> pt_item_lg2(level);
-	uint64_t *p = &table[pt_level_index(va, level)];
+	uint64_t *p = &table[pt_index(t, va, level)];
 	/*
 	 * Plain loads, folded so the loop vectorises: only this (serialised)
 	 * mutation writes these entries, hardware only reads them.
@@ -963,7 +1003,7 @@ int pt_leaf_at(const struct pt_table *t, pt_vaddr_t va, struct pt_leaf *leaf)
 		return -PT_ERANGE;
 	const uint64_t *table = t->top;
 	for (unsigned int level = t->top_level;; level--) {
-		unsigned int idx = pt_level_index(va, level);
+		unsigned int idx = pt_index(t, va, level);
 		uint64_t e = pt_read(&table[idx]);
 		if (!pt_fmt_present(t->fmt, e))
 			return -PT_ENOENT;
@@ -982,7 +1022,7 @@ int pt_iova_to_phys(const struct pt_table *t, pt_vaddr_t va, pt_oaddr_t *pa)
 		return -PT_ERANGE;
 	const uint64_t *table = t->top;
 	for (unsigned int level = t->top_level;; level--) {
-		unsigned int idx = pt_level_index(va, level);
+		unsigned int idx = pt_index(t, va, level);
 		uint64_t e = pt_read(&table[idx]);
 		if (!pt_fmt_present(t->fmt, e))
 			return -PT_ENOENT;
@@ -1002,7 +1042,7 @@ static bool scan_leaf(const struct pt_table *t, const uint64_t *table,
 {
 	uint64_t isz = pt_item_size(level);
 	pt_vaddr_t es = va & ~(isz - 1);
-	for (unsigned int i = pt_level_index(va, level); i < PT_TABLE_ITEMS; i++) {
+	for (unsigned int i = pt_index(t, va, level); i < pt_items(t, level); i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (pt_fmt_present(t->fmt, e)) {
 			if (level > 0 && pt_fmt_is_table(t->fmt, e, level)) {
@@ -1074,7 +1114,7 @@ static int leaf_slot(const struct pt_table *t, pt_vaddr_t va, uint64_t **slot,
 {
 	uint64_t *table = t->top;
 	for (unsigned int level = t->top_level;; level--) {
-		uint64_t *p = &table[pt_level_index(va, level)];
+		uint64_t *p = &table[pt_index(t, va, level)];
 		uint64_t e = pt_read(p);
 		if (!pt_fmt_present(t->fmt, e))
 			return -PT_ENOENT;
@@ -1108,8 +1148,8 @@ int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
 		 */
 		unsigned int c = pt_entry_run_lg2(t, e, level);
 		unsigned int n = 1u << c;
-		unsigned int i0 = pt_level_index(va, level) & ~(n - 1);
-		uint64_t *first = p - (pt_level_index(va, level) & (n - 1));
+		unsigned int i0 = pt_index(t, va, level) & ~(n - 1);
+		uint64_t *first = p - (pt_index(t, va, level) & (n - 1));
 		for (unsigned int i = 0; i < n; i++) {
 			uint64_t ei = pt_read(&first[i]);
 			if (pt_fmt_replicated(f))
@@ -1135,7 +1175,7 @@ int pt_split_one(struct pt_table *t, pt_vaddr_t va, struct pt_pool *pool,
 	if (!nt)
 		return -PT_EPLAN;
 	unsigned int cl = level - 1;
-	pt_oaddr_t oa = pt_entry_item_oa(t, e, level, pt_level_index(va, level));
+	pt_oaddr_t oa = pt_entry_item_oa(t, e, level, pt_index(t, va, level));
 	pt_fill_private(nt, PT_TABLE_ITEMS,
 			pt_fmt_leaf_entry(f, cl, e & f->attr_mask, oa,
 					  pt_item_lg2(cl)),
@@ -1212,7 +1252,7 @@ static void split_undo(struct pt_table *t, const struct split_undo *u,
 	uint64_t now = pt_read(u->slot);
 	if (pt_entry_contig(t, u->e, u->level)) {
 		unsigned int n = 1u << pt_entry_run_lg2(t, u->e, u->level);
-		uint64_t *first = u->slot - (pt_level_index(u->va, u->level) & (n - 1));
+		uint64_t *first = u->slot - (pt_index(t, u->va, u->level) & (n - 1));
 		for (unsigned int i = 0; i < n; i++)
 			if (&first[i] != u->slot)
 				pt_write(&first[i], pt_fmt_replicated(f) ? u->e :
@@ -1278,8 +1318,8 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 
 	if (level == 0) {
 		/* Only leaves here: clear the run without branching. */
-		unsigned int first = pt_level_index(va, 0);
-		unsigned int n = pt_level_index(last, 0) - first + 1;
+		unsigned int first = pt_index(t, va, 0);
+		unsigned int n = pt_index(t, last, 0) - first + 1;
 		uint64_t *p = &table[first];
 		unsigned int present = 0;
 		for (unsigned int i = 0; i < n; i++) {
@@ -1290,7 +1330,7 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 			g->leaf_levels |= 1;
 		return (uint64_t)present << 12;
 	}
-	for (unsigned int i = pt_level_index(va, level); i < PT_TABLE_ITEMS; i++) {
+	for (unsigned int i = pt_index(t, va, level); i < pt_items(t, level); i++) {
 		uint64_t *p = &table[i];
 		uint64_t e = pt_read(p);
 		pt_vaddr_t el = es + (isz - 1);
@@ -1303,8 +1343,8 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 						     clast, g);
 				if ((es >= va && el <= last) ||
 				    table_empty_around(t, child,
-						       pt_level_index(cva, level - 1),
-						       pt_level_index(clast, level - 1))) {
+						       pt_index(t, cva, level - 1),
+						       pt_index(t, clast, level - 1))) {
 					pt_write(p, 0);
 					pt_retire_subtree(t, pt_entry_addr(t, e),
 							  level - 1, g);
@@ -1366,10 +1406,14 @@ static int for_each_table(const struct pt_table *t, const uint64_t *table,
 			  pt_oaddr_t pa, unsigned int level, pt_table_fn fn,
 			  void *arg)
 {
-	int ret = fn(arg, pa, level);
+	/* A concatenated top is reported page by page. */
+	unsigned int pages = level == t->top_level ? 1u << t->top_lg2 : 1;
+	int ret = 0;
+	for (unsigned int k = 0; k < pages && !ret; k++)
+		ret = fn(arg, pa + (uint64_t)k * PT_TABLE_SIZE, level);
 	if (ret || level == 0)
 		return ret;
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+	for (unsigned int i = 0; i < pt_items(t, level); i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (!pt_fmt_present(t->fmt, e) || !pt_fmt_is_table(t->fmt, e, level))
 			continue;
@@ -1460,13 +1504,18 @@ static int adopt_table(struct adopt *a, const uint64_t *table, pt_oaddr_t pa,
 {
 	struct pt_table *t = a->t;
 	const struct pt_fmt *f = t->fmt;
-	int err = a->claim ? a->claim(a->arg, pa, level) : 0;
-	if (err) {
-		a->bad_va = base;
-		return err;
+	unsigned int pages = level == t->top_level ? 1u << t->top_lg2 : 1;
+	for (unsigned int k = 0; k < pages; k++) {
+		int err = a->claim ? a->claim(a->arg, pa + (uint64_t)k *
+					      PT_TABLE_SIZE, level) : 0;
+		if (err) {
+			a->bad_va = base;
+			return err;
+		}
+		t->nr_tables++;
 	}
-	t->nr_tables++;
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+	int err;
+	for (unsigned int i = 0; i < pt_items(t, level); i++) {
 		uint64_t e = pt_read(&table[i]);
 		struct pt_entry_info info;
 		pt_fmt_decode(f, e, level, &info);
@@ -1510,8 +1559,11 @@ int pt_adopt(struct pt_table *t, const struct pt_cfg *cfg,
 	if (!f || !mem || !mem->phys_to_virt)
 		return -PT_EINVAL;
 	int levels = pt_fmt_levels_for(cfg->fmt, cfg->va_bits);
-	if (levels < 0 || cfg->oa_bits < 32 || cfg->oa_bits > f->max_oa_bits ||
-	    (top_pa & (PT_TABLE_SIZE - 1)))
+	if (levels < 0 || cfg->oa_bits < 32 || cfg->oa_bits > f->max_oa_bits)
+		return -PT_EINVAL;
+	unsigned int top_lg2 = (unsigned int)pt_fmt_top_lg2(cfg->fmt, cfg->va_bits);
+	/* A concatenated top is aligned to its whole size (D8.2.6). */
+	if (top_pa & ((PT_TABLE_SIZE << top_lg2) - 1))
 		return -PT_EINVAL;
 	uint64_t sizes = fmt_sizes(f);
 	if (cfg->pgsizes & ~sizes)
@@ -1519,10 +1571,15 @@ int pt_adopt(struct pt_table *t, const struct pt_cfg *cfg,
 	uint64_t *top = mem->phys_to_virt(mem_ctx, top_pa);
 	if (!top)
 		return -PT_EFAULT;
+	for (unsigned int k = 1; k < 1u << top_lg2; k++)
+		if (mem->phys_to_virt(mem_ctx, top_pa + (uint64_t)k * PT_TABLE_SIZE) !=
+		    top + (size_t)k * PT_TABLE_ITEMS)
+			return -PT_EFAULT;
 
 	struct pt_table nt = {
 		.fmt = f, .mem = mem, .mem_ctx = mem_ctx, .top = top,
 		.top_pa = top_pa, .top_level = (unsigned int)levels - 1,
+		.top_lg2 = top_lg2,
 		.va_bits = cfg->va_bits, .oa_bits = cfg->oa_bits,
 		.pgsizes = cfg->pgsizes ? cfg->pgsizes : sizes,
 	};

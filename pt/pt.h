@@ -106,6 +106,14 @@ struct pt_mem_ops {
 	 * caller's next invalidation completes. Free it only after that.
 	 */
 	void (*defer_free)(void *ctx, void *page, pt_oaddr_t pa);
+	/*
+	 * A concatenated top (ARM stage 2, see pt_fmt_top_lg2): 2^lg2
+	 * physically contiguous pages aligned to their size, contents
+	 * undefined; and its release. Needed only for such tables (pt_init
+	 * refuses them with PT_EOPNOTSUPP without it).
+	 */
+	void *(*alloc_top)(void *ctx, unsigned int lg2, pt_oaddr_t *pa);
+	void (*free_top)(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2);
 	/* Virtual address of table memory at pa, or NULL if pa is not RAM. */
 	void *(*phys_to_virt)(void *ctx, pt_oaddr_t pa);
 	/*
@@ -131,6 +139,7 @@ struct pt_table {
 	uint64_t *top;          /* virtual address of the top table */
 	pt_oaddr_t top_pa;
 	unsigned int top_level; /* level of the top table */
+	unsigned int top_lg2;   /* the top is 2^top_lg2 contiguous pages */
 	unsigned int va_bits;
 	unsigned int oa_bits;
 	uint64_t pgsizes;       /* effective: cfg & format & oa_bits */
@@ -178,7 +187,15 @@ uint64_t pt_fmt_pgsizes(enum pt_format_id id);
 /* prot as a leaf of the format reads back (e.g. VT-d never executes), so
  * intent and table can be compared; 0 when the format refuses it. */
 uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot);
+/* Levels a table of va_bits walks (after concatenation), or < 0. */
 int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits);
+/*
+ * log2 of the pages of the top table: 0, or 1..4 where the format
+ * concatenates its start level (ARM stage 2, as Linux's io-pgtable-arm
+ * does: a top that would use at most 16 entries becomes that many
+ * contiguous tables one level lower; SMMUv3 STE S2SL0 and S2T0SZ).
+ */
+int pt_fmt_top_lg2(enum pt_format_id id, unsigned int va_bits);
 
 /*
  * Map [va, va + len) to [pa, pa + len). Leaves are the largest allowed
@@ -284,7 +301,8 @@ struct pt_reconcile_stats {
 int pt_reconcile(struct pt_table *nt, const struct pt_table *old,
 		 struct pt_gather *g, struct pt_reconcile_stats *st);
 
-/* Each table page (pa and level), top first; a non-zero return stops. */
+/* Each table page (pa and level), top first (each page of a
+ * concatenated top); a non-zero return stops. */
 typedef int (*pt_table_fn)(void *arg, pt_oaddr_t pa, unsigned int level);
 int pt_for_each_table(const struct pt_table *t, pt_table_fn fn, void *arg);
 
@@ -327,6 +345,21 @@ struct pt_entry_info {
 static inline unsigned int pt_level_index(pt_vaddr_t va, unsigned int level)
 {
 	return (unsigned int)(va >> (12 + 9 * level)) & (PT_TABLE_ITEMS - 1);
+}
+
+/* Entries of t's table at level: more for a concatenated top. */
+static inline unsigned int pt_items(const struct pt_table *t,
+				    unsigned int level)
+{
+	return level == t->top_level ? PT_TABLE_ITEMS << t->top_lg2 :
+				       PT_TABLE_ITEMS;
+}
+
+/* Index of va in t's table at level (pt_level_index, top-aware). */
+static inline unsigned int pt_index(const struct pt_table *t, pt_vaddr_t va,
+				    unsigned int level)
+{
+	return (unsigned int)(va >> (12 + 9 * level)) & (pt_items(t, level) - 1);
 }
 void pt_fmt_decode(const struct pt_fmt *f, uint64_t entry, unsigned int level,
 		   struct pt_entry_info *info);

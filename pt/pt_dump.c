@@ -116,6 +116,11 @@ void pt_dump(const struct pt_table *t, pt_emit_fn emit, void *arg)
 	put_dec(&l, t->oa_bits);
 	put_str(&l, " bits, top ");
 	put_hex(&l, t->top_pa, 12);
+	if (t->top_lg2) {
+		put_str(&l, " (");
+		put_dec(&l, 1ull << t->top_lg2);
+		put_str(&l, " concatenated pages)");
+	}
 	put_str(&l, ", ");
 	put_dec(&l, t->nr_tables);
 	put_str(&l, " table pages");

@@ -53,6 +53,10 @@ struct pt_fmt {
 	 * hardware has no BBM level to set.
 	 */
 	bool bbm_levels;
+	/* Start-level concatenation (ARM stage 2, DDI 0487 D8.2.6; IHI 0070
+	 * STE.S2SL0): a top of at most 16 entries is replaced by that many
+	 * contiguous tables one level lower. */
+	bool concat_top;
 
 	uint64_t present_mask;
 	uint64_t table_mask[PT_MAX_LEVELS];

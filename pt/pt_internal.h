@@ -38,6 +38,7 @@ static inline uint64_t pt_item_size(unsigned int level)
 	return 1ull << pt_item_lg2(level);
 }
 
+
 static inline uint64_t *pt_table_va(const struct pt_table *t, pt_oaddr_t pa)
 {
 	if (t->mem->linear)

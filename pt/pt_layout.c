@@ -117,12 +117,12 @@ int pt_join(struct pt_table *t, pt_vaddr_t va, unsigned int size_lg2,
 	/* Walk to the slots at the target level; all above are tables. */
 	uint64_t *table = t->top;
 	for (unsigned int l = t->top_level; l > level; l--)
-		table = pt_next_table(t, pt_read(&table[pt_level_index(va, l)]));
+		table = pt_next_table(t, pt_read(&table[pt_index(t, va, l)]));
 
 	unsigned int n = contig ? 1u << (size_lg2 - pt_item_lg2(level)) : 1;
 	uint64_t e = pt_fmt_leaf_entry(f, level, first.attr, first.oa, size_lg2);
 	uint64_t step = pt_fmt_leaf_step(f, level, size_lg2);
-	uint64_t *p = &table[pt_level_index(va, level)];
+	uint64_t *p = &table[pt_index(t, va, level)];
 	uint8_t levels = 0;
 	for (unsigned int i = 0; i < n; i++, e += step) {
 		uint64_t old = pt_read(&p[i]);

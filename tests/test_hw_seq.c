@@ -794,6 +794,47 @@ static void seq11(bool with_break, enum verdict v)
 FMT_SEQS(amd, PT_FMT_AMD_V1)
 FMT_SEQS(riscv, PT_FMT_RISCV)
 
+/* ---- ARM stage 2 with a concatenated start level ---- */
+
+/*
+ * A 40-bit IPA space starts with two contiguous tables at ARM level 1
+ * (pt_fmt_top_lg2): DMA at an IOVA whose entry is in the second page is
+ * translated; the same table named by a root that is not aligned to the
+ * pair is a malformed configuration, and the device faults.
+ */
+/* A 40-bit table attached through ste (NULL: the right one), then mapped
+ * (engines DMA into what is mapped, so the configuration comes first). */
+static void concat_up(uint64_t iova, bool misaligned)
+{
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(hw_rig_table_init_va(&S.r, &S.t, PT_FMT_ARM_S2, 40, 0), 0);
+	assert_int_equal(S.t.top_lg2, 1);
+	uint64_t ste[HW_STE_WORDS];
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 40,
+		    S.t.top_pa + (misaligned ? PT_TABLE_SIZE : 0), DID);
+	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, NULL), 0);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, iova, RIG_DATA_PA, LEN), 0);
+	hw_rig_window(&S.r, 0, iova, iova + LEN - 1);
+}
+
+static void test_concat_second_page_clean(void **state)
+{
+	(void)state;
+	concat_up((512ull << 30) + (3ull << 30), false);
+	expect(CLEAN, "concat");
+}
+
+static void test_concat_misaligned_root_faults(void **state)
+{
+	(void)state;
+	concat_up((512ull << 30) + (3ull << 30), true);
+	expect(FAULT, "concat misaligned");
+	/* Refused as a configuration, not walked off the end of the pair. */
+	assert_true(hw_rig_has_event(&S.r, HW_EVT_BAD_STE));
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -874,6 +915,8 @@ int main(void)
 		T(test_seq10_riscv_clean),
 		T(test_seq11_riscv_torn_page_flagged),
 		T(test_seq11_riscv_break_clean),
+		T(test_concat_second_page_clean),
+		T(test_concat_misaligned_root_faults),
 		T(test_random_mode_seq4_flagged),
 		T(test_random_mode_seq1_bbm2_clean),
 	};

@@ -728,6 +728,14 @@ static void test_decode_round_trip_levels(void **state)
 
 /* ---- AMD IOMMU v1 and RISC-V, written out by hand ------------------------ */
 
+static int count_pages(void *arg, pt_oaddr_t pa, unsigned int level)
+{
+	(void)pa;
+	(void)level;
+	(*(unsigned int *)arg)++;
+	return 0;
+}
+
 /*
  * AMD 48882 2.2.3, figures "PDE" and "PTE": PR 0, NextLevel 11:9, address
  * 51:12, FC 60, IR 61, IW 62. NextLevel 7 with n ones from bit 12: a page
@@ -1082,6 +1090,79 @@ static void test_repl_adopt(void **state)
 	}
 }
 
+/*
+ * ARM stage 2 concatenates its start level (DDI 0487 D8.2.6): where the
+ * top table would use at most 16 entries, that many contiguous tables,
+ * aligned to their whole size, start one level lower. Linux's
+ * io-pgtable-arm does it whenever it can. A 40-bit IPA: two tables at ARM
+ * level 1 (pt level 2), not a level-0 table with two entries; 32 to 34
+ * bits: 4 to 16 tables at ARM level 2. Stage 1 never concatenates.
+ */
+static void test_arm_s2_concatenation(void **state)
+{
+	(void)state;
+	static const struct { unsigned int va_bits, levels, lg2; } c[] = {
+		{ 32, 2, 2 }, { 33, 2, 3 }, { 34, 2, 4 }, { 35, 3, 0 },
+		{ 39, 3, 0 }, { 40, 3, 1 }, { 41, 3, 2 }, { 42, 3, 3 },
+		{ 43, 3, 4 }, { 44, 4, 0 }, { 48, 4, 0 },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		assert_int_equal(pt_fmt_levels_for(PT_FMT_ARM_S2, c[i].va_bits),
+				 c[i].levels);
+		assert_int_equal(pt_fmt_top_lg2(PT_FMT_ARM_S2, c[i].va_bits),
+				 c[i].lg2);
+	}
+	assert_int_equal(pt_fmt_levels_for(PT_FMT_ARM_S1, 40), 4);
+	assert_int_equal(pt_fmt_top_lg2(PT_FMT_ARM_S1, 40), 0);
+
+	/* 40 bits: IOVA 0x98_4040_0000 is index 0x261 of the 1024-entry top,
+	 * entry 0x61 of its second page. */
+	struct pt_testmem mem;
+	assert_int_equal(ptm_init(&mem, 64, 0x7654300000ull), 0);
+	struct pt_cfg cfg = { .fmt = PT_FMT_ARM_S2, .va_bits = 40, .oa_bits = 48 };
+	struct pt_table t;
+	assert_int_equal(pt_init(&t, &cfg, &mem.ops, &mem), 0);
+	assert_int_equal(t.top_level, 2);
+	assert_int_equal(t.top_lg2, 1);
+	assert_int_equal(t.nr_tables, 2);
+	assert_int_equal(t.top_pa & 0x1fff, 0);
+	const uint64_t va = 0x0000009840400000ull, oa = 0x0000001234600000ull;
+	assert_int_equal(pt_map_range(&t, va, oa, PT_SZ_2M, R | W, NULL), 0);
+	assert_int_equal(nonzero_words(t.top), 0);
+	uint64_t e = t.top[PT_TABLE_ITEMS + 0x61];
+	assert_int_equal(e & ~ARM_ADDR, ARM_TYPE_TABLE);
+	uint64_t *l2 = mem.ops.phys_to_virt(&mem, e & ARM_ADDR);
+	assert_non_null(l2);
+	assert_int_equal(l2[pt_level_index(va, 1)], arm_s2_bits(1, R | W) | oa);
+	pt_oaddr_t out;
+	assert_int_equal(pt_iova_to_phys(&t, va + 0x1234, &out), 0);
+	assert_int_equal(out, oa + 0x1234);
+	/* The top's pages are reported one by one, and adoption claims both,
+	 * and refuses a top not aligned to its 8 KiB. */
+	unsigned int pages = 0;
+	assert_int_equal(pt_for_each_table(&t, count_pages, &pages), 0);
+	assert_int_equal(pages, 3);
+	struct pt_table ad;
+	pt_vaddr_t bad;
+	assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa, NULL,
+				  NULL, &bad), 0);
+	assert_int_equal(ad.nr_tables, 3);
+	assert_int_equal(pt_adopt(&ad, &cfg, &mem.ops, &mem, t.top_pa + 0x1000,
+				  NULL, NULL, &bad), -PT_EINVAL);
+	uint64_t un;
+	assert_int_equal(pt_unmap_range(&t, va, PT_SZ_2M, 0, NULL, &un), 0);
+	assert_int_equal(un, PT_SZ_2M);
+	assert_int_equal(t.nr_tables, 2);
+	pt_deinit(&t);
+	ptm_invalidate_done(&mem);
+	assert_int_equal(mem.in_use, 0);
+	/* Without contiguous pages to give, such a table cannot be made. */
+	struct pt_mem_ops ops = mem.ops;
+	ops.alloc_top = NULL;
+	assert_int_equal(pt_init(&t, &cfg, &ops, &mem), -PT_EOPNOTSUPP);
+	ptm_destroy(&mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_repl_decode_malformed),
 		cmocka_unit_test(test_repl_sizes),
 		cmocka_unit_test(test_repl_adopt),
+		cmocka_unit_test(test_arm_s2_concatenation),
 	};
 	return cmocka_run_group_tests_name("pt_golden", tests, NULL, NULL);
 }

@@ -242,6 +242,12 @@ static const struct rcfg rcfgs[] = {
 	  PT_SZ_4K | PT_SZ_64K, (512ull << 30) - WINDOW / 2, 0x1004, 1500 },
 	{ "arm-s1 48 4K+32M", PT_FMT_ARM_S1, 48, PT_SZ_4K | PT_SZ_32M,
 	  64ull << 30, 0x1005, 1500 },
+	/* Concatenated start levels: two tables at ARM level 1, crossing
+	 * from the first to the second; sixteen at ARM level 2. */
+	{ "arm-s2 40 all, across the top's pages", PT_FMT_ARM_S2, 40, 0,
+	  (512ull << 30) - WINDOW / 2, 0x1006, 2000 },
+	{ "arm-s2 34 all, top", PT_FMT_ARM_S2, 34, 0, (1ull << 34) - WINDOW,
+	  0x1007, 1500 },
 	{ "vtd-ss 39 all, bottom", PT_FMT_VTD_SS, 39, 0, 0, 0x2001, 2000 },
 	{ "vtd-ss 48 4K+2M, across 512G", PT_FMT_VTD_SS, 48,
 	  PT_SZ_4K | PT_SZ_2M, (512ull << 30) - WINDOW / 2, 0x2002, 1500 },
@@ -405,9 +411,11 @@ static void snap_drop(struct ctx *c)
 static uint64_t walk_tables(struct ctx *c, const uint64_t *table,
 			    unsigned int level, bool top)
 {
-	uint64_t n = 1;
+	/* A concatenated top is 2^top_lg2 pages of entries. */
+	unsigned int items = top ? PT_TABLE_ITEMS << c->t.top_lg2 : PT_TABLE_ITEMS;
+	uint64_t n = top ? 1ull << c->t.top_lg2 : 1;
 	unsigned int present = 0;
-	for (unsigned int i = 0; i < PT_TABLE_ITEMS; i++) {
+	for (unsigned int i = 0; i < items; i++) {
 		struct pt_entry_info info;
 		pt_fmt_decode(c->t.fmt, table[i], level, &info);
 		CHECK(c, info.type != PT_ENTRY_BAD,
@@ -852,6 +860,9 @@ static int join_check(const struct ctx *c, uint64_t va, unsigned int lg2,
 	uint64_t size = 1ull << lg2;
 	if (va & (size - 1))
 		return -PT_EINVAL;
+	/* A size of a level above the top (a concatenated start level). */
+	if (s->level > c->t.top_level)
+		return -PT_EOPNOTSUPP;
 	long i = mfind(&c->m, va);
 	if (i < 0)
 		return -PT_EINVAL;
@@ -1093,7 +1104,8 @@ static void run_cfg(const struct rcfg *cfg)
 	c->m.n = 0;
 	check_after(c, cfg->wbase, cfg->wbase + (WINDOW - 1));
 	check_tree(c);
-	CHECK(c, c->t.nr_tables == 1, "%" PRIu64 " tables left", c->t.nr_tables);
+	CHECK(c, c->t.nr_tables == 1ull << c->t.top_lg2, "%" PRIu64 " tables left",
+	      c->t.nr_tables);
 	pt_deinit(&c->t);
 	ptm_invalidate_done(&c->mem);
 	CHECK(c, c->mem.in_use == 0, "%" PRIu64 " table pages leaked",

@@ -55,6 +55,28 @@ static void *rig_alloc(void *ctx, pt_oaddr_t *pa)
 	return hw_rig_page(ctx, pa);
 }
 
+static void *rig_alloc_top(void *ctx, unsigned int lg2, pt_oaddr_t *pa)
+{
+	struct hw_rig *r = ctx;
+	uint64_t bytes = (uint64_t)PT_TABLE_SIZE << lg2;
+	uint64_t at = (r->next_table + bytes - 1) & ~(bytes - 1);
+	if (at + bytes > RIG_TABLES_END)
+		return NULL;
+	r->next_table = at + bytes;
+	for (uint64_t o = 0; o < bytes; o += PT_TABLE_SIZE)
+		iommu_drv_table_page_used(&r->drv, at + o);
+	*pa = at;
+	return physmem_ptr(&r->pm, at, bytes);
+}
+
+static void rig_free_top(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2)
+{
+	struct hw_rig *r = ctx;
+	(void)pages;
+	for (uint64_t o = 0; o < ((uint64_t)PT_TABLE_SIZE << lg2); o += PT_TABLE_SIZE)
+		iommu_drv_table_page_freed(&r->drv, pa + o);
+}
+
 static void rig_free(void *ctx, void *page, pt_oaddr_t pa)
 {
 	struct hw_rig *r = ctx;
@@ -79,6 +101,8 @@ static void *rig_phys_to_virt(void *ctx, pt_oaddr_t pa)
 const struct pt_mem_ops hw_rig_mem_ops = {
 	.alloc = rig_alloc,
 	.free = rig_free,
+	.alloc_top = rig_alloc_top,
+	.free_top = rig_free_top,
 	.defer_free = rig_defer_free,
 	.phys_to_virt = rig_phys_to_virt,
 };
@@ -90,12 +114,19 @@ void hw_rig_free_deferred(struct hw_rig *r)
 	r->nr_deferred = 0;
 }
 
+int hw_rig_table_init_va(struct hw_rig *r, struct pt_table *t,
+			 enum pt_format_id fmt, unsigned int va_bits,
+			 uint64_t pgsizes)
+{
+	struct pt_cfg cfg = { .fmt = fmt, .va_bits = va_bits, .oa_bits = 48,
+			      .pgsizes = pgsizes };
+	return pt_init(t, &cfg, &hw_rig_mem_ops, r);
+}
+
 int hw_rig_table_init(struct hw_rig *r, struct pt_table *t,
 		      enum pt_format_id fmt, uint64_t pgsizes)
 {
-	struct pt_cfg cfg = { .fmt = fmt, .va_bits = 48, .oa_bits = 48,
-			      .pgsizes = pgsizes };
-	return pt_init(t, &cfg, &hw_rig_mem_ops, r);
+	return hw_rig_table_init_va(r, t, fmt, 48, pgsizes);
 }
 
 /* ---- life cycle ---- */
@@ -268,4 +299,15 @@ void hw_rig_dump(struct hw_rig *r, unsigned int dev, const char *what)
 			" info 0x%" PRIx64 "\n", e->type, e->sid, e->iova,
 			e->info);
 	}
+}
+
+bool hw_rig_has_event(struct hw_rig *r, uint32_t type)
+{
+	struct hw_regs *g = r->region.regs;
+	uint64_t prod = atomic_load(&g->log_prod);
+	uint64_t from = prod > HW_LOG_ENTRIES ? prod - HW_LOG_ENTRIES : 0;
+	for (uint64_t i = from; i < prod; i++)
+		if (g->log[i & (HW_LOG_ENTRIES - 1)].type == type)
+			return true;
+	return false;
 }

@@ -57,6 +57,11 @@ int hw_rig_start(struct hw_rig *r, const struct hw_rig_opts *o);
 int hw_rig_start_bare(struct hw_rig *r, unsigned int bbm_level);
 void hw_rig_stop(struct hw_rig *r);
 
+/* As hw_rig_table_init, of va_bits (ARM stage 2 below 44 bits: a
+ * concatenated start level). */
+int hw_rig_table_init_va(struct hw_rig *r, struct pt_table *t,
+			 enum pt_format_id fmt, unsigned int va_bits,
+			 uint64_t pgsizes);
 int hw_rig_table_init(struct hw_rig *r, struct pt_table *t,
 		      enum pt_format_id fmt, uint64_t pgsizes);
 /* Declare every page pt handed to defer_free as freed, now. */
@@ -84,6 +89,8 @@ uint64_t *hw_rig_page(struct hw_rig *r, uint64_t *pa);
 
 uint64_t hw_rig_errors(struct hw_rig *r, unsigned int dev);
 const struct hw_dev_stats *hw_rig_stats(struct hw_rig *r, unsigned int dev);
+/* Whether the event log still holds an event of type. */
+bool hw_rig_has_event(struct hw_rig *r, uint32_t type);
 /* Print dev's counters and the last events, for failing tests. */
 void hw_rig_dump(struct hw_rig *r, unsigned int dev, const char *what);
 

@@ -36,6 +36,49 @@ static void ptm_free(void *ctx, void *page, pt_oaddr_t pa)
 	m->in_use--;
 }
 
+/* 2^lg2 free pages in a row, aligned to their size: the lowest such. */
+static void *ptm_alloc_top(void *ctx, unsigned int lg2, pt_oaddr_t *pa)
+{
+	struct pt_testmem *m = ctx;
+	uint64_t n = 1ull << lg2;
+	if (m->fail_after == 0 || m->nfree < n)
+		return NULL;
+	uint8_t *is_free = calloc(m->pages, 1);
+	if (!is_free)
+		return NULL;
+	for (uint64_t i = 0; i < m->nfree; i++)
+		is_free[m->free_stack[i]] = 1;
+	uint64_t first = m->pages;
+	for (uint64_t s = 0; s + n <= m->pages && first == m->pages; s += n) {
+		uint64_t k = 0;
+		while (k < n && is_free[s + k])
+			k++;
+		if (k == n && !((m->base_pa + s * PT_TABLE_SIZE) & ((n * PT_TABLE_SIZE) - 1)))
+			first = s;
+	}
+	free(is_free);
+	if (first == m->pages)
+		return NULL;
+	if (m->fail_after > 0)
+		m->fail_after--;
+	uint64_t j = 0;
+	for (uint64_t i = 0; i < m->nfree; i++)
+		if (m->free_stack[i] < first || m->free_stack[i] >= first + n)
+			m->free_stack[j++] = m->free_stack[i];
+	m->nfree = j;
+	m->in_use += n;
+	m->allocs++;
+	*pa = m->base_pa + first * PT_TABLE_SIZE;
+	return m->base + first * PT_TABLE_SIZE;
+}
+
+static void ptm_free_top(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2)
+{
+	for (uint64_t i = 0; i < 1ull << lg2; i++)
+		ptm_free(ctx, (uint8_t *)pages + i * PT_TABLE_SIZE,
+			 pa + i * PT_TABLE_SIZE);
+}
+
 static void ptm_defer_free(void *ctx, void *page, pt_oaddr_t pa)
 {
 	struct pt_testmem *m = ctx;
@@ -75,6 +118,8 @@ int ptm_init(struct pt_testmem *m, uint64_t pages, uint64_t base_pa)
 	m->fail_after = -1;
 	m->ops = (struct pt_mem_ops){
 		.alloc = ptm_alloc,
+		.alloc_top = ptm_alloc_top,
+		.free_top = ptm_free_top,
 		.free = ptm_free,
 		.defer_free = ptm_defer_free,
 		.phys_to_virt = ptm_phys_to_virt,

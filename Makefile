@@ -19,7 +19,7 @@
 SHELL := /bin/bash
 
 CC ?= cc
-PARTS := pt ioh abi hw kho iommufd lu world
+PARTS := pt ioh tsrc abi hw kho iommufd lu world
 VARIANTS := rel san tsan cov
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -166,13 +166,30 @@ build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h iommufd/*.h pt/*.h) ab
 	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_SRCS) $(LDLIBS) -o $@
 
-fuzz: deps build/fuzz/fuzz_kho_blob
-	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+# The second target, for what check reads from outside (tsrc/: debugfs
+# listings, memory images), seeded from docs/examples.
+FUZZ_TSRC_SRCS := fuzz/fuzz_tsrc.c $(wildcard tsrc/*.c pt/*.c)
+FUZZ_TSRC_RUN = build/fuzz/fuzz_tsrc -max_len=65536 build/fuzz/corpus-tsrc build/fuzz/seed-tsrc
+build/fuzz/fuzz_tsrc: $(FUZZ_TSRC_SRCS) $(wildcard tsrc/*.h pt/*.h) $(wildcard docs/examples/*)
+	@mkdir -p $(@D)/corpus-tsrc $(@D)/seed-tsrc
+	@for f in docs/examples/*; do case $$f in \
+		*.txt) { printf '\000'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
+		*.img) { printf '\001\002\060'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
+		esac; done
+	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+		$(FUZZ_TSRC_SRCS) -o $@
 
-fuzz-short: build/fuzz/fuzz_kho_blob
+fuzz: deps build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+	$(FUZZ_TSRC_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-short: build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
 	@if $(FUZZ_RUN) -max_total_time=5 >build/fuzz/short.log 2>&1; then \
 		echo "fuzz-short: kho blob parser, 5 s, $$(grep -c NEW build/fuzz/short.log) new inputs, no crash"; \
 	else tail -40 build/fuzz/short.log; exit 1; fi
+	@if $(FUZZ_TSRC_RUN) -max_total_time=5 >build/fuzz/short-tsrc.log 2>&1; then \
+		echo "fuzz-short: debugfs and image readers, 5 s, $$(grep -c NEW build/fuzz/short-tsrc.log) new inputs, no crash"; \
+	else tail -40 build/fuzz/short-tsrc.log; exit 1; fi
 
 bench: deps
 	$(MAKE) build-rel

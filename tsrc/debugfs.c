@@ -263,7 +263,8 @@ static int split_lines(struct parse *ps, const char *text, size_t len,
 			free(ls);
 			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: not a "
 					 "line of a domain_translation_struct listing: "
-					 "'%.60s'", ps->name, ln, p);
+					 "'%.*s'", ps->name, ln,
+					 (int)(le - p < 60 ? le - p : 60), p);
 		}
 		if (!nl && l.kind != L_BLANK) {
 			free(ls);

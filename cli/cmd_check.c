@@ -465,6 +465,29 @@ static void depth_needs(char *out, size_t len, const struct side *o,
 		 o->levels, o->va_bits, n->levels, n->va_bits, o->va_bits);
 }
 
+/* text after a label, wrapped at 78 columns and indented under it. */
+static void print_wrapped(const char *label, const char *text)
+{
+	size_t ind = strlen(label), col = ind;
+	fputs(label, stdout);
+	while (*text) {
+		size_t w = strcspn(text, " ");
+		if (col > ind && col + 1 + w > 78) {
+			printf("\n%*s", (int)ind, "");
+			col = ind;
+		} else if (col > ind) {
+			putchar(' ');
+			col++;
+		}
+		fwrite(text, 1, w, stdout);
+		col += w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	putchar('\n');
+}
+
 enum {
 	OPT_FORMAT = 256, OPT_VA_BITS, OPT_LEVELS, OPT_OLD_VA, OPT_NEW_VA,
 	OPT_OLD_LV, OPT_NEW_LV, OPT_DEVICE, OPT_PASID, OPT_OLD_DEV, OPT_NEW_DEV,
@@ -633,6 +656,10 @@ static int cmd_check(int argc, char **argv)
 	}
 	for (int i = 0; i < 2; i++) {
 		sd[i].arg = argv[optind + i];
+		/* --device and --pasid choose in a file of several tables;
+		 * --old-device and the like must match. */
+		if (!sd[i].o.device && sd[i].o.pasid < 0)
+			sd[i].o.loose = true;
 		if (!sd[i].o.device)
 			sd[i].o.device = gdev;
 		if (sd[i].o.pasid < 0)
@@ -758,7 +785,7 @@ static int cmd_check(int argc, char **argv)
 	       c.quiet ? "" : "\n", s0, c.ranges[0], s1, c.ranges[1], s2,
 	       c.ranges[2]);
 	if (depth)
-		printf("depth: %s\n", dtext);
+		print_wrapped("depth: ", dtext);
 	printf("verdict: %s\n", vtext);
 out:
 	free_side(&sd[0]);

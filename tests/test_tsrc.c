@@ -798,8 +798,36 @@ static void test_examples(void **state)
 	(void)state;
 	static char out[65536];
 	const char *ex = examples;
+	assert_int_equal(run(out, sizeof(out), "check --format vtd-ss --levels 4 "
+			     "'%s/vtd-debugfs-device.txt' '%s/vtd-ss-memory.img@0x1000'",
+			     ex, ex), 0);
+	assert_has(out, "verdict: hitless");
 	assert_int_equal(run(out, sizeof(out), "check '%s/vtd-debugfs-device.txt' "
-			     "'%s/vtd-debugfs-device.txt'", ex, ex), 0);
+			     "'%s/vtd-debugfs-pasid.txt'", ex, ex), 1);
+	assert_has(out, "0x0000000000201000-0x0000000000201fff  4 KiB       "
+		   "translation");
+	assert_has(out, "device 0000:00:02.0 pasid 1");
+	assert_int_equal(run(out, sizeof(out), "check --device 00:02.0 "
+			     "'%s/vtd-debugfs-global.txt' '%s/vtd-debugfs-device.txt'",
+			     ex, ex), 0);
+	assert_int_equal(run(out, sizeof(out), "check --format vtd-ss --old-levels 3 "
+			     "--new-levels 4 '%s/vtd-ss-memory.img@0x2000' "
+			     "'%s/vtd-ss-memory.img@0x1000'", ex, ex), 1);
+	assert_has(out, "depth: OLD has 3 levels");
+	assert_int_equal(run(out, sizeof(out), "check --json '%s/vtd-ss.dump' "
+			     "'%s/vtd-debugfs-device.txt'", ex, ex), 1);
+	assert_has(out, "\"kind\": \"dump\"");
+	assert_has(out, "\"verdict\": \"not_hitless\"");
+	/* A per-side --new-device must match even a file of one table;
+	 * --device only chooses among several. */
+	assert_int_equal(run(out, sizeof(out), "check --old-device 00:02.0 --new-device 00:03.0 "
+			     "'%s/vtd-debugfs-global.txt' '%s/vtd-debugfs-device.txt'",
+			     ex, ex), 2);
+	assert_has(out, "NEW:");
+	assert_has(out, "no table for 00:03.0");
+	assert_int_equal(run(out, sizeof(out), "check --device 00:03.0 "
+			     "'%s/vtd-debugfs-global.txt' '%s/vtd-debugfs-device.txt'",
+			     ex, ex), 1);
 }
 
 static int setup(void **state)

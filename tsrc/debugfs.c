@@ -506,6 +506,10 @@ static int select_section(struct parse *ps, const struct section *secs,
 		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s: no 'Device ...' "
 				 "line: no table in the listing (is DMA remapping "
 				 "on?)", ps->name);
+	if (o->loose && nsec == 1) {
+		*out = 0;
+		return 0;
+	}
 	for (size_t i = 0; i < nsec; i++) {
 		if (o->device && !dev_match(secs[i].dev, o->device))
 			continue;

@@ -40,6 +40,8 @@ struct tsrc_opts {
 	unsigned int levels;   /* 0: not given (va_bits wins when both) */
 	const char *device;    /* debugfs: which device, e.g. 0000:00:02.0 */
 	long pasid;            /* debugfs: which PASID, or -1 */
+	bool loose;            /* device and pasid only choose among several
+				* tables: a listing of one is taken as it is */
 };
 void tsrc_opts_init(struct tsrc_opts *o);
 

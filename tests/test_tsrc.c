@@ -193,37 +193,56 @@ static int parse(struct tsrc_table *t, const char *text,
 
 /* ---- round trips ------------------------------------------------------ */
 
+/*
+ * Both layouts and the PASID header, for every depth of VT-d, and for
+ * every other format pt knows (a first-stage PASID table is x86-64; the
+ * columns are the same for any 512-entry, 4 KiB-granule radix table).
+ */
 static void test_debugfs_layouts(void **state)
 {
 	(void)state;
 	char msg[512];
 	struct tsrc_opts o;
+	int tables = 0;
+	for (int id = 0; id < PT_FMT_COUNT; id++)
 	for (unsigned int va_bits = 39; va_bits <= 57; va_bits += 9)
 		for (int old = 0; old < 2; old++)
 			for (int pasid = 0; pasid < 2; pasid++) {
 				struct built b;
-				assert_int_equal(build(&b, fmt_named("vtd-ss"), va_bits), 0);
+				enum pt_format_id f = (enum pt_format_id)id;
+				if (!pt_fmt_name(f) || pt_fmt_levels_for(f, va_bits) < 3)
+					continue;
+				if (build(&b, f, va_bits)) {
+					pt_deinit(&b.t);
+					ptm_destroy(&b.m);
+					continue;
+				}
+				tables++;
 				struct lst l = { .old_layout = old };
 				listing(&l, &b.t, "0000:00:02.0", pasid ? 0x1f : -1);
 				put(&l, "%s", "");
 				tsrc_opts_init(&o);
+				o.fmt = id;
 				struct tsrc_table t;
 				int err = parse(&t, l.buf, &o, msg, sizeof(msg));
 				if (err)
-					printf("%u-bit old %d pasid %d: %s\n", va_bits, old,
-					       pasid, msg);
+					printf("%s %u-bit old %d pasid %d: %s\n",
+					       pt_fmt_name(f), va_bits, old, pasid, msg);
 				assert_int_equal(err, 0);
 				assert_int_equal(t.va_bits, va_bits);
 				assert_true(t.depth_known);
 				assert_int_equal(t.pasid, pasid ? 0x1f : -1);
 				assert_string_equal(t.device, "0000:00:02.0");
 				assert_int_equal(t.root_pa, b.t.top_pa);
-				assert_int_equal(t.leaves, 3 + 1 + 1);
+				assert_int_equal(t.leaves, 3 + 1 + 1 +
+						 (pt_fmt_sign_extends(f) ? 1 : 0));
 				assert_same(&t.t, &b.t);
 				tsrc_free(&t);
 				free(l.buf);
 				unbuild(&b);
 			}
+	/* VT-d at three depths, x86-64 at two, at least. */
+	assert_true(tables >= 4 * 5);
 }
 
 /* The old global file: a section per device; one is chosen by option. */
@@ -569,6 +588,17 @@ static void test_debugfs_hostile(void **state)
 		expect_refused(t, "dts:4:", "here but");
 		expect_refused(t, "dts:4:", "on line 3: the table changed while the "
 			       "kernel walked it");
+		free(t);
+	}
+	/* One table page in two places: the PD of [0, 1G) again under the
+	 * PDPE of [2G, 3G) (a row appended after the last one, line 8). */
+	{
+		char l7[256];
+		line_of(good, 7, l7, sizeof(l7));
+		snprintf(tmp, sizeof(tmp), "%s\n0x0000000080200%s", l7, l3 + 15);
+		t = damaged(l7, tmp, false);
+		expect_refused(t, "dts:8:", "which line 3 uses for another part of "
+			       "the table");
 		free(t);
 	}
 	/* Reserved bits (PS in a PML4E) and a leaf misaligned to its IOVA. */

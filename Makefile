@@ -133,7 +133,7 @@ TSAN_TESTS := $(filter build/tsan/tests/test_hw_% build/tsan/tests/test_lu% \
 # test_pt_random and test_kho_handover take minutes under valgrind.
 VALGRIND_TESTS := $(addprefix build/rel/tests/,test_pt_layout test_pt_map \
 	test_pt_golden test_kho_alloc test_kho_badblob test_iommufd_badblob \
-	test_kho_golden test_hw_iommu)
+	test_kho_golden test_hw_iommu test_tsrc)
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full
 
 valgrind-check: $(VALGRIND_TESTS)

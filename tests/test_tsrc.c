@@ -767,6 +767,15 @@ static void test_cli_mixed(void **state)
 	assert_int_equal(run(out, sizeof(out), "check --old-device 00:03.0 "
 			     "--new-device 00:02.0 global.txt global.txt"), 1);
 	assert_has(out, "depth:");
+	/* The global --va-bits is for the image: the debugfs side's rows
+	 * show its own depth (the issue's own example, at 39 bits). */
+	assert_int_equal(run(out, sizeof(out), "check --format vtd-ss --va-bits 48 "
+			     "--device 00:03.0 global.txt %s", ra), 1);
+	assert_has(out, "depth: OLD has 3 levels");
+	/* An image takes its format from a dump on the other side. */
+	assert_int_equal(run(out, sizeof(out), "check --va-bits 39 %s %s", ra, rb),
+			 2);
+	assert_has(out, "give --format");
 	/* --json. */
 	assert_int_equal(run(out, sizeof(out), "check --json --device 00:03.0 "
 			     "--new-va-bits 48 global.txt %s", ra), 1);
@@ -786,6 +795,8 @@ static void test_cli_mixed(void **state)
 	assert_int_equal(run(out, sizeof(out), "check v1.dump dts48.txt"), 1);
 	assert_has(out, "OLD: iohandover dump, vtd-ss");
 	assert_has(out, "never hitless");
+	assert_int_equal(run(out, sizeof(out), "check --levels 4 v1.dump %s", ra), 1);
+	assert_has(out, "NEW: memory image, root 0x0, vtd-ss");
 	/* Forcing the kind; what is not recognised; bad options. */
 	assert_int_equal(run(out, sizeof(out), "check --input-format dump "
 			     "dts48.txt dts48.txt"), 2);

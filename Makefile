@@ -174,7 +174,7 @@ build/fuzz/fuzz_tsrc: $(FUZZ_TSRC_SRCS) $(wildcard tsrc/*.h pt/*.h) $(wildcard d
 	@mkdir -p $(@D)/corpus-tsrc $(@D)/seed-tsrc
 	@for f in docs/examples/*; do case $$f in \
 		*.txt) { printf '\000'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
-		*.img) { printf '\001\002\060'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
+		*.img) { printf '\005\002\060'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
 		esac; done
 	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_TSRC_SRCS) -o $@

@@ -47,8 +47,9 @@ struct line {
 };
 
 struct section {
-	size_t line;       /* index of its Device line */
-	size_t end;        /* one past its last line */
+	unsigned int line; /* its Device line */
+	const char *body;  /* the text after it */
+	const char *end;   /* up to the next Device line */
 	char dev[64];
 	long pasid;
 	uint64_t root;
@@ -215,69 +216,49 @@ static int parse_row(struct parse *ps, const struct line *l, unsigned int ln,
 	return 0;
 }
 
-/* Split text into lines and classify them. */
-static int split_lines(struct parse *ps, const char *text, size_t len,
-		       struct line **out, size_t *nout)
+/* Lines of the text, one at a time, classified. */
+struct liter {
+	const char *p, *end;
+	unsigned int ln;     /* of the line last returned */
+};
+
+/* The next line into *l: 1, or 0 at the end, or an error. */
+static int next_line(struct parse *ps, struct liter *it, struct line *l)
 {
-	struct line *ls = NULL;
-	size_t n = 0, cap = 0;
-	const char *p = text, *end = text + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		unsigned int ln = (unsigned int)n + 1;
-		if (memchr(p, '\0', (size_t)(le - p))) {
-			free(ls);
-			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: a NUL "
-					 "byte: not a text listing", ps->name, ln);
-		}
-		if (le - p > MAX_LINE) {
-			free(ls);
-			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: line "
-					 "longer than %d bytes", ps->name, ln, MAX_LINE);
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct line *nls = realloc(ls, cap * sizeof(*ls));
-			if (!nls) {
-				free(ls);
-				return tsrc_fail(ps->msg, ps->mlen, -ENOMEM,
-						 "%s: out of memory", ps->name);
-			}
-			ls = nls;
-		}
-		struct line l = { .s = p, .len = (size_t)(le - p) };
-		const char *q = skip_ws(p, le);
-		size_t ql = (size_t)(le - q);
-		if (q == le)
-			l.kind = L_BLANK;
-		else if (starts(q, ql, "Device "))
-			l.kind = L_DEVICE;
-		else if (starts(q, ql, "IOVA_PFN"))
-			l.kind = L_HEADER;
-		else if (starts(q, ql, "DMA Remapping is not enabled"))
-			l.kind = L_NOTE;
-		else if (starts(q, ql, "0x") || starts(q, ql, "0X"))
-			l.kind = L_ROW;
-		else {
-			free(ls);
-			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: not a "
-					 "line of a domain_translation_struct listing: "
-					 "'%.*s'", ps->name, ln,
-					 (int)(le - p < 60 ? le - p : 60), p);
-		}
-		if (!nl && l.kind != L_BLANK) {
-			free(ls);
-			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: the file "
-					 "ends inside this line (truncated?)", ps->name,
-					 ln);
-		}
-		ls[n++] = l;
-		p = le + 1;
-	}
-	*out = ls;
-	*nout = n;
-	return 0;
+	if (it->p >= it->end)
+		return 0;
+	const char *p = it->p, *end = it->end;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	const char *le = nl ? nl : end;
+	unsigned int ln = ++it->ln;
+	it->p = le + 1;
+	if (memchr(p, '\0', (size_t)(le - p)))
+		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: a NUL byte: "
+				 "not a text listing", ps->name, ln);
+	if (le - p > MAX_LINE)
+		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: line longer "
+				 "than %d bytes", ps->name, ln, MAX_LINE);
+	*l = (struct line){ .s = p, .len = (size_t)(le - p) };
+	const char *q = skip_ws(p, le);
+	size_t ql = (size_t)(le - q);
+	if (q == le)
+		l->kind = L_BLANK;
+	else if (starts(q, ql, "Device "))
+		l->kind = L_DEVICE;
+	else if (starts(q, ql, "IOVA_PFN"))
+		l->kind = L_HEADER;
+	else if (starts(q, ql, "DMA Remapping is not enabled"))
+		l->kind = L_NOTE;
+	else if (starts(q, ql, "0x") || starts(q, ql, "0X"))
+		l->kind = L_ROW;
+	else
+		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: not a line of "
+				 "a domain_translation_struct listing: '%.*s'",
+				 ps->name, ln, (int)(le - p < 60 ? le - p : 60), p);
+	if (!nl && l->kind != L_BLANK)
+		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: the file ends "
+				 "inside this line (truncated?)", ps->name, ln);
+	return 1;
 }
 
 static bool dev_match(const char *have, const char *want)
@@ -357,9 +338,19 @@ static int get_page(struct parse *ps, struct tsrc_table *t, pt_oaddr_t pa,
 	return 0;
 }
 
-/* The depth of the section's table, from its rows or the options. */
+/* The first column with a non-zero value, or NCOLS. */
+static unsigned int row_top(const struct row *r)
+{
+	for (unsigned int c = 0; c < r->n; c++)
+		if (r->v[c])
+			return c;
+	return NCOLS;
+}
+
+/* The depth of the section's table, from its first row (NULL: there is
+ * none) or the options. */
 static int section_depth(struct parse *ps, struct tsrc_table *t,
-			 const struct row *r, size_t n, const struct tsrc_opts *o)
+			 const struct row *r, const struct tsrc_opts *o)
 {
 	unsigned int want = 0;
 	if (o->va_bits) {
@@ -372,48 +363,24 @@ static int section_depth(struct parse *ps, struct tsrc_table *t,
 	} else if (o->levels) {
 		want = o->levels;
 	}
-	if (!n) {
+	if (!r) {
 		/* No row shows the depth: the option's, else 4 levels. */
 		t->levels = want ? want : 4;
 		t->depth_known = want != 0;
 	} else {
-		unsigned int top = NCOLS;
-		for (unsigned int c = 0; c < r[0].n; c++)
-			if (r[0].v[c]) {
-				top = c;
-				break;
-			}
-		for (size_t i = 0; i < n; i++) {
-			unsigned int first = NCOLS;
-			for (unsigned int c = 0; c < r[i].n; c++)
-				if (r[i].v[c]) {
-					first = c;
-					break;
-				}
-			if (first == NCOLS)
-				return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: "
-						 "every value on the row is zero: no "
-						 "walk", ps->name, r[i].line);
-			if (first != top)
-				return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: "
-						 "the walk starts at the %s here but at "
-						 "the %s on line %u: the rows of one table "
-						 "start at its top level", ps->name,
-						 r[i].line, col_name[first],
-						 col_name[top], r[0].line);
-		}
+		unsigned int top = row_top(r);
 		t->levels = NCOLS - top;
 		t->depth_known = true;
 		if (want && want != t->levels)
 			return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: the rows "
 					 "walk a %u-level table (they start at the %s), "
 					 "not %u levels as the options say", ps->name,
-					 r[0].line, t->levels, col_name[top], want);
+					 r->line, t->levels, col_name[top], want);
 	}
 	t->va_bits = tsrc_va_bits_for_levels(t->fmt, t->levels);
 	if (!t->va_bits)
 		return tsrc_fail(ps->msg, ps->mlen, -EINVAL, "%s:%u: %s has no "
-				 "%u-level tables", ps->name, n ? r[0].line : 0,
+				 "%u-level tables", ps->name, r ? r->line : 0,
 				 pt_fmt_name(t->fmt), t->levels);
 	return 0;
 }
@@ -541,11 +508,11 @@ int tsrc_debugfs_parse(struct tsrc_table *t, const char *name,
 		       char *msg, size_t mlen)
 {
 	struct parse ps = { .name = name, .msg = msg, .mlen = mlen };
-	struct line *ls = NULL;
 	struct section *secs = NULL;
-	struct row *rows = NULL;
-	size_t nl = 0, nsec = 0, nrows = 0, seccap = 0, rowcap = 0;
-	int err;
+	size_t nsec = 0, seccap = 0;
+	uint64_t nrows = 0;
+	struct line l;
+	int err, more;
 	memset(t, 0, sizeof(*t));
 	t->kind = TSRC_DEBUGFS;
 	if (o->fmt >= PT_FMT_COUNT)
@@ -555,39 +522,44 @@ int tsrc_debugfs_parse(struct tsrc_table *t, const char *name,
 	else if (pt_fmt_by_name("vtd-ss", &t->fmt))
 		return tsrc_fail(msg, mlen, -EINVAL, "%s: pt has no vtd-ss", name);
 
-	err = split_lines(&ps, text, len, &ls, &nl);
-	if (err)
-		return err;
-	/* Sections: a Device line up to the next one. */
-	for (size_t i = 0; i < nl; i++) {
-		if (ls[i].kind == L_DEVICE) {
-			if (nsec == seccap) {
-				seccap = seccap ? seccap * 2 : 8;
-				struct section *ns = realloc(secs, seccap * sizeof(*ns));
-				if (!ns) {
-					err = tsrc_fail(msg, mlen, -ENOMEM, "%s: out of "
-							"memory", name);
-					goto out;
-				}
-				secs = ns;
-			}
-			struct section *s = &secs[nsec];
-			memset(s, 0, sizeof(*s));
-			s->line = i;
-			err = parse_device(&ps, &ls[i], (unsigned int)i + 1, s);
-			if (err)
-				goto out;
-			if (nsec)
-				secs[nsec - 1].end = i;
-			nsec++;
-		} else if (ls[i].kind == L_ROW && !nsec) {
-			err = tsrc_fail(msg, mlen, -EINVAL, "%s:%zu: a row before any "
-					"'Device' line", name, i + 1);
+	/* Every line is one of the known kinds; sections run from a Device
+	 * line to the next. Nothing but the sections is kept. */
+	struct liter it = { .p = text, .end = text + len };
+	while ((more = next_line(&ps, &it, &l)) > 0) {
+		if (l.kind == L_ROW && !nsec) {
+			err = tsrc_fail(msg, mlen, -EINVAL, "%s:%u: a row before any "
+					"'Device' line", name, it.ln);
 			goto out;
 		}
+		if (l.kind != L_DEVICE)
+			continue;
+		if (nsec == seccap) {
+			seccap = seccap ? seccap * 2 : 8;
+			struct section *ns = realloc(secs, seccap * sizeof(*ns));
+			if (!ns) {
+				err = tsrc_fail(msg, mlen, -ENOMEM, "%s: out of memory",
+						name);
+				goto out;
+			}
+			secs = ns;
+		}
+		struct section *sec = &secs[nsec];
+		memset(sec, 0, sizeof(*sec));
+		sec->line = it.ln;
+		sec->body = it.p;
+		err = parse_device(&ps, &l, it.ln, sec);
+		if (err)
+			goto out;
+		if (nsec)
+			secs[nsec - 1].end = l.s;
+		nsec++;
+	}
+	if (more < 0) {
+		err = more;
+		goto out;
 	}
 	if (nsec)
-		secs[nsec - 1].end = nl;
+		secs[nsec - 1].end = text + len;
 	size_t si = 0;
 	err = select_section(&ps, secs, nsec, o, &si);
 	if (err)
@@ -597,51 +569,65 @@ int tsrc_debugfs_parse(struct tsrc_table *t, const char *name,
 	t->pasid = sec->pasid;
 	t->root_pa = sec->root;
 
-	/* Its rows, parsed; a header at most once, before them. */
+	/* Its rows, one at a time: the first gives the depth, each is
+	 * checked and placed; a column header at most once, before them. */
 	bool header = false;
-	for (size_t i = sec->line + 1; i < sec->end; i++) {
-		unsigned int ln = (unsigned int)i + 1;
-		if (ls[i].kind == L_HEADER) {
+	struct row r, prev = { 0 };
+	unsigned int first_line = 0, top = 0;
+	uint64_t prev_last = 0;
+	it = (struct liter){ .p = sec->body, .end = sec->end, .ln = sec->line };
+	while ((more = next_line(&ps, &it, &l)) > 0) {
+		if (l.kind == L_HEADER) {
 			if (header || nrows) {
 				err = tsrc_fail(msg, mlen, -EINVAL, "%s:%u: a second "
-						"column header in one table", name, ln);
+						"column header in one table", name, it.ln);
 				goto out;
 			}
 			header = true;
 			continue;
 		}
-		if (ls[i].kind != L_ROW)
+		if (l.kind != L_ROW)
 			continue;
-		if (nrows == rowcap) {
-			rowcap = rowcap ? rowcap * 2 : 64;
-			struct row *nr = realloc(rows, rowcap * sizeof(*nr));
-			if (!nr) {
-				err = tsrc_fail(msg, mlen, -ENOMEM, "%s: out of memory",
-						name);
-				goto out;
-			}
-			rows = nr;
-		}
-		err = parse_row(&ps, &ls[i], ln, &rows[nrows]);
+		err = parse_row(&ps, &l, it.ln, &r);
 		if (err)
 			goto out;
+		unsigned int rt = row_top(&r);
+		if (rt == NCOLS) {
+			err = tsrc_fail(msg, mlen, -EINVAL, "%s:%u: every value on the "
+					"row is zero: no walk", name, it.ln);
+			goto out;
+		}
+		if (!nrows) {
+			err = section_depth(&ps, t, &r, o);
+			if (err)
+				goto out;
+			first_line = it.ln;
+			top = rt;
+		} else if (rt != top) {
+			err = tsrc_fail(msg, mlen, -EINVAL, "%s:%u: the walk starts at "
+					"the %s here but at the %s on line %u: the rows "
+					"of one table start at its top level", name, it.ln,
+					col_name[rt], col_name[top], first_line);
+			goto out;
+		}
+		err = place_row(&ps, t, &r, nrows ? &prev : NULL, &prev_last);
+		if (err)
+			goto out;
+		prev = r;
 		nrows++;
 	}
-	err = section_depth(&ps, t, rows, nrows, o);
-	if (err)
+	if (more < 0) {
+		err = more;
 		goto out;
-	uint64_t prev_last = 0;
-	for (size_t i = 0; i < nrows; i++) {
-		err = place_row(&ps, t, &rows[i], i ? &rows[i - 1] : NULL,
-				&prev_last);
-		if (err)
-			goto out;
 	}
-	/* An empty table: its root page, all zero. */
 	if (!nrows) {
+		/* An empty table: its depth from the options, its root page
+		 * all zero. */
+		err = section_depth(&ps, t, NULL, o);
 		struct tsrc_page *pg;
-		err = get_page(&ps, t, t->root_pa, t->levels - 1, 0,
-			       (unsigned int)sec->line + 1, "root", &pg);
+		if (!err)
+			err = get_page(&ps, t, t->root_pa, t->levels - 1, 0,
+				       sec->line, "root", &pg);
 		if (err)
 			goto out;
 	}
@@ -649,10 +635,14 @@ int tsrc_debugfs_parse(struct tsrc_table *t, const char *name,
 	pt_vaddr_t bad = 0;
 	err = tsrc_adopt(t, &bad);
 	if (err) {
-		unsigned int ln = (unsigned int)sec->line + 1;
-		for (size_t i = 0; i < nrows; i++)
-			if ((rows[i].pfn << 12) <= bad)
-				ln = rows[i].line;
+		/* Name the row of the leaf at or before the IOVA pt refused. */
+		unsigned int ln = sec->line;
+		it = (struct liter){ .p = sec->body, .end = sec->end,
+				     .ln = sec->line };
+		while (next_line(&ps, &it, &l) > 0)
+			if (l.kind == L_ROW && !parse_row(&ps, &l, it.ln, &r) &&
+			    (r.pfn << 12) <= bad)
+				ln = it.ln;
 		err = tsrc_fail(msg, mlen, err == -PT_ENOMEM ? -ENOMEM : -EINVAL,
 				"%s:%u: pt refuses the table at IOVA 0x%" PRIx64
 				": %s", name, ln, bad, pt_strerror(err));
@@ -660,9 +650,7 @@ int tsrc_debugfs_parse(struct tsrc_table *t, const char *name,
 	}
 	t->leaves = nrows;
 out:
-	free(ls);
 	free(secs);
-	free(rows);
 	if (err)
 		tsrc_free(t);
 	return err;

@@ -54,7 +54,8 @@ static void usage(FILE *out)
 "                   iohandover's physmem file); needs --format and a depth\n"
 "\n"
 "  --bbm-level L        the IOMMU's level, 0-2 (ARM formats; default 0)\n"
-"  --format F           how to read images and debugfs files: %s\n"
+"  --format F           how to read images and debugfs files, one of\n"
+"                       %s\n"
 "                       (debugfs default vtd-ss; first-stage PASIDs: x86-64)\n"
 "  --va-bits N          IOVA width of a table that does not show its depth\n"
 "  --levels N           (an image, an empty debugfs listing), or the level count\n"
@@ -75,9 +76,9 @@ static void usage(FILE *out)
 "  cp /sys/kernel/debug/iommu/intel/0000:00:02.0/domain_translation_struct old.txt\n"
 "  iohandover check --format vtd-ss --va-bits 48 old.txt new.img@0x7f3000\n"
 "\n"
-"Exit status: 0 the switch is hitless at that level, 1 it is not,\n"
-"2 bad option or unreadable input (the message names the line or address),\n"
-"3 internal error.\n", fmts);
+"Exit status: 0 the switch is hitless at that level, 1 it is not (or the\n"
+"depth changes), 2 bad option or unreadable input (the message names the\n"
+"line, or the physical address and IOVA), 3 internal error.\n", fmts);
 }
 
 /* ---- one side ------------------------------------------------------------ */

@@ -431,6 +431,13 @@ static void test_image_hostile(void **state)
 		*e = pt_fmt_table_entry(b.t.fmt, b.t.top_pa);
 		assert_int_equal(image_err(&b, msg, sizeof(msg)), -EINVAL);
 		assert_has(msg, "already reached: a loop");
+		assert_has(msg, want); /* named at the entry that closes it */
+		/* ... and at its own table page: named there, not at the
+		 * entries above it on the way. */
+		*e = pt_fmt_table_entry(b.t.fmt, pa & ~0xfffull);
+		assert_int_equal(image_err(&b, msg, sizeof(msg)), -EINVAL);
+		assert_has(msg, "already reached: a loop");
+		assert_has(msg, want);
 		*e = keep;
 		assert_int_equal(image_err(&b, msg, sizeof(msg)), 0);
 		/* Root outside, unaligned; no format, no depth. */
@@ -456,6 +463,42 @@ static void test_image_hostile(void **state)
 		assert_has(msg, name);
 		unbuild(&b);
 	}
+}
+
+/* A top-level entry beyond the IOVA width (formats whose top table
+ * reaches further than va_bits, such as ARM at 40 bits) is refused. */
+static void test_image_beyond_width(void **state)
+{
+	(void)state;
+	char msg[512];
+	int seen = 0;
+	for (int id = 0; id < PT_FMT_COUNT; id++) {
+		enum pt_format_id f = (enum pt_format_id)id;
+		if (!pt_fmt_name(f) || pt_fmt_sign_extends(f))
+			continue;
+		for (unsigned int va_bits = 32; va_bits < 57; va_bits++) {
+			int lv = pt_fmt_levels_for(f, va_bits);
+			if (lv < 3 || 12 + 9 * (unsigned int)lv <= va_bits)
+				continue;
+			struct built b;
+			if (build(&b, f, va_bits)) {
+				pt_deinit(&b.t);
+				ptm_destroy(&b.m);
+				continue;
+			}
+			unsigned int top = b.t.top_level;
+			unsigned int idx = 1u << (va_bits - (12 + 9 * top));
+			assert_true(idx < 512);
+			b.t.top[idx] = b.t.top[0];
+			assert_int_equal(image_err(&b, msg, sizeof(msg)), -EINVAL);
+			assert_has(msg, "beyond the");
+			assert_has(msg, "-bit IOVA width");
+			b.t.top[idx] = 0;
+			unbuild(&b);
+			seen++;
+		}
+	}
+	assert_true(seen > 0);
 }
 
 /* ---- hostile listings -------------------------------------------------- */
@@ -894,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_debugfs_select),
 		cmocka_unit_test(test_image_every_format),
 		cmocka_unit_test(test_image_hostile),
+		cmocka_unit_test(test_image_beyond_width),
 		cmocka_unit_test(test_debugfs_hostile),
 		cmocka_unit_test(test_cli_mixed),
 		cmocka_unit_test(test_examples),

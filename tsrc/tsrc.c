@@ -149,11 +149,11 @@ void tsrc_fmt_list(char *out, size_t len)
 static int claim_page(void *arg, pt_oaddr_t pa, unsigned int level)
 {
 	struct tsrc_table *t = arg;
-	(void)level;
 	bool found;
 	tsrc_store_get(&t->claimed, pa, &found);
 	if (found) {
 		t->dup_pa = pa;
+		t->dup_level = level;
 		return -PT_EEXIST;
 	}
 	return tsrc_store_put(&t->claimed, pa, NULL) ? -PT_ENOMEM : 0;
@@ -251,7 +251,8 @@ static int image_explain(const struct tsrc_table *t, const char *name,
 			return tsrc_fail(msg, mlen, -EINVAL, "%s is beyond the %u-bit "
 					 "IOVA width of a %u-level table", where,
 					 t->va_bits, t->levels);
-		if (!last && err == -PT_EEXIST && info.oa == t->dup_pa)
+		if (!last && err == -PT_EEXIST && info.oa == t->dup_pa &&
+		    level == t->dup_level + 1)
 			return tsrc_fail(msg, mlen, -EINVAL, "%s points to the table "
 					 "page 0x%" PRIx64 ", which the walk has already "
 					 "reached: a loop or a shared subtree", where,

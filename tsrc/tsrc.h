@@ -68,6 +68,7 @@ struct tsrc_table {
 	struct tsrc_store pages;    /* debugfs: the rebuilt table pages */
 	struct tsrc_store claimed;  /* pages pt_adopt reached */
 	pt_oaddr_t dup_pa;          /* a page reached twice */
+	unsigned int dup_level;     /* as a table of this level */
 	const uint8_t *img;
 	size_t img_len;
 	void *map;

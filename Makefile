@@ -10,7 +10,7 @@
 #   make demo       the default live update scenario
 #   make coverage   line and branch coverage per folder (not in check)
 #
-# Every part (pt ioh abi hw kho iommufd lu world) is one folder of .c
+# Every part (pt ioh tsrc abi hw kho iommufd lu world) is one folder of .c
 # files; each tests/test_*.c is one cmocka program; each bench/*.c one
 # benchmark. New files are picked up by wildcard, so adding one needs no
 # Makefile edit (a new folder goes into PARTS and docs/design.md's rule).

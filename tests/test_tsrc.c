@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "pt/pt.h"
+#include "pt/pt_fmt.h"
 #include "tests/lib/kho_fixture.h"
 #include "tests/lib/pt_testmem.h"
 #include "tsrc/tsrc.h"
@@ -730,6 +731,112 @@ static void test_debugfs_hostile(void **state)
 	free(good);
 }
 
+/* Many table pages (past the page store's first size), notes between
+ * rows, and what the kernel's rows never are. */
+static void test_debugfs_many_and_odd(void **state)
+{
+	(void)state;
+	char msg[512];
+	struct built b;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ptm_init(&b.m, 512, 0), 0);
+	struct pt_cfg cfg = { .fmt = fmt_named("vtd-ss"), .va_bits = 48,
+			      .oa_bits = 40 };
+	assert_int_equal(pt_init(&b.t, &cfg, &b.m.ops, &b.m), 0);
+	/* One 4 KiB page in each of 300 2 MiB ranges, over two 1 GiB
+	 * ranges: 300 last-level tables. */
+	for (uint64_t i = 0; i < 300; i++)
+		assert_int_equal(pt_map_range(&b.t, (i << 21) + 0x5000,
+					      0x400000000ull + (i << 12), 0x1000,
+					      PT_PROT_READ, NULL), 0);
+	struct lst l = { 0 };
+	put(&l, "DMA Remapping is not enabled on dmar1\n");
+	listing(&l, &b.t, "0000:00:02.0", -1);
+	struct tsrc_opts o;
+	struct tsrc_table t;
+	tsrc_opts_init(&o);
+	assert_int_equal(parse(&t, l.buf, &o, msg, sizeof(msg)), 0);
+	assert_int_equal(t.leaves, 300);
+	assert_same(&t.t, &b.t);
+	tsrc_free(&t);
+	/* The same from an image. */
+	o.fmt = (int)b.t.fmt->id;
+	o.va_bits = 48;
+	assert_int_equal(tsrc_image_mem(&t, "img", b.m.base, b.m.pages * 4096,
+					b.t.top_pa, &o, msg, sizeof(msg)), 0);
+	assert_int_equal(t.leaves, 300);
+	assert_same(&t.t, &b.t);
+	tsrc_free(&t);
+	free(l.buf);
+	unbuild(&b);
+
+	/* Odd rows and headers. */
+	static const char hdr[] = "Device 0000:00:02.0 @0x1000\nIOVA_PFN\n";
+	static const char z[] = "\t0x0000000000000000";
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s0x0000000000 |%s%s%s\n", hdr, z, z, z);
+	expect_refused(buf, "dts:3:", "IOVA_PFN '0x0000000000' is not 0x and 13");
+	snprintf(buf, sizeof(buf), "%s0x0000000000000 |%s%s%s\n", hdr, z, z, z);
+	expect_refused(buf, "dts:3:", "every value on the row is zero");
+	snprintf(buf, sizeof(buf), "%s0x0000000000000 |%s | %s%s\n", hdr, z, z, z);
+	expect_refused(buf, "dts:3:", "a second '|'");
+	snprintf(buf, sizeof(buf), "%sIOVA_PFN\n", hdr);
+	expect_refused(buf, "dts:3:", "a second column header");
+	expect_refused("Device 0000:00:02.0 @0xzz\n", "dts:1:",
+		       "the root '@0xzz'");
+	char longl[1200];
+	memset(longl, 'x', sizeof(longl) - 2);
+	longl[sizeof(longl) - 2] = '\n';
+	longl[sizeof(longl) - 1] = '\0';
+	memcpy(longl, "Device ", 7);
+	expect_refused(longl, "dts:1:", "longer than");
+	/* Twelve devices: the list is cut short. */
+	char many[2048] = "";
+	for (int i = 0; i < 12; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+			 "Device 0000:00:%02x.0 @0x1000\n", i);
+	expect_refused(many, "dts", "(12 in all)");
+}
+
+/* What only pt_adopt sees: an ARM contiguous hint on a lone page, a run
+ * of one. Named at its row. */
+static void test_debugfs_broken_run(void **state)
+{
+	(void)state;
+	struct built b;
+	assert_int_equal(build(&b, fmt_named("arm-s2"), 48), 0);
+	unsigned int level = 0;
+	uint64_t pa;
+	uint64_t *e = entry_of(&b, 0x201000, &level, &pa);
+	assert_int_equal(level, 0);
+	/* The format's contiguous bit: the one bit whose flip makes the
+	 * decoder report a contiguous leaf. */
+	uint64_t keep = *e;
+	int found = 0;
+	for (unsigned int bit = 0; bit < 64 && !found; bit++) {
+		struct pt_entry_info info;
+		pt_fmt_decode(b.t.fmt, keep | (1ull << bit), 0, &info);
+		if (info.type == PT_ENTRY_LEAF && info.contig) {
+			*e = keep | (1ull << bit);
+			found = 1;
+		}
+	}
+	assert_true(found);
+	struct lst l = { 0 };
+	listing(&l, &b.t, "0000:00:02.0", -1);
+	put(&l, "%s", "");
+	char msg[512];
+	struct tsrc_opts o;
+	struct tsrc_table t;
+	tsrc_opts_init(&o);
+	o.fmt = (int)b.t.fmt->id;
+	assert_int_equal(parse(&t, l.buf, &o, msg, sizeof(msg)), -EINVAL);
+	/* Line 4 is the row of 0x201000. */
+	assert_has(msg, "dts:4: pt refuses the table at IOVA 0x201000");
+	free(l.buf);
+	unbuild(&b);
+}
+
 /* ---- the command ------------------------------------------------------- */
 
 static int run(char *out, size_t len, const char *fmt, ...)
@@ -939,6 +1046,8 @@ int main(void)
 		cmocka_unit_test(test_image_hostile),
 		cmocka_unit_test(test_image_beyond_width),
 		cmocka_unit_test(test_debugfs_hostile),
+		cmocka_unit_test(test_debugfs_many_and_odd),
+		cmocka_unit_test(test_debugfs_broken_run),
 		cmocka_unit_test(test_cli_mixed),
 		cmocka_unit_test(test_examples),
 	};

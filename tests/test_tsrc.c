@@ -926,6 +926,47 @@ static void test_cli_mixed(void **state)
 	assert_int_equal(run(out, sizeof(out), "check --va-bits 39 %s %s", ra, rb),
 			 2);
 	assert_has(out, "give --format");
+	/* An empty listing shows no depth: the global option gives it,
+	 * else it is assumed and not compared. */
+	static const char empty[] = "Device 0000:00:02.0 @0x1000\nIOVA_PFN\n";
+	write_file("empty.txt", empty, sizeof(empty) - 1);
+	assert_int_equal(run(out, sizeof(out), "check --format vtd-ss --va-bits 39 "
+			     "empty.txt %s", rb), 1);
+	assert_has(out, "OLD: VT-d debugfs, device 0000:00:02.0, root 0x1000, "
+		   "vtd-ss, 3 levels (39-bit IOVA), 0 leaves");
+	assert_null(strstr(out, "depth:"));
+	assert_int_equal(run(out, sizeof(out), "check --new-levels 3 empty.txt %s",
+			     rb), 1);
+	assert_has(out, "4 levels (48-bit IOVA) assumed: the listing is empty");
+	assert_null(strstr(out, "depth:"));
+	/* Same translations at other leaf sizes: VT-d tolerates it. */
+	{
+		struct built c;
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(ptm_init(&c.m, 64, 0), 0);
+		struct pt_cfg cfg = { .fmt = fmt_named("vtd-ss"), .va_bits = 48,
+				      .oa_bits = 40, .pgsizes = PT_SZ_4K | PT_SZ_1G };
+		assert_int_equal(pt_init(&c.t, &cfg, &c.m.ops, &c.m), 0);
+		uint32_t prot = PT_PROT_READ | PT_PROT_WRITE;
+		assert_int_equal(pt_map_range(&c.t, 0x200000, 0x300000000ull, 0x3000,
+					      prot, NULL), 0);
+		assert_int_equal(pt_map_range(&c.t, 0x400000, 0x300400000ull,
+					      0x200000, prot, NULL), 0);
+		assert_int_equal(pt_map_range(&c.t, 0x40000000, 0x240000000ull,
+					      0x40000000, prot, NULL), 0);
+		write_file("c48.img", c.m.base, c.m.pages * PT_TABLE_SIZE);
+		char rc_[64];
+		snprintf(rc_, sizeof(rc_), "c48.img@0x%llx",
+			 (unsigned long long)c.t.top_pa);
+		assert_int_equal(run(out, sizeof(out), "check --levels 4 dts48.txt %s",
+				     rc_), 0);
+		assert_has(out, "granule      tolerated (no BBM levels)");
+		assert_has(out, "verdict: hitless");
+		assert_int_equal(run(out, sizeof(out), "check --quiet --levels 4 "
+				     "dts48.txt %s", rc_), 0);
+		assert_null(strstr(out, "granule      tolerated"));
+		unbuild(&c);
+	}
 	/* --json. */
 	assert_int_equal(run(out, sizeof(out), "check --json --device 00:03.0 "
 			     "--new-va-bits 48 global.txt %s", ra), 1);
@@ -1009,6 +1050,9 @@ static void test_examples(void **state)
 			     "'%s/vtd-debugfs-device.txt'", ex, ex), 1);
 	assert_has(out, "\"kind\": \"dump\"");
 	assert_has(out, "\"verdict\": \"not_hitless\"");
+	assert_int_equal(run(out, sizeof(out), "check --json '%s/vtd-debugfs-pasid.txt' "
+			     "'%s/vtd-debugfs-device.txt'", ex, ex), 1);
+	assert_has(out, "\"device\": \"0000:00:02.0\", \"pasid\": 1}");
 	/* A per-side --new-device must match even a file of one table;
 	 * --device only chooses among several. */
 	assert_int_equal(run(out, sizeof(out), "check --old-device 00:02.0 --new-device 00:03.0 "

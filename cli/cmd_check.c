@@ -17,6 +17,7 @@
  * table in a raw physical memory image (both tsrc/). Tables of different
  * depth are reported too: the switch then changes more than the root.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -172,10 +173,14 @@ static int classify(struct side *s, char *msg, size_t mlen)
 				 "FILE@ROOTPA", s->arg);
 			return -1;
 		}
+		/* 0x... or decimal; a leading 0 is not octal here. */
+		const char *num = at + 1;
+		bool hex = num[0] == '0' && (num[1] == 'x' || num[1] == 'X');
 		char *end;
 		errno = 0;
-		s->root = strtoull(at + 1, &end, 0);
-		if (errno || end == at + 1 || *end || at[1] == '-') {
+		s->root = strtoull(hex ? num + 2 : num, &end, hex ? 16 : 10);
+		if (errno || end == (hex ? num + 2 : num) || *end ||
+		    !isxdigit((unsigned char)(hex ? num[2] : num[0]))) {
 			snprintf(msg, mlen, "'%s': the root '%s' is not a physical "
 				 "address", s->arg, at + 1);
 			return -1;

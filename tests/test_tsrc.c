@@ -977,6 +977,17 @@ static void test_cli_mixed(void **state)
 	assert_has(out, "\"verdict\": \"not_hitless\"");
 	assert_has(out, "\"exit\": 1");
 	assert_has(out, "\"kind\": \"same\"");
+	/* It parses as JSON, where a JSON reader is at hand. */
+	if (!system("command -v python3 >/dev/null 2>&1")) {
+		char cmd[4096];
+		snprintf(cmd, sizeof(cmd), "cd '%s' && '%s/iohandover' check --json "
+			 "--device 00:03.0 --new-va-bits 48 global.txt %s | python3 -c "
+			 "'import json,sys; d=json.load(sys.stdin); "
+			 "sys.exit(0 if d[\"depth\"][\"differs\"] and "
+			 "d[\"exit\"] == 1 and len(d[\"ranges\"]) > 0 else 1)'",
+			 tmpdir, kho_test_bindir(), ra);
+		assert_int_equal(system(cmd), 0);
+	}
 	/* Two images of one table at different depth, and the same. */
 	assert_int_equal(run(out, sizeof(out), "check --format vtd-ss --old-levels 3 "
 			     "--new-levels 3 %s %s", rb, rb), 0);

@@ -10,7 +10,7 @@
 #   make demo       the default live update scenario
 #   make coverage   line and branch coverage per folder (not in check)
 #
-# Every part (pt ioh abi hw kho iommufd lu world) is one folder of .c
+# Every part (pt ioh tsrc abi hw kho iommufd lu world) is one folder of .c
 # files; each tests/test_*.c is one cmocka program; each bench/*.c one
 # benchmark. New files are picked up by wildcard, so adding one needs no
 # Makefile edit (a new folder goes into PARTS and docs/design.md's rule).
@@ -19,7 +19,7 @@
 SHELL := /bin/bash
 
 CC ?= cc
-PARTS := pt ioh abi hw kho iommufd lu world
+PARTS := pt ioh tsrc abi hw kho iommufd lu world
 VARIANTS := rel san tsan cov
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -133,7 +133,7 @@ TSAN_TESTS := $(filter build/tsan/tests/test_hw_% build/tsan/tests/test_lu% \
 # test_pt_random and test_kho_handover take minutes under valgrind.
 VALGRIND_TESTS := $(addprefix build/rel/tests/,test_pt_layout test_pt_map \
 	test_pt_golden test_kho_alloc test_kho_badblob test_iommufd_badblob \
-	test_kho_golden test_hw_iommu)
+	test_kho_golden test_hw_iommu test_tsrc)
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full
 
 valgrind-check: $(VALGRIND_TESTS)
@@ -166,13 +166,30 @@ build/fuzz/fuzz_kho_blob: $(FUZZ_SRCS) $(wildcard kho/*.h iommufd/*.h pt/*.h) ab
 	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_SRCS) $(LDLIBS) -o $@
 
-fuzz: deps build/fuzz/fuzz_kho_blob
-	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+# The second target, for what check reads from outside (tsrc/: debugfs
+# listings, memory images), seeded from docs/examples.
+FUZZ_TSRC_SRCS := fuzz/fuzz_tsrc.c $(wildcard tsrc/*.c pt/*.c)
+FUZZ_TSRC_RUN = build/fuzz/fuzz_tsrc -max_len=65536 build/fuzz/corpus-tsrc build/fuzz/seed-tsrc
+build/fuzz/fuzz_tsrc: $(FUZZ_TSRC_SRCS) $(wildcard tsrc/*.h pt/*.h) $(wildcard docs/examples/*)
+	@mkdir -p $(@D)/corpus-tsrc $(@D)/seed-tsrc
+	@for f in docs/examples/*; do case $$f in \
+		*.txt) { printf '\000'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
+		*.img) { printf '\005\002\060'; cat $$f; } > $(@D)/seed-tsrc/$$(basename $$f) ;; \
+		esac; done
+	clang $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+		$(FUZZ_TSRC_SRCS) -o $@
 
-fuzz-short: build/fuzz/fuzz_kho_blob
+fuzz: deps build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+	$(FUZZ_TSRC_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-short: build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
 	@if $(FUZZ_RUN) -max_total_time=5 >build/fuzz/short.log 2>&1; then \
 		echo "fuzz-short: kho blob parser, 5 s, $$(grep -c NEW build/fuzz/short.log) new inputs, no crash"; \
 	else tail -40 build/fuzz/short.log; exit 1; fi
+	@if $(FUZZ_TSRC_RUN) -max_total_time=5 >build/fuzz/short-tsrc.log 2>&1; then \
+		echo "fuzz-short: debugfs and image readers, 5 s, $$(grep -c NEW build/fuzz/short-tsrc.log) new inputs, no crash"; \
+	else tail -40 build/fuzz/short-tsrc.log; exit 1; fi
 
 bench: deps
 	$(MAKE) build-rel

@@ -32,8 +32,8 @@ done
 
 # One gcov summary per source file of the library folders.
 declare -A lt lh bt bh
-folders=(pt ioh abi hw kho iommufd lu world cli)
-for src in $(cd "$root" && ls pt/*.c ioh/*.c abi/*.c hw/*.c kho/*.c iommufd/*.c \
+folders=(pt ioh tsrc abi hw kho iommufd lu world cli)
+for src in $(cd "$root" && ls pt/*.c ioh/*.c tsrc/*.c abi/*.c hw/*.c kho/*.c iommufd/*.c \
 	lu/*.c world/*.c cli/*.c 2>/dev/null); do
 	obj=$build/obj/${src%.c}.o
 	[ -f "${obj%.o}.gcno" ] || continue

@@ -622,35 +622,75 @@ uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset)
 	       0x5354414d50ull;
 }
 
-int kho_memfd_stamp(struct kho_memfd *m)
+/*
+ * Every step-th folio in file order, step = ceil(nr_folios / max_folios):
+ * calls fn on each, O(runs + folios visited). 1 when fn failed.
+ */
+static uint64_t stamp_walk(const struct kho_memfd *m, uint64_t max_folios,
+			   bool (*fn)(const struct kho_memfd *m, uint64_t off,
+				      uint64_t pa, uint64_t len),
+			   uint64_t *bad)
 {
+	uint64_t total = 0;
+	for (size_t i = 0; i < m->nr_runs; i++)
+		total += m->runs[i].count;
+	uint64_t step = max_folios && total > max_folios ?
+			(total + max_folios - 1) / max_folios : 1;
+	uint64_t first = 0, visited = 0; /* folio index of run i's first */
 	for (size_t i = 0; i < m->nr_runs; i++) {
 		const struct kho_memfd_run *r = &m->runs[i];
 		uint64_t len = 1ull << r->size_lg2;
-		for (uint64_t c = 0; c < r->count; c++) {
-			uint64_t *w = kho_va(m->k, r->pa + c * len, len);
-			if (!w)
-				return -ENODEV;
-			w[0] = kho_memfd_stamp_value(m->name, r->offset + c * len);
-			w[len / 8 - 1] = ~w[0];
+		for (uint64_t c = (step - first % step) % step; c < r->count;
+		     c += step) {
+			visited++;
+			if (!fn(m, r->offset + c * len, r->pa + c * len, len))
+				(*bad)++;
 		}
+		first += r->count;
 	}
-	return 0;
+	return visited;
+}
+
+static bool stamp_one(const struct kho_memfd *m, uint64_t off, uint64_t pa,
+		      uint64_t len)
+{
+	uint64_t *w = kho_va(m->k, pa, len);
+	if (!w)
+		return false;
+	w[0] = kho_memfd_stamp_value(m->name, off);
+	w[len / 8 - 1] = ~w[0];
+	return true;
+}
+
+static bool stamp_intact(const struct kho_memfd *m, uint64_t off, uint64_t pa,
+			 uint64_t len)
+{
+	const uint64_t *w = kho_va(m->k, pa, len);
+	uint64_t want = kho_memfd_stamp_value(m->name, off);
+	return w && w[0] == want && w[len / 8 - 1] == ~want;
+}
+
+int kho_memfd_stamp_some(struct kho_memfd *m, uint64_t max_folios)
+{
+	uint64_t bad = 0;
+	stamp_walk(m, max_folios, stamp_one, &bad);
+	return bad ? -ENODEV : 0;
+}
+
+uint64_t kho_memfd_check_stamp_some(const struct kho_memfd *m,
+				    uint64_t max_folios)
+{
+	uint64_t bad = 0;
+	stamp_walk(m, max_folios, stamp_intact, &bad);
+	return bad;
+}
+
+int kho_memfd_stamp(struct kho_memfd *m)
+{
+	return kho_memfd_stamp_some(m, 0);
 }
 
 uint64_t kho_memfd_check_stamp(const struct kho_memfd *m)
 {
-	uint64_t bad = 0;
-	for (size_t i = 0; i < m->nr_runs; i++) {
-		const struct kho_memfd_run *r = &m->runs[i];
-		uint64_t len = 1ull << r->size_lg2;
-		for (uint64_t c = 0; c < r->count; c++) {
-			const uint64_t *w = kho_va(m->k, r->pa + c * len, len);
-			uint64_t want = kho_memfd_stamp_value(m->name,
-							      r->offset + c * len);
-			if (!w || w[0] != want || w[len / 8 - 1] != ~want)
-				bad++;
-		}
-	}
-	return bad;
+	return kho_memfd_check_stamp_some(m, 0);
 }

@@ -223,13 +223,45 @@ void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3])
 
 /* ---- LUO object handler -------------------------------------------------- */
 
+static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end);
+
+/*
+ * Set or clear the preserved flag of runs [0, upto): a shuffled 4K slot
+ * (its pages a permutation of one 2 MiB block) in one call over the
+ * block, not one per page, so preserving costs O(runs of larger folios +
+ * fragmented slots). *failed: the run whose call failed.
+ */
+static int memfd_flag_runs(struct kho *k, const struct kho_memfd *m,
+			   size_t upto, unsigned set, unsigned clear,
+			   size_t *failed)
+{
+	size_t end;
+	for (size_t i = 0; i < upto;) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		int err;
+		if (shuffled_slot(m, i, &end) && end <= upto) {
+			err = kho_folio_run_flags(&k->alloc, r->pa & ~(KHO_2M - 1),
+						  KHO_4K_LG2, KHO_2M / KHO_4K, 0,
+						  set, clear);
+		} else {
+			end = i + 1;
+			err = kho_folio_run_flags(&k->alloc, r->pa, r->size_lg2,
+						  r->count, 0, set, clear);
+		}
+		if (err) {
+			*failed = i;
+			return err;
+		}
+		i = end;
+	}
+	return 0;
+}
+
 static void memfd_unpreserve_runs(struct kho *k, struct kho_memfd *m,
 				  size_t upto)
 {
-	for (size_t i = 0; i < upto; i++)
-		kho_folio_run_flags(&k->alloc, m->runs[i].pa,
-				    m->runs[i].size_lg2, m->runs[i].count, 0, 0,
-				    KHO_FOLIO_PRESERVED);
+	size_t failed;
+	memfd_flag_runs(k, m, upto, 0, KHO_FOLIO_PRESERVED, &failed);
 }
 
 static int memfd_preserve(struct kho *k, void *obj)
@@ -237,15 +269,12 @@ static int memfd_preserve(struct kho *k, void *obj)
 	struct kho_memfd *m = obj;
 	if (m->preserved)
 		return -EBUSY;
-	for (size_t i = 0; i < m->nr_runs; i++) {
-		int err = kho_folio_run_flags(&k->alloc, m->runs[i].pa,
-					      m->runs[i].size_lg2,
-					      m->runs[i].count, 0,
-					      KHO_FOLIO_PRESERVED, 0);
-		if (err) {
-			memfd_unpreserve_runs(k, m, i);
-			return err;
-		}
+	size_t failed;
+	int err = memfd_flag_runs(k, m, m->nr_runs, KHO_FOLIO_PRESERVED, 0,
+				  &failed);
+	if (err) {
+		memfd_unpreserve_runs(k, m, failed);
+		return err;
 	}
 	m->preserved = true;
 	return 0;

@@ -95,6 +95,8 @@ struct lu_opt_pas {
 	  "when it committed its handover")                                   \
 	X(U64, preserve_ns, "preserve-ns", 0, UINT64_MAX, NULL,               \
 	  "how long it spent preserving")                                     \
+	X(U64, unmap_ns, "unmap-ns", 0, UINT64_MAX, NULL,                     \
+	  "how long it spent dropping its mappings of RAM")                   \
 	X(STR, save_dir, "save-handover", NULL, 0, NULL,                      \
 	  "keep a copy of every blob passed on in this directory")            \
 	X(STR, exe, "next", NULL, 0, NULL,                                    \

@@ -50,6 +50,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	g->from = cfg->from_profile ? cfg->from_profile : "";
 	if (cfg->handover.set) {
 		g->phase_ns[LU_PH_PRESERVE] = cfg->preserve_ns;
+		g->phase_ns[LU_PH_UNMAP] = cfg->unmap_ns;
 		/* From the guest's pause (freeze begins) to this kernel's start. */
 		g->phase_ns[LU_PH_FREEZE_TO_EXEC] = t_start - cfg->t_pause_ns;
 		g->commit_ns = cfg->t_freeze_ns - cfg->t_pause_ns;

@@ -26,11 +26,11 @@
 #define GUEST_CPU_MAX (16ull << 20)
 /*
  * Guest data is stamped on a sample of its folios: every folio of a
- * small guest, 16 Ki of them spread over a large one (at most 128 MiB of
+ * small guest, 4 Ki of them spread over a large one (at most 32 MiB of
  * physmem touched; stamping every folio of a 1 TiB guest faulted in
  * 1.5 M pages, most of the first boot's time and resident memory).
  */
-#define GUEST_STAMP_FOLIOS 16384u
+#define GUEST_STAMP_FOLIOS 4096u
 
 uint64_t lu_vmm_ram_size(uint64_t guest_size)
 {

@@ -203,7 +203,7 @@ static void test_run_input_errors(void **state)
 /* ---- run: each strategy, through its JSON report -------------------------- */
 
 static const char *const phases[] = {
-	"preserve", "freeze_to_exec", "boot_parse", "guest_resume",
+	"preserve", "unmap_ram", "freeze_to_exec", "boot_parse", "guest_resume",
 	"replay_repin", "build", "diff_reconcile", "switch", "free", "finish",
 };
 

@@ -78,7 +78,8 @@ static int stage_of(const struct cli_scenario *cs, const struct world_tick *t,
 		snprintf(text, len, "DMA runs on the last kernel; checking");
 		return (int)(3 * sc->updates + 1);
 	}
-	if (pauses <= done) {
+	/* The machine counts a pause when it ends: paused says it began. */
+	if (pauses <= done && !paused) {
 		snprintf(text, len, "DMA running; update %u/%u next", done + 1,
 			 sc->updates);
 		return (int)(3 * done + 1);
@@ -104,6 +105,8 @@ static void update_profile(const struct world_scenario *sc, unsigned int k,
 	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
 }
 
+#define PLAIN_EVERY_NS 5000000000ull
+
 static void progress(struct cli_scenario *cs, const struct world_tick *t, int stage,
 		     const char *text)
 {
@@ -128,9 +131,18 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 					(double)t->ns / 1e9, r - 1, cs->sc.updates,
 					prof);
 		}
-		if (stage != cs->last_stage && stage % 3 != 1)
+		if (stage != cs->last_stage && stage % 3 != 1) {
 			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
 				(double)t->ns / 1e9, text);
+			cs->last_line_ns = t->ns;
+		} else if (stage == cs->last_stage && stage % 3 != 1 &&
+			   t->ns - cs->last_line_ns >= PLAIN_EVERY_NS) {
+			/* Long work (a large guest's first boot, a re-pin):
+			 * a line every few seconds that it still runs. */
+			fprintf(stderr, "iohandover %s: %6.2f s  still: %s\n",
+				cs->cmd, (double)t->ns / 1e9, text);
+			cs->last_line_ns = t->ns;
+		}
 		cs->last_reports = t->reports;
 		return;
 	}

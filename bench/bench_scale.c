@@ -301,6 +301,25 @@ int main(int argc, char **argv)
 	for (unsigned int r = 0; r < reps; r++)
 		rows[n++] = (struct row){ G, &loaded_cfg, { 0 } };
 
+	/* The exec floor: the same binary's bare exec round trip per size. */
+	uint64_t probe_ns[4] = { 0 };
+	for (unsigned int z = 0; z < nr_sizes; z++) {
+		uint64_t v[9];
+		unsigned int k = 0;
+		for (unsigned int r = 0; r < reps; r++) {
+			struct world_scenario sc;
+			world_scenario_default(&sc);
+			sc.kernel_path = kernel_path;
+			sc.guest_mem = all_sizes[z];
+			if (!world_exec_probe(&sc, &v[k]))
+				k++;
+		}
+		qsort(v, k, sizeof(v[0]), cmp_u64);
+		probe_ns[z] = k ? v[k / 2] : 0;
+		printf("%5lluG bare exec round trip (exec, map RAM and region, "
+		       "report): %.2f ms\n", (unsigned long long)(all_sizes[z] >> 30),
+		       probe_ns[z] / 1e6);
+	}
 	printf("scale: live updates v1 -> v2, 2 devices with DMA throughout, "
 	       "%u repetition(s)\n", reps);
 	unsigned int bad = 0;
@@ -348,8 +367,13 @@ int main(int argc, char **argv)
 			perror(json);
 			return 2;
 		}
-		fprintf(j, "{\n  \"bench\": \"scale\",\n  \"reps\": %u,\n  \"rows\": [\n",
-			reps);
+		fprintf(j, "{\n  \"bench\": \"scale\",\n  \"reps\": %u,\n"
+			"  \"exec_round_trip_us\": {", reps);
+		for (unsigned int z = 0; z < nr_sizes; z++)
+			fprintf(j, "%s\"%llu\": %llu", z ? ", " : "",
+				(unsigned long long)all_sizes[z],
+				(unsigned long long)(probe_ns[z] / 1000));
+		fprintf(j, "},\n  \"rows\": [\n");
 		for (unsigned int i = 0; i < n; i++)
 			json_row(j, &rows[i], i + 1 == n);
 		fprintf(j, "  ],\n  \"targets\": [");
@@ -383,6 +407,15 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "blackout %lluG / 1G, degraded strategies", tg);
 	target(j, &first, name, bo_1g ? bo_top / bo_1g : 0, "x", "<= 1.3");
 	double stw_top = median(rows, n, top, stw, F_BLACKOUT, NULL);
+	for (unsigned int z = 0; z < nr_sizes; z += nr_sizes - 1 < 2 ? 1 : 2) {
+		uint64_t b = median(rows, n, all_sizes[z], NULL, F_BLACKOUT, NULL);
+		snprintf(name, sizeof(name), "blackout / bare exec round trip, %lluG",
+			 (unsigned long long)(all_sizes[z] >> 30));
+		target(j, &first, name, probe_ns[z] ? b * 1e3 / probe_ns[z] : 0,
+		       "x", "<= 3");
+		if (z == 2)
+			break;
+	}
 	snprintf(name, sizeof(name), "stop-the-world / degraded blackout, %lluG", tg);
 	target(j, &first, name, bo_top ? stw_top / bo_top : 0, "x", ">= 10");
 	target(j, &first, "switch per HWPT (2 devices, DMA), 1G",

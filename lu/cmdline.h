@@ -57,6 +57,8 @@ struct lu_opt_pas {
 	  "boot from the handover blob at this physical address")             \
 	X(BOOL, recover, "recover", false, 0, NULL,                           \
 	  "a recovery kernel after a crash")                                  \
+	X(BOOL, probe, "probe", false, 0, NULL,                               \
+	  "only the bare exec round trip: map RAM and the region, report")    \
 	X(PAS, candidates, "candidates", { { 0 } }, 0, NULL,                  \
 	  "recovery: handovers the crashed kernels reported")                 \
 	X(STR, profile, "profile", "v1", 0, NULL,                             \

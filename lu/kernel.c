@@ -9,6 +9,8 @@
 #include "lu/gen.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ioh/ioh.h"
@@ -67,6 +69,12 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		err = hw_region_attach(&g->region, cfg->region_fd);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
+	if (cfg->probe) {
+		/* The floor a blackout is compared with (bench_scale). */
+		dprintf(cfg->report_fd, "{\"probe\":true,\"exec_us\":%" PRIu64 "}\n",
+			(t_start - cfg->t_pause_ns) / 1000);
+		return LU_EXIT_OK;
+	}
 
 	int rc = cfg->recover ? lu_boot_recovery(g) :
 		 cfg->handover.set ? lu_boot_handover(g) : lu_boot_fresh(g);

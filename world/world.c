@@ -600,3 +600,40 @@ void world_result_free(struct world_result *res)
 	res->events = NULL;
 	res->nr_events = 0;
 }
+
+int world_exec_probe(const struct world_scenario *sc, uint64_t *round_trip_ns)
+{
+	uint64_t ram = lu_vmm_ram_size(sc->guest_mem);
+	struct physmem pm;
+	struct hw_region region;
+	int err = physmem_create(&pm, ram);
+	if (err)
+		return err;
+	err = hw_region_create(&region, ram, sc->bbm_level);
+	if (err) {
+		physmem_detach(&pm, true);
+		return err;
+	}
+	int report_fd = memfd_create("ioh-probe", 0);
+	err = report_fd < 0 ? -errno : 0;
+	if (!err) {
+		struct lu_gen_cfg k;
+		lu_gen_cfg_defaults(&k);
+		machine_fds(&k, pm.fd, region.fd, report_fd);
+		k.probe = true;
+		uint64_t t0 = ioh_now_ns();
+		k.t_pause_ns = t0;
+		fflush(NULL);
+		pid_t pid = exec_kernel(sc, &k);
+		int status = 0;
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			err = -ECHILD;
+		*round_trip_ns = ioh_now_ns() - t0;
+		if (!err && (!WIFEXITED(status) || WEXITSTATUS(status)))
+			err = -EIO;
+		close(report_fd);
+	}
+	hw_region_detach(&region, true);
+	physmem_detach(&pm, true);
+	return err;
+}

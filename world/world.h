@@ -123,6 +123,13 @@ int world_check_capacity(const struct world_scenario *sc, char *why, size_t len)
 uint64_t world_memory_estimate(const struct world_scenario *sc);
 
 int world_run(const struct world_scenario *sc, struct world_result *res);
+/*
+ * The bare exec round trip of sc's kernel binary, the floor of a
+ * blackout: RAM and region as world_run makes them for sc, no machine;
+ * fork, exec the kernel with --probe (it maps physmem and the region and
+ * reports), wait for it.
+ */
+int world_exec_probe(const struct world_scenario *sc, uint64_t *round_trip_ns);
 void world_result_free(struct world_result *res);
 
 #endif /* IOH_WORLD_WORLD_H */

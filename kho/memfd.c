@@ -214,6 +214,12 @@ const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 	return &m->folios[lo];
 }
 
+void kho_memfd_drop_index(struct kho_memfd *m)
+{
+	free(m->folios);
+	m->folios = NULL;
+}
+
 void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3])
 {
 	count[0] = count[1] = count[2] = 0;

@@ -73,6 +73,9 @@ void kho_memfd_forget(struct kho_memfd *m);
  * for the index). Not thread-safe on first use. */
 const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 					       uint64_t offset);
+/* Free the per-folio index (kho_memfd_lookup builds it again when
+ * needed): at 1 TiB, 18 MB an exec would otherwise tear down. */
+void kho_memfd_drop_index(struct kho_memfd *m);
 /* Counts of folios by order. */
 void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3]);
 

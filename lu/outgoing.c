@@ -256,6 +256,8 @@ int lu_live_update(struct lu_gen *g)
 	 * down).
 	 */
 	physmem_drop_mappings(&g->pm);
+	for (unsigned int i = 0; i < g->nr_memfds; i++)
+		kho_memfd_drop_index(g->memfds[i]);
 	uint64_t unmap_ns = ioh_now_ns() - t - preserve_ns;
 
 	/* The VMM stops the vCPUs; a strategy may stop the devices too. */

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -239,7 +240,45 @@ void cli_scenario_saved_blobs(const struct cli_scenario *cs, FILE *out)
 			cs->save_dir);
 }
 
+/*
+ * Ctrl-C during a run: the terminal's SIGINT reaches the machine and the
+ * kernels too (one process group) and ends them; the runner removes the
+ * reports it had opened, so no half-written one is left, and dies of
+ * the same signal.
+ */
+static int scenario_run(struct cli_scenario *cs);
+static const char *volatile interrupted_json, *volatile interrupted_svg;
+
+static void on_interrupt(int sig)
+{
+	if (interrupted_json)
+		unlink(interrupted_json);
+	if (interrupted_svg)
+		unlink(interrupted_svg);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int cli_scenario_run(struct cli_scenario *cs)
+{
+	interrupted_json = cs->json ? cs->json_path : NULL;
+	interrupted_svg = cs->svg ? cs->svg_path : NULL;
+	struct sigaction sa = { .sa_handler = on_interrupt }, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, NULL, &old_int);
+	sigaction(SIGTERM, NULL, &old_term);
+	/* Not where the shell made it ignored (a background job). */
+	if (old_int.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
+	if (old_term.sa_handler != SIG_IGN)
+		sigaction(SIGTERM, &sa, NULL);
+	int rc = scenario_run(cs);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return rc;
+}
+
+static int scenario_run(struct cli_scenario *cs)
 {
 	cs->tty = isatty(STDERR_FILENO);
 	cs->sc.tick = on_tick;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,8 +252,13 @@ static pid_t exec_kernel(const struct world_scenario *sc,
 		errno = -err;
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* Kernels go with the runner, as the machine does (kept
+		 * across their execs). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(3);
 		execv(sc->kernel_path, av.argv);
 		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
 			strerror(errno));

@@ -44,6 +44,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "ioh/ioh.h"
+
 #define HW_BIT(n) (1ull << (n))
 #define HW_GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define HW_FIELD_PREP(mask, v) \
@@ -51,7 +53,7 @@
 #define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
 
 #define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
-#define HW_ABI_VERSION 3u
+#define HW_ABI_VERSION 4u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
@@ -291,6 +293,17 @@ struct hw_regs {
 	/* Rig: event log, a ring; entry i is valid while log_prod - i <= size. */
 	_Atomic uint64_t log_prod;
 	struct hw_event log[HW_LOG_ENTRIES];
+
+	/*
+	 * Doorbells (futex words, docs/hw.md): whoever waits for the other
+	 * side sleeps on one instead of polling; the side that changes what
+	 * it waits for rings it after the store.
+	 */
+	struct ioh_bell cmd_bell;    /* host -> machine: commands queued */
+	struct ioh_bell host_bell;   /* machine -> host: cmdq_cons, sync_done,
+				      * guest_paused or an engine's oracle_seq moved */
+	struct ioh_bell engine_bell; /* engines -> machine: an operation ended */
+	struct ioh_bell guest_bell;  /* host -> guest CPU: guest_pause_req changed */
 
 	/* Followed at freed_map_off by one bit per physmem page (set = freed). */
 };

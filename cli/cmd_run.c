@@ -203,9 +203,9 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			return CLI_OK;
 		case O_GUEST:
 			if (lu_parse_num(optarg, &v) || v % (2ull << 20) ||
-			    v < (8ull << 20) || v > (1ull << 42)) {
+			    v < (8ull << 20) || v > KHO_RAM_MAX) {
 				cli_err(CMD, "--guest-mem: '%s' is not a size that is a "
-					"multiple of 2M from 8M to 4T (like 512M, 4G)",
+					"multiple of 2M from 8M to 64T (like 512M, 4G)",
 					optarg);
 				return CLI_USAGE;
 			}
@@ -337,6 +337,11 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	if (pt_fmt_levels_for(sc->fmt, sc->va_bits) < 0) {
 		cli_err(CMD, "--va-bits: %u is not an IOVA width format %s "
 			"supports", sc->va_bits, pt_fmt_name(sc->fmt));
+		return CLI_USAGE;
+	}
+	char why[256];
+	if (world_check_capacity(sc, why, sizeof(why))) {
+		cli_err(CMD, "--guest-mem: %s", why);
 		return CLI_USAGE;
 	}
 	if (nto != 1 && (unsigned int)nto != sc->updates) {

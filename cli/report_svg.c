@@ -31,7 +31,7 @@
 #define AXIS_H 20 /* tick labels between the lanes and the phases */
 
 static const char *const phase_color[LU_NR_PHASES] = {
-	"#9ecae1", "#fd8d3c", "#fdae6b", "#fdd0a2", "#74c476", "#a1d99b",
+	"#9ecae1", "#c6dbef", "#fd8d3c", "#fdae6b", "#fdd0a2", "#74c476", "#a1d99b",
 	"#9e9ac8", "#6baed6", "#bdbdbd", "#d9d9d9",
 };
 
@@ -121,7 +121,8 @@ static void place_phases(struct tl *t)
 	const struct world_result *r = &t->cs->res;
 	for (unsigned int u = 0; u < r->nr_upd && u < t->nr_pause; u++) {
 		const uint64_t *us = r->upd[u].phases_us;
-		double at = t->pause[u].t0 - (double)us[LU_PH_PRESERVE] / 1e3;
+		double at = t->pause[u].t0 -
+			    (double)(us[LU_PH_PRESERVE] + us[LU_PH_UNMAP]) / 1e3;
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			t->ph[u][p] = at;
 			at += (double)us[p] / 1e3;

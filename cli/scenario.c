@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,7 +79,8 @@ static int stage_of(const struct cli_scenario *cs, const struct world_tick *t,
 		snprintf(text, len, "DMA runs on the last kernel; checking");
 		return (int)(3 * sc->updates + 1);
 	}
-	if (pauses <= done) {
+	/* The machine counts a pause when it ends: paused says it began. */
+	if (pauses <= done && !paused) {
 		snprintf(text, len, "DMA running; update %u/%u next", done + 1,
 			 sc->updates);
 		return (int)(3 * done + 1);
@@ -104,6 +106,8 @@ static void update_profile(const struct world_scenario *sc, unsigned int k,
 	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
 }
 
+#define PLAIN_EVERY_NS 5000000000ull
+
 static void progress(struct cli_scenario *cs, const struct world_tick *t, int stage,
 		     const char *text)
 {
@@ -128,9 +132,18 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 					(double)t->ns / 1e9, r - 1, cs->sc.updates,
 					prof);
 		}
-		if (stage != cs->last_stage && stage % 3 != 1)
+		if (stage != cs->last_stage && stage % 3 != 1) {
 			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
 				(double)t->ns / 1e9, text);
+			cs->last_line_ns = t->ns;
+		} else if (stage == cs->last_stage && stage % 3 != 1 &&
+			   t->ns - cs->last_line_ns >= PLAIN_EVERY_NS) {
+			/* Long work (a large guest's first boot, a re-pin):
+			 * a line every few seconds that it still runs. */
+			fprintf(stderr, "iohandover %s: %6.2f s  still: %s\n",
+				cs->cmd, (double)t->ns / 1e9, text);
+			cs->last_line_ns = t->ns;
+		}
 		cs->last_reports = t->reports;
 		return;
 	}
@@ -227,7 +240,45 @@ void cli_scenario_saved_blobs(const struct cli_scenario *cs, FILE *out)
 			cs->save_dir);
 }
 
+/*
+ * Ctrl-C during a run: the terminal's SIGINT reaches the machine and the
+ * kernels too (one process group) and ends them; the runner removes the
+ * reports it had opened, so no half-written one is left, and dies of
+ * the same signal.
+ */
+static int scenario_run(struct cli_scenario *cs);
+static const char *volatile interrupted_json, *volatile interrupted_svg;
+
+static void on_interrupt(int sig)
+{
+	if (interrupted_json)
+		unlink(interrupted_json);
+	if (interrupted_svg)
+		unlink(interrupted_svg);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int cli_scenario_run(struct cli_scenario *cs)
+{
+	interrupted_json = cs->json ? cs->json_path : NULL;
+	interrupted_svg = cs->svg ? cs->svg_path : NULL;
+	struct sigaction sa = { .sa_handler = on_interrupt }, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, NULL, &old_int);
+	sigaction(SIGTERM, NULL, &old_term);
+	/* Not where the shell made it ignored (a background job). */
+	if (old_int.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
+	if (old_term.sa_handler != SIG_IGN)
+		sigaction(SIGTERM, &sa, NULL);
+	int rc = scenario_run(cs);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return rc;
+}
+
+static int scenario_run(struct cli_scenario *cs)
 {
 	cs->tty = isatty(STDERR_FILENO);
 	cs->sc.tick = on_tick;

@@ -46,6 +46,7 @@ struct cli_scenario {
 	int last_stage;
 	unsigned int last_reports;
 	uint64_t last_draw_ns;
+	uint64_t last_line_ns;      /* last plain progress line (not a tty) */
 	bool drawn;
 };
 

@@ -14,7 +14,9 @@
 #define VERIFY_RING 32u
 #define VERIFY_EVERY 16u
 #define PACE_EVERY 64u
+#define PACE_MIN 8u
 #define IDLE_SLEEP_NS 200000u
+#define GUEST_SLICE_NS 1000000ull
 
 struct written {
 	uint64_t pa;
@@ -270,7 +272,7 @@ static bool engine_op(struct engine *e)
 		else
 			do_read(e, x.pa, size);
 	}
-	atomic_store_explicit(&slot->inflight_epoch, 0, memory_order_release);
+	atomic_store_explicit(&slot->inflight_epoch, 0, memory_order_seq_cst);
 
 	atomic_fetch_add_explicit(write ? &s->writes : &s->reads, 1,
 				  memory_order_relaxed);
@@ -286,17 +288,35 @@ static void *engine_main(void *arg)
 	struct engine *e = arg;
 	const struct hw_dev_ctl *ctl = &e->d->regs->dev_ctl[e->dev];
 	uint64_t n = 0;
+	unsigned int burst = 0;
+	struct hw_regs *regs = e->d->regs;
 	while (!atomic_load_explicit(&e->d->stop, memory_order_relaxed)) {
-		if (!engine_op(e)) {
+		bool did = engine_op(e);
+		/*
+		 * An operation ended (or the engine went idle): whoever waits
+		 * for that (a sync, a DMA window, an oracle grace) sleeps on
+		 * these bells; one load each when nobody does.
+		 */
+		bool woke = ioh_bell_ring(&regs->engine_bell);
+		woke |= ioh_bell_ring(&regs->host_bell);
+		if (!did) {
 			e->last_ok_ns = 0;
 			sleep_ns(IDLE_SLEEP_NS);
 			continue;
 		}
 		n++;
+		burst++;
 		if (n % VERIFY_EVERY == 0)
 			verify_oldest(e);
-		if (n % PACE_EVERY == 0) {
+		/*
+		 * Pace: a pause after every PACE_EVERY operations, or sooner
+		 * once a woken waiter may need this core (after at least a
+		 * machine's DMA window of operations), so that on a loaded
+		 * machine a sync is not held up by an engine's whole burst.
+		 */
+		if (burst >= PACE_EVERY || (woke && burst >= PACE_MIN)) {
 			uint64_t pace = atomic_load(&ctl->pace_ns);
+			burst = 0;
 			if (pace)
 				sleep_ns(pace);
 			else
@@ -309,15 +329,24 @@ static void *engine_main(void *arg)
 
 /* ---- guest CPU ---- */
 
+static bool resume_requested(void *arg)
+{
+	struct hw_dma *d = arg;
+	return !atomic_load(&d->regs->guest_pause_req) ||
+	       atomic_load_explicit(&d->stop, memory_order_relaxed);
+}
+
 static void guest_pause(struct hw_dma *d)
 {
 	struct hw_regs *r = d->regs;
 	uint64_t t0 = ioh_now_ns();
 	atomic_store(&r->guest_paused, 1);
+	ioh_bell_ring(&r->host_bell);
 	hw_iommu_event(d->mmu, HW_EVT_GUEST_PAUSED, 0, 0, 0);
-	while (atomic_load(&r->guest_pause_req) &&
-	       !atomic_load_explicit(&d->stop, memory_order_relaxed))
-		sleep_ns(20000);
+	/* Until the host resumes it (and rings guest_bell). */
+	while (!ioh_bell_wait(&r->guest_bell, resume_requested, d, 0,
+			      GUEST_SLICE_NS))
+		;
 	uint64_t paused = ioh_now_ns() - t0;
 	atomic_fetch_add(&r->blackout_ns, paused);
 	atomic_fetch_add(&r->pauses, 1);
@@ -326,6 +355,7 @@ static void guest_pause(struct hw_dma *d)
 		atomic_store(&r->blackout_max_ns, paused);
 	hw_iommu_event(d->mmu, HW_EVT_GUEST_RESUMED, 0, 0, paused);
 	atomic_store(&r->guest_paused, 0);
+	ioh_bell_ring(&r->host_bell);
 }
 
 /* The guest's vCPU: writes its RAM directly, no IOMMU in the way. */

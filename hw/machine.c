@@ -19,8 +19,9 @@
 #define PAGE 4096ull
 #define SYNC_WAIT_MAX_NS 2000000000ull   /* a stuck engine cannot hang sync */
 #define DMA_WINDOW_MAX_NS 100000000ull /* engines may be descheduled */
-#define IDLE_SPINS 2000u
+#define IDLE_SPINS 200u
 #define IDLE_SLEEP_NS 20000u
+#define WAIT_SLICE_NS 1000000ull /* a doorbell sleep's bound */
 
 struct hw_machine {
 	struct hw_machine_cfg cfg;
@@ -56,6 +57,18 @@ static void cmd_error(struct hw_machine *m, uint64_t idx, enum hw_cmd_err e)
  * before the last invalidation, and so may have used an invalidated
  * entry or walked an invalidated pointer, has finished.
  */
+struct inflight_wait {
+	_Atomic uint64_t *f;
+	uint64_t epoch;
+};
+
+static bool inflight_done(void *arg)
+{
+	const struct inflight_wait *w = arg;
+	uint64_t e = atomic_load(w->f);
+	return !e || e > w->epoch;
+}
+
 static void sync_wait_inflight(struct hw_machine *m)
 {
 	struct hw_regs *r = m->region.regs;
@@ -63,13 +76,13 @@ static void sync_wait_inflight(struct hw_machine *m)
 	uint64_t deadline = ioh_now_ns() + SYNC_WAIT_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
-			_Atomic uint64_t *f = &r->engines[d][i].inflight_epoch;
-			for (;;) {
-				uint64_t e = atomic_load(f);
-				if (!e || e > epoch || ioh_now_ns() > deadline)
-					break;
-				sched_yield();
-			}
+			/* Engines ring engine_bell as each operation ends. */
+			struct inflight_wait w = {
+				&r->engines[d][i].inflight_epoch, epoch
+			};
+			if (!ioh_bell_wait(&r->engine_bell, inflight_done, &w,
+					   deadline, WAIT_SLICE_NS))
+				return;
 		}
 	}
 }
@@ -78,9 +91,11 @@ static void cmd_sync(struct hw_machine *m, uint64_t seq)
 {
 	struct hw_regs *r = m->region.regs;
 	sync_wait_inflight(m);
-	atomic_store_explicit(&r->sync_done, seq, memory_order_release);
+	/* Counted and logged before completion: the host may look at once. */
 	atomic_fetch_add(&r->syncs, 1);
 	hw_iommu_event(m->mmu, HW_EVT_SYNC_DONE, 0, 0, seq);
+	atomic_store_explicit(&r->sync_done, seq, memory_order_seq_cst);
+	ioh_bell_ring(&r->host_bell);
 }
 
 static bool cmd_reserved(const struct hw_cmd *c, uint64_t w0_fields,
@@ -182,6 +197,19 @@ static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
  * Strict mode: let every active engine run a few operations against the
  * state the host left before the commands that follow take effect.
  */
+struct window_wait {
+	struct hw_engine_slot *s;
+	uint64_t start;
+	unsigned int want;
+};
+
+static bool window_done(void *arg)
+{
+	const struct window_wait *w = arg;
+	return !atomic_load(&w->s->oracle_seq) ||
+	       atomic_load(&w->s->ops) - w->start >= w->want;
+}
+
 static void dma_window(struct hw_machine *m)
 {
 	struct hw_regs *r = m->region.regs;
@@ -195,11 +223,11 @@ static void dma_window(struct hw_machine *m)
 	uint64_t deadline = ioh_now_ns() + DMA_WINDOW_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
-			struct hw_engine_slot *s = &r->engines[d][i];
-			while (atomic_load(&s->oracle_seq) &&
-			       atomic_load(&s->ops) - start[d][i] < want &&
-			       ioh_now_ns() < deadline)
-				sched_yield();
+			struct window_wait w = { &r->engines[d][i], start[d][i],
+						 want };
+			if (!ioh_bell_wait(&r->engine_bell, window_done, &w,
+					   deadline, WAIT_SLICE_NS))
+				return;
 		}
 	}
 }
@@ -222,15 +250,25 @@ static bool cmdq_drain(struct hw_machine *m)
 	dma_window(m);
 	for (; cons != prod; cons++) {
 		struct hw_cmd c = r->cmdq[cons & (HW_CMDQ_ENTRIES - 1)];
+		/* Counted first: a sync completes inside cmd_exec. */
+		atomic_fetch_add(&r->cmds, 1);
 		enum hw_cmd_err e = cmd_exec(m, &c);
 		if (e)
 			cmd_error(m, cons, e);
-		atomic_fetch_add(&r->cmds, 1);
 		atomic_store_explicit(&r->cmdq_cons, cons + 1,
-				      memory_order_release);
+				      memory_order_seq_cst);
 	}
+	ioh_bell_ring(&r->host_bell);
 	m->last_scrub_ns = ioh_now_ns();
 	return true;
+}
+
+static bool loop_has_work(void *arg)
+{
+	struct hw_machine *m = arg;
+	struct hw_regs *r = m->region.regs;
+	return atomic_load(&r->cmdq_prod) != atomic_load(&r->cmdq_cons) ||
+	       atomic_load(&m->stop) || atomic_load(&r->shutdown);
 }
 
 static void *machine_loop(void *arg)
@@ -247,14 +285,24 @@ static void *machine_loop(void *arg)
 			continue;
 		}
 		uint64_t now = ioh_now_ns();
-		if (now - m->last_scrub_ns > m->cfg.scrub_period_us * 1000ull) {
+		uint64_t period = m->cfg.scrub_period_us * 1000ull;
+		if (now - m->last_scrub_ns > period) {
 			hw_iommu_scrub(m->mmu);
 			m->last_scrub_ns = now;
 		}
-		if (++idle < IDLE_SPINS)
-			sched_yield();
-		else
-			sleep_ns(IDLE_SLEEP_NS);
+		if (++idle < IDLE_SPINS) {
+			ioh_cpu_relax();
+			continue;
+		}
+		/*
+		 * Idle: sleep until the host rings (a command queued) or the
+		 * next checker pass is due, instead of yielding in a loop that
+		 * competes with the engines and the host for the cores.
+		 */
+		uint64_t due = m->last_scrub_ns + period;
+		ioh_bell_wait(&r->cmd_bell, loop_has_work, m,
+			      due > now ? due : now + IDLE_SLEEP_NS, WAIT_SLICE_NS);
+		idle = 0;
 	}
 	return NULL;
 }

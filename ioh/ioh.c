@@ -2,8 +2,12 @@
 #include "ioh/ioh.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t ioh_now_ns(void)
 {
@@ -17,6 +21,60 @@ void ioh_sleep_ms(uint64_t ms)
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/* ---- doorbells ---- */
+
+#define BELL_SPINS 256u
+
+void ioh_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+bool ioh_bell_ring(struct ioh_bell *b)
+{
+	if (!atomic_load(&b->sleepers))
+		return false;
+	atomic_fetch_add(&b->word, 1);
+	/* Not FUTEX_PRIVATE: the word may be shared between processes. */
+	return syscall(SYS_futex, (uint32_t *)&b->word, FUTEX_WAKE, INT_MAX,
+		       NULL, NULL, 0) > 0;
+}
+
+bool ioh_bell_wait(struct ioh_bell *b, bool (*cond)(void *arg), void *arg,
+		   uint64_t deadline_ns, uint64_t slice_ns)
+{
+	for (unsigned int i = 0; i < BELL_SPINS; i++) {
+		if (cond(arg))
+			return true;
+		ioh_cpu_relax();
+	}
+	for (;;) {
+		atomic_fetch_add(&b->sleepers, 1);
+		uint32_t seen = atomic_load(&b->word);
+		if (cond(arg)) {
+			atomic_fetch_sub(&b->sleepers, 1);
+			return true;
+		}
+		uint64_t now = ioh_now_ns();
+		if (deadline_ns && now >= deadline_ns) {
+			atomic_fetch_sub(&b->sleepers, 1);
+			return false;
+		}
+		uint64_t ns = slice_ns;
+		if (deadline_ns && deadline_ns - now < ns)
+			ns = deadline_ns - now;
+		struct timespec ts = { (time_t)(ns / 1000000000ull),
+				       (long)(ns % 1000000000ull) };
+		syscall(SYS_futex, (uint32_t *)&b->word, FUTEX_WAIT, seen, &ts,
+			NULL, 0);
+		atomic_fetch_sub(&b->sleepers, 1);
+	}
 }
 
 void ioh_json_str(FILE *f, const char *s)

@@ -8,6 +8,8 @@
 #ifndef IOH_IOH_IOH_H
 #define IOH_IOH_IOH_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +34,33 @@ void ioh_json_str(FILE *f, const char *s);
  * by the compiler's own wrappers.
  */
 void ioh_coverage_flush(void);
+
+/*
+ * A doorbell: a futex word and a count of sleepers, in memory shared by
+ * threads or processes (zero-initialised is ready). A waiter spins
+ * briefly on its condition, then sleeps on the word; whoever makes the
+ * condition true rings after the store that does, which costs one load
+ * when nobody sleeps. The sleeper counts itself before its last check
+ * and the ringer reads the count after its store (both sequentially
+ * consistent), so a ring cannot fall between the check and the sleep;
+ * waits are bounded anyway (slice_ns), so a lost wake-up costs time,
+ * never correctness.
+ */
+struct ioh_bell {
+	_Atomic uint32_t word;
+	_Atomic uint32_t sleepers;
+};
+
+/* True if it woke a sleeper. */
+bool ioh_bell_ring(struct ioh_bell *b);
+/*
+ * Wait until cond(arg) is true or the clock passes deadline_ns (0: no
+ * deadline); true if cond held. Each sleep lasts at most slice_ns.
+ */
+bool ioh_bell_wait(struct ioh_bell *b, bool (*cond)(void *arg), void *arg,
+		   uint64_t deadline_ns, uint64_t slice_ns);
+/* A pause instruction for spin loops. */
+void ioh_cpu_relax(void);
 
 /* A growable array of uint64_t; zero-initialised is empty. */
 struct ioh_u64vec {

@@ -2,7 +2,6 @@
 #include "iommufd/iommu_drv.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,18 +10,19 @@
 #include "ioh/ioh.h"
 
 #define DRV_TIMEOUT_NS 10000000000ull /* generous: sanitizers are slow */
-#define SPIN_BEFORE_SLEEP 1000u
+/* A sleep on the machine's doorbell lasts at most this (a bound, not a poll). */
+#define WAIT_SLICE_NS 1000000ull
 
-
-/* Back off politely while waiting for the machine. */
-static void wait_step(unsigned int *spins)
+/*
+ * Wait for the machine: a short spin, then sleep on its doorbell, which
+ * it rings after every store a driver waits for (docs/hw.md). -ETIMEDOUT
+ * after the driver's timeout.
+ */
+static int drv_wait(struct iommu_drv *d, bool (*cond)(void *arg), void *arg)
 {
-	if (++*spins < SPIN_BEFORE_SLEEP) {
-		sched_yield();
-		return;
-	}
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = 20000 };
-	nanosleep(&ts, NULL);
+	return ioh_bell_wait(&d->regs->host_bell, cond, arg,
+			     ioh_now_ns() + d->timeout_ns, WAIT_SLICE_NS) ?
+	       0 : -ETIMEDOUT;
 }
 
 int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
@@ -57,6 +57,20 @@ int iommu_drv_set_strtab(struct iommu_drv *d, uint64_t pa, unsigned int log2)
 
 /* ---- command queue ---- */
 
+struct cmdq_room {
+	struct hw_regs *r;
+	uint64_t prod;
+	unsigned int n;
+};
+
+static bool cmdq_has_room(void *arg)
+{
+	const struct cmdq_room *q = arg;
+	return q->prod + q->n - atomic_load_explicit(&q->r->cmdq_cons,
+						     memory_order_acquire) <=
+	       HW_CMDQ_ENTRIES;
+}
+
 int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 		     unsigned int n)
 {
@@ -64,33 +78,33 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 	if (n > HW_CMDQ_ENTRIES)
 		return -EINVAL;
 	uint64_t prod = atomic_load(&r->cmdq_prod);
-	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
-	unsigned int spins = 0;
-	while (prod + n - atomic_load_explicit(&r->cmdq_cons,
-					       memory_order_acquire) >
-	       HW_CMDQ_ENTRIES) {
-		if (ioh_now_ns() > deadline)
-			return -EBUSY;
-		wait_step(&spins);
-	}
+	struct cmdq_room q = { r, prod, n };
+	if (drv_wait(d, cmdq_has_room, &q))
+		return -EBUSY;
 	for (unsigned int i = 0; i < n; i++)
 		r->cmdq[(prod + i) & (HW_CMDQ_ENTRIES - 1)] = cmds[i];
 	/* Orders table and entry writes, then commands, before prod. */
-	atomic_store_explicit(&r->cmdq_prod, prod + n, memory_order_release);
+	atomic_store_explicit(&r->cmdq_prod, prod + n, memory_order_seq_cst);
+	ioh_bell_ring(&r->cmd_bell);
 	return 0;
+}
+
+struct sync_wait {
+	struct hw_regs *r;
+	uint64_t seq;
+};
+
+static bool sync_reached(void *arg)
+{
+	const struct sync_wait *w = arg;
+	return (int64_t)(atomic_load_explicit(&w->r->sync_done,
+					      memory_order_acquire) - w->seq) >= 0;
 }
 
 static int wait_sync(struct iommu_drv *d, uint64_t seq)
 {
-	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
-	unsigned int spins = 0;
-	while ((int64_t)(atomic_load_explicit(&d->regs->sync_done,
-					      memory_order_acquire) - seq) < 0) {
-		if (ioh_now_ns() > deadline)
-			return -ETIMEDOUT;
-		wait_step(&spins);
-	}
-	return 0;
+	struct sync_wait w = { d->regs, seq };
+	return drv_wait(d, sync_reached, &w);
 }
 
 int iommu_drv_sync(struct iommu_drv *d)
@@ -324,21 +338,26 @@ int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 	return 0;
 }
 
+struct grace {
+	_Atomic uint64_t *slot;
+	uint64_t seq;
+};
+
+static bool engine_past(void *arg)
+{
+	const struct grace *g = arg;
+	uint64_t v = atomic_load(g->slot);
+	return !v || v >= g->seq + 2;
+}
+
 /* Wait until no engine of dev still works from an oracle older than seq. */
 static int oracle_grace(struct iommu_drv *d, unsigned int dev, uint64_t seq)
 {
-	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
-		_Atomic uint64_t *s = &d->regs->engines[dev][i].oracle_seq;
-		unsigned int spins = 0;
-		for (;;) {
-			uint64_t v = atomic_load(s);
-			if (!v || v >= seq + 2)
-				break;
-			if (ioh_now_ns() > deadline)
-				return -ETIMEDOUT;
-			wait_step(&spins);
-		}
+		struct grace g = { &d->regs->engines[dev][i].oracle_seq, seq };
+		int err = drv_wait(d, engine_past, &g);
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -390,27 +409,34 @@ void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on)
 
 /* ---- guest CPU and events ---- */
 
+struct paused_wait {
+	struct hw_regs *r;
+	uint32_t want;
+};
+
+static bool paused_is(void *arg)
+{
+	const struct paused_wait *w = arg;
+	return atomic_load(&w->r->guest_paused) == w->want;
+}
+
 static int wait_paused(struct iommu_drv *d, uint32_t want)
 {
-	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
-	unsigned int spins = 0;
-	while (atomic_load(&d->regs->guest_paused) != want) {
-		if (ioh_now_ns() > deadline)
-			return -ETIMEDOUT;
-		wait_step(&spins);
-	}
-	return 0;
+	struct paused_wait w = { d->regs, want };
+	return drv_wait(d, paused_is, &w);
 }
 
 int iommu_drv_guest_pause(struct iommu_drv *d)
 {
 	atomic_store(&d->regs->guest_pause_req, 1);
+	ioh_bell_ring(&d->regs->guest_bell);
 	return wait_paused(d, 1);
 }
 
 int iommu_drv_guest_resume(struct iommu_drv *d)
 {
 	atomic_store(&d->regs->guest_pause_req, 0);
+	ioh_bell_ring(&d->regs->guest_bell);
 	return wait_paused(d, 0);
 }
 

@@ -448,38 +448,36 @@ static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
 	return slot;
 }
 
-#define PIN_BATCH 512
-
 /*
- * One area's pages, a batch of page frames at a time; each batch takes
- * (or drops) a reference on the folio of every page in it.
+ * One area's pages, folio by folio, as memfd_pin_folios (what Linux's
+ * IOMMU_IOAS_MAP_FILE pins with) and gup's large-folio path do: each
+ * folio the area touches takes (or drops) one reference per page of it
+ * inside the area, in one add. The counts are pages, as pin_user_pages
+ * takes them; the work is O(folios), not O(pages).
  */
 static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
 		    bool pin)
 {
 	const struct kho_memfd *m = a->memfd;
-	const uint64_t ram_pfns = m->k->alloc.ram_size >> 12;
-	uint64_t pfn[PIN_BATCH];
-	uint64_t folio[PIN_BATCH];
-	size_t ri = memfd_run_search(m, a->offset);
+	const uint64_t ram = m->k->alloc.ram_size;
 	uint64_t off = a->offset, end = a->offset + a->len;
-	while (off < end) {
-		unsigned int n = 0;
-		for (; n < PIN_BATCH && off < end; n++, off += KHO_4K) {
-			while (ri < m->nr_runs && m->runs[ri].offset +
-			       (m->runs[ri].count << m->runs[ri].size_lg2) <= off)
-				ri++;
-			if (ri == m->nr_runs)
-				return -EFAULT;
-			const struct kho_memfd_run *r = &m->runs[ri];
-			pfn[n] = (r->pa + (off - r->offset)) >> 12;
-			folio[n] = p->run_folio[ri] + ((off - r->offset) >> r->size_lg2);
-		}
-		for (unsigned int i = 0; i < n; i++) {
-			/* A frame outside RAM would be a broken memfd. */
-			if (pfn[i] >= ram_pfns)
-				return -EFAULT;
-			p->refs[folio[i]] += pin ? 1 : (uint32_t)-1;
+	for (size_t ri = memfd_run_search(m, off); off < end; ri++) {
+		if (ri == m->nr_runs || m->runs[ri].offset > off)
+			return -EFAULT;
+		const struct kho_memfd_run *r = &m->runs[ri];
+		uint64_t bytes = r->count << r->size_lg2;
+		/* A frame outside RAM would be a broken memfd. */
+		if (r->pa >= ram || bytes > ram - r->pa)
+			return -EFAULT;
+		uint64_t rend = r->offset + bytes;
+		uint64_t idx = (off - r->offset) >> r->size_lg2;
+		uint64_t f = p->run_folio[ri] + idx;
+		uint64_t fend = r->offset + ((idx + 1) << r->size_lg2);
+		for (; off < end && off < rend; f++, fend += 1ull << r->size_lg2) {
+			uint64_t stop = fend < end ? fend : end;
+			uint32_t pages = (uint32_t)((stop - off) / KHO_4K);
+			p->refs[f] += pin ? pages : (uint32_t)-pages;
+			off = stop;
 		}
 	}
 	return 0;

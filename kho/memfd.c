@@ -214,6 +214,12 @@ const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 	return &m->folios[lo];
 }
 
+void kho_memfd_drop_index(struct kho_memfd *m)
+{
+	free(m->folios);
+	m->folios = NULL;
+}
+
 void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3])
 {
 	count[0] = count[1] = count[2] = 0;
@@ -223,13 +229,45 @@ void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3])
 
 /* ---- LUO object handler -------------------------------------------------- */
 
+static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end);
+
+/*
+ * Set or clear the preserved flag of runs [0, upto): a shuffled 4K slot
+ * (its pages a permutation of one 2 MiB block) in one call over the
+ * block, not one per page, so preserving costs O(runs of larger folios +
+ * fragmented slots). *failed: the run whose call failed.
+ */
+static int memfd_flag_runs(struct kho *k, const struct kho_memfd *m,
+			   size_t upto, unsigned set, unsigned clear,
+			   size_t *failed)
+{
+	size_t end;
+	for (size_t i = 0; i < upto;) {
+		const struct kho_memfd_run *r = &m->runs[i];
+		int err;
+		if (shuffled_slot(m, i, &end) && end <= upto) {
+			err = kho_folio_run_flags(&k->alloc, r->pa & ~(KHO_2M - 1),
+						  KHO_4K_LG2, KHO_2M / KHO_4K, 0,
+						  set, clear);
+		} else {
+			end = i + 1;
+			err = kho_folio_run_flags(&k->alloc, r->pa, r->size_lg2,
+						  r->count, 0, set, clear);
+		}
+		if (err) {
+			*failed = i;
+			return err;
+		}
+		i = end;
+	}
+	return 0;
+}
+
 static void memfd_unpreserve_runs(struct kho *k, struct kho_memfd *m,
 				  size_t upto)
 {
-	for (size_t i = 0; i < upto; i++)
-		kho_folio_run_flags(&k->alloc, m->runs[i].pa,
-				    m->runs[i].size_lg2, m->runs[i].count, 0, 0,
-				    KHO_FOLIO_PRESERVED);
+	size_t failed;
+	memfd_flag_runs(k, m, upto, 0, KHO_FOLIO_PRESERVED, &failed);
 }
 
 static int memfd_preserve(struct kho *k, void *obj)
@@ -237,15 +275,12 @@ static int memfd_preserve(struct kho *k, void *obj)
 	struct kho_memfd *m = obj;
 	if (m->preserved)
 		return -EBUSY;
-	for (size_t i = 0; i < m->nr_runs; i++) {
-		int err = kho_folio_run_flags(&k->alloc, m->runs[i].pa,
-					      m->runs[i].size_lg2,
-					      m->runs[i].count, 0,
-					      KHO_FOLIO_PRESERVED, 0);
-		if (err) {
-			memfd_unpreserve_runs(k, m, i);
-			return err;
-		}
+	size_t failed;
+	int err = memfd_flag_runs(k, m, m->nr_runs, KHO_FOLIO_PRESERVED, 0,
+				  &failed);
+	if (err) {
+		memfd_unpreserve_runs(k, m, failed);
+		return err;
 	}
 	m->preserved = true;
 	return 0;
@@ -622,35 +657,75 @@ uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset)
 	       0x5354414d50ull;
 }
 
-int kho_memfd_stamp(struct kho_memfd *m)
+/*
+ * Every step-th folio in file order, step = ceil(nr_folios / max_folios):
+ * calls fn on each, O(runs + folios visited). 1 when fn failed.
+ */
+static uint64_t stamp_walk(const struct kho_memfd *m, uint64_t max_folios,
+			   bool (*fn)(const struct kho_memfd *m, uint64_t off,
+				      uint64_t pa, uint64_t len),
+			   uint64_t *bad)
 {
+	uint64_t total = 0;
+	for (size_t i = 0; i < m->nr_runs; i++)
+		total += m->runs[i].count;
+	uint64_t step = max_folios && total > max_folios ?
+			(total + max_folios - 1) / max_folios : 1;
+	uint64_t first = 0, visited = 0; /* folio index of run i's first */
 	for (size_t i = 0; i < m->nr_runs; i++) {
 		const struct kho_memfd_run *r = &m->runs[i];
 		uint64_t len = 1ull << r->size_lg2;
-		for (uint64_t c = 0; c < r->count; c++) {
-			uint64_t *w = kho_va(m->k, r->pa + c * len, len);
-			if (!w)
-				return -ENODEV;
-			w[0] = kho_memfd_stamp_value(m->name, r->offset + c * len);
-			w[len / 8 - 1] = ~w[0];
+		for (uint64_t c = (step - first % step) % step; c < r->count;
+		     c += step) {
+			visited++;
+			if (!fn(m, r->offset + c * len, r->pa + c * len, len))
+				(*bad)++;
 		}
+		first += r->count;
 	}
-	return 0;
+	return visited;
+}
+
+static bool stamp_one(const struct kho_memfd *m, uint64_t off, uint64_t pa,
+		      uint64_t len)
+{
+	uint64_t *w = kho_va(m->k, pa, len);
+	if (!w)
+		return false;
+	w[0] = kho_memfd_stamp_value(m->name, off);
+	w[len / 8 - 1] = ~w[0];
+	return true;
+}
+
+static bool stamp_intact(const struct kho_memfd *m, uint64_t off, uint64_t pa,
+			 uint64_t len)
+{
+	const uint64_t *w = kho_va(m->k, pa, len);
+	uint64_t want = kho_memfd_stamp_value(m->name, off);
+	return w && w[0] == want && w[len / 8 - 1] == ~want;
+}
+
+int kho_memfd_stamp_some(struct kho_memfd *m, uint64_t max_folios)
+{
+	uint64_t bad = 0;
+	stamp_walk(m, max_folios, stamp_one, &bad);
+	return bad ? -ENODEV : 0;
+}
+
+uint64_t kho_memfd_check_stamp_some(const struct kho_memfd *m,
+				    uint64_t max_folios)
+{
+	uint64_t bad = 0;
+	stamp_walk(m, max_folios, stamp_intact, &bad);
+	return bad;
+}
+
+int kho_memfd_stamp(struct kho_memfd *m)
+{
+	return kho_memfd_stamp_some(m, 0);
 }
 
 uint64_t kho_memfd_check_stamp(const struct kho_memfd *m)
 {
-	uint64_t bad = 0;
-	for (size_t i = 0; i < m->nr_runs; i++) {
-		const struct kho_memfd_run *r = &m->runs[i];
-		uint64_t len = 1ull << r->size_lg2;
-		for (uint64_t c = 0; c < r->count; c++) {
-			const uint64_t *w = kho_va(m->k, r->pa + c * len, len);
-			uint64_t want = kho_memfd_stamp_value(m->name,
-							      r->offset + c * len);
-			if (!w || w[0] != want || w[len / 8 - 1] != ~want)
-				bad++;
-		}
-	}
-	return bad;
+	return kho_memfd_check_stamp_some(m, 0);
 }

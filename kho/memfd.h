@@ -73,6 +73,9 @@ void kho_memfd_forget(struct kho_memfd *m);
  * for the index). Not thread-safe on first use. */
 const struct kho_memfd_folio *kho_memfd_lookup(const struct kho_memfd *m,
 					       uint64_t offset);
+/* Free the per-folio index (kho_memfd_lookup builds it again when
+ * needed): at 1 TiB, 18 MB an exec would otherwise tear down. */
+void kho_memfd_drop_index(struct kho_memfd *m);
 /* Counts of folios by order. */
 void kho_memfd_census(const struct kho_memfd *m, uint64_t count[3]);
 
@@ -102,6 +105,15 @@ int kho_memfd_stamp(struct kho_memfd *m);
 /* Folios whose stamp is wrong (0: all intact). */
 uint64_t kho_memfd_check_stamp(const struct kho_memfd *m);
 uint64_t kho_memfd_stamp_value(const char *name, uint64_t offset);
+/*
+ * The same for at most max_folios of them (every step-th folio in file
+ * order; 0: all): a large guest's data is sampled, not every folio
+ * touched, so stamping costs O(runs + max_folios) and at most two pages
+ * of physmem per sampled folio.
+ */
+int kho_memfd_stamp_some(struct kho_memfd *m, uint64_t max_folios);
+uint64_t kho_memfd_check_stamp_some(const struct kho_memfd *m,
+				    uint64_t max_folios);
 
 extern const struct kho_obj_ops kho_memfd_ops;
 

@@ -57,6 +57,8 @@ struct lu_opt_pas {
 	  "boot from the handover blob at this physical address")             \
 	X(BOOL, recover, "recover", false, 0, NULL,                           \
 	  "a recovery kernel after a crash")                                  \
+	X(BOOL, probe, "probe", false, 0, NULL,                               \
+	  "only the bare exec round trip: map RAM and the region, report")    \
 	X(PAS, candidates, "candidates", { { 0 } }, 0, NULL,                  \
 	  "recovery: handovers the crashed kernels reported")                 \
 	X(STR, profile, "profile", "v1", 0, NULL,                             \
@@ -95,6 +97,8 @@ struct lu_opt_pas {
 	  "when it committed its handover")                                   \
 	X(U64, preserve_ns, "preserve-ns", 0, UINT64_MAX, NULL,               \
 	  "how long it spent preserving")                                     \
+	X(U64, unmap_ns, "unmap-ns", 0, UINT64_MAX, NULL,                     \
+	  "how long it spent dropping its mappings of RAM")                   \
 	X(STR, save_dir, "save-handover", NULL, 0, NULL,                      \
 	  "keep a copy of every blob passed on in this directory")            \
 	X(STR, exe, "next", NULL, 0, NULL,                                    \

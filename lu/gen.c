@@ -25,6 +25,7 @@ const char *const lu_injections[] = {
 
 static const char *const phase_names[LU_NR_PHASES] = {
 	[LU_PH_PRESERVE] = "preserve",
+	[LU_PH_UNMAP] = "unmap_ram",
 	[LU_PH_FREEZE_TO_EXEC] = "freeze_to_exec",
 	[LU_PH_BOOT] = "boot_parse",
 	[LU_PH_RESUME] = "guest_resume",

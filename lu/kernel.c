@@ -9,6 +9,8 @@
 #include "lu/gen.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ioh/ioh.h"
@@ -50,6 +52,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	g->from = cfg->from_profile ? cfg->from_profile : "";
 	if (cfg->handover.set) {
 		g->phase_ns[LU_PH_PRESERVE] = cfg->preserve_ns;
+		g->phase_ns[LU_PH_UNMAP] = cfg->unmap_ns;
 		/* From the guest's pause (freeze begins) to this kernel's start. */
 		g->phase_ns[LU_PH_FREEZE_TO_EXEC] = t_start - cfg->t_pause_ns;
 		g->commit_ns = cfg->t_freeze_ns - cfg->t_pause_ns;
@@ -66,6 +69,12 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		err = hw_region_attach(&g->region, cfg->region_fd);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
+	if (cfg->probe) {
+		/* The floor a blackout is compared with (bench_scale). */
+		dprintf(cfg->report_fd, "{\"probe\":true,\"exec_us\":%" PRIu64 "}\n",
+			(t_start - cfg->t_pause_ns) / 1000);
+		return LU_EXIT_OK;
+	}
 
 	int rc = cfg->recover ? lu_boot_recovery(g) :
 		 cfg->handover.set ? lu_boot_handover(g) : lu_boot_fresh(g);

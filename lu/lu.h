@@ -99,6 +99,7 @@ int lu_strategy_register(const struct lu_strategy *s);
 
 enum lu_phase {
 	LU_PH_PRESERVE,       /* outgoing: mark and describe what survives */
+	LU_PH_UNMAP,          /* outgoing: drop its RAM mappings (process artefact) */
 	LU_PH_FREEZE_TO_EXEC, /* blob committed -> next kernel running */
 	LU_PH_BOOT,           /* validate blob, reserve, poison, parse */
 	LU_PH_RESUME,         /* re-adopt configuration, guest running again */

@@ -249,9 +249,16 @@ int lu_live_update(struct lu_gen *g)
 		lu_unpreserve_all(g);
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "preserve: %s", strerror(-err));
 	}
-	/* Still outside the blackout: leave the exec nothing to tear down. */
-	physmem_drop_mappings(&g->pm);
 	uint64_t preserve_ns = ioh_now_ns() - t;
+	/*
+	 * Still outside the blackout: leave the exec nothing to tear down
+	 * (a process artefact, reported on its own: a kexec tears nothing
+	 * down).
+	 */
+	physmem_drop_mappings(&g->pm);
+	for (unsigned int i = 0; i < g->nr_memfds; i++)
+		kho_memfd_drop_index(g->memfds[i]);
+	uint64_t unmap_ns = ioh_now_ns() - t - preserve_ns;
 
 	/* The VMM stops the vCPUs; a strategy may stop the devices too. */
 	err = iommu_drv_guest_pause(&g->drv);
@@ -279,6 +286,7 @@ int lu_live_update(struct lu_gen *g)
 	next.cfg.handover = (struct lu_opt_pa){ true, pa };
 	next.cfg.t_pause_ns = t_pause;
 	next.cfg.preserve_ns = preserve_ns;
+	next.cfg.unmap_ns = unmap_ns;
 	next.cfg.t_freeze_ns = ioh_now_ns();
 	const char *exe = c->exe ? c->exe : "/proc/self/exe";
 	struct lu_argv av;

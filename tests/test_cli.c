@@ -6,7 +6,9 @@
  * strategy on a small guest checked through its JSON report, the demo's
  * files, dump and check round trips, and the bench suite's merged JSON.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,6 +153,14 @@ static void test_run_input_errors(void **state)
 		{ "--guest-mem 3M", "--guest-mem: '3M'" },
 		{ "--guest-mem 4M", "--guest-mem: '4M'" },
 		{ "--guest-mem", "--guest-mem needs a value" },
+		/* Sizes this machine cannot back, the limit named. */
+		{ "--guest-mem 128T", "--guest-mem: '128T'" },
+		{ "--guest-mem 64T", "allocator's limit of 65536 GiB (KHO_RAM_MAX)" },
+		{ "--guest-mem 1T --va-bits 39", "39-bit IOVA width" },
+		{ "--guest-mem 512G --va-bits 39 --hotplug", "with its hotplug slots" },
+		{ "--guest-mem 1T --folio-mix 4k=1000000", "(KHO_FDT_MAX)" },
+		{ "--guest-mem 4T --folio-mix 4k=1000000,scatter=0",
+		  "(KHO_FDT_MAX)" },
 		{ "--folio-mix 1g=x", "--folio-mix: '1g=x'" },
 		{ "--folio-mix 2g=5", "--folio-mix: '2g=5'" },
 		{ "--devices 0", "--devices: '0'" },
@@ -203,7 +213,7 @@ static void test_run_input_errors(void **state)
 /* ---- run: each strategy, through its JSON report -------------------------- */
 
 static const char *const phases[] = {
-	"preserve", "freeze_to_exec", "boot_parse", "guest_resume",
+	"preserve", "unmap_ram", "freeze_to_exec", "boot_parse", "guest_resume",
 	"replay_repin", "build", "diff_reconcile", "switch", "free", "finish",
 };
 
@@ -655,6 +665,55 @@ static void test_bench(void **state)
 	assert_has(out, "--dir");
 }
 
+/*
+ * Ctrl-C: the terminal sends SIGINT to the whole foreground process
+ * group. The runner, the machine and every kernel go, none is left
+ * behind, and no shared-memory file stays (RAM and the region are
+ * memfds, nothing under /dev/shm).
+ */
+static void test_run_interrupted(void **state)
+{
+	(void)state;
+	char bin[4096];
+	snprintf(bin, sizeof(bin), "%s/iohandover", kho_test_bindir());
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		if (!freopen("/dev/null", "w", stdout) ||
+		    !freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execl(bin, "iohandover", "run", "--guest-mem", "1G", "--run-ms",
+		      "5000", "--json", "int.json", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	/* Mid-run: the run lasts at least 5 s of DMA. */
+	struct timespec ts = { 1, 0 };
+	nanosleep(&ts, NULL);
+	assert_int_equal(killpg(pid, SIGINT), 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+	/* Every process of the group ends (orphans are reaped by init). */
+	bool gone = false;
+	for (int i = 0; i < 300 && !gone; i++) {
+		gone = killpg(pid, 0) && errno == ESRCH;
+		if (!gone) {
+			struct timespec t = { 0, 100000000 };
+			nanosleep(&t, NULL);
+		}
+	}
+	assert_true(gone);
+	assert_false(exists("int.json"));
+	DIR *d = opendir("/dev/shm");
+	for (struct dirent *e; d && (e = readdir(d));)
+		assert_null(strstr(e->d_name, "ioh"));
+	if (d)
+		closedir(d);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -679,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_run_formats_chain),
 		cmocka_unit_test(test_run_not_hitless),
 		cmocka_unit_test(test_run_crash),
+		cmocka_unit_test(test_run_interrupted),
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_dump_check),
 		cmocka_unit_test(test_check_per_piece),

@@ -504,7 +504,9 @@ static void watch_tick(void *arg, const struct world_tick *t)
  * so the bound below is far under what running devices do in the 10 ms
  * between samples), and they are stopped only while the guest is paused.
  * v2 -> v1 at BBM level 0 changes the layout under the devices: running,
- * they would see the switch as conflicts.
+ * they would see the switch as conflicts. The guest is all 4 KiB folios,
+ * so that the re-pin and build inside the pause (O(folios) and O(table
+ * pages)) last long enough to sample.
  */
 static void test_stop_the_world_stops_dma(void **state)
 {
@@ -518,6 +520,7 @@ static void test_stop_the_world_stops_dma(void **state)
 		scenario(&sc, PT_FMT_ARM_S2, "v2", "v1", &lu_strategy_stop_the_world, 0);
 		sc.guest_mem = sizes[i];
 		sc.mix.ppm_1g = 0;
+		sc.mix.ppm_4k = 1000000;
 		sc.tick = watch_tick;
 		sc.tick_arg = &w;
 		run(&sc, &r);

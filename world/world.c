@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,8 +252,13 @@ static pid_t exec_kernel(const struct world_scenario *sc,
 		errno = -err;
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* Kernels go with the runner, as the machine does (kept
+		 * across their execs). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(3);
 		execv(sc->kernel_path, av.argv);
 		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
 			strerror(errno));
@@ -372,6 +378,119 @@ static int wait_exit(pid_t pid, uint64_t timeout_ms,
 	}
 }
 
+/* ---- capacity ---------------------------------------------------------- */
+
+#define MIB ((uint64_t)1 << 20)
+
+/* Fragmented 2 MiB slots (4K folios) and slots in all, of the mix. */
+static void mix_counts(const struct world_scenario *sc, double *gigs,
+		       double *slots, double *slots4k)
+{
+	*gigs = (double)sc->guest_mem / (double)(1ull << 30);
+	*slots = *gigs * (1.0 - sc->mix.ppm_1g / 1e6) * 512.0;
+	if (*slots < 1)
+		*slots = 1;
+	*slots4k = *slots * (sc->mix.ppm_4k / 1e6);
+}
+
+/*
+ * The handover blob (kho_prepare's FDT): a shuffled 4K slot is one
+ * record of 1040 bytes (a run of 24 when not shuffled), other folios are
+ * runs of 24 bytes, broken by each fragmented slot; the preserved-memory
+ * map about as many ranges of 16; the table page list 8 per page.
+ */
+static uint64_t blob_estimate(const struct world_scenario *sc)
+{
+	double gigs, slots, s4k;
+	mix_counts(sc, &gigs, &slots, &s4k);
+	double runs = gigs * (sc->mix.ppm_1g / 1e6) + 2 * s4k + 16;
+	double pages = gigs + s4k + 16;
+	return (uint64_t)(s4k * (sc->mix.scatter_4k ? 1040.0 : 24.0) +
+			  runs * (24.0 + 16.0) + pages * 8.0) + 65536;
+}
+
+uint64_t world_memory_estimate(const struct world_scenario *sc)
+{
+	/*
+	 * Folios of the mix: 1 GiB chunks, a share of them one folio, the
+	 * rest 512 slots of 2 MiB, a share of those 512 folios of 4 KiB.
+	 */
+	double gigs, slots, s4k;
+	mix_counts(sc, &gigs, &slots, &s4k);
+	double f4k = s4k * 512.0;
+	double folios = gigs * (sc->mix.ppm_1g / 1e6) + slots + f4k;
+	/*
+	 * Per folio, in the kernel: its index and run (about 60 bytes), the
+	 * pins (4), the blob's share and its copy in the next kernel (about
+	 * 60): 128 bytes. Table pages: one per GiB above the 2M level, one
+	 * per fragmented slot for its 4K leaves, twice while rebuild's new
+	 * table exists; touched RAM pages count in both processes. Fixed:
+	 * the DMA windows (256 MiB), the guest CPU's (16 MiB), stamps of the
+	 * guest's data (32 MiB) and the machine's bitmap of freed pages (one
+	 * bit per 4 KiB of RAM, touched where tables come and go), plus
+	 * 128 MiB of slack for everything else.
+	 */
+	double tables = (gigs + f4k / 512.0 + 16) * 4096.0 * 2;
+	double ram = (double)lu_vmm_ram_size(sc->guest_mem);
+	return (uint64_t)(folios * 128.0 + tables + ram / 4096.0 / 8.0 / 8.0) +
+	       (256 + 16 + 32 + 128) * MIB;
+}
+
+static uint64_t mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	uint64_t kb = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+int world_check_capacity(const struct world_scenario *sc, char *why, size_t len)
+{
+	const uint64_t g = sc->guest_mem;
+	/* Hotplug slots: 1 GiB each above the guest, one per update. */
+	uint64_t top = sc->hotplug ? ((g + (1ull << 30)) & ~((1ull << 30) - 1)) +
+				     (uint64_t)sc->updates * (1ull << 30) : g;
+	if (sc->va_bits < 64 && top > (1ull << sc->va_bits)) {
+		snprintf(why, len, "a guest of %" PRIu64 " MiB%s needs IOVAs up to "
+			 "%" PRIu64 " MiB, beyond the %u-bit IOVA width of the "
+			 "tables (%" PRIu64 " MiB; --va-bits)", g / MIB,
+			 sc->hotplug ? " with its hotplug slots" : "", top / MIB,
+			 sc->va_bits, (uint64_t)((1ull << sc->va_bits) / MIB));
+		return -ERANGE;
+	}
+	uint64_t ram = lu_vmm_ram_size(g);
+	if (ram > KHO_RAM_MAX) {
+		snprintf(why, len, "a guest of %" PRIu64 " GiB needs %" PRIu64
+			 " GiB of machine RAM, beyond the host allocator's limit "
+			 "of %llu GiB (KHO_RAM_MAX)", g >> 30, ram >> 30,
+			 (unsigned long long)(KHO_RAM_MAX >> 30));
+		return -E2BIG;
+	}
+	uint64_t blob = blob_estimate(sc);
+	if (blob > KHO_FDT_MAX) {
+		snprintf(why, len, "a guest of %" PRIu64 " GiB with this folio mix "
+			 "needs a handover blob of about %" PRIu64 " MiB, beyond "
+			 "its limit of %u MiB (KHO_FDT_MAX)", g >> 30, blob / MIB,
+			 KHO_FDT_MAX >> 20);
+		return -E2BIG;
+	}
+	uint64_t need = world_memory_estimate(sc), have = mem_available();
+	if (have && need > have) {
+		snprintf(why, len, "a guest of %" PRIu64 " GiB with this folio mix "
+			 "needs about %" PRIu64 " MiB of memory (folios, tables, "
+			 "DMA windows), more than the %" PRIu64 " MiB this machine "
+			 "has available (MemAvailable)", g >> 30, need / MIB,
+			 have / MIB);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int world_run(const struct world_scenario *sc, struct world_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -383,6 +502,10 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
+	char why[256];
+	int cap = world_check_capacity(sc, why, sizeof(why));
+	if (cap)
+		return cap;
 	res->devices = sc->devices;
 	res->t0_ns = ioh_now_ns();
 
@@ -482,4 +605,41 @@ void world_result_free(struct world_result *res)
 	free(res->events);
 	res->events = NULL;
 	res->nr_events = 0;
+}
+
+int world_exec_probe(const struct world_scenario *sc, uint64_t *round_trip_ns)
+{
+	uint64_t ram = lu_vmm_ram_size(sc->guest_mem);
+	struct physmem pm;
+	struct hw_region region;
+	int err = physmem_create(&pm, ram);
+	if (err)
+		return err;
+	err = hw_region_create(&region, ram, sc->bbm_level);
+	if (err) {
+		physmem_detach(&pm, true);
+		return err;
+	}
+	int report_fd = memfd_create("ioh-probe", 0);
+	err = report_fd < 0 ? -errno : 0;
+	if (!err) {
+		struct lu_gen_cfg k;
+		lu_gen_cfg_defaults(&k);
+		machine_fds(&k, pm.fd, region.fd, report_fd);
+		k.probe = true;
+		uint64_t t0 = ioh_now_ns();
+		k.t_pause_ns = t0;
+		fflush(NULL);
+		pid_t pid = exec_kernel(sc, &k);
+		int status = 0;
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			err = -ECHILD;
+		*round_trip_ns = ioh_now_ns() - t0;
+		if (!err && (!WIFEXITED(status) || WEXITSTATUS(status)))
+			err = -EIO;
+		close(report_fd);
+	}
+	hw_region_detach(&region, true);
+	physmem_detach(&pm, true);
+	return err;
 }

@@ -110,7 +110,26 @@ struct world_result {
 	uint64_t t0_ns;           /* scenario start, CLOCK_MONOTONIC */
 };
 
+/*
+ * Whether this machine can back sc before anything starts: the guest
+ * (and the hotplug slots above it) inside the IOVA width, its RAM inside
+ * the host allocator's limit, and an estimate of the memory its folios,
+ * tables, DMA windows and the machine's per-page state take against
+ * MemAvailable. 0, or -ERANGE / -E2BIG / -ENOMEM with the limit named in
+ * why. world_run refuses what fails it.
+ */
+int world_check_capacity(const struct world_scenario *sc, char *why, size_t len);
+/* Estimated peak memory of the largest process (bytes). */
+uint64_t world_memory_estimate(const struct world_scenario *sc);
+
 int world_run(const struct world_scenario *sc, struct world_result *res);
+/*
+ * The bare exec round trip of sc's kernel binary, the floor of a
+ * blackout: RAM and region as world_run makes them for sc, no machine;
+ * fork, exec the kernel with --probe (it maps physmem and the region and
+ * reports), wait for it.
+ */
+int world_exec_probe(const struct world_scenario *sc, uint64_t *round_trip_ns);
 void world_result_free(struct world_result *res);
 
 #endif /* IOH_WORLD_WORLD_H */

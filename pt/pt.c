@@ -343,7 +343,8 @@ static void free_subtree(struct pt_table *t, uint64_t *table, pt_oaddr_t pa,
 			 unsigned int level)
 {
 	if (level > 0) {
-		for (unsigned int i = 0; i < pt_items(t, level); i++) {
+		const unsigned int nitems = pt_items(t, level);
+		for (unsigned int i = 0; i < nitems; i++) {
 			uint64_t e = pt_read(&table[i]);
 			if (pt_fmt_present(t->fmt, e) &&
 			    pt_fmt_is_table(t->fmt, e, level))
@@ -566,7 +567,8 @@ void pt_retire_subtree(struct pt_table *t, pt_oaddr_t pa, unsigned int level,
 {
 	uint64_t *table = pt_table_va(t, pa);
 	if (level > 0) {
-		for (unsigned int i = 0; i < pt_items(t, level); i++) {
+		const unsigned int nitems = pt_items(t, level);
+		for (unsigned int i = 0; i < nitems; i++) {
 			uint64_t e = pt_read(&table[i]);
 			if (pt_fmt_present(t->fmt, e) &&
 			    pt_fmt_is_table(t->fmt, e, level))
@@ -622,7 +624,8 @@ static uint64_t leaf_run(const struct pt_table *t, pt_vaddr_t va,
 static bool subtree_empty(const struct pt_table *t, const uint64_t *table,
 			  unsigned int level)
 {
-	for (unsigned int i = 0; i < pt_items(t, level); i++) {
+	const unsigned int nitems = pt_items(t, level);
+	for (unsigned int i = 0; i < nitems; i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (!pt_fmt_present(t->fmt, e))
 			continue;
@@ -1042,7 +1045,8 @@ static bool scan_leaf(const struct pt_table *t, const uint64_t *table,
 {
 	uint64_t isz = pt_item_size(level);
 	pt_vaddr_t es = va & ~(isz - 1);
-	for (unsigned int i = pt_index(t, va, level); i < pt_items(t, level); i++) {
+	const unsigned int nitems = pt_items(t, level);
+	for (unsigned int i = pt_index(t, va, level); i < nitems; i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (pt_fmt_present(t->fmt, e)) {
 			if (level > 0 && pt_fmt_is_table(t->fmt, e, level)) {
@@ -1192,6 +1196,21 @@ int pt_split_need(const struct pt_table *t, pt_vaddr_t va, unsigned long *n)
 {
 	struct pt_leaf leaf;
 	*n = 0;
+	/* The common case first: va starts an item that is not in a run
+	 * (or nothing is mapped there), so nothing is cut. */
+	const uint64_t *table = t->top;
+	for (unsigned int level = t->top_level;; level--) {
+		uint64_t e = pt_read(&table[pt_index(t, va, level)]);
+		if (!pt_fmt_present(t->fmt, e))
+			return 0;
+		if (level == 0 || !pt_fmt_is_table(t->fmt, e, level)) {
+			if (!(va & (pt_item_size(level) - 1)) &&
+			    !pt_entry_contig(t, e, level))
+				return 0;
+			break;
+		}
+		table = pt_next_table(t, e);
+	}
 	if (pt_leaf_at(t, va, &leaf) || leaf.va == va)
 		return 0;
 	unsigned int level = leaf.level;
@@ -1330,7 +1349,8 @@ static uint64_t unmap_level(struct pt_table *t, uint64_t *table,
 			g->leaf_levels |= 1;
 		return (uint64_t)present << 12;
 	}
-	for (unsigned int i = pt_index(t, va, level); i < pt_items(t, level); i++) {
+	const unsigned int nitems = pt_items(t, level);
+	for (unsigned int i = pt_index(t, va, level); i < nitems; i++) {
 		uint64_t *p = &table[i];
 		uint64_t e = pt_read(p);
 		pt_vaddr_t el = es + (isz - 1);
@@ -1413,7 +1433,8 @@ static int for_each_table(const struct pt_table *t, const uint64_t *table,
 		ret = fn(arg, pa + (uint64_t)k * PT_TABLE_SIZE, level);
 	if (ret || level == 0)
 		return ret;
-	for (unsigned int i = 0; i < pt_items(t, level); i++) {
+	const unsigned int nitems = pt_items(t, level);
+	for (unsigned int i = 0; i < nitems; i++) {
 		uint64_t e = pt_read(&table[i]);
 		if (!pt_fmt_present(t->fmt, e) || !pt_fmt_is_table(t->fmt, e, level))
 			continue;
@@ -1515,7 +1536,8 @@ static int adopt_table(struct adopt *a, const uint64_t *table, pt_oaddr_t pa,
 		t->nr_tables++;
 	}
 	int err;
-	for (unsigned int i = 0; i < pt_items(t, level); i++) {
+	const unsigned int nitems = pt_items(t, level);
+	for (unsigned int i = 0; i < nitems; i++) {
 		uint64_t e = pt_read(&table[i]);
 		struct pt_entry_info info;
 		pt_fmt_decode(f, e, level, &info);

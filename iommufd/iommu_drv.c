@@ -63,6 +63,9 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 	struct hw_regs *r = d->regs;
 	if (n > HW_CMDQ_ENTRIES)
 		return -EINVAL;
+	/* Injected: the queue stays full past the timeout. */
+	if (ioh_fail("drv.submit"))
+		return -EBUSY;
 	uint64_t prod = atomic_load(&r->cmdq_prod);
 	uint64_t deadline = ioh_now_ns() + d->timeout_ns;
 	unsigned int spins = 0;
@@ -102,6 +105,9 @@ int iommu_drv_sync(struct iommu_drv *d)
 	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + 1;
 	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
 	int err = iommu_drv_submit(d, &c, 1);
+	/* Injected: the sync was queued but not seen to complete in time. */
+	if (!err && ioh_fail("drv.sync"))
+		return -ETIMEDOUT;
 	return err ? err : wait_sync(d, seq);
 }
 

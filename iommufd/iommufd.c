@@ -130,14 +130,27 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 	return 0;
 }
 
+static void hwpt_unregister(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] == hwpt)
+			ictx->hwpt[i] = NULL;
+}
+
 void iommufd_fini(struct iommufd_ctx *ictx)
 {
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
 		if (ictx->dev[i].hwpt)
 			iommufd_device_detach(ictx, i);
-	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
-		if (ictx->hwpt[i])
-			iommufd_hwpt_destroy(ictx, ictx->hwpt[i]);
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		/* A device that could not be detached keeps its table: only
+		 * the object goes, its pages stay allocated. */
+		if (h && iommufd_hwpt_destroy(ictx, h)) {
+			hwpt_unregister(ictx, h);
+			free(h);
+		}
+	}
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		if (ictx->ioas[i]) {
 			free(ictx->ioas[i]->areas);
@@ -224,7 +237,8 @@ int iommufd_ioas_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas **out)
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		if (ictx->ioas[i])
 			continue;
-		struct iommufd_ioas *ioas = calloc(1, sizeof(*ioas));
+		struct iommufd_ioas *ioas = ioh_fail("iommufd.alloc") ? NULL :
+			calloc(1, sizeof(*ioas));
 		if (!ioas)
 			return -ENOMEM;
 		ioas->id = ictx->next_id++;
@@ -275,7 +289,8 @@ int iommufd_ioas_insert_area(struct iommufd_ioas *ioas,
 		return -EEXIST;
 	if (ioas->nr_areas == ioas->cap_areas) {
 		size_t cap = ioas->cap_areas ? 2 * ioas->cap_areas : 16;
-		struct iommufd_area *n = realloc(ioas->areas, cap * sizeof(*n));
+		struct iommufd_area *n = ioh_fail("iommufd.alloc") ? NULL :
+			realloc(ioas->areas, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		ioas->areas = n;
@@ -403,7 +418,7 @@ static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
 	if (!slot)
 		return NULL;
 	uint64_t folios = 0;
-	uint64_t *first = calloc(m->nr_runs ? m->nr_runs : 1, sizeof(*first));
+	uint64_t *first = ioh_fail("iommufd.alloc") ? NULL : calloc(m->nr_runs ? m->nr_runs : 1, sizeof(*first));
 	for (size_t r = 0; first && r < m->nr_runs; r++) {
 		first[r] = folios;
 		folios += m->runs[r].count;
@@ -420,53 +435,73 @@ static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
 #define PIN_BATCH 512
 
 /*
- * One area's pages, a batch of page frames at a time; each batch takes
- * (or drops) a reference on the folio of every page in it.
+ * Pages [a->offset, a->offset + *done) of one area, a batch of page
+ * frames at a time; each batch takes (or drops) a reference on the folio
+ * of every page in it. A batch is checked whole before any of it is
+ * applied, so on an error *done says exactly what was applied.
  */
-static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
-		    bool pin)
+static int area_pin_part(struct iommufd_pins *p, const struct iommufd_area *a,
+			 uint64_t end, bool pin, uint64_t *done)
 {
 	const struct kho_memfd *m = a->memfd;
 	const uint64_t ram_pfns = m->k->alloc.ram_size >> 12;
-	uint64_t pfn[PIN_BATCH];
 	uint64_t folio[PIN_BATCH];
 	size_t ri = memfd_run_search(m, a->offset);
-	uint64_t off = a->offset, end = a->offset + a->len;
+	uint64_t off = a->offset;
+	*done = 0;
 	while (off < end) {
 		unsigned int n = 0;
-		for (; n < PIN_BATCH && off < end; n++, off += KHO_4K) {
+		uint64_t boff = off;
+		for (; n < PIN_BATCH && boff < end; n++, boff += KHO_4K) {
 			while (ri < m->nr_runs && m->runs[ri].offset +
-			       (m->runs[ri].count << m->runs[ri].size_lg2) <= off)
+			       (m->runs[ri].count << m->runs[ri].size_lg2) <= boff)
 				ri++;
 			if (ri == m->nr_runs)
 				return -EFAULT;
 			const struct kho_memfd_run *r = &m->runs[ri];
-			pfn[n] = (r->pa + (off - r->offset)) >> 12;
-			folio[n] = p->run_folio[ri] + ((off - r->offset) >> r->size_lg2);
-		}
-		for (unsigned int i = 0; i < n; i++) {
 			/* A frame outside RAM would be a broken memfd. */
-			if (pfn[i] >= ram_pfns)
+			if ((r->pa + (boff - r->offset)) >> 12 >= ram_pfns)
 				return -EFAULT;
-			p->refs[folio[i]] += pin ? 1 : (uint32_t)-1;
+			folio[n] = p->run_folio[ri] + ((boff - r->offset) >> r->size_lg2);
 		}
+		for (unsigned int i = 0; i < n; i++)
+			p->refs[folio[i]] += pin ? 1 : (uint32_t)-1;
+		off = boff;
+		*done = off - a->offset;
 	}
 	return 0;
+}
+
+/* One area whole, or nothing of it. */
+static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
+		    bool pin)
+{
+	uint64_t done, undone;
+	int err = area_pin_part(p, a, a->offset + a->len, pin, &done);
+	if (err && done)
+		area_pin_part(p, a, a->offset + done, !pin, &undone);
+	return err;
 }
 
 int64_t iommufd_ioas_pin(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 			 bool pin)
 {
 	int64_t pages = 0;
-	for (size_t i = 0; i < ioas->nr_areas; i++) {
+	int err = 0;
+	size_t i;
+	for (i = 0; i < ioas->nr_areas && !err; i++) {
 		const struct iommufd_area *a = &ioas->areas[i];
 		struct iommufd_pins *p = pins_for(ictx, a->memfd);
-		if (!p)
-			return -ENOMEM;
-		int err = area_pin(p, a, pin);
-		if (err)
-			return err;
-		pages += (int64_t)(a->len / KHO_4K);
+		err = p ? area_pin(p, a, pin) : -ENOMEM;
+		if (!err)
+			pages += (int64_t)(a->len / KHO_4K);
+	}
+	if (err) {
+		/* All or nothing: the areas done before the failed one go back. */
+		for (size_t j = 0; j + 1 < i; j++)
+			area_pin(pins_for(ictx, ioas->areas[j].memfd),
+				 &ioas->areas[j], !pin);
+		return err;
 	}
 	if (pin)
 		ictx->stats.pinned_bytes += (uint64_t)pages * KHO_4K;
@@ -521,12 +556,18 @@ struct map_undo {
 	struct pt_table *t;
 	uint64_t iova;
 	uint64_t done; /* bytes mapped from iova on */
+	/*
+	 * What the maps touched. A map that fails with PT_EPLAN was undone
+	 * by pt after hardware may have seen it: the tables it removed are
+	 * deferred and only an invalidation of this range may free them.
+	 */
+	struct pt_gather g;
 };
 
 static int map_run_undoable(void *arg, const struct iommufd_run *r)
 {
 	struct map_undo *u = arg;
-	int err = pt_map_range(u->t, r->iova, r->pa, r->len, r->prot, NULL);
+	int err = pt_map_range(u->t, r->iova, r->pa, r->len, r->prot, &u->g);
 	if (!err)
 		u->done = r->iova + r->len - u->iova;
 	return err;
@@ -572,6 +613,7 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 			continue;
 		u.t = &h->pt;
 		u.done = 0;
+		pt_gather_init(&u.g);
 		err = iommufd_ioas_for_each_run(&one, false, map_run_undoable, &u);
 		if (err) {
 			failed = h;
@@ -581,10 +623,13 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 	}
 	if (err) {
 		struct pt_gather g;
-		if (failed && u.done) {
-			pt_gather_init(&g);
-			pt_unmap_range(&failed->pt, iova, u.done, 0, &g, NULL);
-			iommufd_flush(ictx, failed, &g);
+		if (failed) {
+			/* u.g covers a map undone by pt (PT_EPLAN) too. */
+			if (u.done)
+				pt_unmap_range(&failed->pt, iova, u.done, 0, &u.g,
+					       NULL);
+			if (!pt_gather_empty(&u.g) || u.g.nr_deferred)
+				iommufd_flush(ictx, failed, &u.g);
 		}
 		for (unsigned int i = 0; i < nr_done; i++) {
 			pt_gather_init(&g);
@@ -654,7 +699,8 @@ int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 {
 	if (flags & ~IOMMUFD_HWPT_FLAGS_ALL)
 		return -EINVAL;
-	struct iommufd_hwpt *h = calloc(1, sizeof(*h));
+	struct iommufd_hwpt *h = ioh_fail("iommufd.alloc") ? NULL :
+		calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_lock(&ictx->lock);
@@ -690,11 +736,12 @@ fail:
 	return err;
 }
 
-void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 {
-	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
-		if (ictx->hwpt[i] == hwpt)
-			ictx->hwpt[i] = NULL;
+	/* A device still translating through it would walk freed pages. */
+	if (hwpt->users)
+		return -EBUSY;
+	hwpt_unregister(ictx, hwpt);
 	/*
 	 * Walk caches may still point into the table: flush the domain and
 	 * wait before its pages go back to the allocator. Without a
@@ -707,6 +754,7 @@ void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	if (!err)
 		pt_deinit(&hwpt->pt);
 	free(hwpt);
+	return 0;
 }
 
 /* ---- devices ----------------------------------------------------------- */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kho/alloc.h"
+#include "ioh/ioh.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -247,6 +248,8 @@ int kho_folio_alloc(struct kho_alloc *a, unsigned size_lg2, uint64_t *pa)
 	uint32_t g, b;
 	int err;
 
+	if (ioh_fail("kho.alloc"))
+		return -ENOMEM;
 	if (o == KHO_ORDER_1G) {
 		g = (uint32_t)kho_bit_next_set(a->gig_free, 0, a->nr_gigs);
 		if (g == a->nr_gigs)

@@ -832,6 +832,8 @@ static int check_oa(const struct pt_table *t, pt_oaddr_t pa, uint64_t len)
 	return 0;
 }
 
+unsigned long pt_inject_eplan;
+
 int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		 uint64_t len, uint32_t prot, struct pt_gather *g)
 {
@@ -850,14 +852,15 @@ int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 	if (err)
 		return err;
 
-	if (map_fast(t, va, pa, len, attr, g))
+	bool skew = pt_inject_eplan && !--pt_inject_eplan;
+	if (!skew && map_fast(t, va, pa, len, attr, g))
 		return 0;
 	struct pt_map_plan plan;
 	err = pt_map_plan(t, va, pa, len, &plan);
 	if (err)
 		return err;
 	struct pt_pool pool = { 0 };
-	err = pt_pool_fill(t, &pool, plan.tables);
+	err = pt_pool_fill(t, &pool, plan.tables + skew);
 	if (err)
 		return err;
 	return pt_map_commit(t, va, pa, len, attr, &plan, &pool, g);

@@ -188,6 +188,15 @@ int pt_fmt_levels_for(enum pt_format_id id, unsigned int va_bits);
  */
 int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		 uint64_t len, uint32_t prot, struct pt_gather *g);
+/*
+ * Failure injection, for tests of pt's callers (docs/testing.md): while
+ * nonzero, each pt_map_range call counts it down, and the call that
+ * brings it to zero commits with one table page more than it planned,
+ * as a plan/commit disagreement (a pt bug) would: its leaves are written
+ * live, then undone, and it fails with PT_EPLAN. Not thread-safe; 0 in
+ * normal use.
+ */
+extern unsigned long pt_inject_eplan;
 
 /*
  * Unmap [va, va + len). A leaf that straddles an end of the range is

@@ -33,6 +33,7 @@
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/hw_rig.h"
+#include "ioh/ioh.h"
 
 #define X 0x40000000ull            /* IOVA base, 1G aligned */
 #define K64 0x10000ull
@@ -98,6 +99,8 @@ static void fix_up(unsigned int bbm)
 static int fix_teardown(void **state)
 {
 	(void)state;
+	ioh_fail_arm(NULL, 0);
+	pt_inject_eplan = 0;
 	if (F.up) {
 		iommufd_fini(&F.ictx);
 		for (unsigned int i = 0; i < NR_MEMFDS; i++)
@@ -800,6 +803,107 @@ static void test_drv_disruptive_ste_goes_through_invalid(void **state)
 	expect_clean(0, "disruptive update");
 }
 
+
+/* ---- failures leave nothing behind -------------------------------------- */
+
+/*
+ * Re-pinning is all or nothing: when it fails at some area (here the
+ * second memfd's pin table cannot be allocated) the pins the areas before
+ * it took go back; when it fails inside an area (a memfd whose second
+ * half lies outside RAM), the batches already taken go back too.
+ */
+static void test_pin_failing_partway_takes_nothing(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_area a[3] = {
+		{ X, M2, F.m[0], 0, RW },
+		{ X + M2, K64, F.m[0], M2, RW },
+		{ X + KHO_1G, M2, F.m[1], 0, RW },
+	};
+	struct iommufd_ioas ioas = { .areas = a, .nr_areas = 3 };
+	ioh_fail_arm("iommufd.alloc", 2); /* m[1]'s pin table */
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, true), -ENOMEM);
+	assert_true(ioh_fail_fired());
+	for (unsigned int i = 0; i < NR_MEMFDS; i++)
+		assert_int_equal(iommufd_pinned_pages(&F.ictx, F.m[i]), 0);
+	assert_int_equal(F.ictx.stats.pinned_bytes, 0);
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, true), 512 + 16 + 512);
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, false), 512 + 16 + 512);
+
+	/* A memfd whose second 8 MiB are beyond RAM: the pin fails there. */
+	struct kho_memfd bad = *F.m[1];
+	struct kho_memfd_run runs[2] = {
+		{ 0, F.m[1]->runs[0].pa, 4, 21 },
+		{ 4 * M2, F.k.alloc.ram_size, 4, 21 },
+	};
+	assert_true(F.m[1]->runs[0].count >= 4);
+	bad.runs = runs;
+	bad.nr_runs = 2;
+	struct iommufd_area b = { X, MEMFD_SIZE, &bad, 0, RW };
+	struct iommufd_ioas one = { .areas = &b, .nr_areas = 1 };
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &one, true), -EFAULT);
+	assert_int_equal(iommufd_pinned_pages(&F.ictx, &bad), 0);
+	assert_int_equal(F.ictx.stats.pinned_bytes, 0);
+}
+
+/* A HWPT a device still translates through is not destroyed. */
+static void test_destroy_refuses_attached(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	const uint64_t pages = F.ictx.stats.table_pages;
+	const uint32_t id = h->id;
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h), -EBUSY);
+	assert_ptr_equal(iommufd_hwpt_find(&F.ictx, id), h);
+	assert_int_equal(F.ictx.stats.table_pages, pages);
+	dma_at(0, X, M2);
+	expect_clean(0, "destroy refused");
+	oracle_drop(0, X, M2);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h), 0);
+	assert_null(iommufd_hwpt_find(&F.ictx, id));
+	assert_int_equal(F.ictx.stats.table_pages, 0);
+}
+
+/*
+ * A map pt undid itself (PT_EPLAN: its plan and commit disagreed) was
+ * live for a while: the tables it linked and removed again wait for an
+ * invalidation of its range, which the failed map must issue before it
+ * returns (a later flush of another range would free them uncovered).
+ */
+static void test_map_undone_by_pt_is_invalidated(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	const uint64_t pages = F.ictx.stats.table_pages;
+	const uint64_t syncs = F.ictx.stats.syncs;
+	/* A new 1G region: new tables, linked live, then removed. */
+	pt_inject_eplan = 1;
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], M2, K64,
+					       X + 4 * KHO_1G, RW), -PT_EPLAN);
+	assert_int_equal(pt_inject_eplan, 0);
+	assert_int_equal(F.ictx.deferred.n, 0);
+	assert_true(F.ictx.stats.syncs > syncs);
+	assert_int_equal(F.ictx.stats.table_pages, pages);
+	assert_int_equal(ioas->nr_areas, 1);
+	assert_int_equal(iommufd_pinned_pages(&F.ictx, F.m[0]), 512);
+	uint64_t pa;
+	assert_int_equal(pt_iova_to_phys(&h->pt, X + 4 * KHO_1G, &pa), -PT_ENOENT);
+	/* And the same map works. */
+	map(ioas, 0, M2, K64, X + 4 * KHO_1G);
+	assert_int_equal(pt_iova_to_phys(&h->pt, X + 4 * KHO_1G, &pa), 0);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -816,6 +920,9 @@ int main(void)
 		T(test_adopt_without_room_claims_nothing),
 		T(test_drv_range_commands_tile_the_range),
 		T(test_drv_disruptive_ste_goes_through_invalid),
+		T(test_pin_failing_partway_takes_nothing),
+		T(test_destroy_refuses_attached),
+		T(test_map_undone_by_pt_is_invalidated),
 	};
 	if (iommufd_kho_register())
 		return 1;

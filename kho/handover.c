@@ -279,7 +279,7 @@ int kho_prepare(struct kho *k)
 	size_t cap = 4096 + 8 * (mb.masks.n + mb.ranges[0].n +
 				 mb.ranges[1].n + mb.ranges[2].n);
 	for (;;) {
-		void *fdt = malloc(cap);
+		void *fdt = ioh_fail("kho.alloc") ? NULL : malloc(cap);
 		if (!fdt) {
 			err = -ENOMEM;
 			break;
@@ -459,7 +459,7 @@ int kho_exec(struct kho *k, const struct kho_exec_args *args)
 		return -EBUSY;
 	if (!k->pm || !args->path || !args->argv || !args->argv[0])
 		return -EINVAL;
-	int err = fd_inherit(k->pm->fd);
+	int err = ioh_fail("kho.exec") ? -ENOEXEC : fd_inherit(k->pm->fd);
 	for (size_t i = 0; i < args->nr_keep_fds && !err; i++)
 		err = fd_inherit(args->keep_fds[i]);
 	if (err)

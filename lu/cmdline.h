@@ -86,6 +86,10 @@ struct lu_opt_pas {
 	  "test hook applied at the first update")                            \
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \
 	  "SIGKILL at this point of every update")                            \
+	X(STR, fail_at, "fail-at", NULL, 0, NULL,                             \
+	  "test hook: update:SITE:N fails the Nth call at SITE (ioh_fail) "    \
+	  "from this kernel's update on; boot:SITE:N from the next kernel's "  \
+	  "boot on")                                                          \
 	X(U64, run_ms, "run-ms", 150, UINT64_MAX, NULL,                       \
 	  "DMA time before each update and at the end, and until every "      \
 	  "device has done DMA")                                              \

@@ -59,6 +59,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "unknown profile '%s' (known: %s)",
 				   cfg->profile, iommufd_profile_names());
 	int err = iommufd_kho_register();
+	kho_blob_check_set(lu_handover_check);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "kho: %s", strerror(-err));
 	err = physmem_attach(&g->pm, cfg->physmem_fd);
@@ -67,6 +68,11 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
 
+	/* A failure injected at boot (lu/cmdline.h fail-at). */
+	if (cfg->fail_at && cfg->handover.set && !cfg->recover &&
+	    !strncmp(cfg->fail_at, "boot:", 5) && ioh_fail_arm_spec(cfg->fail_at + 5))
+		return lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s'",
+				   cfg->fail_at);
 	int rc = cfg->recover ? lu_boot_recovery(g) :
 		 cfg->handover.set ? lu_boot_handover(g) : lu_boot_fresh(g);
 	if (cfg->save_dir)
@@ -78,5 +84,12 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	run_vm(g);
 	if (cfg->recover || !cfg->next || !cfg->next[0])
 		return LU_EXIT_OK;
-	return lu_live_update(g);
+	if (cfg->fail_at && !cfg->handover.set && !strncmp(cfg->fail_at, "update:", 7) &&
+	    ioh_fail_arm_spec(cfg->fail_at + 7))
+		return lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s'",
+				   cfg->fail_at);
+	/* Returns only when the update failed: say why, the VM runs on. */
+	rc = lu_live_update(g);
+	lu_report(g, "outgoing", false);
+	return rc;
 }

@@ -100,6 +100,12 @@ uint64_t pt_fmt_pgsizes(enum pt_format_id id)
 	return f ? fmt_sizes(f) : 0;
 }
 
+unsigned int pt_fmt_max_oa_bits(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f ? f->max_oa_bits : 0;
+}
+
 uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot)
 {
 	const struct pt_fmt *f = pt_fmt_get(id);

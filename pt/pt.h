@@ -173,6 +173,8 @@ bool pt_fmt_bbm_levels(enum pt_format_id id);
 /* Whether IOVA bit va_bits-1 extends to bit 63 (x86-64 canonical form). */
 bool pt_fmt_sign_extends(enum pt_format_id id);
 uint64_t pt_fmt_pgsizes(enum pt_format_id id);
+/* Widest output address the format encodes (ARM: 48, no FEAT_LPA). */
+unsigned int pt_fmt_max_oa_bits(enum pt_format_id id);
 /* prot as a leaf of the format reads back (e.g. VT-d never executes), so
  * intent and table can be compared; 0 when the format refuses it. */
 uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot);

@@ -19,6 +19,7 @@
 
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
+#include "lu/lu.h"
 #include "tests/lib/iommufd_blob.h"
 #include "tests/lib/kho_fixture.h"
 
@@ -310,6 +311,125 @@ static void test_ioas_area_at_top_of_iova_space(void **state)
 	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "overlaps");
 }
 
+
+/* The blob validated with the live update kernel's whole-blob check too. */
+static void expect_valid(void *b, kho_blob_check_fn check)
+{
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(fdt_pack(b), 0);
+	kho_blob_check_set(check);
+	int rc = kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM, &p, &err);
+	kho_blob_check_set(NULL);
+	if (rc)
+		fail_msg("refused: %s", err.msg);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+/* One more ioas under /iommufd: a copy of the fixture's, renamed, with id. */
+static void add_ioas(void *b, const char *nn, const char *name, uint64_t id)
+{
+	int src = fdt_path_offset(good, IOMMUFD_BLOB_IOAS), prop;
+	assert_true(src >= 0);
+	assert_true(fdt_add_subnode(b, node(b, "/iommufd"), nn) >= 0);
+	fdt_for_each_property_offset(prop, good, src) {
+		const char *pn;
+		int len;
+		const void *val = fdt_getprop_by_offset(good, prop, &pn, &len);
+		int n = fdt_subnode_offset(b, node(b, "/iommufd"), nn);
+		assert_int_equal(fdt_setprop(b, n, pn, val, len), 0);
+	}
+	int n = fdt_subnode_offset(b, node(b, "/iommufd"), nn);
+	assert_int_equal(fdt_setprop_string(b, n, "object", name), 0);
+	assert_int_equal(fdt_setprop_u64(b, n, "id", id), 0);
+}
+
+/*
+ * Fields that only adoption used to check, after the guest resumed: a
+ * hwpt in another format or IOVA width than the unit that runs it, an
+ * output width the format cannot encode, an 'ioas' that names no ioas.
+ */
+static void test_hwpt_against_unit_and_ioas(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "format", PT_FMT_VTD_SS);
+	REFUSED(b, "hwpt 2 of session vm0", "vtd-ss/48-bit", "iommu unit runs "
+		"arm-s2/48-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "va-bits", 40);
+	REFUSED(b, "hwpt 2 of session vm0", "arm-s2/40-bit", "runs arm-s2/48-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "va-bits", 40);
+	REFUSED(b, "hwpt 2", "arm-s2/48-bit", "runs arm-s2/40-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 52);
+	REFUSED(b, "iommufd object vm0/hwpt-2", "bad 'oa-bits' 52", "32 to 48");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 49);
+	REFUSED(b, "iommufd object vm0/hwpt-2", "bad 'oa-bits' 49");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "ioas", 7);
+	REFUSED(b, "hwpt 2 of session vm0", "'ioas' 7 names no ioas");
+	b = copy_good();
+	assert_int_equal(fdt_del_node(b, node(b, IOMMUFD_BLOB_UNIT)), 0);
+	REFUSED(b, "hwpt 2 of session vm0", "0 iommu units");
+	/* The widest the format takes is fine. */
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 48);
+	expect_valid(b, NULL);
+}
+
+/* IOAS ids are unique in a session, and every kind fits the table. */
+static void test_ioas_ids_and_counts(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 1);
+	REFUSED(b, "session vm0 has two ioas objects with id 1");
+	b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 9);
+	expect_valid(b, NULL);
+	b = copy_good();
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		char nn[16], name[16];
+		snprintf(nn, sizeof(nn), "object-%u", 10 + i);
+		snprintf(name, sizeof(name), "ioas-%u", 10 + i);
+		add_ioas(b, nn, name, 10 + i);
+	}
+	REFUSED(b, "session vm0 has 17 ioas and 1 hwpt objects, at most 16");
+}
+
+/*
+ * What the live update kernel needs of the whole handover
+ * (lu_handover_check): one unit, the guest's memory, one ioas, 1 to 15
+ * hwpts. The generic validation takes each of these; the kernel's check
+ * refuses them, at boot.
+ */
+static void test_live_update_kernel_check(void **state)
+{
+	(void)state;
+	expect_valid(copy_good(), lu_handover_check);
+	void *b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 9);
+	expect_valid(iommufd_blob_copy(b, fdt_totalsize(b)), NULL);
+	kho_blob_check_set(lu_handover_check);
+	REFUSED(b, "session vm0 has 2 ioas and 1 hwpt objects, expected one "
+		"ioas");
+	/* guest-ram under another name, the ioas following it. */
+	b = copy_good();
+	int m = fdt_node_offset_by_prop_value(b, -1, "object", "guest-ram",
+					      sizeof("guest-ram"));
+	assert_true(m >= 0);
+	assert_int_equal(fdt_setprop_string(b, m, "object", "ram"), 0);
+	set_memfds(b, "ram", sizeof("ram"));
+	expect_valid(iommufd_blob_copy(b, fdt_totalsize(b)), NULL);
+	kho_blob_check_set(lu_handover_check);
+	REFUSED(b, "session vm0 has no memfd 'guest-ram'");
+	kho_blob_check_set(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +442,9 @@ int main(void)
 		cmocka_unit_test(test_ioas_area_beyond_memfd),
 		cmocka_unit_test(test_ioas_memfd_lookup_any_order),
 		cmocka_unit_test(test_ioas_area_at_top_of_iova_space),
+		cmocka_unit_test(test_hwpt_against_unit_and_ioas),
+		cmocka_unit_test(test_ioas_ids_and_counts),
+		cmocka_unit_test(test_live_update_kernel_check),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

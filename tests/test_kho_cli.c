@@ -102,8 +102,9 @@ static void set_area_range(void *b, int i, uint64_t len, uint64_t off)
 /*
  * `handover check` on blobs with iommu and iommufd objects: valid as
  * written, invalid (exit 2, the reason printed) when an ioas names a
- * memfd the handover does not hold or an area runs past its memfd, as a
- * booting kernel refuses them.
+ * memfd the handover does not hold or an area runs past its memfd, a
+ * hwpt's 'ioas' names none, or the VM has no hwpt, as a booting kernel
+ * refuses them.
  */
 static void test_check_iommufd(void **state)
 {
@@ -140,6 +141,32 @@ static void test_check_iommufd(void **state)
 	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
 	assert_non_null(strstr(out, "invalid: iommufd object vm0/ioas-1: "));
 	assert_non_null(strstr(out, "beyond memfd 'guest-ram'"));
+	unlink(path);
+	free(b);
+
+	/* Between objects: a hwpt's 'ioas' naming none. */
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	assert_int_equal(fdt_setprop_u64(b, fdt_path_offset(b, IOMMUFD_BLOB_HWPT),
+					 "ioas", 7), 0);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: iommufd: hwpt 2 of session vm0: "
+				    "'ioas' 7 names no ioas"));
+	unlink(path);
+	free(b);
+
+	/* What the live update kernel needs: the VM's one ioas. */
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	assert_int_equal(fdt_del_node(b, fdt_path_offset(b, IOMMUFD_BLOB_HWPT)),
+			 0);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: live update: session vm0 has 1 "
+				    "ioas and 0 hwpt objects"));
 	unlink(path);
 	free(b);
 	free(blob);

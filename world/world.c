@@ -148,6 +148,8 @@ static void parse_report(const char *text, struct world_result *res,
 			return;
 		char event[16];
 		json_string(l, "event", event, sizeof(event));
+		if (!res->injected[0])
+			json_string(l, "injected", res->injected, sizeof(res->injected));
 		if (!strcmp(event, "handover")) {
 			if (res->nr_handovers < 8)
 				res->handovers[res->nr_handovers++] =
@@ -292,6 +294,7 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.naive = sc->naive;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
+	k.fail_at = sc->fail_at;
 	k.save_dir = sc->save_dir;
 	return exec_kernel(sc, &k);
 }
@@ -345,14 +348,15 @@ static unsigned int report_lines(int fd)
 }
 
 /* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1.
- * With sc->tick, calls it every 5th poll (report_fd: the kernels'). */
+ * With sc->tick, calls it every tick_ms / 2 polls (report_fd: the kernels'). */
 static int wait_exit(pid_t pid, uint64_t timeout_ms,
 		     const struct world_scenario *sc, const struct hw_regs *regs,
 		     int report_fd, uint64_t t0_ns)
 {
 	uint64_t deadline = ioh_now_ns() + timeout_ms * 1000000ull;
+	unsigned int every = sc && sc->tick_ms ? (sc->tick_ms + 1) / 2 : 5;
 	for (unsigned int polls = 0;; polls++) {
-		if (sc && sc->tick && polls % 5 == 0) {
+		if (sc && sc->tick && polls % every == 0) {
 			struct world_tick t = { ioh_now_ns() - t0_ns, regs,
 					     report_lines(report_fd) };
 			sc->tick(sc->tick_arg, &t);

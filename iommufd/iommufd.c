@@ -540,13 +540,22 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
 		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,
 					   g->last - g->va + 1, flags, -1);
+		/* Its pages can be freed only once something covers them. */
+		if (err)
+			ictx->deferred_uncovered = true;
 	}
+	bool all = !err && ictx->deferred_uncovered;
+	if (all)
+		err = iommu_drv_tlbi_all(ictx->drv);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
 	ictx->stats.syncs++;
 	/* Free only what this completed sync covers. */
-	if (!err)
+	if (!err) {
+		if (all)
+			ictx->deferred_uncovered = false;
 		iommufd_free_deferred(ictx);
+	}
 	return err;
 }
 

@@ -124,6 +124,9 @@ struct iommufd_ctx {
 	struct pt_mem_ops mem;
 	/* Table pages waiting for the invalidation that covers their removal. */
 	struct ioh_u64vec deferred;
+	/* An invalidation of some of them never reached the queue: the next
+	 * flush invalidates everything before it frees them. */
+	bool deferred_uncovered;
 
 	struct iommufd_pins pins[IOMMUFD_MAX_MEMFDS];
 	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];

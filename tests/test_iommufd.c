@@ -904,6 +904,184 @@ static void test_map_undone_by_pt_is_invalidated(void **state)
 	assert_int_equal(pt_iova_to_phys(&h->pt, X + 4 * KHO_1G, &pa), 0);
 }
 
+/* ---- every failure of an operation, one at a time ----------------------- */
+
+/* What an operation that fails must leave as it found it. */
+struct fstate {
+	size_t nr_areas;
+	uint64_t pinned[NR_MEMFDS], pinned_bytes, table_pages, deferred;
+	uint64_t free_bytes;
+	unsigned int nr_hwpt;
+	struct iommufd_hwpt *dev0;
+};
+
+static void fstate_get(struct fstate *st, const struct iommufd_ioas *ioas)
+{
+	memset(st, 0, sizeof(*st));
+	st->nr_areas = ioas->nr_areas;
+	for (unsigned int i = 0; i < NR_MEMFDS; i++)
+		st->pinned[i] = iommufd_pinned_pages(&F.ictx, F.m[i]);
+	st->pinned_bytes = F.ictx.stats.pinned_bytes;
+	st->table_pages = F.ictx.stats.table_pages;
+	st->deferred = F.ictx.deferred.n;
+	st->free_bytes = F.k.alloc.free_bytes;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		st->nr_hwpt += F.ictx.hwpt[i] != NULL;
+	st->dev0 = F.ictx.dev[0].hwpt;
+}
+
+struct fop {
+	const char *what;
+	int (*run)(struct fop *op);
+	struct iommufd_ioas *ioas;
+	struct iommufd_hwpt *out;
+	uint64_t off, len, iova;
+};
+
+/*
+ * Run op with its n-th failable step failing, n = 1, 2, ... until it
+ * runs with none failing (then it has succeeded and its effect stays).
+ * Each failing run must return an error and leave fstate unchanged.
+ * Returns the number of steps failed.
+ */
+static unsigned int walk_failures(struct fop *op)
+{
+	for (unsigned int n = 1;; n++) {
+		struct fstate before, after;
+		fstate_get(&before, op->ioas);
+		ioh_fail_arm("", n);
+		int err = op->run(op);
+		bool fired = ioh_fail_fired();
+		const char *site = ioh_fail_site();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(err, 0);
+			return n - 1;
+		}
+		if (!err)
+			fail_msg("%s: succeeded with step %u (%s) failing", op->what,
+				 n, site);
+		fstate_get(&after, op->ioas);
+		if (memcmp(&before, &after, sizeof(before)))
+			fail_msg("%s, step %u (%s) failing (%d): areas %zu -> %zu, "
+				 "pins %" PRIu64 " -> %" PRIu64 ", table pages %"
+				 PRIu64 " -> %" PRIu64 ", deferred %" PRIu64 " -> %"
+				 PRIu64 ", free %" PRIu64 " -> %" PRIu64 ", hwpts "
+				 "%u -> %u", op->what, n, site, err, before.nr_areas,
+				 after.nr_areas, before.pinned_bytes,
+				 after.pinned_bytes, before.table_pages,
+				 after.table_pages, before.deferred, after.deferred,
+				 before.free_bytes, after.free_bytes, before.nr_hwpt,
+				 after.nr_hwpt);
+		assert_true(n < 1000);
+	}
+}
+
+static int op_map(struct fop *op)
+{
+	return iommufd_ioas_map_file(op->ioas, &F.ictx, F.m[0], op->off, op->len,
+				     op->iova, RW);
+}
+
+static int op_hwpt_alloc(struct fop *op)
+{
+	return iommufd_hwpt_alloc(&F.ictx, op->ioas, 0, &op->out);
+}
+
+/*
+ * Map into an IOAS with two HWPTs (one attached, DMA running), and
+ * allocate a HWPT over it: whatever allocation or driver call fails,
+ * nothing is left of the attempt (no area, pin, table page or page
+ * waiting for an invalidation), the device's DMA stays clean, and the
+ * same call then succeeds.
+ */
+static void test_failures_leave_nothing(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	(void)hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	hw_rig_window(&F.r, 0, X, X + M2 - 1);
+
+	/* Into a new 1G region (new tables), then next to it (none). */
+	struct fop op = { "map", op_map, ioas, NULL, M2, 3 * M2 + K64,
+			  X + 4 * KHO_1G };
+	assert_true(walk_failures(&op) >= 4);
+	op.off = 5 * M2;
+	op.len = K64;
+	op.iova = X + 4 * KHO_1G + 4 * M2;
+	assert_true(walk_failures(&op) >= 2);
+	assert_int_equal(ioas->nr_areas, 3);
+
+	struct fop alloc = { "hwpt alloc", op_hwpt_alloc, ioas, NULL, 0, 0, 0 };
+	assert_true(walk_failures(&alloc) >= 3);
+	assert_non_null(alloc.out);
+	expect_clean(0, "failures");
+}
+
+/*
+ * An unmap whose invalidation fails (its range command not queued, or
+ * its sync not seen to complete) keeps its areas and pins, and every
+ * table page it removed stays allocated; the same unmap again completes
+ * it, and no page is freed while the walk cache may still point into it
+ * (DMA walked the area's tables just before), even when the range
+ * command of the failed attempt never reached the queue.
+ */
+static void test_unmap_failures_retry(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	const uint64_t iova = X + 4 * KHO_1G;
+	unsigned int n;
+	for (n = 1;; n++) {
+		struct fstate base, before, after;
+		fstate_get(&base, ioas);
+		map(ioas, 0, M2, K64, iova);
+		oracle_file(0, 0, M2, K64, iova);
+		dma_at(0, iova, K64);
+		oracle_drop(0, iova, K64);
+		fstate_get(&before, ioas);
+		ioh_fail_arm("", n);
+		int err = iommufd_ioas_unmap(ioas, &F.ictx, iova, K64);
+		bool fired = ioh_fail_fired();
+		const char *site = ioh_fail_site();
+		ioh_fail_arm(NULL, 0);
+		if (fired) {
+			if (!err)
+				fail_msg("unmap: succeeded with step %u (%s) failing",
+					 n, site);
+			fstate_get(&after, ioas);
+			assert_int_equal(after.nr_areas, before.nr_areas);
+			assert_int_equal(after.pinned_bytes, before.pinned_bytes);
+			assert_int_equal(after.table_pages, before.table_pages);
+			assert_int_equal(after.free_bytes, before.free_bytes);
+			assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, iova, K64),
+					 0);
+		} else {
+			assert_int_equal(err, 0);
+		}
+		fstate_get(&after, ioas);
+		assert_int_equal(after.nr_areas, base.nr_areas);
+		assert_int_equal(after.pinned_bytes, base.pinned_bytes);
+		assert_int_equal(after.table_pages, base.table_pages);
+		assert_int_equal(after.deferred, 0);
+		dma_at(0, X, M2);
+		expect_clean(0, "unmap retried");
+		if (!fired)
+			break;
+	}
+	assert_true(n > 2);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -923,6 +1101,8 @@ int main(void)
 		T(test_pin_failing_partway_takes_nothing),
 		T(test_destroy_refuses_attached),
 		T(test_map_undone_by_pt_is_invalidated),
+		T(test_failures_leave_nothing),
+		T(test_unmap_failures_retry),
 	};
 	if (iommufd_kho_register())
 		return 1;

@@ -430,6 +430,132 @@ static void test_live_update_kernel_check(void **state)
 	kho_blob_check_set(NULL);
 }
 
+/*
+ * Every field of the ioas and hwpt nodes damaged in turn, each refused
+ * with a message naming the object and the field (before this table only
+ * a sample of them was looked at).
+ */
+enum damage_kind { DEL, U64, RAW };
+struct field_damage {
+	const char *path, *prop;
+	enum damage_kind kind;
+	uint64_t v;
+	const void *raw;
+	int rawlen;
+	const char *msg;
+};
+
+static const uint8_t bytes7[7];
+static const uint64_t pages_misaligned[2] = { 0, 0 };
+
+static void test_every_ioas_and_hwpt_field(void **state)
+{
+	(void)state;
+	const char *I = IOMMUFD_BLOB_IOAS, *H = IOMMUFD_BLOB_HWPT;
+	const struct field_damage d[] = {
+		{ I, "id", DEL, 0, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "id", U64, 0, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "id", U64, 1ull << 32, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "memfds", DEL, 0, NULL, 0, "ioas 1: malformed 'memfds'" },
+		{ I, "memfds", RAW, 0, "guest-ram", 9, "ioas 1: malformed 'memfds'" },
+		{ I, "areas", DEL, 0, NULL, 0, "ioas 1: malformed 'areas'" },
+		{ I, "areas", RAW, 0, bytes7, 7, "ioas 1: malformed 'areas'" },
+		{ H, "id", DEL, 0, NULL, 0, "hwpt: missing or bad 'id'/'ioas'" },
+		{ H, "id", U64, 1ull << 32, NULL, 0, "hwpt: missing or bad" },
+		{ H, "ioas", DEL, 0, NULL, 0, "hwpt: missing or bad 'id'/'ioas'" },
+		{ H, "ioas", U64, 1ull << 32, NULL, 0, "hwpt: missing or bad" },
+		{ H, "format", U64, PT_FMT_COUNT, NULL, 0, "hwpt 2: bad 'format'" },
+		{ H, "format", DEL, 0, NULL, 0, "hwpt 2: bad 'format'" },
+		{ H, "va-bits", DEL, 0, NULL, 0, "hwpt 2: missing or malformed 'va-bits'" },
+		{ H, "oa-bits", DEL, 0, NULL, 0, "hwpt 2: bad 'oa-bits'" },
+		{ H, "oa-bits", U64, 31, NULL, 0, "hwpt 2: bad 'oa-bits' 31" },
+		{ H, "features", U64, 0x80, NULL, 0, "hwpt 2: unknown 'features'" },
+		{ H, "features", DEL, 0, NULL, 0, "hwpt 2: unknown 'features'" },
+		{ H, "did", U64, 0x10000, NULL, 0, "hwpt 2: bad 'did'" },
+		{ H, "root", U64, 0x1234, NULL, 0, "hwpt 2: bad 'root'" },
+		{ H, "root", DEL, 0, NULL, 0, "hwpt 2: bad 'root'" },
+		{ H, "root", U64, 0x7000000ull, NULL, 0, "is not one of its pages" },
+		{ H, "pages", DEL, 0, NULL, 0, "hwpt 2: malformed 'pages'" },
+		{ H, "pages", RAW, 0, bytes7, 7, "hwpt 2: malformed 'pages'" },
+		{ H, "pages", RAW, 0, bytes7, 0, "hwpt 2: malformed 'pages'" },
+		{ H, "devices", DEL, 0, NULL, 0, "hwpt 2: malformed 'devices'" },
+		{ H, "devices", RAW, 0, bytes7, 7, "hwpt 2: malformed 'devices'" },
+		{ H, "devices", U64, 16, NULL, 0, "hwpt 2: device 0 out of range" },
+		{ H, "pages", RAW, 0, pages_misaligned, 16, "misaligned" },
+	};
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		void *b = copy_good();
+		int n = node(b, d[i].path);
+		if (d[i].kind == DEL)
+			assert_int_equal(fdt_delprop(b, n, d[i].prop), 0);
+		else if (d[i].kind == U64)
+			assert_int_equal(fdt_setprop_u64(b, n, d[i].prop, d[i].v), 0);
+		else
+			assert_int_equal(fdt_setprop(b, n, d[i].prop, d[i].raw,
+						     d[i].rawlen), 0);
+		if (d[i].raw == pages_misaligned) {
+			/* A page 4 KiB-misaligned: the root's own page + 8. */
+			int len;
+			const uint8_t *pg = fdt_getprop(good, node(good, H), "pages",
+							&len);
+			uint8_t buf[16];
+			assert_int_equal(len, 16);
+			memcpy(buf, pg, 16);
+			buf[15] |= 8;
+			assert_int_equal(fdt_setprop(b, n, "pages", buf, 16), 0);
+		}
+		const char *const m[1] = { d[i].msg };
+		expect_refused(b, m, 1);
+	}
+}
+
+/* An area's own fields, and the names it may use. */
+static void test_every_area_field(void **state)
+{
+	(void)state;
+	const uint64_t rw = 3;
+	void *b = copy_good();
+	set_area(b, 0, 0x1000 + 1, 4096, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 0: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 0, 0, 0, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 0: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 1, ~0ull - 4095, 8192, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 1: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, 0, 0);
+	REFUSED(b, "ioas 1 area 0: bad prot 0x0");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, rw | 0x100, 0);
+	REFUSED(b, "ioas 1 area 0: bad prot 0x103");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, rw, 1);
+	REFUSED(b, "ioas 1 area 0: no memfd 1");
+	/* 65 names: more than an ioas may use. */
+	char names[65 * 12];
+	size_t len = 0;
+	for (int i = 0; i < 65; i++)
+		len += (size_t)sprintf(names + len, "guest-ram") + 1;
+	b = copy_good();
+	set_memfds(b, names, len);
+	REFUSED(b, "'memfds' names more than 64 memfds");
+	/* A name longer than any memfd's. */
+	char lng[80];
+	memset(lng, 'x', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	b = copy_good();
+	set_memfds(b, lng, sizeof(lng));
+	REFUSED(b, "empty name or longer than 63 bytes");
+	/* The memfd it names has no usable size. */
+	b = copy_good();
+	int m = fdt_node_offset_by_prop_value(b, -1, "object", "guest-ram",
+					      sizeof("guest-ram"));
+	assert_true(m >= 0);
+	assert_int_equal(fdt_setprop(b, m, "size", bytes7, 7), 0);
+	expect_refused(b, (const char *const[]){ "size" }, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +571,8 @@ int main(void)
 		cmocka_unit_test(test_hwpt_against_unit_and_ioas),
 		cmocka_unit_test(test_ioas_ids_and_counts),
 		cmocka_unit_test(test_live_update_kernel_check),
+		cmocka_unit_test(test_every_ioas_and_hwpt_field),
+		cmocka_unit_test(test_every_area_field),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

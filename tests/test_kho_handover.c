@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "ioh/ioh.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/kho_fixture.h"
@@ -278,6 +279,79 @@ static void test_cancel_leaves_nothing(void **state)
 	kho_memfd_forget(m);
 	kho_fini(&b);
 	kho_alloc_fini(&fresh);
+	kho_fixture_fini(&f);
+}
+
+
+/*
+ * Every allocation of creating a memfd and of handing it over (session,
+ * object, blob buffer, the region the blob is staged in), failed in turn:
+ * each attempt returns an error, and after the caller's cancel nothing
+ * stays allocated or preserved; then the same steps succeed and the
+ * memfd comes back intact on the other side.
+ */
+static void test_failures_leave_nothing(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	const uint64_t free0 = f.k.alloc.free_bytes;
+	struct kho_memfd *m = NULL;
+	unsigned int n, steps = 0;
+	for (n = 1;; n++) {
+		ioh_fail_arm("kho.", n);
+		int e = kho_memfd_create(&f.k, "walk", 64 * MIB,
+					 &kho_memfd_mix_default, &m);
+		bool fired = ioh_fail_fired();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(e, 0);
+			break;
+		}
+		assert_int_equal(e, -ENOMEM);
+		assert_int_equal(f.k.alloc.free_bytes, free0);
+		steps++;
+	}
+	assert_true(steps > 10);
+	assert_int_equal(kho_memfd_stamp(m), 0);
+	const uint64_t free1 = f.k.alloc.free_bytes;
+
+	uint64_t pa = 0;
+	for (n = 1;; n++) {
+		struct luo_session *s;
+		ioh_fail_arm("kho.", n);
+		int e = luo_session_create(&f.k, "vm", &s);
+		if (!e)
+			e = kho_memfd_preserve(s, "walk", m);
+		if (!e)
+			e = kho_prepare(&f.k);
+		if (!e)
+			e = kho_freeze(&f.k, &pa);
+		bool fired = ioh_fail_fired();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(e, 0);
+			break;
+		}
+		assert_true(e < 0);
+		assert_int_equal(kho_cancel(&f.k), 0);
+		assert_int_equal(f.k.state, KHO_NORMAL);
+		assert_null(f.k.sessions);
+		assert_false(m->preserved);
+		assert_int_equal(flagged_bytes(&f.k, KHO_FOLIO_PRESERVED), 0);
+		assert_int_equal(f.k.alloc.free_bytes, free1);
+	}
+	assert_true(n > 3);
+	struct kho b;
+	struct kho_memfd *m2;
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm", "walk", &m2), 0);
+	assert_int_equal(kho_memfd_check_stamp(m2), 0);
+	kho_memfd_forget(m2);
+	kho_memfd_forget(m);
+	kho_fini(&b);
 	kho_fixture_fini(&f);
 }
 
@@ -559,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_finish_releases_unclaimed),
 		cmocka_unit_test(test_cancel_leaves_nothing),
+		cmocka_unit_test(test_failures_leave_nothing),
 		cmocka_unit_test(test_poison_catches_unpreserved),
 		cmocka_unit_test(test_bitmap_blocks_reserved),
 		cmocka_unit_test(test_latest_committed),

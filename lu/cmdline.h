@@ -87,9 +87,10 @@ struct lu_opt_pas {
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \
 	  "SIGKILL at this point of every update")                            \
 	X(STR, fail_at, "fail-at", NULL, 0, NULL,                             \
-	  "test hook: update:SITE:N fails the Nth call at SITE (ioh_fail) "    \
-	  "from this kernel's update on; boot:SITE:N from the next kernel's "  \
-	  "boot on")                                                          \
+	  "test hook: fail the Nth call at SITE (ioh_fail) from PHASE on, "    \
+	  "PHASE:SITE:N: fresh (this kernel's fresh boot), update (its "       \
+	  "update), boot (the next kernel's boot), recover (a recovery "       \
+	  "kernel's)")                                                        \
 	X(U64, run_ms, "run-ms", 150, UINT64_MAX, NULL,                       \
 	  "DMA time before each update and at the end, and until every "      \
 	  "device has done DMA")                                              \

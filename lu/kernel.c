@@ -40,6 +40,23 @@ static void run_vm(struct lu_gen *g)
 		}
 }
 
+/* PHASE:SITE:N as lu/cmdline.h's fail-at says. */
+static bool fail_at_valid(const char *spec)
+{
+	static const char *const phases[] = { "fresh:", "update:", "boot:",
+					      "recover:" };
+	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		size_t n = strlen(phases[i]);
+		if (strncmp(spec, phases[i], n))
+			continue;
+		/* Parsed by arming, then disarmed again. */
+		bool ok = !ioh_fail_arm_spec(spec + n);
+		ioh_fail_arm(NULL, 0);
+		return ok;
+	}
+	return false;
+}
+
 int lu_kernel_main(const struct lu_gen_cfg *cfg)
 {
 	static struct lu_gen gs;
@@ -69,10 +86,17 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "machine: %s", strerror(-err));
 
 	/* A failure injected at boot (lu/cmdline.h fail-at). */
-	if (cfg->fail_at && cfg->handover.set && !cfg->recover &&
-	    !strncmp(cfg->fail_at, "boot:", 5) && ioh_fail_arm_spec(cfg->fail_at + 5))
-		return lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s'",
-				   cfg->fail_at);
+	const char *phase = cfg->recover ? "recover:" : cfg->handover.set ?
+			    "boot:" : "fresh:";
+	if (cfg->fail_at && !fail_at_valid(cfg->fail_at)) {
+		int rc = lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s' (PHASE:"
+				     "SITE:N, PHASE fresh, update, boot or "
+				     "recover, N from 1)", cfg->fail_at);
+		lu_report(g, "boot", false);
+		return rc;
+	}
+	if (cfg->fail_at && !strncmp(cfg->fail_at, phase, strlen(phase)))
+		ioh_fail_arm_spec(cfg->fail_at + strlen(phase));
 	int rc = cfg->recover ? lu_boot_recovery(g) :
 		 cfg->handover.set ? lu_boot_handover(g) : lu_boot_fresh(g);
 	if (cfg->save_dir)
@@ -84,10 +108,8 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	run_vm(g);
 	if (cfg->recover || !cfg->next || !cfg->next[0])
 		return LU_EXIT_OK;
-	if (cfg->fail_at && !cfg->handover.set && !strncmp(cfg->fail_at, "update:", 7) &&
-	    ioh_fail_arm_spec(cfg->fail_at + 7))
-		return lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s'",
-				   cfg->fail_at);
+	if (cfg->fail_at && !cfg->handover.set && !strncmp(cfg->fail_at, "update:", 7))
+		ioh_fail_arm_spec(cfg->fail_at + 7);
 	/* Returns only when the update failed: say why, the VM runs on. */
 	rc = lu_live_update(g);
 	lu_report(g, "outgoing", false);

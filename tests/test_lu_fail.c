@@ -73,24 +73,38 @@ static bool left_paused(const struct world_result *r)
 }
 
 /*
- * Walk phase ("boot" or "update") of an update with strategy s; returns
- * the number of steps that failed cleanly.
+ * Walk phase ("fresh", "update", "boot" or "recover") of an update with
+ * strategy s (for recover: a kernel killed at crash point crash, then
+ * the recovery kernel fails); returns the number of steps that failed
+ * cleanly.
  */
-static unsigned int walk(const struct lu_strategy *s, const char *phase)
+static unsigned int walk(const struct lu_strategy *s, const char *phase,
+			 const char *crash, uint64_t guest_mem)
 {
 	char spec[64];
 	unsigned int absorbed = 0;
+	const bool recover = !strcmp(phase, "recover");
 	for (unsigned int n = 1; n <= MAX_STEPS; n++) {
 		struct world_scenario sc;
 		struct world_result r;
 		scenario(&sc, s);
+		if (guest_mem)
+			sc.guest_mem = guest_mem;
 		snprintf(spec, sizeof(spec), "%s::%u", phase, n);
 		sc.fail_at = spec;
+		sc.crash_at = crash;
 		assert_int_equal(world_run(&sc, &r), 0);
-		assert_dma_clean(&r, spec);
-		if (r.kernel_status == 0) {
-			assert_int_equal(r.nr_upd, 1);
-			assert_true(r.upd[0].ok);
+		/* A fresh kernel that failed may have had no VM to run yet. */
+		if (r.dma.ops || strcmp(phase, "fresh"))
+			assert_dma_clean(&r, spec);
+		int status = recover ? r.recovery_status : r.kernel_status;
+		if (recover)
+			assert_true(r.crashed);
+		if (status == 0) {
+			if (!recover) {
+				assert_int_equal(r.nr_upd, 1);
+				assert_true(r.upd[0].ok);
+			}
 			world_result_free(&r);
 			/* A failure the kernel absorbs (a destroy whose sync
 			 * failed keeps the pages): the update still succeeds. */
@@ -104,17 +118,17 @@ static unsigned int walk(const struct lu_strategy *s, const char *phase)
 			return n - 1;
 		}
 		/* A clear error: an exit status of the kernel's own and words. */
-		if (r.kernel_status < LU_EXIT_NOT_HITLESS ||
-		    r.kernel_status > LU_EXIT_INTERNAL || r.crashed)
-			fail_msg("%s: kernel status %d%s", spec, r.kernel_status,
+		if (status < LU_EXIT_NOT_HITLESS || status > LU_EXIT_INTERNAL ||
+		    (!recover && r.crashed))
+			fail_msg("%s: kernel status %d%s", spec, status,
 				 r.crashed ? " (crashed)" : "");
-		const char *why = r.nr_upd ? r.upd[r.nr_upd - 1].error :
-			r.kernel_error;
+		const char *why = recover ? r.recovery_error :
+			r.nr_upd ? r.upd[r.nr_upd - 1].error : r.kernel_error;
 		if (!why[0] && r.kernel_error[0])
 			why = r.kernel_error;
 		if (!why[0])
 			fail_msg("%s: failed (status %d) without a message", spec,
-				 r.kernel_status);
+				 status);
 		/* An update that failed before the exec lets the VM run on. */
 		if (!strcmp(phase, "update") && left_paused(&r))
 			fail_msg("%s (%s): the guest stays paused", spec, why);
@@ -132,7 +146,42 @@ static void test_boot_steps(void **state)
 		&lu_strategy_deserialize, &lu_strategy_stop_the_world,
 	};
 	for (size_t i = 0; i < sizeof(strat) / sizeof(strat[0]); i++)
-		assert_true(walk(strat[i], "boot") > 0);
+		assert_true(walk(strat[i], "boot", NULL, 0) > 0);
+}
+
+/* The first kernel's fresh boot: the VM's memory (16 MiB: each of its
+ * folios is an allocation that can fail), IOAS, HWPT, devices. */
+static void test_fresh_boot_steps(void **state)
+{
+	(void)state;
+	assert_true(walk(&lu_strategy_rebuild, "fresh", NULL, 16ull << 20) > 0);
+}
+
+/* A recovery kernel after a crash mid-rebuild (the journal's two tables)
+ * and after a crash before replay (the preserved table only). */
+static void test_recovery_steps(void **state)
+{
+	(void)state;
+	assert_true(walk(&lu_strategy_rebuild, "recover", "switch", 0) > 0);
+	assert_true(walk(&lu_strategy_rebuild, "recover", "exec", 0) > 0);
+}
+
+/* A fail-at the kernel cannot read is refused, naming the option. */
+static void test_bad_fail_at(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "fresh:kho.alloc", "fresh::0",
+					   "update:x:", "later:kho.alloc:1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct world_scenario sc;
+		struct world_result r;
+		scenario(&sc, &lu_strategy_rebuild);
+		sc.fail_at = bad[i];
+		assert_int_equal(world_run(&sc, &r), 0);
+		assert_int_equal(r.kernel_status, LU_EXIT_INPUT);
+		assert_non_null(strstr(r.kernel_error, "--fail-at: bad"));
+		world_result_free(&r);
+	}
 }
 
 static void test_update_steps(void **state)
@@ -142,7 +191,7 @@ static void test_update_steps(void **state)
 		&lu_strategy_rebuild, &lu_strategy_stop_the_world,
 	};
 	for (size_t i = 0; i < sizeof(strat) / sizeof(strat[0]); i++)
-		assert_true(walk(strat[i], "update") > 0);
+		assert_true(walk(strat[i], "update", NULL, 0) > 0);
 }
 
 int main(void)
@@ -152,6 +201,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_update_steps),
 		cmocka_unit_test(test_boot_steps),
+		cmocka_unit_test(test_fresh_boot_steps),
+		cmocka_unit_test(test_recovery_steps),
+		cmocka_unit_test(test_bad_fail_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,6 +317,8 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.run_ms = sc->run_ms;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
+	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
+		k.fail_at = sc->fail_at;
 	return exec_kernel(sc, &k);
 }
 
@@ -449,6 +451,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 		       sizeof(res->recovery_error));
 		res->recovery_leaked_bytes = again.recovery_leaked_bytes;
 		res->recovery_bad_frees = again.recovery_bad_frees;
+		if (!res->injected[0])
+			memcpy(res->injected, again.injected, sizeof(res->injected));
 	}
 	close(report_fd);
 	if (res->kernel_status == -1)

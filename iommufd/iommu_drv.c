@@ -411,6 +411,9 @@ static int wait_paused(struct iommu_drv *d, uint32_t want)
 int iommu_drv_guest_pause(struct iommu_drv *d)
 {
 	atomic_store(&d->regs->guest_pause_req, 1);
+	/* Injected: the guest not seen to stop in time. */
+	if (ioh_fail("drv.pause"))
+		return -ETIMEDOUT;
 	return wait_paused(d, 1);
 }
 

@@ -340,7 +340,9 @@ int kho_freeze(struct kho *k, uint64_t *pa)
 		return -ENODEV;
 	for (struct luo_session *s = k->sessions; s; s = s->next) {
 		for (struct luo_obj *o = s->objs; o; o = o->next) {
-			int err = o->ops->freeze ? o->ops->freeze(k, o->obj) : 0;
+			/* Injected: an object that cannot be frozen now. */
+			int err = ioh_fail("kho.freeze") ? -EAGAIN :
+				  o->ops->freeze ? o->ops->freeze(k, o->obj) : 0;
 			if (err) {
 				unfreeze_all(k);
 				return err;

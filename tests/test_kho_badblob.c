@@ -257,6 +257,22 @@ static void test_memory_map(void **state)
 	uint64_t m0[9] = { KHO_FIX_RAM - KHO_2M, 0 };
 	set_u64s(b, pm, "bitmaps-4k", m0, 9);
 	expect_refused_fdt(b, "empty bitmap");
+	b = copy_good();
+	fdt_setprop(b, node(b, pm), "bitmaps-4k", "12345", 5);
+	expect_refused_fdt(b, "not a multiple of 72");
+	b = copy_good();
+	uint64_t mmis[9] = { KHO_FIX_RAM - KHO_2M + 4096, 1 };
+	set_u64s(b, pm, "bitmaps-4k", mmis, 9);
+	expect_refused_fdt(b, "misaligned or outside RAM");
+	b = copy_good();
+	uint64_t mout[9] = { KHO_FIX_RAM, 1 };
+	set_u64s(b, pm, "bitmaps-4k", mout, 9);
+	expect_refused_fdt(b, "misaligned or outside RAM");
+	b = copy_good();
+	uint64_t mdup[18] = { KHO_FIX_RAM - KHO_2M, 1, 0, 0, 0, 0, 0, 0, 0,
+			      KHO_FIX_RAM - KHO_2M, 2 };
+	set_u64s(b, pm, "bitmaps-4k", mdup, 18);
+	expect_refused_fdt(b, "duplicated or out of order");
 	/* Memory a memfd uses but nobody preserved. */
 	b = copy_good();
 	fdt_delprop(b, node(b, pm), "ranges-2m");

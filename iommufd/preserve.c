@@ -397,8 +397,10 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'va-bits' 0x%" PRIx64
 				     " for %s", id, va_bits,
 				     pt_fmt_name((enum pt_format_id)fmt));
-	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) || oa_bits < 32 ||
-	    oa_bits > pt_fmt_max_oa_bits((enum pt_format_id)fmt))
+	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'oa-bits'", id);
+	if (oa_bits < 32 || oa_bits > pt_fmt_max_oa_bits((enum pt_format_id)fmt))
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'oa-bits' %" PRIu64
 				     " (%s: 32 to %u)", id, oa_bits,
 				     pt_fmt_name((enum pt_format_id)fmt),

@@ -467,7 +467,7 @@ static void test_every_ioas_and_hwpt_field(void **state)
 		{ H, "format", U64, PT_FMT_COUNT, NULL, 0, "hwpt 2: bad 'format'" },
 		{ H, "format", DEL, 0, NULL, 0, "hwpt 2: bad 'format'" },
 		{ H, "va-bits", DEL, 0, NULL, 0, "hwpt 2: missing or malformed 'va-bits'" },
-		{ H, "oa-bits", DEL, 0, NULL, 0, "hwpt 2: bad 'oa-bits'" },
+		{ H, "oa-bits", DEL, 0, NULL, 0, "hwpt 2: missing or malformed 'oa-bits'" },
 		{ H, "oa-bits", U64, 31, NULL, 0, "hwpt 2: bad 'oa-bits' 31" },
 		{ H, "features", U64, 0x80, NULL, 0, "hwpt 2: unknown 'features'" },
 		{ H, "features", DEL, 0, NULL, 0, "hwpt 2: unknown 'features'" },

@@ -1082,6 +1082,56 @@ static void test_unmap_failures_retry(void **state)
 	assert_true(n > 2);
 }
 
+/* Calls with bad arguments or out of turn are refused and change nothing. */
+static void test_misuse_refused(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new(), *other = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas), *h2 = hwpt_new(ioas), *out;
+	assert_ptr_equal(iommufd_ioas_find(&F.ictx, ioas->id), ioas);
+	assert_null(iommufd_ioas_find(&F.ictx, 999));
+	assert_int_equal(iommufd_hwpt_alloc(&F.ictx, ioas, 0x80, &out), -EINVAL);
+	/* Map: alignment, range, protection, overlap. */
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, 0,
+					       X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, 4096 + 1,
+					       X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0,
+					       2 * MEMFD_SIZE, X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, M2,
+					       X + M2, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, M2,
+					       X + K64, RW), -EEXIST);
+	/* Unmap: only whole areas. */
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, K64), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(other, &F.ictx, X, M2), -ENOENT);
+	/* Devices. */
+	assert_int_equal(iommufd_device_attach(&F.ictx, HW_MAX_DEVS, h), -EINVAL);
+	assert_int_equal(iommufd_device_replace(&F.ictx, HW_MAX_DEVS, h), -EINVAL);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), -EINVAL);
+	assert_int_equal(iommufd_device_detach(&F.ictx, HW_MAX_DEVS), -EINVAL);
+	/* Replace of a device on nothing attaches it; onto itself is a no-op. */
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h2), -EBUSY);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h), 0);
+	assert_int_equal(h->users, 1);
+	/* A table in use under another domain cannot take this device. */
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h2), 0);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), -EBUSY);
+	assert_ptr_equal(F.ictx.dev[0].hwpt, h);
+	assert_int_equal(ioas->nr_areas, 1);
+	/* An immutable table refuses map and unmap. */
+	h2->immutable = true;
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], M2, M2,
+					       X + M2, RW), -EPERM);
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, M2), -EPERM);
+	h2->immutable = false;
+	assert_int_equal(ioas->nr_areas, 1);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -1103,6 +1153,7 @@ int main(void)
 		T(test_map_undone_by_pt_is_invalidated),
 		T(test_failures_leave_nothing),
 		T(test_unmap_failures_retry),
+		T(test_misuse_refused),
 	};
 	if (iommufd_kho_register())
 		return 1;

@@ -186,6 +186,19 @@ static void test_show(void **state)
 	assert_non_null(strstr(out, "  memfd guest-ram: guest memory file of "
 				    "3072 MiB"));
 	assert_non_null(strstr(out, "session idle: 0 objects"));
+
+	/* The iommu and iommufd objects described in plain words. */
+	void *blob;
+	size_t size;
+	char path[64];
+	assert_int_equal(iommufd_blob_build(&blob, &size), 0);
+	write_tmp(path, blob, size);
+	assert_int_equal(run(out, sizeof(out), "handover show '%s'", path), 0);
+	assert_non_null(strstr(out, "iommufd ioas-1: ioas 1: 2 areas"));
+	assert_non_null(strstr(out, "iommufd hwpt-2: hwpt 2: arm-s2 table at "));
+	assert_non_null(strstr(out, ", 2 pages, features 0x0"));
+	unlink(path);
+	free(blob);
 }
 
 static void test_kernel_refusals(void **state)

@@ -53,7 +53,7 @@ static void gig_lists_update(struct kho_alloc *a, uint32_t g)
 
 static struct kho_gig *gig_split(struct kho_alloc *a, uint32_t g)
 {
-	struct kho_gig *gig = calloc(1, sizeof(*gig));
+	struct kho_gig *gig = ioh_fail("kho.meta") ? NULL : calloc(1, sizeof(*gig));
 	if (!gig)
 		return NULL;
 	kho_bits_apply(gig->free, 0, BLKS_PER_GIG, KHO_BITS_SET);
@@ -86,12 +86,13 @@ static struct kho_blk *blk_split(struct kho_alloc *a, struct kho_gig *gig,
 				 uint32_t b)
 {
 	if (!gig->blk) {
-		gig->blk = calloc(BLKS_PER_GIG, sizeof(*gig->blk));
+		gig->blk = ioh_fail("kho.meta") ? NULL :
+			calloc(BLKS_PER_GIG, sizeof(*gig->blk));
 		if (!gig->blk)
 			return NULL;
 		a->meta_bytes += BLKS_PER_GIG * sizeof(*gig->blk);
 	}
-	struct kho_blk *blk = calloc(1, sizeof(*blk));
+	struct kho_blk *blk = ioh_fail("kho.meta") ? NULL : calloc(1, sizeof(*blk));
 	if (!blk)
 		return NULL;
 	kho_bit_clear(gig->free, b);

@@ -59,7 +59,7 @@ static int memfd_build_runs(struct kho_memfd *m)
 		n++;
 	}
 	free(m->runs);
-	m->runs = calloc(n ? n : 1, sizeof(*m->runs));
+	m->runs = ioh_fail("kho.alloc") ? NULL : calloc(n ? n : 1, sizeof(*m->runs));
 	if (!m->runs)
 		return -ENOMEM;
 	m->nr_runs = 0;

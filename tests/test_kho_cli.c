@@ -224,6 +224,14 @@ static void test_kernel_refusals(void **state)
 			 2);
 	assert_non_null(strstr(out, "handover at 0x200000 refused: header at "
 				    "0x200000: bad magic"));
+	/* A live update kernel (both machine descriptors): a profile no
+	 * kernel has; a register region that is not open. */
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d "
+			     "--region-fd 901 --profile v9", pm.fd), 2);
+	assert_non_null(strstr(out, "unknown profile 'v9' (known: v1, v2)"));
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d "
+			     "--region-fd 901", pm.fd), 2);
+	assert_non_null(strstr(out, "machine: "));
 	/* A fresh kernel with no guest and one generation just boots. */
 	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d", pm.fd),
 			 0);

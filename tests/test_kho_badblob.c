@@ -164,6 +164,17 @@ static void test_versions(void **state)
 	b = copy_good();
 	fdt_setprop_string(b, node(b, "/luo"), "compatible", "iohandover,luo");
 	expect_refused_fdt(b, "malformed compatible");
+	/* A version that is no number, zero, or too large for 32 bits. */
+	static const char *const bad_ver[] = {
+		"iohandover,luo-v", "iohandover,luo-vx", "iohandover,luo-v1x",
+		"iohandover,luo-v0", "iohandover,luo-v99999999999",
+		"iohandover,-v1",
+	};
+	for (size_t i = 0; i < sizeof(bad_ver) / sizeof(bad_ver[0]); i++) {
+		b = copy_good();
+		fdt_setprop_string(b, node(b, "/luo"), "compatible", bad_ver[i]);
+		expect_refused_fdt(b, "malformed compatible");
+	}
 	b = copy_good();
 	fdt_delprop(b, 0, "generation");
 	expect_refused_fdt(b, "generation");
@@ -171,6 +182,23 @@ static void test_versions(void **state)
 	uint64_t odd = 3;
 	set_u64s(b, "/", "ram-size", &odd, 1);
 	expect_refused_fdt(b, "ram-size");
+}
+
+/* A subsystem handler that could not read its own nodes is refused. */
+static void test_subsys_register_refused(void **state)
+{
+	(void)state;
+	const struct kho_subsys noname = { .version = 1 };
+	const struct kho_subsys nover = { .name = "x" };
+	const struct kho_subsys minmax = { .name = "x", .version = 1,
+					   .min_version = 2 };
+	const struct kho_subsys longname = {
+		.name = "a-subsystem-name-of-32-characters", .version = 1 };
+	assert_int_equal(kho_subsys_register(&noname), -EINVAL);
+	assert_int_equal(kho_subsys_register(&nover), -EINVAL);
+	assert_int_equal(kho_subsys_register(&minmax), -EINVAL);
+	assert_int_equal(kho_subsys_register(&longname), -EINVAL);
+	assert_null(kho_subsys_find("x"));
 }
 
 static void test_sub_nodes(void **state)
@@ -535,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_sub_nodes),
+		cmocka_unit_test(test_subsys_register_refused),
 		cmocka_unit_test(test_memory_map),
 		cmocka_unit_test(test_objects),
 		cmocka_unit_test(test_random_damage),

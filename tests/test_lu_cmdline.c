@@ -226,6 +226,14 @@ static void test_bad_lines_name_the_option(void **state)
 		{ "kernel --physmem-fd 3 --region-fd 4 --run-ms", "--run-ms" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --keep-fd 5", "--keep-fd" },
 		{ "kernel --physmem-fd 3 --region-fd 4 frob", "frob" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --handover nowhere",
+		  "--handover: 'nowhere' is not an address" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --mix 4k=2000000",
+		  "--mix: bad spec" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --mix scatter=2",
+		  "--mix: bad spec" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --physmem-fd 99999999999",
+		  "--physmem-fd" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[256] = "";

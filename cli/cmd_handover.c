@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
+#include "lu/lu.h"
 
 #define CMD "handover"
 
@@ -21,7 +22,8 @@ static void usage(FILE *out)
 		"usage: iohandover handover show FILE\n"
 		"       iohandover handover check [--ram SIZE] FILE\n"
 		"  show   print the blob's preserved memory, sessions and objects\n"
-		"  check  validate it as a booting kernel would: exit 0 valid,\n"
+		"  check  validate it as a booting kernel would (one holding IOMMU\n"
+		"         state as the live update kernel does): exit 0 valid,\n"
 		"         2 invalid (with the reason); --ram: the machine's RAM\n"
 		"         size in bytes (default: the size the blob states)\n"
 		"A blob is an FDT; `dtc -I dtb -O dts FILE` shows it raw.\n");
@@ -120,6 +122,22 @@ static void show(const char *path, const struct kho_parsed *p)
 	}
 }
 
+/*
+ * A blob holding IOMMU state is a live update's: checked as the kernel
+ * booting from it checks it (lu_handover_check); one of memfds alone is
+ * checked as kho and its subsystems see it.
+ */
+static int kernel_check(struct kho_vctx *v, const struct kho_parsed *p)
+{
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		const struct kho_subsys *ss = p->subsys[p->objs[i].subsys].ss;
+		if (ss && (!strcmp(ss->name, IOMMUFD_KHO_IOMMU) ||
+			   !strcmp(ss->name, IOMMUFD_KHO_IOMMUFD)))
+			return lu_handover_check(v, p);
+	}
+	return 0;
+}
+
 int cmd_handover_main(int argc, char **argv);
 
 int cmd_handover_main(int argc, char **argv)
@@ -178,6 +196,7 @@ int cmd_handover_main(int argc, char **argv)
 		free(buf);
 		return CLI_INTERNAL;
 	}
+	kho_blob_check_set(kernel_check);
 	rc = kho_blob_validate(buf, size, ram, &p, &err);
 	if (rc) {
 		printf("%s: invalid: %s\n", path, err.msg);

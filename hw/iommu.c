@@ -253,11 +253,18 @@ void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
 		.ts_ns = ioh_now_ns(), .type = type, .sid = sid,
 		.iova = iova, .info = info,
 	};
+	/*
+	 * Under the lock: once the log ring wraps (a flood of faults in
+	 * abort mode) two engines can land on one slot, and an entry must
+	 * not come out torn.
+	 */
+	pthread_mutex_lock(&m->evtq_lock);
 	uint64_t i = atomic_fetch_add(&r->log_prod, 1);
 	r->log[i & (HW_LOG_ENTRIES - 1)] = ev;
-	if (type >= 0x80)
+	if (type >= 0x80) {
+		pthread_mutex_unlock(&m->evtq_lock);
 		return;
-	pthread_mutex_lock(&m->evtq_lock);
+	}
 	uint64_t prod = atomic_load(&r->evtq_prod);
 	uint64_t cons = atomic_load(&r->evtq_cons);
 	if (prod - cons >= HW_EVTQ_ENTRIES) {

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,4 +123,62 @@ void ioh_u64vec_free(struct ioh_u64vec *vec)
 {
 	free(vec->v);
 	*vec = (struct ioh_u64vec){ 0 };
+}
+
+/* ---- failure injection ---------------------------------------------------- */
+
+static char fail_prefix[64];
+static _Atomic unsigned long fail_left; /* calls to go; 0: disarmed */
+static _Atomic bool fail_done;
+static const char *_Atomic fail_at;
+
+bool ioh_fail(const char *site)
+{
+	if (!atomic_load(&fail_left) ||
+	    strncmp(site, fail_prefix, strlen(fail_prefix)))
+		return false;
+	unsigned long left = atomic_load(&fail_left);
+	while (left && !atomic_compare_exchange_weak(&fail_left, &left, left - 1))
+		;
+	if (left != 1)
+		return false;
+	atomic_store(&fail_at, site);
+	atomic_store(&fail_done, true);
+	return true;
+}
+
+void ioh_fail_arm(const char *prefix, unsigned long nth)
+{
+	atomic_store(&fail_left, 0);
+	snprintf(fail_prefix, sizeof(fail_prefix), "%s", prefix ? prefix : "");
+	atomic_store(&fail_done, false);
+	atomic_store(&fail_at, NULL);
+	atomic_store(&fail_left, nth);
+}
+
+bool ioh_fail_fired(void)
+{
+	return atomic_load(&fail_done);
+}
+
+const char *ioh_fail_site(void)
+{
+	return atomic_load(&fail_at);
+}
+
+int ioh_fail_arm_spec(const char *spec)
+{
+	const char *colon = spec ? strrchr(spec, ':') : NULL;
+	char *end;
+	if (!colon || (size_t)(colon - spec) >= sizeof(fail_prefix) ||
+	    !colon[1])
+		return -EINVAL;
+	unsigned long n = strtoul(colon + 1, &end, 10);
+	if (*end || !n)
+		return -EINVAL;
+	char prefix[sizeof(fail_prefix)];
+	memcpy(prefix, spec, (size_t)(colon - spec));
+	prefix[colon - spec] = '\0';
+	ioh_fail_arm(prefix, n);
+	return 0;
 }

@@ -62,6 +62,25 @@ bool ioh_bell_wait(struct ioh_bell *b, bool (*cond)(void *arg), void *arg,
 /* A pause instruction for spin loops. */
 void ioh_cpu_relax(void);
 
+/*
+ * Failure injection, for tests (docs/testing.md): a step that can fail
+ * (an allocation, a driver call) asks ioh_fail(site) first and fails as
+ * it would for real when the answer is true. Sites are named
+ * "folder.what" ("kho.alloc", "drv.sync"). ioh_fail_arm(prefix, n) makes
+ * the n-th call (from 1) of a site starting with prefix fail, once
+ * ("" counts every site); n 0 disarms. Counting is atomic, so threads may
+ * share it. A test walks n = 1, 2, ... over an operation until it runs
+ * without the injection firing, asserting at each n that the failure is
+ * clean.
+ */
+bool ioh_fail(const char *site);
+void ioh_fail_arm(const char *prefix, unsigned long nth);
+/* Whether the armed failure fired; the site it fired at (or NULL). */
+bool ioh_fail_fired(void);
+const char *ioh_fail_site(void);
+/* "PREFIX:N" (as a command line gives it): arm; -EINVAL if malformed. */
+int ioh_fail_arm_spec(const char *spec);
+
 /* A growable array of uint64_t; zero-initialised is empty. */
 struct ioh_u64vec {
 	uint64_t *v;

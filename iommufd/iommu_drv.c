@@ -77,6 +77,9 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 	struct hw_regs *r = d->regs;
 	if (n > HW_CMDQ_ENTRIES)
 		return -EINVAL;
+	/* Injected: the queue stays full past the timeout. */
+	if (ioh_fail("drv.submit"))
+		return -EBUSY;
 	uint64_t prod = atomic_load(&r->cmdq_prod);
 	struct cmdq_room q = { r, prod, n };
 	if (drv_wait(d, cmdq_has_room, &q))
@@ -116,6 +119,9 @@ int iommu_drv_sync(struct iommu_drv *d)
 	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + 1;
 	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
 	int err = iommu_drv_submit(d, &c, 1);
+	/* Injected: the sync was queued but not seen to complete in time. */
+	if (!err && ioh_fail("drv.sync"))
+		return -ETIMEDOUT;
 	return err ? err : wait_sync(d, seq);
 }
 
@@ -430,6 +436,9 @@ int iommu_drv_guest_pause(struct iommu_drv *d)
 {
 	atomic_store(&d->regs->guest_pause_req, 1);
 	ioh_bell_ring(&d->regs->guest_bell);
+	/* Injected: the guest not seen to stop in time. */
+	if (ioh_fail("drv.pause"))
+		return -ETIMEDOUT;
 	return wait_paused(d, 1);
 }
 

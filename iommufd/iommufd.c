@@ -161,14 +161,27 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 	return 0;
 }
 
+static void hwpt_unregister(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] == hwpt)
+			ictx->hwpt[i] = NULL;
+}
+
 void iommufd_fini(struct iommufd_ctx *ictx)
 {
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
 		if (ictx->dev[i].hwpt)
 			iommufd_device_detach(ictx, i);
-	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
-		if (ictx->hwpt[i])
-			iommufd_hwpt_destroy(ictx, ictx->hwpt[i]);
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		struct iommufd_hwpt *h = ictx->hwpt[i];
+		/* A device that could not be detached keeps its table: only
+		 * the object goes, its pages stay allocated. */
+		if (h && iommufd_hwpt_destroy(ictx, h)) {
+			hwpt_unregister(ictx, h);
+			free(h);
+		}
+	}
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		if (ictx->ioas[i]) {
 			free(ictx->ioas[i]->areas);
@@ -255,7 +268,8 @@ int iommufd_ioas_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas **out)
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		if (ictx->ioas[i])
 			continue;
-		struct iommufd_ioas *ioas = calloc(1, sizeof(*ioas));
+		struct iommufd_ioas *ioas = ioh_fail("iommufd.alloc") ? NULL :
+			calloc(1, sizeof(*ioas));
 		if (!ioas)
 			return -ENOMEM;
 		ioas->id = ictx->next_id++;
@@ -306,7 +320,8 @@ int iommufd_ioas_insert_area(struct iommufd_ioas *ioas,
 		return -EEXIST;
 	if (ioas->nr_areas == ioas->cap_areas) {
 		size_t cap = ioas->cap_areas ? 2 * ioas->cap_areas : 16;
-		struct iommufd_area *n = realloc(ioas->areas, cap * sizeof(*n));
+		struct iommufd_area *n = ioh_fail("iommufd.alloc") ? NULL :
+			realloc(ioas->areas, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		ioas->areas = n;
@@ -434,7 +449,7 @@ static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
 	if (!slot)
 		return NULL;
 	uint64_t folios = 0;
-	uint64_t *first = calloc(m->nr_runs ? m->nr_runs : 1, sizeof(*first));
+	uint64_t *first = ioh_fail("iommufd.alloc") ? NULL : calloc(m->nr_runs ? m->nr_runs : 1, sizeof(*first));
 	for (size_t r = 0; first && r < m->nr_runs; r++) {
 		first[r] = folios;
 		folios += m->runs[r].count;
@@ -449,18 +464,21 @@ static struct iommufd_pins *pins_for(struct iommufd_ctx *ictx,
 }
 
 /*
- * One area's pages, folio by folio, as memfd_pin_folios (what Linux's
- * IOMMU_IOAS_MAP_FILE pins with) and gup's large-folio path do: each
- * folio the area touches takes (or drops) one reference per page of it
- * inside the area, in one add. The counts are pages, as pin_user_pages
- * takes them; the work is O(folios), not O(pages).
+ * Pages [a->offset, end) of one area, folio by folio, as memfd_pin_folios
+ * (what Linux's IOMMU_IOAS_MAP_FILE pins with) and gup's large-folio path
+ * do: each folio the area touches takes (or drops) one reference per page
+ * of it inside the range, in one add. The counts are pages, as
+ * pin_user_pages takes them; the work is O(folios), not O(pages). Each
+ * run of folios is checked whole before any of it is applied, so on an
+ * error *done says exactly what was applied.
  */
-static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
-		    bool pin)
+static int area_pin_part(struct iommufd_pins *p, const struct iommufd_area *a,
+			 uint64_t end, bool pin, uint64_t *done)
 {
 	const struct kho_memfd *m = a->memfd;
 	const uint64_t ram = m->k->alloc.ram_size;
-	uint64_t off = a->offset, end = a->offset + a->len;
+	uint64_t off = a->offset;
+	*done = 0;
 	for (size_t ri = memfd_run_search(m, off); off < end; ri++) {
 		if (ri == m->nr_runs || m->runs[ri].offset > off)
 			return -EFAULT;
@@ -479,23 +497,41 @@ static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
 			p->refs[f] += pin ? pages : (uint32_t)-pages;
 			off = stop;
 		}
+		*done = off - a->offset;
 	}
 	return 0;
+}
+
+/* One area whole, or nothing of it. */
+static int area_pin(struct iommufd_pins *p, const struct iommufd_area *a,
+		    bool pin)
+{
+	uint64_t done, undone;
+	int err = area_pin_part(p, a, a->offset + a->len, pin, &done);
+	if (err && done)
+		area_pin_part(p, a, a->offset + done, !pin, &undone);
+	return err;
 }
 
 int64_t iommufd_ioas_pin(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 			 bool pin)
 {
 	int64_t pages = 0;
-	for (size_t i = 0; i < ioas->nr_areas; i++) {
+	int err = 0;
+	size_t i;
+	for (i = 0; i < ioas->nr_areas && !err; i++) {
 		const struct iommufd_area *a = &ioas->areas[i];
 		struct iommufd_pins *p = pins_for(ictx, a->memfd);
-		if (!p)
-			return -ENOMEM;
-		int err = area_pin(p, a, pin);
-		if (err)
-			return err;
-		pages += (int64_t)(a->len / KHO_4K);
+		err = p ? area_pin(p, a, pin) : -ENOMEM;
+		if (!err)
+			pages += (int64_t)(a->len / KHO_4K);
+	}
+	if (err) {
+		/* All or nothing: the areas done before the failed one go back. */
+		for (size_t j = 0; j + 1 < i; j++)
+			area_pin(pins_for(ictx, ioas->areas[j].memfd),
+				 &ioas->areas[j], !pin);
+		return err;
 	}
 	if (pin)
 		ictx->stats.pinned_bytes += (uint64_t)pages * KHO_4K;
@@ -534,13 +570,22 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
 		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,
 					   g->last - g->va + 1, flags, -1);
+		/* Its pages can be freed only once something covers them. */
+		if (err)
+			ictx->deferred_uncovered = true;
 	}
+	bool all = !err && ictx->deferred_uncovered;
+	if (all)
+		err = iommu_drv_tlbi_all(ictx->drv);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
 	ictx->stats.syncs++;
 	/* Free only what this completed sync covers. */
-	if (!err)
+	if (!err) {
+		if (all)
+			ictx->deferred_uncovered = false;
 		iommufd_free_deferred(ictx);
+	}
 	return err;
 }
 
@@ -550,12 +595,18 @@ struct map_undo {
 	struct pt_table *t;
 	uint64_t iova;
 	uint64_t done; /* bytes mapped from iova on */
+	/*
+	 * What the maps touched. A map that fails with PT_EPLAN was undone
+	 * by pt after hardware may have seen it: the tables it removed are
+	 * deferred and only an invalidation of this range may free them.
+	 */
+	struct pt_gather g;
 };
 
 static int map_run_undoable(void *arg, const struct iommufd_run *r)
 {
 	struct map_undo *u = arg;
-	int err = pt_map_range(u->t, r->iova, r->pa, r->len, r->prot, NULL);
+	int err = pt_map_range(u->t, r->iova, r->pa, r->len, r->prot, &u->g);
 	if (!err)
 		u->done = r->iova + r->len - u->iova;
 	return err;
@@ -601,6 +652,7 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 			continue;
 		u.t = &h->pt;
 		u.done = 0;
+		pt_gather_init(&u.g);
 		err = iommufd_ioas_for_each_run(&one, false, map_run_undoable, &u);
 		if (err) {
 			failed = h;
@@ -610,10 +662,13 @@ int iommufd_ioas_map_file(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 	}
 	if (err) {
 		struct pt_gather g;
-		if (failed && u.done) {
-			pt_gather_init(&g);
-			pt_unmap_range(&failed->pt, iova, u.done, 0, &g, NULL);
-			iommufd_flush(ictx, failed, &g);
+		if (failed) {
+			/* u.g covers a map undone by pt (PT_EPLAN) too. */
+			if (u.done)
+				pt_unmap_range(&failed->pt, iova, u.done, 0, &u.g,
+					       NULL);
+			if (!pt_gather_empty(&u.g) || u.g.nr_deferred)
+				iommufd_flush(ictx, failed, &u.g);
 		}
 		for (unsigned int i = 0; i < nr_done; i++) {
 			pt_gather_init(&g);
@@ -683,7 +738,8 @@ int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 {
 	if (flags & ~IOMMUFD_HWPT_FLAGS_ALL)
 		return -EINVAL;
-	struct iommufd_hwpt *h = calloc(1, sizeof(*h));
+	struct iommufd_hwpt *h = ioh_fail("iommufd.alloc") ? NULL :
+		calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_lock(&ictx->lock);
@@ -719,11 +775,12 @@ fail:
 	return err;
 }
 
-void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
+int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 {
-	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
-		if (ictx->hwpt[i] == hwpt)
-			ictx->hwpt[i] = NULL;
+	/* A device still translating through it would walk freed pages. */
+	if (hwpt->users)
+		return -EBUSY;
+	hwpt_unregister(ictx, hwpt);
 	/*
 	 * Walk caches may still point into the table: flush the domain and
 	 * wait before its pages go back to the allocator. Without a
@@ -736,6 +793,7 @@ void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	if (!err)
 		pt_deinit(&hwpt->pt);
 	free(hwpt);
+	return 0;
 }
 
 /* ---- devices ----------------------------------------------------------- */

@@ -124,6 +124,9 @@ struct iommufd_ctx {
 	struct pt_mem_ops mem;
 	/* Table pages waiting for the invalidation that covers their removal. */
 	struct ioh_u64vec deferred;
+	/* An invalidation of some of them never reached the queue: the next
+	 * flush invalidates everything before it frees them. */
+	bool deferred_uncovered;
 
 	struct iommufd_pins pins[IOMMUFD_MAX_MEMFDS];
 	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];
@@ -171,8 +174,9 @@ int iommufd_ioas_unmap(struct iommufd_ioas *ioas, struct iommufd_ctx *ictx,
 int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 		       uint32_t flags, struct iommufd_hwpt **out);
 /* Flush the domain, sync, free the table. When the sync cannot complete,
- * the hardware may still walk the table: its pages are leaked instead. */
-void iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt);
+ * the hardware may still walk the table: its pages are leaked instead.
+ * -EBUSY, changing nothing, while a device is attached to it. */
+int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt);
 /* The features a HWPT gets from a profile and flags. */
 uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags);
 /* Leaf sizes a HWPT with these features may use in format fmt. */

@@ -224,7 +224,8 @@ static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
 static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 				       struct iommufd_hwpt *h)
 {
-	struct hwpt_snap *sn = calloc(1, sizeof(*sn));
+	struct hwpt_snap *sn = ioh_fail("iommufd.alloc") ? NULL :
+		calloc(1, sizeof(*sn));
 	if (!sn)
 		return NULL;
 	*sn = (struct hwpt_snap){
@@ -396,9 +397,14 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'va-bits' 0x%" PRIx64
 				     " for %s", id, va_bits,
 				     pt_fmt_name((enum pt_format_id)fmt));
-	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits) ||
-	    oa_bits < 32 || oa_bits > 52)
-		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'oa-bits'", id);
+	if (kho_fdt_get_u64(fdt, node, "oa-bits", &oa_bits))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'oa-bits'", id);
+	if (oa_bits < 32 || oa_bits > pt_fmt_max_oa_bits((enum pt_format_id)fmt))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": bad 'oa-bits' %" PRIu64
+				     " (%s: 32 to %u)", id, oa_bits,
+				     pt_fmt_name((enum pt_format_id)fmt),
+				     pt_fmt_max_oa_bits((enum pt_format_id)fmt));
 	if (kho_fdt_get_u64(fdt, node, "features", &features) ||
 	    (features & ~(uint64_t)IOMMUFD_FEAT_ALL))
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": unknown 'features'", id);
@@ -430,6 +436,103 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 	if (!has_root)
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": root 0x%" PRIx64
 				     " is not one of its pages", id, root);
+	return 0;
+}
+
+/*
+ * Between objects, once each passed alone: everything retrieve and adopt
+ * would otherwise find out only after the guest resumed. Per session,
+ * IOAS ids and HWPT ids are unique and each kind fits the object table;
+ * a HWPT's 'ioas' names an IOAS of its session; every HWPT is in the
+ * format and IOVA width of the IOMMU unit that runs it.
+ */
+static bool obj_of(const struct kho_parsed *p, size_t i, const char *subsys,
+		   const char *type)
+{
+	const struct kho_pobj *o = &p->objs[i];
+	const struct kho_subsys *ss = p->subsys[o->subsys].ss;
+	if (!ss || strcmp(ss->name, subsys))
+		return false;
+	const char *t = kho_fdt_get_str(p->fdt, o->node, "type");
+	return t && !strcmp(t, type);
+}
+
+static uint64_t obj_u64(const struct kho_parsed *p, size_t i, const char *prop)
+{
+	uint64_t v = 0;
+	kho_fdt_get_u64(p->fdt, p->objs[i].node, prop, &v);
+	return v;
+}
+
+static int iommufd_validate_all(struct kho_vctx *v, const struct kho_parsed *p)
+{
+	size_t unit = SIZE_MAX, nr_units = 0;
+	for (size_t i = 0; i < p->nr_objs; i++)
+		if (obj_of(p, i, IOMMUFD_KHO_IOMMU, "unit")) {
+			unit = i;
+			nr_units++;
+		}
+	for (size_t s = 0; s < p->nr_sessions; s++) {
+		const char *sess = p->sessions[s];
+		unsigned int nr_ioas = 0, nr_hwpt = 0;
+		for (size_t i = 0; i < p->nr_objs; i++) {
+			if (p->objs[i].session != s)
+				continue;
+			bool ioas = obj_of(p, i, IOMMUFD_KHO_IOMMUFD, "ioas");
+			bool hwpt = obj_of(p, i, IOMMUFD_KHO_IOMMUFD, "hwpt");
+			if (!ioas && !hwpt)
+				continue;
+			uint64_t id = obj_u64(p, i, "id");
+			nr_ioas += ioas;
+			nr_hwpt += hwpt;
+			for (size_t j = 0; j < i; j++)
+				if (p->objs[j].session == s &&
+				    obj_of(p, j, IOMMUFD_KHO_IOMMUFD,
+					   ioas ? "ioas" : "hwpt") &&
+				    obj_u64(p, j, "id") == id)
+					return kho_vctx_fail(v, "iommufd: session %s "
+							     "has two %s objects with "
+							     "id %" PRIu64, sess,
+							     ioas ? "ioas" : "hwpt", id);
+			if (ioas)
+				continue;
+			uint64_t want = obj_u64(p, i, "ioas");
+			bool found = false;
+			for (size_t j = 0; j < p->nr_objs && !found; j++)
+				found = p->objs[j].session == s &&
+					obj_of(p, j, IOMMUFD_KHO_IOMMUFD, "ioas") &&
+					obj_u64(p, j, "id") == want;
+			if (!found)
+				return kho_vctx_fail(v, "iommufd: hwpt %" PRIu64 " of "
+						     "session %s: 'ioas' %" PRIu64
+						     " names no ioas of its session",
+						     id, sess, want);
+			uint64_t fmt = obj_u64(p, i, "format");
+			uint64_t va_bits = obj_u64(p, i, "va-bits");
+			if (nr_units != 1)
+				return kho_vctx_fail(v, "iommufd: hwpt %" PRIu64 " of "
+						     "session %s: %zu iommu units "
+						     "in the handover, one must run "
+						     "it", id, sess, nr_units);
+			uint64_t ufmt = obj_u64(p, unit, "format");
+			uint64_t uva = obj_u64(p, unit, "va-bits");
+			if (fmt != ufmt || va_bits != uva)
+				return kho_vctx_fail(v, "iommufd: hwpt %" PRIu64 " of "
+						     "session %s is a %s/%" PRIu64
+						     "-bit table, the iommu unit "
+						     "runs %s/%" PRIu64 "-bit", id,
+						     sess,
+						     pt_fmt_name((enum pt_format_id)fmt),
+						     va_bits,
+						     pt_fmt_name((enum pt_format_id)ufmt),
+						     uva);
+		}
+		if (nr_ioas > IOMMUFD_MAX_OBJS || nr_hwpt > IOMMUFD_MAX_OBJS)
+			return kho_vctx_fail(v, "iommufd: session %s has %u ioas "
+					     "and %u hwpt objects, at most %u of "
+					     "each", sess, nr_ioas, nr_hwpt,
+					     IOMMUFD_MAX_OBJS);
+	}
 	return 0;
 }
 
@@ -473,6 +576,7 @@ static const struct kho_subsys iommufd_subsys = {
 	.version = IOMMUFD_KHO_VERSION,
 	.min_version = IOMMUFD_KHO_VERSION,
 	.validate_obj = iommufd_validate,
+	.validate_all = iommufd_validate_all,
 	.describe = iommufd_describe,
 };
 
@@ -646,7 +750,8 @@ static int retrieve_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 	const uint8_t *pages = fdt_getprop(fdt, node, "pages", &plen);
 	const uint8_t *devs = fdt_getprop(fdt, node, "devices", &dlen);
 	r->nr_pages = (size_t)plen / 8;
-	r->pages = malloc(r->nr_pages * sizeof(uint64_t));
+	r->pages = ioh_fail("iommufd.alloc") ? NULL :
+		malloc(r->nr_pages * sizeof(uint64_t));
 	if (!r->pages)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->nr_pages; i++)
@@ -764,7 +869,8 @@ int iommufd_adopt_hwpt(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 	qsort(rec->pages, rec->nr_pages, sizeof(uint64_t), cmp_u64);
 	struct claim_ctx c = { .k = ictx->k, .rec = rec };
 	c.claimed = malloc(rec->nr_pages * sizeof(uint64_t));
-	struct iommufd_hwpt *h = calloc(1, sizeof(*h));
+	struct iommufd_hwpt *h = ioh_fail("iommufd.alloc") ? NULL :
+		calloc(1, sizeof(*h));
 	if (!c.claimed || !h) {
 		free(c.claimed);
 		free(h);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kho/alloc.h"
+#include "ioh/ioh.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static void gig_lists_update(struct kho_alloc *a, uint32_t g)
 
 static struct kho_gig *gig_split(struct kho_alloc *a, uint32_t g)
 {
-	struct kho_gig *gig = calloc(1, sizeof(*gig));
+	struct kho_gig *gig = ioh_fail("kho.meta") ? NULL : calloc(1, sizeof(*gig));
 	if (!gig)
 		return NULL;
 	kho_bits_apply(gig->free, 0, BLKS_PER_GIG, KHO_BITS_SET);
@@ -85,12 +86,13 @@ static struct kho_blk *blk_split(struct kho_alloc *a, struct kho_gig *gig,
 				 uint32_t b)
 {
 	if (!gig->blk) {
-		gig->blk = calloc(BLKS_PER_GIG, sizeof(*gig->blk));
+		gig->blk = ioh_fail("kho.meta") ? NULL :
+			calloc(BLKS_PER_GIG, sizeof(*gig->blk));
 		if (!gig->blk)
 			return NULL;
 		a->meta_bytes += BLKS_PER_GIG * sizeof(*gig->blk);
 	}
-	struct kho_blk *blk = calloc(1, sizeof(*blk));
+	struct kho_blk *blk = ioh_fail("kho.meta") ? NULL : calloc(1, sizeof(*blk));
 	if (!blk)
 		return NULL;
 	kho_bit_clear(gig->free, b);
@@ -247,6 +249,8 @@ int kho_folio_alloc(struct kho_alloc *a, unsigned size_lg2, uint64_t *pa)
 	uint32_t g, b;
 	int err;
 
+	if (ioh_fail("kho.alloc"))
+		return -ENOMEM;
 	if (o == KHO_ORDER_1G) {
 		g = (uint32_t)kho_bit_next_set(a->gig_free, 0, a->nr_gigs);
 		if (g == a->nr_gigs)

@@ -632,6 +632,13 @@ static int validate_root(struct kho_vctx *v, const void *fdt,
 	return 0;
 }
 
+static kho_blob_check_fn blob_check;
+
+void kho_blob_check_set(kho_blob_check_fn fn)
+{
+	blob_check = fn;
+}
+
 int kho_blob_validate(const void *fdt, size_t size, uint64_t ram_size,
 		      struct kho_parsed *out, struct kho_err *err)
 {
@@ -771,6 +778,19 @@ int kho_blob_validate(const void *fdt, size_t size, uint64_t ram_size,
 	rc = validate_ownership(&v);
 	if (rc)
 		goto fail;
+	for (uint32_t i = 0; i < p->nr_subsys; i++) {
+		const struct kho_psubsys *ps = &p->subsys[i];
+		if (ps->ss->validate_all) {
+			rc = ps->ss->validate_all(&v, p);
+			if (rc)
+				goto fail;
+		}
+	}
+	if (blob_check) {
+		rc = blob_check(&v, p);
+		if (rc)
+			goto fail;
+	}
 	free(v.own);
 	return 0;
 fail:

@@ -279,7 +279,7 @@ int kho_prepare(struct kho *k)
 	size_t cap = 4096 + 8 * (mb.masks.n + mb.ranges[0].n +
 				 mb.ranges[1].n + mb.ranges[2].n);
 	for (;;) {
-		void *fdt = malloc(cap);
+		void *fdt = ioh_fail("kho.alloc") ? NULL : malloc(cap);
 		if (!fdt) {
 			err = -ENOMEM;
 			break;
@@ -340,7 +340,9 @@ int kho_freeze(struct kho *k, uint64_t *pa)
 		return -ENODEV;
 	for (struct luo_session *s = k->sessions; s; s = s->next) {
 		for (struct luo_obj *o = s->objs; o; o = o->next) {
-			int err = o->ops->freeze ? o->ops->freeze(k, o->obj) : 0;
+			/* Injected: an object that cannot be frozen now. */
+			int err = ioh_fail("kho.freeze") ? -EAGAIN :
+				  o->ops->freeze ? o->ops->freeze(k, o->obj) : 0;
 			if (err) {
 				unfreeze_all(k);
 				return err;
@@ -459,7 +461,7 @@ int kho_exec(struct kho *k, const struct kho_exec_args *args)
 		return -EBUSY;
 	if (!k->pm || !args->path || !args->argv || !args->argv[0])
 		return -EINVAL;
-	int err = fd_inherit(k->pm->fd);
+	int err = ioh_fail("kho.exec") ? -ENOEXEC : fd_inherit(k->pm->fd);
 	for (size_t i = 0; i < args->nr_keep_fds && !err; i++)
 		err = fd_inherit(args->keep_fds[i]);
 	if (err)

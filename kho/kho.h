@@ -74,6 +74,7 @@ struct kho_err {
 
 struct kho;
 struct kho_vctx;
+struct kho_parsed;
 struct luo_session;
 
 /*
@@ -111,10 +112,25 @@ struct kho_subsys {
 	int (*validate_global)(struct kho_vctx *v, const void *fdt, int node,
 			       uint32_t version);
 	int (*serialize_global)(struct kho *k, void *fdt);
+	/*
+	 * Optional: after every object of every subsystem passed its own
+	 * validator, checks between objects (one naming another, limits
+	 * over all of them), with the parsed blob.
+	 */
+	int (*validate_all)(struct kho_vctx *v, const struct kho_parsed *p);
 	/* One line in plain words about a validated object (for tools). */
 	void (*describe)(const void *fdt, int node, uint32_t version,
 			 char *buf, size_t len);
 };
+
+/*
+ * A check of the blob as a whole that the booting kernel adds on top of
+ * its subsystems' (what it needs of the state it is handed: the live
+ * update engine's one VM), run last by kho_blob_validate, so kho_boot
+ * refuses such a handover before touching anything. NULL: none.
+ */
+typedef int (*kho_blob_check_fn)(struct kho_vctx *v, const struct kho_parsed *p);
+void kho_blob_check_set(kho_blob_check_fn fn);
 
 #define KHO_MAX_SUBSYS 8
 /* Built in: memfd. iommu and iommufd are registered by iommufd/

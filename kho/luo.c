@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kho/kho_internal.h"
+#include "ioh/ioh.h"
 
 static bool name_ok(const char *name)
 {
@@ -33,7 +34,8 @@ int luo_session_create(struct kho *k, const char *name,
 		return -EBUSY;
 	if (luo_session_find(k, name))
 		return -EEXIST;
-	struct luo_session *s = calloc(1, sizeof(*s));
+	struct luo_session *s = ioh_fail("kho.alloc") ? NULL :
+		calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->k = k;
@@ -78,7 +80,7 @@ int luo_preserve(struct luo_session *s, const char *name,
 		for (struct luo_obj *o = t->objs; o; o = o->next)
 			if ((t == s && !strcmp(o->name, name)) || o->obj == obj)
 				return -EEXIST;
-	struct luo_obj *o = calloc(1, sizeof(*o));
+	struct luo_obj *o = ioh_fail("kho.alloc") ? NULL : calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	strcpy(o->name, name);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "ioh/ioh.h"
 #include "kho/memfd.h"
 
 #include <errno.h>
@@ -58,7 +59,7 @@ static int memfd_build_runs(struct kho_memfd *m)
 		n++;
 	}
 	free(m->runs);
-	m->runs = calloc(n ? n : 1, sizeof(*m->runs));
+	m->runs = ioh_fail("kho.alloc") ? NULL : calloc(n ? n : 1, sizeof(*m->runs));
 	if (!m->runs)
 		return -ENOMEM;
 	m->nr_runs = 0;
@@ -125,7 +126,7 @@ int kho_memfd_create(struct kho *k, const char *name, uint64_t size,
 	if (!name || !name[0] || strlen(name) >= KHO_NAME_MAX || size == 0 ||
 	    size % KHO_2M)
 		return -EINVAL;
-	struct kho_memfd *m = calloc(1, sizeof(*m));
+	struct kho_memfd *m = ioh_fail("kho.alloc") ? NULL : calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->k = k;
@@ -577,6 +578,14 @@ static void memfd_unclaim(struct kho *k, const struct kho_memfd_run *claims,
 				    claims[j].count, 0, KHO_FOLIO_INCOMING, 0);
 }
 
+/* A retrieval that failed leaves the object to be retrieved again. */
+static void unretrieve(struct kho *k, int node)
+{
+	for (size_t i = 0; i < k->in.nr_objs; i++)
+		if (k->in.objs[i].node == node)
+			k->in.objs[i].retrieved = false;
+}
+
 int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 		       struct kho_memfd **out)
 {
@@ -593,22 +602,25 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 		return -EINVAL; /* validated at boot: cannot happen */
 	size_t nr = (size_t)len / MEMFD_REC;
 	size_t ns = sd && slen > 0 ? (size_t)slen / MEMFD_SLOT_REC : 0;
-	struct kho_memfd *m = calloc(1, sizeof(*m));
+	struct kho_memfd *m = ioh_fail("kho.alloc") ? NULL : calloc(1, sizeof(*m));
 	/* Claims: one per run, one per slot's block. */
 	struct kho_memfd_run *claims = calloc(nr + ns + 1, sizeof(*claims));
 	if (!m || !claims) {
 		free(claims);
 		free(m);
+		unretrieve(k, node);
 		return -ENOMEM;
 	}
 	m->k = k;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->size = size;
 	m->nr_folios = nr_folios;
-	m->runs = calloc(nr + ns * MEMFD_SLOT_PAGES + 1, sizeof(*m->runs));
+	m->runs = ioh_fail("kho.alloc") ? NULL :
+		calloc(nr + ns * MEMFD_SLOT_PAGES + 1, sizeof(*m->runs));
 	if (!m->runs) {
 		free(claims);
 		memfd_free(m);
+		unretrieve(k, node);
 		return -ENOMEM;
 	}
 	size_t nc = 0;
@@ -642,6 +654,7 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 			memfd_unclaim(k, claims, nc);
 			free(claims);
 			memfd_free(m);
+			unretrieve(k, node);
 			return err;
 		}
 		claims[nc++] = c;

@@ -27,6 +27,55 @@ int lu_boot_fresh(struct lu_gen *g)
 	return lu_vmm_create_vm(g);
 }
 
+/*
+ * What this kernel needs of a handover as a whole, checked with the rest
+ * of the blob at boot (kho_blob_check_set), before anything is touched
+ * or the guest resumes: the IOMMU unit, and in the VM's session its
+ * guest memory, at most IOMMUFD_MAX_MEMFDS memfds, exactly one IOAS and
+ * between one HWPT and one fewer than the object table holds (a rebuild
+ * builds its new table beside the preserved one).
+ */
+int lu_handover_check(struct kho_vctx *v, const struct kho_parsed *p)
+{
+	unsigned int units = 0, memfds = 0, ioas = 0, hwpt = 0;
+	bool guest = false;
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		const struct kho_pobj *o = &p->objs[i];
+		const char *ss = p->subsys[o->subsys].ss ?
+			p->subsys[o->subsys].ss->name : "";
+		const char *sess = p->sessions[o->session];
+		const char *type = kho_fdt_get_str(p->fdt, o->node, "type");
+		if (!strcmp(ss, IOMMUFD_KHO_IOMMU) && !strcmp(sess, LU_UNIT_SESSION))
+			units++;
+		if (strcmp(sess, LU_VM_SESSION))
+			continue;
+		if (!strcmp(ss, KHO_MEMFD_SUBSYS)) {
+			memfds++;
+			guest |= !strcmp(o->name, LU_GUEST_MEMFD);
+		} else if (!strcmp(ss, IOMMUFD_KHO_IOMMUFD) && type) {
+			ioas += !strcmp(type, "ioas");
+			hwpt += !strcmp(type, "hwpt");
+		}
+	}
+	if (units != 1)
+		return kho_vctx_fail(v, "live update: %u iommu units in session "
+				     "%s, expected one", units, LU_UNIT_SESSION);
+	if (!guest)
+		return kho_vctx_fail(v, "live update: session %s has no memfd "
+				     "'%s' (the guest's memory)", LU_VM_SESSION,
+				     LU_GUEST_MEMFD);
+	if (memfds > IOMMUFD_MAX_MEMFDS)
+		return kho_vctx_fail(v, "live update: session %s has %u memfds, "
+				     "at most %u", LU_VM_SESSION, memfds,
+				     IOMMUFD_MAX_MEMFDS);
+	if (ioas != 1 || !hwpt || hwpt > IOMMUFD_MAX_OBJS - 1)
+		return kho_vctx_fail(v, "live update: session %s has %u ioas and "
+				     "%u hwpt objects, expected one ioas and 1 to "
+				     "%u hwpts", LU_VM_SESSION, ioas, hwpt,
+				     IOMMUFD_MAX_OBJS - 1);
+	return 0;
+}
+
 int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 		       const struct iommufd_hwpt_rec *rec)
 {
@@ -163,13 +212,9 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;
+	/* One ioas and its hwpts: lu_handover_check saw to that at boot. */
 	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
 			       in, &kerr);
-	if (!err && (in->nr_ioas != 1 || in->nr_hwpt < 1)) {
-		err = -EINVAL;
-		snprintf(kerr.msg, sizeof(kerr.msg), "expected one ioas and its "
-			 "hwpts, found %u and %u", in->nr_ioas, in->nr_hwpt);
-	}
 	if (err) {
 		iommufd_incoming_free(in);
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd state: %s", kerr.msg);

@@ -88,6 +88,11 @@ struct lu_opt_pas {
 	  "test hook applied at the first update")                            \
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \
 	  "SIGKILL at this point of every update")                            \
+	X(STR, fail_at, "fail-at", NULL, 0, NULL,                             \
+	  "test hook: fail the Nth call at SITE (ioh_fail) from PHASE on, "    \
+	  "PHASE:SITE:N: fresh (this kernel's fresh boot), update (its "       \
+	  "update), boot (the next kernel's boot), recover (a recovery "       \
+	  "kernel's)")                                                        \
 	X(U64, run_ms, "run-ms", 150, UINT64_MAX, NULL,                       \
 	  "DMA time before each update and at the end, and until every "      \
 	  "device has done DMA")                                              \

@@ -20,7 +20,7 @@ const char *const lu_crash_points[] = {
 
 const char *const lu_injections[] = {
 	"table-prot", "table-outside", "table-cycle", "table-bad-entry",
-	"ioas-memfd", "ioas-range", NULL,
+	"ioas-memfd", "ioas-range", "hwpt-ioas", NULL,
 };
 
 static const char *const phase_names[LU_NR_PHASES] = {

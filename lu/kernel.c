@@ -42,6 +42,23 @@ static void run_vm(struct lu_gen *g)
 		}
 }
 
+/* PHASE:SITE:N as lu/cmdline.h's fail-at says. */
+static bool fail_at_valid(const char *spec)
+{
+	static const char *const phases[] = { "fresh:", "update:", "boot:",
+					      "recover:" };
+	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		size_t n = strlen(phases[i]);
+		if (strncmp(spec, phases[i], n))
+			continue;
+		/* Parsed by arming, then disarmed again. */
+		bool ok = !ioh_fail_arm_spec(spec + n);
+		ioh_fail_arm(NULL, 0);
+		return ok;
+	}
+	return false;
+}
+
 int lu_kernel_main(const struct lu_gen_cfg *cfg)
 {
 	static struct lu_gen gs;
@@ -62,6 +79,7 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "unknown profile '%s' (known: %s)",
 				   cfg->profile, iommufd_profile_names());
 	int err = iommufd_kho_register();
+	kho_blob_check_set(lu_handover_check);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "kho: %s", strerror(-err));
 	err = physmem_attach(&g->pm, cfg->physmem_fd);
@@ -76,6 +94,18 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 		return LU_EXIT_OK;
 	}
 
+	/* A failure injected at boot (lu/cmdline.h fail-at). */
+	const char *phase = cfg->recover ? "recover:" : cfg->handover.set ?
+			    "boot:" : "fresh:";
+	if (cfg->fail_at && !fail_at_valid(cfg->fail_at)) {
+		int rc = lu_gen_fail(g, LU_EXIT_INPUT, "--fail-at: bad '%s' (PHASE:"
+				     "SITE:N, PHASE fresh, update, boot or "
+				     "recover, N from 1)", cfg->fail_at);
+		lu_report(g, "boot", false);
+		return rc;
+	}
+	if (cfg->fail_at && !strncmp(cfg->fail_at, phase, strlen(phase)))
+		ioh_fail_arm_spec(cfg->fail_at + strlen(phase));
 	int rc = cfg->recover ? lu_boot_recovery(g) :
 		 cfg->handover.set ? lu_boot_handover(g) : lu_boot_fresh(g);
 	if (cfg->save_dir)
@@ -87,5 +117,10 @@ int lu_kernel_main(const struct lu_gen_cfg *cfg)
 	run_vm(g);
 	if (cfg->recover || !cfg->next || !cfg->next[0])
 		return LU_EXIT_OK;
-	return lu_live_update(g);
+	if (cfg->fail_at && !cfg->handover.set && !strncmp(cfg->fail_at, "update:", 7))
+		ioh_fail_arm_spec(cfg->fail_at + 7);
+	/* Returns only when the update failed: say why, the VM runs on. */
+	rc = lu_live_update(g);
+	lu_report(g, "outgoing", false);
+	return rc;
 }

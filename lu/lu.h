@@ -134,6 +134,7 @@ enum lu_exit {
  *   ioas-range       redone, as a buggy writer would leave them): the ioas
  *                    names a memfd the handover does not hold, or its
  *                    first area ends one page past its memfd
+ *   hwpt-ioas        the same way: the hwpt's 'ioas' names no ioas
  */
 extern const char *const lu_injections[];
 
@@ -154,6 +155,15 @@ extern const char *const lu_injections[];
 extern const char *const lu_crash_points[];
 
 #include "lu/cmdline.h"
+
+/*
+ * The whole-handover check a kernel generation installs at boot
+ * (kho_blob_check_set): the one VM it restores (lu/boot.c). `handover
+ * check` runs it too.
+ */
+struct kho_vctx;
+struct kho_parsed;
+int lu_handover_check(struct kho_vctx *v, const struct kho_parsed *p);
 
 /* Run one generation; returns an enum lu_exit. Does not return on a
  * successful exec of the next generation. */

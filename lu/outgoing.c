@@ -91,7 +91,8 @@ static int inject_after_freeze(struct lu_gen *g, const char *what)
 }
 
 /*
- * ioas-memfd, ioas-range: damage the ioas in the committed handover
+ * ioas-memfd, ioas-range, hwpt-ioas: damage the ioas (or the hwpt's
+ * 'ioas') in the committed handover
  * itself and redo its checksum and commit, as a writer with a bug would
  * leave it: the first memfd name no longer names a memfd of the handover
  * (its first letter's case flipped), or the first area ends one page past
@@ -103,6 +104,17 @@ static int inject_ioas(struct lu_gen *g, uint64_t pa, const char *what)
 	if (!h)
 		return -EFAULT;
 	uint8_t *fdt = kho_va(&g->k, pa + KHO_HDR_SIZE, h->fdt_size);
+	if (fdt && !strcmp(what, "hwpt-ioas")) {
+		int hn = fdt_node_offset_by_prop_value(fdt, -1, "type", "hwpt",
+						       sizeof("hwpt"));
+		uint64_t id = 0;
+		if (hn < 0 || kho_fdt_get_u64(fdt, hn, "ioas", &id) ||
+		    fdt_setprop_inplace_u64(fdt, hn, "ioas", id + 100))
+			return -ENOENT;
+		h->fdt_csum = kho_csum(fdt, h->fdt_size);
+		h->commit = KHO_COMMIT_MAGIC ^ h->fdt_csum;
+		return 0;
+	}
 	int node = fdt ? fdt_node_offset_by_prop_value(fdt, -1, "type", "ioas",
 							sizeof("ioas")) : -1;
 	int nlen, alen;
@@ -216,9 +228,21 @@ static int plan_next(struct lu_gen *g, struct next_gen *n)
 	n->cfg.physmem_fd = g->pm.fd;
 	n->cfg.recover = false;
 	n->cfg.candidates.n = 0;
-	/* Test hooks damage the first update only. */
+	/* Test hooks damage the first update only; a failure asked for at
+	 * boot happens in the next kernel. */
 	n->cfg.inject = NULL;
+	n->cfg.fail_at = c->fail_at && !c->handover.set && !c->recover &&
+			 !strncmp(c->fail_at, "boot:", 5) ? c->fail_at : NULL;
 	return 0;
+}
+
+/* After a failed update: the devices a strategy stopped, then the guest. */
+static void resume_vm(struct lu_gen *g, const struct lu_strategy *out)
+{
+	if (out->stops_dma)
+		for (unsigned int d = 0; d < g->cfg->devices; d++)
+			iommu_drv_dma_enable(&g->drv, d, true);
+	iommu_drv_guest_resume(&g->drv);
 }
 
 int lu_live_update(struct lu_gen *g)
@@ -271,13 +295,14 @@ int lu_live_update(struct lu_gen *g)
 		err = kho_freeze(&g->k, &pa);
 	if (err) {
 		lu_unpreserve_all(g);
-		iommu_drv_guest_resume(&g->drv);
+		resume_vm(g, out);
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "handover: %s", strerror(-err));
 	}
 	lu_report_handover(g, "update", pa);
 	lu_crash_point(g, "freeze");
 	if (c->inject && strcmp(c->inject, "table-prot")) {
-		int ierr = !strncmp(c->inject, "ioas-", 5) ?
+		int ierr = !strncmp(c->inject, "ioas-", 5) ||
+			   !strcmp(c->inject, "hwpt-ioas") ?
 			   inject_ioas(g, pa, c->inject) :
 			   inject_after_freeze(g, c->inject);
 		if (ierr)
@@ -302,6 +327,6 @@ int lu_live_update(struct lu_gen *g)
 	}
 	/* Only on failure: back to normal, the VM runs on. */
 	lu_unpreserve_all(g);
-	iommu_drv_guest_resume(&g->drv);
+	resume_vm(g, out);
 	return lu_gen_fail(g, LU_EXIT_INTERNAL, "exec %s: %s", exe, strerror(-err));
 }

@@ -42,6 +42,24 @@ static int recover_abort(struct lu_gen *g, const char *why)
 			   why);
 }
 
+/*
+ * A step failed for want of a resource (memory, an object slot, a sync
+ * not seen to complete), not because the handover is unusable: the
+ * devices keep translating through the preserved tables they run, which
+ * the handover says are right, the VM runs on, and the kernel reports
+ * the failure. Anything else is the handover's fault: abort mode.
+ */
+static int recover_fail(struct lu_gen *g, int err, const char *why)
+{
+	if (err != -ENOMEM && err != -ENOSPC && err != -ETIMEDOUT && err != -EBUSY)
+		return recover_abort(g, why);
+	for (unsigned int d = 0; d < g->cfg->devices; d++)
+		iommu_drv_dma_enable(&g->drv, d, true);
+	iommu_drv_guest_resume(&g->drv);
+	return lu_gen_fail(g, LU_EXIT_INTERNAL, "recovery: %s; the devices keep "
+			   "the preserved tables they run", why);
+}
+
 /* Bytes allocated beyond what the recovered kernel owns: a leak. */
 static uint64_t leaked_bytes(struct lu_gen *g)
 {
@@ -82,7 +100,7 @@ int lu_boot_recovery(struct lu_gen *g)
 		return recover_abort(g, "no complete handover");
 	err = kho_boot(&g->k, &g->pm, pa, &kerr);
 	if (err)
-		return recover_abort(g, kerr.msg);
+		return recover_fail(g, err, kerr.msg);
 	kho_poison_trap_install(&g->k);
 	err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
 	if (!err)
@@ -91,13 +109,15 @@ int lu_boot_recovery(struct lu_gen *g)
 		err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, g->unit.fmt,
 				   g->unit.va_bits);
 	if (err)
-		return recover_abort(g, "handover state unusable");
+		return recover_fail(g, err, err == -ENOMEM ? "out of memory" :
+				    "handover state unusable");
+	/* One ioas: lu_handover_check saw to that at boot. */
 	struct iommufd_incoming in;
 	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
 			       &in, &kerr);
-	if (err || in.nr_ioas != 1) {
+	if (err) {
 		iommufd_incoming_free(&in);
-		return recover_abort(g, err ? kerr.msg : "no ioas");
+		return recover_fail(g, err, kerr.msg);
 	}
 	g->ioas = in.ioas[0];
 
@@ -118,8 +138,12 @@ int lu_boot_recovery(struct lu_gen *g)
 		struct iommufd_hwpt *h;
 		err = iommufd_adopt_hwpt(&g->ictx, g->ioas, &in.hwpt[i], false, &h,
 					 &kerr);
-		if (!err)
-			err = lu_attach_restored(g, h, &users);
+		if (err) {
+			iommufd_incoming_free(&in);
+			ioh_u64vec_free(&unused);
+			return recover_fail(g, err, kerr.msg);
+		}
+		err = lu_attach_restored(g, h, &users);
 		if (!err)
 			err = lu_verify_table(g, &h->pt);
 		used_newest += i == newest ? users.nr_devs : 0;
@@ -148,11 +172,10 @@ int lu_boot_recovery(struct lu_gen *g)
 		iommu_drv_table_page_freed(&g->drv, unused.v[p]);
 	ioh_u64vec_free(&unused);
 	if (err)
-		return lu_gen_fail(g, LU_EXIT_INTERNAL, "sync: %s", strerror(-err));
+		return recover_fail(g, err, "the flush before finish did not complete");
 	int64_t pinned = iommufd_ioas_pin(&g->ictx, g->ioas, true);
 	if (pinned < 0)
-		return lu_gen_fail(g, LU_EXIT_INTERNAL, "re-pin: %s",
-				   strerror((int)-pinned));
+		return recover_fail(g, (int)pinned, "re-pinning guest memory failed");
 	for (unsigned int d = 0; d < c->devices; d++)
 		iommu_drv_dma_enable(&g->drv, d, true);
 	iommu_drv_guest_resume(&g->drv);

@@ -57,6 +57,9 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		g->recovery_mode ? g->recovery_mode : "",
 		g->leaked_bytes, g->ictx.stats.bad_frees);
 	ioh_json_str(f, g->error);
+	/* Where an injected failure fired (tests: lu/cmdline.h fail-at). */
+	fputs(",\"injected\":", f);
+	ioh_json_str(f, ioh_fail_site() ? ioh_fail_site() : "");
 	fputs("}\n", f);
 	fclose(f);
 	if (write(c->report_fd, buf, len) != (ssize_t)len)

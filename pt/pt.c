@@ -103,6 +103,12 @@ uint64_t pt_fmt_pgsizes(enum pt_format_id id)
 	return f ? fmt_sizes(f) : 0;
 }
 
+unsigned int pt_fmt_max_oa_bits(enum pt_format_id id)
+{
+	const struct pt_fmt *f = pt_fmt_get(id);
+	return f ? f->max_oa_bits : 0;
+}
+
 uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot)
 {
 	const struct pt_fmt *f = pt_fmt_get(id);
@@ -943,6 +949,8 @@ static int check_oa(const struct pt_table *t, pt_oaddr_t pa, uint64_t len)
 	return 0;
 }
 
+unsigned long pt_inject_eplan;
+
 int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		 uint64_t len, uint32_t prot, struct pt_gather *g)
 {
@@ -961,14 +969,15 @@ int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 	if (err)
 		return err;
 
-	if (map_fast(t, va, pa, len, attr, g))
+	bool skew = pt_inject_eplan && !--pt_inject_eplan;
+	if (!skew && map_fast(t, va, pa, len, attr, g))
 		return 0;
 	struct pt_map_plan plan;
 	err = pt_map_plan(t, va, pa, len, &plan);
 	if (err)
 		return err;
 	struct pt_pool pool = { 0 };
-	err = pt_pool_fill(t, &pool, plan.tables);
+	err = pt_pool_fill(t, &pool, plan.tables + skew);
 	if (err)
 		return err;
 	return pt_map_commit(t, va, pa, len, attr, &plan, &pool, g);

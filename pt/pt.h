@@ -184,6 +184,8 @@ bool pt_fmt_bbm_levels(enum pt_format_id id);
 /* Whether IOVA bit va_bits-1 extends to bit 63 (x86-64 canonical form). */
 bool pt_fmt_sign_extends(enum pt_format_id id);
 uint64_t pt_fmt_pgsizes(enum pt_format_id id);
+/* Widest output address the format encodes (ARM: 48, no FEAT_LPA). */
+unsigned int pt_fmt_max_oa_bits(enum pt_format_id id);
 /* prot as a leaf of the format reads back (e.g. VT-d never executes), so
  * intent and table can be compared; 0 when the format refuses it. */
 uint32_t pt_fmt_canon_prot(enum pt_format_id id, uint32_t prot);
@@ -207,6 +209,15 @@ int pt_fmt_top_lg2(enum pt_format_id id, unsigned int va_bits);
  */
 int pt_map_range(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		 uint64_t len, uint32_t prot, struct pt_gather *g);
+/*
+ * Failure injection, for tests of pt's callers (docs/testing.md): while
+ * nonzero, each pt_map_range call counts it down, and the call that
+ * brings it to zero commits with one table page more than it planned,
+ * as a plan/commit disagreement (a pt bug) would: its leaves are written
+ * live, then undone, and it fails with PT_EPLAN. Not thread-safe; 0 in
+ * normal use.
+ */
+extern unsigned long pt_inject_eplan;
 
 /*
  * Unmap [va, va + len). A leaf that straddles an end of the range is

@@ -33,6 +33,7 @@
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/hw_rig.h"
+#include "ioh/ioh.h"
 
 #define X 0x40000000ull            /* IOVA base, 1G aligned */
 #define K64 0x10000ull
@@ -98,6 +99,8 @@ static void fix_up(unsigned int bbm)
 static int fix_teardown(void **state)
 {
 	(void)state;
+	ioh_fail_arm(NULL, 0);
+	pt_inject_eplan = 0;
 	if (F.up) {
 		iommufd_fini(&F.ictx);
 		for (unsigned int i = 0; i < NR_MEMFDS; i++)
@@ -800,6 +803,335 @@ static void test_drv_disruptive_ste_goes_through_invalid(void **state)
 	expect_clean(0, "disruptive update");
 }
 
+
+/* ---- failures leave nothing behind -------------------------------------- */
+
+/*
+ * Re-pinning is all or nothing: when it fails at some area (here the
+ * second memfd's pin table cannot be allocated) the pins the areas before
+ * it took go back; when it fails inside an area (a memfd whose second
+ * half lies outside RAM), the batches already taken go back too.
+ */
+static void test_pin_failing_partway_takes_nothing(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_area a[3] = {
+		{ X, M2, F.m[0], 0, RW },
+		{ X + M2, K64, F.m[0], M2, RW },
+		{ X + KHO_1G, M2, F.m[1], 0, RW },
+	};
+	struct iommufd_ioas ioas = { .areas = a, .nr_areas = 3 };
+	ioh_fail_arm("iommufd.alloc", 2); /* m[1]'s pin table */
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, true), -ENOMEM);
+	assert_true(ioh_fail_fired());
+	for (unsigned int i = 0; i < NR_MEMFDS; i++)
+		assert_int_equal(iommufd_pinned_pages(&F.ictx, F.m[i]), 0);
+	assert_int_equal(F.ictx.stats.pinned_bytes, 0);
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, true), 512 + 16 + 512);
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &ioas, false), 512 + 16 + 512);
+
+	/* A memfd whose second 8 MiB are beyond RAM: the pin fails there. */
+	struct kho_memfd bad = *F.m[1];
+	struct kho_memfd_run runs[2] = {
+		{ 0, F.m[1]->runs[0].pa, 4, 21 },
+		{ 4 * M2, F.k.alloc.ram_size, 4, 21 },
+	};
+	assert_true(F.m[1]->runs[0].count >= 4);
+	bad.runs = runs;
+	bad.nr_runs = 2;
+	struct iommufd_area b = { X, MEMFD_SIZE, &bad, 0, RW };
+	struct iommufd_ioas one = { .areas = &b, .nr_areas = 1 };
+	assert_int_equal(iommufd_ioas_pin(&F.ictx, &one, true), -EFAULT);
+	assert_int_equal(iommufd_pinned_pages(&F.ictx, &bad), 0);
+	assert_int_equal(F.ictx.stats.pinned_bytes, 0);
+}
+
+/* A HWPT a device still translates through is not destroyed. */
+static void test_destroy_refuses_attached(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	const uint64_t pages = F.ictx.stats.table_pages;
+	const uint32_t id = h->id;
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h), -EBUSY);
+	assert_ptr_equal(iommufd_hwpt_find(&F.ictx, id), h);
+	assert_int_equal(F.ictx.stats.table_pages, pages);
+	dma_at(0, X, M2);
+	expect_clean(0, "destroy refused");
+	oracle_drop(0, X, M2);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h), 0);
+	assert_null(iommufd_hwpt_find(&F.ictx, id));
+	assert_int_equal(F.ictx.stats.table_pages, 0);
+}
+
+/*
+ * A map pt undid itself (PT_EPLAN: its plan and commit disagreed) was
+ * live for a while: the tables it linked and removed again wait for an
+ * invalidation of its range, which the failed map must issue before it
+ * returns (a later flush of another range would free them uncovered).
+ */
+static void test_map_undone_by_pt_is_invalidated(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	const uint64_t pages = F.ictx.stats.table_pages;
+	const uint64_t syncs = F.ictx.stats.syncs;
+	/* A new 1G region: new tables, linked live, then removed. */
+	pt_inject_eplan = 1;
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], M2, K64,
+					       X + 4 * KHO_1G, RW), -PT_EPLAN);
+	assert_int_equal(pt_inject_eplan, 0);
+	assert_int_equal(F.ictx.deferred.n, 0);
+	assert_true(F.ictx.stats.syncs > syncs);
+	assert_int_equal(F.ictx.stats.table_pages, pages);
+	assert_int_equal(ioas->nr_areas, 1);
+	assert_int_equal(iommufd_pinned_pages(&F.ictx, F.m[0]), 512);
+	uint64_t pa;
+	assert_int_equal(pt_iova_to_phys(&h->pt, X + 4 * KHO_1G, &pa), -PT_ENOENT);
+	/* And the same map works. */
+	map(ioas, 0, M2, K64, X + 4 * KHO_1G);
+	assert_int_equal(pt_iova_to_phys(&h->pt, X + 4 * KHO_1G, &pa), 0);
+}
+
+/* ---- every failure of an operation, one at a time ----------------------- */
+
+/* What an operation that fails must leave as it found it. */
+struct fstate {
+	size_t nr_areas;
+	uint64_t pinned[NR_MEMFDS], pinned_bytes, table_pages, deferred;
+	uint64_t free_bytes;
+	unsigned int nr_hwpt;
+	struct iommufd_hwpt *dev0;
+};
+
+static void fstate_get(struct fstate *st, const struct iommufd_ioas *ioas)
+{
+	memset(st, 0, sizeof(*st));
+	st->nr_areas = ioas->nr_areas;
+	for (unsigned int i = 0; i < NR_MEMFDS; i++)
+		st->pinned[i] = iommufd_pinned_pages(&F.ictx, F.m[i]);
+	st->pinned_bytes = F.ictx.stats.pinned_bytes;
+	st->table_pages = F.ictx.stats.table_pages;
+	st->deferred = F.ictx.deferred.n;
+	st->free_bytes = F.k.alloc.free_bytes;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		st->nr_hwpt += F.ictx.hwpt[i] != NULL;
+	st->dev0 = F.ictx.dev[0].hwpt;
+}
+
+struct fop {
+	const char *what;
+	int (*run)(struct fop *op);
+	struct iommufd_ioas *ioas;
+	struct iommufd_hwpt *out;
+	uint64_t off, len, iova;
+};
+
+/*
+ * Run op with its n-th failable step failing, n = 1, 2, ... until it
+ * runs with none failing (then it has succeeded and its effect stays).
+ * Each failing run must return an error and leave fstate unchanged.
+ * Returns the number of steps failed.
+ */
+static unsigned int walk_failures(struct fop *op)
+{
+	for (unsigned int n = 1;; n++) {
+		struct fstate before, after;
+		fstate_get(&before, op->ioas);
+		ioh_fail_arm("", n);
+		int err = op->run(op);
+		bool fired = ioh_fail_fired();
+		const char *site = ioh_fail_site();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(err, 0);
+			return n - 1;
+		}
+		if (!err)
+			fail_msg("%s: succeeded with step %u (%s) failing", op->what,
+				 n, site);
+		fstate_get(&after, op->ioas);
+		if (memcmp(&before, &after, sizeof(before)))
+			fail_msg("%s, step %u (%s) failing (%d): areas %zu -> %zu, "
+				 "pins %" PRIu64 " -> %" PRIu64 ", table pages %"
+				 PRIu64 " -> %" PRIu64 ", deferred %" PRIu64 " -> %"
+				 PRIu64 ", free %" PRIu64 " -> %" PRIu64 ", hwpts "
+				 "%u -> %u", op->what, n, site, err, before.nr_areas,
+				 after.nr_areas, before.pinned_bytes,
+				 after.pinned_bytes, before.table_pages,
+				 after.table_pages, before.deferred, after.deferred,
+				 before.free_bytes, after.free_bytes, before.nr_hwpt,
+				 after.nr_hwpt);
+		assert_true(n < 1000);
+	}
+}
+
+static int op_map(struct fop *op)
+{
+	return iommufd_ioas_map_file(op->ioas, &F.ictx, F.m[0], op->off, op->len,
+				     op->iova, RW);
+}
+
+static int op_hwpt_alloc(struct fop *op)
+{
+	return iommufd_hwpt_alloc(&F.ictx, op->ioas, 0, &op->out);
+}
+
+/*
+ * Map into an IOAS with two HWPTs (one attached, DMA running), and
+ * allocate a HWPT over it: whatever allocation or driver call fails,
+ * nothing is left of the attempt (no area, pin, table page or page
+ * waiting for an invalidation), the device's DMA stays clean, and the
+ * same call then succeeds.
+ */
+static void test_failures_leave_nothing(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	(void)hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	hw_rig_window(&F.r, 0, X, X + M2 - 1);
+
+	/* Into a new 1G region (new tables), then next to it (none). */
+	struct fop op = { "map", op_map, ioas, NULL, M2, 3 * M2 + K64,
+			  X + 4 * KHO_1G };
+	assert_true(walk_failures(&op) >= 4);
+	op.off = 5 * M2;
+	op.len = K64;
+	op.iova = X + 4 * KHO_1G + 4 * M2;
+	assert_true(walk_failures(&op) >= 2);
+	assert_int_equal(ioas->nr_areas, 3);
+
+	struct fop alloc = { "hwpt alloc", op_hwpt_alloc, ioas, NULL, 0, 0, 0 };
+	assert_true(walk_failures(&alloc) >= 3);
+	assert_non_null(alloc.out);
+	expect_clean(0, "failures");
+}
+
+/*
+ * An unmap whose invalidation fails (its range command not queued, or
+ * its sync not seen to complete) keeps its areas and pins, and every
+ * table page it removed stays allocated; the same unmap again completes
+ * it, and no page is freed while the walk cache may still point into it
+ * (DMA walked the area's tables just before), even when the range
+ * command of the failed attempt never reached the queue.
+ */
+static void test_unmap_failures_retry(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, M2, X);
+	const uint64_t iova = X + 4 * KHO_1G;
+	unsigned int n;
+	for (n = 1;; n++) {
+		struct fstate base, before, after;
+		fstate_get(&base, ioas);
+		map(ioas, 0, M2, K64, iova);
+		oracle_file(0, 0, M2, K64, iova);
+		dma_at(0, iova, K64);
+		oracle_drop(0, iova, K64);
+		fstate_get(&before, ioas);
+		ioh_fail_arm("", n);
+		int err = iommufd_ioas_unmap(ioas, &F.ictx, iova, K64);
+		bool fired = ioh_fail_fired();
+		const char *site = ioh_fail_site();
+		ioh_fail_arm(NULL, 0);
+		if (fired) {
+			if (!err)
+				fail_msg("unmap: succeeded with step %u (%s) failing",
+					 n, site);
+			fstate_get(&after, ioas);
+			assert_int_equal(after.nr_areas, before.nr_areas);
+			assert_int_equal(after.pinned_bytes, before.pinned_bytes);
+			assert_int_equal(after.table_pages, before.table_pages);
+			assert_int_equal(after.free_bytes, before.free_bytes);
+			assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, iova, K64),
+					 0);
+		} else {
+			assert_int_equal(err, 0);
+		}
+		fstate_get(&after, ioas);
+		assert_int_equal(after.nr_areas, base.nr_areas);
+		assert_int_equal(after.pinned_bytes, base.pinned_bytes);
+		assert_int_equal(after.table_pages, base.table_pages);
+		assert_int_equal(after.deferred, 0);
+		dma_at(0, X, M2);
+		expect_clean(0, "unmap retried");
+		if (!fired)
+			break;
+	}
+	assert_true(n > 2);
+}
+
+/* Calls with bad arguments or out of turn are refused and change nothing. */
+static void test_misuse_refused(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new(), *other = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas), *h2 = hwpt_new(ioas), *out;
+	assert_ptr_equal(iommufd_ioas_find(&F.ictx, ioas->id), ioas);
+	assert_null(iommufd_ioas_find(&F.ictx, 999));
+	assert_int_equal(iommufd_hwpt_alloc(&F.ictx, ioas, 0x80, &out), -EINVAL);
+	/* Map: alignment, range, protection, overlap. */
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, 0,
+					       X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, 4096 + 1,
+					       X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0,
+					       2 * MEMFD_SIZE, X + M2, RW), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, M2,
+					       X + M2, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], 0, M2,
+					       X + K64, RW), -EEXIST);
+	/* Unmap: only whole areas. */
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, K64), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(other, &F.ictx, X, M2), -ENOENT);
+	/* Devices. */
+	assert_int_equal(iommufd_device_attach(&F.ictx, HW_MAX_DEVS, h), -EINVAL);
+	assert_int_equal(iommufd_device_replace(&F.ictx, HW_MAX_DEVS, h), -EINVAL);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), -EINVAL);
+	assert_int_equal(iommufd_device_detach(&F.ictx, HW_MAX_DEVS), -EINVAL);
+	/* Replace of a device on nothing attaches it; onto itself is a no-op. */
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h2), -EBUSY);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h), 0);
+	assert_int_equal(h->users, 1);
+	/* A table in use under another domain cannot take this device. */
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h2), 0);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), -EBUSY);
+	assert_ptr_equal(F.ictx.dev[0].hwpt, h);
+	assert_int_equal(ioas->nr_areas, 1);
+	/* An immutable table refuses map and unmap. */
+	h2->immutable = true;
+	assert_int_equal(iommufd_ioas_map_file(ioas, &F.ictx, F.m[0], M2, M2,
+					       X + M2, RW), -EPERM);
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, M2), -EPERM);
+	h2->immutable = false;
+	assert_int_equal(ioas->nr_areas, 1);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -816,6 +1148,12 @@ int main(void)
 		T(test_adopt_without_room_claims_nothing),
 		T(test_drv_range_commands_tile_the_range),
 		T(test_drv_disruptive_ste_goes_through_invalid),
+		T(test_pin_failing_partway_takes_nothing),
+		T(test_destroy_refuses_attached),
+		T(test_map_undone_by_pt_is_invalidated),
+		T(test_failures_leave_nothing),
+		T(test_unmap_failures_retry),
+		T(test_misuse_refused),
 	};
 	if (iommufd_kho_register())
 		return 1;

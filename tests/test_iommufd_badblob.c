@@ -19,6 +19,7 @@
 
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
+#include "lu/lu.h"
 #include "tests/lib/iommufd_blob.h"
 #include "tests/lib/kho_fixture.h"
 
@@ -310,6 +311,251 @@ static void test_ioas_area_at_top_of_iova_space(void **state)
 	REFUSED(b, "iommufd object vm0/ioas-1", "area 1", "overlaps");
 }
 
+
+/* The blob validated with the live update kernel's whole-blob check too. */
+static void expect_valid(void *b, kho_blob_check_fn check)
+{
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(fdt_pack(b), 0);
+	kho_blob_check_set(check);
+	int rc = kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM, &p, &err);
+	kho_blob_check_set(NULL);
+	if (rc)
+		fail_msg("refused: %s", err.msg);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+/* One more ioas under /iommufd: a copy of the fixture's, renamed, with id. */
+static void add_ioas(void *b, const char *nn, const char *name, uint64_t id)
+{
+	int src = fdt_path_offset(good, IOMMUFD_BLOB_IOAS), prop;
+	assert_true(src >= 0);
+	assert_true(fdt_add_subnode(b, node(b, "/iommufd"), nn) >= 0);
+	fdt_for_each_property_offset(prop, good, src) {
+		const char *pn;
+		int len;
+		const void *val = fdt_getprop_by_offset(good, prop, &pn, &len);
+		int n = fdt_subnode_offset(b, node(b, "/iommufd"), nn);
+		assert_int_equal(fdt_setprop(b, n, pn, val, len), 0);
+	}
+	int n = fdt_subnode_offset(b, node(b, "/iommufd"), nn);
+	assert_int_equal(fdt_setprop_string(b, n, "object", name), 0);
+	assert_int_equal(fdt_setprop_u64(b, n, "id", id), 0);
+}
+
+/*
+ * Fields that only adoption used to check, after the guest resumed: a
+ * hwpt in another format or IOVA width than the unit that runs it, an
+ * output width the format cannot encode, an 'ioas' that names no ioas.
+ */
+static void test_hwpt_against_unit_and_ioas(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "format", PT_FMT_VTD_SS);
+	REFUSED(b, "hwpt 2 of session vm0", "vtd-ss/48-bit", "iommu unit runs "
+		"arm-s2/48-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "va-bits", 40);
+	REFUSED(b, "hwpt 2 of session vm0", "arm-s2/40-bit", "runs arm-s2/48-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "va-bits", 40);
+	REFUSED(b, "hwpt 2", "arm-s2/48-bit", "runs arm-s2/40-bit");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 52);
+	REFUSED(b, "iommufd object vm0/hwpt-2", "bad 'oa-bits' 52", "32 to 48");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 49);
+	REFUSED(b, "iommufd object vm0/hwpt-2", "bad 'oa-bits' 49");
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "ioas", 7);
+	REFUSED(b, "hwpt 2 of session vm0", "'ioas' 7 names no ioas");
+	b = copy_good();
+	assert_int_equal(fdt_del_node(b, node(b, IOMMUFD_BLOB_UNIT)), 0);
+	REFUSED(b, "hwpt 2 of session vm0", "0 iommu units");
+	/* The widest the format takes is fine. */
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "oa-bits", 48);
+	expect_valid(b, NULL);
+}
+
+/* IOAS ids are unique in a session, and every kind fits the table. */
+static void test_ioas_ids_and_counts(void **state)
+{
+	(void)state;
+	void *b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 1);
+	REFUSED(b, "session vm0 has two ioas objects with id 1");
+	b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 9);
+	expect_valid(b, NULL);
+	b = copy_good();
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		char nn[16], name[16];
+		snprintf(nn, sizeof(nn), "object-%u", 10 + i);
+		snprintf(name, sizeof(name), "ioas-%u", 10 + i);
+		add_ioas(b, nn, name, 10 + i);
+	}
+	REFUSED(b, "session vm0 has 17 ioas and 1 hwpt objects, at most 16");
+}
+
+/*
+ * What the live update kernel needs of the whole handover
+ * (lu_handover_check): one unit, the guest's memory, one ioas, 1 to 15
+ * hwpts. The generic validation takes each of these; the kernel's check
+ * refuses them, at boot.
+ */
+static void test_live_update_kernel_check(void **state)
+{
+	(void)state;
+	expect_valid(copy_good(), lu_handover_check);
+	void *b = copy_good();
+	add_ioas(b, "object-9", "ioas-9", 9);
+	expect_valid(iommufd_blob_copy(b, fdt_totalsize(b)), NULL);
+	kho_blob_check_set(lu_handover_check);
+	REFUSED(b, "session vm0 has 2 ioas and 1 hwpt objects, expected one "
+		"ioas");
+	/* guest-ram under another name, the ioas following it. */
+	b = copy_good();
+	int m = fdt_node_offset_by_prop_value(b, -1, "object", "guest-ram",
+					      sizeof("guest-ram"));
+	assert_true(m >= 0);
+	assert_int_equal(fdt_setprop_string(b, m, "object", "ram"), 0);
+	set_memfds(b, "ram", sizeof("ram"));
+	expect_valid(iommufd_blob_copy(b, fdt_totalsize(b)), NULL);
+	kho_blob_check_set(lu_handover_check);
+	REFUSED(b, "session vm0 has no memfd 'guest-ram'");
+	kho_blob_check_set(NULL);
+}
+
+/*
+ * Every field of the ioas and hwpt nodes damaged in turn, each refused
+ * with a message naming the object and the field (before this table only
+ * a sample of them was looked at).
+ */
+enum damage_kind { DEL, U64, RAW };
+struct field_damage {
+	const char *path, *prop;
+	enum damage_kind kind;
+	uint64_t v;
+	const void *raw;
+	int rawlen;
+	const char *msg;
+};
+
+static const uint8_t bytes7[7];
+static const uint64_t pages_misaligned[2] = { 0, 0 };
+
+static void test_every_ioas_and_hwpt_field(void **state)
+{
+	(void)state;
+	const char *I = IOMMUFD_BLOB_IOAS, *H = IOMMUFD_BLOB_HWPT;
+	const struct field_damage d[] = {
+		{ I, "id", DEL, 0, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "id", U64, 0, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "id", U64, 1ull << 32, NULL, 0, "ioas: missing or bad 'id'" },
+		{ I, "memfds", DEL, 0, NULL, 0, "ioas 1: malformed 'memfds'" },
+		{ I, "memfds", RAW, 0, "guest-ram", 9, "ioas 1: malformed 'memfds'" },
+		{ I, "areas", DEL, 0, NULL, 0, "ioas 1: malformed 'areas'" },
+		{ I, "areas", RAW, 0, bytes7, 7, "ioas 1: malformed 'areas'" },
+		{ H, "id", DEL, 0, NULL, 0, "hwpt: missing or bad 'id'/'ioas'" },
+		{ H, "id", U64, 1ull << 32, NULL, 0, "hwpt: missing or bad" },
+		{ H, "ioas", DEL, 0, NULL, 0, "hwpt: missing or bad 'id'/'ioas'" },
+		{ H, "ioas", U64, 1ull << 32, NULL, 0, "hwpt: missing or bad" },
+		{ H, "format", U64, PT_FMT_COUNT, NULL, 0, "hwpt 2: bad 'format'" },
+		{ H, "format", DEL, 0, NULL, 0, "hwpt 2: bad 'format'" },
+		{ H, "va-bits", DEL, 0, NULL, 0, "hwpt 2: missing or malformed 'va-bits'" },
+		{ H, "oa-bits", DEL, 0, NULL, 0, "hwpt 2: missing or malformed 'oa-bits'" },
+		{ H, "oa-bits", U64, 31, NULL, 0, "hwpt 2: bad 'oa-bits' 31" },
+		{ H, "features", U64, 0x80, NULL, 0, "hwpt 2: unknown 'features'" },
+		{ H, "features", DEL, 0, NULL, 0, "hwpt 2: unknown 'features'" },
+		{ H, "did", U64, 0x10000, NULL, 0, "hwpt 2: bad 'did'" },
+		{ H, "root", U64, 0x1234, NULL, 0, "hwpt 2: bad 'root'" },
+		{ H, "root", DEL, 0, NULL, 0, "hwpt 2: bad 'root'" },
+		{ H, "root", U64, 0x7000000ull, NULL, 0, "is not one of its pages" },
+		{ H, "pages", DEL, 0, NULL, 0, "hwpt 2: malformed 'pages'" },
+		{ H, "pages", RAW, 0, bytes7, 7, "hwpt 2: malformed 'pages'" },
+		{ H, "pages", RAW, 0, bytes7, 0, "hwpt 2: malformed 'pages'" },
+		{ H, "devices", DEL, 0, NULL, 0, "hwpt 2: malformed 'devices'" },
+		{ H, "devices", RAW, 0, bytes7, 7, "hwpt 2: malformed 'devices'" },
+		{ H, "devices", U64, 16, NULL, 0, "hwpt 2: device 0 out of range" },
+		{ H, "pages", RAW, 0, pages_misaligned, 16, "misaligned" },
+	};
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		void *b = copy_good();
+		int n = node(b, d[i].path);
+		if (d[i].kind == DEL)
+			assert_int_equal(fdt_delprop(b, n, d[i].prop), 0);
+		else if (d[i].kind == U64)
+			assert_int_equal(fdt_setprop_u64(b, n, d[i].prop, d[i].v), 0);
+		else
+			assert_int_equal(fdt_setprop(b, n, d[i].prop, d[i].raw,
+						     d[i].rawlen), 0);
+		if (d[i].raw == pages_misaligned) {
+			/* A page 4 KiB-misaligned: the root's own page + 8. */
+			int len;
+			const uint8_t *pg = fdt_getprop(good, node(good, H), "pages",
+							&len);
+			uint8_t buf[16];
+			assert_int_equal(len, 16);
+			memcpy(buf, pg, 16);
+			buf[15] |= 8;
+			assert_int_equal(fdt_setprop(b, n, "pages", buf, 16), 0);
+		}
+		const char *const m[1] = { d[i].msg };
+		expect_refused(b, m, 1);
+	}
+}
+
+/* An area's own fields, and the names it may use. */
+static void test_every_area_field(void **state)
+{
+	(void)state;
+	const uint64_t rw = 3;
+	void *b = copy_good();
+	set_area(b, 0, 0x1000 + 1, 4096, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 0: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 0, 0, 0, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 0: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 1, ~0ull - 4095, 8192, 0, rw, 0);
+	REFUSED(b, "ioas 1 area 1: bad iova/len/offset");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, 0, 0);
+	REFUSED(b, "ioas 1 area 0: bad prot 0x0");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, rw | 0x100, 0);
+	REFUSED(b, "ioas 1 area 0: bad prot 0x103");
+	b = copy_good();
+	set_area(b, 0, 0, 4096, 0, rw, 1);
+	REFUSED(b, "ioas 1 area 0: no memfd 1");
+	/* 65 names: more than an ioas may use. */
+	char names[65 * 12];
+	size_t len = 0;
+	for (int i = 0; i < 65; i++)
+		len += (size_t)sprintf(names + len, "guest-ram") + 1;
+	b = copy_good();
+	set_memfds(b, names, len);
+	REFUSED(b, "'memfds' names more than 64 memfds");
+	/* A name longer than any memfd's. */
+	char lng[80];
+	memset(lng, 'x', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	b = copy_good();
+	set_memfds(b, lng, sizeof(lng));
+	REFUSED(b, "empty name or longer than 63 bytes");
+	/* The memfd it names has no usable size. */
+	b = copy_good();
+	int m = fdt_node_offset_by_prop_value(b, -1, "object", "guest-ram",
+					      sizeof("guest-ram"));
+	assert_true(m >= 0);
+	assert_int_equal(fdt_setprop(b, m, "size", bytes7, 7), 0);
+	expect_refused(b, (const char *const[]){ "size" }, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +568,11 @@ int main(void)
 		cmocka_unit_test(test_ioas_area_beyond_memfd),
 		cmocka_unit_test(test_ioas_memfd_lookup_any_order),
 		cmocka_unit_test(test_ioas_area_at_top_of_iova_space),
+		cmocka_unit_test(test_hwpt_against_unit_and_ioas),
+		cmocka_unit_test(test_ioas_ids_and_counts),
+		cmocka_unit_test(test_live_update_kernel_check),
+		cmocka_unit_test(test_every_ioas_and_hwpt_field),
+		cmocka_unit_test(test_every_area_field),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -164,6 +164,17 @@ static void test_versions(void **state)
 	b = copy_good();
 	fdt_setprop_string(b, node(b, "/luo"), "compatible", "iohandover,luo");
 	expect_refused_fdt(b, "malformed compatible");
+	/* A version that is no number, zero, or too large for 32 bits. */
+	static const char *const bad_ver[] = {
+		"iohandover,luo-v", "iohandover,luo-vx", "iohandover,luo-v1x",
+		"iohandover,luo-v0", "iohandover,luo-v99999999999",
+		"iohandover,-v1",
+	};
+	for (size_t i = 0; i < sizeof(bad_ver) / sizeof(bad_ver[0]); i++) {
+		b = copy_good();
+		fdt_setprop_string(b, node(b, "/luo"), "compatible", bad_ver[i]);
+		expect_refused_fdt(b, "malformed compatible");
+	}
 	b = copy_good();
 	fdt_delprop(b, 0, "generation");
 	expect_refused_fdt(b, "generation");
@@ -171,6 +182,23 @@ static void test_versions(void **state)
 	uint64_t odd = 3;
 	set_u64s(b, "/", "ram-size", &odd, 1);
 	expect_refused_fdt(b, "ram-size");
+}
+
+/* A subsystem handler that could not read its own nodes is refused. */
+static void test_subsys_register_refused(void **state)
+{
+	(void)state;
+	const struct kho_subsys noname = { .version = 1 };
+	const struct kho_subsys nover = { .name = "x" };
+	const struct kho_subsys minmax = { .name = "x", .version = 1,
+					   .min_version = 2 };
+	const struct kho_subsys longname = {
+		.name = "a-subsystem-name-of-32-characters", .version = 1 };
+	assert_int_equal(kho_subsys_register(&noname), -EINVAL);
+	assert_int_equal(kho_subsys_register(&nover), -EINVAL);
+	assert_int_equal(kho_subsys_register(&minmax), -EINVAL);
+	assert_int_equal(kho_subsys_register(&longname), -EINVAL);
+	assert_null(kho_subsys_find("x"));
 }
 
 static void test_sub_nodes(void **state)
@@ -257,6 +285,22 @@ static void test_memory_map(void **state)
 	uint64_t m0[9] = { KHO_FIX_RAM - KHO_2M, 0 };
 	set_u64s(b, pm, "bitmaps-4k", m0, 9);
 	expect_refused_fdt(b, "empty bitmap");
+	b = copy_good();
+	fdt_setprop(b, node(b, pm), "bitmaps-4k", "12345", 5);
+	expect_refused_fdt(b, "not a multiple of 72");
+	b = copy_good();
+	uint64_t mmis[9] = { KHO_FIX_RAM - KHO_2M + 4096, 1 };
+	set_u64s(b, pm, "bitmaps-4k", mmis, 9);
+	expect_refused_fdt(b, "misaligned or outside RAM");
+	b = copy_good();
+	uint64_t mout[9] = { KHO_FIX_RAM, 1 };
+	set_u64s(b, pm, "bitmaps-4k", mout, 9);
+	expect_refused_fdt(b, "misaligned or outside RAM");
+	b = copy_good();
+	uint64_t mdup[18] = { KHO_FIX_RAM - KHO_2M, 1, 0, 0, 0, 0, 0, 0, 0,
+			      KHO_FIX_RAM - KHO_2M, 2 };
+	set_u64s(b, pm, "bitmaps-4k", mdup, 18);
+	expect_refused_fdt(b, "duplicated or out of order");
 	/* Memory a memfd uses but nobody preserved. */
 	b = copy_good();
 	fdt_delprop(b, node(b, pm), "ranges-2m");
@@ -519,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_sub_nodes),
+		cmocka_unit_test(test_subsys_register_refused),
 		cmocka_unit_test(test_memory_map),
 		cmocka_unit_test(test_objects),
 		cmocka_unit_test(test_random_damage),

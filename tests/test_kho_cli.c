@@ -102,8 +102,9 @@ static void set_area_range(void *b, int i, uint64_t len, uint64_t off)
 /*
  * `handover check` on blobs with iommu and iommufd objects: valid as
  * written, invalid (exit 2, the reason printed) when an ioas names a
- * memfd the handover does not hold or an area runs past its memfd, as a
- * booting kernel refuses them.
+ * memfd the handover does not hold or an area runs past its memfd, a
+ * hwpt's 'ioas' names none, or the VM has no hwpt, as a booting kernel
+ * refuses them.
  */
 static void test_check_iommufd(void **state)
 {
@@ -142,6 +143,32 @@ static void test_check_iommufd(void **state)
 	assert_non_null(strstr(out, "beyond memfd 'guest-ram'"));
 	unlink(path);
 	free(b);
+
+	/* Between objects: a hwpt's 'ioas' naming none. */
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	assert_int_equal(fdt_setprop_u64(b, fdt_path_offset(b, IOMMUFD_BLOB_HWPT),
+					 "ioas", 7), 0);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: iommufd: hwpt 2 of session vm0: "
+				    "'ioas' 7 names no ioas"));
+	unlink(path);
+	free(b);
+
+	/* What the live update kernel needs: the VM's one ioas. */
+	b = iommufd_blob_copy(blob, size);
+	assert_non_null(b);
+	assert_int_equal(fdt_del_node(b, fdt_path_offset(b, IOMMUFD_BLOB_HWPT)),
+			 0);
+	assert_int_equal(fdt_pack(b), 0);
+	write_tmp(path, b, fdt_totalsize(b));
+	assert_int_equal(run(out, sizeof(out), "handover check '%s'", path), 2);
+	assert_non_null(strstr(out, "invalid: live update: session vm0 has 1 "
+				    "ioas and 0 hwpt objects"));
+	unlink(path);
+	free(b);
 	free(blob);
 }
 
@@ -159,6 +186,19 @@ static void test_show(void **state)
 	assert_non_null(strstr(out, "  memfd guest-ram: guest memory file of "
 				    "3072 MiB"));
 	assert_non_null(strstr(out, "session idle: 0 objects"));
+
+	/* The iommu and iommufd objects described in plain words. */
+	void *blob;
+	size_t size;
+	char path[64];
+	assert_int_equal(iommufd_blob_build(&blob, &size), 0);
+	write_tmp(path, blob, size);
+	assert_int_equal(run(out, sizeof(out), "handover show '%s'", path), 0);
+	assert_non_null(strstr(out, "iommufd ioas-1: ioas 1: 2 areas"));
+	assert_non_null(strstr(out, "iommufd hwpt-2: hwpt 2: arm-s2 table at "));
+	assert_non_null(strstr(out, ", 2 pages, features 0x0"));
+	unlink(path);
+	free(blob);
 }
 
 static void test_kernel_refusals(void **state)
@@ -184,6 +224,14 @@ static void test_kernel_refusals(void **state)
 			 2);
 	assert_non_null(strstr(out, "handover at 0x200000 refused: header at "
 				    "0x200000: bad magic"));
+	/* A live update kernel (both machine descriptors): a profile no
+	 * kernel has; a register region that is not open. */
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d "
+			     "--region-fd 901 --profile v9", pm.fd), 2);
+	assert_non_null(strstr(out, "unknown profile 'v9' (known: v1, v2)"));
+	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d "
+			     "--region-fd 901", pm.fd), 2);
+	assert_non_null(strstr(out, "machine: "));
 	/* A fresh kernel with no guest and one generation just boots. */
 	assert_int_equal(run(out, sizeof(out), "kernel --physmem-fd %d", pm.fd),
 			 0);

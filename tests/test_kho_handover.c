@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "ioh/ioh.h"
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/kho_fixture.h"
@@ -278,6 +279,191 @@ static void test_cancel_leaves_nothing(void **state)
 	kho_memfd_forget(m);
 	kho_fini(&b);
 	kho_alloc_fini(&fresh);
+	kho_fixture_fini(&f);
+}
+
+
+/*
+ * Every allocation of creating a memfd and of handing it over (session,
+ * object, blob buffer, the region the blob is staged in), failed in turn:
+ * each attempt returns an error, and after the caller's cancel nothing
+ * stays allocated or preserved; then the same steps succeed and the
+ * memfd comes back intact on the other side.
+ */
+static void test_failures_leave_nothing(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	const uint64_t free0 = f.k.alloc.free_bytes;
+	struct kho_memfd *m = NULL;
+	unsigned int n, steps = 0;
+	for (n = 1;; n++) {
+		ioh_fail_arm("kho.", n);
+		int e = kho_memfd_create(&f.k, "walk", 64 * MIB,
+					 &kho_memfd_mix_default, &m);
+		bool fired = ioh_fail_fired();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(e, 0);
+			break;
+		}
+		assert_int_equal(e, -ENOMEM);
+		assert_int_equal(f.k.alloc.free_bytes, free0);
+		steps++;
+	}
+	assert_true(steps > 10);
+	assert_int_equal(kho_memfd_stamp(m), 0);
+	const uint64_t free1 = f.k.alloc.free_bytes;
+
+	uint64_t pa = 0;
+	for (n = 1;; n++) {
+		struct luo_session *s;
+		ioh_fail_arm("kho.", n);
+		int e = luo_session_create(&f.k, "vm", &s);
+		if (!e)
+			e = kho_memfd_preserve(s, "walk", m);
+		if (!e)
+			e = kho_prepare(&f.k);
+		if (!e)
+			e = kho_freeze(&f.k, &pa);
+		bool fired = ioh_fail_fired();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(e, 0);
+			break;
+		}
+		assert_true(e < 0);
+		assert_int_equal(kho_cancel(&f.k), 0);
+		assert_int_equal(f.k.state, KHO_NORMAL);
+		assert_null(f.k.sessions);
+		assert_false(m->preserved);
+		assert_int_equal(flagged_bytes(&f.k, KHO_FOLIO_PRESERVED), 0);
+		assert_int_equal(f.k.alloc.free_bytes, free1);
+	}
+	assert_true(n > 3);
+	struct kho b;
+	struct kho_memfd *m2;
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	/* Retrieval too: a failed one claims nothing and may be retried. */
+	const uint64_t incoming = flagged_bytes(&b, KHO_FOLIO_INCOMING);
+	for (n = 1;; n++) {
+		ioh_fail_arm("kho.", n);
+		int e = kho_memfd_retrieve(&b, "vm", "walk", &m2);
+		bool fired = ioh_fail_fired();
+		ioh_fail_arm(NULL, 0);
+		if (!fired) {
+			assert_int_equal(e, 0);
+			break;
+		}
+		assert_int_equal(e, -ENOMEM);
+		assert_int_equal(flagged_bytes(&b, KHO_FOLIO_INCOMING), incoming);
+	}
+	assert_true(n > 2);
+	assert_int_equal(kho_memfd_check_stamp(m2), 0);
+	kho_memfd_forget(m2);
+	kho_memfd_forget(m);
+	kho_fini(&b);
+	kho_fixture_fini(&f);
+}
+
+
+static int nop_preserve(struct kho *k, void *obj)
+{
+	(void)k;
+	(void)obj;
+	return 0;
+}
+
+static void nop_unpreserve(struct kho *k, void *obj)
+{
+	(void)k;
+	(void)obj;
+}
+
+static int nop_serialize(struct kho *k, void *obj, void *fdt)
+{
+	(void)k;
+	(void)obj;
+	(void)fdt;
+	return 0;
+}
+
+/*
+ * Calls out of order or with bad arguments are refused with their own
+ * error and change nothing; the handover made afterwards is unaffected.
+ */
+static void test_misuse_refused(void **state)
+{
+	(void)state;
+	struct kho_fixture f;
+	struct kho_err err = { { 0 } };
+	struct luo_session *s, *s2;
+	struct kho_memfd *m;
+	uint64_t pa;
+	int node;
+	assert_int_equal(kho_fixture_build(&f, true), 0);
+	assert_int_equal(kho_cancel(&f.k), 0);
+	char lng[KHO_NAME_MAX + 1];
+	memset(lng, 'n', KHO_NAME_MAX);
+	lng[KHO_NAME_MAX] = '\0';
+	assert_int_equal(luo_session_create(&f.k, "", &s), -EINVAL);
+	assert_int_equal(luo_session_create(&f.k, lng, &s), -EINVAL);
+	assert_int_equal(luo_session_create(&f.k, "vm", &s), 0);
+	assert_int_equal(luo_session_create(&f.k, "vm", &s2), -EEXIST);
+	assert_int_equal(kho_memfd_create(&f.k, "", 2 * MIB,
+					  &kho_memfd_mix_default, &m), -EINVAL);
+	assert_int_equal(kho_memfd_create(&f.k, "m", 3 * MIB,
+					  &kho_memfd_mix_default, &m), -EINVAL);
+	assert_int_equal(kho_memfd_create(&f.k, "m", 0,
+					  &kho_memfd_mix_default, &m), -EINVAL);
+	assert_int_equal(kho_memfd_create(&f.k, "m", 4 * MIB,
+					  &kho_memfd_mix_default, &m), 0);
+	const struct kho_obj_ops no_ser = { "memfd", nop_preserve,
+					    nop_unpreserve, NULL, NULL, NULL };
+	const struct kho_obj_ops unknown = { "nosuch", nop_preserve,
+					     nop_unpreserve, nop_serialize,
+					     NULL, NULL };
+	int dummy;
+	assert_int_equal(luo_preserve(s, "x", &no_ser, &dummy), -EINVAL);
+	assert_int_equal(luo_preserve(s, "", &unknown, &dummy), -EINVAL);
+	assert_int_equal(luo_preserve(s, "x", &unknown, &dummy), -ENOENT);
+	assert_int_equal(kho_memfd_preserve(s, "m", m), 0);
+	assert_int_equal(kho_memfd_preserve(s, "m", f.m[0]), -EEXIST);
+	assert_int_equal(kho_memfd_preserve(s, "m2", m), -EEXIST);
+	assert_int_equal(luo_unpreserve(s, "nosuch"), -ENOENT);
+	/* Only in order: freeze after prepare, exec after freeze. */
+	assert_int_equal(kho_freeze(&f.k, &pa), -EBUSY);
+	char *argv[] = { "true", NULL };
+	const struct kho_exec_args ea = { .path = "/bin/true", .argv = argv };
+	assert_int_equal(kho_exec(&f.k, &ea), -EBUSY);
+	assert_int_equal(kho_prepare(&f.k), 0);
+	assert_int_equal(luo_preserve(s, "late", &unknown, &dummy), -EBUSY);
+	assert_int_equal(luo_unpreserve(s, "m"), -EBUSY);
+	assert_int_equal(kho_freeze(&f.k, &pa), 0);
+	const struct kho_exec_args nopath = { .path = NULL, .argv = argv };
+	assert_int_equal(kho_exec(&f.k, &nopath), -EINVAL);
+	assert_int_equal(kho_save_blob("/proc/none/dir", 1, f.k.out_fdt,
+				       f.k.out_fdt_size), -ENOENT);
+	/* The other side: nothing retrieved twice, nothing unknown. */
+	struct kho b;
+	struct kho_memfd *m2;
+	assert_int_equal(kho_boot(&b, &f.pm, pa, &err), 0);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm", "nosuch", &m2), -ENOENT);
+	assert_int_equal(luo_retrieve(&b, "vm", "m", "iommu", &node), -ENOENT);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm", "m", &m2), 0);
+	assert_int_equal(kho_memfd_retrieve(&b, "vm", "m", &m2), -EALREADY);
+	uint32_t ver;
+	assert_int_equal(kho_subsys_node(&b, "nosuch", &node, &ver), -ENOENT);
+	assert_int_equal(kho_subsys_node(&b, "memfd", &node, &ver), 0);
+	kho_memfd_forget(m2);
+	kho_fini(&b);
+	/* A kernel that booted fresh has nothing incoming. */
+	assert_int_equal(luo_retrieve(&f.k, "vm", "m", "memfd", &node), -ENOENT);
+	assert_int_equal(kho_subsys_node(&f.k, "memfd", &node, &ver), -ENOENT);
+	kho_memfd_forget(m);
 	kho_fixture_fini(&f);
 }
 
@@ -559,6 +745,8 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_finish_releases_unclaimed),
 		cmocka_unit_test(test_cancel_leaves_nothing),
+		cmocka_unit_test(test_failures_leave_nothing),
+		cmocka_unit_test(test_misuse_refused),
 		cmocka_unit_test(test_poison_catches_unpreserved),
 		cmocka_unit_test(test_bitmap_blocks_reserved),
 		cmocka_unit_test(test_latest_committed),

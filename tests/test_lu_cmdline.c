@@ -226,6 +226,14 @@ static void test_bad_lines_name_the_option(void **state)
 		{ "kernel --physmem-fd 3 --region-fd 4 --run-ms", "--run-ms" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --keep-fd 5", "--keep-fd" },
 		{ "kernel --physmem-fd 3 --region-fd 4 frob", "frob" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --handover nowhere",
+		  "--handover: 'nowhere' is not an address" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --mix 4k=2000000",
+		  "--mix: bad spec" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --mix scatter=2",
+		  "--mix: bad spec" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --physmem-fd 99999999999",
+		  "--physmem-fd" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[256] = "";
@@ -258,6 +266,31 @@ static void test_registry(void **state)
 	assert_non_null(strstr(lu_strategy_names(), "trust"));
 	for (unsigned int k = 0; k < lu_nr_strategies(); k++)
 		assert_non_null(lu_strategy_at(k)->restore);
+	/* Refused: no name, no restore, a name too long; none of it added. */
+	const struct lu_strategy noname = { .restore = trust.restore };
+	const struct lu_strategy norestore = { .name = "norestore" };
+	const struct lu_strategy longname = {
+		.name = "a-strategy-name-of-24-chars", .restore = trust.restore };
+	const struct lu_strategy unlisted = { .name = "unlisted",
+					      .restore = trust.restore };
+	unsigned int n = lu_nr_strategies();
+	assert_int_equal(lu_strategy_register(&noname), -EINVAL);
+	assert_int_equal(lu_strategy_register(&norestore), -EINVAL);
+	assert_int_equal(lu_strategy_register(&longname), -EINVAL);
+	assert_int_equal(lu_nr_strategies(), n);
+	assert_int_equal(lu_strategy_index(&unlisted), LU_MAX_STRATEGIES);
+	/* Until the table is full (the rest of this process sees them). */
+	static struct lu_strategy extra[LU_MAX_STRATEGIES];
+	static char names[LU_MAX_STRATEGIES][16];
+	int err = 0;
+	for (unsigned int k = 0; k < LU_MAX_STRATEGIES && !err; k++) {
+		snprintf(names[k], sizeof(names[k]), "extra%u", k);
+		extra[k] = (struct lu_strategy){ .name = names[k],
+						 .restore = trust.restore };
+		err = lu_strategy_register(&extra[k]);
+	}
+	assert_int_equal(err, -ENOSPC);
+	assert_null(lu_strategy_find(names[lu_nr_strategies() - n]));
 }
 
 static char self[PATH_MAX];

@@ -149,6 +149,8 @@ static void parse_report(const char *text, struct world_result *res,
 			return;
 		char event[16];
 		json_string(l, "event", event, sizeof(event));
+		if (!res->injected[0])
+			json_string(l, "injected", res->injected, sizeof(res->injected));
 		if (!strcmp(event, "handover")) {
 			if (res->nr_handovers < 8)
 				res->handovers[res->nr_handovers++] =
@@ -298,6 +300,7 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.naive = sc->naive;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
+	k.fail_at = sc->fail_at;
 	k.save_dir = sc->save_dir;
 	return exec_kernel(sc, &k);
 }
@@ -320,6 +323,8 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.run_ms = sc->run_ms;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
+	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
+		k.fail_at = sc->fail_at;
 	return exec_kernel(sc, &k);
 }
 
@@ -351,14 +356,15 @@ static unsigned int report_lines(int fd)
 }
 
 /* Wait for pid at most timeout_ms; SIGKILL it after. Exit code or -1.
- * With sc->tick, calls it every 5th poll (report_fd: the kernels'). */
+ * With sc->tick, calls it every tick_ms / 2 polls (report_fd: the kernels'). */
 static int wait_exit(pid_t pid, uint64_t timeout_ms,
 		     const struct world_scenario *sc, const struct hw_regs *regs,
 		     int report_fd, uint64_t t0_ns)
 {
 	uint64_t deadline = ioh_now_ns() + timeout_ms * 1000000ull;
+	unsigned int every = sc && sc->tick_ms ? (sc->tick_ms + 1) / 2 : 5;
 	for (unsigned int polls = 0;; polls++) {
-		if (sc && sc->tick && polls % 5 == 0) {
+		if (sc && sc->tick && polls % every == 0) {
 			struct world_tick t = { ioh_now_ns() - t0_ns, regs,
 					     report_lines(report_fd) };
 			sc->tick(sc->tick_arg, &t);
@@ -568,6 +574,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 		       sizeof(res->recovery_error));
 		res->recovery_leaked_bytes = again.recovery_leaked_bytes;
 		res->recovery_bad_frees = again.recovery_bad_frees;
+		if (!res->injected[0])
+			memcpy(res->injected, again.injected, sizeof(res->injected));
 	}
 	close(report_fd);
 	if (res->kernel_status == -1)

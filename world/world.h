@@ -51,15 +51,18 @@ struct world_scenario {
 	bool naive;
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
+	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
 	uint64_t seed;
 	uint64_t run_ms;
 	unsigned int engines;     /* DMA engine threads per device */
 	const char *kernel_path;  /* the iohandover binary */
 	const char *save_dir;
-	/* Optional: called about every 10 ms from the runner's process
-	 * while the kernels run; must not block. */
+	/* Optional: called about every tick_ms (0: 10 ms; the runner polls
+	 * every 2 ms) from the runner's process while the kernels run; must
+	 * not block. */
 	void (*tick)(void *arg, const struct world_tick *t);
 	void *tick_arg;
+	unsigned int tick_ms;
 };
 void world_scenario_default(struct world_scenario *sc);
 
@@ -92,6 +95,7 @@ struct world_result {
 	unsigned int devices;
 	int kernel_status;        /* exit code of the last generation */
 	char kernel_error[256];
+	char injected[32];        /* site a fail-at injection fired at, or "" */
 	/* After a crash test: what the recovery kernel did. */
 	bool crashed;             /* a kernel reached crash_at and died */
 	int recovery_status;

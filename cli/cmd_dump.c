@@ -37,7 +37,9 @@ static void usage(FILE *out)
 "as a readable listing (leaves by level, runs folded), and/or write it in\n"
 "the raw format (docs/dump-format.md) that 'iohandover check' compares.\n"
 "\n"
-"  --profile P        kernel profile: %s (default v1)\n"
+"  --profile P        kernel profile (default v1); each exists for its\n"
+"                     formats only (docs/liveupdate.md):\n"
+"%s"
 "  --format F         arm-s1 | arm-s2 | vtd-ss | x86-64 | amd-v1 | riscv\n"
 "                     (default arm-s2)\n"
 "  --va-bits N        IOVA width (default 48)\n"
@@ -54,7 +56,7 @@ static void usage(FILE *out)
 "  iohandover check --bbm-level 0 v1.dump v2.dump\n"
 "\n"
 "Exit status: 0 done, 2 bad option or unwritable file, 3 internal error.\n",
-		iommufd_profile_names());
+		cli_profile_help());
 }
 
 static void emit_line(void *arg, const char *s)
@@ -157,7 +159,8 @@ static int cmd_dump(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct iommufd_profile *prof = iommufd_profile_find("v1");
+	const struct iommufd_profile *prof = NULL;
+	const char *prof_name = "v1";
 	enum pt_format_id fmt = PT_FMT_ARM_S2;
 	unsigned int va_bits = 48;
 	uint64_t size = 1ull << 30, v;
@@ -174,16 +177,17 @@ static int cmd_dump(int argc, char **argv)
 			usage(stdout);
 			return CLI_OK;
 		case O_PROF:
-			if (!(prof = iommufd_profile_find(optarg))) {
+			if (!iommufd_profile_find(optarg)) {
 				cli_err(CMD, "--profile: unknown profile '%s' (known: %s)",
 					optarg, iommufd_profile_names());
 				return CLI_USAGE;
 			}
+			prof_name = optarg;
 			break;
 		case O_FMT:
 			if (pt_fmt_by_name(optarg, &fmt)) {
 				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
-					"arm-s2, vtd-ss, x86-64)", optarg);
+					"arm-s2, vtd-ss, x86-64, amd-v1, riscv)", optarg);
 				return CLI_USAGE;
 			}
 			break;
@@ -224,6 +228,9 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
+	if (!cli_profile_ok(CMD, "--profile", prof_name, fmt))
+		return CLI_USAGE;
+	prof = iommufd_profile_find_for(prof_name, fmt);
 	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
 		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
 			va_bits, pt_fmt_name(fmt));

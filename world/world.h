@@ -64,7 +64,7 @@ struct world_scenario {
 void world_scenario_default(struct world_scenario *sc);
 
 struct world_update {
-	char strategy[24], from[16], to[16], format[16];
+	char strategy[24], from[64], to[64], format[16];
 	unsigned int bbm_level;
 	bool ok;
 	char error[256];

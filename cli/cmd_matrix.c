@@ -1200,8 +1200,10 @@ static int cmd_matrix(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (out_open(&md) || out_open(&js) || out_open(&html))
+	if (out_open(&md) || out_open(&js) || out_open(&html)) {
+		rc = CLI_USAGE;
 		goto fail;
+	}
 	if (!merge) {
 		int err = run_all(&m, jobs, quiet);
 		if (err) {

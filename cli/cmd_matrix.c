@@ -45,7 +45,7 @@ struct cell {
 	/* result */
 	bool done;
 	char verdict[24];   /* hitless, DMA errors, update failed, error */
-	char needs[96];
+	char needs[128];
 	char error[200];
 	uint64_t blackout_us, recovery_us, extra_table_bytes;
 	uint64_t faults, conflicts, misdirected, lost_writes, bbm_violations;
@@ -393,7 +393,7 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 		c->extra_table_bytes = u->extra_table_bytes;
 		c->splits = u->splits;
 		c->joins = u->joins;
-		c->granule_bytes = u->granule_bytes;
+		c->granule_bytes = u->diff_granule_bytes;
 		if (!u->ok)
 			snprintf(c->error, sizeof(c->error), "%.199s", u->error);
 	} else {
@@ -413,22 +413,29 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 	else if (!strcmp(c->strategy, "stop-the-world"))
 		snprintf(c->needs, sizeof(c->needs), "guest and DMA stopped for "
 			 "the whole rebuild");
+	else if (sc.naive && !c->granule_bytes)
+		snprintf(c->needs, sizeof(c->needs), "its own layout is the old "
+			 "one: one root store");
 	else if (sc.naive)
-		snprintf(c->needs, sizeof(c->needs), "%s", dma_errors ?
-			 "its own layout, unreconciled: needs a reconcile or "
-			 "BBM level 2" : "its own layout, unreconciled");
+		snprintf(c->needs, sizeof(c->needs), "its own layout, %s at another "
+			 "page size, unreconciled%s", mib, dma_errors ?
+			 ": needs a reconcile or BBM level 2" : "");
 	else if (c->splits || c->joins)
-		snprintf(c->needs, sizeof(c->needs), "reconcile: %" PRIu64
-			 " splits, %" PRIu64 " joins", c->splits, c->joins);
+		snprintf(c->needs, sizeof(c->needs), "reconcile %s: %" PRIu64
+			 " splits, %" PRIu64 " joins", mib, c->splits, c->joins);
 	else if (c->granule_bytes)
-		snprintf(c->needs, sizeof(c->needs), "%s at another page size "
-			 "(tolerated here)", mib);
+		snprintf(c->needs, sizeof(c->needs), "%s at another page size, "
+			 "which this IOMMU tolerates", mib);
 	else
 		snprintf(c->needs, sizeof(c->needs), "same layout: one root store");
 	world_result_free(&r);
 }
 
 /* ---- the parallel runner ------------------------------------------------ */
+
+/* Scenario processes running now, killed if the matrix is interrupted. */
+#define MAX_JOBS 64
+static volatile pid_t live_pids[MAX_JOBS];
 
 struct child {
 	pid_t pid;
@@ -482,6 +489,9 @@ static int run_all(struct matrix *m, unsigned int jobs, bool quiet)
 				goto out;
 			}
 			if (!pid) {
+				signal(SIGINT, SIG_DFL);
+				signal(SIGTERM, SIG_DFL);
+				signal(SIGHUP, SIG_DFL);
 				close(p[0]);
 				struct cell *c = &m->cells[next];
 				run_cell(c, m->guest_mem, m->run_ms);
@@ -497,11 +507,12 @@ static int run_all(struct matrix *m, unsigned int jobs, bool quiet)
 			while (kids[slot].pid)
 				slot++;
 			kids[slot] = (struct child){ .pid = pid, .fd = p[0], .cell = next++ };
+			live_pids[slot] = pid;
 			running++;
 		}
-		struct pollfd pfd[64];
-		unsigned int map[64], np = 0;
-		for (unsigned int s = 0; s < jobs && np < 64; s++)
+		struct pollfd pfd[MAX_JOBS];
+		unsigned int map[MAX_JOBS], np = 0;
+		for (unsigned int s = 0; s < jobs && np < MAX_JOBS; s++)
 			if (kids[s].pid) {
 				pfd[np] = (struct pollfd){ .fd = kids[s].fd, .events = POLLIN };
 				map[np++] = s;
@@ -540,6 +551,7 @@ static int run_all(struct matrix *m, unsigned int jobs, bool quiet)
 			}
 			if (strcmp(c->verdict, "hitless"))
 				bad++;
+			live_pids[map[q]] = 0;
 			memset(k, 0, sizeof(*k));
 			running--;
 			done++;
@@ -549,6 +561,7 @@ static int run_all(struct matrix *m, unsigned int jobs, bool quiet)
 out:
 	for (unsigned int s = 0; s < jobs; s++)
 		if (kids[s].pid) {
+			live_pids[s] = 0;
 			kill(kids[s].pid, SIGKILL);
 			waitpid(kids[s].pid, NULL, 0);
 			close(kids[s].fd);
@@ -777,6 +790,30 @@ struct out {
 	FILE *f;
 };
 
+/* Temporary files to remove if the matrix is interrupted. */
+static const char *volatile tmp_paths[3];
+
+static void on_signal(int sig)
+{
+	for (unsigned int i = 0; i < MAX_JOBS; i++)
+		if (live_pids[i] > 0)
+			kill(live_pids[i], SIGKILL);
+	for (unsigned int i = 0; i < 3; i++)
+		if (tmp_paths[i])
+			unlink(tmp_paths[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void track_tmp(const char *path, bool on)
+{
+	for (unsigned int i = 0; i < 3; i++)
+		if (on ? !tmp_paths[i] : tmp_paths[i] == path) {
+			tmp_paths[i] = on ? path : NULL;
+			return;
+		}
+}
+
 static int out_open(struct out *o)
 {
 	if (!o->path)
@@ -796,6 +833,7 @@ static int out_open(struct out *o)
 		}
 		return -1;
 	}
+	track_tmp(o->tmp, true);
 	return 0;
 }
 
@@ -809,8 +847,10 @@ static int out_commit(struct out *o)
 		cli_err(CMD, "%s: writing '%s' failed: %s", o->opt, o->path,
 			strerror(errno));
 		unlink(o->tmp);
+		track_tmp(o->tmp, false);
 		return -1;
 	}
+	track_tmp(o->tmp, false);
 	return 0;
 }
 
@@ -819,6 +859,7 @@ static void out_abort(struct out *o)
 	if (o->f) {
 		fclose(o->f);
 		unlink(o->tmp);
+		track_tmp(o->tmp, false);
 		o->f = NULL;
 	}
 }
@@ -1103,7 +1144,7 @@ static int cmd_matrix(int argc, char **argv)
 			run_opts = true;
 			break;
 		case 'j':
-			if (lu_parse_num(optarg, &v) || !v || v > 64) {
+			if (lu_parse_num(optarg, &v) || !v || v > MAX_JOBS) {
 				cli_err(CMD, "-j: '%s' is not 1-64", optarg);
 				return CLI_USAGE;
 			}
@@ -1200,6 +1241,9 @@ static int cmd_matrix(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	if (out_open(&md) || out_open(&js) || out_open(&html)) {
 		rc = CLI_USAGE;
 		goto fail;

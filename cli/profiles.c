@@ -17,10 +17,30 @@ const char *cli_profile_help(void)
 	static char buf[4096];
 	size_t used = 0;
 	for (unsigned int f = 0; f < PT_FMT_COUNT; f++) {
-		int w = snprintf(buf + used, sizeof(buf) - used,
-				 "                         %-7s %s\n",
-				 pt_fmt_name((enum pt_format_id)f),
-				 iommufd_profile_names_for((enum pt_format_id)f));
+		/* "  arm-s2  v1, v2, ..." wrapped at 78 columns. */
+		char names[1024];
+		snprintf(names, sizeof(names), "%s",
+			 iommufd_profile_names_for((enum pt_format_id)f));
+		int w = snprintf(buf + used, sizeof(buf) - used, "%25s%-7s",
+				 "", pt_fmt_name((enum pt_format_id)f));
+		size_t col = 32;
+		char *save = NULL;
+		for (char *t = strtok_r(names, " ", &save); t && w >= 0 &&
+		     (size_t)w < sizeof(buf) - used; t = strtok_r(NULL, " ", &save)) {
+			used += (size_t)w;
+			if (col + 1 + strlen(t) > 78) {
+				w = snprintf(buf + used, sizeof(buf) - used, "\n%33s%s",
+					     "", t);
+				col = 33 + strlen(t);
+			} else {
+				w = snprintf(buf + used, sizeof(buf) - used, " %s", t);
+				col += 1 + strlen(t);
+			}
+		}
+		if (w < 0 || (size_t)w >= sizeof(buf) - used)
+			break;
+		used += (size_t)w;
+		w = snprintf(buf + used, sizeof(buf) - used, "\n");
 		if (w < 0 || (size_t)w >= sizeof(buf) - used)
 			break;
 		used += (size_t)w;

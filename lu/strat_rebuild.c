@@ -58,6 +58,7 @@ static int diff_reconcile(struct lu_gen *g, struct iommufd_hwpt *nh,
 {
 	struct diff_count dc = { { 0 } };
 	int err = pt_diff(&nh->pt, &old->pt, 0, ~0ull, count_diff, &dc);
+	g->diff_granule_bytes += dc.bytes[PT_DIFF_GRANULE];
 	if (!err && dc.bytes[PT_DIFF_TRANSLATION])
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "rebuilt table translates "
 				   "0x%" PRIx64 " bytes differently from the "

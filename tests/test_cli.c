@@ -756,7 +756,9 @@ static void test_matrix(void **state)
 	assert_has(out, "4 scenarios: 2 hitless, 2 naive rebuilds not hitless, 0 other");
 	assert_has(out, "io-pgtable-arm -> genpt-armv8  rebuild        hitless");
 	assert_has(out, "io-pgtable-arm -> genpt-armv8  naive rebuild  DMA errors");
-	assert_has(out, "genpt-armv8 -> io-pgtable-arm  rebuild        hitless     reconcile: 0 splits,");
+	assert_has(out, "genpt-armv8 -> io-pgtable-arm  rebuild        hitless     reconcile 256 MiB: 0 splits,");
+	assert_has(out, "naive rebuild  DMA errors  its own layout, 256 MiB at another page "
+		   "size, unreconciled: needs a reconcile or BBM level 2");
 	const char *md = slurp("m.md");
 	assert_non_null(md);
 	assert_has(md, "| format | BBM | from -> to | strategy | verdict |");
@@ -769,6 +771,16 @@ static void test_matrix(void **state)
 	assert_non_null(js);
 	assert_has(js, "{\"iohandover_matrix\":1,\"shard\":1,\"shards\":1,\"total\":4,");
 	assert_has(js, "\"verdict\":\"DMA errors\"");
+
+	/* VT-d tolerates another page size: rebuild switches without a
+	 * reconcile; sp_off's 4K-only limit holds in both directions. */
+	assert_int_equal(run(out, "matrix --formats vtd-ss --profiles intel-iommu,"
+			     "intel-iommu-sp_off --strategies rebuild --guest-mem 64M "
+			     "--run-ms 20 --quiet"), 0);
+	assert_has(out, "intel-iommu -> intel-iommu-sp_off  rebuild   hitless  64 MiB at "
+		   "another page size, which this IOMMU tolerates");
+	assert_has(out, "intel-iommu-sp_off -> intel-iommu  rebuild   hitless  same layout: "
+		   "one root store");
 
 	/* Headless Chromium reads the page: nothing overflows or overlaps. */
 	if (!system("command -v chromium >/dev/null 2>&1 || command -v "
@@ -853,6 +865,12 @@ static void test_matrix(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(run(out, "matrix --merge bent.json s2.json"), 2);
 	assert_has(out, "bent.json:2: field \"from\" missing or wrong");
+	assert_false(tmp_files_left());
+	/* Interrupted: no output, no temporary file left. */
+	run(out, "--help >/dev/null; timeout -s INT 1 '%s/iohandover' matrix "
+	    "--formats arm-s2 --quiet --json int.json --md int.md", kho_test_bindir());
+	assert_false(exists("int.json"));
+	assert_false(exists("int.md"));
 	assert_false(tmp_files_left());
 }
 

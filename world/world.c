@@ -178,6 +178,7 @@ static void parse_report(const char *text, struct world_result *res,
 			u->splits = json_u64(l, "splits");
 			u->joins = json_u64(l, "joins");
 			u->granule_bytes = json_u64(l, "granule_bytes");
+			u->diff_granule_bytes = json_u64(l, "diff_granule_bytes");
 			u->hotplug_done = json_bool(l, "hotplug_done");
 			u->hotplug_waited = json_bool(l, "hotplug_waited");
 			u->hotplug_wait_us = json_u64(l, "hotplug_wait_us");

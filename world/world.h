@@ -73,6 +73,7 @@ struct world_update {
 	uint64_t extra_table_bytes;
 	uint64_t table_bytes;
 	uint64_t splits, joins, granule_bytes;
+	uint64_t diff_granule_bytes; /* rebuild: new vs preserved layout, before reconcile */
 	bool hotplug_done;
 	bool hotplug_waited;      /* its map waited for recovery to end */
 	uint64_t hotplug_wait_us;

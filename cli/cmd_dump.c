@@ -48,6 +48,7 @@ static void usage(FILE *out)
 "  --raw FILE         write the raw dump to FILE ('-': standard output,\n"
 "                     then no listing)\n"
 "  --no-tree          no readable listing\n"
+"  --list-profiles    every profile: formats, what it builds, its source\n"
 "  -h, --help         this help\n"
 "\n"
 "Example: is v1 -> v2 hitless on ARM without BBM level 2?\n"
@@ -145,9 +146,22 @@ static void free_guest(struct guest *g)
 		physmem_detach(&g->pm, true);
 }
 
+/* Every profile: name, formats, what it builds, where it was read from. */
+static void list_profiles(FILE *out)
+{
+	for (size_t i = 0; i < iommufd_profile_count(); i++) {
+		const struct iommufd_profile *p = iommufd_profile_at(i);
+		fprintf(out, "%s\n  formats:", p->name);
+		for (unsigned int f = 0; f < PT_FMT_COUNT; f++)
+			if (p->formats & IOMMUFD_FMT_BIT(f))
+				fprintf(out, " %s", pt_fmt_name((enum pt_format_id)f));
+		fprintf(out, "\n  builds:  %s\n  source:  %s\n", p->summary, p->source);
+	}
+}
+
 static int cmd_dump(int argc, char **argv)
 {
-	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE };
+	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE, O_LIST };
 	static const struct option opts[] = {
 		{ "profile", required_argument, NULL, O_PROF },
 		{ "format", required_argument, NULL, O_FMT },
@@ -156,6 +170,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "folio-mix", required_argument, NULL, O_MIX },
 		{ "raw", required_argument, NULL, O_RAW },
 		{ "no-tree", no_argument, NULL, O_NOTREE },
+		{ "list-profiles", no_argument, NULL, O_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -222,6 +237,9 @@ static int cmd_dump(int argc, char **argv)
 		case O_NOTREE:
 			tree = false;
 			break;
+		case O_LIST:
+			list_profiles(stdout);
+			return CLI_OK;
 		default:
 			return cli_bad_option(CMD, argv, optind, optopt);
 		}

@@ -733,6 +733,10 @@ static void test_profiles_per_format(void **state)
 	assert_has(out, "amd-v1-nohugepages");
 	assert_int_equal(run(out, "dump --help"), 0);
 	assert_has(out, "genpt-vtdss-sp_off");
+	assert_int_equal(run(out, "dump --list-profiles"), 0);
+	assert_has(out, "amd-v1-nohugepages\n  formats: amd-v1\n  builds:  the same with "
+		   "amd_iommu=nohugepages: 4K only\n  source:  drivers/iommu/amd/init.c");
+	assert_has(out, "io-pgtable-arm\n  formats: arm-s1 arm-s2\n");
 }
 
 /* ---- matrix --------------------------------------------------------------- */

@@ -4,7 +4,8 @@
 #   make check      install missing Debian packages (as root), then build and
 #                   run every test, normally and under ASan+UBSan, the
 #                   threaded ones under TSan, unit tests under valgrind
-#   make bench      run the benchmarks (release build), tables + JSON
+#   make bench      run the benchmarks (release build), tables + JSON, and
+#                   the full hitless matrix (build/bench/matrix.*)
 #   make soak       100 live updates, random profiles, strategies, hotplug,
 #                   and 20 crashes with recovery
 #   make demo       the default live update scenario
@@ -200,6 +201,9 @@ bench: deps
 	$(MAKE) build-rel
 	@mkdir -p build/bench
 	@set -e; for b in $(filter-out build/rel/bench/soak,$(BENCHES_rel)); do echo "== $$b"; $$b --json build/bench/$$(basename $$b).json; done
+	@echo "== iohandover matrix (every format, BBM level, profile pair, strategy)"
+	build/rel/iohandover matrix --json build/bench/matrix.json \
+		--md build/bench/matrix.md --html build/bench/matrix.html
 
 # 100 live updates with random profiles, strategies and hotplug under DMA,
 # then 20 with a kernel killed at a random point and recovered

@@ -37,7 +37,9 @@ static void usage(FILE *out)
 "as a readable listing (leaves by level, runs folded), and/or write it in\n"
 "the raw format (docs/dump-format.md) that 'iohandover check' compares.\n"
 "\n"
-"  --profile P        kernel profile: %s (default v1)\n"
+"  --profile P        kernel profile (default v1); each exists for its\n"
+"                     formats only (docs/liveupdate.md):\n"
+"%s"
 "  --format F         arm-s1 | arm-s2 | vtd-ss | x86-64 | amd-v1 | riscv\n"
 "                     (default arm-s2)\n"
 "  --va-bits N        IOVA width (default 48)\n"
@@ -46,6 +48,7 @@ static void usage(FILE *out)
 "  --raw FILE         write the raw dump to FILE ('-': standard output,\n"
 "                     then no listing)\n"
 "  --no-tree          no readable listing\n"
+"  --list-profiles    every profile: formats, what it builds, its source\n"
 "  -h, --help         this help\n"
 "\n"
 "Example: is v1 -> v2 hitless on ARM without BBM level 2?\n"
@@ -54,7 +57,7 @@ static void usage(FILE *out)
 "  iohandover check --bbm-level 0 v1.dump v2.dump\n"
 "\n"
 "Exit status: 0 done, 2 bad option or unwritable file, 3 internal error.\n",
-		iommufd_profile_names());
+		cli_profile_help());
 }
 
 static void emit_line(void *arg, const char *s)
@@ -143,9 +146,22 @@ static void free_guest(struct guest *g)
 		physmem_detach(&g->pm, true);
 }
 
+/* Every profile: name, formats, what it builds, where it was read from. */
+static void list_profiles(FILE *out)
+{
+	for (size_t i = 0; i < iommufd_profile_count(); i++) {
+		const struct iommufd_profile *p = iommufd_profile_at(i);
+		fprintf(out, "%s\n  formats:", p->name);
+		for (unsigned int f = 0; f < PT_FMT_COUNT; f++)
+			if (p->formats & IOMMUFD_FMT_BIT(f))
+				fprintf(out, " %s", pt_fmt_name((enum pt_format_id)f));
+		fprintf(out, "\n  builds:  %s\n  source:  %s\n", p->summary, p->source);
+	}
+}
+
 static int cmd_dump(int argc, char **argv)
 {
-	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE };
+	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE, O_LIST };
 	static const struct option opts[] = {
 		{ "profile", required_argument, NULL, O_PROF },
 		{ "format", required_argument, NULL, O_FMT },
@@ -154,10 +170,12 @@ static int cmd_dump(int argc, char **argv)
 		{ "folio-mix", required_argument, NULL, O_MIX },
 		{ "raw", required_argument, NULL, O_RAW },
 		{ "no-tree", no_argument, NULL, O_NOTREE },
+		{ "list-profiles", no_argument, NULL, O_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct iommufd_profile *prof = iommufd_profile_find("v1");
+	const struct iommufd_profile *prof = NULL;
+	const char *prof_name = "v1";
 	enum pt_format_id fmt = PT_FMT_ARM_S2;
 	unsigned int va_bits = 48;
 	uint64_t size = 1ull << 30, v;
@@ -174,16 +192,17 @@ static int cmd_dump(int argc, char **argv)
 			usage(stdout);
 			return CLI_OK;
 		case O_PROF:
-			if (!(prof = iommufd_profile_find(optarg))) {
+			if (!iommufd_profile_find(optarg)) {
 				cli_err(CMD, "--profile: unknown profile '%s' (known: %s)",
 					optarg, iommufd_profile_names());
 				return CLI_USAGE;
 			}
+			prof_name = optarg;
 			break;
 		case O_FMT:
 			if (pt_fmt_by_name(optarg, &fmt)) {
 				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
-					"arm-s2, vtd-ss, x86-64)", optarg);
+					"arm-s2, vtd-ss, x86-64, amd-v1, riscv)", optarg);
 				return CLI_USAGE;
 			}
 			break;
@@ -218,12 +237,18 @@ static int cmd_dump(int argc, char **argv)
 		case O_NOTREE:
 			tree = false;
 			break;
+		case O_LIST:
+			list_profiles(stdout);
+			return CLI_OK;
 		default:
 			return cli_bad_option(CMD, argv, optind, optopt);
 		}
 	}
 	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
+	if (!cli_profile_ok(CMD, "--profile", prof_name, fmt))
+		return CLI_USAGE;
+	prof = iommufd_profile_find_for(prof_name, fmt);
 	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
 		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
 			va_bits, pt_fmt_name(fmt));

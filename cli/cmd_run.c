@@ -33,9 +33,12 @@ static void usage(FILE *out)
 "  --format F           arm-s1 | arm-s2 | vtd-ss | x86-64 | amd-v1 | riscv\n"
 "                       (default arm-s2)\n"
 "  --va-bits N          IOVA width of the tables (default 48)\n"
-"  --from PROFILE       the first kernel's profile: %s (default v1)\n"
+"  --from PROFILE       the first kernel's profile (default v1)\n"
 "  --to PROFILES        the updates' profiles, one for all or one per\n"
-"                       update, comma separated (default v2)\n"
+"                       update, comma separated (default v2); a profile\n"
+"                       is a Linux driver's policy (docs/liveupdate.md)\n"
+"                       and exists only for its formats:\n"
+"%s"
 "  --strategy S         deserialize | verify | rebuild | stop-the-world\n"
 "                       (default rebuild); a comma list gives one per update\n"
 "  --bbm-level L        the IOMMU's break-before-make level, 0-2 (ARM; default 0)\n"
@@ -62,7 +65,7 @@ static void usage(FILE *out)
 "  -h, --help           this help\n"
 "\n"
 "Exit status: 0 hitless, 1 ran but not hitless, 2 bad option, 3 internal error.\n",
-		HW_MAX_DEVS, iommufd_profile_names(), WORLD_MAX_UPDATES);
+		HW_MAX_DEVS, cli_profile_help(), WORLD_MAX_UPDATES);
 }
 
 /* The points of lu_crash_points, in update order, in plain words. */
@@ -229,7 +232,7 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 		case O_FMT:
 			if (pt_fmt_by_name(optarg, &sc->fmt)) {
 				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
-					"arm-s2, vtd-ss, x86-64)", optarg);
+					"arm-s2, vtd-ss, x86-64, amd-v1, riscv)", optarg);
 				return CLI_USAGE;
 			}
 			break;
@@ -344,6 +347,9 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 		cli_err(CMD, "--guest-mem: %s", why);
 		return CLI_USAGE;
 	}
+	if (!cli_profile_ok(CMD, "--from", sc->from, sc->fmt) ||
+	    !cli_profiles_ok(CMD, "--to", sc->to, sc->fmt))
+		return CLI_USAGE;
 	if (nto != 1 && (unsigned int)nto != sc->updates) {
 		cli_err(CMD, "--to: %d profiles for %u update%s (give one, or one "
 			"per update)", nto, sc->updates, sc->updates == 1 ? "" : "s");

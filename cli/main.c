@@ -11,12 +11,13 @@
 extern const struct cli_cmd cli_cmd_kernel, cli_cmd_handover;
 extern const struct cli_cmd cli_cmd_machine;
 extern const struct cli_cmd cli_cmd_demo, cli_cmd_run, cli_cmd_check;
-extern const struct cli_cmd cli_cmd_dump, cli_cmd_bench;
+extern const struct cli_cmd cli_cmd_dump, cli_cmd_bench, cli_cmd_matrix;
 static const struct cli_cmd *const cli_cmds[] = {
 	&cli_cmd_demo,
 	&cli_cmd_run,
 	&cli_cmd_check,
 	&cli_cmd_dump,
+	&cli_cmd_matrix,
 	&cli_cmd_bench,
 	&cli_cmd_machine,
 	&cli_cmd_kernel,

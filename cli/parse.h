@@ -7,7 +7,20 @@
  * Sizes ("4096", "0x1000", "64K", "2M", "4G", "1T") and folio mixes are
  * read as a kernel's command line reads them: lu_parse_num, lu_parse_mix.
  */
+#include <stdbool.h>
+
 #include "lu/lu.h"
+#include "pt/pt.h"
+
+/* Profiles by format, lines for --help (cli/profiles.c). */
+const char *cli_profile_help(void);
+/* name is a profile of fmt; otherwise a message naming opt, the
+ * profile and the profiles fmt has, and false. */
+bool cli_profile_ok(const char *cmd, const char *opt, const char *name,
+		    enum pt_format_id fmt);
+/* The same for each of a comma list. */
+bool cli_profiles_ok(const char *cmd, const char *opt, const char *list,
+		     enum pt_format_id fmt);
 
 /* iohandover kernel with --region-fd: a full host kernel (lu/). */
 int cli_kernel_lu(int argc, char **argv);

@@ -76,6 +76,8 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 	fprintf(f, "      \"splits\": %" PRIu64 ",\n", u->splits);
 	fprintf(f, "      \"joins\": %" PRIu64 ",\n", u->joins);
 	fprintf(f, "      \"granule_bytes\": %" PRIu64 ",\n", u->granule_bytes);
+	fprintf(f, "      \"diff_granule_bytes\": %" PRIu64 ",\n",
+		u->diff_granule_bytes);
 	fprintf(f, "      \"hotplug_done\": %s,\n", u->hotplug_done ? "true" : "false");
 	fprintf(f, "      \"hotplug_waited\": %s,\n", u->hotplug_waited ? "true" : "false");
 	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 "\n    }%s\n",

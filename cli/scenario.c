@@ -117,7 +117,7 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 		/* Plain lines: every report line the kernels wrote, each
 		 * stage seen in between (a short one may pass unseen). */
 		for (unsigned int r = cs->last_reports + 1; r <= t->reports; r++) {
-			char prof[16];
+			char prof[64];
 			if (r == 1)
 				snprintf(prof, sizeof(prof), "%s", cs->sc.from);
 			else

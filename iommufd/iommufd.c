@@ -2,6 +2,7 @@
 #include "iommufd/iommufd.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,23 +11,137 @@
 
 /* ---- profiles --------------------------------------------------------- */
 
+#define F_ARM (IOMMUFD_FMT_BIT(PT_FMT_ARM_S1) | IOMMUFD_FMT_BIT(PT_FMT_ARM_S2))
+#define F_VTD IOMMUFD_FMT_BIT(PT_FMT_VTD_SS)
+#define F_X86 IOMMUFD_FMT_BIT(PT_FMT_X86_64)
+#define F_AMD IOMMUFD_FMT_BIT(PT_FMT_AMD_V1)
+#define F_RV IOMMUFD_FMT_BIT(PT_FMT_RISCV)
+
+/*
+ * One row per kernel policy. Where each was read from, and what it
+ * decides, is in docs/liveupdate.md ("Profiles of real Linux drivers");
+ * keep the two in step. Every real driver maps one IOAS area (one VFIO
+ * DMA mapping) at a time, so none has COALESCE.
+ */
 static const struct iommufd_profile profiles[] = {
-	{ "v1", "no contiguous runs; one map call per area", 0 },
-	{ "v2", "contiguous runs; coalesces areas that continue each other",
-	  IOMMUFD_FEAT_ALL },
+	{ "v1", "model kernel: each level's own leaf sizes, one map call per area",
+	  IOMMUFD_FMT_EVERY, 0, "iohandover's own model" },
+	{ "v2", "model kernel: contiguous or replicated runs, coalesces areas "
+	  "that continue each other", IOMMUFD_FMT_EVERY,
+	  IOMMUFD_FEAT_CONTIG | IOMMUFD_FEAT_COALESCE, "iohandover's own model" },
+
+	{ "io-pgtable-arm", "SMMUv3 io-pgtable-arm: 4K, 2M, 1G blocks, no "
+	  "contiguous bit; stage 2 concatenates its start level", F_ARM, 0,
+	  "drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable, "
+	  "arm_lpae_restrict_pgsizes, arm_lpae_map_pages (all versions)" },
+	{ "genpt-armv8", "generic page table ARMv8 as posted: contiguous runs "
+	  "(64K, 32M, 16G); stage 2 concatenates its start level", F_ARM,
+	  IOMMUFD_FEAT_CONTIG,
+	  "drivers/iommu/generic_pt/fmt/armv8.h (iommupt/armv8 series, 2026, "
+	  "not merged)" },
+
+	{ "intel-iommu", "VT-d second stage before the generic page table, "
+	  "SLLPS 2M and 1G: 4K, 2M, 1G", F_VTD, 0,
+	  "drivers/iommu/intel/iommu.c paging_domain_alloc, "
+	  "iommu_superpage_capability (up to 6.18)" },
+	{ "intel-iommu-sllps-2m", "the same, hardware with SLLPS 2M only: 4K, 2M",
+	  F_VTD, IOMMUFD_FEAT_LIMIT_1G | IOMMUFD_FEAT_LIMIT_HUGE,
+	  "intel/iommu.c cap_super_page_val (up to 6.18)" },
+	{ "intel-iommu-sp_off", "the same with intel_iommu=sp_off, or SLLPS "
+	  "none: 4K only", F_VTD, IOMMUFD_FEAT_4K_ONLY,
+	  "intel/iommu.c intel_iommu_setup (sp_off), up to 6.18" },
+	{ "genpt-vtdss", "generic page table VT-d SS, SLLPS 2M and 1G: 4K, 2M, 1G",
+	  F_VTD, 0, "drivers/iommu/generic_pt/fmt/vtdss.h, intel/iommu.c "
+	  "intel_iommu_domain_alloc_second_stage (6.19 on)" },
+	{ "genpt-vtdss-sllps-2m", "the same, hardware with SLLPS 2M only: 4K, 2M",
+	  F_VTD, IOMMUFD_FEAT_LIMIT_1G | IOMMUFD_FEAT_LIMIT_HUGE,
+	  "intel/iommu.c paging_domain_compatible_second_stage (6.19 on)" },
+	{ "genpt-vtdss-sp_off", "the same with intel_iommu=sp_off, or SLLPS "
+	  "none: 4K only", F_VTD, IOMMUFD_FEAT_4K_ONLY,
+	  "intel/iommu.c intel_iommu_setup (6.19 on)" },
+
+	{ "x86-64-fs", "VT-d first stage or AMD v2 table, 1G pages supported: "
+	  "4K, 2M, 1G", F_X86, 0, "generic_pt/fmt/x86_64.h; intel/iommu.c "
+	  "paging_domain_compatible_first_stage (cap_fl1gp_support)" },
+	{ "x86-64-fs-no1g", "VT-d first stage without FL1GP: 4K, 2M", F_X86,
+	  IOMMUFD_FEAT_LIMIT_1G | IOMMUFD_FEAT_LIMIT_HUGE,
+	  "intel/iommu.c paging_domain_compatible_first_stage" },
+
+	{ "amd-v1", "AMD v1 host table: every power of two from 4K "
+	  "(replicated PTEs, NextLevel 7) but 512G", F_AMD, IOMMUFD_FEAT_CONTIG,
+	  "drivers/iommu/amd/amd_iommu_types.h AMD_IOMMU_PGSIZES, "
+	  "amd/io_pgtable.c (to 6.18), generic_pt/fmt/amdv1.h (6.19 on)" },
+	{ "amd-v1-v2_pgsizes_only", "the same with amd_iommu=v2_pgsizes_only: "
+	  "4K, 2M, 1G", F_AMD, IOMMUFD_FEAT_LIMIT_HUGE,
+	  "drivers/iommu/amd/init.c parse_amd_iommu_options (AMD_IOMMU_PGSIZES_V2)" },
+	{ "amd-v1-nohugepages", "the same with amd_iommu=nohugepages: 4K only",
+	  F_AMD, IOMMUFD_FEAT_4K_ONLY,
+	  "drivers/iommu/amd/init.c parse_amd_iommu_options (AMD_IOMMU_PGSIZES_4K)" },
+
+	{ "riscv-iommu", "RISC-V IOMMU before the generic page table: 4K, 2M, "
+	  "1G, 512G, no Svnapot", F_RV, 0,
+	  "drivers/iommu/riscv/iommu.c riscv_iommu_alloc_paging_domain (6.13 on)" },
+	{ "genpt-riscv", "generic page table RISC-V with Svnapot: 64K NAPOT runs "
+	  "too", F_RV, IOMMUFD_FEAT_CONTIG,
+	  "drivers/iommu/generic_pt/fmt/riscv.h (PT_FEAT_RISCV_SVNAPOT_64K, 2026)" },
 };
+
+#define NR_PROFILES (sizeof(profiles) / sizeof(profiles[0]))
+
+size_t iommufd_profile_count(void)
+{
+	return NR_PROFILES;
+}
+
+const struct iommufd_profile *iommufd_profile_at(size_t i)
+{
+	return i < NR_PROFILES ? &profiles[i] : NULL;
+}
 
 const struct iommufd_profile *iommufd_profile_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+	for (size_t i = 0; name && i < NR_PROFILES; i++)
 		if (!strcmp(profiles[i].name, name))
 			return &profiles[i];
 	return NULL;
 }
 
+const struct iommufd_profile *iommufd_profile_find_for(const char *name,
+						       enum pt_format_id fmt)
+{
+	const struct iommufd_profile *p = iommufd_profile_find(name);
+	return p && (unsigned int)fmt < PT_FMT_COUNT &&
+	       (p->formats & IOMMUFD_FMT_BIT(fmt)) ? p : NULL;
+}
+
+static const char *names_for(uint32_t mask, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < NR_PROFILES; i++) {
+		if (!(profiles[i].formats & mask))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+				 profiles[i].name);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
+
 const char *iommufd_profile_names(void)
 {
-	return "v1, v2";
+	static char buf[1024];
+	return names_for(IOMMUFD_FMT_EVERY, buf, sizeof(buf));
+}
+
+const char *iommufd_profile_names_for(enum pt_format_id fmt)
+{
+	static char buf[PT_FMT_COUNT][1024];
+	if ((unsigned int)fmt >= PT_FMT_COUNT)
+		return "";
+	return names_for(IOMMUFD_FMT_BIT(fmt), buf[fmt], sizeof(buf[fmt]));
 }
 
 uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags)
@@ -36,20 +151,42 @@ uint32_t iommufd_features(const struct iommufd_profile *p, uint32_t flags)
 		f &= ~IOMMUFD_FEAT_CONTIG;
 	if (flags & IOMMUFD_HWPT_NO_COALESCE)
 		f &= ~IOMMUFD_FEAT_COALESCE;
-	return f;
+	/* The limit flags and features share their bits. */
+	return f | (flags & IOMMUFD_FEAT_LIMITS);
+}
+
+uint32_t iommufd_features_common(uint32_t a, uint32_t b)
+{
+	return (a & b & ~IOMMUFD_FEAT_LIMITS) | ((a | b) & IOMMUFD_FEAT_LIMITS);
+}
+
+uint32_t iommufd_flags_for(uint32_t features)
+{
+	return (features & IOMMUFD_FEAT_CONTIG ? 0 : IOMMUFD_HWPT_NO_CONTIG) |
+	       (features & IOMMUFD_FEAT_COALESCE ? 0 : IOMMUFD_HWPT_NO_COALESCE) |
+	       (features & IOMMUFD_FEAT_LIMITS);
 }
 
 uint64_t iommufd_pgsizes(enum pt_format_id fmt, uint32_t features)
 {
-	uint64_t sizes = pt_fmt_pgsizes(fmt);
-	if (features & IOMMUFD_FEAT_CONTIG)
-		return sizes;
-	/* Only each level's own item: no contiguous (ARM) or replicated
-	 * (AMD NextLevel 7, RISC-V NAPOT) runs. */
-	uint64_t items = 0;
-	for (unsigned int l = 0; l < PT_MAX_LEVELS && 12 + 9 * l < 64; l++)
-		items |= 1ull << (12 + 9 * l);
-	return sizes & items;
+	uint64_t sizes = pt_fmt_pgsizes(fmt), out = 0;
+	for (unsigned int lg2 = 12; lg2 < 64; lg2++) {
+		if (!(sizes & (1ull << lg2)))
+			continue;
+		/* The level whose items the leaf is made of: a run (ARM
+		 * contiguous, AMD NextLevel 7, RISC-V NAPOT) belongs to
+		 * the level of the items it repeats. */
+		unsigned int level = (lg2 - 12) / 9;
+		bool item = (lg2 - 12) % 9 == 0;
+		if (!item && !(features & IOMMUFD_FEAT_CONTIG))
+			continue;
+		if ((level == 1 && (features & IOMMUFD_FEAT_LIMIT_2M)) ||
+		    (level == 2 && (features & IOMMUFD_FEAT_LIMIT_1G)) ||
+		    (level >= 3 && (features & IOMMUFD_FEAT_LIMIT_HUGE)))
+			continue;
+		out |= 1ull << lg2;
+	}
+	return out;
 }
 
 /* ---- table memory ------------------------------------------------------ */

@@ -37,25 +37,65 @@
 #include "pt/pt.h"
 #include "ioh/ioh.h"
 
-/* Page-table features a HWPT may be built with. */
+/*
+ * Page-table features a HWPT may be built with. The first two are
+ * features a kernel has or lacks; the LIMIT bits are leaf sizes a kernel
+ * (or the hardware it found, or a boot option) refuses to use. A
+ * rebuilding kernel takes what both have (iommufd_features_common).
+ */
 #define IOMMUFD_FEAT_CONTIG (1u << 0)   /* runs: ARM contiguous, AMD and RISC-V replicated */
 #define IOMMUFD_FEAT_COALESCE (1u << 1) /* map across area boundaries */
-#define IOMMUFD_FEAT_ALL (IOMMUFD_FEAT_CONTIG | IOMMUFD_FEAT_COALESCE)
+#define IOMMUFD_FEAT_LIMIT_2M (1u << 2) /* no leaves at level 1 (2 MiB) */
+#define IOMMUFD_FEAT_LIMIT_1G (1u << 3) /* no leaves at level 2 (1 GiB) */
+#define IOMMUFD_FEAT_LIMIT_HUGE (1u << 4) /* no leaves above level 2 (512 GiB...) */
+#define IOMMUFD_FEAT_LIMITS (IOMMUFD_FEAT_LIMIT_2M | IOMMUFD_FEAT_LIMIT_1G | \
+			     IOMMUFD_FEAT_LIMIT_HUGE)
+#define IOMMUFD_FEAT_4K_ONLY IOMMUFD_FEAT_LIMITS
+#define IOMMUFD_FEAT_ALL (IOMMUFD_FEAT_CONTIG | IOMMUFD_FEAT_COALESCE | \
+			  IOMMUFD_FEAT_LIMITS)
 
-/* HWPT creation flags: inhibit features (IOMMU_HWPT_ALLOC_* style). */
+/* HWPT creation flags: inhibit features (IOMMU_HWPT_ALLOC_* style). The
+ * LIMIT flags forbid leaf sizes the profile would use. */
 #define IOMMUFD_HWPT_NO_CONTIG (1u << 0)
 #define IOMMUFD_HWPT_NO_COALESCE (1u << 1)
-#define IOMMUFD_HWPT_FLAGS_ALL (IOMMUFD_HWPT_NO_CONTIG | IOMMUFD_HWPT_NO_COALESCE)
+#define IOMMUFD_HWPT_LIMIT_2M (1u << 2)
+#define IOMMUFD_HWPT_LIMIT_1G (1u << 3)
+#define IOMMUFD_HWPT_LIMIT_HUGE (1u << 4)
+#define IOMMUFD_HWPT_FLAGS_ALL (IOMMUFD_HWPT_NO_CONTIG | IOMMUFD_HWPT_NO_COALESCE | \
+				IOMMUFD_HWPT_LIMIT_2M | IOMMUFD_HWPT_LIMIT_1G | \
+				IOMMUFD_HWPT_LIMIT_HUGE)
 
-/* A kernel version's page-table behaviour. */
+/*
+ * A kernel's page-table policy, one row of data: a real Linux driver's
+ * (named as its source is), or one of the two model kernels v1 and v2.
+ * docs/liveupdate.md says where each row was read from.
+ */
 struct iommufd_profile {
 	const char *name;
 	const char *summary;
+	uint32_t formats;  /* 1u << enum pt_format_id it exists for */
 	uint32_t features; /* used by default; a kernel supports only these */
+	const char *source; /* kernel file and function, versions */
 };
+#define IOMMUFD_FMT_BIT(f) (1u << (f))
+#define IOMMUFD_FMT_EVERY ((1u << PT_FMT_COUNT) - 1)
+
 const struct iommufd_profile *iommufd_profile_find(const char *name);
-/* Comma-separated names, for messages. */
+/* NULL unless name exists and exists for fmt. */
+const struct iommufd_profile *iommufd_profile_find_for(const char *name,
+						       enum pt_format_id fmt);
+/* Comma-separated names, for messages: every profile, or fmt's. */
 const char *iommufd_profile_names(void);
+const char *iommufd_profile_names_for(enum pt_format_id fmt);
+/* The table, in order. */
+size_t iommufd_profile_count(void);
+const struct iommufd_profile *iommufd_profile_at(size_t i);
+/* What a kernel with features b can build of what features a built: the
+ * features both have, and the leaf limits of either. */
+uint32_t iommufd_features_common(uint32_t a, uint32_t b);
+/* The creation flags that make a kernel of profile p build features f
+ * (less anything p lacks). */
+uint32_t iommufd_flags_for(uint32_t features);
 
 /* One mapping the user asked for. */
 struct iommufd_area {

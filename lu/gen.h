@@ -40,6 +40,7 @@ struct lu_gen {
 	uint64_t blackout_ns;
 	uint64_t extra_table_pages;
 	struct pt_reconcile_stats rec;
+	uint64_t diff_granule_bytes; /* rebuild: at another page size before any reconcile */
 	bool hotplug_done;
 	bool hotplug_waited; /* its map found recovery running and waited */
 	uint64_t hotplug_wait_ns;

@@ -197,7 +197,7 @@ static int list_head(const char *list, char *head, size_t hlen, char *rest,
 
 struct next_gen {
 	struct lu_gen_cfg cfg;
-	char profile[16], profiles[4096], strategies[4096];
+	char profile[64], profiles[4096], strategies[4096];
 };
 
 /* What this generation tells the next one; times are filled at freeze. */

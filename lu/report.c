@@ -41,6 +41,7 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 	fprintf(f, "},\"extra_table_bytes\":%" PRIu64
 		",\"table_bytes\":%" PRIu64 ",\"splits\":%" PRIu64
 		",\"joins\":%" PRIu64 ",\"granule_bytes\":%" PRIu64
+		",\"diff_granule_bytes\":%" PRIu64
 		",\"hotplug_done\":%s,\"hotplug_waited\":%s"
 		",\"hotplug_wait_us\":%" PRIu64
 		",\"kho_validate_us\":%" PRIu64 ",\"kho_reserve_us\":%" PRIu64
@@ -49,7 +50,7 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		",\"bad_frees\":%" PRIu64 ",\"error\":",
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
-		g->rec.joins, g->rec.granule_bytes,
+		g->rec.joins, g->rec.granule_bytes, g->diff_granule_bytes,
 		g->hotplug_done ? "true" : "false",
 		g->hotplug_waited ? "true" : "false", g->hotplug_wait_ns / 1000,
 		g->k.boot.validate_ns / 1000, g->k.boot.reserve_ns / 1000,

@@ -58,6 +58,7 @@ static int diff_reconcile(struct lu_gen *g, struct iommufd_hwpt *nh,
 {
 	struct diff_count dc = { { 0 } };
 	int err = pt_diff(&nh->pt, &old->pt, 0, ~0ull, count_diff, &dc);
+	g->diff_granule_bytes += dc.bytes[PT_DIFF_GRANULE];
 	if (!err && dc.bytes[PT_DIFF_TRANSLATION])
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "rebuilt table translates "
 				   "0x%" PRIx64 " bytes differently from the "
@@ -93,9 +94,8 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 		return err;
 	uint64_t t = ioh_now_ns();
 	uint32_t feats = c->naive ? g->profile->features :
-			 rec->features & g->profile->features;
-	uint32_t flags = (feats & IOMMUFD_FEAT_CONTIG ? 0 : IOMMUFD_HWPT_NO_CONTIG) |
-			 (feats & IOMMUFD_FEAT_COALESCE ? 0 : IOMMUFD_HWPT_NO_COALESCE);
+			 iommufd_features_common(rec->features, g->profile->features);
+	uint32_t flags = iommufd_flags_for(feats);
 	uint64_t pages_before = g->ictx.stats.table_pages;
 	err = iommufd_hwpt_alloc(&g->ictx, g->ioas, flags, &nh);
 	g->phase_ns[LU_PH_BUILD] += ioh_now_ns() - t;

@@ -714,6 +714,228 @@ static void test_run_interrupted(void **state)
 		closedir(d);
 }
 
+/* ---- profiles of real drivers --------------------------------------------- */
+
+/*
+ * Each profile's policy, seen in the leaf sizes of a dump of a known
+ * folio layout: 64M of physically contiguous 4K folios (runs and 2M
+ * blocks possible everywhere), and 2G of 1G folios.
+ */
+static void test_profiles_leaf_sizes(void **state)
+{
+	(void)state;
+	static char out[1 << 16];
+	static const struct {
+		const char *fmt, *prof, *mem, *mix, *leaves;
+	} cases[] = {
+		{ "arm-s2", "io-pgtable-arm", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 32 (32 x 2M)" },
+		{ "arm-s1", "genpt-armv8", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 2 (2 x 32M contiguous)" },
+		{ "arm-s2", "io-pgtable-arm", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 2 (2 x 1G)" },
+		{ "vtd-ss", "intel-iommu", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 2 (2 x 1G)" },
+		{ "vtd-ss", "genpt-vtdss", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 2 (2 x 1G)" },
+		{ "vtd-ss", "intel-iommu-sllps-2m", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 1024 (1024 x 2M)" },
+		{ "vtd-ss", "genpt-vtdss-sllps-2m", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 1024 (1024 x 2M)" },
+		{ "vtd-ss", "intel-iommu-sp_off", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 16384 (16384 x 4K)" },
+		{ "vtd-ss", "genpt-vtdss-sp_off", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 16384 (16384 x 4K)" },
+		{ "amd-v1", "amd-v1", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 2 (2 x 32M contiguous)" },
+		{ "amd-v1", "amd-v1-v2_pgsizes_only", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 32 (32 x 2M)" },
+		{ "amd-v1", "amd-v1-v2_pgsizes_only", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 2 (2 x 1G)" },
+		{ "amd-v1", "amd-v1-nohugepages", "64M", "1g=0,4k=1000000,scatter=0",
+		  "leaves: 16384 (16384 x 4K)" },
+		{ "x86-64", "x86-64-fs-no1g", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 1024 (1024 x 2M)" },
+		{ "riscv", "riscv-iommu", "2G", "1g=1000000,4k=0,scatter=0",
+		  "leaves: 2 (2 x 1G)" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		printf("  %s %s %s\n", cases[i].fmt, cases[i].prof, cases[i].mem);
+		assert_int_equal(run(out, "dump --format %s --profile %s --guest-mem %s "
+				     "--folio-mix %s", cases[i].fmt, cases[i].prof,
+				     cases[i].mem, cases[i].mix), 0);
+		assert_has(out, cases[i].leaves);
+	}
+}
+
+/* A profile exists for its formats only: refused elsewhere, with the
+ * list of those that do; --help lists them by format. */
+static void test_profiles_per_format(void **state)
+{
+	(void)state;
+	static char out[1 << 16];
+	assert_int_equal(run(out, "dump --format vtd-ss --profile io-pgtable-arm"), 2);
+	assert_has(out, "--profile: profile 'io-pgtable-arm' does not exist for "
+		   "format vtd-ss (profiles of vtd-ss: v1, v2, intel-iommu,");
+	assert_int_equal(run(out, "run --format amd-v1 --from intel-iommu"), 2);
+	assert_has(out, "--from: profile 'intel-iommu' does not exist for format "
+		   "amd-v1 (profiles of amd-v1: v1, v2, amd-v1,");
+	assert_int_equal(run(out, "run --format arm-s2 --from io-pgtable-arm "
+			     "--updates 2 --to genpt-armv8,amd-v1"), 2);
+	assert_has(out, "--to: profile 'amd-v1' does not exist for format arm-s2");
+	/* The default profiles exist everywhere; a real one alone too. */
+	assert_int_equal(run(out, "run --format riscv --to genpt-riscv --guest-mem 64M "
+			     "--run-ms 20 --quiet"), 0);
+	assert_int_equal(run(out, "run --help"), 0);
+	assert_has(out, "arm-s2  v1, v2, io-pgtable-arm, genpt-armv8");
+	assert_has(out, "amd-v1-nohugepages");
+	assert_int_equal(run(out, "dump --help"), 0);
+	assert_has(out, "genpt-vtdss-sp_off");
+	assert_int_equal(run(out, "dump --list-profiles"), 0);
+	assert_has(out, "amd-v1-nohugepages\n  formats: amd-v1\n  builds:  the same with "
+		   "amd_iommu=nohugepages: 4K only\n  source:  drivers/iommu/amd/init.c");
+	assert_has(out, "io-pgtable-arm\n  formats: arm-s1 arm-s2\n");
+}
+
+/* ---- matrix --------------------------------------------------------------- */
+
+static bool tmp_files_left(void)
+{
+	static char out[4096];
+	run_in(NULL, out, sizeof(out), "--help >/dev/null; ls -a | grep -c tmp");
+	return atoi(out) > 0;
+}
+
+static void test_matrix(void **state)
+{
+	(void)state;
+	static char out[1 << 16], whole[1 << 16];
+	const char *sel = "--formats arm-s2 --bbm-levels 0 --strategies rebuild,naive "
+			  "--guest-mem 256M --run-ms 60 --quiet -j 2";
+	assert_int_equal(run(out, "matrix %s --md m.md --json m.json --html m.html",
+			     sel), 0);
+	/* io-pgtable-arm -> genpt-armv8 and back, rebuild and naive. */
+	assert_has(out, "4 scenarios: 2 hitless, 2 naive rebuilds not hitless, 0 other");
+	assert_has(out, "io-pgtable-arm -> genpt-armv8  rebuild        hitless");
+	assert_has(out, "io-pgtable-arm -> genpt-armv8  naive rebuild  DMA errors");
+	assert_has(out, "genpt-armv8 -> io-pgtable-arm  rebuild        hitless     reconcile 256 MiB: 0 splits,");
+	assert_has(out, "naive rebuild  DMA errors  its own layout, 256 MiB at another page "
+		   "size, unreconciled: needs a reconcile or BBM level 2");
+	const char *md = slurp("m.md");
+	assert_non_null(md);
+	assert_has(md, "| format | BBM | from -> to | strategy | verdict |");
+	assert_has(md, "| arm-s2 | 0 | genpt-armv8 -> io-pgtable-arm | naive rebuild | **DMA errors** |");
+	const char *html = slurp("m.html");
+	assert_non_null(html);
+	assert_has(html, "<tr class=\"ok\"><td>arm-s2</td>");
+	assert_has(html, "<tr class=\"dma\"><td>arm-s2</td>");
+	const char *js = slurp("m.json");
+	assert_non_null(js);
+	assert_has(js, "{\"iohandover_matrix\":1,\"shard\":1,\"shards\":1,\"total\":4,");
+	assert_has(js, "\"verdict\":\"DMA errors\"");
+
+	/* VT-d tolerates another page size: rebuild switches without a
+	 * reconcile; sp_off's 4K-only limit holds in both directions. */
+	assert_int_equal(run(out, "matrix --formats vtd-ss --profiles intel-iommu,"
+			     "intel-iommu-sp_off --strategies rebuild --guest-mem 64M "
+			     "--run-ms 20 --quiet"), 0);
+	assert_has(out, "intel-iommu -> intel-iommu-sp_off  rebuild   hitless  64 MiB at "
+		   "another page size, which this IOMMU tolerates");
+	assert_has(out, "intel-iommu-sp_off -> intel-iommu  rebuild   hitless  same layout: "
+		   "one root store");
+
+	/* Headless Chromium reads the page: nothing overflows or overlaps. */
+	if (!system("command -v chromium >/dev/null 2>&1 || command -v "
+		    "chromium-browser >/dev/null 2>&1")) {
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd), "cd '%s' && $(command -v chromium || command "
+			 "-v chromium-browser) --headless --no-sandbox --disable-gpu "
+			 "--window-size=1400,900 --dump-dom 'file://%s/m.html#check' "
+			 "2>/dev/null | grep -c 'data-overlaps=\"0\"'", tmpdir, tmpdir);
+		FILE *p = popen(cmd, "r");
+		assert_non_null(p);
+		char got[32] = "";
+		assert_non_null(fgets(got, sizeof(got), p));
+		pclose(p);
+		assert_int_equal(atoi(got), 1);
+	} else {
+		printf("  chromium not installed: the HTML page's layout is not checked\n");
+	}
+
+	/* Two shards, merged: the same matrix. */
+	assert_int_equal(run(whole, "matrix --merge m.json"), 0);
+	assert_int_equal(run(out, "matrix %s --shard 1/2 --json s1.json", sel), 0);
+	assert_has(out, "2 scenarios:");
+	assert_int_equal(run(out, "matrix %s --shard 2/2 --json s2.json", sel), 0);
+	assert_int_equal(run(out, "matrix --merge s2.json s1.json --md merged.md"), 0);
+	assert_has(out, "4 scenarios: 2 hitless, 2 naive rebuilds not hitless");
+	const char *a = strstr(whole, "arm-s2"), *b = strstr(out, "arm-s2");
+	assert_non_null(a);
+	assert_non_null(b);
+	/* Same rows in the same order (timings differ). */
+	for (unsigned int r = 0; r < 4; r++) {
+		assert_int_equal(strncmp(a, b, 60), 0);
+		a = strstr(a + 1, "\narm-s2");
+		b = strstr(b + 1, "\narm-s2");
+	}
+	assert_true(exists("merged.md"));
+
+	/* Bad input: named, exit 2, nothing written. */
+	static const struct { const char *args, *msg; } bad[] = {
+		{ "matrix --shard 0/2 --json x.json", "--shard: '0/2' is not K/N" },
+		{ "matrix --shard 3/2 --json x.json", "--shard: '3/2' is not K/N" },
+		{ "matrix --shard 1/2x --json x.json", "--shard: '1/2x' is not K/N" },
+		{ "matrix --shard 1/2", "--shard: a shard writes JSON: give --json FILE" },
+		{ "matrix --formats ppc", "--formats: unknown 'ppc'" },
+		{ "matrix --formats arm-s2,", "--formats: 'arm-s2,' is not a comma list" },
+		{ "matrix --bbm-levels 3", "--bbm-levels: unknown '3'" },
+		{ "matrix --profiles nope", "--profiles: unknown 'nope'" },
+		{ "matrix --strategies fast", "--strategies: unknown 'fast'" },
+		{ "matrix -j 0", "-j: '0' is not 1-64" },
+		{ "matrix --guest-mem 3M", "--guest-mem: '3M'" },
+		{ "matrix --formats vtd-ss --profiles io-pgtable-arm,genpt-armv8",
+		  "no scenario" },
+		{ "matrix --merge", "--merge: no files given" },
+		{ "matrix --merge nothere.json", "--merge: cannot read 'nothere.json'" },
+		{ "matrix --merge m.md", "m.md:1: not an iohandover matrix file" },
+		{ "matrix --merge s1.json", "--merge: shards missing: 2/2" },
+		{ "matrix --merge s1.json s1.json s2.json", "shard 1/2 given twice" },
+		{ "matrix --merge m.json s1.json", "is a shard of another matrix" },
+		{ "matrix --merge --shard 1/2 s1.json", "--merge joins files" },
+		{ "matrix --json /nonexistent/m.json", "--json: cannot write '/nonexistent/m.json'" },
+		{ "matrix --formats arm-s2 extra", "unexpected argument 'extra'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		printf("  %s\n", bad[i].args);
+		assert_int_equal(run(out, "%s", bad[i].args), 2);
+		assert_has(out, bad[i].msg);
+	}
+	assert_false(exists("x.json"));
+	/* Broken files, each named at its line. */
+	FILE *f = fopen("cut.json", "w");
+	assert_non_null(f);
+	const char *src = slurp("s1.json");
+	fwrite(src, 1, strlen(src) - 4, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run(out, "matrix --merge cut.json s2.json"), 2);
+	assert_has(out, "cut.json: truncated");
+	f = fopen("bent.json", "w");
+	assert_non_null(f);
+	src = slurp("s1.json");
+	const char *nl = strchr(src, '\n');
+	fprintf(f, "%.*s{\"i\":0,\"format\":\"arm-s9\"}\n]}\n", (int)(nl - src + 1), src);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run(out, "matrix --merge bent.json s2.json"), 2);
+	assert_has(out, "bent.json:2: field \"from\" missing or wrong");
+	assert_false(tmp_files_left());
+	/* Interrupted: no output, no temporary file left. */
+	run(out, "--help >/dev/null; timeout -s INT 1 '%s/iohandover' matrix "
+	    "--formats arm-s2 --quiet --json int.json --md int.md", kho_test_bindir());
+	assert_false(exists("int.json"));
+	assert_false(exists("int.md"));
+	assert_false(tmp_files_left());
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -743,6 +965,9 @@ int main(void)
 		cmocka_unit_test(test_dump_check),
 		cmocka_unit_test(test_check_per_piece),
 		cmocka_unit_test(test_check_replicated_formats),
+		cmocka_unit_test(test_profiles_leaf_sizes),
+		cmocka_unit_test(test_profiles_per_format),
+		cmocka_unit_test(test_matrix),
 		cmocka_unit_test(test_bench),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

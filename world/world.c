@@ -53,7 +53,7 @@ static int update_profiles(const struct world_scenario *sc, char *out, size_t le
 	snprintf(buf, sizeof(buf), "%s", sc->to);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (!iommufd_profile_find(tok))
+		if (!iommufd_profile_find_for(tok, sc->fmt))
 			return -EINVAL;
 		n++;
 	}
@@ -181,6 +181,7 @@ static void parse_report(const char *text, struct world_result *res,
 			u->splits = json_u64(l, "splits");
 			u->joins = json_u64(l, "joins");
 			u->granule_bytes = json_u64(l, "granule_bytes");
+			u->diff_granule_bytes = json_u64(l, "diff_granule_bytes");
 			u->hotplug_done = json_bool(l, "hotplug_done");
 			u->hotplug_waited = json_bool(l, "hotplug_waited");
 			u->hotplug_wait_us = json_u64(l, "hotplug_wait_us");
@@ -501,7 +502,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	char next[4096];
-	if (!sc->kernel_path || !iommufd_profile_find(sc->from) ||
+	if (!sc->kernel_path || !iommufd_profile_find_for(sc->from, sc->fmt) ||
 	    !sc->devices || sc->devices > HW_MAX_DEVS || !sc->updates ||
 	    sc->updates > WORLD_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||

@@ -67,7 +67,7 @@ struct world_scenario {
 void world_scenario_default(struct world_scenario *sc);
 
 struct world_update {
-	char strategy[24], from[16], to[16], format[16];
+	char strategy[24], from[64], to[64], format[16];
 	unsigned int bbm_level;
 	bool ok;
 	char error[256];
@@ -76,6 +76,7 @@ struct world_update {
 	uint64_t extra_table_bytes;
 	uint64_t table_bytes;
 	uint64_t splits, joins, granule_bytes;
+	uint64_t diff_granule_bytes; /* rebuild: new vs preserved layout, before reconcile */
 	bool hotplug_done;
 	bool hotplug_waited;      /* its map waited for recovery to end */
 	uint64_t hotplug_wait_us;

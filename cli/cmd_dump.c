@@ -225,8 +225,10 @@ static int cmd_dump(int argc, char **argv)
 	if (cli_no_extra_args(CMD, argc, argv, optind))
 		return CLI_USAGE;
 	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
-		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
-			va_bits, pt_fmt_name(fmt));
+		char w[128];
+		cli_va_widths(fmt, w, sizeof(w));
+		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports "
+			"(it supports %s)", va_bits, pt_fmt_name(fmt), w);
 		return CLI_USAGE;
 	}
 	if (va_bits < 64 && size > (1ull << va_bits)) {

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 
@@ -23,13 +25,18 @@ static void usage(FILE *out)
 		"  show   print the blob's preserved memory, sessions and objects\n"
 		"  check  validate it as a booting kernel would: exit 0 valid,\n"
 		"         2 invalid (with the reason); --ram: the machine's RAM\n"
-		"         size in bytes (default: the size the blob states)\n"
+		"         size, 16M to 64T (default: the size the blob states)\n"
+		"FILE '-' reads the blob from standard input.\n"
 		"A blob is an FDT; `dtc -I dtb -O dts FILE` shows it raw.\n");
 }
 
 static int read_file(const char *path, void **buf, size_t *size)
 {
-	FILE *f = fopen(path, "rb");
+	struct stat st;
+	bool in = !strcmp(path, "-");
+	if (!in && !stat(path, &st) && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	FILE *f = in ? stdin : fopen(path, "rb");
 	if (!f)
 		return -errno;
 	size_t cap = 1 << 16, n = 0;
@@ -50,8 +57,9 @@ static int read_file(const char *path, void **buf, size_t *size)
 			cap *= 2;
 		}
 	}
-	int err = ferror(f) ? -EIO : 0;
-	fclose(f);
+	int err = ferror(f) ? (errno ? -errno : -EIO) : 0;
+	if (!in)
+		fclose(f);
 	if (!b)
 		return -ENOMEM;
 	if (err) {
@@ -89,13 +97,15 @@ static void show(const char *path, const struct kho_parsed *p)
 	       ", %zu bytes\n",
 	       path, p->abi_version, p->generation, p->fdt_size);
 	printf("machine RAM: %s\n", human(p->ram_size, h1, sizeof(h1)));
-	printf("preserved memory: %s in %zu ranges and %zu 4K bitmaps\n",
+	printf("preserved memory: %s in %zu %s and %zu 4K %s\n",
 	       human(p->preserved_bytes, h2, sizeof(h2)), p->nr_runs,
-	       p->nr_masks);
-	printf("  1 GiB folios: %" PRIu64 " in %" PRIu64 " ranges\n", n[2], r[2]);
-	printf("  2 MiB folios: %" PRIu64 " in %" PRIu64 " ranges\n", n[1], r[1]);
-	printf("  4 KiB folios: %" PRIu64 " in %" PRIu64 " ranges + %zu bitmaps\n",
-	       n[0], r[0], p->nr_masks);
+	       cli_plural(p->nr_runs, "range", "ranges"), p->nr_masks,
+	       cli_plural(p->nr_masks, "bitmap", "bitmaps"));
+	for (int o = 2; o >= 0; o--)
+		printf("  %s folios: %" PRIu64 " in %" PRIu64 " %s%s", o == 2 ? "1 GiB" :
+		       o == 1 ? "2 MiB" : "4 KiB", n[o], r[o],
+		       cli_plural(r[o], "range", "ranges"), o ? "\n" : "");
+	printf(" + %zu %s\n", p->nr_masks, cli_plural(p->nr_masks, "bitmap", "bitmaps"));
 	printf("subsystems:");
 	for (size_t i = 0; i < p->nr_subsys; i++)
 		printf(" %s v%u", p->subsys[i].ss->name, p->subsys[i].version);
@@ -138,20 +148,23 @@ int cmd_handover_main(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "--ram") && i + 1 < argc && !is_show) {
-			char *end;
-			ram = strtoull(argv[++i], &end, 0);
-			if (*end == 'G')
-				ram <<= 30;
-			else if (*end == 'M')
-				ram <<= 20;
-			else if (*end == 'T')
-				ram <<= 40;
-			else if (*end) {
-				cli_err(CMD, "--ram: bad size '%s'", argv[i]);
+		if (!strcmp(argv[i], "--ram") && !is_show) {
+			/* What a machine can have: 16M to 64T. */
+			if (i + 1 >= argc) {
+				cli_err(CMD, "--ram needs a value");
 				return CLI_USAGE;
 			}
-		} else if (!path) {
+			const char *v = argv[++i];
+			if (*v == '-' || lu_parse_num(v, &ram) ||
+			    ram < (16ull << 20) || ram > (64ull << 40)) {
+				cli_err(CMD, "--ram: '%s' is not a size from 16M to "
+					"64T (like 8G)", v);
+				return CLI_USAGE;
+			}
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			cli_err(CMD, "unknown option '%s' ('iohandover handover "
+				"--help' lists the options)", argv[i]);
+			return CLI_USAGE;		} else if (!path) {
 			path = argv[i];
 		} else {
 			cli_err(CMD, "unexpected argument '%s'", argv[i]);
@@ -166,7 +179,8 @@ int cmd_handover_main(int argc, char **argv)
 	size_t size = 0;
 	int rc = read_file(path, &buf, &size);
 	if (rc) {
-		cli_err(CMD, "%s: %s", path, strerror(-rc));
+		cli_err(CMD, "%s: %s", path, rc == -EISDIR ?
+			"is a directory, not a handover blob" : strerror(-rc));
 		return CLI_USAGE;
 	}
 	struct kho_parsed p;
@@ -188,9 +202,10 @@ int cmd_handover_main(int argc, char **argv)
 		show(path, &p);
 	else
 		printf("%s: valid (ABI v%u, generation %" PRIu64
-		       ", %zu sessions, %zu objects)\n",
+		       ", %zu %s, %zu %s)\n",
 		       path, p.abi_version, p.generation, p.nr_sessions,
-		       p.nr_objs);
+		       cli_plural(p.nr_sessions, "session", "sessions"), p.nr_objs,
+		       cli_plural(p.nr_objs, "object", "objects"));
 	kho_parsed_free(&p);
 	free(buf);
 	return CLI_OK;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -115,6 +116,24 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->peek_pa = x;
 		} else {
 			cli_err(CMD, "unknown or bad option %s %s", a, v);
+			return -EINVAL;
+		}
+	}
+	if (o->fault && strcmp(o->fault, "uncommit") &&
+	    strcmp(o->fault, "corrupt-fdt") && strcmp(o->fault, "bad-version") &&
+	    strcmp(o->fault, "rely-unpreserved")) {
+		cli_err(CMD, "--fault: unknown fault '%s' (uncommit, corrupt-fdt, "
+			"bad-version, rely-unpreserved)", o->fault);
+		return -EINVAL;
+	}
+	struct stat st;
+	if (o->save_dir) {
+		const char *why = stat(o->save_dir, &st) ? strerror(errno) :
+			!S_ISDIR(st.st_mode) ? "not a directory" :
+			access(o->save_dir, W_OK | X_OK) ? strerror(errno) : NULL;
+		if (why) {
+			cli_err(CMD, "--save-handover: '%s': %s (it must be a "
+				"writable directory)", o->save_dir, why);
 			return -EINVAL;
 		}
 	}

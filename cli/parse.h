@@ -9,6 +9,11 @@
  */
 #include "lu/lu.h"
 
+/* The IOVA widths fmt supports, as "32-48" or "48, 57". */
+void cli_va_widths(enum pt_format_id fmt, char *out, size_t len);
+/* one if n is 1, else many. */
+const char *cli_plural(uint64_t n, const char *one, const char *many);
+
 /* iohandover kernel with --region-fd: a full host kernel (lu/). */
 int cli_kernel_lu(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,27 +32,152 @@ void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
 	cs->t_start_s = (uint64_t)time(NULL);
 }
 
-static FILE *open_report(const struct cli_scenario *cs, const char *opt,
-			 const char *path)
+/*
+ * Reports are written to a temporary file beside the target and renamed
+ * over it only once complete: an interrupted run leaves the old report in
+ * place. A signal that ends the run removes the temporary files (the
+ * machine and the kernels die with the runner: PR_SET_PDEATHSIG).
+ */
+static char tmp_json[4200], tmp_svg[4200];
+static pid_t tmp_owner;
+
+static void on_fatal_signal(int sig)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
+	if (getpid() == tmp_owner) {
+		if (tmp_json[0])
+			unlink(tmp_json);
+		if (tmp_svg[0])
+			unlink(tmp_svg);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	tmp_owner = getpid();
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+bool cli_is_stdio(const char *path)
+{
+	return path && !strcmp(path, "-");
+}
+
+static FILE *open_report(const struct cli_scenario *cs, const char *opt,
+			 const char *path, char *tmp, size_t len)
+{
+	if (cli_is_stdio(path)) {
+		tmp[0] = '\0';
+		return stdout;
+	}
+	if (!*path || (size_t)snprintf(tmp, len, "%s.tmp.XXXXXX", path) >= len) {
+		cli_err(cs->cmd, "%s: '%s' is not a usable file name", opt, path);
+		tmp[0] = '\0';
+		return NULL;
+	}
+	struct stat st;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		cli_err(cs->cmd, "%s: '%s' is a directory", opt, path);
+		tmp[0] = '\0';
+		return NULL;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	int fd = mkstemp(tmp);
+	int saved = errno;
+	if (fd < 0)
+		tmp[0] = '\0';
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (fd < 0) {
+		cli_err(cs->cmd, "%s: cannot write '%s': %s", opt, path,
+			strerror(saved));
+		return NULL;
+	}
+	/* What creat() would have made: 0666 less the umask. */
+	mode_t um = umask(0);
+	umask(um);
+	fchmod(fd, 0666 & ~um);
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
 		cli_err(cs->cmd, "%s: cannot write '%s': %s", opt, path,
 			strerror(errno));
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+	}
 	return f;
+}
+
+/* The same file twice (by name, or an existing file by identity). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (!strcmp(a, b))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static void drop_report(FILE **f, char *tmp)
+{
+	if (!*f)
+		return;
+	if (*f != stdout)
+		fclose(*f);
+	*f = NULL;
+	if (tmp[0])
+		unlink(tmp);
+	tmp[0] = '\0';
 }
 
 int cli_scenario_open_reports(struct cli_scenario *cs)
 {
-	if (cs->json_path && !(cs->json = open_report(cs, cs->json_opt, cs->json_path)))
+	if (cs->json_path && cs->svg_path && same_file(cs->json_path, cs->svg_path)) {
+		cli_err(cs->cmd, "%s and %s name the same file '%s' (give each "
+			"its own)", cs->json_opt, cs->svg_opt, cs->json_path);
 		return CLI_USAGE;
-	if (cs->svg_path && !(cs->svg = open_report(cs, cs->svg_opt, cs->svg_path))) {
-		fclose(cs->json);
-		cs->json = NULL;
-		unlink(cs->json_path);
+	}
+	catch_fatal_signals();
+	if (cs->json_path && !(cs->json = open_report(cs, cs->json_opt, cs->json_path,
+						      tmp_json, sizeof(tmp_json))))
+		return CLI_USAGE;
+	if (cs->svg_path && !(cs->svg = open_report(cs, cs->svg_opt, cs->svg_path,
+						    tmp_svg, sizeof(tmp_svg)))) {
+		drop_report(&cs->json, tmp_json);
 		return CLI_USAGE;
 	}
 	return CLI_OK;
+}
+
+FILE *cli_scenario_human_out(const struct cli_scenario *cs)
+{
+	return cs->json == stdout || cs->svg == stdout ? stderr : stdout;
+}
+
+/* Close a finished report and move it into place; 0 or -1. */
+static int commit_report(FILE **f, char *tmp, const char *path, bool ok)
+{
+	if (*f == stdout) {
+		*f = NULL;
+		return fflush(stdout) || !ok ? -1 : 0;
+	}
+	if (fclose(*f))
+		ok = false;
+	*f = NULL;
+	if (ok && rename(tmp, path))
+		ok = false;
+	if (!ok)
+		unlink(tmp);
+	tmp[0] = '\0';
+	return ok ? 0 : -1;
 }
 
 /* ---- progress ----------------------------------------------------------- */
@@ -251,26 +377,19 @@ int cli_scenario_write_reports(struct cli_scenario *cs)
 {
 	int rc = CLI_OK;
 	if (cs->json) {
-		if (cli_report_json(cs, cs->json) || ferror(cs->json))
-			rc = CLI_INTERNAL;
-		if (fclose(cs->json))
-			rc = CLI_INTERNAL;
-		cs->json = NULL;
-		if (rc)
+		bool ok = !cli_report_json(cs, cs->json) && !ferror(cs->json);
+		if (commit_report(&cs->json, tmp_json, cs->json_path, ok)) {
 			cli_err(cs->cmd, "%s: writing '%s' failed", cs->json_opt,
 				cs->json_path);
+			rc = CLI_INTERNAL;
+		}
 	}
 	if (cs->svg) {
-		int src = CLI_OK;
-		if (cli_report_svg(cs, cs->svg) || ferror(cs->svg))
-			src = CLI_INTERNAL;
-		if (fclose(cs->svg))
-			src = CLI_INTERNAL;
-		cs->svg = NULL;
-		if (src) {
+		bool ok = !cli_report_svg(cs, cs->svg) && !ferror(cs->svg);
+		if (commit_report(&cs->svg, tmp_svg, cs->svg_path, ok)) {
 			cli_err(cs->cmd, "%s: writing '%s' failed", cs->svg_opt,
 				cs->svg_path);
-			rc = src;
+			rc = CLI_INTERNAL;
 		}
 	}
 	return rc;
@@ -283,16 +402,9 @@ int cli_scenario_exit(const struct cli_scenario *cs)
 
 void cli_scenario_free(struct cli_scenario *cs)
 {
-	/* Opened but never written (the run failed): leave nothing behind. */
-	if (cs->json) {
-		fclose(cs->json);
-		unlink(cs->json_path);
-	}
-	if (cs->svg) {
-		fclose(cs->svg);
-		unlink(cs->svg_path);
-	}
-	cs->json = cs->svg = NULL;
+	/* Opened but never written (the run failed): leave the old files. */
+	drop_report(&cs->json, tmp_json);
+	drop_report(&cs->svg, tmp_svg);
 	free(cs->samples);
 	cs->samples = NULL;
 	world_result_free(&cs->res);

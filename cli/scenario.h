@@ -50,6 +50,11 @@ struct cli_scenario {
 };
 
 void cli_scenario_init(struct cli_scenario *cs, const char *cmd);
+/* "-": standard output (or input). */
+bool cli_is_stdio(const char *path);
+/* Where the summary goes: stdout, or stderr when a report is written to
+ * stdout. */
+FILE *cli_scenario_human_out(const struct cli_scenario *cs);
 /* Open the report files now, so an unwritable path fails before the run
  * (message names the option); CLI_OK or CLI_USAGE. */
 int cli_scenario_open_reports(struct cli_scenario *cs);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,8 +252,13 @@ static pid_t exec_kernel(const struct world_scenario *sc,
 		errno = -err;
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* A kernel does not outlive the runner (an interrupted run
+		 * leaves no process behind); kept across its execs. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(3);
 		execv(sc->kernel_path, av.argv);
 		fprintf(stderr, "iohandover: exec %s: %s\n", sc->kernel_path,
 			strerror(errno));

@@ -207,11 +207,21 @@ static void pause_bands(struct tl *t, const struct view *v, double y0,
 			"fill='#f4a259' fill-opacity='0.28' stroke='#e07b24' "
 			"stroke-opacity='0.6'/>\n", x0, y0, x1 - x0, y1 - y0);
 		if (label) {
-			char d[32];
-			fmt_ms(d, sizeof(d), s->t1 - s->t0);
+			/* One blackout everywhere: the kernels' measure (pause
+			 * requested to resumed), as the summary and the JSON
+			 * have it; the band is what the machine saw. */
+			const struct world_result *r = &t->cs->res;
+			char d[32], m[32];
+			fmt_ms(m, sizeof(m), s->t1 - s->t0);
+			if (i < r->nr_upd)
+				fmt_ms(d, sizeof(d), (double)r->upd[i].blackout_us / 1e3);
+			else
+				snprintf(d, sizeof(d), "%s", m);
 			fprintf(t->f, "<text x='%.1f' y='%.1f' class='band' "
-				"text-anchor='middle'>guest paused %s</text>\n",
-				(x0 + x1) / 2, y0 - 4, d);
+				"text-anchor='middle'>guest blackout %s<title>guest "
+				"blackout %s (the kernels' clock, as in the summary and "
+				"the JSON); the band is the machine's vCPU stopped, %s"
+				"</title></text>\n", (x0 + x1) / 2, y0 - 4, d, d, m);
 		}
 	}
 }

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,6 +183,9 @@ static int commit_report(FILE **f, char *tmp, const char *path, bool ok)
 
 /* ---- progress ----------------------------------------------------------- */
 
+/* Not on a terminal, a line at least this often while a stage lasts. */
+#define CLI_PROGRESS_EVERY_NS 5000000000ull
+
 /*
  * Stages the runner can see from outside the kernels: 2k+1 "update k+1:
  * guest paused" and 2k+2 "recovering" between report lines k+1 and k+2.
@@ -254,9 +258,14 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 					(double)t->ns / 1e9, r - 1, cs->sc.updates,
 					prof);
 		}
-		if (stage != cs->last_stage && stage % 3 != 1)
+		if ((stage != cs->last_stage && stage % 3 != 1) ||
+		    t->ns - cs->last_line_ns >= CLI_PROGRESS_EVERY_NS) {
 			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
 				(double)t->ns / 1e9, text);
+			cs->last_line_ns = t->ns;
+		}
+		if (t->reports != cs->last_reports)
+			cs->last_line_ns = t->ns;
 		cs->last_reports = t->reports;
 		return;
 	}
@@ -265,14 +274,22 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 	    (stage == cs->last_stage && t->ns - cs->last_draw_ns < 100000000ull))
 		return;
 	cs->last_draw_ns = t->ns;
-	unsigned int total = 3 * cs->sc.updates + 2, width = 24;
+	/* The line fits the terminal: bar, time, then as much text as fits. */
+	struct winsize ws;
+	unsigned int cols = !ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) && ws.ws_col ?
+			    ws.ws_col : 80;
+	unsigned int total = 3 * cs->sc.updates + 2;
+	unsigned int width = cols >= 60 ? 24 : cols >= 30 ? cols - 30 + 4 : 4;
+	int room = (int)cols - (int)width - 12 - 1;
+	if (room < 0)
+		room = 0;
 	unsigned int fill = (unsigned int)((uint64_t)(stage + 1) * width / total);
 	char bar[32];
 	for (unsigned int i = 0; i < width; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[width] = '\0';
-	fprintf(stderr, "\r\033[K[%s] %5.1f s  %.90s", bar, (double)t->ns / 1e9,
-		text);
+	fprintf(stderr, "\r\033[K[%s] %5.1f s  %.*s", bar, (double)t->ns / 1e9,
+		room, text);
 	fflush(stderr);
 	cs->drawn = true;
 }
@@ -457,14 +474,28 @@ static const char *what_happened(const char *strategy, bool naive)
 		return "the new kernel replayed the mappings, checked the "
 		       "preserved table holds exactly them, and owns it again";
 	if (!strcmp(strategy, "stop-the-world"))
-		return "guest and DMA stopped for the whole update; tables torn "
-		       "down and rebuilt";
+		return "guest and DMA stopped from the freeze (after preserve) "
+		       "until the rebuilt tables were\n  switched to and the old "
+		       "ones freed";
 	if (naive)
 		return "the new kernel rebuilt the table with its own defaults "
 		       "and switched to it without reconciling the layout";
 	return "the new kernel rebuilt the table with the old one's features, "
 	       "matched it to the\n  preserved layout (split/join where it "
 	       "differed), switched every device to it\n  and freed the old table";
+}
+
+/*
+ * Whether phase p runs inside the guest blackout (lu/outgoing.c pauses
+ * the guest after preserve; lu/boot.c resumes it after guest_resume, or
+ * for stop-the-world after the tables were rebuilt, switched and freed,
+ * before finish).
+ */
+bool cli_phase_paused(bool stop_the_world, unsigned int p)
+{
+	if (stop_the_world)
+		return p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_FREE;
+	return p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME;
 }
 
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
@@ -514,12 +545,12 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 			u->strategy, u->ok ? "ok" : "FAILED");
 		fprintf(out, "  %s\n", what_happened(u->strategy, sc->naive));
 		fprintf(out, "  guest blackout      %12s\n", buf);
+		bool stw = !strcmp(u->strategy, "stop-the-world");
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			cli_fmt_us(buf, sizeof(buf), u->phases_us[p]);
 			fprintf(out, "  %-19s %12s%s\n", lu_phase_name((enum lu_phase)p),
-				buf, !strcmp(u->strategy, "stop-the-world") ||
-				(p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME) ?
-				"  (guest paused)" : "");
+				buf, cli_phase_paused(stw, p) ? stw ?
+				"  (guest and DMA stopped)" : "  (guest paused)" : "");
 		}
 		cli_fmt_bytes(buf, sizeof(buf), u->extra_table_bytes);
 		fprintf(out, "  extra table memory  %12s\n", buf);

@@ -46,6 +46,7 @@ struct cli_scenario {
 	int last_stage;
 	unsigned int last_reports;
 	uint64_t last_draw_ns;
+	uint64_t last_line_ns;   /* last plain progress line */
 	bool drawn;
 };
 
@@ -69,6 +70,8 @@ int cli_scenario_run(struct cli_scenario *cs);
 int cli_scenario_write_reports(struct cli_scenario *cs);
 /* Verdict, DMA counters, phase timings and blackout, for people. */
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out);
+/* Phase p (enum lu_phase) runs while the guest is paused. */
+bool cli_phase_paused(bool stop_the_world, unsigned int p);
 /* CLI_OK if hitless, else CLI_NOT_HITLESS. */
 int cli_scenario_exit(const struct cli_scenario *cs);
 void cli_scenario_free(struct cli_scenario *cs);

@@ -16,6 +16,7 @@
  * Two panels: the whole run, and the first update zoomed.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/scenario.h"
@@ -268,8 +269,16 @@ static void lane(struct tl *t, const struct view *v, unsigned int d, double y0,
 	}
 	fprintf(f, " L%.1f %.1f Z'/>\n", vx(v, cs->nr_samples ?
 		(double)cs->samples[cs->nr_samples - 1].ns / 1e6 : v->t0), ybase);
-	/* Faults: a red tick per event (the log keeps the last 8192). */
-	uint64_t shown = 0;
+	/*
+	 * Errors: one red tick per pixel column that had any, its count and
+	 * kinds in the tooltip (the log keeps the last 8192 events), so a
+	 * burst of thousands stays a few hundred elements.
+	 */
+	unsigned int cols = (unsigned int)v->w + 1;
+	struct col { uint32_t n, type[4], nt; double first, last; uint64_t iova; } *c =
+		calloc(cols, sizeof(*c));
+	if (!c)
+		return;
 	for (size_t i = 0; i < cs->res.nr_events; i++) {
 		const struct hw_event *e = &cs->res.events[i];
 		if (e->sid != d || !is_error_event(e->type))
@@ -277,13 +286,42 @@ static void lane(struct tl *t, const struct view *v, unsigned int d, double y0,
 		double ms = ev_ms(t, e->ts_ns);
 		if (ms < v->t0 || ms > v->t1)
 			continue;
-		double x = vx(v, ms);
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"class='fault'><title>%s at %.3f ms, IOVA 0x%" PRIx64
-			"</title></line>\n", x, y0, x, ybase, event_name(e->type),
-			ms, e->iova);
-		shown++;
+		unsigned int x = (unsigned int)(vx(v, ms) - v->x0);
+		if (x >= cols)
+			x = cols - 1;
+		if (!c[x].n++) {
+			c[x].first = ms;
+			c[x].iova = e->iova;
+		}
+		c[x].last = ms;
+		bool seen = false;
+		for (uint32_t k = 0; k < c[x].nt; k++)
+			seen |= c[x].type[k] == e->type;
+		if (!seen && c[x].nt < 4)
+			c[x].type[c[x].nt++] = e->type;
 	}
+	for (unsigned int x = 0; x < cols; x++) {
+		if (!c[x].n)
+			continue;
+		char kinds[160] = "";
+		size_t kl = 0;
+		for (uint32_t k = 0; k < c[x].nt && kl < sizeof(kinds) - 40; k++)
+			kl += (size_t)snprintf(kinds + kl, sizeof(kinds) - kl, "%s%s",
+					       kl ? ", " : "", event_name(c[x].type[k]));
+		double px = v->x0 + x + 0.5;
+		if (c[x].n == 1)
+			fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+				"class='fault'><title>%s at %.3f ms, IOVA 0x%" PRIx64
+				"</title></line>\n", px, y0, px, ybase, kinds,
+				c[x].first, c[x].iova);
+		else
+			fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+				"class='fault'><title>%" PRIu32 " errors (%s) from "
+				"%.3f to %.3f ms, the first at IOVA 0x%" PRIx64
+				"</title></line>\n", px, y0, px, ybase, c[x].n,
+				kinds, c[x].first, c[x].last, c[x].iova);
+	}
+	free(c);
 }
 
 static double peak_rate(const struct tl *t, const struct view *v)

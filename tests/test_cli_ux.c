@@ -454,6 +454,46 @@ static void test_version(void **state)
 	assert_has(out, want);
 }
 
+/* A naive run's thousands of errors: one tick per pixel column and lane,
+ * counts in the tooltips, a small file. */
+static void test_svg_errors_binned(void **state)
+{
+	(void)state;
+	static char out[16384];
+	assert_int_equal(run(out, "run --naive --run-ms 100 --guest-mem 256M "
+			     "--quiet --svg n.svg --json n.json"), 1);
+	const char *svg = slurp("n.svg");
+	assert_non_null(svg);
+	struct stat st;
+	assert_int_equal(stat("n.svg", &st), 0);
+	assert_true(st.st_size < 256 * 1024);
+	static double seen[8192][2];
+	size_t n = 0;
+	bool counted = false;
+	for (const char *p = svg; (p = strstr(p, "<line x1='"));) {
+		double x, y;
+		p += strlen("<line x1='");
+		const char *end = strchr(p, '>');
+		if (!end || !strstr(p, "class='fault'") || strstr(p, "class='fault'") > end)
+			continue;
+		assert_int_equal(sscanf(p, "%lf' y1='%lf'", &x, &y), 2);
+		for (size_t i = 0; i < n; i++)
+			if ((int)seen[i][0] == (int)x && seen[i][1] == y) {
+				printf("two error ticks in pixel column %d at y %.1f\n",
+				       (int)x, y);
+				fail();
+			}
+		assert_true(n < 8192);
+		seen[n][0] = x;
+		seen[n++][1] = y;
+		const char *title = strstr(p, "<title>");
+		if (title && title[7] >= '1' && title[7] <= '9' && strstr(title, " errors ("))
+			counted = true;
+	}
+	assert_true(n > 0);
+	assert_true(counted);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -480,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_one_blackout),
 		cmocka_unit_test(test_progress_off_terminal),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_svg_errors_binned),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

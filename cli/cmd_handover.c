@@ -12,6 +12,8 @@
 
 #include "cli/cli.h"
 #include "cli/parse.h"
+#include "ioh/ioh.h"
+#include "ioh/version.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 
@@ -20,9 +22,10 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iohandover handover show FILE\n"
+		"usage: iohandover handover show [--json] FILE\n"
 		"       iohandover handover check [--ram SIZE] FILE\n"
 		"  show   print the blob's preserved memory, sessions and objects\n"
+		"         (--json: the same as one JSON object)\n"
 		"  check  validate it as a booting kernel would: exit 0 valid,\n"
 		"         2 invalid (with the reason); --ram: the machine's RAM\n"
 		"         size, 16M to 64T (default: the size the blob states)\n"
@@ -130,11 +133,68 @@ static void show(const char *path, const struct kho_parsed *p)
 	}
 }
 
+/* show --json: the same facts for scripts. */
+static void show_json(const char *path, const struct kho_parsed *p)
+{
+	uint64_t n[3] = { 0 }, r[3] = { 0 };
+	for (size_t i = 0; i < p->nr_runs; i++) {
+		enum kho_order o = kho_lg2_order(p->runs[i].size_lg2);
+		n[o] += p->runs[i].count;
+		r[o]++;
+	}
+	printf("{\n  \"tool\": \"iohandover\",\n  \"version\": \"" IOH_VERSION
+	       "\",\n  \"file\": ");
+	ioh_json_str(stdout, path);
+	printf(",\n  \"valid\": true,\n  \"abi_version\": %u,\n  \"generation\": %" PRIu64
+	       ",\n  \"fdt_bytes\": %zu,\n  \"ram_bytes\": %" PRIu64
+	       ",\n  \"preserved_bytes\": %" PRIu64 ",\n  \"ranges\": %zu,\n"
+	       "  \"bitmaps_4k\": %zu,\n  \"folios\": {", p->abi_version,
+	       p->generation, p->fdt_size, p->ram_size, p->preserved_bytes,
+	       p->nr_runs, p->nr_masks);
+	static const char *const name[3] = { "4k", "2m", "1g" };
+	for (int o = 2; o >= 0; o--)
+		printf("\"%s\": {\"count\": %" PRIu64 ", \"ranges\": %" PRIu64 "}%s",
+		       name[o], n[o], r[o], o ? ", " : "");
+	printf("},\n  \"subsystems\": [");
+	for (size_t i = 0; i < p->nr_subsys; i++) {
+		printf("%s{\"name\": ", i ? ", " : "");
+		ioh_json_str(stdout, p->subsys[i].ss->name);
+		printf(", \"version\": %u}", p->subsys[i].version);
+	}
+	printf("],\n  \"sessions\": [");
+	for (size_t s = 0; s < p->nr_sessions; s++) {
+		printf("%s\n    {\"name\": ", s ? "," : "");
+		ioh_json_str(stdout, p->sessions[s]);
+		printf(", \"objects\": [");
+		size_t k = 0;
+		for (size_t i = 0; i < p->nr_objs; i++) {
+			const struct kho_pobj *o = &p->objs[i];
+			const struct kho_psubsys *ps = &p->subsys[o->subsys];
+			char desc[256] = "";
+			if (o->session != s)
+				continue;
+			if (ps->ss->describe)
+				ps->ss->describe(p->fdt, o->node, ps->version,
+						 desc, sizeof(desc));
+			printf("%s{\"subsystem\": ", k++ ? ", " : "");
+			ioh_json_str(stdout, ps->ss->name);
+			printf(", \"name\": ");
+			ioh_json_str(stdout, o->name);
+			printf(", \"description\": ");
+			ioh_json_str(stdout, desc);
+			printf("}");
+		}
+		printf("]}");
+	}
+	printf("\n  ]\n}\n");
+}
+
 int cmd_handover_main(int argc, char **argv);
 
 int cmd_handover_main(int argc, char **argv)
 {
 	uint64_t ram = 0;
+	bool json = false;
 	const char *path = NULL;
 	int i = 2;
 
@@ -161,6 +221,11 @@ int cmd_handover_main(int argc, char **argv)
 					"64T (like 8G)", v);
 				return CLI_USAGE;
 			}
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return CLI_OK;
+		} else if (!strcmp(argv[i], "--json") && is_show) {
+			json = true;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			cli_err(CMD, "unknown option '%s' ('iohandover handover "
 				"--help' lists the options)", argv[i]);
@@ -193,12 +258,24 @@ int cmd_handover_main(int argc, char **argv)
 		return CLI_INTERNAL;
 	}
 	rc = kho_blob_validate(buf, size, ram, &p, &err);
+	if (rc && json) {
+		printf("{\n  \"tool\": \"iohandover\",\n  \"version\": \"" IOH_VERSION
+		       "\",\n  \"file\": ");
+		ioh_json_str(stdout, path);
+		printf(",\n  \"valid\": false,\n  \"error\": ");
+		ioh_json_str(stdout, err.msg);
+		printf("\n}\n");
+		free(buf);
+		return CLI_USAGE;
+	}
 	if (rc) {
 		printf("%s: invalid: %s\n", path, err.msg);
 		free(buf);
 		return CLI_USAGE;
 	}
-	if (is_show)
+	if (is_show && json)
+		show_json(path, &p);
+	else if (is_show)
 		show(path, &p);
 	else
 		printf("%s: valid (ABI v%u, generation %" PRIu64

@@ -529,6 +529,37 @@ static void test_report_schema(void **state)
 	}
 }
 
+/* dump --json and handover show --json: one JSON object on stdout. */
+static void test_json_outputs(void **state)
+{
+	(void)state;
+	static char out[1 << 16];
+	const char *src = kho_test_srcdir();
+	assert_int_equal(run(out, "dump --guest-mem 64M --json 2>/dev/null"), 0);
+	assert_true(out[0] == '{');
+	assert_has(out, "\"format\": \"arm-s2\"");
+	assert_has(out, "\"leaves\": [");
+	assert_has(out, "\"nr_leaves\": 32");
+	assert_int_equal(run(out, "dump --guest-mem 64M --json --raw - 2>&1"), 2);
+	assert_has(out, "standard output");
+	assert_int_equal(run(out, "handover show --json '%s/tests/data/kho-v1-basic.dtb' "
+			     "2>/dev/null", src), 0);
+	assert_true(out[0] == '{');
+	assert_has(out, "\"valid\": true");
+	assert_has(out, "\"generation\": 1");
+	assert_has(out, "\"name\": \"vm0\"");
+	assert_int_equal(run(out, "handover show --json - </dev/null 2>/dev/null"), 2);
+	assert_has(out, "\"valid\": false");
+	/* Well-formed, where python3 can say so. */
+	if (!system("python3 -c '' 2>/dev/null")) {
+		assert_int_equal(run(out, "dump --guest-mem 64M --json | python3 -m json.tool "
+				     ">/dev/null"), 0);
+		assert_int_equal(run(out, "handover show --json "
+				     "'%s/tests/data/kho-v1-basic.dtb' | python3 -m json.tool "
+				     ">/dev/null", src), 0);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -557,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_svg_errors_binned),
 		cmocka_unit_test(test_report_schema),
+		cmocka_unit_test(test_json_outputs),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

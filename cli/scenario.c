@@ -85,7 +85,7 @@ static FILE *open_report(const struct cli_scenario *cs, const char *opt,
 	}
 	struct stat st;
 	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-		cli_err(cs->cmd, "%s: '%s' is a directory", opt, path);
+		cli_err(cs->cmd, "%s: cannot write '%s': it is a directory", opt, path);
 		tmp[0] = '\0';
 		return NULL;
 	}

@@ -146,17 +146,23 @@ valgrind-check: $(VALGRIND_TESTS)
 		grep -E '^\[  (PASSED|SKIPPED) ' build/rel/valgrind.log; done; \
 	echo "valgrind-check: $(words $^) programs clean"
 
+# One line per step with its time; everything the compilers and tests
+# print goes to CHECK_LOG, whose path is printed with the failing step's
+# last lines (scripts/step.sh, scripts/run-tests.sh).
+CHECK_LOG ?= build/check.log
+STEP = @CHECK_LOG=$(CHECK_LOG) bash scripts/step.sh
 test: deps
-	$(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
-	$(MAKE) freestanding-check
-	$(MAKE) standalone-check
-	$(MAKE) layering-check
-	$(MAKE) protocol-check
-	$(MAKE) fuzz-short
-	$(MAKE) valgrind-check
-	$(MAKE) man-check
-	$(MAKE) install-check
-	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san) -- $(TSAN_TESTS)
+	@mkdir -p build && : >$(CHECK_LOG) && echo "check: full output in $(CHECK_LOG)"
+	$(STEP) build $(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
+	$(STEP) freestanding-check $(MAKE) freestanding-check
+	$(STEP) standalone-check $(MAKE) standalone-check
+	$(STEP) layering-check $(MAKE) layering-check
+	$(STEP) protocol-check $(MAKE) protocol-check
+	$(STEP) fuzz-short $(MAKE) fuzz-short
+	$(STEP) valgrind-check $(MAKE) valgrind-check
+	$(STEP) man-check $(MAKE) man-check
+	$(STEP) install-check $(MAKE) install-check
+	@CHECK_LOG=$(CHECK_LOG) bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san) -- $(TSAN_TESTS)
 
 check: test
 

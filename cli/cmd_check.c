@@ -184,6 +184,18 @@ static void unlink_stdin_copy(void)
 		unlink(stdin_copy);
 }
 
+/* A message names standard input "-", not its temporary copy. */
+static char *unspool(char *msg)
+{
+	char *p;
+	size_t n = strlen(stdin_copy);
+	while (n && (p = strstr(msg, stdin_copy))) {
+		*p = '-';
+		memmove(p + 1, p + n, strlen(p + n) + 1);
+	}
+	return msg;
+}
+
 /* Copy standard input to a temporary file and read the side from there
  * (a dump and an image are read by name, perhaps twice). */
 static int spool_stdin(struct side *s, char *msg, size_t mlen)
@@ -735,12 +747,12 @@ static int cmd_check(int argc, char **argv)
 	}
 	for (int i = 0; i < 2; i++)
 		if (is_stdin_arg(sd[i].arg) && spool_stdin(&sd[i], msg, sizeof(msg))) {
-			cli_err(CMD, "%s: %s", sd[i].label, msg);
+			cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
 			return CLI_USAGE;
 		}
 	for (int i = 0; i < 2; i++)
 		if (classify(&sd[i], msg, sizeof(msg))) {
-			cli_err(CMD, "%s: %s", sd[i].label, msg);
+			cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
 			rc = CLI_USAGE;
 			goto out;
 		}
@@ -754,7 +766,7 @@ static int cmd_check(int argc, char **argv)
 				continue;
 			if (read_side(&sd[i], known, fmt, gva, glv, msg,
 				      sizeof(msg))) {
-				cli_err(CMD, "%s: %s", sd[i].label, msg);
+				cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
 				rc = CLI_USAGE;
 				goto out;
 			}
@@ -793,8 +805,12 @@ static int cmd_check(int argc, char **argv)
 		char d0[256], d1[256];
 		describe(so, d0, sizeof(d0));
 		describe(sn, d1, sizeof(d1));
+		char a0[4300], a1[4300];
+		snprintf(a0, sizeof(a0), "%s", so->arg);
+		snprintf(a1, sizeof(a1), "%s", sn->arg);
 		printf("check: %s (%" PRIu64 " leaves) -> %s (%" PRIu64 " leaves), %s",
-		       so->arg, so->leaves, sn->arg, sn->leaves, pt_fmt_name(so->fmt));
+		       unspool(a0), so->leaves, unspool(a1), sn->leaves,
+		       pt_fmt_name(so->fmt));
 		if (c.arm)
 			printf(", BBM level %u", c.bbm);
 		printf("\n  OLD: %s\n  NEW: %s\n\n", d0, d1);

@@ -36,7 +36,8 @@ static void usage(FILE *out)
 		"  --mix SPEC            1g=PPM,4k=PPM,seed=N,scatter=0|1\n"
 		"  --generations N       boot N kernels in a row (this one included)\n"
 		"  --next PATH           binary of the next kernel (default: this one)\n"
-		"  --save-handover DIR   keep a copy of every blob passed on\n"
+		"  --save-handover DIR   keep a copy of every blob passed on (DIR is\n"
+		"                        created if missing)\n"
 		"  --report-fd FD        one report line per generation (default stdout)\n"
 		"  --fault NAME          test hook: uncommit, corrupt-fdt, bad-version,\n"
 		"                        rely-unpreserved\n");
@@ -128,6 +129,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	struct stat st;
 	if (o->save_dir) {
+		/* Created if missing, as the first blob would create it. */
+		if (stat(o->save_dir, &st) && errno == ENOENT)
+			mkdir(o->save_dir, 0777);
 		const char *why = stat(o->save_dir, &st) ? strerror(errno) :
 			!S_ISDIR(st.st_mode) ? "not a directory" :
 			access(o->save_dir, W_OK | X_OK) ? strerror(errno) : NULL;

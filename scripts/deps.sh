@@ -6,9 +6,10 @@ set -euo pipefail
 
 pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang
 	libclang-rt-dev spin valgrind man-db groff-base)
-# Used by tests when present, skipped with a message when not: installed
+# Used by tests when present, skipped with a message when not (the JSON
+# Schema check, the SVG renders in headless Chromium): installed
 # as root if the archive has them, never a reason to fail.
-optional=(python3-jsonschema)
+optional=(python3-jsonschema chromium)
 
 if [ "$(id -u)" -eq 0 ]; then
 	want=()

@@ -271,6 +271,8 @@ static void test_dash_is_stdio(void **state)
 	assert_int_equal(run(out, "check '%s/docs/examples/vtd-debugfs-device.txt' "
 			     "- <'%s/docs/examples/vtd-debugfs-pasid.txt'", src, src), 1);
 	assert_has(out, "translation 4 KiB in 1 range\n");
+	assert_has(out, "-> - (4 leaves)");
+	assert_lacks(out, "iohandover-stdin");
 	assert_int_equal(run(out, "dump --guest-mem 64M --raw - >d.dump 2>/dev/null"), 0);
 	assert_int_equal(run(out, "check - d.dump <d.dump"), 0);
 	assert_has(out, "verdict: hitless");
@@ -409,11 +411,13 @@ static void test_one_blackout(void **state)
 		assert_non_null(p);
 		p += strlen(key);
 		double ms = (double)strtoull(p, NULL, 10) / 1e3;
-		char label[64];
+		char label[96];
 		if (ms < 1)
-			snprintf(label, sizeof(label), "guest blackout %.0f us<", ms * 1e3);
+			snprintf(label, sizeof(label), "update %d: guest blackout %.0f us "
+				 "(the kernels' clock", u + 1, ms * 1e3);
 		else
-			snprintf(label, sizeof(label), "guest blackout %.1f ms<", ms);
+			snprintf(label, sizeof(label), "update %d: guest blackout %.1f ms "
+				 "(the kernels' clock", u + 1, ms);
 		assert_has(svg, label);
 	}
 	/* The summary prints the same number as the JSON. */
@@ -560,6 +564,158 @@ static void test_json_outputs(void **state)
 	}
 }
 
+/* ---- SVG labels ------------------------------------------------------------ */
+
+struct tbox { double x0, y0, x1, y1; char text[96]; };
+
+static const char *attr(const char *el, const char *end, const char *name,
+			char *out, size_t len)
+{
+	char pat[32];
+	snprintf(pat, sizeof(pat), " %s='", name);
+	const char *p = strstr(el, pat);
+	if (!p || p > end)
+		return NULL;
+	p += strlen(pat);
+	size_t n = strcspn(p, "'");
+	snprintf(out, len, "%.*s", (int)n, p);
+	return out;
+}
+
+/*
+ * Every <text> of an SVG as a box, the way cli/report_svg.c lays them out:
+ * 0.62 em a character (0.68 bold), ascent 0.8 em, descent 0.2 em; sizes,
+ * weights and anchors from its stylesheet's classes.
+ */
+static size_t text_boxes(const char *svg, struct tbox *b, size_t max)
+{
+	static const struct { const char *cls; double size; bool bold; double anchor; } k[] = {
+		{ "h1", 20, true, 0 }, { "h2", 15, true, 0 }, { "lab", 13, true, 1 },
+		{ "sub", 11, false, 1 }, { "key", 11, false, 0 }, { "tick", 11, false, 0 },
+		{ "band", 12, true, 0 }, { "ph", 11, false, 0 }, { "good", 13, true, 0 },
+		{ "bad", 13, true, 0 },
+	};
+	size_t n = 0;
+	for (const char *p = svg; (p = strstr(p, "<text ")) && n < max; p++) {
+		const char *gt = strchr(p, '>');
+		assert_non_null(gt);
+		char v[128];
+		double x = attr(p, gt, "x", v, sizeof(v)) ? atof(v) : 0;
+		double y = attr(p, gt, "y", v, sizeof(v)) ? atof(v) : 0;
+		double size = 13, anchor = 0;
+		bool bold = false;
+		if (attr(p, gt, "class", v, sizeof(v)))
+			for (size_t i = 0; i < sizeof(k) / sizeof(*k); i++)
+				if (!strcmp(v, k[i].cls)) {
+					size = k[i].size;
+					bold = k[i].bold;
+					anchor = k[i].anchor;
+				}
+		if (attr(p, gt, "style", v, sizeof(v))) {
+			const char *fs = strstr(v, "font-size:");
+			if (fs)
+				size = atof(fs + 10);
+			if (strstr(v, "bold"))
+				bold = true;
+		}
+		if (attr(p, gt, "text-anchor", v, sizeof(v)))
+			anchor = !strcmp(v, "middle") ? 0.5 : !strcmp(v, "end") ? 1 : 0;
+		/* Characters up to the first tag; an entity is one. */
+		size_t chars = 0, tl = 0;
+		for (const char *c = gt + 1; *c && *c != '<'; c++) {
+			if (*c == '&')
+				c = strchr(c, ';') ? strchr(c, ';') : c;
+			if (((unsigned char)*c & 0xc0) == 0x80)
+				continue;
+			chars++;
+			if (tl < sizeof(b[n].text) - 1)
+				b[n].text[tl++] = *c;
+		}
+		b[n].text[tl] = '\0';
+		if (!chars)
+			continue;
+		double w = (double)chars * size * (bold ? 0.68 : 0.62);
+		b[n].x0 = x - w * anchor;
+		b[n].x1 = b[n].x0 + w;
+		b[n].y0 = y - size * 0.8;
+		b[n].y1 = y + size * 0.2;
+		n++;
+	}
+	return n;
+}
+
+static void assert_no_overlap(const char *name)
+{
+	const char *svg = slurp(name);
+	assert_non_null(svg);
+	static struct tbox b[4096];
+	size_t n = text_boxes(svg, b, 4096), bad = 0;
+	assert_true(n > 10);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (b[i].x0 < b[j].x1 && b[j].x0 < b[i].x1 &&
+			    b[i].y0 < b[j].y1 && b[j].y0 < b[i].y1 && bad++ < 10)
+				printf("%s: '%s' (%.0f,%.0f)-(%.0f,%.0f) overlaps '%s' "
+				       "(%.0f,%.0f)-(%.0f,%.0f)\n", name, b[i].text,
+				       b[i].x0, b[i].y0, b[i].x1, b[i].y1, b[j].text,
+				       b[j].x0, b[j].y0, b[j].x1, b[j].y1);
+	if (bad)
+		fail();
+}
+
+/* Render in headless Chromium when it is installed (deps installs it as
+ * root where the archive has it); a message and no assertion otherwise. */
+static void render(const char *name)
+{
+	static const char *const browsers[] = { "chromium", "chromium-browser",
+						"google-chrome" };
+	const char *b = NULL;
+	char cmd[2048];
+	for (size_t i = 0; i < sizeof(browsers) / sizeof(*browsers) && !b; i++) {
+		snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", browsers[i]);
+		if (!system(cmd))
+			b = browsers[i];
+	}
+	if (!b) {
+		printf("render %s: no chromium installed, not rendered\n", name);
+		return;
+	}
+	/* Generous: a render is well under a second; 60 s means hung. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && timeout 60 %s --headless --no-sandbox "
+		 "--disable-gpu --window-size=1400,1200 --screenshot='%s/%s.png' "
+		 "'file://%s/%s' >/dev/null 2>&1", tmpdir, b, tmpdir, name, tmpdir, name);
+	int rc = system(cmd);
+	char png[128];
+	snprintf(png, sizeof(png), "%s.png", name);
+	if (rc || !exists(png)) {
+		printf("chromium did not render %s (exit %d)\n", name, rc);
+		fail();
+	}
+}
+
+static void test_svg_labels(void **state)
+{
+	(void)state;
+	static char out[16384];
+	static const char *const runs[][2] = {
+		{ "v1.svg", "--run-ms 30 --guest-mem 64M" },
+		{ "v3.svg", "--updates 3 --run-ms 30 --guest-mem 64M" },
+		{ "v3n.svg", "--updates 3 --strategy rebuild,stop-the-world,verify "
+			     "--run-ms 20 --guest-mem 256M" },
+		{ "vn.svg", "--naive --run-ms 100 --guest-mem 256M" },
+		{ "v8.svg", "--updates 8 --devices 4 --run-ms 10 --guest-mem 64M" },
+	};
+	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++) {
+		assert_in_range(run(out, "run %s --quiet --svg %s >/dev/null",
+				    runs[i][1], runs[i][0]), 0, 1);
+		assert_no_overlap(runs[i][0]);
+		struct stat st;
+		assert_int_equal(stat(runs[i][0], &st), 0);
+		assert_true(st.st_size < 256 * 1024);
+		render(runs[i][0]);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -589,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_svg_errors_binned),
 		cmocka_unit_test(test_report_schema),
 		cmocka_unit_test(test_json_outputs),
+		cmocka_unit_test(test_svg_labels),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

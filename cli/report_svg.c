@@ -653,13 +653,13 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 		fmt_ms(title, sizeof(title), zv.t1 - zv.t0);
 		char full[160];
 		if (r->nr_upd > 1)
-			snprintf(full, sizeof(full), "Update %u zoomed (%s; the longest "
-				 "blackout of the %u updates): phases as the kernels "
-				 "measured them", zu + 1, title, r->nr_upd);
+			snprintf(full, sizeof(full), "Update %u zoomed (the longest "
+				 "blackout of the %u updates; %s shown): phases as the "
+				 "kernels measured them", zu + 1, r->nr_upd, title);
 		else
-			snprintf(full, sizeof(full), "Update 1 zoomed (%s): throughput "
-				 "sampled every ~10 ms, phases as the kernels measured "
-				 "them", title);
+			snprintf(full, sizeof(full), "Update 1 zoomed (%s shown): "
+				 "throughput sampled every ~10 ms, phases as the kernels "
+				 "measured them", title);
 		panel(&t, &zv, y + panel_h, full, true);
 	}
 	fprintf(f, "<text x='20' y='%.0f' class='key'>"

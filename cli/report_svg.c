@@ -283,7 +283,12 @@ static void boot_band(struct tl *t, const struct view *v, double y0, double y1)
 	double x0 = vx(v, v->t0), x1 = vx(v, end);
 	fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
 		"fill='#e8e8e8' fill-opacity='0.7'/>\n", x0, y0, x1 - x0, y1 - y0);
-	if (x1 - x0 > 90)
+	/* Labelled only where the label fits inside the band. */
+	char lab[64];
+	snprintf(lab, sizeof(lab), "kernel %s boots the VM", cs->sc.from);
+	struct box b1 = text_box((x0 + x1) / 2, y0 + 30, 0.5, 11, false, lab);
+	struct box b2 = text_box((x0 + x1) / 2, y0 + 45, 0.5, 11, false, "(no DMA yet)");
+	if (b1.x0 >= x0 + 2 && b1.x1 <= x1 - 2 && place(t, b1) && place(t, b2))
 		fprintf(t->f, "<text x='%.1f' y='%.1f' class='ph' "
 			"text-anchor='middle'>kernel %s boots the VM</text>"
 			"<text x='%.1f' y='%.1f' class='ph' text-anchor='middle'>"

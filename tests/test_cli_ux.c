@@ -554,6 +554,11 @@ static void test_json_outputs(void **state)
 	assert_has(out, "\"name\": \"vm0\"");
 	assert_int_equal(run(out, "handover show --json - </dev/null 2>/dev/null"), 2);
 	assert_has(out, "\"valid\": false");
+	/* bench --json -: the merged JSON alone on stdout. */
+	assert_int_equal(run(out, "bench --quick --only kho --json - 2>/dev/null"), 0);
+	assert_true(!strncmp(out, "{\n  \"tool\": \"iohandover bench\"", 30));
+	assert_lacks(out, "== bench_kho");
+	assert_false(exists("-"));
 	/* Well-formed, where python3 can say so. */
 	if (!system("python3 -c '' 2>/dev/null")) {
 		assert_int_equal(run(out, "dump --guest-mem 64M --json | python3 -m json.tool "

@@ -282,7 +282,7 @@ static void boot_band(struct tl *t, const struct view *v, double y0, double y1)
 		return;
 	double x0 = vx(v, v->t0), x1 = vx(v, end);
 	fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
-		"fill='#e8e8e8' fill-opacity='0.7'/>\n", x0, y0, x1 - x0, y1 - y0);
+		"fill='#e8e8e8' fill-opacity='0.6'/>\n", x0, y0, x1 - x0, y1 - y0);
 	/* Labelled only where the label fits inside the band. */
 	char lab[64];
 	snprintf(lab, sizeof(lab), "kernel %s boots the VM", cs->sc.from);
@@ -510,7 +510,6 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 	fprintf(f, "<text x='%d' y='%.1f' class='h2'>%s</text>\n", 20, y, title);
 	y += 26;
 	axis(t, v, y, y + lanes_h + AXIS_H + PHASE_H, y + lanes_h - LANE_GAP);
-	boot_band(t, v, y - 2, y + lanes_h - LANE_GAP + 2);
 	for (unsigned int d = 0; d < nd; d++) {
 		double y0 = y + d * (LANE_H + LANE_GAP);
 		lane(t, v, d, y0, peak);
@@ -525,6 +524,8 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 		if (!zoom)
 			error_labels(f, dt, errs, v->x0 + v->w + 12, y0 + 20);
 	}
+	/* Over the lanes, so that they do not hide the boot band's label. */
+	boot_band(t, v, y - 2, y + lanes_h - LANE_GAP + 2);
 	pause_bands(t, v, y - 2, y + lanes_h - LANE_GAP + 2, true);
 	double py = y + lanes_h + AXIS_H;
 	fprintf(f, "<text x='%d' y='%.1f' class='lab'>phases</text>\n", LEFT - 12,

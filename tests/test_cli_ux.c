@@ -710,15 +710,24 @@ static void test_svg_labels(void **state)
 		{ "vn.svg", "--naive --run-ms 100 --guest-mem 256M" },
 		{ "v8.svg", "--updates 8 --devices 4 --run-ms 10 --guest-mem 64M" },
 	};
-	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++) {
+	/* A 1 TiB guest: about 20 s in the release build (its first boot
+	 * stamps every folio); not under the sanitizers. */
+	size_t nr = sizeof(runs) / sizeof(*runs);
+	const char *bin = kho_test_bindir();
+	bool rel = strlen(bin) >= 4 && !strcmp(bin + strlen(bin) - 4, "/rel");
+	for (size_t i = 0; i < nr + rel; i++) {
+		const char *name = i < nr ? runs[i][0] : "v1t.svg";
+		const char *args = i < nr ? runs[i][1] : "--guest-mem 1T";
 		assert_in_range(run(out, "run %s --quiet --svg %s >/dev/null",
-				    runs[i][1], runs[i][0]), 0, 1);
-		assert_no_overlap(runs[i][0]);
+				    args, name), 0, 1);
+		assert_no_overlap(name);
 		struct stat st;
-		assert_int_equal(stat(runs[i][0], &st), 0);
+		assert_int_equal(stat(name, &st), 0);
 		assert_true(st.st_size < 256 * 1024);
-		render(runs[i][0]);
+		render(name);
 	}
+	if (!rel)
+		printf("no 1 TiB run outside the release build\n");
 }
 
 static int setup(void **state)

@@ -555,9 +555,9 @@ static void test_json_outputs(void **state)
 	assert_int_equal(run(out, "handover show --json - </dev/null 2>/dev/null"), 2);
 	assert_has(out, "\"valid\": false");
 	/* bench --json -: the merged JSON alone on stdout. */
-	assert_int_equal(run(out, "bench --quick --only kho --json - 2>/dev/null"), 0);
+	assert_int_equal(run(out, "bench --quick --only pt --json - 2>/dev/null"), 0);
 	assert_true(!strncmp(out, "{\n  \"tool\": \"iohandover bench\"", 30));
-	assert_lacks(out, "== bench_kho");
+	assert_lacks(out, "== bench_pt");
 	assert_false(exists("-"));
 	/* Well-formed, where python3 can say so. */
 	if (!system("python3 -c '' 2>/dev/null")) {

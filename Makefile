@@ -10,6 +10,9 @@
 #                   and 20 crashes with recovery
 #   make demo       the default live update scenario
 #   make coverage   line and branch coverage per folder (not in check)
+#   make install    PREFIX=/usr/local DESTDIR=: binary, man pages, bash
+#                   completion, pt/ as libiohpt.a + iohpt.pc, docs
+#   make uninstall  the same files removed
 #
 # Every part (pt ioh tsrc abi hw kho iommufd lu world) is one folder of .c
 # files; each tests/test_*.c is one cmocka program; each bench/*.c one
@@ -86,6 +89,7 @@ build-$(1): build/$(1)/libioh.a $$(TESTS_$(1)) $$(BENCHES_$(1)) $$(CLI_$(1))
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
+.PHONY: install uninstall install-check man-check
 .PHONY: coverage all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
@@ -148,15 +152,23 @@ valgrind-check: $(VALGRIND_TESTS)
 		grep -E '^\[  (PASSED|SKIPPED) ' build/rel/valgrind.log; done; \
 	echo "valgrind-check: $(words $^) programs clean"
 
+# One line per step with its time; everything the compilers and tests
+# print goes to CHECK_LOG, whose path is printed with the failing step's
+# last lines (scripts/step.sh, scripts/run-tests.sh).
+CHECK_LOG ?= build/check.log
+STEP = @CHECK_LOG=$(CHECK_LOG) bash scripts/step.sh
 test: deps
-	$(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
-	$(MAKE) freestanding-check
-	$(MAKE) standalone-check
-	$(MAKE) layering-check
-	$(MAKE) protocol-check
-	$(MAKE) fuzz-short
-	$(MAKE) valgrind-check
-	@bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san) -- $(TSAN_TESTS)
+	@mkdir -p build && : >$(CHECK_LOG) && echo "check: full output in $(CHECK_LOG)"
+	$(STEP) build $(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
+	$(STEP) freestanding-check $(MAKE) freestanding-check
+	$(STEP) standalone-check $(MAKE) standalone-check
+	$(STEP) layering-check $(MAKE) layering-check
+	$(STEP) protocol-check $(MAKE) protocol-check
+	$(STEP) fuzz-short $(MAKE) fuzz-short
+	$(STEP) valgrind-check $(MAKE) valgrind-check
+	$(STEP) man-check $(MAKE) man-check
+	$(STEP) install-check $(MAKE) install-check
+	@CHECK_LOG=$(CHECK_LOG) bash scripts/run-tests.sh $(TESTS_rel) -- $(TESTS_san) -- $(TSAN_TESTS)
 
 check: test
 
@@ -226,6 +238,68 @@ coverage: deps
 demo: deps
 	$(MAKE) all
 	@bash scripts/demo.sh
+
+# ---- install (docs/install.md) -------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man pages
+# (generated from the --help texts by scripts/gen-man.sh), bash completion,
+# pt/ as libiohpt.a with its headers and iohpt.pc, and the docs.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/iohandover
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+VERSION := $(shell sed -n 's/^\#define IOH_VERSION "\(.*\)"/\1/p' ioh/version.h)
+PT_HEADERS := pt/pt.h pt/pt_fmt.h
+DOCS := README.md $(wildcard docs/*.md)
+EXAMPLES := $(wildcard docs/examples/*)
+
+build/rel/libiohpt.a: $(PT_OBJS_rel)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+build/iohpt.pc: scripts/install/iohpt.pc.in ioh/version.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+build/man/iohandover.1: build/iohandover scripts/gen-man.sh
+	@bash scripts/gen-man.sh build/iohandover build/man
+
+# Every page: lexgrog finds its NAME line, man --warnings has nothing to say.
+man-check: build/man/iohandover.1
+	@set -e; for f in build/man/*.1; do \
+		lexgrog "$$f" >/dev/null || { echo "man-check: lexgrog cannot read $$f"; exit 1; }; \
+		w=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$$f" 2>&1 >/dev/null); \
+		if [ -n "$$w" ]; then echo "man-check: $$f:"; echo "$$w"; exit 1; fi; \
+	done; echo "man-check: $$(ls build/man/*.1 | wc -l) pages, lexgrog and man --warnings clean"
+
+install: all build/rel/libiohpt.a build/iohpt.pc build/man/iohandover.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/iohandover/pt \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(COMPLETIONDIR)
+	install -m 755 build/iohandover $(DESTDIR)$(BINDIR)/iohandover
+	install -m 644 build/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 scripts/install/iohandover.bash $(DESTDIR)$(COMPLETIONDIR)/iohandover
+	install -m 644 build/rel/libiohpt.a $(DESTDIR)$(LIBDIR)/libiohpt.a
+	install -m 644 $(PT_HEADERS) $(DESTDIR)$(INCLUDEDIR)/iohandover/pt/
+	install -m 644 build/iohpt.pc $(DESTDIR)$(LIBDIR)/pkgconfig/iohpt.pc
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/iohandover $(DESTDIR)$(MANDIR)/man1/iohandover.1 \
+		$(DESTDIR)$(MANDIR)/man1/iohandover-*.1 \
+		$(DESTDIR)$(COMPLETIONDIR)/iohandover $(DESTDIR)$(LIBDIR)/libiohpt.a \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/iohpt.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/iohandover $(DESTDIR)$(DOCDIR)
+
+# Install into a temporary DESTDIR, build tests/install/pt-hello.c
+# against the installed pt/ with pkg-config, run it, run the installed
+# binary, uninstall, and find nothing left.
+install-check:
+	@bash scripts/install-check.sh
 
 clean:
 	rm -rf build

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "cli/scenario.h"
 
 #define CMD "bench"
@@ -34,7 +35,8 @@ static void usage(FILE *out)
 "\n"
 "  --quick         smaller sizes and fewer rounds (what the tests use)\n"
 "  --only NAMES    comma-separated subset: pt, hw, kho, lu\n"
-"  --json FILE     where the merged JSON goes (default bench.json)\n"
+"  --json FILE     where the merged JSON goes (default bench.json; '-':\n"
+"                  stdout); FILE is replaced only once complete\n"
 "  --dir DIR       where the benchmark programs are (default: bench/ next\n"
 "                  to this binary, or build/rel/bench for build/iohandover)\n"
 "  -h, --help      this help\n"
@@ -92,6 +94,9 @@ static bool wanted(const char *only, const char *name)
 	return false;
 }
 
+/* The merged JSON goes to stdout: the programs' own tables to stderr. */
+static bool json_on_stdout;
+
 /* Run one program; its exit status, or -1. */
 static int run_bench(const char *path, const char *json, bool quick)
 {
@@ -108,6 +113,8 @@ static int run_bench(const char *path, const char *json, bool quick)
 		if (quick)
 			argv[n++] = "--quick";
 		argv[n] = NULL;
+		if (json_on_stdout)
+			dup2(STDERR_FILENO, STDOUT_FILENO);
 		execv(path, argv);
 		fprintf(stderr, "iohandover: bench: exec %s: %s\n", path,
 			strerror(errno));
@@ -222,9 +229,14 @@ static int cmd_bench(int argc, char **argv)
 		return CLI_INTERNAL;
 	}
 	qsort(names, nr, sizeof(*names), cmp_str);
-	FILE *out = fopen(json, "w");
-	if (!out) {
-		cli_err(CMD, "--json: cannot write '%s': %s", json, strerror(errno));
+	struct cli_outfile of;
+	int oerr = cli_outfile_open(&of, json);
+	FILE *out = of.f;
+	/* With the JSON on stdout, the progress lines go to stderr. */
+	FILE *say = out == stdout ? stderr : stdout;
+	json_on_stdout = out == stdout;
+	if (oerr) {
+		cli_err(CMD, "--json: cannot write '%s': %s", json, strerror(-oerr));
 		for (unsigned int i = 0; i < nr; i++)
 			free(names[i]);
 		return CLI_USAGE;
@@ -232,7 +244,7 @@ static int cmd_bench(int argc, char **argv)
 	char tmpdir[] = "/tmp/iohandover-bench-XXXXXX";
 	if (!mkdtemp(tmpdir)) {
 		cli_err(CMD, "temporary directory: %s", strerror(errno));
-		fclose(out);
+		cli_outfile_abort(&of);
 		return CLI_INTERNAL;
 	}
 	fprintf(out, "{\n  \"tool\": \"iohandover bench\",\n  \"quick\": %s,\n"
@@ -244,7 +256,8 @@ static int cmd_bench(int argc, char **argv)
 		char prog[PATH_MAX + 64], tmp[PATH_MAX];
 		snprintf(prog, sizeof(prog), "%s/%s", dir, names[i]);
 		snprintf(tmp, sizeof(tmp), "%s/%s.json", tmpdir, names[i]);
-		printf("== %s%s\n", names[i], quick ? " --quick" : "");
+		fprintf(say, "== %s%s\n", names[i], quick ? " --quick" : "");
+		fflush(say);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int st = run_bench(prog, tmp, quick);
@@ -260,17 +273,18 @@ static int cmd_bench(int argc, char **argv)
 				 fl ? ", " : "", names[i] + 6);
 			rc = CLI_NOT_HITLESS;
 		}
-		printf("   (%.1f s)\n", secs);
+		fprintf(say, "   (%.1f s)\n", secs);
 		unlink(tmp);
 		free(names[i]);
 	}
 	rmdir(tmpdir);
 	fprintf(out, "\n  },\n  \"failed\": [%s]\n}\n", failed);
-	if (fclose(out)) {
+	if (ferror(out) || cli_outfile_commit(&of)) {
 		cli_err(CMD, "--json: writing '%s' failed", json);
 		return CLI_INTERNAL;
 	}
-	printf("wrote %s\n", json);
+	if (out != stdout)
+		printf("wrote %s\n", json);
 	return rc;
 }
 

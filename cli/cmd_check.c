@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "cli/scenario.h"
 #include "cli/table_file.h"
 #include "ioh/ioh.h"
@@ -53,6 +55,7 @@ static void usage(FILE *out)
 "  IMAGE@ROOTPA     the table at physical address ROOTPA in a raw memory\n"
 "                   image (byte offset = physical address: QEMU pmemsave,\n"
 "                   iohandover's physmem file); needs --format and a depth\n"
+"  -                standard input (any of the above; '-@ROOTPA' an image)\n"
 "\n"
 "  --bbm-level L        the IOMMU's level, 0-2 (ARM formats; default 0)\n"
 "  --format F           how to read images and debugfs files, one of\n"
@@ -128,6 +131,11 @@ static bool is_file(const char *p)
 static int slurp_file(const char *path, char **out, size_t *len, char *msg,
 		      size_t mlen)
 {
+	struct stat st;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		snprintf(msg, mlen, "%s: is a directory, not a table", path);
+		return -1;
+	}
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(msg, mlen, "%s: %s", path, strerror(errno));
@@ -150,14 +158,73 @@ static int slurp_file(const char *path, char **out, size_t *len, char *msg,
 		cap *= 2;
 	}
 	bool bad = !b || ferror(f);
+	int rerr = errno;
 	fclose(f);
 	if (bad) {
 		free(b);
-		snprintf(msg, mlen, "%s: %s", path, b ? "read error" : "out of memory");
+		snprintf(msg, mlen, "%s: %s", path, b ? strerror(rerr) : "out of memory");
 		return -1;
 	}
 	*out = b;
 	*len = n;
+	return 0;
+}
+
+/* "-" or "-@ROOTPA": the side comes from standard input. */
+static bool is_stdin_arg(const char *a)
+{
+	return a[0] == '-' && (!a[1] || a[1] == '@');
+}
+
+static char stdin_copy[64];
+
+static void unlink_stdin_copy(void)
+{
+	if (stdin_copy[0])
+		unlink(stdin_copy);
+}
+
+/* A message names standard input "-", not its temporary copy. */
+static char *unspool(char *msg)
+{
+	char *p;
+	size_t n = strlen(stdin_copy);
+	while (n && (p = strstr(msg, stdin_copy))) {
+		*p = '-';
+		memmove(p + 1, p + n, strlen(p + n) + 1);
+	}
+	return msg;
+}
+
+/* Copy standard input to a temporary file and read the side from there
+ * (a dump and an image are read by name, perhaps twice). */
+static int spool_stdin(struct side *s, char *msg, size_t mlen)
+{
+	static char arg[4200];
+	snprintf(stdin_copy, sizeof(stdin_copy), "/tmp/iohandover-stdin-XXXXXX");
+	int fd = mkstemp(stdin_copy);
+	if (fd < 0) {
+		snprintf(msg, mlen, "-: cannot keep standard input in /tmp: %s",
+			 strerror(errno));
+		stdin_copy[0] = '\0';
+		return -1;
+	}
+	atexit(unlink_stdin_copy);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	int err = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(msg, mlen, "-: reading standard input: %s", strerror(err));
+		return -1;
+	}
+	snprintf(arg, sizeof(arg), "%s%s", stdin_copy, s->arg + 1);
+	s->arg = arg;
 	return 0;
 }
 
@@ -673,9 +740,19 @@ static int cmd_check(int argc, char **argv)
 	}
 	char msg[768];
 	int rc = CLI_OK;
+	if (is_stdin_arg(sd[0].arg) && is_stdin_arg(sd[1].arg)) {
+		cli_err(CMD, "OLD and NEW are both '-': only one side can be read "
+			"from standard input");
+		return CLI_USAGE;
+	}
+	for (int i = 0; i < 2; i++)
+		if (is_stdin_arg(sd[i].arg) && spool_stdin(&sd[i], msg, sizeof(msg))) {
+			cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
+			return CLI_USAGE;
+		}
 	for (int i = 0; i < 2; i++)
 		if (classify(&sd[i], msg, sizeof(msg))) {
-			cli_err(CMD, "%s: %s", sd[i].label, msg);
+			cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
 			rc = CLI_USAGE;
 			goto out;
 		}
@@ -689,7 +766,7 @@ static int cmd_check(int argc, char **argv)
 				continue;
 			if (read_side(&sd[i], known, fmt, gva, glv, msg,
 				      sizeof(msg))) {
-				cli_err(CMD, "%s: %s", sd[i].label, msg);
+				cli_err(CMD, "%s: %s", sd[i].label, unspool(msg));
 				rc = CLI_USAGE;
 				goto out;
 			}
@@ -728,8 +805,12 @@ static int cmd_check(int argc, char **argv)
 		char d0[256], d1[256];
 		describe(so, d0, sizeof(d0));
 		describe(sn, d1, sizeof(d1));
+		char a0[4300], a1[4300];
+		snprintf(a0, sizeof(a0), "%s", so->arg);
+		snprintf(a1, sizeof(a1), "%s", sn->arg);
 		printf("check: %s (%" PRIu64 " leaves) -> %s (%" PRIu64 " leaves), %s",
-		       so->arg, so->leaves, sn->arg, sn->leaves, pt_fmt_name(so->fmt));
+		       unspool(a0), so->leaves, unspool(a1), sn->leaves,
+		       pt_fmt_name(so->fmt));
 		if (c.arm)
 			printf(", BBM level %u", c.bbm);
 		printf("\n  OLD: %s\n  NEW: %s\n\n", d0, d1);
@@ -794,10 +875,12 @@ static int cmd_check(int argc, char **argv)
 	cli_fmt_bytes(s0, sizeof(s0), c.bytes[PT_DIFF_SAME]);
 	cli_fmt_bytes(s1, sizeof(s1), c.bytes[PT_DIFF_GRANULE]);
 	cli_fmt_bytes(s2, sizeof(s2), c.bytes[PT_DIFF_TRANSLATION]);
-	printf("%ssame %s in %" PRIu64 " ranges; granule %s in %" PRIu64
-	       " ranges; translation %s in %" PRIu64 " ranges\n",
-	       c.quiet ? "" : "\n", s0, c.ranges[0], s1, c.ranges[1], s2,
-	       c.ranges[2]);
+	printf("%ssame %s in %" PRIu64 " %s; granule %s in %" PRIu64
+	       " %s; translation %s in %" PRIu64 " %s\n",
+	       c.quiet ? "" : "\n", s0, c.ranges[0],
+	       cli_plural(c.ranges[0], "range", "ranges"), s1, c.ranges[1],
+	       cli_plural(c.ranges[1], "range", "ranges"), s2, c.ranges[2],
+	       cli_plural(c.ranges[2], "range", "ranges"));
 	if (depth)
 		print_wrapped("depth: ", dtext);
 	printf("verdict: %s\n", vtext);

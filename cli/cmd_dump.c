@@ -16,9 +16,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/parse.h"
+#include "ioh/ioh.h"
+#include "ioh/version.h"
 #include "cli/scenario.h"
 #include "cli/table_file.h"
 #include "abi/physmem.h"
@@ -49,6 +53,8 @@ static void usage(FILE *out)
 "                     then no listing)\n"
 "  --no-tree          no readable listing\n"
 "  --list-profiles    every profile: formats, what it builds, its source\n"
+"  --json             the listing as JSON on stdout: the table, every leaf\n"
+"                     (va, pa, size, level, prot), the census\n"
 "  -h, --help         this help\n"
 "\n"
 "Example: is v1 -> v2 hitless on ARM without BBM level 2?\n"
@@ -70,6 +76,38 @@ static void emit_line(void *arg, const char *s)
 		fprintf(f, "%s\n", s);
 	else
 		fprintf(f, "%*s%s\n", 2 + 4 * (4 - (level > 4 ? 4 : level)), "", s);
+}
+
+/* --json: the table and its leaves for scripts. */
+static void dump_json(const struct pt_table *t, enum pt_format_id fmt,
+		      const char *comment)
+{
+	printf("{\n  \"tool\": \"iohandover\",\n  \"version\": \"" IOH_VERSION
+	       "\",\n  \"comment\": ");
+	ioh_json_str(stdout, comment);
+	printf(",\n  \"format\": \"%s\",\n  \"va_bits\": %u,\n  \"oa_bits\": %u,"
+	       "\n  \"levels\": %u,\n  \"top_pa\": %" PRIu64 ",\n  \"table_pages\": %"
+	       PRIu64 ",\n  \"leaves\": [", pt_fmt_name(fmt), t->va_bits,
+	       t->oa_bits, t->top_level + 1, (uint64_t)t->top_pa, t->nr_tables);
+	struct pt_iter it;
+	struct pt_leaf l;
+	uint64_t n = 0;
+	pt_iter_init(&it, t, 0, ~0ull);
+	while (pt_iter_next(t, &it, &l)) {
+		char prot[8];
+		snprintf(prot, sizeof(prot), "%c%c%c%c",
+			 l.prot & PT_PROT_READ ? 'r' : '-',
+			 l.prot & PT_PROT_WRITE ? 'w' : '-',
+			 l.prot & PT_PROT_NOEXEC ? '-' : 'x',
+			 l.prot & PT_PROT_PRIV ? 'p' : '-');
+		printf("%s\n    {\"va\": %" PRIu64 ", \"pa\": %" PRIu64 ", \"size\": %"
+		       PRIu64 ", \"level\": %u, \"contiguous\": %s, \"prot\": \"%s\","
+		       " \"cache\": %s}", n++ ? "," : "", (uint64_t)l.va,
+		       (uint64_t)l.oa, (uint64_t)1 << l.size_lg2, l.level,
+		       l.contig ? "true" : "false", prot,
+		       l.prot & PT_PROT_CACHE ? "true" : "false");
+	}
+	printf("\n  ],\n  \"nr_leaves\": %" PRIu64 "\n}\n", n);
 }
 
 /* Leaves by size, the line a reader looks for first. */
@@ -161,7 +199,8 @@ static void list_profiles(FILE *out)
 
 static int cmd_dump(int argc, char **argv)
 {
-	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE, O_LIST };
+	enum { O_PROF = 256, O_FMT, O_VAB, O_GUEST, O_MIX, O_RAW, O_NOTREE, O_LIST,
+	       O_JSON };
 	static const struct option opts[] = {
 		{ "profile", required_argument, NULL, O_PROF },
 		{ "format", required_argument, NULL, O_FMT },
@@ -171,6 +210,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "raw", required_argument, NULL, O_RAW },
 		{ "no-tree", no_argument, NULL, O_NOTREE },
 		{ "list-profiles", no_argument, NULL, O_LIST },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -182,7 +222,7 @@ static int cmd_dump(int argc, char **argv)
 	struct kho_memfd_mix mix = kho_memfd_mix_default;
 	char mix_spec[128] = "default";
 	const char *raw = NULL;
-	bool tree = true;
+	bool tree = true, json = false;
 	int o;
 	optind = 0;
 	opterr = 0;
@@ -234,6 +274,9 @@ static int cmd_dump(int argc, char **argv)
 		case O_RAW:
 			raw = optarg;
 			break;
+		case O_JSON:
+			json = true;
+			break;
 		case O_NOTREE:
 			tree = false;
 			break;
@@ -250,8 +293,10 @@ static int cmd_dump(int argc, char **argv)
 		return CLI_USAGE;
 	prof = iommufd_profile_find_for(prof_name, fmt);
 	if (pt_fmt_levels_for(fmt, va_bits) < 0) {
-		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports",
-			va_bits, pt_fmt_name(fmt));
+		char w[128];
+		cli_va_widths(fmt, w, sizeof(w));
+		cli_err(CMD, "--va-bits: %u is not an IOVA width %s supports "
+			"(it supports %s)", va_bits, pt_fmt_name(fmt), w);
 		return CLI_USAGE;
 	}
 	if (va_bits < 64 && size > (1ull << va_bits)) {
@@ -261,9 +306,29 @@ static int cmd_dump(int argc, char **argv)
 	}
 	FILE *rf = NULL;
 	bool raw_stdout = raw && !strcmp(raw, "-");
-	if (raw && !raw_stdout && !(rf = fopen(raw, "w"))) {
-		cli_err(CMD, "--raw: cannot write '%s': %s", raw, strerror(errno));
+	if (raw_stdout && json) {
+		cli_err(CMD, "--json and --raw - both write to standard output "
+			"(give --raw a file)");
 		return CLI_USAGE;
+	}
+	/* Written beside FILE and renamed over it once complete. */
+	char raw_tmp[4200] = "";
+	if (raw && !raw_stdout) {
+		int fd = -1;
+		if ((size_t)snprintf(raw_tmp, sizeof(raw_tmp), "%s.tmp.XXXXXX", raw) <
+		    sizeof(raw_tmp))
+			fd = mkstemp(raw_tmp);
+		if (fd < 0 || !(rf = fdopen(fd, "w"))) {
+			cli_err(CMD, "--raw: cannot write '%s': %s", raw, strerror(errno));
+			if (fd >= 0) {
+				close(fd);
+				unlink(raw_tmp);
+			}
+			return CLI_USAGE;
+		}
+		mode_t um = umask(0);
+		umask(um);
+		fchmod(fd, 0666 & ~um);
 	}
 	if (raw_stdout) {
 		rf = stdout;
@@ -300,13 +365,17 @@ static int cmd_dump(int argc, char **argv)
 		 "(%s), guest %" PRIu64 " bytes, folio mix %s", prof->name,
 		 prof->summary, size, mix_spec);
 	if (rf && (cli_dump_write(rf, &t, fmt, comment) ||
-		   (rf != stdout && fclose(rf)))) {
+		   (rf != stdout && fclose(rf)) ||
+		   (raw_tmp[0] && rename(raw_tmp, raw)))) {
 		rf = NULL;
 		cli_err(CMD, "--raw: writing '%s' failed", raw);
 		goto out;
 	}
 	rf = NULL;
-	if (tree) {
+	raw_tmp[0] = '\0';
+	if (json) {
+		dump_json(&t, fmt, comment);
+	} else if (tree) {
 		printf("# %s\n", comment);
 		pt_dump(&t, emit_line, stdout);
 		census(&t);
@@ -315,6 +384,8 @@ static int cmd_dump(int argc, char **argv)
 out:
 	if (rf && rf != stdout)
 		fclose(rf);
+	if (raw_tmp[0])
+		unlink(raw_tmp);
 	if (t.fmt)
 		pt_deinit(&t);
 	cli_ptmem_destroy(&mem);

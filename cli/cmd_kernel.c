@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -35,7 +36,8 @@ static void usage(FILE *out)
 		"  --mix SPEC            1g=PPM,4k=PPM,seed=N,scatter=0|1\n"
 		"  --generations N       boot N kernels in a row (this one included)\n"
 		"  --next PATH           binary of the next kernel (default: this one)\n"
-		"  --save-handover DIR   keep a copy of every blob passed on\n"
+		"  --save-handover DIR   keep a copy of every blob passed on (DIR is\n"
+		"                        created if missing)\n"
 		"  --report-fd FD        one report line per generation (default stdout)\n"
 		"  --fault NAME          test hook: uncommit, corrupt-fdt, bad-version,\n"
 		"                        rely-unpreserved\n");
@@ -115,6 +117,27 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->peek_pa = x;
 		} else {
 			cli_err(CMD, "unknown or bad option %s %s", a, v);
+			return -EINVAL;
+		}
+	}
+	if (o->fault && strcmp(o->fault, "uncommit") &&
+	    strcmp(o->fault, "corrupt-fdt") && strcmp(o->fault, "bad-version") &&
+	    strcmp(o->fault, "rely-unpreserved")) {
+		cli_err(CMD, "--fault: unknown fault '%s' (uncommit, corrupt-fdt, "
+			"bad-version, rely-unpreserved)", o->fault);
+		return -EINVAL;
+	}
+	struct stat st;
+	if (o->save_dir) {
+		/* Created if missing, as the first blob would create it. */
+		if (stat(o->save_dir, &st) && errno == ENOENT)
+			mkdir(o->save_dir, 0777);
+		const char *why = stat(o->save_dir, &st) ? strerror(errno) :
+			!S_ISDIR(st.st_mode) ? "not a directory" :
+			access(o->save_dir, W_OK | X_OK) ? strerror(errno) : NULL;
+		if (why) {
+			cli_err(CMD, "--save-handover: '%s': %s (it must be a "
+				"writable directory)", o->save_dir, why);
 			return -EINVAL;
 		}
 	}

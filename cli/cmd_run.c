@@ -56,8 +56,10 @@ static void usage(FILE *out)
 "  --seed N             seed of the IOMMU model and of the folio mix (default 1)\n"
 "  --run-ms N           DMA time before each update and at the end, and\n"
 "                       until every device has done DMA (default 150)\n"
-"  --json FILE          write the JSON report (docs/report.md)\n"
-"  --svg FILE           write the SVG timeline\n"
+"  --json FILE          write the JSON report (docs/report.md); '-' is\n"
+"                       stdout (the summary then goes to stderr)\n"
+"  --svg FILE           write the SVG timeline ('-': stdout); each report\n"
+"                       replaces FILE only once complete\n"
 "  --save-handover DIR  keep a copy of every handover blob a kernel passes\n"
 "                       on, DIR/handover-genNNN.dtb (created if missing;\n"
 "                       decode with dtc -I dtb -O dts)\n"
@@ -182,6 +184,46 @@ static int strategies(const char *list, const struct lu_strategy **first)
 			*first = s;
 	}
 	return n;
+}
+
+/* Strategy of update k (1-based) under --strategy. */
+static const struct lu_strategy *update_strategy(const struct world_scenario *sc,
+						 unsigned int k)
+{
+	if (!sc->strategies)
+		return sc->strategy;
+	const char *p = sc->strategies;
+	for (unsigned int i = 1; i < k && strchr(p, ','); i++)
+		p = strchr(p, ',') + 1;
+	char name[64];
+	size_t n = strcspn(p, ",");
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p);
+	return lu_strategy_find(name);
+}
+
+/* Options that contradict each other: refused before anything starts. */
+static int conflicts(const struct world_scenario *sc)
+{
+	for (unsigned int k = 1; k <= sc->updates; k++) {
+		const struct lu_strategy *s = update_strategy(sc, k);
+		if (!s)
+			continue;
+		if (sc->naive && strcmp(s->name, "rebuild")) {
+			cli_err(CMD, "--naive is a rebuild without reconcile; it "
+				"contradicts --strategy %s (use --strategy rebuild)",
+				s->name);
+			return -1;
+		}
+		if (sc->hotplug && (!s->early_resume || !strcmp(s->name, "deserialize"))) {
+			cli_err(CMD, "--hotplug contradicts --strategy %s: %s", s->name,
+				s->early_resume ? "a deserialized table is immutable, "
+				"so memory cannot be mapped into it" :
+				"the guest stays paused until the update is over, "
+				"so it cannot hotplug memory meanwhile");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int cli_run_parse(const char *cmd, int argc, char **argv,
@@ -338,8 +380,11 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	if (seed_given && !seed_in_mix)
 		sc->mix.seed = sc->seed;
 	if (pt_fmt_levels_for(sc->fmt, sc->va_bits) < 0) {
+		char w[128];
+		cli_va_widths(sc->fmt, w, sizeof(w));
 		cli_err(CMD, "--va-bits: %u is not an IOVA width format %s "
-			"supports", sc->va_bits, pt_fmt_name(sc->fmt));
+			"supports (it supports %s)", sc->va_bits,
+			pt_fmt_name(sc->fmt), w);
 		return CLI_USAGE;
 	}
 	char why[256];
@@ -366,6 +411,8 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			"none (leave it at 0)", pt_fmt_name(sc->fmt));
 		return CLI_USAGE;
 	}
+	if (conflicts(sc))
+		return CLI_USAGE;
 	return cli_scenario_open_reports(cs);
 }
 
@@ -383,14 +430,15 @@ static int cmd_run(int argc, char **argv)
 		return rc;
 	rc = cli_scenario_run(&cs);
 	if (!rc) {
-		cli_scenario_summary(&cs, stdout);
+		FILE *out = cli_scenario_human_out(&cs);
+		cli_scenario_summary(&cs, out);
 		rc = cli_scenario_write_reports(&cs);
 		if (!rc) {
-			if (cs.json_path)
-				printf("report: %s\n", cs.json_path);
-			if (cs.svg_path)
-				printf("timeline: %s\n", cs.svg_path);
-			cli_scenario_saved_blobs(&cs, stdout);
+			if (cs.json_path && !cli_is_stdio(cs.json_path))
+				fprintf(out, "report: %s\n", cs.json_path);
+			if (cs.svg_path && !cli_is_stdio(cs.svg_path))
+				fprintf(out, "timeline: %s\n", cs.svg_path);
+			cli_scenario_saved_blobs(&cs, out);
 			rc = cli_scenario_exit(&cs);
 		}
 	}

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/cli.h"
+#include "ioh/version.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -69,7 +70,8 @@ static void usage(FILE *out)
 	for (size_t i = 0; cli_cmds[i]; i++)
 		fprintf(out, "  %-10s %s\n", cli_cmds[i]->name,
 			cli_cmds[i]->summary);
-	fprintf(out, "\n'iohandover <command> --help' describes one.\n");
+	fprintf(out, "\n'iohandover <command> --help' describes one; --version "
+		"prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -90,9 +92,21 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CLI_OK;
 	}
-	for (size_t i = 0; cli_cmds[i]; i++)
-		if (!strcmp(argv[1], cli_cmds[i]->name))
-			return cli_cmds[i]->run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version")) {
+		printf("iohandover %s\n", IOH_VERSION);
+		return CLI_OK;
+	}
+	for (size_t i = 0; cli_cmds[i]; i++) {
+		if (strcmp(argv[1], cli_cmds[i]->name))
+			continue;
+		/* iohandover COMMAND ... --version: the same version. */
+		for (int a = 2; a < argc && strcmp(argv[a], "--"); a++)
+			if (!strcmp(argv[a], "--version")) {
+				printf("iohandover %s %s\n", argv[1], IOH_VERSION);
+				return CLI_OK;
+			}
+		return cli_cmds[i]->run(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "iohandover: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_USAGE;

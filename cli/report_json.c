@@ -4,6 +4,7 @@
 
 #include "cli/scenario.h"
 #include "ioh/ioh.h"
+#include "ioh/version.h"
 
 #define REPORT_SCHEMA 1
 
@@ -87,7 +88,8 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 int cli_report_json(const struct cli_scenario *cs, FILE *f)
 {
 	const struct world_result *r = &cs->res;
-	fprintf(f, "{\n  \"tool\": \"iohandover\",\n  \"schema\": %d,\n",
+	fprintf(f, "{\n  \"tool\": \"iohandover\",\n  \"version\": \"" IOH_VERSION
+		"\",\n  \"schema\": %d,\n",
 		REPORT_SCHEMA);
 	fprintf(f, "  \"verdict\": \"%s\",\n", r->hitless ? "hitless" : "failed");
 	scenario(f, cs);

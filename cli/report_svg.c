@@ -13,9 +13,13 @@
  *     paused (preserve ends there). Phases after the guest resumed run
  *     per table in the kernel and are summed, so their boundaries are
  *     placed, not measured, to within the other phases' interleaving.
- * Two panels: the whole run, and the first update zoomed.
+ * Two panels: the whole run, and one update zoomed (the longest blackout).
+ * Errors are binned per pixel column; labels are placed only where their
+ * box overlaps no other (struct tl.box), else shortened or left to the
+ * tooltip.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/scenario.h"
@@ -48,7 +52,37 @@ struct tl {
 	/* Per update: phase p spans [ph[u][p], ph[u][p+1]). */
 	double ph[WORLD_MAX_UPDATES][LU_NR_PHASES + 1];
 	bool ph_ok[WORLD_MAX_UPDATES];
+	/* Boxes of the labels placed so far that others must not overlap. */
+	struct box { double x0, y0, x1, y1; } box[512];
+	unsigned int nr_box;
 };
+
+/*
+ * A label's box as test_cli_ux computes it back from the SVG: width
+ * 0.62 em a character (0.68 bold), ascent 0.8 em, descent 0.2 em; anchor
+ * 0 start, 0.5 middle, 1 end.
+ */
+static struct box text_box(double x, double y, double anchor, double size,
+			   bool bold, const char *s)
+{
+	double w = (double)strlen(s) * size * (bold ? 0.68 : 0.62);
+	struct box b = { x - w * anchor, y - size * 0.8, x - w * anchor + w,
+			 y + size * 0.2 };
+	return b;
+}
+
+/* Claim b if it overlaps no label placed before; false if it would. */
+static bool place(struct tl *t, struct box b)
+{
+	for (unsigned int i = 0; i < t->nr_box; i++) {
+		const struct box *o = &t->box[i];
+		if (b.x0 < o->x1 && o->x0 < b.x1 && b.y0 < o->y1 && o->y0 < b.y1)
+			return false;
+	}
+	if (t->nr_box < sizeof(t->box) / sizeof(t->box[0]))
+		t->box[t->nr_box++] = b;
+	return true;
+}
 
 static double ev_ms(const struct tl *t, uint64_t ts)
 {
@@ -204,16 +238,36 @@ static void pause_bands(struct tl *t, const struct view *v, double y0,
 		double x0 = vx(v, s->t0), x1 = vx(v, s->t1);
 		if (x1 - x0 < 3) /* too short to see: widen, centred */
 			x0 -= 1.5, x1 = x0 + 3;
+		const struct world_result *r = &t->cs->res;
+		char d[32], m[32];
+		fmt_ms(m, sizeof(m), s->t1 - s->t0);
+		if (i < r->nr_upd)
+			fmt_ms(d, sizeof(d), (double)r->upd[i].blackout_us / 1e3);
+		else
+			snprintf(d, sizeof(d), "%s", m);
+		/* One blackout everywhere: the kernels' measure (pause requested
+		 * to resumed), as the summary and the JSON have it; the band is
+		 * what the machine saw. */
 		fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
 			"fill='#f4a259' fill-opacity='0.28' stroke='#e07b24' "
-			"stroke-opacity='0.6'/>\n", x0, y0, x1 - x0, y1 - y0);
-		if (label) {
-			char d[32];
-			fmt_ms(d, sizeof(d), s->t1 - s->t0);
-			fprintf(t->f, "<text x='%.1f' y='%.1f' class='band' "
-				"text-anchor='middle'>guest paused %s</text>\n",
-				(x0 + x1) / 2, y0 - 4, d);
+			"stroke-opacity='0.6'><title>update %u: guest blackout %s (the "
+			"kernels' clock, as in the summary and the JSON); the band is "
+			"the machine's vCPU stopped, %s</title></rect>\n", x0, y0,
+			x1 - x0, y1 - y0, i + 1, d, m);
+		if (!label)
+			continue;
+		/* The full label, else the number alone, else none (the
+		 * tooltip and the zoomed panel have it). */
+		char lab[64];
+		snprintf(lab, sizeof(lab), "guest blackout %s", d);
+		double cx = (x0 + x1) / 2;
+		if (!place(t, text_box(cx, y0 - 4, 0.5, 12, true, lab))) {
+			snprintf(lab, sizeof(lab), "%s", d);
+			if (!place(t, text_box(cx, y0 - 4, 0.5, 12, true, lab)))
+				continue;
 		}
+		fprintf(t->f, "<text x='%.1f' y='%.1f' class='band' "
+			"text-anchor='middle'>%s</text>\n", cx, y0 - 4, lab);
 	}
 }
 
@@ -229,8 +283,13 @@ static void boot_band(struct tl *t, const struct view *v, double y0, double y1)
 		return;
 	double x0 = vx(v, v->t0), x1 = vx(v, end);
 	fprintf(t->f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
-		"fill='#e8e8e8' fill-opacity='0.7'/>\n", x0, y0, x1 - x0, y1 - y0);
-	if (x1 - x0 > 90)
+		"fill='#e8e8e8' fill-opacity='0.6'/>\n", x0, y0, x1 - x0, y1 - y0);
+	/* Labelled only where the label fits inside the band. */
+	char lab[64];
+	snprintf(lab, sizeof(lab), "kernel %s boots the VM", cs->sc.from);
+	struct box b1 = text_box((x0 + x1) / 2, y0 + 30, 0.5, 11, false, lab);
+	struct box b2 = text_box((x0 + x1) / 2, y0 + 45, 0.5, 11, false, "(no DMA yet)");
+	if (b1.x0 >= x0 + 2 && b1.x1 <= x1 - 2 && place(t, b1) && place(t, b2))
 		fprintf(t->f, "<text x='%.1f' y='%.1f' class='ph' "
 			"text-anchor='middle'>kernel %s boots the VM</text>"
 			"<text x='%.1f' y='%.1f' class='ph' text-anchor='middle'>"
@@ -254,13 +313,23 @@ static void lane(struct tl *t, const struct view *v, unsigned int d, double y0,
 		if (tb < v->t0 || ta > v->t1 || tb <= ta)
 			continue;
 		double rate = (double)(b->ops[d] - a->ops[d]) / (tb - ta);
-		double y = ybase - (peak > 0 ? rate / peak : 0) * (LANE_H - 6);
+		double frac = peak > 0 ? rate / peak : 0;
+		/* Above the scale (a burst past the 99th percentile): clipped. */
+		double y = ybase - (frac > 1 ? 1 : frac) * (LANE_H - 6);
 		fprintf(f, " L%.1f %.1f L%.1f %.1f", vx(v, ta), y, vx(v, tb), y);
 	}
 	fprintf(f, " L%.1f %.1f Z'/>\n", vx(v, cs->nr_samples ?
 		(double)cs->samples[cs->nr_samples - 1].ns / 1e6 : v->t0), ybase);
-	/* Faults: a red tick per event (the log keeps the last 8192). */
-	uint64_t shown = 0;
+	/*
+	 * Errors: one red tick per pixel column that had any, its count and
+	 * kinds in the tooltip (the log keeps the last 8192 events), so a
+	 * burst of thousands stays a few hundred elements.
+	 */
+	unsigned int cols = (unsigned int)v->w + 1;
+	struct col { uint32_t n, type[4], nt; double first, last; uint64_t iova; } *c =
+		calloc(cols, sizeof(*c));
+	if (!c)
+		return;
 	for (size_t i = 0; i < cs->res.nr_events; i++) {
 		const struct hw_event *e = &cs->res.events[i];
 		if (e->sid != d || !is_error_event(e->type))
@@ -268,30 +337,81 @@ static void lane(struct tl *t, const struct view *v, unsigned int d, double y0,
 		double ms = ev_ms(t, e->ts_ns);
 		if (ms < v->t0 || ms > v->t1)
 			continue;
-		double x = vx(v, ms);
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"class='fault'><title>%s at %.3f ms, IOVA 0x%" PRIx64
-			"</title></line>\n", x, y0, x, ybase, event_name(e->type),
-			ms, e->iova);
-		shown++;
+		unsigned int x = (unsigned int)(vx(v, ms) - v->x0);
+		if (x >= cols)
+			x = cols - 1;
+		if (!c[x].n++) {
+			c[x].first = ms;
+			c[x].iova = e->iova;
+		}
+		c[x].last = ms;
+		bool seen = false;
+		for (uint32_t k = 0; k < c[x].nt; k++)
+			seen |= c[x].type[k] == e->type;
+		if (!seen && c[x].nt < 4)
+			c[x].type[c[x].nt++] = e->type;
 	}
+	for (unsigned int x = 0; x < cols; x++) {
+		if (!c[x].n)
+			continue;
+		char kinds[160] = "";
+		size_t kl = 0;
+		for (uint32_t k = 0; k < c[x].nt && kl < sizeof(kinds) - 40; k++)
+			kl += (size_t)snprintf(kinds + kl, sizeof(kinds) - kl, "%s%s",
+					       kl ? ", " : "", event_name(c[x].type[k]));
+		double px = v->x0 + x + 0.5;
+		if (c[x].n == 1)
+			fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+				"class='fault'><title>%s at %.3f ms, IOVA 0x%" PRIx64
+				"</title></line>\n", px, y0, px, ybase, kinds,
+				c[x].first, c[x].iova);
+		else
+			fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+				"class='fault'><title>%" PRIu32 " errors (%s) from "
+				"%.3f to %.3f ms, the first at IOVA 0x%" PRIx64
+				"</title></line>\n", px, y0, px, ybase, c[x].n,
+				kinds, c[x].first, c[x].last, c[x].iova);
+	}
+	free(c);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The throughput scale of a view: the highest rate, unless a short burst
+ * would flatten everything else; then the 99th percentile of the rates
+ * (the burst is clipped at the top of its lane).
+ */
 static double peak_rate(const struct tl *t, const struct view *v)
 {
 	const struct cli_scenario *cs = t->cs;
-	double peak = 0;
+	size_t n = 0, cap = cs->nr_samples * cs->sc.devices + 1;
+	double *rates = malloc(cap * sizeof(*rates)), peak = 0;
+	if (!rates)
+		return 0;
 	for (size_t i = 1; i < cs->nr_samples; i++) {
 		const struct cli_sample *a = &cs->samples[i - 1], *b = &cs->samples[i];
 		double ta = (double)a->ns / 1e6, tb = (double)b->ns / 1e6;
 		if (tb < v->t0 || ta > v->t1 || tb <= ta)
 			continue;
-		for (unsigned int d = 0; d < cs->sc.devices; d++) {
+		for (unsigned int d = 0; d < cs->sc.devices && n < cap; d++) {
 			double rate = (double)(b->ops[d] - a->ops[d]) / (tb - ta);
+			rates[n++] = rate;
 			if (rate > peak)
 				peak = rate;
 		}
 	}
+	if (n >= 50) {
+		qsort(rates, n, sizeof(*rates), cmp_double);
+		double p99 = rates[n * 99 / 100];
+		if (peak > 2 * p99 && p99 > 0)
+			peak = p99 * 1.1;
+	}
+	free(rates);
 	return peak;
 }
 
@@ -300,9 +420,6 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 {
 	FILE *f = t->f;
 	const struct world_result *r = &t->cs->res;
-	double row_end[LABEL_ROWS];
-	for (unsigned int i = 0; i < LABEL_ROWS; i++)
-		row_end[i] = -1e9;
 	for (unsigned int u = 0; u < r->nr_upd; u++) {
 		if (!t->ph_ok[u])
 			continue;
@@ -326,18 +443,16 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 				char lab[64];
 				snprintf(lab, sizeof(lab), "%s %s",
 					 lu_phase_name((enum lu_phase)p), d);
-				double cx = (x0 + x1) / 2, half = 3.6 * (double)strlen(lab);
-				/* First row with room, else the one that ends first. */
+				double cx = (x0 + x1) / 2;
+				/* The first row where it overlaps nothing; with
+				 * none, no label (the bar's tooltip has it). */
 				unsigned int row = 0;
-				while (row < LABEL_ROWS && row_end[row] > cx - half)
+				while (row < LABEL_ROWS &&
+				       !place(t, text_box(cx, y + PHASE_H + 14 + row * 13,
+							  0.5, 11, false, lab)))
 					row++;
-				if (row == LABEL_ROWS) {
-					row = 0;
-					for (unsigned int i = 1; i < LABEL_ROWS; i++)
-						if (row_end[i] < row_end[row])
-							row = i;
-				}
-				row_end[row] = cx + half + 6;
+				if (row == LABEL_ROWS)
+					continue;
 				double ly = y + PHASE_H + 14 + row * 13;
 				fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
 					"stroke='#888' stroke-width='0.6'/>\n",
@@ -348,10 +463,15 @@ static void phase_strip(struct tl *t, const struct view *v, double y, bool zoom)
 			}
 		}
 		double a = vx(v, t->ph[u][0]), b = vx(v, t->ph[u][LU_NR_PHASES]);
-		if (!zoom && b > a)
+		char lab[32];
+		snprintf(lab, sizeof(lab), "update %u", u + 1);
+		if (!zoom && b > a &&
+		    (place(t, text_box((a + b) / 2, y + PHASE_H + 14, 0.5, 11, false, lab)) ||
+		     (snprintf(lab, sizeof(lab), "%u", u + 1) > 0 &&
+		      place(t, text_box((a + b) / 2, y + PHASE_H + 14, 0.5, 11, false, lab)))))
 			fprintf(f, "<text x='%.1f' y='%.1f' class='ph' "
-				"text-anchor='middle'>update %u</text>\n", (a + b) / 2,
-				y + PHASE_H + 14, u + 1);
+				"text-anchor='middle'>%s</text>\n", (a + b) / 2,
+				y + PHASE_H + 14, lab);
 	}
 }
 
@@ -391,7 +511,6 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 	fprintf(f, "<text x='%d' y='%.1f' class='h2'>%s</text>\n", 20, y, title);
 	y += 26;
 	axis(t, v, y, y + lanes_h + AXIS_H + PHASE_H, y + lanes_h - LANE_GAP);
-	boot_band(t, v, y - 2, y + lanes_h - LANE_GAP + 2);
 	for (unsigned int d = 0; d < nd; d++) {
 		double y0 = y + d * (LANE_H + LANE_GAP);
 		lane(t, v, d, y0, peak);
@@ -401,11 +520,13 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 				dt->use_after_free + dt->torn_config;
 		fprintf(f, "<text x='%d' y='%.1f' class='lab'>device %u DMA</text>\n",
 			LEFT - 12, y0 + 22, d);
-		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (peak %.0f)"
+		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (scale %.0f)"
 			"</text>\n", LEFT - 12, y0 + 38, peak);
 		if (!zoom)
 			error_labels(f, dt, errs, v->x0 + v->w + 12, y0 + 20);
 	}
+	/* Over the lanes, so that they do not hide the boot band's label. */
+	boot_band(t, v, y - 2, y + lanes_h - LANE_GAP + 2);
 	pause_bands(t, v, y - 2, y + lanes_h - LANE_GAP + 2, true);
 	double py = y + lanes_h + AXIS_H;
 	fprintf(f, "<text x='%d' y='%.1f' class='lab'>phases</text>\n", LEFT - 12,
@@ -446,6 +567,7 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	double panel_h = 26 + nd * (LANE_H + LANE_GAP) + AXIS_H + PHASE_H +
 			 LABEL_ROWS * 13 + 50;
 	bool zoom = r->nr_upd && t.ph_ok[0];
+	t.nr_box = 0;
 	double h = 144 + panel_h * (zoom ? 2 : 1) + 50;
 	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%.0f' "
 		"viewBox='0 0 %d %.0f' font-family='DejaVu Sans, Helvetica, Arial, "
@@ -522,7 +644,12 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 	panel(&t, &all, y, "Whole run: DMA throughput per device, guest paused "
 	      "(orange), update phases", false);
 	if (zoom) {
-		double a = t.ph[0][0], b = t.ph[0][LU_NR_PHASES];
+		/* One update zoomed: the only one, or the longest blackout. */
+		unsigned int zu = 0;
+		for (unsigned int u = 1; u < r->nr_upd; u++)
+			if (t.ph_ok[u] && r->upd[u].blackout_us > r->upd[zu].blackout_us)
+				zu = u;
+		double a = t.ph[zu][0], b = t.ph[zu][LU_NR_PHASES];
 		double pad = (b - a) * 0.15 + 2;
 		struct view zv = { a - pad, b + pad, LEFT, PLOT_W };
 		if (zv.t0 < 0)
@@ -532,8 +659,14 @@ int cli_report_svg(const struct cli_scenario *cs, FILE *f)
 		char title[32];
 		fmt_ms(title, sizeof(title), zv.t1 - zv.t0);
 		char full[160];
-		snprintf(full, sizeof(full), "Update 1 zoomed (%s): throughput sampled "
-			 "every ~10 ms, phases as the kernels measured them", title);
+		if (r->nr_upd > 1)
+			snprintf(full, sizeof(full), "Update %u zoomed (the longest "
+				 "blackout of the %u updates; %s shown): phases as the "
+				 "kernels measured them", zu + 1, r->nr_upd, title);
+		else
+			snprintf(full, sizeof(full), "Update 1 zoomed (%s shown): "
+				 "throughput sampled every ~10 ms, phases as the kernels "
+				 "measured them", title);
 		panel(&t, &zv, y + panel_h, full, true);
 	}
 	fprintf(f, "<text x='20' y='%.0f' class='key'>"

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,30 +33,158 @@ void cli_scenario_init(struct cli_scenario *cs, const char *cmd)
 	cs->t_start_s = (uint64_t)time(NULL);
 }
 
-static FILE *open_report(const struct cli_scenario *cs, const char *opt,
-			 const char *path)
+/*
+ * Reports are written to a temporary file beside the target and renamed
+ * over it only once complete: an interrupted run leaves the old report in
+ * place. A signal that ends the run removes the temporary files (the
+ * machine and the kernels die with the runner: PR_SET_PDEATHSIG).
+ */
+static char tmp_json[4200], tmp_svg[4200];
+static pid_t tmp_owner;
+
+static void on_fatal_signal(int sig)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
+	if (getpid() == tmp_owner) {
+		if (tmp_json[0])
+			unlink(tmp_json);
+		if (tmp_svg[0])
+			unlink(tmp_svg);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	tmp_owner = getpid();
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+bool cli_is_stdio(const char *path)
+{
+	return path && !strcmp(path, "-");
+}
+
+static FILE *open_report(const struct cli_scenario *cs, const char *opt,
+			 const char *path, char *tmp, size_t len)
+{
+	if (cli_is_stdio(path)) {
+		tmp[0] = '\0';
+		return stdout;
+	}
+	if (!*path || (size_t)snprintf(tmp, len, "%s.tmp.XXXXXX", path) >= len) {
+		cli_err(cs->cmd, "%s: '%s' is not a usable file name", opt, path);
+		tmp[0] = '\0';
+		return NULL;
+	}
+	struct stat st;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		cli_err(cs->cmd, "%s: cannot write '%s': it is a directory", opt, path);
+		tmp[0] = '\0';
+		return NULL;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	int fd = mkstemp(tmp);
+	int saved = errno;
+	if (fd < 0)
+		tmp[0] = '\0';
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (fd < 0) {
+		cli_err(cs->cmd, "%s: cannot write '%s': %s", opt, path,
+			strerror(saved));
+		return NULL;
+	}
+	/* What creat() would have made: 0666 less the umask. */
+	mode_t um = umask(0);
+	umask(um);
+	fchmod(fd, 0666 & ~um);
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
 		cli_err(cs->cmd, "%s: cannot write '%s': %s", opt, path,
 			strerror(errno));
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+	}
 	return f;
+}
+
+/* The same file twice (by name, or an existing file by identity). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (!strcmp(a, b))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static void drop_report(FILE **f, char *tmp)
+{
+	if (!*f)
+		return;
+	if (*f != stdout)
+		fclose(*f);
+	*f = NULL;
+	if (tmp[0])
+		unlink(tmp);
+	tmp[0] = '\0';
 }
 
 int cli_scenario_open_reports(struct cli_scenario *cs)
 {
-	if (cs->json_path && !(cs->json = open_report(cs, cs->json_opt, cs->json_path)))
+	if (cs->json_path && cs->svg_path && same_file(cs->json_path, cs->svg_path)) {
+		cli_err(cs->cmd, "%s and %s name the same file '%s' (give each "
+			"its own)", cs->json_opt, cs->svg_opt, cs->json_path);
 		return CLI_USAGE;
-	if (cs->svg_path && !(cs->svg = open_report(cs, cs->svg_opt, cs->svg_path))) {
-		fclose(cs->json);
-		cs->json = NULL;
-		unlink(cs->json_path);
+	}
+	catch_fatal_signals();
+	if (cs->json_path && !(cs->json = open_report(cs, cs->json_opt, cs->json_path,
+						      tmp_json, sizeof(tmp_json))))
+		return CLI_USAGE;
+	if (cs->svg_path && !(cs->svg = open_report(cs, cs->svg_opt, cs->svg_path,
+						    tmp_svg, sizeof(tmp_svg)))) {
+		drop_report(&cs->json, tmp_json);
 		return CLI_USAGE;
 	}
 	return CLI_OK;
 }
 
+FILE *cli_scenario_human_out(const struct cli_scenario *cs)
+{
+	return cs->json == stdout || cs->svg == stdout ? stderr : stdout;
+}
+
+/* Close a finished report and move it into place; 0 or -1. */
+static int commit_report(FILE **f, char *tmp, const char *path, bool ok)
+{
+	if (*f == stdout) {
+		*f = NULL;
+		return fflush(stdout) || !ok ? -1 : 0;
+	}
+	if (fclose(*f))
+		ok = false;
+	*f = NULL;
+	if (ok && rename(tmp, path))
+		ok = false;
+	if (!ok)
+		unlink(tmp);
+	tmp[0] = '\0';
+	return ok ? 0 : -1;
+}
+
 /* ---- progress ----------------------------------------------------------- */
+
+/* Not on a terminal, a line at least this often while a stage lasts. */
+#define CLI_PROGRESS_EVERY_NS 5000000000ull
 
 /*
  * Stages the runner can see from outside the kernels: 2k+1 "update k+1:
@@ -106,8 +235,6 @@ static void update_profile(const struct world_scenario *sc, unsigned int k,
 	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
 }
 
-#define PLAIN_EVERY_NS 5000000000ull
-
 static void progress(struct cli_scenario *cs, const struct world_tick *t, int stage,
 		     const char *text)
 {
@@ -136,14 +263,15 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 			fprintf(stderr, "iohandover %s: %6.2f s  %s\n", cs->cmd,
 				(double)t->ns / 1e9, text);
 			cs->last_line_ns = t->ns;
-		} else if (stage == cs->last_stage && stage % 3 != 1 &&
-			   t->ns - cs->last_line_ns >= PLAIN_EVERY_NS) {
+		} else if (t->ns - cs->last_line_ns >= CLI_PROGRESS_EVERY_NS) {
 			/* Long work (a large guest's first boot, a re-pin):
 			 * a line every few seconds that it still runs. */
 			fprintf(stderr, "iohandover %s: %6.2f s  still: %s\n",
 				cs->cmd, (double)t->ns / 1e9, text);
 			cs->last_line_ns = t->ns;
 		}
+		if (t->reports != cs->last_reports)
+			cs->last_line_ns = t->ns;
 		cs->last_reports = t->reports;
 		return;
 	}
@@ -152,14 +280,22 @@ static void progress(struct cli_scenario *cs, const struct world_tick *t, int st
 	    (stage == cs->last_stage && t->ns - cs->last_draw_ns < 100000000ull))
 		return;
 	cs->last_draw_ns = t->ns;
-	unsigned int total = 3 * cs->sc.updates + 2, width = 24;
+	/* The line fits the terminal: bar, time, then as much text as fits. */
+	struct winsize ws;
+	unsigned int cols = !ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) && ws.ws_col ?
+			    ws.ws_col : 80;
+	unsigned int total = 3 * cs->sc.updates + 2;
+	unsigned int width = cols >= 60 ? 24 : cols >= 30 ? cols - 30 + 4 : 4;
+	int room = (int)cols - (int)width - 12 - 1;
+	if (room < 0)
+		room = 0;
 	unsigned int fill = (unsigned int)((uint64_t)(stage + 1) * width / total);
 	char bar[32];
 	for (unsigned int i = 0; i < width; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[width] = '\0';
-	fprintf(stderr, "\r\033[K[%s] %5.1f s  %.90s", bar, (double)t->ns / 1e9,
-		text);
+	fprintf(stderr, "\r\033[K[%s] %5.1f s  %.*s", bar, (double)t->ns / 1e9,
+		room, text);
 	fflush(stderr);
 	cs->drawn = true;
 }
@@ -242,40 +378,16 @@ void cli_scenario_saved_blobs(const struct cli_scenario *cs, FILE *out)
 
 /*
  * Ctrl-C during a run: the terminal's SIGINT reaches the machine and the
- * kernels too (one process group) and ends them; the runner removes the
- * reports it had opened, so no half-written one is left, and dies of
- * the same signal.
+ * kernels too (one process group), and they die with the runner anyway
+ * (PR_SET_PDEATHSIG); the reports are still temporary files, which the
+ * runner's handler removes (catch_fatal_signals), so the old reports
+ * stay as they were.
  */
 static int scenario_run(struct cli_scenario *cs);
-static const char *volatile interrupted_json, *volatile interrupted_svg;
-
-static void on_interrupt(int sig)
-{
-	if (interrupted_json)
-		unlink(interrupted_json);
-	if (interrupted_svg)
-		unlink(interrupted_svg);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
 
 int cli_scenario_run(struct cli_scenario *cs)
 {
-	interrupted_json = cs->json ? cs->json_path : NULL;
-	interrupted_svg = cs->svg ? cs->svg_path : NULL;
-	struct sigaction sa = { .sa_handler = on_interrupt }, old_int, old_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, NULL, &old_int);
-	sigaction(SIGTERM, NULL, &old_term);
-	/* Not where the shell made it ignored (a background job). */
-	if (old_int.sa_handler != SIG_IGN)
-		sigaction(SIGINT, &sa, NULL);
-	if (old_term.sa_handler != SIG_IGN)
-		sigaction(SIGTERM, &sa, NULL);
-	int rc = scenario_run(cs);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	return rc;
+	return scenario_run(cs);
 }
 
 static int scenario_run(struct cli_scenario *cs)
@@ -302,26 +414,19 @@ int cli_scenario_write_reports(struct cli_scenario *cs)
 {
 	int rc = CLI_OK;
 	if (cs->json) {
-		if (cli_report_json(cs, cs->json) || ferror(cs->json))
-			rc = CLI_INTERNAL;
-		if (fclose(cs->json))
-			rc = CLI_INTERNAL;
-		cs->json = NULL;
-		if (rc)
+		bool ok = !cli_report_json(cs, cs->json) && !ferror(cs->json);
+		if (commit_report(&cs->json, tmp_json, cs->json_path, ok)) {
 			cli_err(cs->cmd, "%s: writing '%s' failed", cs->json_opt,
 				cs->json_path);
+			rc = CLI_INTERNAL;
+		}
 	}
 	if (cs->svg) {
-		int src = CLI_OK;
-		if (cli_report_svg(cs, cs->svg) || ferror(cs->svg))
-			src = CLI_INTERNAL;
-		if (fclose(cs->svg))
-			src = CLI_INTERNAL;
-		cs->svg = NULL;
-		if (src) {
+		bool ok = !cli_report_svg(cs, cs->svg) && !ferror(cs->svg);
+		if (commit_report(&cs->svg, tmp_svg, cs->svg_path, ok)) {
 			cli_err(cs->cmd, "%s: writing '%s' failed", cs->svg_opt,
 				cs->svg_path);
-			rc = src;
+			rc = CLI_INTERNAL;
 		}
 	}
 	return rc;
@@ -334,16 +439,9 @@ int cli_scenario_exit(const struct cli_scenario *cs)
 
 void cli_scenario_free(struct cli_scenario *cs)
 {
-	/* Opened but never written (the run failed): leave nothing behind. */
-	if (cs->json) {
-		fclose(cs->json);
-		unlink(cs->json_path);
-	}
-	if (cs->svg) {
-		fclose(cs->svg);
-		unlink(cs->svg_path);
-	}
-	cs->json = cs->svg = NULL;
+	/* Opened but never written (the run failed): leave the old files. */
+	drop_report(&cs->json, tmp_json);
+	drop_report(&cs->svg, tmp_svg);
 	free(cs->samples);
 	cs->samples = NULL;
 	world_result_free(&cs->res);
@@ -396,14 +494,28 @@ static const char *what_happened(const char *strategy, bool naive)
 		return "the new kernel replayed the mappings, checked the "
 		       "preserved table holds exactly them, and owns it again";
 	if (!strcmp(strategy, "stop-the-world"))
-		return "guest and DMA stopped for the whole update; tables torn "
-		       "down and rebuilt";
+		return "guest and DMA stopped from the freeze (after preserve) "
+		       "until the rebuilt tables were\n  switched to and the old "
+		       "ones freed";
 	if (naive)
 		return "the new kernel rebuilt the table with its own defaults "
 		       "and switched to it without reconciling the layout";
 	return "the new kernel rebuilt the table with the old one's features, "
 	       "matched it to the\n  preserved layout (split/join where it "
 	       "differed), switched every device to it\n  and freed the old table";
+}
+
+/*
+ * Whether phase p runs inside the guest blackout (lu/outgoing.c pauses
+ * the guest after preserve; lu/boot.c resumes it after guest_resume, or
+ * for stop-the-world after the tables were rebuilt, switched and freed,
+ * before finish).
+ */
+bool cli_phase_paused(bool stop_the_world, unsigned int p)
+{
+	if (stop_the_world)
+		return p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_FREE;
+	return p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME;
 }
 
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
@@ -453,12 +565,12 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 			u->strategy, u->ok ? "ok" : "FAILED");
 		fprintf(out, "  %s\n", what_happened(u->strategy, sc->naive));
 		fprintf(out, "  guest blackout      %12s\n", buf);
+		bool stw = !strcmp(u->strategy, "stop-the-world");
 		for (unsigned int p = 0; p < LU_NR_PHASES; p++) {
 			cli_fmt_us(buf, sizeof(buf), u->phases_us[p]);
 			fprintf(out, "  %-19s %12s%s\n", lu_phase_name((enum lu_phase)p),
-				buf, !strcmp(u->strategy, "stop-the-world") ||
-				(p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME) ?
-				"  (guest paused)" : "");
+				buf, cli_phase_paused(stw, p) ? stw ?
+				"  (guest and DMA stopped)" : "  (guest paused)" : "");
 		}
 		cli_fmt_bytes(buf, sizeof(buf), u->extra_table_bytes);
 		fprintf(out, "  extra table memory  %12s\n", buf);

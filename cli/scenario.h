@@ -51,6 +51,11 @@ struct cli_scenario {
 };
 
 void cli_scenario_init(struct cli_scenario *cs, const char *cmd);
+/* "-": standard output (or input). */
+bool cli_is_stdio(const char *path);
+/* Where the summary goes: stdout, or stderr when a report is written to
+ * stdout. */
+FILE *cli_scenario_human_out(const struct cli_scenario *cs);
 /* Open the report files now, so an unwritable path fails before the run
  * (message names the option); CLI_OK or CLI_USAGE. */
 int cli_scenario_open_reports(struct cli_scenario *cs);
@@ -65,6 +70,8 @@ int cli_scenario_run(struct cli_scenario *cs);
 int cli_scenario_write_reports(struct cli_scenario *cs);
 /* Verdict, DMA counters, phase timings and blackout, for people. */
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out);
+/* Phase p (enum lu_phase) runs while the guest is paused. */
+bool cli_phase_paused(bool stop_the_world, unsigned int p);
 /* CLI_OK if hitless, else CLI_NOT_HITLESS. */
 int cli_scenario_exit(const struct cli_scenario *cs);
 void cli_scenario_free(struct cli_scenario *cs);

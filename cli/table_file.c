@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 
 /* ---- table memory ------------------------------------------------------ */
@@ -239,7 +240,12 @@ static int read_leaves(FILE *f, const char *path, struct cli_dump *d,
 		if (ll && line[ll - 1] == '\n')
 			line[--ll] = '\0';
 		else if (!feof(f)) {
-			err = fail(msg, len, -EINVAL, "%s:%u: line too long", path, lineno);
+			err = fail(msg, len, -EINVAL, lineno == 1 ?
+				   "%s:%u: not a table dump (no text line "
+				   "'" CLI_DUMP_MAGIC " N' at the start: a "
+				   "binary file?)" :
+				   "%s:%u: line longer than 255 characters",
+				   path, lineno);
 			break;
 		}
 		if (lineno == 1) {
@@ -355,6 +361,10 @@ static int read_leaves(FILE *f, const char *path, struct cli_dump *d,
 int cli_dump_read(const char *path, struct cli_dump *d, char *msg, size_t len)
 {
 	memset(d, 0, sizeof(*d));
+	struct stat st;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return fail(msg, len, -EISDIR, "%s: is a directory, not a table dump",
+			    path);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return fail(msg, len, -errno, "%s: %s", path, strerror(errno));

@@ -5,7 +5,24 @@
 set -euo pipefail
 
 pkgs=(gcc make pkg-config libcmocka-dev libfdt-dev device-tree-compiler clang
-	libclang-rt-dev spin valgrind)
+	libclang-rt-dev spin valgrind man-db groff-base)
+# Used by tests when present, skipped with a message when not (the JSON
+# Schema check, the SVG renders in headless Chromium): installed
+# as root if the archive has them, never a reason to fail.
+optional=(python3-jsonschema chromium)
+
+if [ "$(id -u)" -eq 0 ]; then
+	want=()
+	for p in "${optional[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			want+=("$p")
+	done
+	if [ ${#want[@]} -gt 0 ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null 2>&1 ||
+			echo "deps: optional ${want[*]} not installed; tests that need it skip" >&2
+	fi
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -637,6 +637,144 @@ static struct run_result run_vtd(unsigned int va_bits, uint64_t seed,
 	return res;
 }
 
+/*
+ * The switch on QEMU: edu's context entry moves from table A to table B
+ * (the same intent built again by pt, other pages) while edu keeps
+ * DMAing, the way a hitless replace does it on VT-d legacy mode: one
+ * 64-bit store of the context entry's low half (same domain id), then,
+ * through the invalidation queue, a device-selective context-cache
+ * invalidation, a domain-selective IOTLB invalidation and a wait
+ * descriptor whose status write the test polls; then A's pages are
+ * poisoned (every entry points at a trap page). Variants: SW_SAFE must
+ * see no mismatch; SW_NO_INVAL (no invalidation at all) and
+ * SW_FREE_FIRST (poison before invalidating) must show the stale
+ * context entry QEMU caches, as mismatches.
+ */
+enum sw_variant { SW_SAFE, SW_NO_INVAL, SW_FREE_FIRST };
+static const char *const sw_name[] = { "safe", "no invalidation",
+				       "poison before invalidation" };
+
+#define IQ_PA 0x102000ull
+#define STATUS_PA 0x105000ull
+#define TRAP_PA 0x106000ull
+#define R_IQH 0x80
+#define R_IQT 0x88
+#define R_IQA 0x90
+#define GCMD_QIE (1u << 26)
+
+static unsigned int iq_tail;
+
+static void qi_enable(struct rig *r)
+{
+	iq_tail = 0;
+	qt_writeq(&r->q, DMAR + R_IQT, 0);
+	qt_writeq(&r->q, DMAR + R_IQA, IQ_PA);   /* 256 128-bit descriptors */
+	qt_writel(&r->q, DMAR + R_GCMD, GCMD_TE | GCMD_QIE);
+	wait_gsts(r, GCMD_QIE, true);
+}
+
+static void qi_push(struct rig *r, uint64_t lo, uint64_t hi)
+{
+	put64(r, IQ_PA + iq_tail * 16, lo);
+	put64(r, IQ_PA + iq_tail * 16 + 8, hi);
+	iq_tail = (iq_tail + 1) % 256;
+}
+
+/* Submit what was pushed plus a wait descriptor; poll its status write. */
+static void qi_sync(struct rig *r)
+{
+	static uint32_t seq;
+	uint32_t want = ++seq;
+	qi_push(r, 0x5 | 1u << 5 | (uint64_t)want << 32, STATUS_PA);
+	qt_writeq(&r->q, DMAR + R_IQT, (uint64_t)iq_tail << 4);
+	for (int i = 0; i < 10000; i++) {
+		uint32_t got;
+		memcpy(&got, r->q.ram + STATUS_PA, 4);
+		if (got == want) {
+			memcpy(r->shadow + STATUS_PA, &got, 4);
+			return;
+		}
+		qt_readl(&r->q, DMAR + R_IQH);
+	}
+	fail_msg("invalidation wait never completed (FSTS %#x)",
+		 qt_readl(&r->q, DMAR + R_FSTS));
+}
+
+static void poison(struct rig *r, uint64_t from, uint64_t to)
+{
+	for (uint64_t pa = from; pa < to; pa += 8)
+		put64(r, pa, TRAP_PA | 3);
+}
+
+static struct run_result run_switch(enum sw_variant v, uint64_t seed,
+				    unsigned int ranges)
+{
+	static struct rig r;
+	struct pt_table a, b;
+	struct pt_cfg cfg = { .fmt = PT_FMT_VTD_SS, .va_bits = 48,
+			      .oa_bits = 48 };
+	struct range *rs = calloc(ranges, sizeof(*rs));
+	rig_start(&r, seed);
+	assert_int_equal(pt_init(&a, &cfg, &pool_ops, &r), 0);
+	unsigned int n = build_intent(&r, &a, rs, ranges);
+	uint64_t a_end = r.pool_next;
+	r.rng = seed;
+	assert_int_equal(pt_init(&b, &cfg, &pool_ops, &r), 0);
+	assert_int_equal(build_intent(&r, &b, rs, ranges), n);
+	struct expect *ex = calloc((size_t)n * (3 * 5 + 3) + 8, sizeof(*ex));
+	unsigned int nex = plan(&r, &b, rs, n, 3, ex), k = 0;
+	for (unsigned int i = 0; i < nex; i++)   /* RO words need a flush */
+		if (ex[i].hole || ex[i].writable)
+			ex[k++] = ex[i];
+	nex = k;
+	memcpy(r.shadow + POOL_PA, r.q.ram + POOL_PA, POOL_END - POOL_PA);
+	load_table(&r, &a);
+	qi_enable(&r);
+	/* Warm QEMU's context cache and IOTLB with the first half. */
+	for (unsigned int i = 0; i < nex / 2; i++)
+		check_one(&r, &ex[i]);
+	unsigned long before = r.mismatches;
+	unsigned int i = nex / 2;
+	/* One 64-bit store: B's root, present; domain id and width stay. */
+	put64(&r, CTX_PA + EDU_DEVFN * 16, b.top_pa | 1);
+	check_one(&r, &ex[i++ % nex]);
+	if (v == SW_FREE_FIRST) {
+		poison(&r, POOL_PA, a_end);
+		for (unsigned int j = 0; j < 8; j++)
+			check_one(&r, &ex[i++ % nex]);
+	}
+	if (v != SW_NO_INVAL) {
+		qi_push(&r, 0x1 | 3u << 4 | 1u << 16 | (uint64_t)EDU_DEVFN << 32, 0);
+		qi_sync(&r);
+		check_one(&r, &ex[i++ % nex]);
+		qi_push(&r, 0x2 | 2u << 4 | 1u << 16, 0);
+		qi_sync(&r);
+	}
+	if (v != SW_FREE_FIRST)
+		poison(&r, POOL_PA, a_end);
+	/* Everything, the warm half included, after the old pages are gone. */
+	for (unsigned int j = 0; j < nex; j++)
+		check_one(&r, &ex[j]);
+	compare_ram(&r);
+	struct run_result res = {
+		.dma = r.dma, .checks = nex, .mismatches = r.mismatches,
+		.writes_ok = r.writes_ok, .reads_ok = r.reads_ok,
+		.faults_ok = r.faults_ok,
+	};
+	printf("  switch A -> B (%s), seed %#" PRIx64 ": %u ranges, %" PRIu64
+	       " + %" PRIu64 " table pages, %lu DMAs: %lu writes and %lu reads "
+	       "landed, %lu faults as expected, %lu mismatches (%lu before the switch)\n",
+	       sw_name[v], seed, n, a.nr_tables, b.nr_tables, r.dma,
+	       r.writes_ok, r.reads_ok, r.faults_ok, r.mismatches, before);
+	assert_int_equal(before, 0);
+	/* A's pages are poison now: they go with the pool, not pt_deinit. */
+	pt_deinit(&b);
+	rig_stop(&r);
+	free(ex);
+	free(rs);
+	return res;
+}
+
 static const char *qemu_or_skip(void)
 {
 	const char *qemu = qt_find_qemu("x86_64");
@@ -689,6 +827,33 @@ static void test_vtd_negative_control(void **state)
 	assert_true(res.mismatches > 0);
 }
 
+static void test_vtd_switch(void **state)
+{
+	(void)state;
+	qemu_or_skip();
+	unsigned int runs = full_run() ? 3 : 1;
+	for (unsigned int i = 0; i < runs; i++) {
+		struct run_result res = run_switch(SW_SAFE, base_seed() + 50 + i,
+						   full_run() ? 32 : 12);
+		total_dma += res.dma;
+		assert_int_equal(res.mismatches, 0);
+		assert_true(res.writes_ok > 0 && res.faults_ok > 0);
+	}
+}
+
+/* The unsafe switches must show QEMU's stale context entry. */
+static void test_vtd_switch_unsafe(void **state)
+{
+	(void)state;
+	qemu_or_skip();
+	struct run_result res = run_switch(SW_NO_INVAL, base_seed() + 60, 12);
+	total_dma += res.dma;
+	assert_true(res.mismatches > 0);
+	res = run_switch(SW_FREE_FIRST, base_seed() + 61, 12);
+	total_dma += res.dma;
+	assert_true(res.mismatches > 0);
+}
+
 static int report(void **state)
 {
 	(void)state;
@@ -701,6 +866,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vtd_conformance),
 		cmocka_unit_test(test_vtd_negative_control),
+		cmocka_unit_test(test_vtd_switch),
+		cmocka_unit_test(test_vtd_switch_unsafe),
 	};
 	return cmocka_run_group_tests(tests, NULL, report);
 }

@@ -779,8 +779,10 @@ static const char *qemu_or_skip(void)
 {
 	const char *qemu = qt_find_qemu("x86_64");
 	if (!qemu) {
-		printf("  qemu-system-x86_64 not installed: skipped "
-		       "(apt-get install qemu-system-x86, or make deps as root)\n");
+		printf("  no qemu-system-x86_64 %s%s: skipped "
+		       "(apt-get install qemu-system-x86, or make deps as root)\n",
+		       getenv("IOH_QEMU_DIR") ? "in IOH_QEMU_DIR=" : "on PATH",
+		       getenv("IOH_QEMU_DIR") ? getenv("IOH_QEMU_DIR") : "");
 		skip();
 	}
 	return qemu;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,6 +153,8 @@ int qt_start(struct qtest *q, const char *binary, uint64_t ram_size,
 		return -1;
 	}
 	if (pid == 0) {
+		/* QEMU does not exit when its qtest pipe closes: die with us. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		close(in[0]);

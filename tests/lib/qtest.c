@@ -53,15 +53,25 @@ const char *qt_qemu_version(const char *binary)
 	return line;
 }
 
-/* 64 KiB of BIOS whose reset vector (0xffff0) is cli; hlt; jmp back. */
-static int write_firmware(const char *path)
+/*
+ * 64 KiB of firmware that only halts: for x86 a BIOS whose reset vector
+ * (0xffff0) is cli; hlt; jmp back; for ARM (virt starts at 0, in flash)
+ * wfi; b back.
+ */
+static int write_firmware(const char *path, enum qt_arch arch)
 {
 	static uint8_t fw[65536];
 	memset(fw, 0, sizeof(fw));
-	fw[0xfff0] = 0xfa;   /* cli */
-	fw[0xfff1] = 0xf4;   /* hlt */
-	fw[0xfff2] = 0xeb;   /* jmp -3 (to the hlt) */
-	fw[0xfff3] = 0xfd;
+	if (arch == QT_ARM) {
+		static const uint8_t arm[8] = { 0x7f, 0x20, 0x03, 0xd5,   /* wfi */
+						0xff, 0xff, 0xff, 0x17 }; /* b .-4 */
+		memcpy(fw, arm, sizeof(arm));
+	} else {
+		fw[0xfff0] = 0xfa;   /* cli */
+		fw[0xfff1] = 0xf4;   /* hlt */
+		fw[0xfff2] = 0xeb;   /* jmp -3 (to the hlt) */
+		fw[0xfff3] = 0xfd;
+	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		return -1;
@@ -72,6 +82,12 @@ static int write_firmware(const char *path)
 
 int qt_start(struct qtest *q, const char *binary, uint64_t ram_size,
 	     const char *const *args)
+{
+	return qt_start_arch(q, binary, ram_size, args, QT_X86);
+}
+
+int qt_start_arch(struct qtest *q, const char *binary, uint64_t ram_size,
+		  const char *const *args, enum qt_arch arch)
 {
 	memset(q, 0, sizeof(*q));
 	q->pid = -1;
@@ -87,7 +103,7 @@ int qt_start(struct qtest *q, const char *binary, uint64_t ram_size,
 	char fw[128], ram[128], obj[256], mem[64];
 	snprintf(fw, sizeof(fw), "%s/fw.bin", q->dir);
 	snprintf(ram, sizeof(ram), "%s/ram", q->dir);
-	if (write_firmware(fw)) {
+	if (write_firmware(fw, arch)) {
 		perror("qtest: firmware");
 		return -1;
 	}

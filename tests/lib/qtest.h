@@ -42,6 +42,10 @@ const char *qt_qemu_version(const char *binary);
  */
 int qt_start(struct qtest *q, const char *binary, uint64_t ram_size,
 	     const char *const *args);
+/* The same for another CPU: its halting firmware differs. */
+enum qt_arch { QT_X86, QT_ARM };
+int qt_start_arch(struct qtest *q, const char *binary, uint64_t ram_size,
+		  const char *const *args, enum qt_arch arch);
 void qt_stop(struct qtest *q);
 
 /* MMIO and port I/O; a protocol error aborts the test (message). */

@@ -5,7 +5,9 @@
  * event queues), with edu doing the DMA: the checks of test_qemu_vtd.c
  * (first, last and a random word of sampled leaves, holes, read-only
  * writes, the whole of RAM compared at the end, a negative control),
- * faults read from the event queue. Skips without qemu-system-aarch64.
+ * faults read from the event queue; and the switch (TTB0 replaced under
+ * DMA, CFGI_CD and TLBI_NH_ASID, old pages poisoned) with its two unsafe
+ * variants. Skips without qemu-system-aarch64.
  * guest PA = 0x40000000 + offset in the RAM file.
  */
 #include <inttypes.h>
@@ -633,6 +635,86 @@ static struct run_result run_smmu(unsigned int va_bits, uint64_t seed,
 	return res;
 }
 
+/*
+ * The switch on QEMU's SMMUv3: the context descriptor's TTB0 moves from
+ * table A to table B (the same intent built again) with one 64-bit store
+ * while edu keeps DMAing, then CFGI_CD (stream 0x18, SSID 0, leaf) and
+ * TLBI_NH_ASID (ASID 1) through the command queue, each with CMD_SYNC;
+ * then A's pages are poisoned. SW_SAFE must see no mismatch;
+ * SW_NO_INVAL and SW_FREE_FIRST must show QEMU's cached configuration
+ * walking the poisoned pages.
+ */
+enum sw_variant { SW_SAFE, SW_NO_INVAL, SW_FREE_FIRST };
+static const char *const sw_name[] = { "safe", "no invalidation",
+				       "poison before invalidation" };
+#define TRAP_PA (RAM_BASE + 0x106000ull)
+
+static void poison(struct rig *r, uint64_t from, uint64_t to)
+{
+	/* A page descriptor at every level: valid, table/page, AF. */
+	for (uint64_t pa = from; pa < to; pa += 8)
+		put64(r, pa, TRAP_PA | 3 | 1u << 10);
+}
+
+static struct run_result run_switch(enum sw_variant v, uint64_t seed,
+				    unsigned int ranges)
+{
+	static struct rig r;
+	struct pt_table a, b;
+	struct pt_cfg cfg = { .fmt = PT_FMT_ARM_S1, .va_bits = 48,
+			      .oa_bits = 44 };
+	struct range *rs = calloc(ranges, sizeof(*rs));
+	rig_start(&r, seed);
+	assert_int_equal(pt_init(&a, &cfg, &pool_ops, &r), 0);
+	unsigned int n = build_intent(&r, &a, rs, ranges);
+	uint64_t a_end = r.pool_next;
+	r.rng = seed;
+	assert_int_equal(pt_init(&b, &cfg, &pool_ops, &r), 0);
+	assert_int_equal(build_intent(&r, &b, rs, ranges), n);
+	struct expect *ex = calloc((size_t)n * (3 * 5 + 3) + 8, sizeof(*ex));
+	unsigned int nex = plan(&r, &b, rs, n, 3, ex);
+	memcpy(r.shadow + OFF(POOL_PA), r.q.ram + OFF(POOL_PA), POOL_END - POOL_PA);
+	load_table(&r, &a);
+	for (unsigned int i = 0; i < nex / 2; i++)
+		check_one(&r, &ex[i]);
+	unsigned long before = r.mismatches;
+	unsigned int i = nex / 2;
+	put64(&r, CD_PA + 8, b.top_pa);   /* TTB0 */
+	check_one(&r, &ex[i++ % nex]);
+	if (v == SW_FREE_FIRST) {
+		poison(&r, POOL_PA, a_end);
+		for (unsigned int j = 0; j < 8; j++)
+			check_one(&r, &ex[i++ % nex]);
+	}
+	if (v != SW_NO_INVAL) {
+		cmdq(&r, 0x5 | (uint64_t)EDU_DEVFN << 32, 1);   /* CFGI_CD */
+		check_one(&r, &ex[i++ % nex]);
+		cmdq(&r, 0x11 | 1ull << 48, 0);                /* TLBI_NH_ASID */
+	}
+	if (v != SW_FREE_FIRST)
+		poison(&r, POOL_PA, a_end);
+	for (unsigned int j = 0; j < nex; j++)
+		check_one(&r, &ex[j]);
+	compare_ram(&r);
+	struct run_result res = {
+		.dma = r.dma, .checks = nex, .mismatches = r.mismatches,
+		.writes_ok = r.writes_ok, .reads_ok = r.reads_ok,
+		.faults_ok = r.faults_ok,
+	};
+	printf("  switch A -> B (%s), seed %#" PRIx64 ": %u ranges, %" PRIu64
+	       " + %" PRIu64 " table pages, %lu DMAs: %lu writes and %lu reads "
+	       "landed, %lu faults as expected, %lu mismatches (%lu before the switch)\n",
+	       sw_name[v], seed, n, a.nr_tables, b.nr_tables, r.dma,
+	       r.writes_ok, r.reads_ok, r.faults_ok, r.mismatches, before);
+	assert_int_equal(before, 0);
+	/* A's pages are poison now: they go with the pool, not pt_deinit. */
+	pt_deinit(&b);
+	rig_stop(&r);
+	free(ex);
+	free(rs);
+	return res;
+}
+
 static const char *qemu_or_skip(void)
 {
 	const char *qemu = qt_find_qemu("aarch64");
@@ -687,6 +769,33 @@ static void test_smmu_negative_control(void **state)
 	assert_true(res.mismatches > 0);
 }
 
+static void test_smmu_switch(void **state)
+{
+	(void)state;
+	qemu_or_skip();
+	unsigned int runs = full_run() ? 3 : 1;
+	for (unsigned int i = 0; i < runs; i++) {
+		struct run_result res = run_switch(SW_SAFE, base_seed() + 50 + i,
+						   full_run() ? 32 : 12);
+		total_dma += res.dma;
+		assert_int_equal(res.mismatches, 0);
+		assert_true(res.writes_ok > 0 && res.faults_ok > 0);
+	}
+}
+
+/* The unsafe switches must show QEMU's stale configuration. */
+static void test_smmu_switch_unsafe(void **state)
+{
+	(void)state;
+	qemu_or_skip();
+	struct run_result res = run_switch(SW_NO_INVAL, base_seed() + 60, 12);
+	total_dma += res.dma;
+	assert_true(res.mismatches > 0);
+	res = run_switch(SW_FREE_FIRST, base_seed() + 61, 12);
+	total_dma += res.dma;
+	assert_true(res.mismatches > 0);
+}
+
 static int report(void **state)
 {
 	(void)state;
@@ -699,6 +808,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_smmu_conformance),
 		cmocka_unit_test(test_smmu_negative_control),
+		cmocka_unit_test(test_smmu_switch),
+		cmocka_unit_test(test_smmu_switch_unsafe),
 	};
 	return cmocka_run_group_tests(tests, NULL, report);
 }

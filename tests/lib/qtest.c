@@ -200,6 +200,12 @@ int qt_start_arch(struct qtest *q, const char *binary, uint64_t ram_size,
 		fprintf(stderr, "qtest: %s did not start\n", binary);
 		return -1;
 	}
+	/* QEMU holds its RAM file and firmware now: nothing left behind even
+	 * if the test dies (the RAM stays reachable through ram_fd). */
+	unlink(fw);
+	unlink(ram);
+	rmdir(q->dir);
+	q->dir[0] = 0;
 	return 0;
 }
 

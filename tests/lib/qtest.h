@@ -20,7 +20,7 @@ struct qtest {
 	FILE *from;          /* QEMU's stdout */
 	uint8_t *ram;        /* guest RAM, shared with QEMU */
 	uint64_t ram_size;
-	char dir[64];        /* temporary folder: firmware, RAM file */
+	char dir[64];        /* temporary folder: firmware, RAM file (removed once QEMU is up) */
 	uint64_t cmds;       /* qtest commands sent */
 	int ram_fd;          /* the RAM file (lseek SEEK_DATA finds what was written) */
 };

@@ -87,6 +87,7 @@ struct rig {
 	uint32_t cmdq_prod, evtq_cons;
 	uint64_t rng;
 	unsigned long dma, writes_ok, reads_ok, faults_ok, mismatches;
+	bool bad_on_purpose;     /* negative control or unsafe switch */
 	unsigned long fault_reason[256];
 };
 
@@ -322,7 +323,8 @@ static void mismatch(struct rig *r, const char *fmt, ...)
 	va_list ap;
 	if (r->mismatches++ < 8) {
 		va_start(ap, fmt);
-		fprintf(stderr, "  mismatch: ");
+		fprintf(stderr, r->bad_on_purpose ? "  mismatch (wanted): " :
+						     "  mismatch: ");
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 		va_end(ap);
@@ -578,6 +580,7 @@ static struct run_result run_smmu(unsigned int va_bits, uint64_t seed,
 	unsigned int nex = plan(&r, &t, rs, n, leaves, ex);
 	/* The tables pt wrote are RAM content the test expects. */
 	memcpy(r.shadow + OFF(POOL_PA), r.q.ram + OFF(POOL_PA), POOL_END - POOL_PA);
+	r.bad_on_purpose = flip_bit >= 0;
 	if (flip_bit >= 0) {
 		for (unsigned int i = 0; i < nex; i++) {
 			if (ex[i].hole || !ex[i].writable)
@@ -677,6 +680,7 @@ static struct run_result run_switch(enum sw_variant v, uint64_t seed,
 	load_table(&r, &a);
 	for (unsigned int i = 0; i < nex / 2; i++)
 		check_one(&r, &ex[i]);
+	r.bad_on_purpose = v != SW_SAFE;
 	unsigned long before = r.mismatches;
 	unsigned int i = nex / 2;
 	put64(&r, CD_PA + 8, b.top_pa);   /* TTB0 */

@@ -103,6 +103,7 @@ struct rig {
 	uint64_t rng;
 	/* counts */
 	unsigned long dma, writes_ok, reads_ok, faults_ok, mismatches;
+	bool bad_on_purpose;     /* negative control or unsafe switch */
 	unsigned long fault_reason[256];
 };
 
@@ -318,7 +319,8 @@ static void mismatch(struct rig *r, const char *fmt, ...)
 	va_list ap;
 	if (r->mismatches++ < 8) {
 		va_start(ap, fmt);
-		fprintf(stderr, "  mismatch: ");
+		fprintf(stderr, r->bad_on_purpose ? "  mismatch (wanted): " :
+						     "  mismatch: ");
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 		va_end(ap);
@@ -583,6 +585,7 @@ static struct run_result run_vtd(unsigned int va_bits, uint64_t seed,
 	unsigned int nex = plan(&r, &t, rs, n, leaves, ex);
 	/* The tables pt wrote are RAM content the test expects. */
 	memcpy(r.shadow + POOL_PA, r.q.ram + POOL_PA, POOL_END - POOL_PA);
+	r.bad_on_purpose = flip_bit >= 0;
 	if (flip_bit >= 0) {
 		for (unsigned int i = 0; i < nex; i++) {
 			if (ex[i].hole || !ex[i].writable)
@@ -733,6 +736,7 @@ static struct run_result run_switch(enum sw_variant v, uint64_t seed,
 	/* Warm QEMU's context cache and IOTLB with the first half. */
 	for (unsigned int i = 0; i < nex / 2; i++)
 		check_one(&r, &ex[i]);
+	r.bad_on_purpose = v != SW_SAFE;
 	unsigned long before = r.mismatches;
 	unsigned int i = nex / 2;
 	/* One 64-bit store: B's root, present; domain id and width stay. */

@@ -91,9 +91,9 @@ int qt_start_arch(struct qtest *q, const char *binary, uint64_t ram_size,
 {
 	memset(q, 0, sizeof(*q));
 	q->pid = -1;
-	snprintf(q->dir, sizeof(q->dir), "/dev/shm/ioh-qtest-XXXXXX");
+	snprintf(q->dir, sizeof(q->dir), "/dev/shm/qemu-qtest-XXXXXX");
 	if (!mkdtemp(q->dir)) {
-		snprintf(q->dir, sizeof(q->dir), "/tmp/ioh-qtest-XXXXXX");
+		snprintf(q->dir, sizeof(q->dir), "/tmp/qemu-qtest-XXXXXX");
 		if (!mkdtemp(q->dir)) {
 			perror("qtest: mkdtemp");
 			q->dir[0] = 0;

@@ -13,6 +13,8 @@
 #   make install    PREFIX=/usr/local DESTDIR=: binary, man pages, bash
 #                   completion, pt/ as libiohpt.a + iohpt.pc, docs
 #   make uninstall  the same files removed
+#   make qemu-check the QEMU tests at full length (QEMU as a second machine,
+#                   docs/testing.md; make check runs their short version)
 #
 # Every part (pt ioh tsrc abi hw kho iommufd lu world) is one folder of .c
 # files; each tests/test_*.c is one cmocka program; each bench/*.c one
@@ -90,7 +92,7 @@ endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
 .PHONY: install uninstall install-check man-check
-.PHONY: coverage all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak $(addprefix build-,$(VARIANTS))
+.PHONY: coverage all deps check test bench demo clean fuzz fuzz-short freestanding-check standalone-check layering-check protocol-check valgrind-check soak qemu-check $(addprefix build-,$(VARIANTS))
 .SECONDARY:
 
 all: build-rel
@@ -126,6 +128,14 @@ layering-check:
 # protocol must verify, every broken variant must be caught.
 protocol-check:
 	@bash proto/run.sh
+
+# QEMU as a second machine (docs/testing.md "QEMU"): the QEMU tests at
+# full length (IOH_QEMU_FULL=1), release build. make check runs them short
+# with the other tests; without QEMU they skip with a message.
+QEMU_TESTS = $(filter build/rel/tests/test_qemu_%,$(TESTS_rel))
+qemu-check: deps
+	$(MAKE) $(QEMU_TESTS)
+	@IOH_QEMU_FULL=1 bash scripts/run-tests.sh $(QEMU_TESTS)
 
 # Under TSan only what runs threads over shared memory: the machine model
 # tests and the live update scenarios (whose kernels are build/tsan's

@@ -213,7 +213,31 @@ static void axis(struct tl *t, const struct view *v, double y0, double y1,
 		 double ylab)
 {
 	FILE *f = t->f;
-	double step = nice_step(v->t1 - v->t0);
+	double range = v->t1 - v->t0;
+	double step = nice_step(range);
+	/*
+	 * Labels never touch: widen the step (1, 2, 5, 10, ...) until the
+	 * distance between ticks exceeds the widest label (its box as
+	 * text_box measures it, 11 px tick font) plus a gap.
+	 */
+	for (int guard = 0; range > 0 && guard < 64; guard++) {
+		char a[32], b[32];
+		fmt_ms(a, sizeof(a), v->t1);
+		fmt_ms(b, sizeof(b), step);
+		size_t chars = strlen(a) > strlen(b) ? strlen(a) : strlen(b);
+		/* "100.0 ms" can be wider than both ends' labels. */
+		if (chars < 8)
+			chars = 8;
+		double need = (double)chars * 11 * 0.62 + 6;
+		if (step / range * v->w >= need)
+			break;
+		double m = step;
+		while (m >= 10)
+			m /= 10;
+		while (m < 1)
+			m *= 10;
+		step *= m < 1.5 ? 2 : m < 3 ? 2.5 : 2;
+	}
 	double first = step * (double)(uint64_t)(v->t0 / step);
 	if (first < v->t0)
 		first += step;

@@ -304,7 +304,6 @@ static int cmd_dump(int argc, char **argv)
 			va_bits);
 		return CLI_USAGE;
 	}
-	FILE *rf = NULL;
 	bool raw_stdout = raw && !strcmp(raw, "-");
 	if (raw_stdout && json) {
 		cli_err(CMD, "--json and --raw - both write to standard output "
@@ -312,28 +311,17 @@ static int cmd_dump(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	/* Written beside FILE and renamed over it once complete. */
-	char raw_tmp[4200] = "";
-	if (raw && !raw_stdout) {
-		int fd = -1;
-		if ((size_t)snprintf(raw_tmp, sizeof(raw_tmp), "%s.tmp.XXXXXX", raw) <
-		    sizeof(raw_tmp))
-			fd = mkstemp(raw_tmp);
-		if (fd < 0 || !(rf = fdopen(fd, "w"))) {
-			cli_err(CMD, "--raw: cannot write '%s': %s", raw, strerror(errno));
-			if (fd >= 0) {
-				close(fd);
-				unlink(raw_tmp);
-			}
+	struct cli_outfile ro = { 0 };
+	if (raw) {
+		int oerr = cli_outfile_open(&ro, raw);
+		if (oerr) {
+			cli_err(CMD, "--raw: cannot write '%s': %s", raw,
+				strerror(-oerr));
 			return CLI_USAGE;
 		}
-		mode_t um = umask(0);
-		umask(um);
-		fchmod(fd, 0666 & ~um);
 	}
-	if (raw_stdout) {
-		rf = stdout;
+	if (raw_stdout)
 		tree = false;
-	}
 
 	static struct guest g;
 	struct cli_ptmem mem = { 0 };
@@ -364,15 +352,11 @@ static int cmd_dump(int argc, char **argv)
 	snprintf(comment, sizeof(comment), "built by iohandover dump: profile %s "
 		 "(%s), guest %" PRIu64 " bytes, folio mix %s", prof->name,
 		 prof->summary, size, mix_spec);
-	if (rf && (cli_dump_write(rf, &t, fmt, comment) ||
-		   (rf != stdout && fclose(rf)) ||
-		   (raw_tmp[0] && rename(raw_tmp, raw)))) {
-		rf = NULL;
+	if (ro.f && (cli_dump_write(ro.f, &t, fmt, comment) ||
+		     cli_outfile_commit(&ro))) {
 		cli_err(CMD, "--raw: writing '%s' failed", raw);
 		goto out;
 	}
-	rf = NULL;
-	raw_tmp[0] = '\0';
 	if (json) {
 		dump_json(&t, fmt, comment);
 	} else if (tree) {
@@ -382,10 +366,7 @@ static int cmd_dump(int argc, char **argv)
 	}
 	rc = CLI_OK;
 out:
-	if (rf && rf != stdout)
-		fclose(rf);
-	if (raw_tmp[0])
-		unlink(raw_tmp);
+	cli_outfile_abort(&ro);
 	if (t.fmt)
 		pt_deinit(&t);
 	cli_ptmem_destroy(&mem);

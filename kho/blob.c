@@ -668,6 +668,16 @@ int kho_blob_validate(const void *fdt, size_t size, uint64_t ram_size,
 			 fdt_totalsize(fdt), size);
 		return -EINVAL;
 	}
+	/* The producer writes FDT version 17. Older layouts are refused
+	 * before libfdt walks them: their node names follow other rules,
+	 * and libfdt 1.6.1's fdt_check_full dereferences the NULL name
+	 * fdt_get_name returns for an old-layout root. */
+	if (fdt_version(fdt) < 17 || fdt_last_comp_version(fdt) > 17) {
+		kho_errf(err, "blob: FDT format version %u (compatible with "
+			 "%u); this kernel reads version 17",
+			 fdt_version(fdt), fdt_last_comp_version(fdt));
+		return -EINVAL;
+	}
 	rc = fdt_check_full(fdt, size);
 	if (rc) {
 		kho_errf(err, "blob: corrupted FDT structure (%s)",

@@ -134,6 +134,15 @@ static void test_framing(void **state)
 	((uint8_t *)b)[0] ^= 1;
 	expect_refused(b, size, 0, "bad magic");
 	((uint8_t *)b)[0] ^= 1;
+	/* An FDT of an older format version: refused by name, before
+	 * libfdt walks it (version 16 and below crashed libfdt 1.6.1's
+	 * fdt_check_full when the root name had no '/'). */
+	fdt_set_version(b, 16);
+	expect_refused(b, size, 0, "FDT format version 16");
+	fdt_set_version(b, 17);
+	fdt_set_last_comp_version(b, 18);
+	expect_refused(b, size, 0, "compatible with 18");
+	fdt_set_last_comp_version(b, 16);
 	/* Structure block pointing past the blob. */
 	fdt_set_off_dt_struct(b, (uint32_t)size);
 	expect_refused(b, size, 0, "corrupted FDT");

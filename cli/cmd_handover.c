@@ -101,6 +101,8 @@ static void show(const char *path, const struct kho_parsed *p)
 	printf("%s: handover blob, ABI v%u, written by kernel generation %" PRIu64
 	       ", %zu bytes\n",
 	       path, p->abi_version, p->generation, p->fdt_size);
+	printf("written by: %s\n", *p->producer ? p->producer :
+	       "(not recorded: a writer before 0.13.0)");
 	printf("machine RAM: %s\n", human(p->ram_size, h1, sizeof(h1)));
 	printf("preserved memory: %s in %zu %s and %zu 4K %s\n",
 	       human(p->preserved_bytes, h2, sizeof(h2)), p->nr_runs,
@@ -163,6 +165,8 @@ static void show_json(const char *path, const struct kho_parsed *p)
 	printf("{\n  \"tool\": \"iohandover\",\n  \"version\": \"" IOH_VERSION
 	       "\",\n  \"file\": ");
 	ioh_json_str(stdout, path);
+	printf(",\n  \"producer\": ");
+	ioh_json_str(stdout, p->producer);
 	printf(",\n  \"valid\": true,\n  \"abi_version\": %u,\n  \"generation\": %" PRIu64
 	       ",\n  \"fdt_bytes\": %zu,\n  \"ram_bytes\": %" PRIu64
 	       ",\n  \"preserved_bytes\": %" PRIu64 ",\n  \"ranges\": %zu,\n"

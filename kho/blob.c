@@ -629,6 +629,23 @@ static int validate_root(struct kho_vctx *v, const void *fdt,
 				     "root: blob is for 0x%" PRIx64
 				     " bytes of RAM, this machine has 0x%" PRIx64,
 				     p->ram_size, ram_size);
+	/* Optional and informative, but printed by tools: one short line
+	 * of printable ASCII. */
+	int len;
+	const char *prod = fdt_getprop(fdt, 0, "producer", &len);
+	p->producer = "";
+	if (prod) {
+		if (len < 1 || len > (int)KHO_PRODUCER_MAX + 1 || prod[len - 1])
+			return kho_vctx_fail(v, "root: 'producer' is not a "
+					     "string of at most %u bytes",
+					     KHO_PRODUCER_MAX);
+		for (int i = 0; i < len - 1; i++)
+			if (prod[i] < 0x20 || prod[i] > 0x7e)
+				return kho_vctx_fail(v, "root: 'producer' has a "
+						     "non-printable byte at %d",
+						     i);
+		p->producer = prod;
+	}
 	return 0;
 }
 

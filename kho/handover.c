@@ -164,6 +164,7 @@ static int serialize_into(struct kho *k, void *fdt, size_t cap,
 	TRY(fdt_compat(fdt, KHO_ROOT_NAME, KHO_ABI_VERSION));
 	TRY(kho_fdt_put_u64(fdt, "generation", k->generation));
 	TRY(kho_fdt_put_u64(fdt, "ram-size", k->alloc.ram_size));
+	FDT(fdt_property_string(fdt, "producer", KHO_PRODUCER));
 
 	FDT(fdt_begin_node(fdt, "preserved-memory"));
 	TRY(fdt_compat(fdt, "preserved-memory", 1));

@@ -31,8 +31,12 @@
 
 #include "abi/physmem.h"
 #include "kho/alloc.h"
+#include "ioh/version.h"
 
 #define KHO_ABI_VERSION 1u
+/* The root's informative 'producer' property: who wrote the blob. */
+#define KHO_PRODUCER "iohandover " IOH_VERSION
+#define KHO_PRODUCER_MAX 64u
 #define KHO_COMPAT_PREFIX "iohandover,"
 #define KHO_ROOT_NAME "kho"
 /* Largest FDT a kernel accepts (the header page is extra). */
@@ -195,6 +199,9 @@ struct kho_parsed {
 	uint32_t abi_version;
 	uint64_t generation;
 	uint64_t ram_size;
+	/* Who wrote it ("iohandover 0.13.0"): informative, readers never
+	 * act on it; "" when the writer did not say (older blobs). */
+	const char *producer;
 	struct kho_run *runs; /* preserved runs, sorted by pa */
 	size_t nr_runs;
 	struct kho_mask *masks; /* preserved 4K bitmaps, sorted */

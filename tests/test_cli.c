@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "ioh/version.h"
 #include "tests/lib/kho_fixture.h"
 
 static char tmpdir[] = "/tmp/ioh-cli-test-XXXXXX";
@@ -320,6 +321,11 @@ static void test_run_formats_chain(void **state)
 		assert_non_null(b);
 		assert_true(!strncmp(b, "\xd0\x0d\xfe\xed", 4));
 	}
+	/* The writer names itself in the blob, as --version does. */
+	assert_int_equal(run(out, "handover show blobs/handover-gen002.dtb"), 0);
+	assert_has(out, "written by: iohandover " IOH_VERSION "\n");
+	assert_int_equal(run(out, "handover show --json blobs/handover-gen002.dtb"), 0);
+	assert_has(out, "\"producer\": \"iohandover " IOH_VERSION "\"");
 	assert_int_equal(run(out, "run --save-handover c.json"), 2);
 	assert_has(out, "--save-handover: 'c.json' is not a writable directory");
 	assert_int_equal(run(out, "run --save-handover /proc/none/x"), 2);

@@ -184,6 +184,29 @@ static void test_versions(void **state)
 		fdt_setprop_string(b, node(b, "/luo"), "compatible", bad_ver[i]);
 		expect_refused_fdt(b, "malformed compatible");
 	}
+	/* The producer: optional, but one short printable line. */
+	b = copy_good();
+	assert_string_equal(fdt_getprop(b, 0, "producer", NULL), KHO_PRODUCER);
+	fdt_delprop(b, 0, "producer");
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), 0, &p, &err), 0);
+	assert_string_equal(p.producer, "");
+	kho_parsed_free(&p);
+	free(b);
+	b = copy_good();
+	fdt_setprop_string(b, 0, "producer", "iohandover\n0.1");
+	expect_refused_fdt(b, "'producer' has a non-printable byte at 10");
+	b = copy_good();
+	fdt_setprop(b, 0, "producer", "abc", 3);
+	expect_refused_fdt(b, "'producer' is not a string");
+	b = copy_good();
+	char longname[KHO_PRODUCER_MAX + 2];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	fdt_setprop_string(b, 0, "producer", longname);
+	expect_refused_fdt(b, "at most 64 bytes");
 	b = copy_good();
 	fdt_delprop(b, 0, "generation");
 	expect_refused_fdt(b, "generation");

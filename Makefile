@@ -262,7 +262,7 @@ DOCDIR ?= $(PREFIX)/share/doc/iohandover
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 VERSION := $(shell sed -n 's/^\#define IOH_VERSION "\(.*\)"/\1/p' ioh/version.h)
 PT_HEADERS := pt/pt.h pt/pt_fmt.h
-DOCS := README.md $(wildcard docs/*.md)
+DOCS := README.md $(wildcard docs/*.md) $(wildcard docs/*.schema.json)
 EXAMPLES := $(wildcard docs/examples/*)
 
 build/rel/libiohpt.a: $(PT_OBJS_rel)

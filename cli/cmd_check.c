@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ioh/version.h"
 #include "cli/cli.h"
 #include "cli/parse.h"
 #include "cli/scenario.h"
@@ -794,7 +795,8 @@ static int cmd_check(int argc, char **argv)
 	if (depth)
 		depth_needs(dtext, sizeof(dtext), so, sn);
 	if (c.json) {
-		printf("{\n  \"old\": ");
+		printf("{\n  \"tool\": \"iohandover\",\n  \"version\": \""
+		       IOH_VERSION "\",\n  \"old\": ");
 		json_side(so);
 		printf(",\n  \"new\": ");
 		json_side(sn);

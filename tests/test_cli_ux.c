@@ -533,6 +533,87 @@ static void test_report_schema(void **state)
 	}
 }
 
+/* Validate files (relative to tmpdir) against docs/SCHEMA; skip when
+ * python3-jsonschema is absent. */
+static void validate_json(const char *schema, const char *files)
+{
+	static char out[16384];
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && python3 '%s/scripts/validate-json.py' "
+		 "'%s/docs/%s' %s 2>&1", tmpdir, kho_test_srcdir(),
+		 kho_test_srcdir(), schema, files);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	if (WIFEXITED(st) && (WEXITSTATUS(st) == 77 || WEXITSTATUS(st) == 127)) {
+		printf("skipped: %s", n ? out : "no python3\n");
+		skip();
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("%s not valid against docs/%s:\n%s", files, schema, out);
+		fail();
+	}
+}
+
+/*
+ * check, dump and handover show --json validate against their schemas
+ * (docs/{dump,check,handover-show}.schema.json), over every kind of input and both outcomes.
+ */
+static void test_json_schemas(void **state)
+{
+	(void)state;
+	static char out[1 << 16];
+	const char *src = kho_test_srcdir();
+	assert_int_equal(run(out, "dump --guest-mem 64M --json >d1.json"), 0);
+	assert_int_equal(run(out, "dump --guest-mem 64M --format amd-v1 --profile amd-v1 "
+			     "--json >d2.json"), 0);
+	assert_int_equal(run(out, "dump --guest-mem 64M --format arm-s1 --profile v2 "
+			     "--json >d3.json"), 0);
+	validate_json("dump.schema.json", "d1.json d2.json d3.json");
+	assert_int_equal(run(out, "dump --guest-mem 64M --raw o.dump >/dev/null"), 0);
+	assert_int_equal(run(out, "dump --guest-mem 64M --profile v2 --raw n.dump "
+			     ">/dev/null"), 0);
+	assert_int_equal(run(out, "check --json o.dump o.dump >c1.json"), 0);
+	assert_int_equal(run(out, "check --json o.dump n.dump >c2.json"), 1);
+	assert_int_equal(run(out, "check --json --format vtd-ss --old-levels 3 "
+			     "--new-levels 4 '%s/docs/examples/vtd-ss-memory.img@0x2000' "
+			     "'%s/docs/examples/vtd-ss-memory.img@0x1000' >c3.json", src,
+			     src), 1);
+	assert_int_equal(run(out, "check --json --device 00:02.0 "
+			     "'%s/docs/examples/vtd-debugfs-global.txt' "
+			     "'%s/docs/examples/vtd-debugfs-pasid.txt' >c4.json", src, src),
+			 1);
+	validate_json("check.schema.json", "c1.json c2.json c3.json c4.json");
+	assert_int_equal(run(out, "handover show --json '%s/tests/data/kho-v1-basic.dtb' "
+			     ">h1.json", src), 0);
+	assert_int_equal(run(out, "handover show --json '%s/tests/data/kho-v1-bitmaps.dtb' "
+			     ">h2.json", src), 0);
+	assert_int_equal(run(out, "handover show --json - </dev/null >h3.json"), 2);
+	validate_json("handover-show.schema.json", "h1.json h2.json h3.json");
+	/* The schemas are not vacuous: a dump leaf without its level, a
+	 * check range of an unknown kind, a valid blob without sessions. */
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && sed 's/\"level\": [0-9]*, //' d1.json "
+		 ">b1.json && sed 's/\"kind\": \"granule\"/\"kind\": \"big\"/' "
+		 "c2.json >b2.json && grep -v '\"sessions\"' h1.json >b3.json", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	static const char *const bad[][2] = {
+		{ "dump.schema.json", "b1.json" },
+		{ "check.schema.json", "b2.json" },
+		{ "handover-show.schema.json", "b3.json" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "cd '%s' && python3 '%s/scripts/validate-json.py' "
+			 "'%s/docs/%s' %s >/dev/null 2>&1", tmpdir, src, src,
+			 bad[i][0], bad[i][1]);
+		int st = system(cmd);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 1);
+	}
+}
+
 /* dump --json and handover show --json: one JSON object on stdout. */
 static void test_json_outputs(void **state)
 {
@@ -758,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_svg_errors_binned),
 		cmocka_unit_test(test_report_schema),
+		cmocka_unit_test(test_json_schemas),
 		cmocka_unit_test(test_json_outputs),
 		cmocka_unit_test(test_svg_labels),
 	};

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -192,6 +193,94 @@ static void interrupted_run(int sig)
 	assert_string_equal(slurp("r.json"), "{\"old\": 1}\n");
 	assert_string_equal(slurp("t.svg"), "<svg>old</svg>\n");
 	assert_int_equal(count_files(".tmp."), 0);
+}
+
+/*
+ * A run on a terminal of cols columns (a pseudo-terminal on stderr):
+ * everything written there, into buf. The run lasts over a second, so
+ * the progress bar is drawn.
+ */
+static size_t run_on_terminal(unsigned short cols, char *buf, size_t len)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(master >= 0);
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	struct winsize ws = { .ws_row = 24, .ws_col = cols };
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	char bin[512];
+	snprintf(bin, sizeof(bin), "%s/iohandover", kho_test_bindir());
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (chdir(tmpdir) || null < 0)
+			_exit(126);
+		dup2(null, 1);
+		dup2(slave, 2);
+		close(master);
+		close(slave);
+		execl(bin, bin, "run", "--guest-mem", "64M", "--run-ms", "1500",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(slave);
+	/* Until the last writer closes the terminal (EIO on Linux). */
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(master, buf + n, len - 1 - n);
+		if (r > 0 && (n += (size_t)r) < len - 1)
+			continue;
+		if (r < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	buf[n] = '\0';
+	close(master);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	return n;
+}
+
+/* On a terminal the bar is redrawn in place and every redraw fits the
+ * terminal's width, narrow or wide. */
+static void test_progress_fits_terminal(void **state)
+{
+	(void)state;
+	static const unsigned short widths[] = { 24, 45, 132 };
+	static char buf[1 << 18];
+	for (size_t w = 0; w < sizeof(widths) / sizeof(*widths); w++) {
+		run_on_terminal(widths[w], buf, sizeof(buf));
+		size_t bars = 0;
+		char *save = NULL;
+		for (char *line = strtok_r(buf, "\r\n", &save); line;
+		     line = strtok_r(NULL, "\r\n", &save)) {
+			/* What the terminal shows: the erase-line sequence
+			 * takes no column. */
+			size_t shown = 0;
+			for (const char *c = line; *c; c++) {
+				if (!strncmp(c, "\033[K", 3)) {
+					c += 2;
+					continue;
+				}
+				shown++;
+			}
+			if (line[0] == '\033' || line[0] == '[') {
+				bars += strchr(line, '#') != NULL;
+				if (shown > widths[w]) {
+					printf("%u columns, a %zu-column line: '%s'\n",
+					       widths[w], shown, line);
+					fail();
+				}
+			}
+		}
+		printf("  %u columns: %zu bar redraws\n", widths[w], bars);
+		assert_true(bars > 0);
+	}
 }
 
 static void test_interrupt_keeps_old_reports(void **state)
@@ -840,6 +929,7 @@ int main(void)
 		cmocka_unit_test(test_svg_errors_binned),
 		cmocka_unit_test(test_report_schema),
 		cmocka_unit_test(test_json_schemas),
+		cmocka_unit_test(test_progress_fits_terminal),
 		cmocka_unit_test(test_json_outputs),
 		cmocka_unit_test(test_svg_labels),
 	};

@@ -935,7 +935,16 @@ static bool map_fast(struct pt_table *t, pt_vaddr_t va, pt_oaddr_t pa,
 		any |= p[i];
 	if (any & f->present_mask)
 		return false;
-	pt_fill_leaves(t, p, items, level, attr, pa, slg2, PT_FILL_LIVE);
+	/* One progression unless the run is replicated (pt_fill_leaves);
+	 * a single entry, the commonest call, is one store. */
+	uint64_t step = pt_fmt_leaf_step(f, level, slg2);
+	uint64_t e0 = pt_fmt_leaf_entry(f, level, attr, pa, slg2);
+	if (!step)
+		pt_fill_leaves(t, p, items, level, attr, pa, slg2, PT_FILL_LIVE);
+	else if (items == 1)
+		pt_write(p, e0);
+	else
+		pt_fill_live(p, items, e0, step);
 	pt_gather_add(g, va, last);
 	return true;
 }

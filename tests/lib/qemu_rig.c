@@ -145,6 +145,26 @@ static void pool_free(void *ctx, void *page, pt_oaddr_t pa)
 	memset(page, 0, PT_TABLE_SIZE);
 }
 
+/* A concatenated top (arm-s2): 2^lg2 pages, aligned to their size. */
+static void *pool_alloc_top(void *ctx, unsigned int lg2, pt_oaddr_t *pa)
+{
+	struct qrig *r = ctx;
+	uint64_t size = QRIG_4K << lg2;
+	uint64_t at = (r->pool_next + size - 1) & ~(size - 1);
+	if (at + size > qrig_pa(r, QRIG_POOL_END))
+		return NULL;
+	r->pool_next = at + size;
+	*pa = at;
+	return r->q.ram + off_of(r, at);
+}
+
+static void pool_free_top(void *ctx, void *pages, pt_oaddr_t pa, unsigned int lg2)
+{
+	(void)ctx;
+	(void)pa;
+	memset(pages, 0, QRIG_4K << lg2);
+}
+
 static void *pool_p2v(void *ctx, pt_oaddr_t pa)
 {
 	struct qrig *r = ctx;
@@ -156,6 +176,8 @@ const struct pt_mem_ops qrig_pool_ops = {
 	.alloc = pool_alloc,
 	.free = pool_free,
 	.defer_free = pool_free,
+	.alloc_top = pool_alloc_top,
+	.free_top = pool_free_top,
 	.phys_to_virt = pool_p2v,
 };
 

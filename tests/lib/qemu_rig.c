@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "iommufd/iommufd.h"
+#include "pt/pt_fmt.h"
 
 /* edu's registers (docs/specs/edu.rst). */
 #define EDU_SRC 0x80
@@ -335,6 +336,16 @@ struct range {
 };
 
 /*
+ * The IOVAs intents and holes are drawn below: the table's whole space,
+ * or its lower half where IOVAs are sign-extended (x86-64: the upper
+ * half's addresses are not tried).
+ */
+static uint64_t iova_top(const struct pt_table *t)
+{
+	return 1ull << (t->va_bits - (pt_fmt_sign_extends(t->fmt->id) ? 1 : 0));
+}
+
+/*
  * A random intent: ranges mapped into t, as a VMM would map guest memory
  * (map calls of whole ranges; the table's leaf sizes decide the layout).
  * Where the table may use contiguous runs (64K of 4K pages, 32M of 2M
@@ -347,7 +358,7 @@ static unsigned int build_intent(struct qrig *r, struct pt_table *t,
 	uint64_t pa_next = qrig_pa(r, QRIG_TGT), tgt_end = qrig_pa(r, QRIG_TGT_END);
 	bool have_1g = false;
 	unsigned int n = 0;
-	uint64_t top = 1ull << t->va_bits;
+	uint64_t top = iova_top(t);
 	bool runs64k = t->pgsizes & (1ull << 16), runs32m = t->pgsizes & (1ull << 25);
 	unsigned int kinds = 6 + (runs64k || runs32m ? 2 : 0);
 
@@ -484,7 +495,7 @@ static unsigned int plan(struct qrig *r, const struct pt_table *t,
 		/* The holes on either side (if they are holes) and one random. */
 		add_word(t, rs[i].iova - 8, ex, &nex);
 		add_word(t, rs[i].iova + rs[i].len, ex, &nex);
-		add_word(t, (QRIG_1G * 4 + qrig_rnd_below(r, (1ull << t->va_bits) - QRIG_1G * 8)) & ~7ull,
+		add_word(t, (QRIG_1G * 4 + qrig_rnd_below(r, iova_top(t) - QRIG_1G * 8)) & ~7ull,
 			 ex, &nex);
 	}
 	return nex;

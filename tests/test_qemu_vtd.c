@@ -376,7 +376,7 @@ static void conform(const struct qrig_run *run)
 /*
  * Random intents in tables with each VT-d profile's leaf sizes. The
  * short version: intel-iommu at 48 bits, -sllps-2m at 39, a smaller
- * -sp_off; the long one every VT-d profile at both widths, twice.
+ * -sp_off; the long one every VT-d profile at both widths.
  */
 static void test_vtd_conformance(void **state)
 {
@@ -398,13 +398,12 @@ static void test_vtd_conformance(void **state)
 		"intel-iommu", "intel-iommu-sllps-2m", "intel-iommu-sp_off",
 		"genpt-vtdss", "genpt-vtdss-sllps-2m", "genpt-vtdss-sp_off",
 	};
-	for (unsigned int i = 0; i < 2; i++)
-		for (size_t p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++)
-			for (unsigned int va = 39; va <= 48; va += 9) {
-				struct qrig_run run = vtd_run(va, profiles[p],
-					s + i * 2 + va + p * 16, 48, 6);
-				conform(&run);
-			}
+	for (size_t p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++)
+		for (unsigned int va = 39; va <= 48; va += 9) {
+			struct qrig_run run = vtd_run(va, profiles[p],
+						      s + va + p * 16, 48, 6);
+			conform(&run);
+		}
 }
 
 /* One leaf's address bit flipped: the run must see it. */

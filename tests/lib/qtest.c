@@ -53,6 +53,15 @@ const char *qt_qemu_version(const char *binary)
 	return line;
 }
 
+unsigned int qt_qemu_version_num(const char *binary)
+{
+	const char *line = qt_qemu_version(binary), *v = strstr(line, "version ");
+	unsigned int major = 0, minor = 0;
+	if (!v || sscanf(v + 8, "%u.%u", &major, &minor) != 2)
+		return 0;
+	return major * 100 + minor;
+}
+
 /*
  * 64 KiB of firmware that only halts: for x86 a BIOS whose reset vector
  * (0xffff0) is cli; hlt; jmp back; for ARM (virt starts at 0, in flash)

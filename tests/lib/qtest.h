@@ -34,6 +34,10 @@ struct qtest {
 const char *qt_find_qemu(const char *target);
 /* Its version line ("QEMU emulator version ..."), static buffer. */
 const char *qt_qemu_version(const char *binary);
+/* Its version as major * 100 + minor (702 for 7.2.22, 1000 for 10.0.2);
+ * 0 if the line cannot be read. What a test needs beyond 7.2 (SMMUv3
+ * stage 2) is checked against this. */
+unsigned int qt_qemu_version_num(const char *binary);
 
 /*
  * Start binary with args (NULL-terminated, the machine and devices; the

@@ -10,8 +10,9 @@
  * the issue's target table, as ratios within this one run; JSON with
  * every phase of every row.
  *
- *   bench_scale [--json FILE] [--quick] [--reps N]
- *     (--quick: 1 GiB and 64 GiB, one repetition)
+ *   bench_scale [--json FILE] [--quick] [--reps N] [--sizes N]
+ *     (--quick: 1 GiB and 64 GiB, one repetition; --sizes N: the first N
+ *     of 1G, 64G, 1T, 4T, default all four)
  *
  * Run by `make bench`, never by `make check`: the big sizes take seconds
  * each and timings are not assertions.
@@ -265,7 +266,7 @@ int main(int argc, char **argv)
 {
 	const char *json = NULL;
 	bool quick = false;
-	unsigned int reps = 3;
+	unsigned int reps = 3, sizes = 4;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json") && i + 1 < argc)
 			json = argv[++i];
@@ -274,9 +275,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc &&
 			 atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 9)
 			reps = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--sizes") && i + 1 < argc &&
+			 atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 4)
+			sizes = (unsigned int)atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_scale [--json FILE] [--quick] "
-				"[--reps N (1-9)]\n");
+				"[--reps N (1-9)] [--sizes N (1-4)]\n");
 			return 2;
 		}
 	}
@@ -291,7 +295,7 @@ int main(int argc, char **argv)
 	snprintf(kernel_path, sizeof(kernel_path), "%s/../iohandover", self);
 
 	static const uint64_t all_sizes[] = { G, 64 * G, 1024 * G, 4096 * G };
-	unsigned int nr_sizes = quick ? 2 : 4;
+	unsigned int nr_sizes = quick ? 2 : sizes;
 	static struct row rows[MAX_ROWS];
 	unsigned int n = 0;
 	for (unsigned int z = 0; z < nr_sizes; z++)

@@ -110,19 +110,33 @@ static int wait_sync(struct iommu_drv *d, uint64_t seq)
 	return drv_wait(d, sync_reached, &w);
 }
 
-int iommu_drv_sync(struct iommu_drv *d)
+/*
+ * Submit cmds followed by a SYNC in one submission (one doorbell, one
+ * wait): the machine consumes commands in order and completes the SYNC
+ * only after those before it, and every transaction in flight, are done.
+ * The sequence is the SYNC's queue index + 1: unique across host
+ * generations, since the queue indices live in the hardware.
+ */
+static int submit_sync(struct iommu_drv *d, const struct hw_cmd *cmds,
+		       unsigned int n)
 {
-	/*
-	 * The sequence is the command's queue index + 1: unique across host
-	 * generations, since the queue indices live in the hardware.
-	 */
-	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + 1;
-	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
-	int err = iommu_drv_submit(d, &c, 1);
+	struct hw_cmd c[IOMMU_DRV_BATCH + 1];
+	if (n > IOMMU_DRV_BATCH)
+		return -EINVAL;
+	if (n)
+		memcpy(c, cmds, n * sizeof(*c));
+	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + n + 1;
+	c[n] = (struct hw_cmd){ { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
+	int err = iommu_drv_submit(d, c, n + 1);
 	/* Injected: the sync was queued but not seen to complete in time. */
 	if (!err && ioh_fail("drv.sync"))
 		return -ETIMEDOUT;
 	return err ? err : wait_sync(d, seq);
+}
+
+int iommu_drv_sync(struct iommu_drv *d)
+{
+	return submit_sync(d, NULL, 0);
 }
 
 static int submit_one(struct iommu_drv *d, uint64_t w0, uint64_t w1)
@@ -141,6 +155,26 @@ int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did)
 {
 	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
 			  HW_FIELD_PREP(HW_CMD_DID, did), 0);
+}
+
+int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint16_t did)
+{
+	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
+			      HW_FIELD_PREP(HW_CMD_DID, did), 0 } };
+	return submit_sync(d, &c, 1);
+}
+
+int iommu_drv_cfgi_stes_sync(struct iommu_drv *d, const uint32_t *sids,
+			     unsigned int n)
+{
+	struct hw_cmd c[IOMMU_DRV_BATCH];
+	if (n > IOMMU_DRV_BATCH)
+		return -EINVAL;
+	for (unsigned int k = 0; k < n; k++)
+		c[k] = (struct hw_cmd){ {
+			HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
+			HW_FIELD_PREP(HW_CMD_SID, sids[k]), 0 } };
+	return submit_sync(d, c, n);
 }
 
 int iommu_drv_tlbi_all(struct iommu_drv *d)
@@ -226,66 +260,106 @@ int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
 	return 0;
 }
 
-/* Write the words of val that differ from *cur; then CFGI + SYNC. */
-static int ste_step(struct iommu_drv *d, uint32_t sid, _Atomic uint64_t *e,
-		    uint64_t cur[HW_STE_WORDS], const uint64_t val[HW_STE_WORDS])
+/*
+ * The steps that take an entry from cur to target (as Linux's
+ * arm_smmu_write_entry): bits the hardware ignores now first, then the
+ * one critical word (hitless); or, when more than one word's used bits
+ * change, through V=0 (disruptive). Returns whether it is hitless.
+ */
+static bool ste_plan(const uint64_t cur[HW_STE_WORDS],
+		     const uint64_t target[HW_STE_WORDS],
+		     uint64_t step[3][HW_STE_WORDS])
 {
-	bool changed = false;
+	uint64_t used_cur[HW_STE_WORDS], used_tgt[HW_STE_WORDS];
+	hw_ste_used(cur, used_cur);
+	hw_ste_used(target, used_tgt);
+	unsigned int critical = 0, crit_word = 0;
 	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
-		if (cur[i] == val[i])
-			continue;
-		atomic_store_explicit(&e[i], val[i], memory_order_release);
-		cur[i] = val[i];
-		changed = true;
+		step[0][i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
+		if ((step[0][i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
+			critical++;
+			crit_word = i;
+		}
 	}
-	if (!changed)
-		return 0;
-	int err = iommu_drv_cfgi_ste(d, sid);
-	return err ? err : iommu_drv_sync(d);
+	if (critical <= 1) {
+		memcpy(step[1], step[0], sizeof(step[1]));
+		if (critical)
+			step[1][crit_word] = target[crit_word];
+	} else {
+		memcpy(step[0], cur, sizeof(step[0]));
+		step[0][0] &= ~HW_STE0_V;
+		memcpy(step[1], target, sizeof(step[1]));
+		step[1][0] = cur[0] & ~HW_STE0_V;
+	}
+	memcpy(step[2], target, sizeof(step[2]));
+	return critical <= 1;
+}
+
+int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
+			 const uint32_t *sids,
+			 const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
+			 void (*stored)(void *arg), void *arg)
+{
+	_Atomic uint64_t *e[IOMMU_DRV_BATCH];
+	uint64_t cur[IOMMU_DRV_BATCH][HW_STE_WORDS];
+	uint64_t step[IOMMU_DRV_BATCH][3][HW_STE_WORDS];
+	bool all_hitless = true;
+	if (n > IOMMU_DRV_BATCH)
+		return -EINVAL;
+	for (unsigned int k = 0; k < n; k++) {
+		e[k] = ste_ptr(d, sids[k]);
+		if (!e[k])
+			return -EINVAL;
+		for (unsigned int j = 0; j < k; j++)
+			if (sids[j] == sids[k])
+				return -EINVAL;
+		for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+			cur[k][i] = atomic_load(&e[k][i]);
+		all_hitless &= ste_plan(cur[k], target[k], step[k]);
+	}
+	if (hitless)
+		*hitless = all_hitless;
+	/*
+	 * Step by step, every entry at once: each entry still changes by
+	 * one step between two of its invalidations, and every step is
+	 * invalidated and synced before the next one is written; only the
+	 * entries' steps share one CFGI batch and one SYNC.
+	 */
+	for (unsigned int s = 0; s < 3; s++) {
+		struct hw_cmd c[IOMMU_DRV_BATCH];
+		unsigned int nc = 0;
+		for (unsigned int k = 0; k < n; k++) {
+			bool changed = false;
+			for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+				if (cur[k][i] == step[k][s][i])
+					continue;
+				atomic_store_explicit(&e[k][i], step[k][s][i],
+						      memory_order_release);
+				cur[k][i] = step[k][s][i];
+				changed = true;
+			}
+			if (!changed)
+				continue;
+			if (stored && !nc)
+				stored(arg);
+			c[nc++] = (struct hw_cmd){ {
+				HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
+				HW_FIELD_PREP(HW_CMD_SID, sids[k]), 0 } };
+		}
+		if (nc) {
+			int err = submit_sync(d, c, nc);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
 			const uint64_t target[HW_STE_WORDS], bool *hitless)
 {
-	_Atomic uint64_t *e = ste_ptr(d, sid);
-	if (!e)
-		return -EINVAL;
-	uint64_t cur[HW_STE_WORDS], used_cur[HW_STE_WORDS];
-	uint64_t used_tgt[HW_STE_WORDS], step[HW_STE_WORDS];
-	for (unsigned int i = 0; i < HW_STE_WORDS; i++)
-		cur[i] = atomic_load(&e[i]);
-	hw_ste_used(cur, used_cur);
-	hw_ste_used(target, used_tgt);
-
-	/* Bits the hardware ignores now take their target value first. */
-	unsigned int critical = 0, crit_word = 0;
-	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
-		step[i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
-		if ((step[i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
-			critical++;
-			crit_word = i;
-		}
-	}
-	if (hitless)
-		*hitless = critical <= 1;
-	int err;
-	if (critical <= 1) {
-		err = ste_step(d, sid, e, cur, step);
-		if (!err && critical) {
-			step[crit_word] = target[crit_word];
-			err = ste_step(d, sid, e, cur, step);
-		}
-		return err ? err : ste_step(d, sid, e, cur, target);
-	}
-	/* Disruptive: through V=0, so no torn mix is ever valid. */
-	memcpy(step, cur, sizeof(step));
-	step[0] &= ~HW_STE0_V;
-	err = ste_step(d, sid, e, cur, step);
-	memcpy(step, target, sizeof(step));
-	step[0] = cur[0];
-	if (!err)
-		err = ste_step(d, sid, e, cur, step);
-	return err ? err : ste_step(d, sid, e, cur, target);
+	const uint64_t (*t)[HW_STE_WORDS] = (const uint64_t (*)[HW_STE_WORDS])target;
+	return iommu_drv_write_stes(d, 1, &sid, t, hitless, NULL, NULL);
 }
 
 /* ---- freed table pages ---- */

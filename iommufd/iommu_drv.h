@@ -47,6 +47,8 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 int iommu_drv_sync(struct iommu_drv *d);
 int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid);
 int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did);
+/* TLBI of a domain and a SYNC, in one submission. */
+int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint16_t did);
 int iommu_drv_tlbi_all(struct iommu_drv *d);
 /* Nested: every combined entry of a VMID (what a stage-2 change needs);
  * stage-2-only entries of [ipa, ipa + len), which combined ones survive. */
@@ -72,6 +74,21 @@ int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
  */
 int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
 			const uint64_t target[HW_STE_WORDS], bool *hitless);
+/*
+ * The same for n entries (distinct streams, at most IOMMU_DRV_BATCH) at
+ * once: each step of every entry is written, then one submission of a
+ * CFGI_STE per changed entry and a SYNC, then the next step. *hitless:
+ * every entry's change was. stored (optional) is called after the first
+ * entry's store of each step, before its invalidation (a crash point).
+ */
+#define IOMMU_DRV_BATCH 16u
+/* CFGI_STE of n streams and a SYNC, in one submission. */
+int iommu_drv_cfgi_stes_sync(struct iommu_drv *d, const uint32_t *sids,
+			     unsigned int n);
+int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
+			 const uint32_t *sids,
+			 const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
+			 void (*stored)(void *arg), void *arg);
 /* Current contents of sid's entry (read word by word). */
 int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
 		       uint64_t ste[HW_STE_WORDS]);

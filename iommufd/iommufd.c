@@ -959,40 +959,79 @@ int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
 	return 0;
 }
 
+static void switch_point(void *arg)
+{
+	struct iommufd_ctx *ictx = arg;
+	if (ictx->inject)
+		ictx->inject(ictx->inject_arg, "switch");
+}
+
+int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
+			    unsigned int n, struct iommufd_hwpt *hwpt)
+{
+	uint32_t todo[IOMMU_DRV_BATCH];
+	uint64_t ste[IOMMU_DRV_BATCH][HW_STE_WORDS];
+	unsigned int m = 0;
+	if (n > IOMMU_DRV_BATCH)
+		return -EINVAL;
+	for (unsigned int i = 0; i < n; i++)
+		if (sids[i] >= HW_MAX_DEVS)
+			return -EINVAL;
+	for (unsigned int i = 0; i < n; i++) {
+		struct iommufd_device *d = &ictx->dev[sids[i]];
+		struct iommufd_hwpt *old = d->hwpt;
+		if (old == hwpt)
+			continue;
+		if (!old) {
+			int err = iommufd_device_attach(ictx, sids[i], hwpt);
+			if (err)
+				return err;
+			continue;
+		}
+		if (hwpt->pt.fmt != old->pt.fmt || hwpt->pt.va_bits != old->pt.va_bits)
+			return -EINVAL;
+		/* Same domain tag: only the root word changes, a hitless store. */
+		if (!hwpt->users && !m)
+			hwpt->did = old->did;
+		else if (hwpt->did != old->did)
+			return -EBUSY;
+		for (unsigned int j = 0; j < m; j++)
+			if (todo[j] == sids[i])
+				return -EINVAL;
+		todo[m++] = sids[i];
+	}
+	if (!m)
+		return 0;
+	for (unsigned int j = 0; j < m; j++)
+		hwpt_ste(hwpt, ste[j]);
+	bool hitless = false;
+	int err = iommu_drv_write_stes(ictx->drv, m, todo,
+				       (const uint64_t (*)[HW_STE_WORDS])ste,
+				       &hitless, switch_point, ictx);
+	/* Each device is where its entry says, even after a failed step. */
+	for (unsigned int j = 0; j < m; j++) {
+		struct iommufd_device *d = &ictx->dev[todo[j]];
+		uint64_t now[HW_STE_WORDS];
+		if (err && (iommu_drv_read_ste(ictx->drv, todo[j], now) ||
+			    !hw_ste_same_config(now, ste[j])))
+			continue;
+		d->hwpt->users--;
+		d->hwpt = hwpt;
+		hwpt->users++;
+	}
+	if (err)
+		return err;
+	/* Entries cached from the old tables (same tag) go; then their pages
+	 * may. The configuration was synced first: no walk of an old table
+	 * can start after this invalidation. */
+	err = iommu_drv_tlbi_domain_sync(ictx->drv, hwpt->did);
+	return err ? err : hitless ? 0 : -EIO;
+}
+
 int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 			   struct iommufd_hwpt *hwpt)
 {
-	if (sid >= HW_MAX_DEVS)
-		return -EINVAL;
-	struct iommufd_device *d = &ictx->dev[sid];
-	struct iommufd_hwpt *old = d->hwpt;
-	if (!old)
-		return iommufd_device_attach(ictx, sid, hwpt);
-	if (old == hwpt)
-		return 0;
-	if (hwpt->pt.fmt != old->pt.fmt || hwpt->pt.va_bits != old->pt.va_bits)
-		return -EINVAL;
-	/* Same domain tag: only the root word changes, a hitless store. */
-	if (!hwpt->users)
-		hwpt->did = old->did;
-	else if (hwpt->did != old->did)
-		return -EBUSY;
-	uint64_t ste[HW_STE_WORDS];
-	bool hitless = false;
-	hwpt_ste(hwpt, ste);
-	int err = iommu_drv_write_ste(ictx->drv, sid, ste, &hitless);
-	if (err)
-		return err;
-	if (ictx->inject)
-		ictx->inject(ictx->inject_arg, "switch");
-	d->hwpt = hwpt;
-	hwpt->users++;
-	old->users--;
-	/* Entries cached from the old table go; then its pages may. */
-	err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
-	if (!err)
-		err = iommu_drv_sync(ictx->drv);
-	return err ? err : hitless ? 0 : -EIO;
+	return iommufd_devices_replace(ictx, &sid, 1, hwpt);
 }
 
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)

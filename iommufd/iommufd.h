@@ -233,6 +233,14 @@ int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
  */
 int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 			   struct iommufd_hwpt *hwpt);
+/*
+ * The same for n devices at once (at most IOMMU_DRV_BATCH): every entry's
+ * root store, one CFGI batch and one SYNC, then one TLBI of the shared
+ * domain and one SYNC, instead of two syncs per device. On an error each
+ * device is recorded on the table its entry names.
+ */
+int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
+			    unsigned int n, struct iommufd_hwpt *hwpt);
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid);
 
 /*

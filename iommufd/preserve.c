@@ -643,26 +643,42 @@ void iommufd_unpreserve(struct iommufd_ctx *ictx)
 
 /* ---- incoming ---------------------------------------------------------- */
 
-int iommufd_retrieve_unit(struct kho *k, const char *session,
-			  struct iommu_unit *unit)
+static void unit_read(const void *fdt, int node, struct iommu_unit *unit)
 {
-	int node;
 	uint64_t pa, log2, fmt, va_bits;
-	int err = luo_retrieve(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
-	if (err)
-		return err;
-	const void *fdt = k->in.fdt;
 	/* Validated at boot; read back. */
 	kho_fdt_get_u64(fdt, node, "strtab", &pa);
 	kho_fdt_get_u64(fdt, node, "strtab-log2", &log2);
 	kho_fdt_get_u64(fdt, node, "format", &fmt);
 	kho_fdt_get_u64(fdt, node, "va-bits", &va_bits);
-	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
-	err = kho_claim_run(k, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
-	if (err)
-		return err;
 	*unit = (struct iommu_unit){ pa, (unsigned int)log2,
 				     (enum pt_format_id)fmt, (unsigned int)va_bits };
+}
+
+int iommufd_peek_unit(const struct kho *k, const char *session,
+		      struct iommu_unit *unit)
+{
+	int node;
+	int err = luo_peek(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
+	if (!err)
+		unit_read(k->in.fdt, node, unit);
+	return err;
+}
+
+int iommufd_retrieve_unit(struct kho *k, const char *session,
+			  struct iommu_unit *unit)
+{
+	int node;
+	struct iommu_unit u;
+	int err = luo_retrieve(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
+	if (err)
+		return err;
+	unit_read(k->in.fdt, node, &u);
+	uint64_t bytes = (uint64_t)HW_STE_SIZE << u.strtab_log2;
+	err = kho_claim_run(k, u.strtab_pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
+	if (err)
+		return err;
+	*unit = u;
 	return 0;
 }
 

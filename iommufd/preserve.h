@@ -48,6 +48,10 @@ void iommufd_unpreserve(struct iommufd_ctx *ictx);
 
 /* ---- incoming ---- */
 
+/* The preserved unit as the validated blob describes it, claiming
+ * nothing (between kho_boot_early and kho_boot_late). */
+int iommufd_peek_unit(const struct kho *k, const char *session,
+		      struct iommu_unit *unit);
 int iommufd_retrieve_unit(struct kho *k, const char *session,
 			  struct iommu_unit *unit);
 

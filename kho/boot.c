@@ -191,8 +191,21 @@ static void unguard_cb(void *ctx, uint64_t pa, uint64_t len)
 	mprotect(k->pm->base + pa, len, PROT_READ | PROT_WRITE);
 }
 
-int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
-	     struct kho_err *err)
+/* The validated blob moves from RAM to its private copy: the same
+ * bytes, so node offsets hold; the names it points at move along. */
+static void parsed_rebase(struct kho_parsed *p, const void *from, void *to)
+{
+	const char *f = from;
+	const char *t = to;
+	for (size_t i = 0; i < p->nr_sessions; i++)
+		p->sessions[i] = t + (p->sessions[i] - f);
+	for (size_t i = 0; i < p->nr_objs; i++)
+		p->objs[i].name = t + (p->objs[i].name - f);
+	p->fdt = to;
+}
+
+int kho_boot_early(struct kho *k, struct physmem *pm, uint64_t pa,
+		   struct kho_err *err)
 {
 	struct kho_header hdr;
 	const void *fdt;
@@ -201,29 +214,78 @@ int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	int rc = kho_header_read(pm, pa, &hdr, &fdt, err);
 	if (rc)
 		return rc;
-	void *copy = malloc(hdr.fdt_size);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, fdt, hdr.fdt_size);
-	/* The copy was read after the header's checksum was: check again so
-	 * what is validated is exactly what was committed. */
-	if (kho_csum(copy, hdr.fdt_size) != hdr.fdt_csum) {
-		kho_errf(err, "header at 0x%" PRIx64 ": FDT changed while read",
-			 pa);
-		free(copy);
-		return -EINVAL;
-	}
-	rc = boot_common(k, copy, hdr.fdt_size, pm->size, pa, hdr.region_size,
-			 err);
+	uint64_t t0 = ioh_now_ns();
+	rc = kho_blob_validate(fdt, hdr.fdt_size, pm->size, &k->in, err);
 	if (rc) {
-		free(copy);
+		memset(k, 0, sizeof(*k));
+		return rc;
+	}
+	if (kho_parsed_overlaps(&k->in, pa, hdr.region_size)) {
+		kho_errf(err, "header: handover region 0x%" PRIx64
+			 " overlaps preserved memory", pa);
+		rc = -EINVAL;
+	} else if (kho_csum(fdt, hdr.fdt_size) != hdr.fdt_csum) {
+		/* Read after the header's checksum was: what was validated
+		 * must be exactly what was committed. */
+		kho_errf(err, "header at 0x%" PRIx64 ": FDT changed while "
+			 "validated", pa);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		kho_parsed_free(&k->in);
 		memset(k, 0, sizeof(*k));
 		return rc;
 	}
 	k->pm = pm;
 	k->in_pa = pa;
+	k->in_region_size = hdr.region_size;
+	k->in_csum = hdr.fdt_csum;
+	k->in_early = true;
+	k->generation = k->in.generation + 1;
+	k->boot.validate_ns = ioh_now_ns() - t0;
+	k->boot.preserved_bytes = k->in.preserved_bytes;
+	return 0;
+}
+
+int kho_boot_late(struct kho *k, struct kho_err *err)
+{
+	if (!k->in_early || !k->pm)
+		return -EINVAL;
+	const void *src = k->in.fdt;
+	size_t size = k->in.fdt_size;
+	void *copy = malloc(size ? size : 1);
+	int rc = copy ? 0 : -ENOMEM;
+	if (copy) {
+		memcpy(copy, src, size);
+		if (kho_csum(copy, size) != k->in_csum) {
+			kho_errf(err, "header at 0x%" PRIx64 ": FDT changed "
+				 "since it was validated", k->in_pa);
+			rc = -EINVAL;
+		}
+	}
+	uint64_t t1 = ioh_now_ns();
+	if (!rc) {
+		parsed_rebase(&k->in, src, copy);
+		rc = kho_alloc_init(&k->alloc, k->in.ram_size);
+		if (!rc)
+			rc = reserve_incoming(k, k->in_pa, k->in_region_size, err);
+		if (rc)
+			kho_alloc_fini(&k->alloc);
+	}
+	if (rc) {
+		if (rc == -ENOMEM && err && !err->msg[0])
+			kho_errf(err, "reserve: out of memory");
+		free(copy);
+		kho_parsed_free(&k->in);
+		memset(k, 0, sizeof(*k));
+		return rc;
+	}
+	k->in_fdt = copy;
+	k->in_early = false;
+	k->has_incoming = true;
+	k->boot.reserve_ns = ioh_now_ns() - t1;
 	uint64_t t0 = ioh_now_ns();
-	rc = poison_unpreserved(k, pa, hdr.region_size);
+	rc = poison_unpreserved(k, k->in_pa, k->in_region_size);
 	if (rc) {
 		kho_errf(err, "poison: out of memory");
 		kho_fini(k);
@@ -234,6 +296,13 @@ int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	kho_alloc_guard_all(&k->alloc);
 	k->boot.poison_ns = ioh_now_ns() - t0;
 	return 0;
+}
+
+int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
+	     struct kho_err *err)
+{
+	int rc = kho_boot_early(k, pm, pa, err);
+	return rc ? rc : kho_boot_late(k, err);
 }
 
 /* ---- Trap: name the poisoned address ---------------------------------- */

@@ -271,7 +271,10 @@ struct kho {
 
 	/* Incoming. */
 	bool has_incoming;
+	bool in_early;         /* validated where it lies, not yet reserved */
 	uint64_t in_pa;
+	uint64_t in_region_size;
+	uint64_t in_csum;      /* the committed checksum of the FDT */
 	void *in_fdt; /* private copy */
 	struct kho_parsed in;
 	struct kho_boot_stats boot;
@@ -291,6 +294,20 @@ int kho_init(struct kho *k, struct physmem *pm, uint64_t ram_size);
  */
 int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	     struct kho_err *err);
+/*
+ * kho_boot in two steps, for a kernel that lets its guest run again in
+ * between. Early: read the header and validate the whole blob where it
+ * lies in RAM (as Linux's KHO reads its FDT in place), checksummed before
+ * and after, touching nothing: no copy, no allocator, no poison; k->in
+ * is readable (luo_peek), nothing can be claimed yet. Late: the private
+ * copy (checked against the committed checksum again), the allocator,
+ * the reservation of everything preserved and the poisoning of the rest,
+ * which only have to come before this kernel's first allocation. On an
+ * error of either, k is not initialised (late: nothing was claimed).
+ */
+int kho_boot_early(struct kho *k, struct physmem *pm, uint64_t pa,
+		   struct kho_err *err);
+int kho_boot_late(struct kho *k, struct kho_err *err);
 /* Same from an FDT already in memory, allocator only (no physmem). */
 int kho_boot_fdt(struct kho *k, const void *fdt, size_t size,
 		 uint64_t ram_size, struct kho_err *err);
@@ -348,6 +365,10 @@ int luo_unpreserve(struct luo_session *s, const char *name);
  * and return its node in the incoming FDT. -ENOENT, or -EALREADY. */
 int luo_retrieve(struct kho *k, const char *session, const char *name,
 		 const char *subsys, int *node);
+/* The same without marking it retrieved, also between kho_boot_early
+ * and kho_boot_late (a read of the validated blob). */
+int luo_peek(const struct kho *k, const char *session, const char *name,
+	     const char *subsys, int *node);
 /* The incoming node of a subsystem (global state). */
 int kho_subsys_node(const struct kho *k, const char *name, int *node,
 		    uint32_t *version);

@@ -138,6 +138,26 @@ int luo_retrieve(struct kho *k, const char *session, const char *name,
 	return -ENOENT;
 }
 
+int luo_peek(const struct kho *k, const char *session, const char *name,
+	     const char *subsys, int *node)
+{
+	const struct kho_parsed *p = &k->in;
+	if (!k->has_incoming && !k->in_early)
+		return -ENOENT;
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		const struct kho_pobj *o = &p->objs[i];
+		if (strcmp(p->sessions[o->session], session) ||
+		    strcmp(o->name, name))
+			continue;
+		if (!p->subsys[o->subsys].ss ||
+		    strcmp(p->subsys[o->subsys].ss->name, subsys))
+			return -ENOENT;
+		*node = o->node;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int kho_subsys_node(const struct kho *k, const char *name, int *node,
 		    uint32_t *version)
 {

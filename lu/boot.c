@@ -168,28 +168,37 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 	struct kho_err kerr = { { 0 } };
 	uint64_t t0 = ioh_now_ns();
 	lu_crash_point(g, "exec");
-	int err = kho_boot(&g->k, &g->pm, c->handover.pa, &kerr);
+	/*
+	 * Inside the blackout only what the guest must wait for: the whole
+	 * blob validated where it lies (so a handover this kernel cannot
+	 * restore is refused with the guest still paused), and the IOMMU
+	 * seen to run the stream table it names. The copy, the reservation
+	 * and the poison only have to come before this kernel's first
+	 * allocation, and nothing allocates before the guest runs again.
+	 */
+	int err = kho_boot_early(&g->k, &g->pm, c->handover.pa, &kerr);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "handover at 0x%" PRIx64 " refused: "
 				   "%s; devices keep running on the preserved tables",
 				   c->handover.pa, kerr.msg);
-	kho_poison_trap_install(&g->k);
+	struct iommu_unit unit;
 	err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
 	if (!err)
-		err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
+		err = iommufd_peek_unit(&g->k, LU_UNIT_SESSION, &unit);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu unit: %s",
 				   strerror(-err));
-	if (atomic_load(&g->region.regs->strtab_base) != g->unit.strtab_pa)
+	if (atomic_load(&g->region.regs->strtab_base) != unit.strtab_pa)
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "the IOMMU runs stream "
 				   "table 0x%" PRIx64 ", the handover says 0x%" PRIx64,
 				   (uint64_t)atomic_load(&g->region.regs->strtab_base),
-				   g->unit.strtab_pa);
+				   unit.strtab_pa);
 	/*
 	 * Degraded mode: the validated handover and the hardware agree on
 	 * the configuration, which is all the devices need; the VM runs
-	 * again now, before anything that grows with guest memory (claiming
-	 * its folios, reading the intent).
+	 * again now, before anything that grows with guest memory (copying
+	 * the blob, reserving and poisoning RAM, claiming the guest's
+	 * folios, reading the intent).
 	 */
 	uint64_t t_parse = ioh_now_ns() - t0;
 	if (c->strategy->early_resume) {
@@ -201,6 +210,17 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 			lu_log("guest resume: %s", strerror(-rerr));
 	}
 	uint64_t t_after_resume = ioh_now_ns();
+	err = kho_boot_late(&g->k, &kerr);
+	if (err)
+		return lu_gen_fail(g, err == -ENOMEM ? LU_EXIT_INTERNAL : LU_EXIT_INPUT,
+				   "handover at 0x%" PRIx64 ": %s; devices keep "
+				   "running on the preserved tables",
+				   c->handover.pa, kerr.msg);
+	kho_poison_trap_install(&g->k);
+	err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu unit: %s",
+				   strerror(-err));
 	err = lu_retrieve_memfds(g);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "guest memory: %s",

@@ -165,7 +165,20 @@ int lu_boot_recovery(struct lu_gen *g)
 	 * pages freed to the machine, which then counts any walk still
 	 * reaching them as a use after free.
 	 */
-	err = iommu_drv_tlbi_all(&g->drv);
+	uint32_t sids[HW_MAX_DEVS];
+	unsigned int nsid = c->devices < HW_MAX_DEVS ? c->devices : HW_MAX_DEVS;
+	for (unsigned int d = 0; d < nsid; d++)
+		sids[d] = d;
+	/*
+	 * First the configuration caches: a kernel killed between its store
+	 * of an entry and that entry's CFGI_STE leaves the IOMMU walking the
+	 * old table through the cached entry, whatever the entry now says.
+	 * Synced before the TLB flush, so no walk of a released table can
+	 * start after it.
+	 */
+	err = iommu_drv_cfgi_stes_sync(&g->drv, sids, nsid);
+	if (!err)
+		err = iommu_drv_tlbi_all(&g->drv);
 	if (!err)
 		err = iommu_drv_sync(&g->drv);
 	for (size_t p = 0; !err && p < unused.n; p++)

@@ -127,8 +127,9 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 				   "table stays live", strerror(-err));
 	}
 	t = ioh_now_ns();
-	for (unsigned int i = 0; i < rec->nr_devs && !err; i++)
-		err = iommufd_device_replace(&g->ictx, rec->devs[i], nh);
+	/* Every device of the HWPT in one batch: one configuration sync and
+	 * one TLB sync for all of them. */
+	err = iommufd_devices_replace(&g->ictx, rec->devs, rec->nr_devs, nh);
 	g->phase_ns[LU_PH_SWITCH] += ioh_now_ns() - t;
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "replace: %s",

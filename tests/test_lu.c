@@ -310,7 +310,13 @@ static unsigned int resumes_after_last_pause(const struct world_result *r)
 	for (size_t i = 0; i < r->nr_events; i++)
 		if (r->events[i].type == HW_EVT_GUEST_PAUSED)
 			last = i;
-	assert_true(last < r->nr_events);
+	/* The log is a ring: on a loaded machine the events after the
+	 * pause (syncs, DMA marks) can push it out. Then every event kept
+	 * came after it, and the window must be full. */
+	if (last == r->nr_events) {
+		assert_int_equal(r->nr_events, HW_LOG_ENTRIES);
+		last = 0;
+	}
 	unsigned int n = 0;
 	for (size_t i = last; i < r->nr_events; i++)
 		n += r->events[i].type == HW_EVT_GUEST_RESUMED;

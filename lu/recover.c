@@ -120,6 +120,8 @@ int lu_boot_recovery(struct lu_gen *g)
 		return recover_fail(g, err, kerr.msg);
 	}
 	g->ioas = in.ioas[0];
+	g->reserved_ids = iommufd_reserve_live_ids(&g->ictx, &in,
+						   1u << g->unit.strtab_log2);
 
 	/* Which preserved table does each device use right now? */
 	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;

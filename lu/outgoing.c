@@ -278,8 +278,9 @@ static int drop_unpreserved(struct lu_gen *g)
 	g->aborted_mask |= dropped;
 	g->preserved_mask &= ~dropped;
 	if (dropped)
-		lu_log("devices not preserved (mask 0x%x): stopped, put in abort, "
-		       "their tables freed", dropped);
+		lu_log("devices not preserved (mask 0x%x): %s, put in abort, "
+		       "their tables freed", dropped, running ?
+		       "left running (inject)" : "stopped");
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "abort of the unpreserved "
 				   "devices: %s", strerror(-err));

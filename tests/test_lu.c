@@ -667,6 +667,9 @@ int main(void)
 {
 	if (test_kernel_path(kernel_path, sizeof(kernel_path)))
 		return 1;
+	/* TEST_FILTER=test_partial* runs only the tests it matches. */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_scenarios),
 		cmocka_unit_test(test_matrix),

@@ -597,6 +597,8 @@ static void test_partial_preservation(void **state)
 		}
 		run(&sc, &r);
 		assert_hitless(&r, sc.updates);
+		/* Stopped for good: no kernel re-enabled their DMA. */
+		assert_int_equal(r.dma_enabled, 0x3);
 		for (unsigned int u = 0; u < r.nr_upd; u++) {
 			assert_int_equal(r.upd[u].preserved_devices, 0x3);
 			assert_int_equal(r.upd[u].aborted_devices, 0xc);

@@ -232,6 +232,8 @@ static void read_report(int fd, struct world_result *res, unsigned int bbm)
 static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 {
 	for (unsigned int d = 0; d < res->devices; d++) {
+		if (atomic_load(&regs->dev_ctl[d].enabled))
+			res->dma_enabled |= 1u << d;
 		const struct hw_dev_stats *s = &regs->dev_stats[d];
 		struct world_dma_totals *t = &res->dev[d];
 		t->ops = atomic_load(&s->ops);

@@ -113,6 +113,7 @@ struct world_result {
 	unsigned int nr_handovers;
 	bool hitless;
 	uint64_t guest_ops;
+	uint32_t dma_enabled;     /* devices whose DMA was enabled at the end */
 	uint64_t wall_us;
 	/* The machine's event log (timeline), oldest first. */
 	struct hw_event *events;

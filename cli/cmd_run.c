@@ -30,6 +30,11 @@ static void usage(FILE *out)
 "                       (parts per million of 1G folios, of 2M slots split\n"
 "                       into 4K folios; default 1g=600000,4k=5000,scatter=1)\n"
 "  --devices N          DMA-capable devices, 1-%u (default 2)\n"
+"  --preserve K         devices 0 to K-1 survive the update (default all);\n"
+"                       the others belong to a VM that does not: they are\n"
+"                       stopped and put in abort before the exec\n"
+"  --pasids N           device 0 has N PASIDs in use: the live update is\n"
+"                       refused (EOPNOTSUPP, exit 1) and the VM runs on\n"
 "  --format F           arm-s1 | arm-s2 | vtd-ss | x86-64 | amd-v1 | riscv\n"
 "                       (default arm-s2)\n"
 "  --va-bits N          IOVA width of the tables (default 48)\n"
@@ -50,7 +55,9 @@ static void usage(FILE *out)
 "                       intent), table-outside, table-cycle, table-bad-entry\n"
 "                       (the table damaged after the handover is committed),\n"
 "                       ioas-memfd, ioas-range (the handover's ioas names a\n"
-"                       memfd it does not hold, or an area past its memfd)\n"
+"                       memfd it does not hold, or an area past its memfd),\n"
+"                       unpreserved-running (with --preserve: the devices\n"
+"                       not preserved keep their DMA running into abort)\n"
 "  --crash-at POINT     SIGKILL the host kernel at POINT of the update; a\n"
 "                       recovery kernel takes over ('list' names the points)\n"
 "  --seed N             seed of the IOMMU model and of the folio mix (default 1)\n"
@@ -90,12 +97,14 @@ static void print_crash_points(FILE *out)
 
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
-       O_QUIET, O_CRASH, O_SAVE };
+       O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS };
 
 static const struct option opts[] = {
 	{ "guest-mem", required_argument, NULL, O_GUEST },
 	{ "folio-mix", required_argument, NULL, O_MIX },
 	{ "devices", required_argument, NULL, O_DEVS },
+	{ "preserve", required_argument, NULL, O_PRESERVE },
+	{ "pasids", required_argument, NULL, O_PASIDS },
 	{ "format", required_argument, NULL, O_FMT },
 	{ "va-bits", required_argument, NULL, O_VAB },
 	{ "from", required_argument, NULL, O_FROM },
@@ -271,6 +280,16 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 				return CLI_USAGE;
 			sc->devices = (unsigned int)v;
 			break;
+		case O_PRESERVE:
+			if (number("--preserve", optarg, 1, HW_MAX_DEVS, &v))
+				return CLI_USAGE;
+			sc->preserve = (unsigned int)v;
+			break;
+		case O_PASIDS:
+			if (number("--pasids", optarg, 0, LU_MAX_PASIDS, &v))
+				return CLI_USAGE;
+			sc->pasids = (unsigned int)v;
+			break;
 		case O_FMT:
 			if (pt_fmt_by_name(optarg, &sc->fmt)) {
 				cli_err(CMD, "--format: unknown format '%s' (arm-s1, "
@@ -324,7 +343,8 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			if (!known) {
 				cli_err(CMD, "--inject: unknown injection '%s' "
 					"(table-prot, table-outside, table-cycle, "
-					"table-bad-entry, ioas-memfd, ioas-range)",
+					"table-bad-entry, ioas-memfd, ioas-range, "
+					"hwpt-ioas, unpreserved-running)",
 					optarg);
 				return CLI_USAGE;
 			}
@@ -409,6 +429,17 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	if (sc->bbm_level && !pt_fmt_bbm_levels(sc->fmt)) {
 		cli_err(CMD, "--bbm-level: BBM levels are an ARM property; %s has "
 			"none (leave it at 0)", pt_fmt_name(sc->fmt));
+		return CLI_USAGE;
+	}
+	if (sc->preserve > sc->devices) {
+		cli_err(CMD, "--preserve: %u devices to preserve, but --devices "
+			"gives only %u", sc->preserve, sc->devices);
+		return CLI_USAGE;
+	}
+	if (sc->inject && !strcmp(sc->inject, "unpreserved-running") &&
+	    (!sc->preserve || sc->preserve == sc->devices)) {
+		cli_err(CMD, "--inject unpreserved-running needs a device that is "
+			"not preserved (--preserve K with K below --devices)");
 		return CLI_USAGE;
 	}
 	if (conflicts(sc))

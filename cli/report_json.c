@@ -43,6 +43,8 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"updates\": %u,\n", sc->updates);
 	fprintf(f, "    \"hotplug\": %s,\n", sc->hotplug ? "true" : "false");
 	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
+	fprintf(f, "    \"preserve\": %u,\n", sc->preserve ? sc->preserve : sc->devices);
+	fprintf(f, "    \"pasids\": %u,\n", sc->pasids);
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
 		ioh_json_str(f, sc->inject);
@@ -81,8 +83,18 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 		u->diff_granule_bytes);
 	fprintf(f, "      \"hotplug_done\": %s,\n", u->hotplug_done ? "true" : "false");
 	fprintf(f, "      \"hotplug_waited\": %s,\n", u->hotplug_waited ? "true" : "false");
-	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 "\n    }%s\n",
-		u->hotplug_wait_us, last ? "" : ",");
+	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 ",\n", u->hotplug_wait_us);
+	for (unsigned int pass = 0; pass < 2; pass++) {
+		uint32_t m = pass ? u->aborted_devices : u->preserved_devices;
+		fprintf(f, "      \"%s\": [", pass ? "aborted_devices" :
+			"preserved_devices");
+		for (unsigned int d = 0, n = 0; d < 32; d++)
+			if (m >> d & 1)
+				fprintf(f, "%s%u", n++ ? ", " : "", d);
+		fprintf(f, "],\n");
+	}
+	fprintf(f, "      \"reserved_ids\": %u\n    }%s\n", u->reserved_ids,
+		last ? "" : ",");
 }
 
 int cli_report_json(const struct cli_scenario *cs, FILE *f)

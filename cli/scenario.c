@@ -518,6 +518,18 @@ bool cli_phase_paused(bool stop_the_world, unsigned int p)
 	return p >= LU_PH_FREEZE_TO_EXEC && p <= LU_PH_RESUME;
 }
 
+/* A mask of stream IDs as "0,1,4"; "none" when empty. */
+void cli_fmt_devices(char *buf, size_t len, uint32_t mask)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (unsigned int d = 0; d < 32 && n + 4 < len; d++)
+		if (mask >> d & 1)
+			n += (size_t)snprintf(buf + n, len - n, "%s%u", n ? "," : "", d);
+	if (!n)
+		snprintf(buf, len, "none");
+}
+
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 {
 	const struct world_scenario *sc = &cs->sc;
@@ -532,9 +544,12 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	char bbm[32] = "no BBM levels";
 	if (pt_fmt_bbm_levels(sc->fmt))
 		snprintf(bbm, sizeof(bbm), "BBM level %u", sc->bbm_level);
+	char part[64] = "";
+	if (sc->preserve && sc->preserve < sc->devices)
+		snprintf(part, sizeof(part), ", %u of them preserved", sc->preserve);
 	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s doing DMA "
-		"throughout%s\n\n", pt_fmt_name(sc->fmt), bbm, gm,
-		sc->devices, sc->devices == 1 ? "" : "s",
+		"throughout%s%s\n\n", pt_fmt_name(sc->fmt), bbm, gm,
+		sc->devices, sc->devices == 1 ? "" : "s", part,
 		sc->hotplug ? ", memory hotplug during recovery" : "");
 	fprintf(out, "verdict: %s\n", r->hitless ? "HITLESS: every DMA was "
 		"translated as mapped, no fault of any kind" : "FAILED: not hitless");
@@ -574,6 +589,13 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		}
 		cli_fmt_bytes(buf, sizeof(buf), u->extra_table_bytes);
 		fprintf(out, "  extra table memory  %12s\n", buf);
+		if (u->aborted_devices) {
+			char pd[64], ad[64];
+			cli_fmt_devices(pd, sizeof(pd), u->preserved_devices);
+			cli_fmt_devices(ad, sizeof(ad), u->aborted_devices);
+			fprintf(out, "  devices preserved   %12s\n", pd);
+			fprintf(out, "  devices in abort    %12s  (not preserved)\n", ad);
+		}
 		if (u->splits || u->joins)
 			fprintf(out, "  reconcile           %" PRIu64 " splits, %" PRIu64
 				" joins\n", u->splits, u->joins);

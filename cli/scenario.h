@@ -89,4 +89,7 @@ void cli_fmt_bytes(char *out, size_t len, uint64_t bytes);
 /* "1.23 ms", "456 us", "2.1 s" */
 void cli_fmt_us(char *out, size_t len, uint64_t us);
 
+/* A mask of stream IDs as "0,1,4" ("none" when empty). */
+void cli_fmt_devices(char *buf, size_t len, uint32_t mask);
+
 #endif /* IOH_CLI_SCENARIO_H */

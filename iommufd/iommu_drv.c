@@ -487,6 +487,15 @@ void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on)
 		atomic_store(&d->regs->dev_ctl[dev].enabled, on ? 1u : 0u);
 }
 
+int iommu_drv_dma_stop(struct iommu_drv *d, unsigned int dev)
+{
+	if (dev >= HW_MAX_DEVS)
+		return -EINVAL;
+	iommu_drv_dma_enable(d, dev, false);
+	/* The whole IOVA space; the grace waits for every engine of dev. */
+	return iommu_drv_oracle_unmap(d, dev, 0, UINT64_MAX);
+}
+
 /* ---- guest CPU and events ---- */
 
 struct paused_wait {

@@ -115,6 +115,13 @@ int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
 			   uint64_t iova, uint64_t len);
 /* Set a device's DMA parameters (see struct hw_dev_ctl). */
 void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on);
+/*
+ * Stop a device for good (what a VMM's reset of a device whose VM does
+ * not survive does): disable its DMA, withdraw its whole oracle and wait
+ * until none of its engines is still in an operation. After this its
+ * stream may be put in abort without a DMA of it faulting.
+ */
+int iommu_drv_dma_stop(struct iommu_drv *d, unsigned int dev);
 
 /* Pause the guest CPU and wait until it has stopped; resume. */
 int iommu_drv_guest_pause(struct iommu_drv *d);

@@ -289,13 +289,88 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 		.linear_offset = (uintptr_t)k->pm->base,
 	};
 	ictx->next_id = 1;
-	ictx->next_did = 1;
+	iommufd_ids_init(&ictx->dids);
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
 		ictx->dev[i].sid = i;
 	pthread_mutex_init(&ictx->lock, NULL);
 	pthread_cond_init(&ictx->recovered, NULL);
 	pthread_cond_init(&ictx->waiter, NULL);
 	return 0;
+}
+
+/* ---- domain IDs -------------------------------------------------------- */
+
+void iommufd_ids_init(struct iommufd_ids *ids)
+{
+	memset(ids, 0, sizeof(*ids));
+	ids->map[0] = 1; /* ID 0 is never a domain */
+	ids->used = 1;
+	ids->next = 1;
+}
+
+bool iommufd_id_busy(const struct iommufd_ids *ids, uint16_t id)
+{
+	return ids->map[id / 64] >> (id % 64) & 1;
+}
+
+int iommufd_id_reserve(struct iommufd_ids *ids, uint16_t id)
+{
+	if (!id)
+		return -EINVAL;
+	if (iommufd_id_busy(ids, id))
+		return -EEXIST;
+	ids->map[id / 64] |= 1ull << (id % 64);
+	ids->used++;
+	return 0;
+}
+
+void iommufd_id_free(struct iommufd_ids *ids, uint16_t id)
+{
+	if (id && iommufd_id_busy(ids, id)) {
+		ids->map[id / 64] &= ~(1ull << (id % 64));
+		ids->used--;
+	}
+}
+
+int iommufd_id_alloc(struct iommufd_ids *ids, uint16_t *out)
+{
+	if (ids->used >= IOMMUFD_NR_IDS)
+		return -ENOSPC;
+	/* Word by word from the cursor, wrapping once. */
+	uint32_t start = ids->next % IOMMUFD_NR_IDS;
+	for (uint32_t n = 0; n <= IOMMUFD_NR_IDS / 64; n++) {
+		uint32_t w = (start / 64 + n) % (IOMMUFD_NR_IDS / 64);
+		uint64_t free_bits = ~ids->map[w];
+		if (!n)
+			free_bits &= ~0ull << (start % 64);
+		if (!free_bits)
+			continue;
+		uint16_t id = (uint16_t)(w * 64 + (uint32_t)__builtin_ctzll(free_bits));
+		ids->map[w] |= 1ull << (id % 64);
+		ids->used++;
+		ids->next = (uint32_t)id + 1;
+		*out = id;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* did goes back to the allocator unless a registered HWPT still has it. */
+static void did_put(struct iommufd_ctx *ictx, uint16_t did)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] && ictx->hwpt[i]->did == did)
+			return;
+	iommufd_id_free(&ictx->dids, did);
+}
+
+void iommufd_hwpt_take_did(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			   uint16_t did)
+{
+	uint16_t own = hwpt->did;
+	hwpt->did = did;
+	if (own != did)
+		did_put(ictx, own);
 }
 
 static void hwpt_unregister(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
@@ -424,8 +499,9 @@ int iommufd_register_hwpt(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 			ictx->hwpt[i] = hwpt;
 			if (hwpt->id >= ictx->next_id)
 				ictx->next_id = hwpt->id + 1;
-			if (hwpt->did >= ictx->next_did)
-				ictx->next_did = (uint16_t)(hwpt->did + 1);
+			/* Allocated here already, or an adopted table's: taken
+			 * either way (a new kernel reserved it at boot). */
+			iommufd_id_reserve(&ictx->dids, hwpt->did);
 			return 0;
 		}
 	}
@@ -893,10 +969,13 @@ int iommufd_hwpt_alloc(struct iommufd_ctx *ictx, struct iommufd_ioas *ioas,
 	if (err)
 		goto fail;
 	err = iommufd_build_table(ioas, &h->pt, h->features);
+	if (!err)
+		err = iommufd_id_alloc(&ictx->dids, &h->did);
 	if (!err) {
 		h->id = ictx->next_id++;
-		h->did = ictx->next_did++;
 		err = iommufd_register_hwpt(ictx, h);
+		if (err)
+			iommufd_id_free(&ictx->dids, h->did);
 	}
 	if (err) {
 		/* Never attached: no hardware can have seen these pages. */
@@ -927,8 +1006,11 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
-	if (!err)
+	/* The domain ID too is free only once nothing is cached under it. */
+	if (!err) {
 		pt_deinit(&hwpt->pt);
+		did_put(ictx, hwpt->did);
+	}
 	free(hwpt);
 	return 0;
 }
@@ -992,7 +1074,7 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 			return -EINVAL;
 		/* Same domain tag: only the root word changes, a hitless store. */
 		if (!hwpt->users && !m)
-			hwpt->did = old->did;
+			iommufd_hwpt_take_did(ictx, hwpt, old->did);
 		else if (hwpt->did != old->did)
 			return -EBUSY;
 		for (unsigned int j = 0; j < m; j++)
@@ -1046,4 +1128,48 @@ int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 	ictx->dev[sid].hwpt->users--;
 	ictx->dev[sid].hwpt = NULL;
 	return 0;
+}
+
+/* ---- partial preservation ---------------------------------------------- */
+
+int iommufd_drop_devices(struct iommufd_ctx *ictx, uint32_t keep,
+			 uint32_t *dropped)
+{
+	struct iommufd_hwpt *left[HW_MAX_DEVS];
+	unsigned int nleft = 0;
+	int err = 0;
+	*dropped = 0;
+	for (unsigned int sid = 0; sid < HW_MAX_DEVS && !err; sid++) {
+		struct iommufd_hwpt *h = ictx->dev[sid].hwpt;
+		if (!h || keep >> sid & 1)
+			continue;
+		/* Abort mode: one entry write, CFGI + SYNC (the IOMMU stays on). */
+		err = iommufd_device_detach(ictx, sid);
+		if (err)
+			break;
+		*dropped |= 1u << sid;
+		bool seen = false;
+		for (unsigned int i = 0; i < nleft; i++)
+			seen |= left[i] == h;
+		if (!seen)
+			left[nleft++] = h;
+	}
+	/*
+	 * A table only unpreserved devices used goes now: its domain is
+	 * flushed and synced before its pages are freed (hwpt_destroy), so
+	 * nothing of it is handed over.
+	 */
+	for (unsigned int i = 0; i < nleft; i++) {
+		struct iommufd_hwpt *h = left[i];
+		if (h->users)
+			continue;
+		struct iommufd_ioas *ioas = h->ioas;
+		iommufd_hwpt_destroy(ictx, h);
+		bool used = false;
+		for (unsigned int j = 0; j < IOMMUFD_MAX_OBJS; j++)
+			used |= ictx->hwpt[j] && ictx->hwpt[j]->ioas == ioas;
+		if (!used)
+			ioas->dropped = true;
+	}
+	return err;
 }

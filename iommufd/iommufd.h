@@ -110,6 +110,7 @@ struct iommufd_area {
 
 struct iommufd_ioas {
 	uint32_t id;
+	bool dropped;        /* its HWPTs went with unpreserved devices */
 	struct iommufd_area *areas; /* sorted by iova, never overlapping */
 	size_t nr_areas, cap_areas;
 	uint64_t mapped_bytes;
@@ -132,7 +133,31 @@ struct iommufd_device {
 	uint32_t sid;
 	struct iommufd_hwpt *hwpt;
 	bool iopf;           /* depends on I/O page faults: not preservable */
+	unsigned int pasids; /* PASIDs (substreams) in use: not preservable */
 };
+
+/*
+ * Domain IDs (the IOTLB tag in a configuration entry: SMMU VMID/ASID,
+ * VT-d DID): one bit per 16-bit ID, 0 never handed out. Allocation is
+ * next-fit from a cursor (an ID freed is not reused before the others),
+ * as Linux's ida over a cyclic range. A new kernel reserves every ID a
+ * preserved record or a live configuration entry uses before it
+ * allocates any (iommufd_reserve_live_ids): two tables under one ID
+ * would answer each other's DMA from the IOTLB.
+ */
+#define IOMMUFD_NR_IDS (1u << 16)
+struct iommufd_ids {
+	uint64_t map[IOMMUFD_NR_IDS / 64];
+	uint32_t next;       /* where the next search starts */
+	uint32_t used;
+};
+void iommufd_ids_init(struct iommufd_ids *ids);
+/* The lowest free ID from the cursor on (wrapping); -ENOSPC when none. */
+int iommufd_id_alloc(struct iommufd_ids *ids, uint16_t *out);
+/* Take id: 0 if it was free, -EEXIST if already taken, -EINVAL for 0. */
+int iommufd_id_reserve(struct iommufd_ids *ids, uint16_t id);
+void iommufd_id_free(struct iommufd_ids *ids, uint16_t id);
+bool iommufd_id_busy(const struct iommufd_ids *ids, uint16_t id);
 
 /*
  * Pins of one memfd's folios: a reference count per folio, taken a page
@@ -173,7 +198,7 @@ struct iommufd_ctx {
 	struct iommufd_hwpt *hwpt[IOMMUFD_MAX_OBJS];
 	struct iommufd_device dev[HW_MAX_DEVS];
 	uint32_t next_id;
-	uint16_t next_did;
+	struct iommufd_ids dids;    /* domain IDs in use or reserved */
 
 	/* Fault injection for crash tests: called at named points. */
 	void (*inject)(void *arg, const char *point);
@@ -289,6 +314,27 @@ bool iommufd_await_recovery_waiter(struct iommufd_ctx *ictx, uint64_t timeout_ms
 /* Lookups. */
 struct iommufd_hwpt *iommufd_hwpt_find(struct iommufd_ctx *ictx, uint32_t id);
 struct iommufd_ioas *iommufd_ioas_find(struct iommufd_ctx *ictx, uint32_t id);
+
+/*
+ * Give hwpt (not attached to any device) the domain ID did of a table it
+ * is about to replace: its own ID is released (unless another HWPT
+ * still uses it).
+ */
+void iommufd_hwpt_take_did(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			   uint16_t did);
+
+/*
+ * Partial preservation (the outgoing kernel, before preserving): every
+ * device attached and not in keep (a mask of stream IDs) is put in abort
+ * mode (iommu_drv_write_ste: CFGI + SYNC); a HWPT left without users by
+ * that is destroyed (domain flushed, synced, its pages freed), and an
+ * IOAS left without HWPTs by that is marked dropped (not preserved).
+ * Its DMA must have been stopped first (iommu_drv_dma_stop), or it
+ * faults from here on. *dropped gets the mask of devices put in abort.
+ * A refusal check (iommufd_preserve_check) comes before it.
+ */
+int iommufd_drop_devices(struct iommufd_ctx *ictx, uint32_t keep,
+			 uint32_t *dropped);
 
 /* Internal to iommufd/: add an adopted or rebuilt object. */
 int iommufd_ioas_insert_area(struct iommufd_ioas *ioas,

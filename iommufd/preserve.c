@@ -588,13 +588,36 @@ int iommufd_kho_register(void)
 
 /* ---- outgoing ---------------------------------------------------------- */
 
+int iommufd_preserve_check(const struct iommufd_ctx *ictx, uint32_t keep,
+			   char *why, size_t len)
+{
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++) {
+		const struct iommufd_device *d = &ictx->dev[i];
+		if (!d->hwpt || !(keep >> i & 1))
+			continue;
+		if (d->iopf) {
+			snprintf(why, len, "device %u depends on I/O page faults "
+				 "(PRI), which a live update cannot carry", i);
+			return -EOPNOTSUPP;
+		}
+		if (d->pasids) {
+			snprintf(why, len, "device %u has %u PASID%s in use; live "
+				 "update of PASID devices is not supported", i,
+				 d->pasids, d->pasids == 1 ? "" : "s");
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
 		     struct luo_session *unit_session,
 		     struct luo_session *vm_session)
 {
-	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
-		if (ictx->dev[i].hwpt && ictx->dev[i].iopf)
-			return -EOPNOTSUPP;
+	char why[128];
+	int rc = iommufd_preserve_check(ictx, UINT32_MAX, why, sizeof(why));
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&ictx->lock);
 	ictx->frozen = true;
 	pthread_mutex_unlock(&ictx->lock);
@@ -603,7 +626,7 @@ int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
 	unsigned int n = 0;
 	int err = luo_preserve(unit_session, "unit", &unit_ops, unit);
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS && !err; i++) {
-		if (!ictx->ioas[i])
+		if (!ictx->ioas[i] || ictx->ioas[i]->dropped)
 			continue;
 		snprintf(names[n], sizeof(names[n]), "ioas-%u", ictx->ioas[i]->id);
 		err = luo_preserve(vm_session, names[n], &ioas_ops, ictx->ioas[i]);
@@ -818,6 +841,33 @@ void iommufd_incoming_free(struct iommufd_incoming *in)
 	for (unsigned int i = 0; i < in->nr_hwpt; i++)
 		free(in->hwpt[i].pages);
 	memset(in, 0, sizeof(*in));
+}
+
+unsigned int iommufd_reserve_live_ids(struct iommufd_ctx *ictx,
+				      const struct iommufd_incoming *in,
+				      unsigned int nr_streams)
+{
+	unsigned int n = 0;
+	for (unsigned int i = 0; in && i < in->nr_hwpt; i++)
+		n += !iommufd_id_reserve(&ictx->dids, in->hwpt[i].did);
+	/*
+	 * What the hardware runs now, whatever the records say: a stream
+	 * left translating under an ID no record names (a journal's new
+	 * table, a table the old kernel kept to itself) still has IOTLB
+	 * entries tagged with it.
+	 */
+	for (unsigned int sid = 0; sid < nr_streams && sid < HW_MAX_DEVS; sid++) {
+		uint64_t ste[HW_STE_WORDS];
+		if (iommu_drv_read_ste(ictx->drv, sid, ste) ||
+		    !(ste[0] & HW_STE0_V))
+			continue;
+		uint64_t mode = HW_FIELD_GET(HW_STE0_MODE, ste[0]);
+		if (mode != HW_STE_MODE_TRANSLATE && mode != HW_STE_MODE_NESTED)
+			continue;
+		n += !iommufd_id_reserve(&ictx->dids,
+					 (uint16_t)HW_FIELD_GET(HW_STE2_DID, ste[2]));
+	}
+	return n;
 }
 
 /* Claims of adopted table pages, undone if adoption fails. */

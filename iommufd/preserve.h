@@ -36,10 +36,23 @@ struct iommu_unit {
 int iommufd_kho_register(void);
 
 /*
+ * Whether the devices of keep (a mask of stream IDs; those attached) can
+ * be preserved: -EOPNOTSUPP, with the device and the reason in why, for
+ * one that depends on I/O page faults or has PASIDs in use (Linux's
+ * live-update series refuses both; replaying per PASID is not
+ * modelled). Changes nothing: a refused update is not attempted.
+ */
+int iommufd_preserve_check(const struct iommufd_ctx *ictx, uint32_t keep,
+			   char *why, size_t len);
+
+/*
  * Preserve the unit (session unit_session) and every IOAS and HWPT of
- * ictx (session vm_session, where the memfds they use are preserved).
- * Refused (-EOPNOTSUPP) when a device depends on I/O page faults. From
- * here on ictx refuses map and unmap (-EBUSY) until iommufd_unpreserve.
+ * ictx (session vm_session, where the memfds they use are preserved),
+ * but an IOAS iommufd_drop_devices left without tables: unpreserved
+ * devices are detached before, and are not recorded. Refused
+ * (-EOPNOTSUPP) when an attached device fails iommufd_preserve_check.
+ * From here on ictx refuses map and unmap (-EBUSY) until
+ * iommufd_unpreserve.
  */
 int iommufd_preserve(struct iommufd_ctx *ictx, struct iommu_unit *unit,
 		     struct luo_session *unit_session,
@@ -82,6 +95,17 @@ int iommufd_retrieve(struct iommufd_ctx *ictx, const char *session,
 		     struct kho_memfd *const *memfds, size_t nr_memfds,
 		     struct iommufd_incoming *in, struct kho_err *err);
 void iommufd_incoming_free(struct iommufd_incoming *in);
+
+/*
+ * The new kernel's first step with IDs: reserve, in ictx's allocator,
+ * the domain ID of every preserved record of in and of every valid
+ * configuration entry of the first nr_streams streams, so no table it
+ * builds is ever tagged like one the hardware may still cache. Returns
+ * how many IDs were reserved.
+ */
+unsigned int iommufd_reserve_live_ids(struct iommufd_ctx *ictx,
+				      const struct iommufd_incoming *in,
+				      unsigned int nr_streams);
 
 /*
  * Adopt a preserved table as it is (claiming every page) into a HWPT of

@@ -240,10 +240,48 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd state: %s", kerr.msg);
 	}
 	g->ioas = in->ioas[0];
+	/* Before this kernel builds any table: no ID the hardware may still
+	 * cache under is ever handed out again. */
+	g->reserved_ids = iommufd_reserve_live_ids(&g->ictx, in,
+						   1u << g->unit.strtab_log2);
 	/* Only what the guest waited for counts as boot; reading guest
 	 * memory and the intent after it resumed starts the replay. */
 	g->phase_ns[LU_PH_BOOT] = t_parse;
 	g->phase_ns[LU_PH_REPLAY] += ioh_now_ns() - t_after_resume;
+	return 0;
+}
+
+/*
+ * The devices the handover does not name were not preserved: the old
+ * kernel put them in abort before the exec. They stay there (no DMA of
+ * theirs is re-enabled); one found translating runs a table nobody
+ * handed over, whose pages this kernel poisoned and may reuse, so it is
+ * put in abort too, and said so.
+ */
+static int check_unpreserved(struct lu_gen *g)
+{
+	for (unsigned int d = 0; d < g->cfg->devices; d++) {
+		if (g->ictx.dev[d].hwpt) {
+			g->preserved_mask |= 1u << d;
+			continue;
+		}
+		g->aborted_mask |= 1u << d;
+		uint64_t ste[HW_STE_WORDS], abort[HW_STE_WORDS];
+		int err = iommu_drv_read_ste(&g->drv, d, ste);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "device %u: %s", d,
+					   strerror(-err));
+		if (!(ste[0] & HW_STE0_V) ||
+		    HW_FIELD_GET(HW_STE0_MODE, ste[0]) == HW_STE_MODE_ABORT)
+			continue;
+		lu_log("device %u is in no preserved table but its stream "
+		       "translates: put in abort", d);
+		hw_ste_make(abort, HW_STE_MODE_ABORT, 0, 0, 0, 0);
+		err = iommu_drv_write_ste(&g->drv, d, abort, NULL);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "device %u: abort: %s",
+					   d, strerror(-err));
+	}
 	return 0;
 }
 
@@ -271,13 +309,17 @@ int lu_boot_handover(struct lu_gen *g)
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++)
 		err = restore_hwpt(g, &in.hwpt[i]);
 	iommufd_incoming_free(&in);
+	if (!err)
+		err = check_unpreserved(g);
 	if (recovering)
 		iommufd_end_recovery(&g->ictx);
 	if (hp)
 		err = lu_vmm_hotplug_finish(g, hp, err);
+	/* Only the preserved ones: an unpreserved device stays stopped. */
 	if (s->stops_dma)
 		for (unsigned int d = 0; d < c->devices; d++)
-			iommu_drv_dma_enable(&g->drv, d, true);
+			if (g->ictx.dev[d].hwpt)
+				iommu_drv_dma_enable(&g->drv, d, true);
 	if (!s->early_resume) {
 		iommu_drv_guest_resume(&g->drv);
 		g->blackout_ns = ioh_now_ns() - c->t_pause_ns;

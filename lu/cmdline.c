@@ -389,6 +389,9 @@ int lu_cmdline_parse(int argc, char *const argv[], struct lu_gen_cfg *c,
 		return perr(err, errlen, "--physmem-fd and --region-fd are both needed");
 	if (!t.devices)
 		return perr(err, errlen, "--devices: 1 to %u", HW_MAX_DEVS);
+	if (t.preserve > t.devices)
+		return perr(err, errlen, "--preserve: %u devices to preserve, but "
+			    "only %u (--devices)", t.preserve, t.devices);
 	*c = t;
 	return 0;
 }

@@ -27,6 +27,7 @@ struct lu_strategy;
 
 #define LU_KERNEL_VERB "kernel"
 #define LU_MAX_CANDIDATES 8
+#define LU_MAX_PASIDS ((1u << 20) - 1) /* 20-bit PASIDs, 0 meaning none */
 
 /* A physical address that may be absent (0 is a valid one). */
 struct lu_opt_pa {
@@ -76,6 +77,11 @@ struct lu_opt_pas {
 	X(UINT, va_bits, "va-bits", 48, 64, NULL, "IOVA width")               \
 	X(UINT, devices, "devices", 2, HW_MAX_DEVS, NULL,                     \
 	  "devices doing DMA (at least 1)")                                   \
+	X(UINT, preserve, "preserve", 0, HW_MAX_DEVS, NULL,                   \
+	  "devices 0 to K-1 survive each update; the others are stopped and " \
+	  "put in abort before it (0: all)")                                  \
+	X(UINT, pasids, "pasids", 0, LU_MAX_PASIDS, NULL,                     \
+	  "PASIDs in use on device 0 (a live update refuses it)")             \
 	X(U64, guest_size, "guest-size", 1ull << 30, UINT64_MAX, NULL,        \
 	  "guest RAM of a fresh boot")                                        \
 	X(MIX, mix, "mix", kho_memfd_mix_default, 0, NULL,                    \

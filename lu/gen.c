@@ -20,7 +20,7 @@ const char *const lu_crash_points[] = {
 
 const char *const lu_injections[] = {
 	"table-prot", "table-outside", "table-cycle", "table-bad-entry",
-	"ioas-memfd", "ioas-range", "hwpt-ioas", NULL,
+	"ioas-memfd", "ioas-range", "hwpt-ioas", "unpreserved-running", NULL,
 };
 
 static const char *const phase_names[LU_NR_PHASES] = {

@@ -47,6 +47,10 @@ struct lu_gen {
 	char error[256];
 	const char *from;
 	uint64_t commit_ns;  /* guest paused -> handover committed */
+	/* Partial preservation: devices this generation runs on preserved
+	 * (or fresh) tables, and those it found (or put) in abort. */
+	uint32_t preserved_mask, aborted_mask;
+	unsigned int reserved_ids; /* domain IDs reserved from the handover */
 	/* Recovery after a crash. */
 	const char *recovery_mode;
 	uint64_t leaked_bytes;
@@ -111,6 +115,10 @@ int lu_vmm_hotplug_start(struct lu_gen *g, struct lu_hotplug **out);
 int lu_vmm_hotplug_finish(struct lu_gen *g, struct lu_hotplug *hp, int err);
 
 /* ---- the outgoing side (lu/outgoing.c) ---------------------------------- */
+
+/* The devices (a mask of stream IDs) that survive an update: 0 to
+ * preserve - 1, or all. */
+uint32_t lu_keep_mask(const struct lu_gen_cfg *c);
 
 int lu_live_update(struct lu_gen *g);
 /* Both sessions (the VM's, the IOMMU unit's) with every memfd and the

@@ -32,7 +32,9 @@ static void run_vm(struct lu_gen *g)
 	ioh_sleep_ms(g->cfg->run_ms);
 	uint64_t deadline = ioh_now_ns() + DMA_WAIT_MAX_NS;
 	for (unsigned int d = 0; d < n; d++)
-		while (atomic_load(&regs->dev_stats[d].ops) == before[d]) {
+		/* A device put in abort (not preserved) is stopped for good. */
+		while (g->ictx.dev[d].hwpt &&
+		       atomic_load(&regs->dev_stats[d].ops) == before[d]) {
 			if (ioh_now_ns() > deadline) {
 				lu_log("device %u did no DMA in %llu s", d,
 				       DMA_WAIT_MAX_NS / 1000000000ull);

@@ -241,8 +241,50 @@ static void resume_vm(struct lu_gen *g, const struct lu_strategy *out)
 {
 	if (out->stops_dma)
 		for (unsigned int d = 0; d < g->cfg->devices; d++)
-			iommu_drv_dma_enable(&g->drv, d, true);
+			if (g->ictx.dev[d].hwpt)
+				iommu_drv_dma_enable(&g->drv, d, true);
 	iommu_drv_guest_resume(&g->drv);
+}
+
+uint32_t lu_keep_mask(const struct lu_gen_cfg *c)
+{
+	unsigned int k = c->preserve ? c->preserve : HW_MAX_DEVS;
+	return k >= 32 ? UINT32_MAX : (1u << k) - 1;
+}
+
+/*
+ * Partial preservation: the devices whose VM does not survive are
+ * stopped (their DMA quiesced, as a VMM resets a device it gives up),
+ * then put in abort mode, and the tables only they used are freed after
+ * the sync; nothing of them is handed over. The IOMMU stays enabled and
+ * the other devices keep translating. Cannot be undone if the update
+ * fails later: those VMs are gone either way.
+ */
+static int drop_unpreserved(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	uint32_t keep = lu_keep_mask(c), dropped = 0;
+	/* Test hook: leave their DMA running into the abort (counted). */
+	bool running = c->inject && !strcmp(c->inject, "unpreserved-running");
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		if (!g->ictx.dev[d].hwpt || keep >> d & 1 || running)
+			continue;
+		int err = iommu_drv_dma_stop(&g->drv, d);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "stopping device %u "
+					   "(not preserved): %s", d, strerror(-err));
+	}
+	int err = iommufd_drop_devices(&g->ictx, keep, &dropped);
+	g->aborted_mask |= dropped;
+	g->preserved_mask &= ~dropped;
+	if (dropped)
+		lu_log("devices not preserved (mask 0x%x): %s, put in abort, "
+		       "their tables freed", dropped, running ?
+		       "left running (inject)" : "stopped");
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "abort of the unpreserved "
+				   "devices: %s", strerror(-err));
+	return 0;
 }
 
 int lu_live_update(struct lu_gen *g)
@@ -254,6 +296,18 @@ int lu_live_update(struct lu_gen *g)
 		return err;
 	const struct lu_strategy *out = next.cfg.strategy;
 
+	/*
+	 * Refusals first, before anything changes: a device that cannot be
+	 * carried across (PASIDs in use, I/O page faults) means no update
+	 * at all, as Linux's live-update series refuses it; the VM keeps
+	 * running as it was.
+	 */
+	char why[160];
+	if (iommufd_preserve_check(&g->ictx, lu_keep_mask(c), why, sizeof(why)))
+		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "live update refused "
+				   "(EOPNOTSUPP): %s; the update was not attempted, "
+				   "the VM keeps running", why);
+
 	if (c->inject && !strcmp(c->inject, "table-prot")) {
 		int ierr = inject_table_prot(g);
 		if (ierr)
@@ -261,6 +315,9 @@ int lu_live_update(struct lu_gen *g)
 					   strerror(-ierr));
 	}
 	uint64_t t = ioh_now_ns();
+	err = drop_unpreserved(g);
+	if (err)
+		return err;
 	err = lu_preserve_all(g);
 	/*
 	 * Serialize while the VM still runs (LUO's prepare): the blob grows
@@ -300,7 +357,8 @@ int lu_live_update(struct lu_gen *g)
 	}
 	lu_report_handover(g, "update", pa);
 	lu_crash_point(g, "freeze");
-	if (c->inject && strcmp(c->inject, "table-prot")) {
+	if (c->inject && strcmp(c->inject, "table-prot") &&
+	    strcmp(c->inject, "unpreserved-running")) {
 		int ierr = !strncmp(c->inject, "ioas-", 5) ||
 			   !strcmp(c->inject, "hwpt-ioas") ?
 			   inject_ioas(g, pa, c->inject) :

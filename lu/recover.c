@@ -42,6 +42,15 @@ static int recover_abort(struct lu_gen *g, const char *why)
 			   why);
 }
 
+/* Device d's stream is in abort: a device the crashed kernel did not
+ * preserve (partial preservation), stopped for good. */
+static bool stream_in_abort(struct lu_gen *g, unsigned int d)
+{
+	uint64_t ste[HW_STE_WORDS];
+	return !iommu_drv_read_ste(&g->drv, d, ste) && (ste[0] & HW_STE0_V) &&
+	       HW_FIELD_GET(HW_STE0_MODE, ste[0]) == HW_STE_MODE_ABORT;
+}
+
 /*
  * A step failed for want of a resource (memory, an object slot, a sync
  * not seen to complete), not because the handover is unusable: the
@@ -54,7 +63,8 @@ static int recover_fail(struct lu_gen *g, int err, const char *why)
 	if (err != -ENOMEM && err != -ENOSPC && err != -ETIMEDOUT && err != -EBUSY)
 		return recover_abort(g, why);
 	for (unsigned int d = 0; d < g->cfg->devices; d++)
-		iommu_drv_dma_enable(&g->drv, d, true);
+		if (!stream_in_abort(g, d))
+			iommu_drv_dma_enable(&g->drv, d, true);
 	iommu_drv_guest_resume(&g->drv);
 	return lu_gen_fail(g, LU_EXIT_INTERNAL, "recovery: %s; the devices keep "
 			   "the preserved tables they run", why);
@@ -120,6 +130,8 @@ int lu_boot_recovery(struct lu_gen *g)
 		return recover_fail(g, err, kerr.msg);
 	}
 	g->ioas = in.ioas[0];
+	g->reserved_ids = iommufd_reserve_live_ids(&g->ictx, &in,
+						   1u << g->unit.strtab_log2);
 
 	/* Which preserved table does each device use right now? */
 	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
@@ -153,11 +165,26 @@ int lu_boot_recovery(struct lu_gen *g)
 		ioh_u64vec_free(&unused);
 		return recover_abort(g, kerr.msg[0] ? kerr.msg : g->error);
 	}
-	for (unsigned int d = 0; d < c->devices; d++)
-		if (!g->ictx.dev[d].hwpt) {
-			ioh_u64vec_free(&unused);
-			return recover_abort(g, "a device uses no preserved table");
+	/*
+	 * A device on no preserved table is fine only in abort: one the
+	 * crashed kernel did not preserve (partial preservation), which
+	 * stays there. One that translates through a table nobody handed
+	 * over cannot be trusted.
+	 */
+	unsigned int preserved = 0;
+	for (unsigned int d = 0; d < c->devices; d++) {
+		if (g->ictx.dev[d].hwpt) {
+			preserved++;
+			g->preserved_mask |= 1u << d;
+			continue;
 		}
+		if (stream_in_abort(g, d)) {
+			g->aborted_mask |= 1u << d;
+			continue;
+		}
+		ioh_u64vec_free(&unused);
+		return recover_abort(g, "a device uses no preserved table");
+	}
 	/*
 	 * Walk caches may still reach tables no device uses (the switch was
 	 * cut short before the invalidation that would have dropped them):
@@ -190,14 +217,15 @@ int lu_boot_recovery(struct lu_gen *g)
 	if (pinned < 0)
 		return recover_fail(g, (int)pinned, "re-pinning guest memory failed");
 	for (unsigned int d = 0; d < c->devices; d++)
-		iommu_drv_dma_enable(&g->drv, d, true);
+		if (g->ictx.dev[d].hwpt)
+			iommu_drv_dma_enable(&g->drv, d, true);
 	iommu_drv_guest_resume(&g->drv);
 	lu_finish_incoming(g);
 	/* completed: all on the new table; fell-back: all on the old one;
 	 * split: the crash came mid-switch, each device stays where it is
 	 * (both tables translate alike). */
 	bool journal = nr_hwpt > 1;
-	g->recovery_mode = journal && used_newest == c->devices ? "completed" :
+	g->recovery_mode = journal && used_newest == preserved ? "completed" :
 			   journal && used_newest ? "split" : "fell-back";
 	g->leaked_bytes = leaked_bytes(g);
 	return 0;

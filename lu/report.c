@@ -58,6 +58,16 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		g->recovery_mode ? g->recovery_mode : "",
 		g->leaked_bytes, g->ictx.stats.bad_frees);
 	ioh_json_str(f, g->error);
+	/* Partial preservation: stream IDs on tables, and in abort. */
+	for (unsigned int pass = 0; pass < 2; pass++) {
+		uint32_t m = pass ? g->aborted_mask : g->preserved_mask;
+		fprintf(f, pass ? "],\"aborted_devices\":[" :
+			",\"preserved_devices\":[");
+		for (unsigned int d = 0, n = 0; d < HW_MAX_DEVS; d++)
+			if (m >> d & 1)
+				fprintf(f, "%s%u", n++ ? "," : "", d);
+	}
+	fprintf(f, "],\"reserved_ids\":%u", g->reserved_ids);
 	/* Where an injected failure fired (tests: lu/cmdline.h fail-at). */
 	fputs(",\"injected\":", f);
 	ioh_json_str(f, ioh_fail_site() ? ioh_fail_site() : "");

@@ -108,7 +108,7 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 	 * configuration changes): record that now, so the journal says
 	 * what the hardware will use.
 	 */
-	nh->did = old->did;
+	iommufd_hwpt_take_did(&g->ictx, nh, old->did);
 
 	t = ioh_now_ns();
 	err = diff_reconcile(g, nh, old, reconcile && !c->naive);

@@ -115,10 +115,33 @@ static int setup_vm(struct lu_gen *g)
 	err = iommufd_hwpt_alloc(&g->ictx, g->ioas, 0, &h);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "hwpt: %s", strerror(-err));
+	/*
+	 * Partial preservation: the devices that will not survive an update
+	 * belong to another VM, with its own IOAS and HWPT. Its memory is
+	 * modelled by the same guest memfd (mapped again, pinned again), so
+	 * the DMA windows and the oracle stay one per device as for the
+	 * first VM; nothing of it is handed over.
+	 */
+	struct iommufd_hwpt *other = h;
+	uint32_t keep = lu_keep_mask(c);
+	if (c->preserve && c->preserve < c->devices) {
+		struct iommufd_ioas *ioas2;
+		err = iommufd_ioas_alloc(&g->ictx, &ioas2);
+		if (!err)
+			err = lu_vmm_map_guest(&g->ictx, ioas2, g->guest, c->guest_size);
+		if (!err)
+			err = iommufd_hwpt_alloc(&g->ictx, ioas2, 0, &other);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "the other VM: %s",
+					   strerror(-err));
+	}
 	for (unsigned int d = 0; d < c->devices && !err; d++)
-		err = iommufd_device_attach(&g->ictx, d, h);
+		err = iommufd_device_attach(&g->ictx, d, keep >> d & 1 ? h : other);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "attach: %s", strerror(-err));
+	g->preserved_mask = (uint32_t)((1ull << c->devices) - 1);
+	/* What a device's driver asked for: PASIDs make it unpreservable. */
+	g->ictx.dev[0].pasids = c->pasids;
 
 	/* DMA into the start of guest RAM, the guest CPU writes its end. */
 	uint64_t win = c->guest_size / 2 < DMA_WINDOW_MAX ? c->guest_size / 2 :

@@ -167,6 +167,13 @@ static void test_run_input_errors(void **state)
 		{ "--devices 0", "--devices: '0'" },
 		{ "--devices 17", "--devices: '17'" },
 		{ "--devices two", "--devices: 'two'" },
+		{ "--preserve 3", "--preserve: 3 devices to preserve, but --devices "
+				  "gives only 2" },
+		{ "--devices 4 --preserve 0", "--preserve: '0'" },
+		{ "--preserve 17", "--preserve: '17'" },
+		{ "--pasids 1048576", "--pasids: '1048576'" },
+		{ "--inject unpreserved-running", "needs a device that is not "
+						  "preserved" },
 		{ "--format ppc64", "--format: unknown format 'ppc64'" },
 		{ "--format vtd-ss --va-bits 40", "--va-bits: 40" },
 		{ "--from v9", "--from: unknown profile 'v9'" },

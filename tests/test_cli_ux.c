@@ -606,13 +606,15 @@ static void test_report_schema(void **state)
 		"run --json s4.json --updates 3 --strategy stop-the-world,deserialize,verify "
 		"--to v2,v1,v2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s5.json --hotplug --format vtd-ss --run-ms 30 --guest-mem 64M --quiet",
+		"run --json s6.json --devices 4 --preserve 2 --run-ms 30 --guest-mem 64M --quiet",
+		"run --json s7.json --pasids 2 --run-ms 30 --guest-mem 64M --quiet",
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++)
 		assert_in_range(run(out, "%s >/dev/null", runs[i]), 0, 1);
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "cd '%s' && python3 '%s/scripts/validate-json.py' "
 		 "'%s/docs/report.schema.json' s1.json s2.json s3.json s4.json "
-		 "s5.json 2>&1", tmpdir, kho_test_srcdir(), kho_test_srcdir());
+		 "s5.json s6.json s7.json 2>&1", tmpdir, kho_test_srcdir(), kho_test_srcdir());
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, sizeof(out) - 1, p);

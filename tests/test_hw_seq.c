@@ -670,6 +670,58 @@ static void test_seq10_vtd_clean(void **state)
 	seq10(0, PT_FMT_VTD_SS, false, CLEAN);
 }
 
+/* ---- 12: a preserved domain ID reused for another table ---- */
+
+/*
+ * Device 0 runs the preserved table under DID, its IOTLB warm. The new
+ * kernel builds a table for another device (another VM: the same IOVAs
+ * to other pages) and attaches it correctly (CFGI + SYNC), but tags it
+ * with an ID it did not know was live (reused) or with one it knew to
+ * avoid. The IOTLB is tagged by domain, not by stream: under one ID the
+ * entries of either table answer the other device's DMA, which reaches
+ * the wrong pages (misdirected, no fault reveals it).
+ */
+static void seq12(bool reuse, enum verdict v)
+{
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	o.engines[1] = 2;
+	seq_up_opts(&o, PT_FMT_ARM_S2, 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &T2, PT_FMT_ARM_S2, 0), 0);
+	struct pt_gather g;
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&T2, IOVA, DEV1_PA, LEN, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 1, &T2, reuse ? DID : DID + 1), 0);
+	assert_int_equal(iommu_drv_oracle_map(&S.r.drv, 1, IOVA, DEV1_PA,
+					      LEN, PT_PROT_READ | PT_PROT_WRITE),
+			 0);
+	assert_true(hw_rig_wait_ops(&S.r, 1, DMA_OPS));
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	hw_rig_settle(&S.r);
+	uint64_t mis = atomic_load(&hw_rig_stats(&S.r, 0)->misdirected) +
+		       atomic_load(&hw_rig_stats(&S.r, 1)->misdirected);
+	bool ok = v == CLEAN ? hw_rig_errors(&S.r, 0) + hw_rig_errors(&S.r, 1) == 0
+			     : mis > 0;
+	if (!ok) {
+		hw_rig_dump(&S.r, 0, "seq12 device 0");
+		hw_rig_dump(&S.r, 1, "seq12 device 1");
+	}
+	assert_true(ok);
+}
+
+static void test_seq12_reused_did_misdirected(void **state)
+{
+	(void)state;
+	seq12(true, FLAGGED);
+}
+
+static void test_seq12_reserved_did_clean(void **state)
+{
+	(void)state;
+	seq12(false, CLEAN);
+}
+
 /* ---- AMD v1 and RISC-V: no BBM levels, replicated pages ---- */
 
 /*
@@ -899,6 +951,8 @@ int main(void)
 		T(test_seq10_bbm0_reconciled_clean),
 		T(test_seq10_bbm2_clean),
 		T(test_seq10_vtd_clean),
+		T(test_seq12_reused_did_misdirected),
+		T(test_seq12_reserved_did_clean),
 		T(test_seq1_amd_clean),
 		T(test_seq2_amd_flagged),
 		T(test_seq3_amd_leaf_only_uaf),

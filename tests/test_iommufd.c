@@ -63,6 +63,8 @@ struct fix {
 };
 
 static struct fix F;
+/* DMA engines of device 1 at the next fix_up (device 0 always has 2). */
+static unsigned int fix_engines1;
 
 /* machine: false for a register region nobody serves (no sync completes). */
 static void fix_up_with(unsigned int bbm, bool machine)
@@ -71,6 +73,8 @@ static void fix_up_with(unsigned int bbm, bool machine)
 	uint64_t strtab;
 	memset(&F, 0, sizeof(F));
 	hw_rig_opts_default(&o, bbm);
+	o.engines[1] = fix_engines1;
+	fix_engines1 = 0;
 	assert_int_equal(machine ? hw_rig_start(&F.r, &o) :
 			 hw_rig_start_bare(&F.r, bbm), 0);
 	F.rig_up = true;
@@ -1132,6 +1136,215 @@ static void test_misuse_refused(void **state)
 	assert_int_equal(ioas->nr_areas, 1);
 }
 
+/* ---- partial preservation, domain IDs, PASIDs ------------------------- */
+
+/* Device dev's stream is valid and in abort mode. */
+static bool in_abort(unsigned int dev)
+{
+	uint64_t ste[HW_STE_WORDS];
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, dev, ste), 0);
+	return (ste[0] & HW_STE0_V) &&
+	       HW_FIELD_GET(HW_STE0_MODE, ste[0]) == HW_STE_MODE_ABORT;
+}
+
+/*
+ * Two VMs: device 0 on ioas A (memfd 0 at X), device 1 on ioas B (memfd
+ * 1 at the same IOVAs), each its own HWPT, both doing DMA. Returns A.
+ */
+static struct iommufd_ioas *two_vms(struct iommufd_hwpt **ha,
+				    struct iommufd_hwpt **hb)
+{
+	fix_engines1 = 2;
+	fix_up(0);
+	struct iommufd_ioas *a = ioas_new(), *b = ioas_new();
+	map(a, 0, 0, 2 * M2, X);
+	map(b, 1, 0, 2 * M2, X);
+	*ha = hwpt_new(a);
+	*hb = hwpt_new(b);
+	assert_true((*ha)->did != (*hb)->did);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, *ha), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, *hb), 0);
+	oracle_file(0, 0, 0, 2 * M2, X);
+	oracle_file(1, 1, 0, 2 * M2, X);
+	dma_at(0, X, 2 * M2);
+	dma_at(1, X, 2 * M2);
+	expect_clean(0, "two VMs");
+	expect_clean(1, "two VMs");
+	return a;
+}
+
+/*
+ * --preserve 1 of 2: the device whose VM does not survive is stopped,
+ * then put in abort (CFGI + SYNC inside iommu_drv_write_ste), its HWPT
+ * (only it used it) destroyed with its pages freed after the sync, its
+ * IOAS not handed over. The preserved device keeps translating, and
+ * neither device counts a single error: the stopped one did no DMA into
+ * its abort.
+ */
+static void test_partial_preserve_drops_unpreserved(void **state)
+{
+	(void)state;
+	struct iommufd_hwpt *ha, *hb;
+	struct iommufd_ioas *a = two_vms(&ha, &hb);
+	uint64_t pages_before = F.ictx.stats.table_pages;
+	uint64_t root_b = hb->pt.top_pa;
+	uint32_t dropped = 0;
+	assert_int_equal(iommu_drv_dma_stop(&F.r.drv, 1), 0);
+	assert_int_equal(iommufd_drop_devices(&F.ictx, 1u << 0, &dropped), 0);
+	assert_int_equal(dropped, 1u << 1);
+	assert_true(in_abort(1));
+	assert_false(in_abort(0));
+	assert_null(F.ictx.dev[1].hwpt);
+	assert_ptr_equal(F.ictx.dev[0].hwpt, ha);
+	/* B's table is gone, its pages back in the allocator. */
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		assert_true(F.ictx.hwpt[i] != hb);
+	assert_true(F.ictx.stats.table_pages < pages_before);
+	struct kho_folio_info fi;
+	assert_int_equal(kho_folio_info(&F.k.alloc, root_b, &fi), -ENOENT);
+	assert_false(a->dropped);
+	dma_at(0, X, 2 * M2);
+	expect_clean(0, "preserved device after the drop");
+	expect_clean(1, "unpreserved device, stopped before its abort");
+
+	/* Only A and its HWPT are handed over; B is not recorded. */
+	struct gen2 g;
+	handover_in(&g, handover_out());
+	assert_int_equal(g.in.nr_hwpt, 1);
+	assert_int_equal(g.in.hwpt[0].nr_devs, 1);
+	assert_int_equal(g.in.hwpt[0].devs[0], 0);
+	assert_int_equal(g.in.hwpt[0].did, ha->did);
+	assert_int_equal(g.in.ioas[0]->id, a->id);
+	gen2_fini(&g);
+}
+
+/* The naive variant: its DMA left running into the abort is counted. */
+static void test_unpreserved_running_into_abort_faults(void **state)
+{
+	(void)state;
+	struct iommufd_hwpt *ha, *hb;
+	(void)two_vms(&ha, &hb);
+	uint32_t dropped = 0;
+	assert_int_equal(iommufd_drop_devices(&F.ictx, 1u << 0, &dropped), 0);
+	assert_int_equal(dropped, 1u << 1);
+	assert_true(hw_rig_wait_ops(&F.r, 1, OPS));
+	hw_rig_settle(&F.r);
+	assert_true(STAT(1, faults) > 0);
+	assert_true(hw_rig_has_event(&F.r, HW_EVT_STE_ABORT));
+	/* Faults, never a walk of the freed table or misdirected DMA. */
+	assert_int_equal(STAT(1, use_after_free) + STAT(1, misdirected), 0);
+	expect_clean(0, "preserved device beside a faulting one");
+}
+
+/*
+ * The new kernel reserves the live domain IDs before it builds any
+ * table. Here it builds one for another VM's device (device 1, memfd 1
+ * at the IOVAs device 0 uses) while device 0 still runs the preserved
+ * table, IOTLB warm: a fresh allocator would hand out the preserved ID
+ * (1, its first) and the two tables would answer each other's DMA.
+ */
+static void test_new_kernel_reserves_preserved_dids(void **state)
+{
+	(void)state;
+	struct iommufd_hwpt *ha, *hb;
+	(void)two_vms(&ha, &hb);
+	assert_int_equal(ha->did, 1);
+	uint32_t dropped = 0;
+	assert_int_equal(iommu_drv_dma_stop(&F.r.drv, 1), 0);
+	assert_int_equal(iommufd_drop_devices(&F.ictx, 1u << 0, &dropped), 0);
+
+	struct gen2 g;
+	handover_in(&g, handover_out());
+	/* One ID, named by the record and by device 0's entry alike. */
+	assert_int_equal(iommufd_reserve_live_ids(&g.ictx, &g.in,
+						  1u << RIG_STRTAB_LOG2), 1);
+	assert_true(iommufd_id_busy(&g.ictx.dids, ha->did));
+	struct iommufd_ioas *other;
+	struct iommufd_hwpt *h;
+	assert_int_equal(iommufd_ioas_alloc(&g.ictx, &other), 0);
+	assert_int_equal(iommufd_ioas_map_file(other, &g.ictx, g.m[1], 0, 2 * M2,
+					       X, RW), 0);
+	assert_int_equal(iommufd_hwpt_alloc(&g.ictx, other, 0, &h), 0);
+	if (h->did == ha->did)
+		fail_msg("the new kernel tagged another table with the live "
+			 "domain ID %u", h->did);
+	assert_int_equal(iommufd_device_attach(&g.ictx, 1, h), 0);
+	oracle_file(1, 1, 0, 2 * M2, X);
+	iommu_drv_dma_enable(&F.r.drv, 1, true);
+	dma_at(1, X, 2 * M2);
+	dma_at(0, X, 2 * M2);
+	expect_clean(0, "preserved device");
+	expect_clean(1, "the new kernel's device");
+	assert_int_equal(iommufd_device_detach(&g.ictx, 1), 0);
+	assert_int_equal(iommu_drv_dma_stop(&F.r.drv, 1), 0);
+	gen2_fini(&g);
+}
+
+/* Allocation is next-fit over 16-bit IDs, never 0, never a taken one. */
+static void test_id_allocator(void **state)
+{
+	(void)state;
+	static struct iommufd_ids ids;
+	uint16_t id;
+	iommufd_ids_init(&ids);
+	assert_int_equal(iommufd_id_reserve(&ids, 0), -EINVAL);
+	assert_int_equal(iommufd_id_reserve(&ids, 2), 0);
+	assert_int_equal(iommufd_id_reserve(&ids, 2), -EEXIST);
+	assert_int_equal(iommufd_id_alloc(&ids, &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(iommufd_id_alloc(&ids, &id), 0);
+	assert_int_equal(id, 3);
+	iommufd_id_free(&ids, 1);
+	/* Not reused before the cursor wraps. */
+	assert_int_equal(iommufd_id_alloc(&ids, &id), 0);
+	assert_int_equal(id, 4);
+	assert_int_equal(iommufd_id_reserve(&ids, 65535), 0);
+	unsigned int n = 0;
+	while (!iommufd_id_alloc(&ids, &id)) {
+		assert_true(id != 0 && id != 2 && id != 65535);
+		n++;
+	}
+	/* Then every ID but 0: 65535 less the four taken (2, 3, 4, 65535). */
+	assert_int_equal(n, 65535 - 4);
+	assert_int_equal(iommufd_id_alloc(&ids, &id), -ENOSPC);
+	iommufd_id_free(&ids, 777);
+	assert_int_equal(iommufd_id_alloc(&ids, &id), 0);
+	assert_int_equal(id, 777);
+}
+
+/*
+ * A device with PASIDs in use cannot be preserved: refused with
+ * -EOPNOTSUPP naming it, before anything changes (nothing frozen,
+ * nothing preserved, the map path open). A PASID device that is not
+ * preserved does not stand in the way.
+ */
+static void test_pasid_device_refused(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, M2, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h), 0);
+	F.ictx.dev[1].pasids = 3;
+	char why[160] = "";
+	assert_int_equal(iommufd_preserve_check(&F.ictx, 1u << 0, why,
+						sizeof(why)), 0);
+	assert_int_equal(iommufd_preserve_check(&F.ictx, 3, why, sizeof(why)),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(why, "device 1 has 3 PASIDs"));
+	struct luo_session *vm, *unit;
+	assert_int_equal(luo_session_create(&F.k, "vm", &vm), 0);
+	assert_int_equal(luo_session_create(&F.k, "unit", &unit), 0);
+	assert_int_equal(iommufd_preserve(&F.ictx, &F.unit, unit, vm),
+			 -EOPNOTSUPP);
+	assert_false(F.ictx.frozen);
+	assert_ptr_equal(F.ictx.dev[1].hwpt, h);
+	map(ioas, 0, M2, M2, X + M2);
+	kho_cancel(&F.k);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -1154,6 +1367,11 @@ int main(void)
 		T(test_failures_leave_nothing),
 		T(test_unmap_failures_retry),
 		T(test_misuse_refused),
+		T(test_partial_preserve_drops_unpreserved),
+		T(test_unpreserved_running_into_abort_faults),
+		T(test_new_kernel_reserves_preserved_dids),
+		T(test_id_allocator),
+		T(test_pasid_device_refused),
 	};
 	if (iommufd_kho_register())
 		return 1;

@@ -561,12 +561,123 @@ static void test_bad_scenarios(void **state)
 	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.guest_mem = 3ull << 20;
 	assert_int_equal(world_run(&sc, &r), -EINVAL);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.preserve = sc.devices + 1;
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
+}
+
+/* ---- partial preservation, PASIDs ---------------------------------------- */
+
+static void partial(struct world_scenario *sc, const struct lu_strategy *s)
+{
+	scenario(sc, PT_FMT_ARM_S2, "v1", "v2", s, 0);
+	sc->guest_mem = 256ull << 20;
+	sc->devices = 4;
+	sc->preserve = 2;
+	sc->run_ms = 40;
+}
+
+/*
+ * --devices 4 --preserve 2 with every strategy: the two devices whose VM
+ * does not survive are stopped and put in abort before the exec, the two
+ * others keep translating; every counter of every device stays zero
+ * (the stopped ones did DMA before, none into their abort), each new
+ * kernel reports the two in abort and the two on preserved tables, and
+ * reserved the preserved domain ID. Rebuild runs two updates: the second
+ * new kernel still finds the dropped streams in abort and leaves them.
+ */
+static void test_partial_preservation(void **state)
+{
+	(void)state;
+	const struct lu_strategy *const strat[] = {
+		&lu_strategy_rebuild, &lu_strategy_verify, &lu_strategy_deserialize,
+		&lu_strategy_stop_the_world,
+	};
+	for (unsigned int s = 0; s < sizeof(strat) / sizeof(strat[0]); s++) {
+		struct world_scenario sc;
+		struct world_result r;
+		partial(&sc, strat[s]);
+		if (strat[s] == &lu_strategy_rebuild) {
+			sc.updates = 2;
+			sc.to = "v2,v1";
+		}
+		run(&sc, &r);
+		assert_hitless(&r, sc.updates);
+		/* Stopped for good: no kernel re-enabled their DMA. */
+		assert_int_equal(r.dma_enabled, 0x3);
+		for (unsigned int u = 0; u < r.nr_upd; u++) {
+			assert_int_equal(r.upd[u].preserved_devices, 0x3);
+			assert_int_equal(r.upd[u].aborted_devices, 0xc);
+			assert_true(r.upd[u].reserved_ids >= 1);
+		}
+		for (unsigned int d = 0; d < 4; d++) {
+			assert_true(r.dev[d].ops > 0);
+			assert_int_equal(r.dev[d].faults + r.dev[d].misdirected +
+					 r.dev[d].lost_writes + r.dev[d].conflicts +
+					 r.dev[d].use_after_free, 0);
+		}
+		world_result_free(&r);
+	}
+}
+
+/* The naive variant: the unpreserved devices' DMA is left running into
+ * their abort; the machine counts it, on those devices only. */
+static void test_partial_naive_counted(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	partial(&sc, &lu_strategy_rebuild);
+	sc.inject = "unpreserved-running";
+	run(&sc, &r);
+	assert_false(r.hitless);
+	assert_int_equal(r.nr_upd, 1);
+	assert_int_equal(r.upd[0].aborted_devices, 0xc);
+	for (unsigned int d = 0; d < 4; d++) {
+		if (d >= 2)
+			assert_true(r.dev[d].faults > 0);
+		else
+			assert_int_equal(r.dev[d].faults, 0);
+		assert_int_equal(r.dev[d].misdirected + r.dev[d].lost_writes +
+				 r.dev[d].use_after_free, 0);
+	}
+	world_result_free(&r);
+}
+
+/*
+ * --pasids N: the outgoing kernel refuses the update with EOPNOTSUPP
+ * naming device 0, before anything changed: no update happens, no DMA
+ * error of any kind, exit 1 (refused).
+ */
+static void test_pasids_refused(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.guest_mem = 256ull << 20;
+	sc.pasids = 4;
+	sc.run_ms = 40;
+	run(&sc, &r);
+	assert_int_equal(r.kernel_status, LU_EXIT_NOT_HITLESS);
+	assert_int_equal(r.nr_upd, 0);
+	assert_non_null(strstr(r.kernel_error, "EOPNOTSUPP"));
+	assert_non_null(strstr(r.kernel_error, "device 0 has 4 PASIDs"));
+	assert_non_null(strstr(r.kernel_error, "not attempted"));
+	assert_true(r.dma.ops > 0);
+	assert_int_equal(r.dma.faults + r.dma.misdirected + r.dma.lost_writes +
+			 r.dma.conflicts + r.dma.use_after_free, 0);
+	assert_false(r.hitless);
+	world_result_free(&r);
 }
 
 int main(void)
 {
 	if (test_kernel_path(kernel_path, sizeof(kernel_path)))
 		return 1;
+	/* TEST_FILTER=test_partial* runs only the tests it matches. */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_scenarios),
 		cmocka_unit_test(test_matrix),
@@ -584,6 +695,9 @@ int main(void)
 		cmocka_unit_test(test_many_devices),
 		cmocka_unit_test(test_blackout_vs_size),
 		cmocka_unit_test(test_stop_the_world_stops_dma),
+		cmocka_unit_test(test_partial_preservation),
+		cmocka_unit_test(test_partial_naive_counted),
+		cmocka_unit_test(test_pasids_refused),
 	};
 	return cmocka_run_group_tests_name("lu", tests, NULL, NULL);
 }

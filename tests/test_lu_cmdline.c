@@ -66,7 +66,9 @@ static void set_other(const struct lu_opt *o, struct lu_gen_cfg *c, char *buf)
 		*(int *)p = 7;
 		break;
 	case LU_OPT_UINT:
-		*(unsigned int *)p = (unsigned int)(o->max > 3 ? 3 : o->max);
+		/* preserve: at most the default --devices, 2. */
+		*(unsigned int *)p = !strcmp(o->name, "preserve") ? 1u :
+			(unsigned int)(o->max > 3 ? 3 : o->max);
 		break;
 	case LU_OPT_U64:
 		*(uint64_t *)p = 0x123456789ull;
@@ -176,6 +178,8 @@ static void test_extremes_round_trip(void **state)
 	c.handover = (struct lu_opt_pa){ true, UINT64_MAX };
 	c.va_bits = 64;
 	c.devices = HW_MAX_DEVS;
+	c.preserve = HW_MAX_DEVS;
+	c.pasids = LU_MAX_PASIDS;
 	c.physmem_fd = INT32_MAX;
 	c.candidates.n = LU_MAX_CANDIDATES;
 	for (unsigned int i = 0; i < LU_MAX_CANDIDATES; i++)
@@ -213,6 +217,9 @@ static void test_bad_lines_name_the_option(void **state)
 		{ "kernel --region-fd 4", "--physmem-fd and --region-fd" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --devices 0", "--devices" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --devices 17", "--devices" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --devices 2 --preserve 3",
+		  "--preserve: 3 devices to preserve, but only 2" },
+		{ "kernel --physmem-fd 3 --region-fd 4 --pasids 1048576", "--pasids" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --va-bits 65", "--va-bits" },
 		{ "kernel --physmem-fd -1 --region-fd 4", "--physmem-fd" },
 		{ "kernel --physmem-fd 3 --region-fd 4 --strategy frob", "--strategy" },

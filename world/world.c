@@ -116,6 +116,25 @@ static bool json_bool(const char *line, const char *key)
 	return p && !strncmp(p, "true", 4);
 }
 
+/* A flat array of small numbers, as a mask: [0,1,3] -> 0xb. */
+static uint32_t json_mask(const char *line, const char *key)
+{
+	const char *p = json_find(line, key);
+	uint32_t m = 0;
+	if (!p || *p != '[')
+		return 0;
+	for (p++; *p && *p != ']';) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		if (v < 32)
+			m |= 1u << v;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return m;
+}
+
 static void json_string(const char *line, const char *key, char *out,
 			size_t len)
 {
@@ -186,6 +205,9 @@ static void parse_report(const char *text, struct world_result *res,
 			u->hotplug_done = json_bool(l, "hotplug_done");
 			u->hotplug_waited = json_bool(l, "hotplug_waited");
 			u->hotplug_wait_us = json_u64(l, "hotplug_wait_us");
+			u->preserved_devices = json_mask(l, "preserved_devices");
+			u->aborted_devices = json_mask(l, "aborted_devices");
+			u->reserved_ids = (unsigned int)json_u64(l, "reserved_ids");
 		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
 			json_string(l, "error", res->kernel_error,
 				    sizeof(res->kernel_error));
@@ -210,6 +232,8 @@ static void read_report(int fd, struct world_result *res, unsigned int bbm)
 static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 {
 	for (unsigned int d = 0; d < res->devices; d++) {
+		if (atomic_load(&regs->dev_ctl[d].enabled))
+			res->dma_enabled |= 1u << d;
 		const struct hw_dev_stats *s = &regs->dev_stats[d];
 		struct world_dma_totals *t = &res->dev[d];
 		t->ops = atomic_load(&s->ops);
@@ -300,6 +324,8 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.run_ms = sc->run_ms;
 	k.hotplug = sc->hotplug;
 	k.naive = sc->naive;
+	k.preserve = sc->preserve;
+	k.pasids = sc->pasids;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
 	k.fail_at = sc->fail_at;
@@ -508,6 +534,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    sc->updates > WORLD_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
+	    sc->preserve > sc->devices || sc->pasids > LU_MAX_PASIDS ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	char why[256];

@@ -49,6 +49,8 @@ struct world_scenario {
 	unsigned int updates;
 	bool hotplug;
 	bool naive;
+	unsigned int preserve;    /* devices 0..K-1 survive the updates; 0: all */
+	unsigned int pasids;      /* PASIDs in use on device 0 (refused) */
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
 	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
@@ -80,6 +82,9 @@ struct world_update {
 	bool hotplug_done;
 	bool hotplug_waited;      /* its map waited for recovery to end */
 	uint64_t hotplug_wait_us;
+	uint32_t preserved_devices; /* masks of stream IDs: on preserved tables, */
+	uint32_t aborted_devices;   /* and left in abort (not preserved) */
+	unsigned int reserved_ids;  /* domain IDs reserved from the handover */
 };
 
 struct world_dma_totals {
@@ -108,6 +113,7 @@ struct world_result {
 	unsigned int nr_handovers;
 	bool hitless;
 	uint64_t guest_ops;
+	uint32_t dma_enabled;     /* devices whose DMA was enabled at the end */
 	uint64_t wall_us;
 	/* The machine's event log (timeline), oldest first. */
 	struct hw_event *events;

@@ -132,6 +132,7 @@ struct iommufd_device {
 	uint32_t sid;
 	struct iommufd_hwpt *hwpt;
 	bool iopf;           /* depends on I/O page faults: not preservable */
+	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
 };
 
 /*
@@ -185,6 +186,9 @@ struct iommufd_ctx {
 	bool recovering;
 	unsigned int recovery_waiters;
 	bool frozen;          /* preserved for a live update: no map/unmap */
+	/* Test hook, the naive kernel: never invalidate ATCs (the machine
+	 * must catch it). */
+	bool skip_atc_inv;
 	struct iommufd_stats stats;
 };
 
@@ -234,6 +238,14 @@ int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 			   struct iommufd_hwpt *hwpt);
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid);
+/*
+ * Enable or disable PCIe ATS of device sid (its ATC), while it is not
+ * attached: -EBUSY attached, -EINVAL bad sid. From then on every
+ * invalidation of the HWPT it is attached to also invalidates its ATC,
+ * after the IOTLB's (TLBI, SYNC, ATC_INV, SYNC) and before any table page
+ * is freed; replace and detach invalidate its whole ATC.
+ */
+int iommufd_device_set_ats(struct iommufd_ctx *ictx, uint32_t sid, bool ats);
 
 /*
  * Invalidate what g says changed in hwpt's domain, wait for completion,

@@ -727,7 +727,7 @@ static int retrieve_ioas(struct iommufd_ctx *ictx, const void *fdt, int node,
 	return 0;
 }
 
-static int retrieve_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
+int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 {
 	uint64_t v;
 	int plen, dlen;
@@ -787,7 +787,7 @@ int iommufd_retrieve(struct iommufd_ctx *ictx, const char *session,
 		} else {
 			if (in->nr_hwpt == IOMMUFD_MAX_OBJS)
 				return fail(err, -E2BIG, "too many hwpt objects");
-			e = retrieve_hwpt(k->in.fdt, node, &in->hwpt[in->nr_hwpt++]);
+			e = iommufd_parse_hwpt(k->in.fdt, node, &in->hwpt[in->nr_hwpt++]);
 			if (e)
 				fail(err, e, "%s/%s: %s", session, o->name, strerror(-e));
 		}

@@ -64,7 +64,11 @@ struct iommufd_hwpt_rec {
 	size_t nr_pages;
 	uint32_t devs[HW_MAX_DEVS];
 	unsigned int nr_devs;
+	uint32_t ats_mask;  /* bit sid: device sid has ATS (version 2 on) */
 };
+
+/* The record of a validated hwpt node (pages malloc'd): 0 or -ENOMEM. */
+int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r);
 
 /* Every object of session: ioas (areas re-created against memfds, no
  * pinning yet) and hwpt records. memfds: the session's retrieved memfds. */

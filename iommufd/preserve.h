@@ -21,7 +21,12 @@
 
 #define IOMMUFD_KHO_IOMMU "iommu"
 #define IOMMUFD_KHO_IOMMUFD "iommufd"
-#define IOMMUFD_KHO_VERSION 1u
+/* Version 2: a hwpt names its ATS devices ("ats-devices"); version 1
+ * (no ATS) is still read. */
+#define IOMMUFD_KHO_VERSION 2u
+#define IOMMUFD_KHO_MIN_VERSION 1u
+/* The iommu unit node: unchanged since version 1. */
+#define IOMMUFD_KHO_UNIT_VERSION 1u
 
 /* The IOMMU unit as the driver programmed it. */
 struct iommu_unit {

@@ -106,6 +106,7 @@ struct iommufd_golden {
 
 static const struct iommufd_golden iommufd_goldens[] = {
 	{ "iommufd-v1.dtb", 1, 0 },
+	{ "iommufd-v2.dtb", 2, 1u << 1 },
 };
 
 static void *golden_read(const char *file, size_t *size)
@@ -169,6 +170,47 @@ static void test_golden_blobs_still_read(void **state)
 		kho_parsed_free(&p);
 		free(b);
 	}
+}
+
+/* Version 2's ATS devices: a subset of the devices, each once; version 1
+ * has none to name. */
+static void test_hwpt_ats_devices(void **state)
+{
+	(void)state;
+	static const uint64_t three[1] = { 3 }, twice[2] = { 1, 1 };
+	void *b = copy_good();
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", "\0\0\0",
+		    3);
+	REFUSED(b, "hwpt 2", "malformed 'ats-devices'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
+	REFUSED(b, "hwpt 2", "missing or malformed 'ats-devices'");
+	b = copy_good();
+	uint64_t be = __builtin_bswap64(three[0]);
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", &be, 8);
+	REFUSED(b, "hwpt 2", "ATS device 3 is not one of its 'devices'");
+	b = copy_good();
+	uint64_t be2[2] = { __builtin_bswap64(twice[0]),
+			    __builtin_bswap64(twice[1]) };
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", be2, 16);
+	REFUSED(b, "hwpt 2", "ATS device 1 named twice");
+	/* A version-1 node that names ATS devices is not a version-1 node. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v1");
+	REFUSED(b, "hwpt 2", "'ats-devices' in a version-1 node");
+	/* Without them it is one, and still read. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v1");
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
+					   &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
 }
 
 /* A sample of what was validated before: the fixture is looked at. */
@@ -642,6 +684,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_blob_is_valid),
 		cmocka_unit_test(test_golden_blobs_still_read),
+		cmocka_unit_test(test_hwpt_ats_devices),
 		cmocka_unit_test(test_existing_checks),
 		cmocka_unit_test(test_unit_fields),
 		cmocka_unit_test(test_unit_va_bits_full_width),

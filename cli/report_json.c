@@ -18,6 +18,11 @@ static void dma_fields(FILE *f, const struct world_dma_totals *t, const char *in
 	fprintf(f, "%s\"bbm_violations\": %" PRIu64 ",\n", ind, t->bbm_violations);
 	fprintf(f, "%s\"use_after_free\": %" PRIu64 ",\n", ind, t->use_after_free);
 	fprintf(f, "%s\"torn_config\": %" PRIu64 ",\n", ind, t->torn_config);
+	fprintf(f, "%s\"stale_atc\": %" PRIu64 ",\n", ind, t->stale_atc);
+	fprintf(f, "%s\"atc_hits\": %" PRIu64 ",\n", ind, t->atc_hits);
+	fprintf(f, "%s\"atc_misses\": %" PRIu64 ",\n", ind, t->atc_misses);
+	fprintf(f, "%s\"atc_invalidations\": %" PRIu64 ",\n", ind,
+		t->atc_invalidations);
 	fprintf(f, "%s\"max_gap_us\": %" PRIu64, ind, t->max_gap_us);
 }
 
@@ -43,6 +48,8 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"updates\": %u,\n", sc->updates);
 	fprintf(f, "    \"hotplug\": %s,\n", sc->hotplug ? "true" : "false");
 	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
+	fprintf(f, "    \"ats\": %u,\n", sc->ats);
+	fprintf(f, "    \"naive_ats\": %s,\n", sc->naive_ats ? "true" : "false");
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
 		ioh_json_str(f, sc->inject);

@@ -218,6 +218,7 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 			   g->unit.va_bits);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
+	g->ictx.skip_atc_inv = c->naive_ats;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;

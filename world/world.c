@@ -220,6 +220,10 @@ static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 		t->bbm_violations = atomic_load(&s->bbm_violations);
 		t->use_after_free = atomic_load(&s->use_after_free);
 		t->torn_config = atomic_load(&s->torn_config);
+		t->stale_atc = atomic_load(&s->stale_atc);
+		t->atc_hits = atomic_load(&s->atc_hits);
+		t->atc_misses = atomic_load(&s->atc_misses);
+		t->atc_invalidations = atomic_load(&s->atc_invalidations);
 		t->max_gap_us = atomic_load(&s->max_gap_ns) / 1000;
 		res->dma.ops += t->ops;
 		res->dma.faults += t->faults;
@@ -229,6 +233,10 @@ static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 		res->dma.bbm_violations += t->bbm_violations;
 		res->dma.use_after_free += t->use_after_free;
 		res->dma.torn_config += t->torn_config;
+		res->dma.stale_atc += t->stale_atc;
+		res->dma.atc_hits += t->atc_hits;
+		res->dma.atc_misses += t->atc_misses;
+		res->dma.atc_invalidations += t->atc_invalidations;
 		if (t->max_gap_us > res->dma.max_gap_us)
 			res->dma.max_gap_us = t->max_gap_us;
 	}
@@ -300,6 +308,8 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.run_ms = sc->run_ms;
 	k.hotplug = sc->hotplug;
 	k.naive = sc->naive;
+	k.ats = sc->ats;
+	k.naive_ats = sc->naive_ats;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
 	k.fail_at = sc->fail_at;
@@ -323,6 +333,7 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.fmt = sc->fmt;
 	k.devices = sc->devices;
 	k.run_ms = sc->run_ms;
+	k.naive_ats = sc->naive_ats;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
 	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
@@ -592,7 +603,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	const struct world_dma_totals *t = &res->dma;
 	bool clean = t->ops && !(t->faults | t->conflicts | t->misdirected |
 				 t->lost_writes | t->bbm_violations |
-				 t->use_after_free | t->torn_config);
+				 t->use_after_free | t->torn_config |
+				 t->stale_atc);
 	/* After a crash the update itself never finished: hitless means a
 	 * recovery kernel took over with not a single DMA error. */
 	res->hitless = res->crashed ?

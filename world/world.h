@@ -49,6 +49,8 @@ struct world_scenario {
 	unsigned int updates;
 	bool hotplug;
 	bool naive;
+	unsigned int ats;         /* the first N devices have ATS (an ATC) */
+	bool naive_ats;           /* test hook: no kernel invalidates ATCs */
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
 	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
@@ -85,6 +87,8 @@ struct world_update {
 struct world_dma_totals {
 	uint64_t ops, faults, conflicts, misdirected, lost_writes;
 	uint64_t bbm_violations, use_after_free, torn_config;
+	uint64_t stale_atc;       /* an error, like those above */
+	uint64_t atc_hits, atc_misses, atc_invalidations; /* not errors */
 	uint64_t max_gap_us;
 };
 

@@ -696,10 +696,13 @@ uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
 /* ---- invalidation ------------------------------------------------------ */
 
 /*
- * The ATCs of the ATS devices attached to hwpt (every ATS device when
+ * The ATCs of the ATS devices in hwpt's domain (every ATS device when
  * hwpt is NULL): [va, va + len), or all of them when len is 0; then
- * SYNC. Called after the IOTLB's invalidation has completed, so that a
- * device cannot refill its ATC from a stale IOTLB (Linux's arm-smmu-v3
+ * SYNC. The domain, not just hwpt: the IOTLB is tagged by domain, and a
+ * replace keeps the domain ID, so a device on another table of the same
+ * domain may have filled its ATC through entries read from this one.
+ * Called after the IOTLB's invalidation has completed, so that a device
+ * cannot refill its ATC from a stale IOTLB (Linux's arm-smmu-v3
  * invalidates the ATC after the TLB for the same reason). Nothing to do
  * (and no sync) without ATS devices.
  */
@@ -713,7 +716,7 @@ static int atc_inv_sync(struct iommufd_ctx *ictx,
 		return 0;
 	for (uint32_t sid = 0; sid < HW_MAX_DEVS && !err; sid++) {
 		const struct iommufd_device *d = &ictx->dev[sid];
-		if (!d->ats || !d->hwpt || (hwpt && d->hwpt != hwpt))
+		if (!d->ats || !d->hwpt || (hwpt && d->hwpt->did != hwpt->did))
 			continue;
 		err = len ? iommu_drv_atc_inv(ictx->drv, sid, va, len)
 			  : iommu_drv_atc_inv_all(ictx->drv, sid);
@@ -971,14 +974,17 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	/*
 	 * Walk caches may still point into the table: flush the domain and
 	 * wait before its pages go back to the allocator. No device is
-	 * attached, so no ATC holds its translations: each ATS device's was
-	 * invalidated when it was replaced or detached. Without a
+	 * attached, but devices on another table of the same domain (after
+	 * a replace) may have filled their ATCs through IOTLB entries read
+	 * from this one: theirs go next, after the IOTLB's. Without a
 	 * completed sync the hardware may still walk it: the pages stay
 	 * allocated (leaked), the only safe choice.
 	 */
 	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
+	if (!err)
+		err = atc_inv_sync(ictx, hwpt, 0, 0);
 	if (!err)
 		pt_deinit(&hwpt->pt);
 	free(hwpt);

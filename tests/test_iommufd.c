@@ -64,6 +64,9 @@ struct fix {
 
 static struct fix F;
 
+/* Engines of device 1 at the next fix_up (device 0 always has two). */
+static unsigned int fix_engines1;
+
 /* machine: false for a register region nobody serves (no sync completes). */
 static void fix_up_with(unsigned int bbm, bool machine)
 {
@@ -71,6 +74,8 @@ static void fix_up_with(unsigned int bbm, bool machine)
 	uint64_t strtab;
 	memset(&F, 0, sizeof(F));
 	hw_rig_opts_default(&o, bbm);
+	o.engines[1] = fix_engines1;
+	fix_engines1 = 0;
 	assert_int_equal(machine ? hw_rig_start(&F.r, &o) :
 			 hw_rig_start_bare(&F.r, bbm), 0);
 	F.rig_up = true;
@@ -873,6 +878,44 @@ static void test_ats_replace_invalidates_atc(void **state)
 	expect_clean(0, "replace");
 }
 
+/*
+ * Two devices in one 2M block, the ATS one moved first: while the other
+ * still DMAs through the old table, the shared domain's IOTLB (a replace
+ * keeps the domain ID) holds the old table's block, and the ATS
+ * device's refill after its own ATC invalidation comes from it. So
+ * destroying the old table must invalidate the ATCs of the domain's ATS
+ * devices again, after its TLBI, before freeing the pages.
+ */
+static void test_ats_destroy_invalidates_domain_atcs(void **state)
+{
+	(void)state;
+	fix_engines1 = 1;
+	fix_up(0);
+	struct iommufd_ioas *ioas1 = ioas_new(), *ioas2 = ioas_new();
+	map(ioas1, 0, 0, M2, X);
+	map(ioas2, 0, 0, M2, X);
+	struct iommufd_hwpt *h1 = hwpt_new(ioas1), *h2 = hwpt_new(ioas2);
+	assert_int_equal(leaves(h1, 21), 1);
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, 0, true), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h1), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h1), 0);
+	oracle_file(0, 0, 0, K64, X);
+	oracle_file(1, 0, K64, K64, X + K64);
+	dma_at(0, X, K64);
+	dma_at(1, X + K64, K64);
+	expect_clean(0, "warm");
+
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), 0);
+	dma_at(1, X + K64, K64);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 1, h2), 0);
+	uint64_t inv = STAT(0, atc_invalidations);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	assert_int_equal(STAT(0, atc_invalidations), inv + 1);
+	dma_at(0, X, K64);
+	expect_clean(0, "destroy");
+	expect_clean(1, "destroy");
+}
+
 /* Detach (abort) and destroy: the ATC must be empty before the table
  * it was filled from is freed. */
 static void test_ats_detach_invalidates_atc(void **state)
@@ -1262,6 +1305,7 @@ int main(void)
 		T(test_ats_unmap_invalidates_atc),
 		T(test_ats_replace_invalidates_atc),
 		T(test_ats_detach_invalidates_atc),
+		T(test_ats_destroy_invalidates_domain_atcs),
 		T(test_ats_set_refused),
 	};
 	if (iommufd_kho_register())

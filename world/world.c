@@ -519,6 +519,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    sc->updates > WORLD_MAX_UPDATES || sc->guest_mem % (2ull << 20) ||
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
+	    sc->ats > sc->devices || (sc->naive_ats && !sc->ats) ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	char why[256];

@@ -88,8 +88,9 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 		u->diff_granule_bytes);
 	fprintf(f, "      \"hotplug_done\": %s,\n", u->hotplug_done ? "true" : "false");
 	fprintf(f, "      \"hotplug_waited\": %s,\n", u->hotplug_waited ? "true" : "false");
-	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 "\n    }%s\n",
-		u->hotplug_wait_us, last ? "" : ",");
+	fprintf(f, "      \"hotplug_wait_us\": %" PRIu64 ",\n", u->hotplug_wait_us);
+	fprintf(f, "      \"ats_devices\": %u\n    }%s\n", u->ats_devices,
+		last ? "" : ",");
 }
 
 int cli_report_json(const struct cli_scenario *cs, FILE *f)

@@ -562,6 +562,9 @@ static void test_ats_every_strategy(void **state)
 	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
 	run(&sc, &r);
 	assert_hitless(&r, 4);
+	/* Every new kernel learnt both from its handover. */
+	for (unsigned int i = 0; i < 4; i++)
+		assert_int_equal(r.upd[i].ats_devices, 2);
 	for (unsigned int d = 0; d < 3; d++) {
 		const struct world_dma_totals *t = &r.dev[d];
 		assert_int_equal(t->stale_atc, 0);

@@ -186,6 +186,7 @@ static void parse_report(const char *text, struct world_result *res,
 			u->hotplug_done = json_bool(l, "hotplug_done");
 			u->hotplug_waited = json_bool(l, "hotplug_waited");
 			u->hotplug_wait_us = json_u64(l, "hotplug_wait_us");
+			u->ats_devices = (unsigned int)json_u64(l, "ats_devices");
 		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
 			json_string(l, "error", res->kernel_error,
 				    sizeof(res->kernel_error));

@@ -82,6 +82,7 @@ struct world_update {
 	bool hotplug_done;
 	bool hotplug_waited;      /* its map waited for recovery to end */
 	uint64_t hotplug_wait_us;
+	unsigned int ats_devices; /* ATS devices the new kernel knew of */
 };
 
 struct world_dma_totals {

@@ -22,6 +22,9 @@
  *   STE S2TTB/S2VMID, nested  | HW_STE3_S2ROOT, HW_STE4_VMID
  *   CMD_TLBI_NH_VA (RIL), PSI | HW_CMD_TLBI_RANGE (NUM, SCALE, TTL, LEAF)
  *   CMD_TLBI_NSNH_ALL         | HW_CMD_TLBI_ALL
+ *   CMD_ATC_INV (SID, Size)   | HW_CMD_ATC_INV (device TLB of an ATS device)
+ *   VT-d Device-TLB invalidate| HW_CMD_ATC_INV (SID = source ID, S bit size)
+ *   AMD INVALIDATE_IOTLB_PAGES| HW_CMD_ATC_INV (DeviceID, S bit size)
  *   CMD_SYNC (+ MSI write)    | HW_CMD_SYNC, completion in sync_done
  *   SMMU_IDR3.BBML            | hw_regs.bbm_level
  *   TTL / levels              | pt levels: 0 = 4 KiB leaves, counted upward
@@ -53,7 +56,7 @@
 #define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
 
 #define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
-#define HW_ABI_VERSION 4u
+#define HW_ABI_VERSION 5u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
@@ -62,6 +65,7 @@
 #define HW_LOG_ENTRIES 8192u    /* power of two */
 #define HW_ORACLE_RANGES 64u
 #define HW_STRTAB_MAX_LOG2 16u
+#define HW_ATC_ENTRIES 32u      /* device TLB entries (4 KiB pages) per ATS device */
 
 /* ---- Stream table entry (configuration entry), 8 x 64-bit words ---- */
 /*
@@ -116,6 +120,17 @@ enum hw_ste_mode {
 #define HW_CMD_SCALE HW_GENMASK(22, 17) /* 6 bits */
 #define HW_CMD1_ADDR HW_GENMASK(63, 12) /* word 1: IOVA, 4 KiB aligned */
 /* HW_CMD_SYNC: word 1 is the sequence written to sync_done on completion */
+/*
+ * HW_CMD_ATC_INV: SID 63:32, SIZE 13:8; word 1 = ADDR (63:12), aligned to
+ * the range: [ADDR, ADDR + 2^SIZE * 4 KiB). SIZE = HW_ATC_INV_SIZE_ALL
+ * (ADDR 0) is the whole address space. A SIZE above that, an unaligned
+ * ADDR or a SID >= HW_MAX_DEVS is HW_CERR_ILL. Removes the device's ATC
+ * entries in the range (a device without ATS has none); completion is the
+ * next CMD_SYNC, which waits for every DMA that started before it
+ * (IHI 0070 4.5.1, PCIe ATS 3.0: invalidation completion).
+ */
+#define HW_CMD_ATC_SIZE HW_GENMASK(13, 8)
+#define HW_ATC_INV_SIZE_ALL 52u
 
 enum hw_cmd_op {
 	HW_CMD_CFGI_STE = 0x03,
@@ -125,6 +140,7 @@ enum hw_cmd_op {
 	HW_CMD_TLBI_RANGE = 0x2b,
 	HW_CMD_TLBI_S2_RANGE = 0x2c, /* stage-2-only entries, by IPA */
 	HW_CMD_TLBI_ALL = 0x30,
+	HW_CMD_ATC_INV = 0x40,       /* an ATS device's TLB (the ATC) */
 	HW_CMD_SYNC = 0x46,
 };
 
@@ -162,6 +178,7 @@ enum hw_evt_type {
 	HW_EVT_BBM_VIOLATION = 0x82, /* info: the PA the live entry had */
 	HW_EVT_USE_AFTER_FREE = 0x83, /* info: freed table page PA */
 	HW_EVT_TORN_CONFIG = 0x84,  /* info: mask of words that tore */
+	HW_EVT_STALE_ATC = 0x85,    /* info: the PA the ATC entry gives */
 	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence */
 	HW_EVT_GUEST_PAUSED = 0x91,
 	HW_EVT_GUEST_RESUMED = 0x92, /* info: paused nanoseconds */
@@ -203,9 +220,17 @@ struct hw_dev_ctl {
 	_Atomic uint64_t win_lo;    /* engines use oracle IOVAs in [lo, hi] */
 	_Atomic uint64_t win_hi;
 	_Atomic uint64_t pace_ns;   /* sleep after every 64 ops (0: none) */
+	/*
+	 * PCIe ATS enabled (the host sets it, as it would the ATS
+	 * capability's Enable bit): the device caches translations in its
+	 * ATC and DMAs through them until HW_CMD_ATC_INV removes them.
+	 */
+	_Atomic uint32_t ats;
+	uint32_t pad;
 };
 
-/* Counters of one device. Errors are all but ops/reads/writes/max_gap. */
+/* Counters of one device. Errors are all but ops/reads/writes/max_gap
+ * and the atc_hits/misses/invalidations. */
 struct hw_dev_stats {
 	_Atomic uint64_t ops;
 	_Atomic uint64_t reads;
@@ -218,6 +243,12 @@ struct hw_dev_stats {
 	_Atomic uint64_t use_after_free;/* freed table page walked or cached */
 	_Atomic uint64_t torn_config;   /* config entry read torn */
 	_Atomic uint64_t max_gap_ns;    /* longest gap without a good translation */
+	/* ATS device TLB (ATC). stale_atc is an error: ATC entries found
+	 * stale (once each), docs/hw.md "Device TLBs (ATS)". */
+	_Atomic uint64_t atc_hits;      /* DMAs translated by the ATC */
+	_Atomic uint64_t atc_misses;    /* DMAs that asked the IOMMU (ATS request) */
+	_Atomic uint64_t atc_invalidations; /* ATC_INV commands for this device */
+	_Atomic uint64_t stale_atc;     /* entry outlived its translation */
 };
 
 /* A DMA engine's in-flight state, for sync completion and oracle updates. */

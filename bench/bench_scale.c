@@ -101,7 +101,8 @@ static void run_child(const struct row *w, int fd)
 		o.dma_ops = r.dma.ops;
 		o.dma_errors = r.dma.faults + r.dma.conflicts + r.dma.misdirected +
 			       r.dma.lost_writes + r.dma.bbm_violations +
-			       r.dma.use_after_free + r.dma.torn_config;
+			       r.dma.use_after_free + r.dma.torn_config +
+			       r.dma.stale_atc;
 		o.wall_us = r.wall_us;
 		o.have_upd = r.nr_upd > 0;
 		if (o.have_upd)

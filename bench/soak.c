@@ -139,6 +139,7 @@ static void add_dma(struct world_dma_totals *t, const struct world_dma_totals *a
 	t->bbm_violations += a->bbm_violations;
 	t->use_after_free += a->use_after_free;
 	t->torn_config += a->torn_config;
+	t->stale_atc += a->stale_atc;
 	if (a->max_gap_us > t->max_gap_us)
 		t->max_gap_us = a->max_gap_us;
 }
@@ -146,7 +147,8 @@ static void add_dma(struct world_dma_totals *t, const struct world_dma_totals *a
 static uint64_t dma_errors(const struct world_dma_totals *t)
 {
 	return t->faults + t->conflicts + t->misdirected + t->lost_writes +
-	       t->bbm_violations + t->use_after_free + t->torn_config;
+	       t->bbm_violations + t->use_after_free + t->torn_config +
+	       t->stale_atc;
 }
 
 /* A scenario of the soak's defaults, and a result to fill; NULL, with

@@ -51,6 +51,11 @@ static void usage(FILE *out)
 "  --hotplug            the VMM hotplugs memory while the new kernel recovers\n"
 "  --naive              rebuild with the new kernel's defaults and no\n"
 "                       reconcile, to show what the machine catches\n"
+"  --ats [N]            the devices have PCIe ATS, each an ATC (a device\n"
+"                       TLB) the kernels must invalidate; N: only the\n"
+"                       first N devices (default all)\n"
+"  --naive-ats          with --ats: the kernels never invalidate the ATCs,\n"
+"                       to show what the machine catches\n"
 "  --inject WHAT        test hook: table-prot (the table disagrees with the\n"
 "                       intent), table-outside, table-cycle, table-bad-entry\n"
 "                       (the table damaged after the handover is committed),\n"
@@ -97,7 +102,9 @@ static void print_crash_points(FILE *out)
 
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
-       O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS };
+       O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS, O_ATS, O_NAIVE_ATS };
+
+#define ATS_ALL (HW_MAX_DEVS + 1u) /* --ats without a number */
 
 static const struct option opts[] = {
 	{ "guest-mem", required_argument, NULL, O_GUEST },
@@ -114,6 +121,8 @@ static const struct option opts[] = {
 	{ "updates", required_argument, NULL, O_UPD },
 	{ "hotplug", no_argument, NULL, O_HOT },
 	{ "naive", no_argument, NULL, O_NAIVE },
+	{ "ats", optional_argument, NULL, O_ATS },
+	{ "naive-ats", no_argument, NULL, O_NAIVE_ATS },
 	{ "inject", required_argument, NULL, O_INJ },
 	{ "crash-at", required_argument, NULL, O_CRASH },
 	{ "seed", required_argument, NULL, O_SEED },
@@ -336,6 +345,24 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 		case O_NAIVE:
 			sc->naive = true;
 			break;
+		case O_ATS: {
+			/* --ats, --ats=N, or --ats N (a number next). */
+			const char *n = optarg;
+			if (!n && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				n = argv[optind++];
+			if (!n) {
+				sc->ats = ATS_ALL;
+				break;
+			}
+			if (number("--ats", n, 1, HW_MAX_DEVS, &v))
+				return CLI_USAGE;
+			sc->ats = (unsigned int)v;
+			break;
+		}
+		case O_NAIVE_ATS:
+			sc->naive_ats = true;
+			break;
 		case O_INJ: {
 			bool known = false;
 			for (unsigned int i = 0; lu_injections[i]; i++)
@@ -440,6 +467,18 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	    (!sc->preserve || sc->preserve == sc->devices)) {
 		cli_err(CMD, "--inject unpreserved-running needs a device that is "
 			"not preserved (--preserve K with K below --devices)");
+		return CLI_USAGE;
+	}
+	if (sc->ats == ATS_ALL)
+		sc->ats = sc->devices;
+	if (sc->ats > sc->devices) {
+		cli_err(CMD, "--ats: %u devices with ATS, but the scenario has "
+			"%u (--devices)", sc->ats, sc->devices);
+		return CLI_USAGE;
+	}
+	if (sc->naive_ats && !sc->ats) {
+		cli_err(CMD, "--naive-ats skips the ATC invalidations of ATS "
+			"devices; without --ats there are none");
 		return CLI_USAGE;
 	}
 	if (conflicts(sc))

@@ -18,6 +18,11 @@ static void dma_fields(FILE *f, const struct world_dma_totals *t, const char *in
 	fprintf(f, "%s\"bbm_violations\": %" PRIu64 ",\n", ind, t->bbm_violations);
 	fprintf(f, "%s\"use_after_free\": %" PRIu64 ",\n", ind, t->use_after_free);
 	fprintf(f, "%s\"torn_config\": %" PRIu64 ",\n", ind, t->torn_config);
+	fprintf(f, "%s\"stale_atc\": %" PRIu64 ",\n", ind, t->stale_atc);
+	fprintf(f, "%s\"atc_hits\": %" PRIu64 ",\n", ind, t->atc_hits);
+	fprintf(f, "%s\"atc_misses\": %" PRIu64 ",\n", ind, t->atc_misses);
+	fprintf(f, "%s\"atc_invalidations\": %" PRIu64 ",\n", ind,
+		t->atc_invalidations);
 	fprintf(f, "%s\"max_gap_us\": %" PRIu64, ind, t->max_gap_us);
 }
 
@@ -45,6 +50,8 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
 	fprintf(f, "    \"preserve\": %u,\n", sc->preserve ? sc->preserve : sc->devices);
 	fprintf(f, "    \"pasids\": %u,\n", sc->pasids);
+	fprintf(f, "    \"ats\": %u,\n", sc->ats);
+	fprintf(f, "    \"naive_ats\": %s,\n", sc->naive_ats ? "true" : "false");
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
 		ioh_json_str(f, sc->inject);
@@ -93,7 +100,8 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 				fprintf(f, "%s%u", n++ ? ", " : "", d);
 		fprintf(f, "],\n");
 	}
-	fprintf(f, "      \"reserved_ids\": %u\n    }%s\n", u->reserved_ids,
+	fprintf(f, "      \"reserved_ids\": %u,\n", u->reserved_ids);
+	fprintf(f, "      \"ats_devices\": %u\n    }%s\n", u->ats_devices,
 		last ? "" : ",");
 }
 

@@ -509,6 +509,7 @@ static void error_labels(FILE *f, const struct world_dma_totals *dt, uint64_t er
 		{ dt->bbm_violations, "BBM violations" },
 		{ dt->use_after_free, "use after free" },
 		{ dt->torn_config, "torn configs" },
+		{ dt->stale_atc, "stale ATC entries" },
 	};
 	if (!errs) {
 		fprintf(f, "<text x='%.1f' y='%.1f' class='good'>0 faults</text>\n"
@@ -541,7 +542,8 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 		const struct world_dma_totals *dt = &cs->res.dev[d];
 		uint64_t errs = dt->faults + dt->conflicts + dt->misdirected +
 				dt->lost_writes + dt->bbm_violations +
-				dt->use_after_free + dt->torn_config;
+				dt->use_after_free + dt->torn_config +
+				dt->stale_atc;
 		fprintf(f, "<text x='%d' y='%.1f' class='lab'>device %u DMA</text>\n",
 			LEFT - 12, y0 + 22, d);
 		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (scale %.0f)"

@@ -324,7 +324,8 @@ static void on_tick(void *arg, const struct world_tick *t)
 			       atomic_load(&st->lost_writes) +
 			       atomic_load(&st->bbm_violations) +
 			       atomic_load(&st->use_after_free) +
-			       atomic_load(&st->torn_config);
+			       atomic_load(&st->torn_config) +
+			       atomic_load(&st->stale_atc);
 	}
 	char text[160];
 	int stage = stage_of(cs, t, text, sizeof(text));
@@ -544,12 +545,16 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	char bbm[32] = "no BBM levels";
 	if (pt_fmt_bbm_levels(sc->fmt))
 		snprintf(bbm, sizeof(bbm), "BBM level %u", sc->bbm_level);
+	char ats[64] = "";
+	if (sc->ats)
+		snprintf(ats, sizeof(ats), ", %u with ATS%s", sc->ats,
+			 sc->naive_ats ? " (ATCs never invalidated)" : "");
 	char part[64] = "";
 	if (sc->preserve && sc->preserve < sc->devices)
 		snprintf(part, sizeof(part), ", %u of them preserved", sc->preserve);
-	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s doing DMA "
+	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s%s doing DMA "
 		"throughout%s%s\n\n", pt_fmt_name(sc->fmt), bbm, gm,
-		sc->devices, sc->devices == 1 ? "" : "s", part,
+		sc->devices, sc->devices == 1 ? "" : "s", ats, part,
 		sc->hotplug ? ", memory hotplug during recovery" : "");
 	fprintf(out, "verdict: %s\n", r->hitless ? "HITLESS: every DMA was "
 		"translated as mapped, no fault of any kind" : "FAILED: not hitless");
@@ -570,6 +575,13 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	fprintf(out, "  lost writes         %12" PRIu64 "%s\n", t->lost_writes, nz(t->lost_writes));
 	fprintf(out, "  BBM violations      %12" PRIu64 "%s\n", t->bbm_violations, nz(t->bbm_violations));
 	fprintf(out, "  use after free      %12" PRIu64 "%s\n", t->use_after_free, nz(t->use_after_free));
+	if (sc->ats) {
+		fprintf(out, "  stale ATC entries   %12" PRIu64 "%s\n", t->stale_atc,
+			nz(t->stale_atc));
+		fprintf(out, "  ATC hits/misses     %12" PRIu64 " / %" PRIu64
+			", %" PRIu64 " invalidations\n", t->atc_hits,
+			t->atc_misses, t->atc_invalidations);
+	}
 	cli_fmt_us(buf, sizeof(buf), t->max_gap_us);
 	fprintf(out, "  longest DMA gap     %12s\n", buf);
 

@@ -263,6 +263,7 @@ static bool engine_op(struct engine *e)
 	}
 	if (!err && x.pa != expect) {
 		count(e, &s->misdirected, HW_EVT_MISDIRECTED, iova, x.pa);
+		hw_iommu_atc_misdirected(e->d->mmu, e->dev, x.atc);
 		err = -EFAULT;
 		if (!write)
 			do_read(e, x.pa, size);

@@ -29,6 +29,7 @@ struct tlb_entry {
 	uint64_t born; /* insertion order; 0: empty way */
 	uint64_t used; /* LRU stamp */
 	uint64_t attr; /* raw attribute bits of the descriptor */
+	uint64_t src;  /* leaf table page it was read from (0: nested) */
 	uint32_t vtag; /* nested: stage-2 VMID + 1 (combined entry); else 0 */
 	uint32_t prot;
 	uint16_t did;
@@ -97,10 +98,35 @@ struct walk_leaf {
 	uint64_t va;      /* base of the leaf (whole contiguous run) */
 	uint64_t oa;
 	uint64_t attr;
+	uint64_t src;     /* leaf table page (PA) read; 0 for nested */
 	uint32_t prot;
 	uint8_t size_lg2;
 	uint8_t level;
 	bool nt;          /* ARM block with nT: not cached at BBM level 1 */
+};
+
+/*
+ * A device's ATC (PCIe ATS): translations of 4 KiB pages the device
+ * obtained through the IOMMU, used for its DMA without asking the IOMMU
+ * again until an ATC_INV removes them. src is the rig's provenance (the
+ * leaf table page the translation was read from), for the checker only.
+ */
+#define ATC_F_REPORTED 0x1
+struct atc_entry {
+	uint64_t va;   /* page IOVA; born 0: empty */
+	uint64_t pa;   /* page PA */
+	uint64_t src;
+	uint64_t born;
+	uint64_t used;
+	uint32_t prot;
+	uint32_t flags;
+};
+
+struct atc {
+	pthread_mutex_t lock;
+	uint64_t gen;   /* bumped by ATC_INV: a racing fill is not installed */
+	uint64_t clock;
+	struct atc_entry e[HW_ATC_ENTRIES];
 };
 
 struct hw_iommu {
@@ -124,6 +150,7 @@ struct hw_iommu {
 
 	struct cfg_slot cfgc[CFG_SLOTS];
 	struct torn_track torn[HW_MAX_DEVS];
+	struct atc atc[HW_MAX_DEVS];
 
 	pthread_mutex_t evtq_lock;
 };
@@ -759,6 +786,7 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			continue;
 		case PT_ENTRY_LEAF:
 			leaf_from_info(f, &ei, level, iova, nt, lf);
+			lf->src = st->nested ? 0 : table_pa;
 			return st->nested ? nest_leaf(m, st, sid, iova, flags, lf,
 						      info)
 					  : HW_EVT_NONE;
@@ -871,7 +899,7 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 					   &ways);
 	struct tlb_entry ne = {
 		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
-		.attr = lf->attr, .vtag = vtag_of(st),
+		.attr = lf->attr, .vtag = vtag_of(st), .src = lf->src,
 		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
 		.level = lf->level, .fmt = st->fmt,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
@@ -1064,6 +1092,8 @@ static void scrub_wc_entry(struct hw_iommu *m, struct wc_entry *e)
 	count_uaf(m, e->sid, e->prefix << item_lg2(e->level), e->next_pa);
 }
 
+static void atc_check_all(struct hw_iommu *m, uint32_t sid);
+
 void hw_iommu_scrub(struct hw_iommu *m)
 {
 	struct scrub_ctx sc = { .have = { false } };
@@ -1085,6 +1115,8 @@ void hw_iommu_scrub(struct hw_iommu *m)
 		}
 		pthread_mutex_unlock(&m->wc_set[s].lock);
 	}
+	for (uint32_t sid = 0; sid < HW_MAX_DEVS; sid++)
+		atc_check_all(m, sid);
 	atomic_fetch_add(&m->regs->scrubs, 1);
 }
 
@@ -1331,18 +1363,36 @@ static bool prot_allows(uint32_t prot, enum hw_access access)
 					 : (prot & PT_PROT_READ);
 }
 
-int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
-		       enum hw_access access, struct hw_xlate *x)
+/*
+ * What the IOMMU itself answers (a translated transaction, or an ATS
+ * translation request): *leaf gets the permissions the leaf grants and
+ * its table page; *cacheable says whether a device may keep the answer
+ * (not for bypass).
+ */
+struct xlate_leaf {
+	uint32_t prot;
+	uint64_t src;
+	bool cacheable;
+};
+
+static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		       enum hw_access access, struct hw_xlate *x,
+		       struct xlate_leaf *leaf, bool quiet)
 {
+	/* An ATS request the strict device makes on its own records no
+	 * fault: the device just gets no translation. */
+#define FAULT(type, info) \
+	(quiet ? (x->fault = (type), -EFAULT) \
+	       : xlate_fault(m, x, sid, iova, (type), (info)))
 	struct ste_state st;
 	x->fault = HW_EVT_NONE;
+	leaf->cacheable = false;
 	cfg_get(m, sid, &st);
 	if (st.status)
-		return xlate_fault(m, x, sid, iova, st.status, 0);
+		return FAULT(st.status, 0);
 	if (st.mode == HW_STE_MODE_BYPASS) {
 		if (!physmem_contains(m->pm, iova, 1))
-			return xlate_fault(m, x, sid, iova, HW_EVT_TRANSLATION,
-					   iova);
+			return FAULT(HW_EVT_TRANSLATION, iova);
 		x->pa = iova;
 		return 0;
 	}
@@ -1357,10 +1407,10 @@ int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		stat_inc(&m->regs->iotlb_hits);
 		int i = n == 1 ? 0 : resolve_multi_hit(m, hits, n, iova);
 		if (i < 0)
-			return xlate_fault(m, x, sid, iova, HW_EVT_TLB_CONFLICT,
-					   n);
+			return FAULT(HW_EVT_TLB_CONFLICT, n);
 		oa = hits[i].oa + (iova - hits[i].va);
 		prot = hits[i].prot;
+		leaf->src = hits[i].src;
 	} else {
 		struct walk_leaf lf;
 		uint64_t info;
@@ -1368,16 +1418,227 @@ int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		uint32_t fault = walk(m, &st, sid, iova, WALK_CACHED, &lf,
 				      &info);
 		if (fault)
-			return xlate_fault(m, x, sid, iova, fault, info);
+			return FAULT(fault, info);
 		if (leaf_cacheable(m, &lf))
 			tlb_insert(m, &st, sid, &lf);
 		oa = lf.oa + (iova - lf.va);
 		prot = lf.prot;
+		leaf->src = lf.src;
 	}
 	if (!prot_allows(prot, access))
-		return xlate_fault(m, x, sid, iova, HW_EVT_PERMISSION, oa);
+		return FAULT(HW_EVT_PERMISSION, oa);
 	x->pa = oa;
+	leaf->prot = prot;
+	leaf->cacheable = true;
 	return 0;
+#undef FAULT
+}
+
+/* ---- the ATC of an ATS device ---- */
+
+/* A consistent copy of dev's oracle, or false while the host writes it. */
+static bool oracle_snapshot(struct hw_iommu *m, uint32_t dev,
+			    struct hw_oracle_range *r, uint32_t *nr)
+{
+	struct hw_oracle *o = &m->regs->oracle[dev];
+	uint64_t seq = atomic_load(&o->seq);
+	if (seq & 1)
+		return false;
+	uint32_t n = o->nr;
+	if (n > HW_ORACLE_RANGES)
+		n = HW_ORACLE_RANGES;
+	memcpy(r, o->r, n * sizeof(*r));
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load(&o->seq) != seq)
+		return false;
+	*nr = n;
+	return true;
+}
+
+static void count_stale_atc(struct hw_iommu *m, uint32_t sid,
+			    struct atc_entry *e)
+{
+	if (e->flags & ATC_F_REPORTED)
+		return;
+	e->flags |= ATC_F_REPORTED;
+	stat_inc(&m->regs->dev_stats[sid].stale_atc);
+	hw_iommu_event(m, HW_EVT_STALE_ATC, sid, e->va, e->pa);
+}
+
+/*
+ * The checker on one ATC entry (lock held): stale if the table page its
+ * translation was read from has been freed (the ATC outlived the table:
+ * the invalidation did not complete before the free), or if the oracle
+ * now maps its page elsewhere. An IOVA the oracle does not map is a
+ * translation waiting for its invalidation: legal, since no DMA of the
+ * device uses it.
+ */
+static void atc_check(struct hw_iommu *m, uint32_t sid, struct atc_entry *e,
+		      const struct hw_oracle_range *r, uint32_t nr)
+{
+	if (e->flags & ATC_F_REPORTED)
+		return;
+	if (e->src && page_freed(m, e->src)) {
+		count_stale_atc(m, sid, e);
+		return;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		if (e->va < r[i].iova || e->va - r[i].iova >= r[i].len)
+			continue;
+		if (r[i].pa + (e->va - r[i].iova) != e->pa)
+			count_stale_atc(m, sid, e);
+		return;
+	}
+}
+
+static void atc_check_all(struct hw_iommu *m, uint32_t sid)
+{
+	struct hw_oracle_range r[HW_ORACLE_RANGES];
+	uint32_t nr = 0;
+	struct atc *a = &m->atc[sid];
+	if (!oracle_snapshot(m, sid, r, &nr))
+		nr = 0;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned int i = 0; i < HW_ATC_ENTRIES; i++)
+		if (a->e[i].born)
+			atc_check(m, sid, &a->e[i], r, nr);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
+		       uint64_t va, uint64_t pa, const struct xlate_leaf *lf)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->gen != gen) {
+		/* An invalidation ran since the request: the answer may be
+		 * one it was meant to remove (PCIe ATS: a completion for a
+		 * request older than the invalidation is discarded). */
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	unsigned int w, victim = 0;
+	for (w = 0; w < HW_ATC_ENTRIES; w++) {
+		if (a->e[w].born && a->e[w].va == va)
+			break;
+		if (!a->e[w].born ||
+		    (a->e[victim].born && a->e[w].used < a->e[victim].used))
+			victim = w;
+	}
+	if (w == HW_ATC_ENTRIES)
+		w = (m->cfg.randomized && a->e[victim].born)
+			    ? (unsigned int)(prng_next(m) % HW_ATC_ENTRIES)
+			    : victim;
+	a->e[w] = (struct atc_entry){
+		.va = va, .pa = pa, .src = lf->src, .prot = lf->prot,
+		.born = atomic_fetch_add(&m->born, 1) + 1,
+		.used = ++a->clock,
+	};
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* An ATS device's DMA: its ATC first, else a translation request. */
+static int atc_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+			 enum hw_access access, struct hw_xlate *x)
+{
+	struct atc *a = &m->atc[sid];
+	struct hw_dev_stats *s = &m->regs->dev_stats[sid];
+	uint64_t va = iova & ~0xfffull;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++) {
+		struct atc_entry *e = &a->e[w];
+		if (!e->born || e->va != va || !prot_allows(e->prot, access))
+			continue;
+		if (chance(m, 8)) {
+			e->born = 0; /* randomized: a spontaneous drop */
+			break;
+		}
+		e->used = ++a->clock;
+		x->pa = e->pa + (iova - va);
+		x->atc = e->born;
+		pthread_mutex_unlock(&a->lock);
+		stat_inc(&s->atc_hits);
+		return 0;
+	}
+	uint64_t gen = a->gen;
+	pthread_mutex_unlock(&a->lock);
+	stat_inc(&s->atc_misses);
+	struct xlate_leaf lf;
+	int err = iommu_xlate(m, sid, iova, access, x, &lf, false);
+	if (!err && lf.cacheable)
+		atc_insert(m, a, gen, va, x->pa - (iova - va), &lf);
+	return err;
+}
+
+int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		       enum hw_access access, struct hw_xlate *x)
+{
+	x->atc = 0;
+	if (sid < HW_MAX_DEVS &&
+	    atomic_load_explicit(&m->regs->dev_ctl[sid].ats,
+				 memory_order_relaxed))
+		return atc_translate(m, sid, iova, access, x);
+	struct xlate_leaf lf;
+	return iommu_xlate(m, sid, iova, access, x, &lf, false);
+}
+
+void hw_iommu_atc_misdirected(struct hw_iommu *m, uint32_t sid, uint64_t id)
+{
+	if (sid >= HW_MAX_DEVS || !id)
+		return;
+	struct atc *a = &m->atc[sid];
+	pthread_mutex_lock(&a->lock);
+	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++)
+		if (a->e[w].born == id)
+			count_stale_atc(m, sid, &a->e[w]);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * ATC_INV: entries of sid in [va, last] are checked (an entry whose table
+ * was freed before this invalidation shows now at the latest) and
+ * removed. Then the strict device asks again at once for every page it
+ * lost (a device may request a translation at any time): through an
+ * IOTLB not invalidated yet, the refill is stale.
+ */
+void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
+		      uint64_t last)
+{
+	if (sid >= HW_MAX_DEVS)
+		return;
+	struct atc *a = &m->atc[sid];
+	struct hw_oracle_range r[HW_ORACLE_RANGES];
+	uint32_t nr = 0;
+	struct { uint64_t va; uint32_t prot; } refill[HW_ATC_ENTRIES];
+	unsigned int nrefill = 0;
+	if (!oracle_snapshot(m, sid, r, &nr))
+		nr = 0;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++) {
+		struct atc_entry *e = &a->e[w];
+		if (!e->born || e->va > last || e->va + 0xfff < va)
+			continue;
+		atc_check(m, sid, e, r, nr);
+		refill[nrefill].va = e->va;
+		refill[nrefill++].prot = e->prot;
+		e->born = 0;
+	}
+	a->gen++;
+	uint64_t gen = a->gen;
+	pthread_mutex_unlock(&a->lock);
+	stat_inc(&m->regs->dev_stats[sid].atc_invalidations);
+	atomic_fetch_add(&m->epoch, 1);
+	if (!atomic_load(&m->regs->dev_ctl[sid].ats))
+		return;
+	for (unsigned int i = 0; i < nrefill; i++) {
+		struct hw_xlate x;
+		struct xlate_leaf lf;
+		enum hw_access acc = (refill[i].prot & PT_PROT_READ)
+					     ? HW_ACCESS_READ
+					     : HW_ACCESS_WRITE;
+		if (!iommu_xlate(m, sid, refill[i].va, acc, &x, &lf, true) &&
+		    lf.cacheable)
+			atc_insert(m, a, gen, refill[i].va, x.pa, &lf);
+	}
 }
 
 /* ---- life cycle ---- */
@@ -1430,6 +1691,8 @@ int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 	m->bbm_level = regs->bbm_level;
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)
 		pthread_mutex_init(&m->cfgc[i].lock, NULL);
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		pthread_mutex_init(&m->atc[i].lock, NULL);
 	pthread_mutex_init(&m->evtq_lock, NULL);
 	m->tlb_sets = 1u << cfg->tlb_sets_lg2;
 	m->tlb_ways = cfg->tlb_ways;
@@ -1460,6 +1723,8 @@ void hw_iommu_destroy(struct hw_iommu *m)
 	free(m->wc);
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)
 		pthread_mutex_destroy(&m->cfgc[i].lock);
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		pthread_mutex_destroy(&m->atc[i].lock);
 	pthread_mutex_destroy(&m->evtq_lock);
 	free(m);
 }

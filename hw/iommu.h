@@ -50,10 +50,13 @@ enum hw_access { HW_ACCESS_READ = 1, HW_ACCESS_WRITE = 2 };
 struct hw_xlate {
 	uint64_t pa;
 	uint32_t fault;   /* enum hw_evt_type; HW_EVT_NONE on success */
+	uint64_t atc;     /* nonzero: served by this ATC entry of the device */
 };
 
 /*
- * Translate one access of stream sid. Faults are recorded (event queue,
+ * Translate one access of stream sid. A device with ATS enabled
+ * (hw_dev_ctl.ats) uses its ATC first and fills it from the IOMMU's
+ * answer (a translation request) on a miss. Faults are recorded (event queue,
  * event log, the device's counters) before returning; the return value
  * is 0 on success, -EFAULT on a fault.
  */
@@ -74,6 +77,16 @@ void hw_iommu_tlbi_range(struct hw_iommu *m, uint16_t did, uint64_t va,
 			 uint64_t last, bool leaf, int ttl_level);
 
 /*
+ * ATC_INV: remove stream sid's ATC entries in [va, last] (checking them
+ * first), then let the strict device request them again at once.
+ */
+void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
+		      uint64_t last);
+/* A DMA served by ATC entry id (hw_xlate.atc) was misdirected: the entry
+ * is stale, counted once. */
+void hw_iommu_atc_misdirected(struct hw_iommu *m, uint32_t sid, uint64_t id);
+
+/*
  * Invalidation epoch: bumped after every invalidation. A sync completes
  * once no translation that started before the bump is still in flight.
  */
@@ -84,7 +97,9 @@ uint64_t hw_iommu_epoch(const struct hw_iommu *m);
  * cached leaf is compared with the tables in memory, marking size changes
  * (so the next hit also fetches the new size: a multi-hit) and flagging
  * address/attribute changes of live entries; every cached table pointer
- * to a page declared freed is flagged use-after-free.
+ * to a page declared freed is flagged use-after-free; every ATC entry
+ * read from a freed table page, or mapping an IOVA the oracle maps
+ * elsewhere, is flagged stale_atc.
  */
 void hw_iommu_scrub(struct hw_iommu *m);
 

@@ -150,6 +150,27 @@ static enum hw_cmd_err cmd_tlbi_s2_range(struct hw_machine *m,
 	return HW_CERR_NONE;
 }
 
+static enum hw_cmd_err cmd_atc_inv(struct hw_machine *m,
+				   const struct hw_cmd *c)
+{
+	if (cmd_reserved(c, HW_CMD_SID | HW_CMD_ATC_SIZE, HW_CMD1_ADDR))
+		return HW_CERR_ILL;
+	uint64_t sid = HW_FIELD_GET(HW_CMD_SID, c->w[0]);
+	unsigned int size = (unsigned int)HW_FIELD_GET(HW_CMD_ATC_SIZE,
+						       c->w[0]);
+	uint64_t va = c->w[1] & HW_CMD1_ADDR;
+	if (sid >= HW_MAX_DEVS || size > HW_ATC_INV_SIZE_ALL)
+		return HW_CERR_ILL;
+	uint64_t last = size == HW_ATC_INV_SIZE_ALL
+				? ~0ull
+				: va + ((4096ull << size) - 1);
+	if (size == HW_ATC_INV_SIZE_ALL ? va != 0
+					: (va & ((4096ull << size) - 1)))
+		return HW_CERR_ILL; /* the range must be naturally aligned */
+	hw_iommu_atc_inv(m->mmu, (uint32_t)sid, va, last);
+	return HW_CERR_NONE;
+}
+
 static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
 {
 	switch (HW_FIELD_GET(HW_CMD_OP, c->w[0])) {
@@ -183,6 +204,8 @@ static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
 			return HW_CERR_ILL;
 		hw_iommu_tlbi_all(m->mmu);
 		return HW_CERR_NONE;
+	case HW_CMD_ATC_INV:
+		return cmd_atc_inv(m, c);
 	case HW_CMD_SYNC:
 		if (cmd_reserved(c, 0, ~0ull))
 			return HW_CERR_ILL;
@@ -408,5 +431,5 @@ uint64_t hw_dev_errors(const struct hw_dev_stats *s)
 	       atomic_load(&s->misdirected) + atomic_load(&s->lost_writes) +
 	       atomic_load(&s->bbm_violations) +
 	       atomic_load(&s->use_after_free) +
-	       atomic_load(&s->torn_config);
+	       atomic_load(&s->torn_config) + atomic_load(&s->stale_atc);
 }

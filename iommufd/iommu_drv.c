@@ -238,6 +238,38 @@ int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint16_t vmid, uint64_t ipa,
 			     HW_FIELD_PREP(HW_CMD_DID, vmid), ipa, len);
 }
 
+/*
+ * One ATC_INV covering [va, va + len): the smallest naturally aligned
+ * power-of-two span of pages that contains it (as Linux's
+ * arm_smmu_atc_inv_to_cmd computes it; a device may drop more than asked).
+ */
+int iommu_drv_atc_inv(struct iommu_drv *d, uint32_t sid, uint64_t va,
+		      uint64_t len)
+{
+	if (sid >= HW_MAX_DEVS || (va | len) & 0xfff || !len ||
+	    va + len - 1 < va)
+		return -EINVAL;
+	uint64_t first = va >> 12, last = (va + len - 1) >> 12;
+	unsigned int size = first == last ? 0 : floor_lg2(first ^ last) + 1;
+	if (size >= HW_ATC_INV_SIZE_ALL)
+		return iommu_drv_atc_inv_all(d, sid);
+	first &= ~((1ull << size) - 1);
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
+			  HW_FIELD_PREP(HW_CMD_SID, sid) |
+			  HW_FIELD_PREP(HW_CMD_ATC_SIZE, size),
+			  (first << 12) & HW_CMD1_ADDR);
+}
+
+int iommu_drv_atc_inv_all(struct iommu_drv *d, uint32_t sid)
+{
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
+			  HW_FIELD_PREP(HW_CMD_SID, sid) |
+			  HW_FIELD_PREP(HW_CMD_ATC_SIZE, HW_ATC_INV_SIZE_ALL),
+			  0);
+}
+
 /* ---- stream table entries ---- */
 
 static _Atomic uint64_t *ste_ptr(struct iommu_drv *d, uint32_t sid)
@@ -494,6 +526,19 @@ int iommu_drv_dma_stop(struct iommu_drv *d, unsigned int dev)
 	iommu_drv_dma_enable(d, dev, false);
 	/* The whole IOVA space; the grace waits for every engine of dev. */
 	return iommu_drv_oracle_unmap(d, dev, 0, UINT64_MAX);
+}
+
+int iommu_drv_set_ats(struct iommu_drv *d, unsigned int dev, bool on)
+{
+	if (dev >= HW_MAX_DEVS)
+		return -EINVAL;
+	atomic_store(&d->regs->dev_ctl[dev].ats, on ? 1u : 0u);
+	return 0;
+}
+
+bool iommu_drv_ats(const struct iommu_drv *d, unsigned int dev)
+{
+	return dev < HW_MAX_DEVS && atomic_load(&d->regs->dev_ctl[dev].ats);
 }
 
 /* ---- guest CPU and events ---- */

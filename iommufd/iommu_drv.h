@@ -65,6 +65,17 @@ int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
 			 uint64_t len, unsigned int flags, int level_hint);
 
 /*
+ * The ATC (device TLB) of ATS device sid: [va, va + len) (one command
+ * covering the smallest aligned power-of-two span around it), or all of
+ * it. Order for a table change: TLBI, SYNC, then ATC_INV, SYNC, so the
+ * device cannot refill from a stale IOTLB; free table pages only after
+ * the second sync. Does not sync.
+ */
+int iommu_drv_atc_inv(struct iommu_drv *d, uint32_t sid, uint64_t va,
+		      uint64_t len);
+int iommu_drv_atc_inv_all(struct iommu_drv *d, uint32_t sid);
+
+/*
  * Make stream sid's entry equal target, never exposing a state the
  * hardware could read as neither the old nor the new configuration:
  * words whose used bits do not change are written first, then the one
@@ -122,6 +133,9 @@ void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on);
  * stream may be put in abort without a DMA of it faulting.
  */
 int iommu_drv_dma_stop(struct iommu_drv *d, unsigned int dev);
+/* Enable or disable ATS of device dev (its ATC); whether it is enabled. */
+int iommu_drv_set_ats(struct iommu_drv *d, unsigned int dev, bool on);
+bool iommu_drv_ats(const struct iommu_drv *d, unsigned int dev);
 
 /* Pause the guest CPU and wait until it has stopped; resume. */
 int iommu_drv_guest_pause(struct iommu_drv *d);

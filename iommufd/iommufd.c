@@ -771,6 +771,52 @@ uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
 
 /* ---- invalidation ------------------------------------------------------ */
 
+/*
+ * The ATCs of the ATS devices in hwpt's domain (every ATS device when
+ * hwpt is NULL): [va, va + len), or all of them when len is 0; then
+ * SYNC. The domain, not just hwpt: the IOTLB is tagged by domain, and a
+ * replace keeps the domain ID, so a device on another table of the same
+ * domain may have filled its ATC through entries read from this one.
+ * Called after the IOTLB's invalidation has completed, so that a device
+ * cannot refill its ATC from a stale IOTLB (Linux's arm-smmu-v3
+ * invalidates the ATC after the TLB for the same reason). Nothing to do
+ * (and no sync) without ATS devices.
+ */
+static int atc_inv_sync(struct iommufd_ctx *ictx,
+			const struct iommufd_hwpt *hwpt, uint64_t va,
+			uint64_t len)
+{
+	bool any = false;
+	int err = 0;
+	if (ictx->skip_atc_inv)
+		return 0;
+	for (uint32_t sid = 0; sid < HW_MAX_DEVS && !err; sid++) {
+		const struct iommufd_device *d = &ictx->dev[sid];
+		if (!d->ats || !d->hwpt || (hwpt && d->hwpt->did != hwpt->did))
+			continue;
+		err = len ? iommu_drv_atc_inv(ictx->drv, sid, va, len)
+			  : iommu_drv_atc_inv_all(ictx->drv, sid);
+		any = true;
+	}
+	if (!err && any) {
+		err = iommu_drv_sync(ictx->drv);
+		ictx->stats.syncs++;
+	}
+	return err;
+}
+
+/* One device's whole ATC, then SYNC (replace, detach). */
+static int atc_inv_dev_sync(struct iommufd_ctx *ictx, uint32_t sid)
+{
+	if (!ictx->dev[sid].ats || ictx->skip_atc_inv)
+		return 0;
+	int err = iommu_drv_atc_inv_all(ictx->drv, sid);
+	if (!err)
+		err = iommu_drv_sync(ictx->drv);
+	ictx->stats.syncs++;
+	return err;
+}
+
 int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		  const struct pt_gather *g)
 {
@@ -793,7 +839,14 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
 	ictx->stats.syncs++;
-	/* Free only what this completed sync covers. */
+	/* Then the ATCs, which the completed TLBI can no longer refill. */
+	if (!err && all)
+		err = atc_inv_sync(ictx, NULL, 0, 0);
+	else if (!err && !pt_gather_empty(g))
+		err = atc_inv_sync(ictx, hwpt, g->va, g->last - g->va + 1);
+	if (err)
+		ictx->deferred_uncovered = true;
+	/* Free only what these completed syncs cover. */
 	if (!err) {
 		if (all)
 			ictx->deferred_uncovered = false;
@@ -999,13 +1052,18 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	hwpt_unregister(ictx, hwpt);
 	/*
 	 * Walk caches may still point into the table: flush the domain and
-	 * wait before its pages go back to the allocator. Without a
+	 * wait before its pages go back to the allocator. No device is
+	 * attached, but devices on another table of the same domain (after
+	 * a replace) may have filled their ATCs through IOTLB entries read
+	 * from this one: theirs go next, after the IOTLB's. Without a
 	 * completed sync the hardware may still walk it: the pages stay
 	 * allocated (leaked), the only safe choice.
 	 */
 	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
+	if (!err)
+		err = atc_inv_sync(ictx, hwpt, 0, 0);
 	/* The domain ID too is free only once nothing is cached under it. */
 	if (!err) {
 		pt_deinit(&hwpt->pt);
@@ -1107,6 +1165,19 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	 * may. The configuration was synced first: no walk of an old table
 	 * can start after this invalidation. */
 	err = iommu_drv_tlbi_domain_sync(ictx->drv, hwpt->did);
+	/* The moved devices' ATCs hold the old tables' translations: after
+	 * the IOTLB, so that they refill from the new table; one sync. */
+	bool any = false;
+	for (unsigned int j = 0; j < m && !err && !ictx->skip_atc_inv; j++) {
+		if (!ictx->dev[todo[j]].ats)
+			continue;
+		err = iommu_drv_atc_inv_all(ictx->drv, todo[j]);
+		any = true;
+	}
+	if (!err && any) {
+		err = iommu_drv_sync(ictx->drv);
+		ictx->stats.syncs++;
+	}
 	return err ? err : hitless ? 0 : -EIO;
 }
 
@@ -1123,6 +1194,11 @@ int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 	uint64_t ste[HW_STE_WORDS];
 	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
 	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
+	if (err)
+		return err;
+	/* The entry aborts now (synced): the ATC cannot refill, and must
+	 * be empty before the table it came from may be freed. */
+	err = atc_inv_dev_sync(ictx, sid);
 	if (err)
 		return err;
 	ictx->dev[sid].hwpt->users--;
@@ -1171,5 +1247,17 @@ int iommufd_drop_devices(struct iommufd_ctx *ictx, uint32_t keep,
 		if (!used)
 			ioas->dropped = true;
 	}
+	return err;
+}
+
+int iommufd_device_set_ats(struct iommufd_ctx *ictx, uint32_t sid, bool ats)
+{
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	if (ictx->dev[sid].hwpt)
+		return -EBUSY;
+	int err = iommu_drv_set_ats(ictx->drv, sid, ats);
+	if (!err)
+		ictx->dev[sid].ats = ats;
 	return err;
 }

@@ -134,6 +134,7 @@ struct iommufd_device {
 	struct iommufd_hwpt *hwpt;
 	bool iopf;           /* depends on I/O page faults: not preservable */
 	unsigned int pasids; /* PASIDs (substreams) in use: not preservable */
+	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
 };
 
 /*
@@ -210,6 +211,9 @@ struct iommufd_ctx {
 	bool recovering;
 	unsigned int recovery_waiters;
 	bool frozen;          /* preserved for a live update: no map/unmap */
+	/* Test hook, the naive kernel: never invalidate ATCs (the machine
+	 * must catch it). */
+	bool skip_atc_inv;
 	struct iommufd_stats stats;
 };
 
@@ -267,6 +271,14 @@ int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 			    unsigned int n, struct iommufd_hwpt *hwpt);
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid);
+/*
+ * Enable or disable PCIe ATS of device sid (its ATC), while it is not
+ * attached: -EBUSY attached, -EINVAL bad sid. From then on every
+ * invalidation of the HWPT it is attached to also invalidates its ATC,
+ * after the IOTLB's (TLBI, SYNC, ATC_INV, SYNC) and before any table page
+ * is freed; replace and detach invalidate its whole ATC.
+ */
+int iommufd_device_set_ats(struct iommufd_ctx *ictx, uint32_t sid, bool ats);
 
 /*
  * Invalidate what g says changed in hwpt's domain, wait for completion,

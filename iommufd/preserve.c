@@ -17,7 +17,10 @@
  *   ioas: "id", "memfds" (NUL-separated names, same session),
  *         "areas" = { iova, len, offset, prot, memfd index } per area
  *   hwpt: "id", "ioas", "format", "va-bits", "oa-bits", "features", "did",
- *         "root", "pages" = { pa } per table page, "devices" = { sid }
+ *         "root", "pages" = { pa } per table page, "devices" = { sid },
+ *         from version 2 on "ats-devices" = { sid } (those of "devices"
+ *         with ATS enabled: the next kernel must invalidate their ATCs;
+ *         a version-1 hwpt has none and no such property)
  */
 #define AREA_REC 40
 
@@ -121,8 +124,8 @@ static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 
 static const struct kho_subsys iommu_subsys = {
 	.name = IOMMUFD_KHO_IOMMU,
-	.version = IOMMUFD_KHO_VERSION,
-	.min_version = IOMMUFD_KHO_VERSION,
+	.version = IOMMUFD_KHO_UNIT_VERSION,
+	.min_version = IOMMUFD_KHO_UNIT_VERSION,
 	.validate_obj = unit_validate,
 };
 
@@ -212,6 +215,8 @@ struct hwpt_snap {
 	struct ioh_u64vec pages;
 	uint64_t devs[HW_MAX_DEVS];
 	size_t nr_devs;
+	uint64_t ats_devs[HW_MAX_DEVS];
+	size_t nr_ats_devs;
 };
 
 static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
@@ -234,9 +239,13 @@ static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 		.va_bits = h->pt.va_bits, .oa_bits = h->pt.oa_bits,
 		.root = h->pt.top_pa,
 	};
-	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
-		if (ictx->dev[i].hwpt == h)
-			sn->devs[sn->nr_devs++] = i;
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++) {
+		if (ictx->dev[i].hwpt != h)
+			continue;
+		sn->devs[sn->nr_devs++] = i;
+		if (ictx->dev[i].ats)
+			sn->ats_devs[sn->nr_ats_devs++] = i;
+	}
 	if (pt_for_each_table(&h->pt, snap_page, sn)) {
 		ioh_u64vec_free(&sn->pages);
 		free(sn);
@@ -293,7 +302,8 @@ static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
 	    kho_fdt_put_u64(fdt, "did", sn->did) ||
 	    kho_fdt_put_u64(fdt, "root", sn->root) ||
 	    put_array(fdt, "pages", sn->pages.v, sn->pages.n) ||
-	    put_array(fdt, "devices", sn->devs, sn->nr_devs))
+	    put_array(fdt, "devices", sn->devs, sn->nr_devs) ||
+	    put_array(fdt, "ats-devices", sn->ats_devs, sn->nr_ats_devs))
 		return -ENOSPC;
 	return 0;
 }
@@ -381,7 +391,43 @@ static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 	return 0;
 }
 
-static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
+/* Version 2's "ats-devices": a subset of "devices", each once. */
+static int validate_ats_devices(struct kho_vctx *v, const void *fdt, int node,
+				uint64_t id, uint32_t version,
+				const uint8_t *devs, int ndevs)
+{
+	int alen;
+	const uint8_t *ats = fdt_getprop(fdt, node, "ats-devices", &alen);
+	if (version < 2) {
+		if (ats)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": 'ats-devices' "
+					     "in a version-%u node (ATS came "
+					     "with version 2)", id, version);
+		return 0;
+	}
+	if (!ats || alen < 0 || alen % 8 || alen / 8 > ndevs)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'ats-devices'", id);
+	uint32_t seen = 0;
+	for (int i = 0; i < alen / 8; i++) {
+		uint64_t sid = be64_ld(ats + 8 * i);
+		bool attached = false;
+		for (int j = 0; j < ndevs && !attached; j++)
+			attached = be64_ld(devs + 8 * j) == sid;
+		if (!attached)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": ATS device "
+					     "%" PRIu64 " is not one of its "
+					     "'devices'", id, sid);
+		if (seen & (1u << sid))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": ATS device "
+					     "%" PRIu64 " named twice", id, sid);
+		seen |= 1u << sid;
+	}
+	return 0;
+}
+
+static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node,
+			 uint32_t version)
 {
 	uint64_t id, ioas, fmt, va_bits, oa_bits, features, did, root;
 	int plen, dlen;
@@ -422,13 +468,17 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node)
 		if (be64_ld(devs + 8 * i) >= HW_MAX_DEVS)
 			return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %d out "
 					     "of range", id, i);
+	int err = validate_ats_devices(v, fdt, node, id, version, devs,
+				       dlen / 8);
+	if (err)
+		return err;
 	bool has_root = false;
 	for (int i = 0; i < plen / 8; i++) {
 		uint64_t pa = be64_ld(pages + 8 * i);
 		if (pa % KHO_4K)
 			return kho_vctx_fail(v, "hwpt %" PRIu64 ": table page "
 					     "0x%" PRIx64 " misaligned", id, pa);
-		int err = kho_vctx_own(v, pa, KHO_4K_LG2, 1);
+		err = kho_vctx_own(v, pa, KHO_4K_LG2, 1);
 		if (err)
 			return err;
 		has_root |= pa == root;
@@ -539,12 +589,11 @@ static int iommufd_validate_all(struct kho_vctx *v, const struct kho_parsed *p)
 static int iommufd_validate(struct kho_vctx *v, const void *fdt, int node,
 			    uint32_t version)
 {
-	(void)version;
 	const char *type = kho_fdt_get_str(fdt, node, "type");
 	if (type && !strcmp(type, "ioas"))
 		return validate_ioas(v, fdt, node);
 	if (type && !strcmp(type, "hwpt"))
-		return validate_hwpt(v, fdt, node);
+		return validate_hwpt(v, fdt, node, version);
 	return kho_vctx_fail(v, "iommufd object of unknown type '%s'",
 			     type ? type : "(none)");
 }
@@ -553,7 +602,7 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 			     char *buf, size_t len)
 {
 	uint64_t id = 0, fmt = 0, root = 0, features = 0;
-	int n = 0;
+	int n = 0, ats = 0;
 	(void)version;
 	const char *type = kho_fdt_get_str(fdt, node, "type");
 	kho_fdt_get_u64(fdt, node, "id", &id);
@@ -562,9 +611,12 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 		kho_fdt_get_u64(fdt, node, "root", &root);
 		kho_fdt_get_u64(fdt, node, "features", &features);
 		fdt_getprop(fdt, node, "pages", &n);
+		if (!fdt_getprop(fdt, node, "ats-devices", &ats))
+			ats = 0;
 		snprintf(buf, len, "hwpt %" PRIu64 ": %s table at 0x%" PRIx64
-			 ", %d pages, features 0x%" PRIx64, id,
-			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features);
+			 ", %d pages, features 0x%" PRIx64 "%s%.0d%s", id,
+			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features,
+			 ats > 0 ? ", " : "", ats / 8, ats > 0 ? " ATS devices" : "");
 	} else {
 		fdt_getprop(fdt, node, "areas", &n);
 		snprintf(buf, len, "ioas %" PRIu64 ": %d areas", id, n / AREA_REC);
@@ -574,7 +626,7 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 static const struct kho_subsys iommufd_subsys = {
 	.name = IOMMUFD_KHO_IOMMUFD,
 	.version = IOMMUFD_KHO_VERSION,
-	.min_version = IOMMUFD_KHO_VERSION,
+	.min_version = IOMMUFD_KHO_MIN_VERSION,
 	.validate_obj = iommufd_validate,
 	.validate_all = iommufd_validate_all,
 	.describe = iommufd_describe,
@@ -766,7 +818,7 @@ static int retrieve_ioas(struct iommufd_ctx *ictx, const void *fdt, int node,
 	return 0;
 }
 
-static int retrieve_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
+int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 {
 	uint64_t v;
 	int plen, dlen;
@@ -798,6 +850,11 @@ static int retrieve_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 	r->nr_devs = (unsigned int)dlen / 8;
 	for (unsigned int i = 0; i < r->nr_devs; i++)
 		r->devs[i] = (uint32_t)be64_ld(devs + 8 * i);
+	/* Validated: absent before version 2, a subset of devices after. */
+	int alen;
+	const uint8_t *ats = fdt_getprop(fdt, node, "ats-devices", &alen);
+	for (int i = 0; ats && i < alen / 8; i++)
+		r->ats_mask |= 1u << be64_ld(ats + 8 * i);
 	return 0;
 }
 
@@ -826,7 +883,7 @@ int iommufd_retrieve(struct iommufd_ctx *ictx, const char *session,
 		} else {
 			if (in->nr_hwpt == IOMMUFD_MAX_OBJS)
 				return fail(err, -E2BIG, "too many hwpt objects");
-			e = retrieve_hwpt(k->in.fdt, node, &in->hwpt[in->nr_hwpt++]);
+			e = iommufd_parse_hwpt(k->in.fdt, node, &in->hwpt[in->nr_hwpt++]);
 			if (e)
 				fail(err, e, "%s/%s: %s", session, o->name, strerror(-e));
 		}

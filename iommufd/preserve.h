@@ -21,7 +21,12 @@
 
 #define IOMMUFD_KHO_IOMMU "iommu"
 #define IOMMUFD_KHO_IOMMUFD "iommufd"
-#define IOMMUFD_KHO_VERSION 1u
+/* Version 2: a hwpt names its ATS devices ("ats-devices"); version 1
+ * (no ATS) is still read. */
+#define IOMMUFD_KHO_VERSION 2u
+#define IOMMUFD_KHO_MIN_VERSION 1u
+/* The iommu unit node: unchanged since version 1. */
+#define IOMMUFD_KHO_UNIT_VERSION 1u
 
 /* The IOMMU unit as the driver programmed it. */
 struct iommu_unit {
@@ -81,7 +86,11 @@ struct iommufd_hwpt_rec {
 	size_t nr_pages;
 	uint32_t devs[HW_MAX_DEVS];
 	unsigned int nr_devs;
+	uint32_t ats_mask;  /* bit sid: device sid has ATS (version 2 on) */
 };
+
+/* The record of a validated hwpt node (pages malloc'd): 0 or -ENOMEM. */
+int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r);
 
 /* Every object of session: ioas (areas re-created against memfds, no
  * pinning yet) and hwpt records. memfds: the session's retrieved memfds. */

@@ -90,6 +90,15 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 					   "configuration entry does not point at "
 					   "the preserved table 0x%" PRIx64, sid,
 					   rec->root);
+		/* The ATS flag came over in the handover (version 2): the
+		 * device's ATC is invalidated with every change of h. */
+		bool ats = rec->ats_mask & (1u << sid);
+		if (ats != iommu_drv_ats(&g->drv, sid))
+			return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "device %u: "
+					   "ATS is %s but the handover says %s",
+					   sid, ats ? "off" : "on",
+					   ats ? "on" : "off");
+		g->ictx.dev[sid].ats = ats;
 		g->ictx.dev[sid].hwpt = h;
 		h->users++;
 	}
@@ -229,6 +238,7 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 			   g->unit.va_bits);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
+	g->ictx.skip_atc_inv = c->naive_ats;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;

@@ -90,6 +90,11 @@ struct lu_opt_pas {
 	  "hot-add memory while recovering from each update")                 \
 	X(BOOL, naive, "naive", false, 0, NULL,                               \
 	  "rebuild with this kernel's own features, no reconcile")            \
+	X(UINT, ats, "ats", 0, HW_MAX_DEVS, NULL,                             \
+	  "fresh boot: the first N devices have PCIe ATS (an ATC); later "     \
+	  "generations learn it from the handover")                           \
+	X(BOOL, naive_ats, "naive-ats", false, 0, NULL,                       \
+	  "test hook: this kernel never invalidates ATCs")                    \
 	X(CHOICE, inject, "inject", NULL, 0, lu_injections,                   \
 	  "test hook applied at the first update")                            \
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \

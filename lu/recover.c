@@ -121,6 +121,7 @@ int lu_boot_recovery(struct lu_gen *g)
 	if (err)
 		return recover_fail(g, err, err == -ENOMEM ? "out of memory" :
 				    "handover state unusable");
+	g->ictx.skip_atc_inv = c->naive_ats;
 	/* One ioas: lu_handover_check saw to that at boot. */
 	struct iommufd_incoming in;
 	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
@@ -136,12 +137,18 @@ int lu_boot_recovery(struct lu_gen *g)
 	/* Which preserved table does each device use right now? */
 	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
 	struct ioh_u64vec unused = { 0 };
-	for (unsigned int i = 0; i < in.nr_hwpt; i++)
+	/* ATS belongs to the device: whichever record names it (a table
+	 * built mid-update was journaled before any device moved to it). */
+	uint32_t ats = 0;
+	for (unsigned int i = 0; i < in.nr_hwpt; i++) {
 		if (in.hwpt[i].id > in.hwpt[newest].id)
 			newest = i;
+		ats |= in.hwpt[i].ats_mask;
+	}
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
 		struct iommufd_hwpt_rec users;
 		current_users(g, &in.hwpt[i], &users);
+		users.ats_mask = ats;
 		/* No device uses it: its pages go at finish. */
 		for (size_t p = 0; !users.nr_devs && p < in.hwpt[i].nr_pages && !err; p++)
 			err = ioh_u64vec_push(&unused, in.hwpt[i].pages[p]);
@@ -207,6 +214,16 @@ int lu_boot_recovery(struct lu_gen *g)
 	if (!err)
 		err = iommu_drv_tlbi_all(&g->drv);
 	if (!err)
+		err = iommu_drv_sync(&g->drv);
+	/* And the ATCs, after the IOTLB: a device switched before its ATC
+	 * invalidation still holds the old table's translations. */
+	bool atc = false;
+	for (unsigned int d = 0; d < HW_MAX_DEVS && !err; d++)
+		if (g->ictx.dev[d].ats && !g->ictx.skip_atc_inv) {
+			err = iommu_drv_atc_inv_all(&g->drv, d);
+			atc = true;
+		}
+	if (!err && atc)
 		err = iommu_drv_sync(&g->drv);
 	for (size_t p = 0; !err && p < unused.n; p++)
 		iommu_drv_table_page_freed(&g->drv, unused.v[p]);

@@ -16,6 +16,16 @@
 
 #include "ioh/ioh.h"
 
+/* Devices this generation knows to have ATS (from its boot or the
+ * handover): the ones whose ATCs it invalidates. */
+static unsigned int ats_devices(const struct lu_gen *g)
+{
+	unsigned int n = 0;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		n += g->ictx.dev[d].ats;
+	return n;
+}
+
 void lu_report(struct lu_gen *g, const char *event, bool ok)
 {
 	const struct lu_gen_cfg *c = g->cfg;
@@ -47,7 +57,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		",\"kho_validate_us\":%" PRIu64 ",\"kho_reserve_us\":%" PRIu64
 		",\"kho_poison_us\":%" PRIu64 ",\"commit_us\":%" PRIu64
 		",\"mode\":\"%s\",\"leaked_bytes\":%" PRIu64
-		",\"bad_frees\":%" PRIu64 ",\"error\":",
+		",\"bad_frees\":%" PRIu64 ",\"ats_devices\":%u"
+		",\"naive_ats\":%s,\"error\":",
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
 		g->rec.joins, g->rec.granule_bytes, g->diff_granule_bytes,
@@ -56,7 +67,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		g->k.boot.validate_ns / 1000, g->k.boot.reserve_ns / 1000,
 		g->k.boot.poison_ns / 1000, g->commit_ns / 1000,
 		g->recovery_mode ? g->recovery_mode : "",
-		g->leaked_bytes, g->ictx.stats.bad_frees);
+		g->leaked_bytes, g->ictx.stats.bad_frees, ats_devices(g),
+		c->naive_ats ? "true" : "false");
 	ioh_json_str(f, g->error);
 	/* Partial preservation: stream IDs on tables, and in abort. */
 	for (unsigned int pass = 0; pass < 2; pass++) {

@@ -23,6 +23,7 @@
 #define HOTPLUG_ARRIVAL_MS 10000
 #define STRTAB_LOG2 6u
 #define DMA_WINDOW_MAX (256ull << 20)
+#define ATS_SPAN ((uint64_t)HW_ATC_ENTRIES / 2 * KHO_4K)
 #define GUEST_CPU_MAX (16ull << 20)
 /*
  * Guest data is stamped on a sample of its folios: every folio of a
@@ -135,6 +136,11 @@ static int setup_vm(struct lu_gen *g)
 			return lu_gen_fail(g, LU_EXIT_INTERNAL, "the other VM: %s",
 					   strerror(-err));
 	}
+	/* ATS is enabled before the device is attached (its ATC empty). */
+	for (unsigned int d = 0; d < c->ats && d < c->devices && !err; d++)
+		err = iommufd_device_set_ats(&g->ictx, d, true);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "ats: %s", strerror(-err));
 	for (unsigned int d = 0; d < c->devices && !err; d++)
 		err = iommufd_device_attach(&g->ictx, d, keep >> d & 1 ? h : other);
 	if (err)
@@ -160,8 +166,16 @@ static int setup_vm(struct lu_gen *g)
 	struct hw_regs *regs = g->region.regs;
 	uint64_t slice = ((o.hi - o.lo + 1) / c->devices) & ~(KHO_4K - 1);
 	for (unsigned int d = 0; d < c->devices; d++) {
+		/*
+		 * An ATS device works on as many pages as half its ATC holds,
+		 * so that its ATC is warm throughout and still holds the old
+		 * table's translations when an update switches tables: the
+		 * case the ATC invalidation exists for. Spread over the whole
+		 * slice it would evict them before the old table is freed.
+		 */
+		uint64_t span = d < c->ats && slice > ATS_SPAN ? ATS_SPAN : slice;
 		atomic_store(&regs->dev_ctl[d].win_lo, o.lo + d * slice);
-		atomic_store(&regs->dev_ctl[d].win_hi, o.lo + (d + 1) * slice - 1);
+		atomic_store(&regs->dev_ctl[d].win_hi, o.lo + d * slice + span - 1);
 		iommu_drv_dma_enable(&g->drv, d, true);
 	}
 	/*

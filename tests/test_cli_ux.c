@@ -325,6 +325,10 @@ static void test_contradictions_refused(void **state)
 	refused("--naive --updates 2 --strategy rebuild,verify", "--naive", "verify");
 	refused("--hotplug --strategy deserialize", "--hotplug", "immutable");
 	refused("--hotplug --strategy stop-the-world", "--hotplug", "stop-the-world");
+	refused("--ats 3", "--ats", "3 devices with ATS, but the scenario has 2");
+	refused("--ats=0", "--ats", "'0' is not a number from 1");
+	refused("--devices 4 --ats 17", "--ats", "'17'");
+	refused("--naive-ats", "--naive-ats", "without --ats");
 	refused("--svg keep.json", "same file", "keep.json");
 	refused("--svg ./keep.json", "same file", "--svg");
 	/* What stays allowed. */
@@ -333,6 +337,20 @@ static void test_contradictions_refused(void **state)
 			     "--guest-mem 64M --quiet"), 0);
 	assert_int_equal(run(out, "run --hotplug --strategy verify --run-ms 30 "
 			     "--guest-mem 64M --quiet"), 0);
+	/* --ats, --ats N, --ats=N: all devices, or the first N. */
+	assert_int_equal(run(out, "run --ats --run-ms 30 --guest-mem 64M"), 0);
+	assert_has(out, "2 devices, 2 with ATS");
+	assert_has(out, "stale ATC entries              0");
+	assert_int_equal(run(out, "run --devices 3 --ats 2 --run-ms 30 "
+			     "--guest-mem 64M"), 0);
+	assert_has(out, "3 devices, 2 with ATS");
+	assert_int_equal(run(out, "run --ats=1 --run-ms 30 --guest-mem 64M"), 0);
+	assert_has(out, "2 devices, 1 with ATS");
+	/* The naive kernels are caught: exit 1. */
+	assert_int_equal(run(out, "run --ats --naive-ats --run-ms 30 "
+			     "--guest-mem 64M"), 1);
+	assert_has(out, "FAILED");
+	assert_has(out, "stale ATC entries");
 }
 
 /* ---- '-' ------------------------------------------------------------------ */
@@ -608,13 +626,14 @@ static void test_report_schema(void **state)
 		"run --json s5.json --hotplug --format vtd-ss --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s6.json --devices 4 --preserve 2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s7.json --pasids 2 --run-ms 30 --guest-mem 64M --quiet",
+		"run --json s8.json --ats --naive-ats --run-ms 30 --guest-mem 64M --quiet",
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++)
 		assert_in_range(run(out, "%s >/dev/null", runs[i]), 0, 1);
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "cd '%s' && python3 '%s/scripts/validate-json.py' "
 		 "'%s/docs/report.schema.json' s1.json s2.json s3.json s4.json "
-		 "s5.json s6.json s7.json 2>&1", tmpdir, kho_test_srcdir(), kho_test_srcdir());
+		 "s5.json s6.json s7.json s8.json 2>&1", tmpdir, kho_test_srcdir(), kho_test_srcdir());
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, sizeof(out) - 1, p);

@@ -228,6 +228,48 @@ static void test_illegal_commands(void **state)
 	assert_int_equal(hw_rig_errors(&R, 0), 0);
 }
 
+#define ATC_INV(sid, size) \
+	(HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) | \
+	 HW_FIELD_PREP(HW_CMD_SID, (sid)) | HW_FIELD_PREP(HW_CMD_ATC_SIZE, (size)))
+
+/* ATC_INV: a size beyond all, an address not aligned to its size, a SID
+ * beyond the devices, a reserved bit; each refused, the DMA unharmed. */
+static void test_illegal_atc_inv(void **state)
+{
+	(void)state;
+	assert_int_equal(iommu_drv_set_ats(&R.drv, 0, true), 0);
+	struct hw_cmd bad[5] = {
+		{ { ATC_INV(0, HW_ATC_INV_SIZE_ALL + 1), 0 } },
+		{ { ATC_INV(0, 1), 0x1000 } },
+		{ { ATC_INV(0, HW_ATC_INV_SIZE_ALL), 0x200000 } },
+		{ { ATC_INV(HW_MAX_DEVS, 0), 0 } },
+		{ { ATC_INV(0, 0) | HW_BIT(20), 0 } },
+	};
+	uint64_t before = atomic_load(&regs()->cmd_errors);
+	uint64_t inv = atomic_load(&regs()->dev_stats[0].atc_invalidations);
+	assert_int_equal(iommu_drv_submit(&R.drv, bad, 5), 0);
+	assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	assert_int_equal(atomic_load(&regs()->cmd_errors) - before, 5);
+	assert_int_equal(atomic_load(&regs()->cmdq_error) & 0xff, HW_CERR_ILL);
+	assert_int_equal(atomic_load(&regs()->dev_stats[0].atc_invalidations),
+			 inv);
+	/* The driver refuses what it cannot express. */
+	assert_int_equal(iommu_drv_atc_inv(&R.drv, 0, 0x1001, 4096), -EINVAL);
+	assert_int_equal(iommu_drv_atc_inv(&R.drv, 0, 0, 0), -EINVAL);
+	assert_int_equal(iommu_drv_atc_inv(&R.drv, HW_MAX_DEVS, 0, 4096),
+			 -EINVAL);
+	assert_int_equal(iommu_drv_atc_inv(&R.drv, 0, ~0xfffull, 8192), -EINVAL);
+	assert_int_equal(iommu_drv_set_ats(&R.drv, HW_MAX_DEVS, true), -EINVAL);
+	/* And a good one is counted. */
+	assert_int_equal(iommu_drv_atc_inv(&R.drv, 0, 0x3000, 0x2000), 0);
+	assert_int_equal(iommu_drv_sync(&R.drv), 0);
+	assert_int_equal(atomic_load(&regs()->dev_stats[0].atc_invalidations),
+			 inv + 1);
+	assert_true(hw_rig_wait_ops(&R, 0, OPS));
+	assert_int_equal(hw_rig_errors(&R, 0), 0);
+	assert_true(atomic_load(&regs()->dev_stats[0].atc_hits) > 0);
+}
+
 static void test_cmdq_overrun_recorded(void **state)
 {
 	(void)state;
@@ -572,6 +614,7 @@ int main(void)
 		T(test_strtab_outside_physmem),
 		T(test_stream_id_beyond_table),
 		T(test_illegal_commands),
+		T(test_illegal_atc_inv),
 		T(test_cmdq_overrun_recorded),
 		cmocka_unit_test(test_cmdq_full_is_ebusy),
 		T(test_abort_mode),

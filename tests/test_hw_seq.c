@@ -31,7 +31,8 @@
 #define ARM_NT (1ull << 16)
 #define OA_MASK HW_GENMASK(47, 12)
 
-enum verdict { CLEAN, CONFLICT, FLAGGED, UAF, BBM, TORN, FAULT };
+enum verdict { CLEAN, CONFLICT, FLAGGED, UAF, BBM, TORN, FAULT, STALE,
+	       STALE_DMA };
 
 struct seq {
 	struct hw_rig r;
@@ -107,6 +108,12 @@ static void expect(enum verdict v, const char *what)
 		break;
 	case TORN:
 		ok = STAT(torn_config) > 0;
+		break;
+	case STALE: /* a stale ATC entry, whether or not DMA used it */
+		ok = STAT(stale_atc) > 0;
+		break;
+	case STALE_DMA: /* and DMA went through it to the wrong page */
+		ok = STAT(stale_atc) > 0 && STAT(misdirected) > 0;
 		break;
 	default:
 		ok = STAT(faults) > 0;
@@ -670,7 +677,7 @@ static void test_seq10_vtd_clean(void **state)
 	seq10(0, PT_FMT_VTD_SS, false, CLEAN);
 }
 
-/* ---- 12: a preserved domain ID reused for another table ---- */
+/* ---- 15: a preserved domain ID reused for another table ---- */
 
 /*
  * Device 0 runs the preserved table under DID, its IOTLB warm. The new
@@ -681,7 +688,7 @@ static void test_seq10_vtd_clean(void **state)
  * entries of either table answer the other device's DMA, which reaches
  * the wrong pages (misdirected, no fault reveals it).
  */
-static void seq12(bool reuse, enum verdict v)
+static void seq15(bool reuse, enum verdict v)
 {
 	struct hw_rig_opts o;
 	hw_rig_opts_default(&o, 0);
@@ -704,22 +711,22 @@ static void seq12(bool reuse, enum verdict v)
 	bool ok = v == CLEAN ? hw_rig_errors(&S.r, 0) + hw_rig_errors(&S.r, 1) == 0
 			     : mis > 0;
 	if (!ok) {
-		hw_rig_dump(&S.r, 0, "seq12 device 0");
-		hw_rig_dump(&S.r, 1, "seq12 device 1");
+		hw_rig_dump(&S.r, 0, "seq15 device 0");
+		hw_rig_dump(&S.r, 1, "seq15 device 1");
 	}
 	assert_true(ok);
 }
 
-static void test_seq12_reused_did_misdirected(void **state)
+static void test_seq15_reused_did_misdirected(void **state)
 {
 	(void)state;
-	seq12(true, FLAGGED);
+	seq15(true, FLAGGED);
 }
 
-static void test_seq12_reserved_did_clean(void **state)
+static void test_seq15_reserved_did_clean(void **state)
 {
 	(void)state;
-	seq12(false, CLEAN);
+	seq15(false, CLEAN);
 }
 
 /* ---- AMD v1 and RISC-V: no BBM levels, replicated pages ---- */
@@ -887,6 +894,199 @@ static void test_concat_misaligned_root_faults(void **state)
 	assert_true(hw_rig_has_event(&S.r, HW_EVT_BAD_STE));
 }
 
+/* ---- 12-14: ATS device TLBs (the ATC) ---- */
+
+#define ATC_WIN (16ull * 4096) /* 16 pages: the device's ATC holds them all */
+
+static const uint64_t MOVED = RIG_DATA_PA + (64ull << 20);
+
+/* Device 0 with ATS, 4K pages, DMA in the first ATC_WIN of IOVA. */
+static void ats_up(enum pt_format_id fmt)
+{
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(iommu_drv_set_ats(&S.r.drv, 0, true), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, fmt, PT_SZ_4K), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
+	hw_rig_window(&S.r, 0, IOVA, IOVA + ATC_WIN - 1);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
+	/* The device works from its ATC. */
+	assert_true(STAT(atc_hits) > 0);
+	assert_true(STAT(atc_misses) > 0);
+}
+
+static void atc_inv_sync(uint64_t va, uint64_t len)
+{
+	if (len)
+		assert_int_equal(iommu_drv_atc_inv(&S.r.drv, 0, va, len), 0);
+	else
+		assert_int_equal(iommu_drv_atc_inv_all(&S.r.drv, 0), 0);
+	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
+}
+
+/* Map [IOVA, IOVA + ATC_WIN) to pa again, declare it, DMA into it. */
+static void remap_window(uint64_t pa)
+{
+	struct pt_gather g;
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&S.t, IOVA, pa, ATC_WIN, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	assert_int_equal(iommu_drv_oracle_map(&S.r.drv, 0, IOVA, pa, ATC_WIN,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	hw_rig_window(&S.r, 0, IOVA, IOVA + ATC_WIN - 1);
+}
+
+/*
+ * 12: unmap a 2M range (its leaf table goes), TLBI + SYNC, then free the
+ * table page: before the ATC invalidation completed (atc_order 1), with
+ * no ATC invalidation and the IOVA mapped again elsewhere (2), or after
+ * ATC_INV + SYNC (0, the safe order). DMA carries on in the other 2M.
+ */
+static void seq12(int atc_order, enum verdict v)
+{
+	struct pt_gather g;
+	uint64_t unmapped;
+	assert_int_equal(iommu_drv_oracle_unmap(&S.r.drv, 0, IOVA, BLK), 0);
+	hw_rig_window(&S.r, 0, IOVA + BLK, IOVA + BLK + ATC_WIN - 1);
+	pt_gather_init(&g);
+	assert_int_equal(pt_unmap_range(&S.t, IOVA, BLK, 0, &g, &unmapped), 0);
+	assert_true(S.r.nr_deferred > 0);
+	inv_sync(IOVA, BLK, 0, -1);
+	if (atc_order == 0)
+		atc_inv_sync(IOVA, BLK);
+	hw_rig_free_deferred(&S.r);
+	if (atc_order == 1)
+		atc_inv_sync(IOVA, BLK);
+	if (atc_order == 2)
+		remap_window(MOVED);
+	expect(v, "seq12");
+}
+
+static void test_seq12_free_before_atc_inv_stale(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq12(1, STALE);
+}
+
+static void test_seq12_no_atc_inv_remapped_misdirected(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_VTD_SS);
+	seq12(2, STALE_DMA);
+}
+
+static void test_seq12_atc_inv_then_free_clean(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq12(0, CLEAN);
+	assert_true(STAT(atc_invalidations) > 0);
+}
+
+/*
+ * 13: the device is moved to another table (and domain); the old table
+ * is freed after its TLBI + SYNC. Without an ATC invalidation the device
+ * keeps the old translations: to the old pages when the new table maps
+ * others (moved), and from a freed table even when it maps the same.
+ */
+static void seq13(bool atc_inv, uint64_t new_pa, enum verdict v)
+{
+	struct pt_gather g;
+	assert_int_equal(iommu_drv_oracle_unmap(&S.r.drv, 0, IOVA, LEN), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &T2, S.t.fmt->id, PT_SZ_4K), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&T2, IOVA, new_pa, LEN, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 0, &T2, DID + 1), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, DID), 0);
+	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
+	if (atc_inv)
+		atc_inv_sync(0, 0);
+	pt_deinit(&S.t);
+	hw_rig_free_deferred(&S.r);
+	assert_int_equal(iommu_drv_oracle_map(&S.r.drv, 0, IOVA, new_pa, LEN,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	expect(v, "seq13");
+	S.t = T2;
+}
+
+static void test_seq13_replace_no_atc_inv_misdirected(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq13(false, MOVED, STALE_DMA);
+}
+
+static void test_seq13_replace_same_map_no_atc_inv_stale(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_VTD_SS);
+	seq13(false, RIG_DATA_PA, STALE);
+}
+
+static void test_seq13_replace_atc_inv_clean(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq13(true, MOVED, CLEAN);
+}
+
+/*
+ * 14: the window is unmapped and mapped again to other pages; the ATC is
+ * invalidated before the IOTLB (atc_first), so the device's immediate
+ * re-request is answered from the stale IOTLB and it keeps the old pages.
+ */
+static void seq14(bool atc_first, enum verdict v)
+{
+	struct pt_gather g;
+	uint64_t unmapped;
+	assert_int_equal(iommu_drv_oracle_unmap(&S.r.drv, 0, IOVA, ATC_WIN), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_unmap_range(&S.t, IOVA, ATC_WIN, 0, &g, &unmapped),
+			 0);
+	if (atc_first)
+		atc_inv_sync(IOVA, ATC_WIN);
+	inv_sync(IOVA, ATC_WIN, IOMMU_DRV_LEAF, 0);
+	if (!atc_first)
+		atc_inv_sync(IOVA, ATC_WIN);
+	remap_window(MOVED);
+	expect(v, "seq14");
+}
+
+static void test_seq14_atc_before_iotlb_misdirected(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq14(true, STALE_DMA);
+}
+
+static void test_seq14_amd_atc_before_iotlb_misdirected(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_AMD_V1);
+	seq14(true, STALE_DMA);
+}
+
+static void test_seq14_iotlb_then_atc_clean(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	seq14(false, CLEAN);
+}
+
+/* Without ATS the same sequence is clean: the IOTLB is what counts. */
+static void test_seq14_no_ats_clean(void **state)
+{
+	(void)state;
+	ats_up(PT_FMT_ARM_S2);
+	assert_int_equal(iommu_drv_set_ats(&S.r.drv, 0, false), 0);
+	seq14(true, CLEAN);
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -951,8 +1151,8 @@ int main(void)
 		T(test_seq10_bbm0_reconciled_clean),
 		T(test_seq10_bbm2_clean),
 		T(test_seq10_vtd_clean),
-		T(test_seq12_reused_did_misdirected),
-		T(test_seq12_reserved_did_clean),
+		T(test_seq15_reused_did_misdirected),
+		T(test_seq15_reserved_did_clean),
 		T(test_seq1_amd_clean),
 		T(test_seq2_amd_flagged),
 		T(test_seq3_amd_leaf_only_uaf),
@@ -971,6 +1171,16 @@ int main(void)
 		T(test_seq11_riscv_break_clean),
 		T(test_concat_second_page_clean),
 		T(test_concat_misaligned_root_faults),
+		T(test_seq12_free_before_atc_inv_stale),
+		T(test_seq12_no_atc_inv_remapped_misdirected),
+		T(test_seq12_atc_inv_then_free_clean),
+		T(test_seq13_replace_no_atc_inv_misdirected),
+		T(test_seq13_replace_same_map_no_atc_inv_stale),
+		T(test_seq13_replace_atc_inv_clean),
+		T(test_seq14_atc_before_iotlb_misdirected),
+		T(test_seq14_amd_atc_before_iotlb_misdirected),
+		T(test_seq14_iotlb_then_atc_clean),
+		T(test_seq14_no_ats_clean),
 		T(test_random_mode_seq4_flagged),
 		T(test_random_mode_seq1_bbm2_clean),
 	};

@@ -66,6 +66,9 @@ static struct fix F;
 /* DMA engines of device 1 at the next fix_up (device 0 always has 2). */
 static unsigned int fix_engines1;
 
+/* Engines of device 1 at the next fix_up (device 0 always has two). */
+static unsigned int fix_engines1;
+
 /* machine: false for a register region nobody serves (no sync completes). */
 static void fix_up_with(unsigned int bbm, bool machine)
 {
@@ -808,6 +811,149 @@ static void test_drv_disruptive_ste_goes_through_invalid(void **state)
 }
 
 
+/* ---- ATS devices: their ATC invalidated after the IOTLB ------------------ */
+
+/* Device 0 with ATS on h, warm on [X, X + 2 x K64) (memfd 0 from offset
+ * 0 there): its ATC holds it. */
+static void ats_warm(struct iommufd_hwpt *h)
+{
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, 0, true), 0);
+	assert_true(F.ictx.dev[0].ats);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h), 0);
+	oracle_file(0, 0, 0, 2 * K64, X);
+	dma_at(0, X, 2 * K64);
+	expect_clean(0, "warm");
+	assert_true(STAT(0, atc_hits) > 0);
+}
+
+/*
+ * Unmapping an area (its last-level table goes with it) must invalidate
+ * the ATS device's ATC too, after the IOTLB and before the table page is
+ * freed: without it the ATC outlives its table, and after a remap to
+ * other memory the device DMAs to the old pages. Before the TLBI the
+ * device would refill from the stale IOTLB.
+ */
+static void test_ats_unmap_invalidates_atc(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, K64, X);
+	map(ioas, 0, K64, K64, X + K64);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	ats_warm(h);
+
+	uint64_t inv = STAT(0, atc_invalidations);
+	oracle_drop(0, X, K64);
+	assert_int_equal(iommufd_ioas_unmap(ioas, &F.ictx, X, K64), 0);
+	assert_true(STAT(0, atc_invalidations) > inv);
+	dma_at(0, X + K64, K64);
+	expect_clean(0, "unmap");
+
+	map(ioas, 1, 0, K64, X);
+	oracle_file(0, 1, 0, K64, X);
+	dma_at(0, X, 2 * K64);
+	expect_clean(0, "remap");
+}
+
+/*
+ * Replace moves the ATS device to another table with the same
+ * translations (the hitless switch of a live update), and the old HWPT
+ * is destroyed: the device's ATC must be invalidated in between, or it
+ * outlives the table it was filled from (the machine's stale_atc).
+ */
+static void test_ats_replace_invalidates_atc(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas1 = ioas_new(), *ioas2 = ioas_new();
+	map(ioas1, 0, 0, 2 * K64, X);
+	map(ioas2, 0, 0, 2 * K64, X);
+	struct iommufd_hwpt *h1 = hwpt_new(ioas1), *h2 = hwpt_new(ioas2);
+	ats_warm(h1);
+
+	uint64_t inv = STAT(0, atc_invalidations);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), 0);
+	assert_int_equal(STAT(0, atc_invalidations), inv + 1);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	dma_at(0, X, 2 * K64);
+	expect_clean(0, "replace");
+}
+
+/*
+ * Two devices in one 2M block, the ATS one moved first: while the other
+ * still DMAs through the old table, the shared domain's IOTLB (a replace
+ * keeps the domain ID) holds the old table's block, and the ATS
+ * device's refill after its own ATC invalidation comes from it. So
+ * destroying the old table must invalidate the ATCs of the domain's ATS
+ * devices again, after its TLBI, before freeing the pages.
+ */
+static void test_ats_destroy_invalidates_domain_atcs(void **state)
+{
+	(void)state;
+	fix_engines1 = 1;
+	fix_up(0);
+	struct iommufd_ioas *ioas1 = ioas_new(), *ioas2 = ioas_new();
+	map(ioas1, 0, 0, M2, X);
+	map(ioas2, 0, 0, M2, X);
+	struct iommufd_hwpt *h1 = hwpt_new(ioas1), *h2 = hwpt_new(ioas2);
+	assert_int_equal(leaves(h1, 21), 1);
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, 0, true), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h1), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h1), 0);
+	oracle_file(0, 0, 0, K64, X);
+	oracle_file(1, 0, K64, K64, X + K64);
+	dma_at(0, X, K64);
+	dma_at(1, X + K64, K64);
+	expect_clean(0, "warm");
+
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), 0);
+	dma_at(1, X + K64, K64);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 1, h2), 0);
+	uint64_t inv = STAT(0, atc_invalidations);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	assert_int_equal(STAT(0, atc_invalidations), inv + 1);
+	dma_at(0, X, K64);
+	expect_clean(0, "destroy");
+	expect_clean(1, "destroy");
+}
+
+/* Detach (abort) and destroy: the ATC must be empty before the table
+ * it was filled from is freed. */
+static void test_ats_detach_invalidates_atc(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, 2 * K64, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	ats_warm(h);
+
+	oracle_drop(0, X, 2 * K64);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h), 0);
+	expect_clean(0, "detach and destroy");
+}
+
+/* ATS changes only while detached; a bad device is refused. */
+static void test_ats_set_refused(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_ioas *ioas = ioas_new();
+	map(ioas, 0, 0, K64, X);
+	struct iommufd_hwpt *h = hwpt_new(ioas);
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, HW_MAX_DEVS, true),
+			 -EINVAL);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h), 0);
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, 1, true), -EBUSY);
+	assert_false(F.ictx.dev[1].ats);
+	assert_false(iommu_drv_ats(&F.r.drv, 1));
+	assert_int_equal(iommufd_device_detach(&F.ictx, 1), 0);
+	assert_int_equal(iommufd_device_set_ats(&F.ictx, 1, true), 0);
+	assert_true(iommu_drv_ats(&F.r.drv, 1));
+}
+
 /* ---- failures leave nothing behind -------------------------------------- */
 
 /*
@@ -1372,6 +1518,11 @@ int main(void)
 		T(test_new_kernel_reserves_preserved_dids),
 		T(test_id_allocator),
 		T(test_pasid_device_refused),
+		T(test_ats_unmap_invalidates_atc),
+		T(test_ats_replace_invalidates_atc),
+		T(test_ats_detach_invalidates_atc),
+		T(test_ats_destroy_invalidates_domain_atcs),
+		T(test_ats_set_refused),
 	};
 	if (iommufd_kho_register())
 		return 1;

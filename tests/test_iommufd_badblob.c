@@ -90,6 +90,129 @@ static void test_good_blob_is_valid(void **state)
 	kho_parsed_free(&p);
 }
 
+/*
+ * Golden iommufd blobs (tests/data/iommufd-v*.dtb, tests/lib/iommufd_blob's
+ * objects as each version of the writer left them): every version this
+ * reader claims to read must still be accepted and give the same records;
+ * the current version's file is what the builder writes today, byte for
+ * byte. Version 1 knows no ATS: its devices come back without it.
+ * To (re)write the current file on purpose: IOH_KHO_GOLDEN_WRITE=1.
+ */
+struct iommufd_golden {
+	const char *file;
+	uint32_t version;
+	uint32_t ats_mask; /* bit per device of the hwpt */
+};
+
+static const struct iommufd_golden iommufd_goldens[] = {
+	{ "iommufd-v1.dtb", 1, 0 },
+	{ "iommufd-v2.dtb", 2, 1u << 1 },
+};
+
+static void *golden_read(const char *file, size_t *size)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/tests/data/%s", kho_test_srcdir(), file);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot read %s", path);
+	void *b = malloc(KHO_FDT_MAX);
+	assert_non_null(b);
+	*size = fread(b, 1, KHO_FDT_MAX, f);
+	fclose(f);
+	return b;
+}
+
+static void test_golden_blobs_still_read(void **state)
+{
+	(void)state;
+	size_t n = sizeof(iommufd_goldens) / sizeof(iommufd_goldens[0]);
+	const struct iommufd_golden *cur = &iommufd_goldens[n - 1];
+	if (getenv("IOH_KHO_GOLDEN_WRITE")) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/tests/data/%s",
+			 kho_test_srcdir(), cur->file);
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(good, 1, good_size, f), good_size);
+		fclose(f);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct iommufd_golden *g = &iommufd_goldens[i];
+		size_t size;
+		void *b = golden_read(g->file, &size);
+		if (g == cur) {
+			/* The writer of this version still writes it. */
+			assert_int_equal(size, good_size);
+			assert_memory_equal(b, good, size);
+		}
+		struct kho_parsed p;
+		struct kho_err err = { { 0 } };
+		if (kho_blob_validate(b, size, KHO_FIX_RAM, &p, &err))
+			fail_msg("%s refused: %s", g->file, err.msg);
+		bool seen = false;
+		for (size_t s = 0; s < p.nr_subsys; s++)
+			if (p.subsys[s].ss &&
+			    !strcmp(p.subsys[s].ss->name, IOMMUFD_KHO_IOMMUFD)) {
+				assert_int_equal(p.subsys[s].version, g->version);
+				seen = true;
+			}
+		assert_true(seen);
+		struct iommufd_hwpt_rec rec;
+		assert_int_equal(iommufd_parse_hwpt(b, node(b, IOMMUFD_BLOB_HWPT),
+						    &rec), 0);
+		assert_int_equal(rec.nr_devs, 2);
+		assert_int_equal(rec.devs[0], 0);
+		assert_int_equal(rec.devs[1], 1);
+		assert_int_equal(rec.ats_mask, g->ats_mask);
+		assert_int_equal(rec.did, 1);
+		free(rec.pages);
+		kho_parsed_free(&p);
+		free(b);
+	}
+}
+
+/* Version 2's ATS devices: a subset of the devices, each once; version 1
+ * has none to name. */
+static void test_hwpt_ats_devices(void **state)
+{
+	(void)state;
+	static const uint64_t three[1] = { 3 }, twice[2] = { 1, 1 };
+	void *b = copy_good();
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", "\0\0\0",
+		    3);
+	REFUSED(b, "hwpt 2", "malformed 'ats-devices'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
+	REFUSED(b, "hwpt 2", "missing or malformed 'ats-devices'");
+	b = copy_good();
+	uint64_t be = __builtin_bswap64(three[0]);
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", &be, 8);
+	REFUSED(b, "hwpt 2", "ATS device 3 is not one of its 'devices'");
+	b = copy_good();
+	uint64_t be2[2] = { __builtin_bswap64(twice[0]),
+			    __builtin_bswap64(twice[1]) };
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices", be2, 16);
+	REFUSED(b, "hwpt 2", "ATS device 1 named twice");
+	/* A version-1 node that names ATS devices is not a version-1 node. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v1");
+	REFUSED(b, "hwpt 2", "'ats-devices' in a version-1 node");
+	/* Without them it is one, and still read. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v1");
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
+					   &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
 /* A sample of what was validated before: the fixture is looked at. */
 static void test_existing_checks(void **state)
 {
@@ -560,6 +683,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_blob_is_valid),
+		cmocka_unit_test(test_golden_blobs_still_read),
+		cmocka_unit_test(test_hwpt_ats_devices),
 		cmocka_unit_test(test_existing_checks),
 		cmocka_unit_test(test_unit_fields),
 		cmocka_unit_test(test_unit_va_bits_full_width),

@@ -78,6 +78,7 @@ static void assert_hitless(const struct world_result *r, unsigned int updates)
 	assert_int_equal(r->dma.bbm_violations, 0);
 	assert_int_equal(r->dma.use_after_free, 0);
 	assert_int_equal(r->dma.torn_config, 0);
+	assert_int_equal(r->dma.stale_atc, 0);
 	assert_true(r->hitless);
 }
 
@@ -547,6 +548,83 @@ static void test_stop_the_world_stops_dma(void **state)
 	assert_true(w.during <= 2 * HW_MAX_ENGINES * 64);
 }
 
+/*
+ * ATS devices through every strategy, in a chain (the ATS flag must
+ * survive each handover: a kernel that forgot it would switch and free
+ * the old table under a warm ATC): hitless, every ATC working, and
+ * invalidated where a table was switched (rebuild, stop-the-world).
+ * One device without ATS beside them.
+ */
+static void test_ats_every_strategy(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.devices = 3;
+	sc.ats = 2;
+	sc.updates = 4;
+	sc.run_ms = 40;
+	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
+	run(&sc, &r);
+	assert_hitless(&r, 4);
+	/* Every new kernel learnt both from its handover. */
+	for (unsigned int i = 0; i < 4; i++)
+		assert_int_equal(r.upd[i].ats_devices, 2);
+	for (unsigned int d = 0; d < 3; d++) {
+		const struct world_dma_totals *t = &r.dev[d];
+		assert_int_equal(t->stale_atc, 0);
+		if (d < 2) {
+			assert_true(t->atc_hits > t->atc_misses);
+			/* Rebuild and stop-the-world switched tables. */
+			assert_true(t->atc_invalidations >= 2);
+		} else {
+			assert_int_equal(t->atc_hits + t->atc_misses +
+					 t->atc_invalidations, 0);
+		}
+	}
+	world_result_free(&r);
+
+	sc.fmt = PT_FMT_VTD_SS;
+	sc.updates = 1;
+	sc.strategies = NULL;
+	run(&sc, &r);
+	assert_hitless(&r, 1);
+	world_result_free(&r);
+}
+
+/*
+ * The naive kernel forgets the ATCs: the rebuild switches every device
+ * to its new table and frees the old one while the devices' ATCs still
+ * hold its translations. The machine counts the stale entries though
+ * not one DMA faulted (the tables translate alike). Stop-the-world
+ * likewise; deserialize keeps the old table, so nothing goes stale.
+ */
+static void test_ats_naive_caught(void **state)
+{
+	(void)state;
+	static const struct lu_strategy *const caught[2] = {
+		&lu_strategy_rebuild, &lu_strategy_stop_the_world };
+	struct world_scenario sc;
+	struct world_result r;
+	for (unsigned int i = 0; i < 2; i++) {
+		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", caught[i], 0);
+		sc.ats = sc.devices;
+		sc.naive_ats = true;
+		run(&sc, &r);
+		assert_false(r.hitless);
+		assert_true(r.dma.stale_atc > 0);
+		assert_int_equal(r.dma.faults, 0);
+		world_result_free(&r);
+	}
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_deserialize, 0);
+	sc.ats = sc.devices;
+	sc.naive_ats = true;
+	run(&sc, &r);
+	assert_hitless(&r, 1);
+	world_result_free(&r);
+}
+
 static void test_bad_scenarios(void **state)
 {
 	(void)state;
@@ -563,6 +641,12 @@ static void test_bad_scenarios(void **state)
 	assert_int_equal(world_run(&sc, &r), -EINVAL);
 	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.preserve = sc.devices + 1;
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.ats = sc.devices + 1;
+	assert_int_equal(world_run(&sc, &r), -EINVAL);
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.naive_ats = true; /* no ATS device to be naive about */
 	assert_int_equal(world_run(&sc, &r), -EINVAL);
 }
 
@@ -698,6 +782,8 @@ int main(void)
 		cmocka_unit_test(test_partial_preservation),
 		cmocka_unit_test(test_partial_naive_counted),
 		cmocka_unit_test(test_pasids_refused),
+		cmocka_unit_test(test_ats_every_strategy),
+		cmocka_unit_test(test_ats_naive_caught),
 	};
 	return cmocka_run_group_tests_name("lu", tests, NULL, NULL);
 }

@@ -77,6 +77,7 @@ static void crash_run_devs(const struct lu_strategy *s, enum pt_format_id fmt,
 	assert_int_equal(r->dma.bbm_violations, 0);
 	assert_int_equal(r->dma.use_after_free, 0);
 	assert_int_equal(r->dma.torn_config, 0);
+	assert_int_equal(r->dma.stale_atc, 0);
 	if (strcmp(e->mode, "abort")) {
 		/* From freeze on: not a single fault. */
 		assert_int_equal(r->recovery_status, 0);
@@ -150,6 +151,36 @@ static void test_partial_preservation_points(void **state)
 	}
 }
 
+/*
+ * The same with ATS: the killed kernel never invalidated the device's
+ * ATC, which holds the old table's translations. The recovery kernel
+ * must invalidate it (after the IOTLB) before it releases the old table.
+ */
+static void test_switch_one_ats_device(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct world_scenario sc;
+		struct world_result r;
+		world_scenario_default(&sc);
+		sc.kernel_path = kernel_path;
+		sc.crash_at = "switch";
+		sc.devices = 1;
+		sc.ats = 1;
+		sc.run_ms = 60;
+		assert_int_equal(world_run(&sc, &r), 0);
+		assert_true(r.crashed);
+		assert_string_equal(r.recovery_mode, "completed");
+		assert_int_equal(r.recovery_status, 0);
+		assert_true(r.dev[0].atc_hits > 0);
+		assert_int_equal(r.dma.stale_atc, 0);
+		assert_int_equal(r.dma.misdirected, 0);
+		assert_int_equal(r.dma.use_after_free, 0);
+		assert_true(r.hitless);
+		world_result_free(&r);
+	}
+}
+
 /* Every point is named and reachable. */
 static void test_points_listed(void **state)
 {
@@ -203,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_rebuild_every_point),
 		cmocka_unit_test(test_switch_one_device),
 		cmocka_unit_test(test_partial_preservation_points),
+		cmocka_unit_test(test_switch_one_ats_device),
 		cmocka_unit_test(test_verify_points),
 		cmocka_unit_test(test_stop_the_world_points),
 	};

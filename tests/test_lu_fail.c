@@ -46,7 +46,7 @@ static void assert_dma_clean(const struct world_result *r, const char *spec)
 {
 	if (r->dma.faults || r->dma.conflicts || r->dma.misdirected ||
 	    r->dma.lost_writes || r->dma.bbm_violations ||
-	    r->dma.use_after_free || r->dma.torn_config)
+	    r->dma.use_after_free || r->dma.torn_config || r->dma.stale_atc)
 		fail_msg("%s: DMA errors: faults %llu conflicts %llu misdirected "
 			 "%llu lost %llu bbm %llu uaf %llu torn %llu", spec,
 			 (unsigned long long)r->dma.faults,

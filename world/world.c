@@ -208,6 +208,7 @@ static void parse_report(const char *text, struct world_result *res,
 			u->preserved_devices = json_mask(l, "preserved_devices");
 			u->aborted_devices = json_mask(l, "aborted_devices");
 			u->reserved_ids = (unsigned int)json_u64(l, "reserved_ids");
+			u->ats_devices = (unsigned int)json_u64(l, "ats_devices");
 		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
 			json_string(l, "error", res->kernel_error,
 				    sizeof(res->kernel_error));
@@ -244,6 +245,10 @@ static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 		t->bbm_violations = atomic_load(&s->bbm_violations);
 		t->use_after_free = atomic_load(&s->use_after_free);
 		t->torn_config = atomic_load(&s->torn_config);
+		t->stale_atc = atomic_load(&s->stale_atc);
+		t->atc_hits = atomic_load(&s->atc_hits);
+		t->atc_misses = atomic_load(&s->atc_misses);
+		t->atc_invalidations = atomic_load(&s->atc_invalidations);
 		t->max_gap_us = atomic_load(&s->max_gap_ns) / 1000;
 		res->dma.ops += t->ops;
 		res->dma.faults += t->faults;
@@ -253,6 +258,10 @@ static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 		res->dma.bbm_violations += t->bbm_violations;
 		res->dma.use_after_free += t->use_after_free;
 		res->dma.torn_config += t->torn_config;
+		res->dma.stale_atc += t->stale_atc;
+		res->dma.atc_hits += t->atc_hits;
+		res->dma.atc_misses += t->atc_misses;
+		res->dma.atc_invalidations += t->atc_invalidations;
 		if (t->max_gap_us > res->dma.max_gap_us)
 			res->dma.max_gap_us = t->max_gap_us;
 	}
@@ -326,6 +335,8 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.naive = sc->naive;
 	k.preserve = sc->preserve;
 	k.pasids = sc->pasids;
+	k.ats = sc->ats;
+	k.naive_ats = sc->naive_ats;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
 	k.fail_at = sc->fail_at;
@@ -349,6 +360,7 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.fmt = sc->fmt;
 	k.devices = sc->devices;
 	k.run_ms = sc->run_ms;
+	k.naive_ats = sc->naive_ats;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
 	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
@@ -535,6 +547,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    sc->guest_mem < (8ull << 20) || sc->bbm_level > 2 ||
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
 	    sc->preserve > sc->devices || sc->pasids > LU_MAX_PASIDS ||
+	    sc->ats > sc->devices || (sc->naive_ats && !sc->ats) ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	char why[256];
@@ -619,7 +632,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	const struct world_dma_totals *t = &res->dma;
 	bool clean = t->ops && !(t->faults | t->conflicts | t->misdirected |
 				 t->lost_writes | t->bbm_violations |
-				 t->use_after_free | t->torn_config);
+				 t->use_after_free | t->torn_config |
+				 t->stale_atc);
 	/* After a crash the update itself never finished: hitless means a
 	 * recovery kernel took over with not a single DMA error. */
 	res->hitless = res->crashed ?

@@ -51,6 +51,8 @@ struct world_scenario {
 	bool naive;
 	unsigned int preserve;    /* devices 0..K-1 survive the updates; 0: all */
 	unsigned int pasids;      /* PASIDs in use on device 0 (refused) */
+	unsigned int ats;         /* the first N devices have ATS (an ATC) */
+	bool naive_ats;           /* test hook: no kernel invalidates ATCs */
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
 	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
@@ -85,11 +87,14 @@ struct world_update {
 	uint32_t preserved_devices; /* masks of stream IDs: on preserved tables, */
 	uint32_t aborted_devices;   /* and left in abort (not preserved) */
 	unsigned int reserved_ids;  /* domain IDs reserved from the handover */
+	unsigned int ats_devices; /* ATS devices the new kernel knew of */
 };
 
 struct world_dma_totals {
 	uint64_t ops, faults, conflicts, misdirected, lost_writes;
 	uint64_t bbm_violations, use_after_free, torn_config;
+	uint64_t stale_atc;       /* an error, like those above */
+	uint64_t atc_hits, atc_misses, atc_invalidations; /* not errors */
 	uint64_t max_gap_us;
 };
 

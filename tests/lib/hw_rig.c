@@ -283,12 +283,15 @@ void hw_rig_dump(struct hw_rig *r, unsigned int dev, const char *what)
 	fprintf(stderr,
 		"%s: dev %u ops %" PRIu64 " faults %" PRIu64 " conflicts %" PRIu64
 		" misdirected %" PRIu64 " lost %" PRIu64 " bbm %" PRIu64
-		" uaf %" PRIu64 " torn %" PRIu64 " | cmds %" PRIu64
+		" uaf %" PRIu64 " torn %" PRIu64 " stale_atc %" PRIu64
+		" (atc %" PRIu64 "/%" PRIu64 "/%" PRIu64 ") | cmds %" PRIu64
 		" syncs %" PRIu64 " hits %" PRIu64 " misses %" PRIu64 "\n",
 		what, dev, atomic_load(&s->ops), atomic_load(&s->faults),
 		atomic_load(&s->conflicts), atomic_load(&s->misdirected),
 		atomic_load(&s->lost_writes), atomic_load(&s->bbm_violations),
 		atomic_load(&s->use_after_free), atomic_load(&s->torn_config),
+		atomic_load(&s->stale_atc), atomic_load(&s->atc_hits),
+		atomic_load(&s->atc_misses), atomic_load(&s->atc_invalidations),
 		atomic_load(&g->cmds), atomic_load(&g->syncs),
 		atomic_load(&g->iotlb_hits), atomic_load(&g->iotlb_misses));
 	uint64_t prod = atomic_load(&g->log_prod);

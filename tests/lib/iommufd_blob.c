@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "tests/lib/iommufd_blob.h"
+#include "iommufd/preserve.h"
 
 #include <errno.h>
 #include <libfdt.h>
@@ -75,6 +76,7 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 	    fdt_setprop(b, n, "areas", areas, sizeof(areas)))
 		return -EINVAL;
 	static const uint64_t devs[2] = { 0, 1 };
+	static const uint64_t ats_devs[1] = { 1 };
 	n = object(b, "/iommufd", "object-1", "vm0", "hwpt-2", "hwpt");
 	if (n < 0 || fdt_setprop_u64(b, n, "id", 2) ||
 	    fdt_setprop_u64(b, n, "ioas", 1) ||
@@ -85,7 +87,8 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 	    fdt_setprop_u64(b, n, "did", 1) ||
 	    fdt_setprop_u64(b, n, "root", pages[0]) ||
 	    put_u64s(b, n, "pages", pages, 2) ||
-	    put_u64s(b, n, "devices", devs, 2))
+	    put_u64s(b, n, "devices", devs, 2) ||
+	    put_u64s(b, n, "ats-devices", ats_devs, 1))
 		return -EINVAL;
 	return fdt_pack(b) ? -EINVAL : 0;
 }
@@ -95,7 +98,11 @@ int iommufd_blob_build(void **blob, size_t *size)
 	struct kho_fixture f;
 	struct luo_session *s;
 	uint64_t pa[3];
-	int err = kho_fixture_build(&f, false);
+	/* The nodes are written in the versions the real handlers have. */
+	int err = iommufd_kho_register();
+	if (err)
+		return err;
+	err = kho_fixture_build(&f, false);
 	if (!err)
 		err = luo_session_create(&f.k, "iommu", &s);
 	/* The stream table (64 entries: one page) and two table pages. */

@@ -142,9 +142,17 @@ static void test_golden_blobs_still_read(void **state)
 		size_t size;
 		void *b = golden_read(g->file, &size);
 		if (g == cur) {
-			/* The writer of this version still writes it. */
-			assert_int_equal(size, good_size);
-			assert_memory_equal(b, good, size);
+			/* The writer of this version still writes it (but
+			 * for the release it names in 'producer'). */
+			size_t cs, gs;
+			void *c = kho_test_canon(b, &gs);
+			void *w = kho_test_canon(good, &cs);
+			assert_non_null(c);
+			assert_non_null(w);
+			assert_int_equal(gs, cs);
+			assert_memory_equal(c, w, cs);
+			free(c);
+			free(w);
 		}
 		struct kho_parsed p;
 		struct kho_err err = { { 0 } };

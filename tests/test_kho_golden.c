@@ -191,44 +191,6 @@ static void test_golden_read_by_full_kernel(void **state)
 	check_goldens_read();
 }
 
-/*
- * Copy node (and below) of in into the sequential-write tree out, every
- * property in order except the root's 'producer': the one property that
- * changes with the release, not with the format.
- */
-static int canon_node(const void *in, int node, void *out, int depth)
-{
-	int off, err;
-	const char *name = fdt_get_name(in, node, NULL);
-	if ((err = fdt_begin_node(out, depth ? name : "")))
-		return err;
-	fdt_for_each_property_offset(off, in, node) {
-		const char *pn;
-		int len;
-		const void *v = fdt_getprop_by_offset(in, off, &pn, &len);
-		if (!depth && !strcmp(pn, "producer"))
-			continue;
-		if ((err = fdt_property(out, pn, v, len)))
-			return err;
-	}
-	fdt_for_each_subnode(off, in, node)
-		if ((err = canon_node(in, off, out, depth + 1)))
-			return err;
-	return fdt_end_node(out);
-}
-
-static void *canon(const void *in, size_t *size)
-{
-	void *out = malloc(KHO_FDT_MAX);
-	assert_non_null(out);
-	assert_int_equal(fdt_create(out, KHO_FDT_MAX), 0);
-	assert_int_equal(fdt_finish_reservemap(out), 0);
-	assert_int_equal(canon_node(in, 0, out, 0), 0);
-	assert_int_equal(fdt_finish(out), 0);
-	*size = fdt_totalsize(out);
-	return out;
-}
-
 static void test_writer_unchanged(void **state)
 {
 	(void)state;
@@ -247,8 +209,10 @@ static void test_writer_unchanged(void **state)
 		assert_string_equal(fdt_getprop(f.k.out_fdt, 0, "producer", NULL),
 				    KHO_PRODUCER);
 		size_t csize, gsize;
-		void *c = canon(f.k.out_fdt, &csize);
-		void *gc = canon(b, &gsize);
+		void *c = kho_test_canon(f.k.out_fdt, &csize);
+		void *gc = kho_test_canon(b, &gsize);
+		assert_non_null(c);
+		assert_non_null(gc);
 		if (csize != gsize || memcmp(c, gc, csize))
 			fail_msg("%s: the v%u writer no longer writes this blob; "
 				 "if the format changed, bump the version and "

@@ -2,6 +2,7 @@
 #include "tests/lib/kho_fixture.h"
 
 #include <errno.h>
+#include <libfdt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,4 +95,43 @@ const char *kho_test_srcdir(void)
 		}
 	}
 	return srcdir;
+}
+
+static int canon_node(const void *in, int node, void *out, int depth)
+{
+	int off, err;
+	const char *name = fdt_get_name(in, node, NULL);
+	if (!name)
+		return -FDT_ERR_BADSTRUCTURE;
+	if ((err = fdt_begin_node(out, depth ? name : "")))
+		return err;
+	fdt_for_each_property_offset(off, in, node) {
+		const char *pn;
+		int len;
+		const void *v = fdt_getprop_by_offset(in, off, &pn, &len);
+		if (!v)
+			return len;
+		if (!depth && !strcmp(pn, "producer"))
+			continue;
+		if ((err = fdt_property(out, pn, v, len)))
+			return err;
+	}
+	fdt_for_each_subnode(off, in, node)
+		if ((err = canon_node(in, off, out, depth + 1)))
+			return err;
+	return fdt_end_node(out);
+}
+
+void *kho_test_canon(const void *fdt, size_t *size)
+{
+	void *out = malloc(KHO_FDT_MAX);
+	if (!out)
+		return NULL;
+	if (fdt_create(out, KHO_FDT_MAX) || fdt_finish_reservemap(out) ||
+	    canon_node(fdt, 0, out, 0) || fdt_finish(out)) {
+		free(out);
+		return NULL;
+	}
+	*size = fdt_totalsize(out);
+	return out;
 }

@@ -37,5 +37,11 @@ void kho_fixture_fini(struct kho_fixture *f);
 /* build/<variant> of the running test binary, and the source tree. */
 const char *kho_test_bindir(void);
 const char *kho_test_srcdir(void);
+/*
+ * A handover blob re-serialized without the root's 'producer' (who wrote
+ * it: it changes with every release, not with the format), so golden
+ * files compare byte for byte across releases. malloc'd; NULL on error.
+ */
+void *kho_test_canon(const void *fdt, size_t *size);
 
 #endif /* IOH_TESTS_KHO_FIXTURE_H */

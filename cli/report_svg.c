@@ -71,12 +71,19 @@ static struct box text_box(double x, double y, double anchor, double size,
 	return b;
 }
 
-/* Claim b if it overlaps no label placed before; false if it would. */
+/*
+ * Claim b if it keeps LABEL_GAP pixels from every label placed before;
+ * false if it would not. The gap also absorbs the coordinates' rounding
+ * to 0.1 px in the file (labels that merely touched here could overlap
+ * by a fraction as written).
+ */
+#define LABEL_GAP 1.0
 static bool place(struct tl *t, struct box b)
 {
 	for (unsigned int i = 0; i < t->nr_box; i++) {
 		const struct box *o = &t->box[i];
-		if (b.x0 < o->x1 && o->x0 < b.x1 && b.y0 < o->y1 && o->y0 < b.y1)
+		if (b.x0 < o->x1 + LABEL_GAP && o->x0 < b.x1 + LABEL_GAP &&
+		    b.y0 < o->y1 && o->y0 < b.y1)
 			return false;
 	}
 	if (t->nr_box < sizeof(t->box) / sizeof(t->box[0]))

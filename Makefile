@@ -166,10 +166,16 @@ valgrind-check: $(VALGRIND_TESTS)
 # print goes to CHECK_LOG, whose path is printed with the failing step's
 # last lines (scripts/step.sh, scripts/run-tests.sh).
 CHECK_LOG ?= build/check.log
+# The build step compiles on every core unless make already runs in
+# parallel (-jN hands its job server down): `make check` as the README
+# writes it would otherwise compile three variants one file at a time.
+IOH_JOBS ?= $(shell nproc)
+CHECK_JOBS = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(IOH_JOBS))
 STEP = @CHECK_LOG=$(CHECK_LOG) bash scripts/step.sh
 test: deps
 	@mkdir -p build && : >$(CHECK_LOG) && echo "check: full output in $(CHECK_LOG)"
-	$(STEP) build $(MAKE) build-rel build-san build/tsan/iohandover $(TSAN_TESTS)
+	$(STEP) build $(MAKE) $(CHECK_JOBS) build-rel build-san build/tsan/iohandover \
+		$(TSAN_TESTS) build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc build/man/iohandover.1
 	$(STEP) freestanding-check $(MAKE) freestanding-check
 	$(STEP) standalone-check $(MAKE) standalone-check
 	$(STEP) layering-check $(MAKE) layering-check
@@ -219,6 +225,8 @@ fuzz-short: build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
 		echo "fuzz-short: debugfs and image readers, 5 s, $$(grep -c NEW build/fuzz/short-tsrc.log) new inputs, no crash"; \
 	else tail -40 build/fuzz/short-tsrc.log; exit 1; fi
 
+# Every device setup but plain (which the full matrix above runs).
+MATRIX_SETUPS := ats,ats-naive,partial,partial-naive,pasid
 bench: deps
 	$(MAKE) build-rel
 	@mkdir -p build/bench
@@ -226,6 +234,10 @@ bench: deps
 	@echo "== iohandover matrix (every format, BBM level, profile pair, strategy)"
 	build/rel/iohandover matrix --json build/bench/matrix.json \
 		--md build/bench/matrix.md --html build/bench/matrix.html
+	@echo "== iohandover matrix --devices (ATS, partial preservation, PASIDs, naive variants)"
+	build/rel/iohandover matrix --devices $(MATRIX_SETUPS) --formats arm-s2,vtd-ss \
+		--profiles v1,v2 --json build/bench/matrix-devices.json \
+		--md build/bench/matrix-devices.md --html build/bench/matrix-devices.html
 
 # 100 live updates with random profiles, strategies and hotplug under DMA,
 # then 20 with a kernel killed at a random point and recovered

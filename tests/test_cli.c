@@ -829,15 +829,15 @@ static void test_matrix(void **state)
 			     sel), 0);
 	/* io-pgtable-arm -> genpt-armv8 and back, rebuild and naive. */
 	assert_has(out, "4 scenarios: 2 hitless, 2 naive rebuilds not hitless, 0 other");
-	assert_has(out, "io-pgtable-arm -> genpt-armv8  rebuild        hitless");
-	assert_has(out, "io-pgtable-arm -> genpt-armv8  naive rebuild  DMA errors");
-	assert_has(out, "genpt-armv8 -> io-pgtable-arm  rebuild        hitless     reconcile 256 MiB: 0 splits,");
+	assert_has(out, "io-pgtable-arm -> genpt-armv8  plain    rebuild        hitless");
+	assert_has(out, "io-pgtable-arm -> genpt-armv8  plain    naive rebuild  DMA errors");
+	assert_has(out, "genpt-armv8 -> io-pgtable-arm  plain    rebuild        hitless     reconcile 256 MiB: 0 splits,");
 	assert_has(out, "naive rebuild  DMA errors  its own layout, 256 MiB at another page "
 		   "size, unreconciled: needs a reconcile or BBM level 2");
 	const char *md = slurp("m.md");
 	assert_non_null(md);
-	assert_has(md, "| format | BBM | from -> to | strategy | verdict |");
-	assert_has(md, "| arm-s2 | 0 | genpt-armv8 -> io-pgtable-arm | naive rebuild | **DMA errors** |");
+	assert_has(md, "| format | BBM | from -> to | devices | strategy | verdict |");
+	assert_has(md, "| arm-s2 | 0 | genpt-armv8 -> io-pgtable-arm | plain | naive rebuild | **DMA errors** |");
 	const char *html = slurp("m.html");
 	assert_non_null(html);
 	assert_has(html, "<tr class=\"ok\"><td>arm-s2</td>");
@@ -852,10 +852,29 @@ static void test_matrix(void **state)
 	assert_int_equal(run(out, "matrix --formats vtd-ss --profiles intel-iommu,"
 			     "intel-iommu-sp_off --strategies rebuild --guest-mem 64M "
 			     "--run-ms 20 --quiet"), 0);
-	assert_has(out, "intel-iommu -> intel-iommu-sp_off  rebuild   hitless  64 MiB at "
+	assert_has(out, "intel-iommu -> intel-iommu-sp_off  plain    rebuild   hitless  64 MiB at "
 		   "another page size, which this IOMMU tolerates");
-	assert_has(out, "intel-iommu-sp_off -> intel-iommu  rebuild   hitless  same layout: "
+	assert_has(out, "intel-iommu-sp_off -> intel-iommu  plain    rebuild   hitless  same layout: "
 		   "one root store");
+
+	/* Device setups: the naive ones must be caught, the PASID device
+	 * refused, partial preservation hitless; each setup runs with the
+	 * strategies that apply to it (the naive rebuild with plain only). */
+	assert_int_equal(run(out, "matrix --devices ats-naive,partial,pasid --formats "
+			     "arm-s2 --bbm-levels 0 --profiles v1,v2 --strategies "
+			     "rebuild,naive --guest-mem 64M --run-ms 30 --quiet -j 2 "
+			     "--json d.json"), 0);
+	assert_has(out, "6 scenarios: 2 hitless, 0 naive rebuilds not hitless, 4 naive "
+		   "variants caught or refusals refused, 0 other rows not as they must be");
+	assert_has(out, "v1 -> v2    ats-naive  rebuild   DMA errors  an ATC invalidation");
+	assert_has(out, "v2 -> v1    partial    rebuild   hitless");
+	assert_has(out, "v1 -> v2    pasid      rebuild   refused     refused before anything "
+		   "changed (live update refused (EOPNOTSUPP): device 0 has 4 PASIDs");
+	js = slurp("d.json");
+	assert_non_null(js);
+	assert_has(js, "\"devices\":\"ats-naive\"");
+	assert_int_equal(run(out, "matrix --merge d.json"), 0);
+	assert_has(out, "6 scenarios: 2 hitless, 0 naive rebuilds not hitless, 4 naive");
 
 	/* Headless Chromium reads the page: nothing overflows or overlaps. */
 	if (!system("command -v chromium >/dev/null 2>&1 || command -v "
@@ -904,6 +923,8 @@ static void test_matrix(void **state)
 		{ "matrix --bbm-levels 3", "--bbm-levels: unknown '3'" },
 		{ "matrix --profiles nope", "--profiles: unknown 'nope'" },
 		{ "matrix --strategies fast", "--strategies: unknown 'fast'" },
+		{ "matrix --devices gpu", "--devices: unknown 'gpu' (known: plain, ats," },
+		{ "matrix --devices pasid --strategies naive", "no scenario" },
 		{ "matrix -j 0", "-j: '0' is not 1-64" },
 		{ "matrix --guest-mem 3M", "--guest-mem: '3M'" },
 		{ "matrix --formats vtd-ss --profiles io-pgtable-arm,genpt-armv8",

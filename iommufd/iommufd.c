@@ -1165,7 +1165,8 @@ int iommufd_hwpt_alloc_nested(struct iommufd_ctx *ictx,
 	if (iommufd_nest_check(fmt, parent->ictx->fmt, &why))
 		return -EOPNOTSUPP;
 	/* The stage-1 root is an IPA: page aligned, inside stage 2's input. */
-	if (!s1_did || s1_root % PT_TABLE_SIZE || va_bits < 32 || va_bits > 48 ||
+	if (!s1_did || s1_root % PT_TABLE_SIZE || va_bits > 64 ||
+	    pt_fmt_levels_for(fmt, va_bits) < 0 ||
 	    (parent->pt.va_bits < 64 && s1_root >> parent->pt.va_bits))
 		return -EINVAL;
 	struct iommufd_hwpt_nested *n = ioh_fail("iommufd.alloc") ? NULL :

@@ -83,8 +83,7 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 		uint32_t sid = rec->devs[i];
 		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
 		int err = iommu_drv_read_ste(&g->drv, sid, ste);
-		hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt, rec->va_bits,
-			    rec->root, rec->did);
+		iommufd_rec_ste(rec, sid, want);
 		if (err || !hw_ste_same_config(ste, want))
 			return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "device %u: its "
 					   "configuration entry does not point at "
@@ -99,8 +98,11 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 					   sid, ats ? "off" : "on",
 					   ats ? "on" : "off");
 		g->ictx.dev[sid].ats = ats;
-		g->ictx.dev[sid].hwpt = h;
-		h->users++;
+		/* A nested device keeps its guest's stage 1 (version 3). */
+		err = iommufd_restore_device(&g->ictx, h, rec, sid);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "device %u: %s", sid,
+					   strerror(-err));
 	}
 	return 0;
 }

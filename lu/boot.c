@@ -241,6 +241,7 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
 	g->ictx.skip_atc_inv = c->naive_ats;
+	g->ictx.skip_nested_inv = c->naive_nested;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;
@@ -323,6 +324,13 @@ int lu_boot_handover(struct lu_gen *g)
 	iommufd_incoming_free(&in);
 	if (!err)
 		err = check_unpreserved(g);
+	/* Nested: stage 2 was all this kernel replayed; the guest's stage 1
+	 * must be as the guest left it, and its configuration carried. */
+	g->s1_hash = c->s1_hash;
+	if (!err && c->nested && c->naive_s1)
+		lu_vmm_naive_s1(g);
+	if (!err && c->nested)
+		err = lu_vmm_check_nested(g);
 	if (recovering)
 		iommufd_end_recovery(&g->ictx);
 	if (hp)

@@ -1704,7 +1704,46 @@ static void test_nested_refused(void **state)
 	assert_int_equal(objs, 1);
 	assert_int_equal(iommufd_hwpt_nested_destroy(&F.ictx, n), -EBUSY);
 	assert_int_equal(iommufd_device_attach_nested(&F.ictx, 0, n), -EBUSY);
+	/* A nested HWPT has one stage 2: its devices move together. */
+	assert_int_equal(iommufd_device_attach_nested(&F.ictx, 1, n), 0);
+	uint64_t before[HW_STE_WORDS], after[HW_STE_WORDS];
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, before), 0);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), -EBUSY);
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_ptr_equal(n->parent, h1);
+	assert_ptr_equal(F.ictx.dev[0].hwpt, h1);
+	const uint32_t both[2] = { 0, 1 };
+	assert_int_equal(iommufd_devices_replace(&F.ictx, both, 2, h2), 0);
+	assert_ptr_equal(n->parent, h2);
+	assert_int_equal(n->users, 2);
 	expect_clean(0, "refusals");
+	pt_deinit(&s1);
+}
+
+/*
+ * The last device of a nesting parent goes (detached) and the stage 2
+ * is destroyed: its VMID is retired, so the destroy invalidates the
+ * combined entries by VMID before the pages go, or they outlive them.
+ */
+static void test_nested_destroy_retires_vmid(void **state)
+{
+	(void)state;
+	static uint8_t copy[GUEST_S1_PAGES * KHO_4K];
+	struct pt_table s1;
+	struct iommufd_ioas *ioas2;
+	struct iommufd_hwpt *h1, *h2;
+	struct iommufd_hwpt_nested *n = nested_up(&s1, &ioas2, &h1, &h2, copy);
+	hw_rig_window(&F.r, 0, 0, 0);
+	iommu_drv_dma_enable(&F.r.drv, 0, false);
+	oracle_drop(0, Y, 2 * K64);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_null(F.ictx.dev[0].nested);
+	assert_int_equal(n->users, 0);
+	assert_int_equal(iommufd_hwpt_nested_destroy(&F.ictx, n), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	expect_clean(0, "nested parent destroyed");
+	expect_s1_untouched(copy);
 	pt_deinit(&s1);
 }
 
@@ -1740,6 +1779,7 @@ int main(void)
 		T(test_nested_s2_change_invalidates_combined),
 		T(test_nested_s2_change_naive_caught),
 		T(test_nested_refused),
+		T(test_nested_destroy_retires_vmid),
 		T(test_ats_unmap_invalidates_atc),
 		T(test_ats_replace_invalidates_atc),
 		T(test_ats_detach_invalidates_atc),

@@ -56,6 +56,16 @@ static void usage(FILE *out)
 "                       first N devices (default all)\n"
 "  --naive-ats          with --ats: the kernels never invalidate the ATCs,\n"
 "                       to show what the machine catches\n"
+"  --nested             a vIOMMU guest: the preserved devices translate\n"
+"                       nested, the guest's stage 1 (in its RAM) over the\n"
+"                       host's stage 2; only stage 2 is replayed and the\n"
+"                       guest's stage-1 table is compared byte for byte\n"
+"                       after each update (arm-s2 only; not with --ats or\n"
+"                       --crash-at)\n"
+"  --naive-nested       with --nested: a replaced stage 2 leaves the\n"
+"                       combined stage 1+2 entries (no TLBI by VMID)\n"
+"  --naive-s1           with --nested: the new kernels replay the guest's\n"
+"                       stage 1 too, rewriting it in guest memory\n"
 "  --inject WHAT        test hook: table-prot (the table disagrees with the\n"
 "                       intent), table-outside, table-cycle, table-bad-entry\n"
 "                       (the table damaged after the handover is committed),\n"
@@ -102,7 +112,8 @@ static void print_crash_points(FILE *out)
 
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
-       O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS, O_ATS, O_NAIVE_ATS };
+       O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS, O_ATS, O_NAIVE_ATS,
+       O_NESTED, O_NAIVE_NESTED, O_NAIVE_S1 };
 
 #define ATS_ALL (HW_MAX_DEVS + 1u) /* --ats without a number */
 
@@ -123,6 +134,9 @@ static const struct option opts[] = {
 	{ "naive", no_argument, NULL, O_NAIVE },
 	{ "ats", optional_argument, NULL, O_ATS },
 	{ "naive-ats", no_argument, NULL, O_NAIVE_ATS },
+	{ "nested", no_argument, NULL, O_NESTED },
+	{ "naive-nested", no_argument, NULL, O_NAIVE_NESTED },
+	{ "naive-s1", no_argument, NULL, O_NAIVE_S1 },
 	{ "inject", required_argument, NULL, O_INJ },
 	{ "crash-at", required_argument, NULL, O_CRASH },
 	{ "seed", required_argument, NULL, O_SEED },
@@ -363,6 +377,15 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 		case O_NAIVE_ATS:
 			sc->naive_ats = true;
 			break;
+		case O_NESTED:
+			sc->nested = true;
+			break;
+		case O_NAIVE_NESTED:
+			sc->naive_nested = true;
+			break;
+		case O_NAIVE_S1:
+			sc->naive_s1 = true;
+			break;
 		case O_INJ: {
 			bool known = false;
 			for (unsigned int i = 0; lu_injections[i]; i++)
@@ -479,6 +502,16 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	if (sc->naive_ats && !sc->ats) {
 		cli_err(CMD, "--naive-ats skips the ATC invalidations of ATS "
 			"devices; without --ats there are none");
+		return CLI_USAGE;
+	}
+	const char *nwhy = world_nested_refusal(sc);
+	if (nwhy) {
+		if (!sc->nested)
+			cli_err(CMD, "%s: %s", sc->naive_s1 ? "--naive-s1" :
+				"--naive-nested", nwhy);
+		else
+			cli_err(CMD, "--nested (format %s): %s",
+				pt_fmt_name(sc->fmt), nwhy);
 		return CLI_USAGE;
 	}
 	if (conflicts(sc))

@@ -52,6 +52,9 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"pasids\": %u,\n", sc->pasids);
 	fprintf(f, "    \"ats\": %u,\n", sc->ats);
 	fprintf(f, "    \"naive_ats\": %s,\n", sc->naive_ats ? "true" : "false");
+	fprintf(f, "    \"nested\": %s,\n", sc->nested ? "true" : "false");
+	fprintf(f, "    \"naive_nested\": %s,\n", sc->naive_nested ? "true" : "false");
+	fprintf(f, "    \"naive_s1\": %s,\n", sc->naive_s1 ? "true" : "false");
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
 		ioh_json_str(f, sc->inject);
@@ -101,8 +104,10 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 		fprintf(f, "],\n");
 	}
 	fprintf(f, "      \"reserved_ids\": %u,\n", u->reserved_ids);
-	fprintf(f, "      \"ats_devices\": %u\n    }%s\n", u->ats_devices,
-		last ? "" : ",");
+	fprintf(f, "      \"ats_devices\": %u,\n", u->ats_devices);
+	fprintf(f, "      \"nested\": %s,\n", u->nested ? "true" : "false");
+	fprintf(f, "      \"s1_bytes_checked\": %" PRIu64 "\n    }%s\n",
+		u->s1_bytes_checked, last ? "" : ",");
 }
 
 int cli_report_json(const struct cli_scenario *cs, FILE *f)

@@ -553,9 +553,15 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	if (sc->preserve && sc->preserve < sc->devices)
 		snprintf(part, sizeof(part), ", %u of them preserved", sc->preserve);
 	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s%s doing DMA "
-		"throughout%s%s\n\n", pt_fmt_name(sc->fmt), bbm, gm,
+		"throughout%s%s\n", pt_fmt_name(sc->fmt), bbm, gm,
 		sc->devices, sc->devices == 1 ? "" : "s", ats, part,
 		sc->hotplug ? ", memory hotplug during recovery" : "");
+	if (sc->nested)
+		fprintf(out, "nested: the guest's ARM stage 1 over the host's stage 2"
+			"%s%s\n", sc->naive_nested ? "; combined entries never "
+			"invalidated by VMID" : "", sc->naive_s1 ?
+			"; the new kernels rewrite the guest's stage 1" : "");
+	fputc('\n', out);
 	fprintf(out, "verdict: %s\n", r->hitless ? "HITLESS: every DMA was "
 		"translated as mapped, no fault of any kind" : "FAILED: not hitless");
 	if (r->kernel_error[0])
@@ -611,6 +617,11 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		if (u->splits || u->joins)
 			fprintf(out, "  reconcile           %" PRIu64 " splits, %" PRIu64
 				" joins\n", u->splits, u->joins);
+		if (u->nested) {
+			cli_fmt_bytes(buf, sizeof(buf), u->s1_bytes_checked);
+			fprintf(out, "  guest stage 1       %12s  compared after the "
+				"update\n", buf);
+		}
 	}
 	if (sc->crash_at) {
 		fprintf(out, "\ncrash: the host kernel was killed at '%s'%s\n",

@@ -30,6 +30,7 @@ struct tlb_entry {
 	uint64_t used; /* LRU stamp */
 	uint64_t attr; /* raw attribute bits of the descriptor */
 	uint64_t src;  /* leaf table page it was read from (0: nested) */
+	uint64_t s2src; /* nested: stage-2 leaf table page of its output */
 	uint32_t vtag; /* nested: stage-2 VMID + 1 (combined entry); else 0 */
 	uint32_t prot;
 	uint16_t did;
@@ -99,6 +100,7 @@ struct walk_leaf {
 	uint64_t oa;
 	uint64_t attr;
 	uint64_t src;     /* leaf table page (PA) read; 0 for nested */
+	uint64_t s2src;   /* nested: the stage-2 leaf page of the output */
 	uint32_t prot;
 	uint8_t size_lg2;
 	uint8_t level;
@@ -724,6 +726,7 @@ static uint32_t nest_leaf(struct hw_iommu *m, const struct ste_state *st,
 	}
 	lf->va = iova & ~((1ull << lf->size_lg2) - 1);
 	lf->oa = l2.oa + (ipa - l2.va) - (iova - lf->va);
+	lf->s2src = l2.src;
 	uint32_t rw = PT_PROT_READ | PT_PROT_WRITE;
 	lf->prot = (lf->prot & ~rw) | (lf->prot & l2.prot & rw);
 	return HW_EVT_NONE;
@@ -787,6 +790,7 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 		case PT_ENTRY_LEAF:
 			leaf_from_info(f, &ei, level, iova, nt, lf);
 			lf->src = st->nested ? 0 : table_pa;
+			lf->s2src = 0;
 			return st->nested ? nest_leaf(m, st, sid, iova, flags, lf,
 						      info)
 					  : HW_EVT_NONE;
@@ -900,6 +904,7 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 	struct tlb_entry ne = {
 		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
 		.attr = lf->attr, .vtag = vtag_of(st), .src = lf->src,
+		.s2src = lf->s2src,
 		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
 		.level = lf->level, .fmt = st->fmt,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
@@ -1066,6 +1071,17 @@ static enum gt_verdict gt_check(struct hw_iommu *m, struct scrub_ctx *sc,
 static void scrub_entry(struct hw_iommu *m, struct scrub_ctx *sc,
 			struct tlb_entry *e)
 {
+	/*
+	 * A combined entry outlived the stage-2 table its output came
+	 * from: the stage 2 was replaced or changed and freed without the
+	 * combined entries' invalidation (by VMID) completing first.
+	 */
+	if (e->vtag && e->s2src && !(e->flags & TLB_F_REPORTED) &&
+	    page_freed(m, e->s2src)) {
+		e->flags |= TLB_F_REPORTED;
+		count_uaf(m, e->sid, e->va, e->s2src);
+		return;
+	}
 	switch (gt_check(m, sc, e)) {
 	case GT_SIZE:
 		e->flags |= TLB_F_SHADOWED;

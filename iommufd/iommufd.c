@@ -386,6 +386,12 @@ void iommufd_fini(struct iommufd_ctx *ictx)
 		if (ictx->dev[i].hwpt)
 			iommufd_device_detach(ictx, i);
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		free(ictx->nested[i]);
+		ictx->nested[i] = NULL;
+	}
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		ictx->dev[i].nested = NULL;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
 		struct iommufd_hwpt *h = ictx->hwpt[i];
 		/* A device that could not be detached keeps its table: only
 		 * the object goes, its pages stay allocated. */
@@ -771,6 +777,15 @@ uint64_t iommufd_pinned_pages(const struct iommufd_ctx *ictx,
 
 /* ---- invalidation ------------------------------------------------------ */
 
+unsigned int iommufd_hwpt_nested_users(const struct iommufd_ctx *ictx,
+				       const struct iommufd_hwpt *hwpt)
+{
+	unsigned int n = 0;
+	for (unsigned int sid = 0; sid < HW_MAX_DEVS; sid++)
+		n += ictx->dev[sid].nested && ictx->dev[sid].hwpt == hwpt;
+	return n;
+}
+
 /*
  * The ATCs of the ATS devices in hwpt's domain (every ATS device when
  * hwpt is NULL): [va, va + len), or all of them when len is 0; then
@@ -829,6 +844,15 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
 		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,
 					   g->last - g->va + 1, flags, -1);
+		/*
+		 * A stage 2 under nested HWPTs: a stage-2 invalidation leaves
+		 * the combined stage 1+2 entries (docs/reference.md section
+		 * 4, sequence 8); they go by VMID, whatever their stage-1
+		 * address, which the host does not know.
+		 */
+		if (!err && iommufd_hwpt_nested_users(ictx, hwpt) &&
+		    !ictx->skip_nested_inv)
+			err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
 		/* Its pages can be freed only once something covers them. */
 		if (err)
 			ictx->deferred_uncovered = true;
@@ -1060,6 +1084,16 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	 * allocated (leaked), the only safe choice.
 	 */
 	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
+	/*
+	 * A nesting parent whose VMID no other HWPT carries on: the combined
+	 * entries of the VMID go too. (After a replace the VMID lives on in
+	 * the new stage 2, and the replace invalidated them already.)
+	 */
+	bool shared = false;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		shared |= ictx->hwpt[i] && ictx->hwpt[i]->did == hwpt->did;
+	if (!err && hwpt->nest_parent && !shared)
+		err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
 	if (!err)
 		err = iommu_drv_sync(ictx->drv);
 	if (!err)
@@ -1079,6 +1113,113 @@ static void hwpt_ste(const struct iommufd_hwpt *h, uint64_t ste[HW_STE_WORDS])
 {
 	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, h->ictx->fmt, h->pt.va_bits,
 		    h->pt.top_pa, h->did);
+}
+
+/* The entry of a device on stage 2 h, nested under n (or not, n NULL). */
+static void dev_ste(const struct iommufd_hwpt_nested *n,
+		    const struct iommufd_hwpt *h, uint64_t ste[HW_STE_WORDS])
+{
+	if (!n) {
+		hwpt_ste(h, ste);
+		return;
+	}
+	hw_ste_make_nested(ste, n->fmt, n->va_bits, n->s1_root, n->s1_did,
+			   h->ictx->fmt, h->pt.va_bits, h->pt.top_pa, h->did);
+}
+
+int iommufd_nest_check(enum pt_format_id s1, enum pt_format_id s2,
+		       const char **why)
+{
+	if (s2 != PT_FMT_ARM_S2) {
+		*why = "only an ARM stage-2 table can be a nesting parent "
+		       "(the model nests ARM stage 1 over ARM stage 2 only)";
+		return -EOPNOTSUPP;
+	}
+	if (s1 != PT_FMT_ARM_S1) {
+		*why = "only an ARM stage-1 table nests over ARM stage 2";
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int iommufd_register_nested(struct iommufd_ctx *ictx,
+			    struct iommufd_hwpt_nested *n)
+{
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++) {
+		if (!ictx->nested[i]) {
+			ictx->nested[i] = n;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int iommufd_hwpt_alloc_nested(struct iommufd_ctx *ictx,
+			      struct iommufd_hwpt *parent, enum pt_format_id fmt,
+			      unsigned int va_bits, uint64_t s1_root,
+			      uint16_t s1_did, struct iommufd_hwpt_nested **out)
+{
+	const char *why;
+	if (!parent || fmt >= PT_FMT_COUNT)
+		return -EINVAL;
+	if (iommufd_nest_check(fmt, parent->ictx->fmt, &why))
+		return -EOPNOTSUPP;
+	/* The stage-1 root is an IPA: page aligned, inside stage 2's input. */
+	if (!s1_did || s1_root % PT_TABLE_SIZE || va_bits > 64 ||
+	    pt_fmt_levels_for(fmt, va_bits) < 0 ||
+	    (parent->pt.va_bits < 64 && s1_root >> parent->pt.va_bits))
+		return -EINVAL;
+	struct iommufd_hwpt_nested *n = ioh_fail("iommufd.alloc") ? NULL :
+		calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*n = (struct iommufd_hwpt_nested){
+		.parent = parent, .fmt = fmt, .va_bits = va_bits,
+		.s1_root = s1_root, .s1_did = s1_did,
+	};
+	parent->nest_parent = true;
+	pthread_mutex_lock(&ictx->lock);
+	n->id = ictx->next_id++;
+	int err = iommufd_register_nested(ictx, n);
+	pthread_mutex_unlock(&ictx->lock);
+	if (err) {
+		free(n);
+		return err;
+	}
+	*out = n;
+	return 0;
+}
+
+int iommufd_hwpt_nested_destroy(struct iommufd_ctx *ictx,
+				struct iommufd_hwpt_nested *n)
+{
+	if (n->users)
+		return -EBUSY;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->nested[i] == n)
+			ictx->nested[i] = NULL;
+	free(n);
+	return 0;
+}
+
+int iommufd_device_attach_nested(struct iommufd_ctx *ictx, uint32_t sid,
+				 struct iommufd_hwpt_nested *n)
+{
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	struct iommufd_device *d = &ictx->dev[sid];
+	if (d->hwpt)
+		return -EBUSY;
+	uint64_t ste[HW_STE_WORDS];
+	dev_ste(n, n->parent, ste);
+	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
+	if (err)
+		return err;
+	d->hwpt = n->parent;
+	d->nested = n;
+	n->parent->users++;
+	n->users++;
+	return 0;
 }
 
 int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
@@ -1142,8 +1283,21 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	}
 	if (!m)
 		return 0;
+	/* A nested HWPT has one stage 2: all its devices move together. */
+	bool nested = false;
+	for (unsigned int j = 0; j < m; j++) {
+		const struct iommufd_hwpt_nested *nn = ictx->dev[todo[j]].nested;
+		if (!nn)
+			continue;
+		nested = true;
+		unsigned int moving = 0;
+		for (unsigned int k = 0; k < m; k++)
+			moving += ictx->dev[todo[k]].nested == nn;
+		if (moving != nn->users)
+			return -EBUSY;
+	}
 	for (unsigned int j = 0; j < m; j++)
-		hwpt_ste(hwpt, ste[j]);
+		dev_ste(ictx->dev[todo[j]].nested, hwpt, ste[j]);
 	bool hitless = false;
 	int err = iommu_drv_write_stes(ictx->drv, m, todo,
 				       (const uint64_t (*)[HW_STE_WORDS])ste,
@@ -1158,6 +1312,10 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 		d->hwpt->users--;
 		d->hwpt = hwpt;
 		hwpt->users++;
+		if (d->nested) {
+			d->nested->parent = hwpt;
+			hwpt->nest_parent = true;
+		}
 	}
 	if (err)
 		return err;
@@ -1165,6 +1323,18 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	 * may. The configuration was synced first: no walk of an old table
 	 * can start after this invalidation. */
 	err = iommu_drv_tlbi_domain_sync(ictx->drv, hwpt->did);
+	/*
+	 * Nested devices: the combined stage 1+2 entries were built through
+	 * the old stage 2 and carry the VMID (kept by the replace), not the
+	 * stage-2 domain's tag; a stage-2 invalidation leaves them. They go
+	 * by VMID, after the entry's sync, before the old stage 2 is freed.
+	 */
+	if (!err && nested && !ictx->skip_nested_inv) {
+		err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
+		if (!err)
+			err = iommu_drv_sync(ictx->drv);
+		ictx->stats.syncs++;
+	}
 	/* The moved devices' ATCs hold the old tables' translations: after
 	 * the IOTLB, so that they refill from the new table; one sync. */
 	bool any = false;
@@ -1203,6 +1373,9 @@ int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 		return err;
 	ictx->dev[sid].hwpt->users--;
 	ictx->dev[sid].hwpt = NULL;
+	if (ictx->dev[sid].nested)
+		ictx->dev[sid].nested->users--;
+	ictx->dev[sid].nested = NULL;
 	return 0;
 }
 

@@ -126,12 +126,34 @@ struct iommufd_hwpt {
 	uint32_t features;   /* what the table was built with */
 	uint16_t did;        /* the IOTLB tag */
 	bool immutable;      /* restored as-is: no map/unmap (deserialize) */
+	bool nest_parent;    /* a stage 2 of nested HWPTs (its VMID tags them) */
 	unsigned int users;  /* devices attached */
+};
+
+/*
+ * A nested HWPT (Linux: IOMMU_HWPT_ALLOC with a parent paging HWPT and
+ * IOMMU_HWPT_DATA_ARM_SMMUV3, the guest's stage-1 configuration): the
+ * guest owns a stage-1 table in its own memory (root and every table
+ * address are IPAs), the host's parent HWPT is its stage 2. The host
+ * never reads or writes the stage-1 table; it only writes the nested
+ * configuration entry (stage-1 root, format, the guest's DID, over the
+ * parent's root and domain ID as the VMID). A device attached to it has
+ * hwpt = the parent (its stage 2) and nested = this.
+ */
+struct iommufd_hwpt_nested {
+	uint32_t id;
+	struct iommufd_hwpt *parent; /* stage 2 its devices translate through */
+	enum pt_format_id fmt;       /* stage-1 format */
+	unsigned int va_bits;
+	uint64_t s1_root;            /* IPA of the guest's stage-1 top table */
+	uint16_t s1_did;             /* the guest's ASID/DID (tagged by VMID) */
+	unsigned int users;
 };
 
 struct iommufd_device {
 	uint32_t sid;
-	struct iommufd_hwpt *hwpt;
+	struct iommufd_hwpt *hwpt;   /* its table; nested: the stage 2 */
+	struct iommufd_hwpt_nested *nested; /* nested: the guest's stage 1 */
 	bool iopf;           /* depends on I/O page faults: not preservable */
 	unsigned int pasids; /* PASIDs (substreams) in use: not preservable */
 	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
@@ -197,6 +219,7 @@ struct iommufd_ctx {
 	struct iommufd_pins pins[IOMMUFD_MAX_MEMFDS];
 	struct iommufd_ioas *ioas[IOMMUFD_MAX_OBJS];
 	struct iommufd_hwpt *hwpt[IOMMUFD_MAX_OBJS];
+	struct iommufd_hwpt_nested *nested[IOMMUFD_MAX_OBJS];
 	struct iommufd_device dev[HW_MAX_DEVS];
 	uint32_t next_id;
 	struct iommufd_ids dids;    /* domain IDs in use or reserved */
@@ -214,6 +237,9 @@ struct iommufd_ctx {
 	/* Test hook, the naive kernel: never invalidate ATCs (the machine
 	 * must catch it). */
 	bool skip_atc_inv;
+	/* Test hook, the naive kernel: a stage-2 replace or change under a
+	 * nested HWPT leaves the combined entries (no TLBI by VMID). */
+	bool skip_nested_inv;
 	struct iommufd_stats stats;
 };
 
@@ -253,12 +279,48 @@ uint64_t iommufd_pgsizes(enum pt_format_id fmt, uint32_t features);
 
 int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
 			  struct iommufd_hwpt *hwpt);
+
+/*
+ * Whether a stage 1 of format s1 can nest over a stage 2 of format s2
+ * here: 0, or -EOPNOTSUPP with the reason in *why (a static string).
+ * Only ARM stage 1 over ARM stage 2 is modelled.
+ */
+int iommufd_nest_check(enum pt_format_id s1, enum pt_format_id s2,
+		       const char **why);
+/*
+ * A nested HWPT over parent (a paging HWPT, the stage 2): the guest's
+ * stage-1 table of format fmt and width va_bits at IPA s1_root (4 KiB
+ * aligned, inside the parent's input range), tagged s1_did (nonzero).
+ * -EOPNOTSUPP formats that cannot nest, -EINVAL a bad root or DID,
+ * -ENOSPC no object slot. Reads nothing of the stage-1 table.
+ */
+int iommufd_hwpt_alloc_nested(struct iommufd_ctx *ictx,
+			      struct iommufd_hwpt *parent, enum pt_format_id fmt,
+			      unsigned int va_bits, uint64_t s1_root,
+			      uint16_t s1_did, struct iommufd_hwpt_nested **out);
+/* -EBUSY, changing nothing, while a device is attached to it. */
+int iommufd_hwpt_nested_destroy(struct iommufd_ctx *ictx,
+				struct iommufd_hwpt_nested *n);
+/* Attach sid (detached) to n: one nested configuration entry write. */
+int iommufd_device_attach_nested(struct iommufd_ctx *ictx, uint32_t sid,
+				 struct iommufd_hwpt_nested *n);
+/* Devices translating nested over stage 2 hwpt. */
+unsigned int iommufd_hwpt_nested_users(const struct iommufd_ctx *ictx,
+				       const struct iommufd_hwpt *hwpt);
+/* Internal to iommufd/: add an adopted nested object. */
+int iommufd_register_nested(struct iommufd_ctx *ictx,
+			    struct iommufd_hwpt_nested *n);
 /*
  * Move sid to hwpt without a window in which its DMA faults: the new HWPT
  * takes over the old one's domain ID, so only the root pointer word of
  * the configuration entry changes (one hitless store), then configuration
  * and TLB invalidation, sync. Translations must already agree; whether
  * granularity must too is the caller's business (BBM level).
+ * A nested device keeps its stage 1 (its nested HWPT is re-pointed at
+ * hwpt, its new stage 2): only the stage-2 root word changes, and after
+ * that store's sync the combined stage 1+2 entries of the VMID are
+ * invalidated (TLBI by VMID, SYNC) before the old stage 2 may be freed.
+ * Every user of a nested HWPT moves in the same call (-EBUSY otherwise).
  */
 int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 			   struct iommufd_hwpt *hwpt);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "iommufd/preserve.h"
+#include "abi/hw_abi_ste.h"
 #include "ioh/ioh.h"
 
 #include <errno.h>
@@ -20,9 +21,16 @@
  *         "root", "pages" = { pa } per table page, "devices" = { sid },
  *         from version 2 on "ats-devices" = { sid } (those of "devices"
  *         with ATS enabled: the next kernel must invalidate their ATCs;
- *         a version-1 hwpt has none and no such property)
+ *         a version-1 hwpt has none and no such property),
+ *         from version 3 on "nested" = { sid, format, va-bits, root, did }
+ *         per device of "devices" translating nested over this table as
+ *         stage 2: the guest's stage-1 configuration (root an IPA); the
+ *         stage-1 table is guest memory and not recorded (versions 1 and
+ *         2 have no such property: no device nested)
  */
 #define AREA_REC 40
+#define NESTED_WORDS 5
+#define NESTED_REC (8 * NESTED_WORDS)
 
 static void be64_st(void *p, uint64_t v)
 {
@@ -217,6 +225,8 @@ struct hwpt_snap {
 	size_t nr_devs;
 	uint64_t ats_devs[HW_MAX_DEVS];
 	size_t nr_ats_devs;
+	uint64_t nested[HW_MAX_DEVS * NESTED_WORDS];
+	size_t nr_nested; /* records */
 };
 
 static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
@@ -245,6 +255,15 @@ static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 		sn->devs[sn->nr_devs++] = i;
 		if (ictx->dev[i].ats)
 			sn->ats_devs[sn->nr_ats_devs++] = i;
+		const struct iommufd_hwpt_nested *n = ictx->dev[i].nested;
+		if (n) {
+			uint64_t *w = &sn->nested[sn->nr_nested++ * NESTED_WORDS];
+			w[0] = i;
+			w[1] = n->fmt;
+			w[2] = n->va_bits;
+			w[3] = n->s1_root;
+			w[4] = n->s1_did;
+		}
 	}
 	if (pt_for_each_table(&h->pt, snap_page, sn)) {
 		ioh_u64vec_free(&sn->pages);
@@ -303,7 +322,8 @@ static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
 	    kho_fdt_put_u64(fdt, "root", sn->root) ||
 	    put_array(fdt, "pages", sn->pages.v, sn->pages.n) ||
 	    put_array(fdt, "devices", sn->devs, sn->nr_devs) ||
-	    put_array(fdt, "ats-devices", sn->ats_devs, sn->nr_ats_devs))
+	    put_array(fdt, "ats-devices", sn->ats_devs, sn->nr_ats_devs) ||
+	    put_array(fdt, "nested", sn->nested, sn->nr_nested * NESTED_WORDS))
 		return -ENOSPC;
 	return 0;
 }
@@ -426,6 +446,69 @@ static int validate_ats_devices(struct kho_vctx *v, const void *fdt, int node,
 	return 0;
 }
 
+/*
+ * Version 3's "nested": one record per nested device of "devices", each
+ * once, a stage 1 that can nest over this table, its root an IPA inside
+ * the table's input range.
+ */
+static int validate_nested(struct kho_vctx *v, const void *fdt, int node,
+			   uint64_t id, uint32_t version, uint64_t s2_fmt,
+			   uint64_t s2_va_bits, const uint8_t *devs, int ndevs)
+{
+	int nlen;
+	const uint8_t *d = fdt_getprop(fdt, node, "nested", &nlen);
+	if (version < 3) {
+		if (d)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": 'nested' in a "
+					     "version-%u node (nesting came with "
+					     "version 3)", id, version);
+		return 0;
+	}
+	if (!d || nlen < 0 || nlen % NESTED_REC || nlen / NESTED_REC > ndevs)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'nested'", id);
+	uint32_t seen = 0;
+	for (int i = 0; i < nlen / NESTED_REC; i++, d += NESTED_REC) {
+		uint64_t sid = be64_ld(d), fmt = be64_ld(d + 8);
+		uint64_t va_bits = be64_ld(d + 16), root = be64_ld(d + 24);
+		uint64_t did = be64_ld(d + 32);
+		bool attached = false;
+		for (int j = 0; j < ndevs && !attached; j++)
+			attached = be64_ld(devs + 8 * j) == sid;
+		if (!attached)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 " is not one of its "
+					     "'devices'", id, sid);
+		if (seen & (1u << sid))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 " named twice", id, sid);
+		seen |= 1u << sid;
+		const char *why = "bad stage-1 format";
+		if (fmt >= PT_FMT_COUNT ||
+		    iommufd_nest_check((enum pt_format_id)fmt,
+				       (enum pt_format_id)s2_fmt, &why))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 ": stage-1 format %" PRIu64
+					     " cannot nest: %s", id, sid, fmt, why);
+		if (!va_bits_valid(fmt, va_bits))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 ": bad stage-1 va-bits %"
+					     PRIu64 " for %s", id, sid, va_bits,
+					     pt_fmt_name((enum pt_format_id)fmt));
+		if (root % KHO_4K || (s2_va_bits < 64 && root >> s2_va_bits))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 ": stage-1 root IPA 0x%"
+					     PRIx64 " misaligned or beyond the "
+					     "%" PRIu64 "-bit stage 2", id, sid,
+					     root, s2_va_bits);
+		if (!did || did > UINT16_MAX)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
+					     "%" PRIu64 ": bad stage-1 did 0x%"
+					     PRIx64, id, sid, did);
+	}
+	return 0;
+}
+
 static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node,
 			 uint32_t version)
 {
@@ -470,6 +553,9 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node,
 					     "of range", id, i);
 	int err = validate_ats_devices(v, fdt, node, id, version, devs,
 				       dlen / 8);
+	if (!err)
+		err = validate_nested(v, fdt, node, id, version, fmt, va_bits,
+				      devs, dlen / 8);
 	if (err)
 		return err;
 	bool has_root = false;
@@ -602,7 +688,7 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 			     char *buf, size_t len)
 {
 	uint64_t id = 0, fmt = 0, root = 0, features = 0;
-	int n = 0, ats = 0;
+	int n = 0, ats = 0, nested = 0;
 	(void)version;
 	const char *type = kho_fdt_get_str(fdt, node, "type");
 	kho_fdt_get_u64(fdt, node, "id", &id);
@@ -613,10 +699,17 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 		fdt_getprop(fdt, node, "pages", &n);
 		if (!fdt_getprop(fdt, node, "ats-devices", &ats))
 			ats = 0;
+		if (!fdt_getprop(fdt, node, "nested", &nested))
+			nested = 0;
+		char tail[48] = "";
+		if (nested > 0)
+			snprintf(tail, sizeof(tail), ", %d nested (stage 2)",
+				 nested / NESTED_REC);
 		snprintf(buf, len, "hwpt %" PRIu64 ": %s table at 0x%" PRIx64
-			 ", %d pages, features 0x%" PRIx64 "%s%.0d%s", id,
+			 ", %d pages, features 0x%" PRIx64 "%s%.0d%s%s", id,
 			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features,
-			 ats > 0 ? ", " : "", ats / 8, ats > 0 ? " ATS devices" : "");
+			 ats > 0 ? ", " : "", ats / 8, ats > 0 ? " ATS devices" : "",
+			 tail);
 	} else {
 		fdt_getprop(fdt, node, "areas", &n);
 		snprintf(buf, len, "ioas %" PRIu64 ": %d areas", id, n / AREA_REC);
@@ -855,6 +948,66 @@ int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 	const uint8_t *ats = fdt_getprop(fdt, node, "ats-devices", &alen);
 	for (int i = 0; ats && i < alen / 8; i++)
 		r->ats_mask |= 1u << be64_ld(ats + 8 * i);
+	/* Validated: absent before version 3, one per nested device after. */
+	int nlen;
+	const uint8_t *d = fdt_getprop(fdt, node, "nested", &nlen);
+	for (int i = 0; d && i < nlen / NESTED_REC; i++, d += NESTED_REC)
+		r->nested[r->nr_nested++] = (struct iommufd_nested_rec){
+			.sid = (uint32_t)be64_ld(d),
+			.fmt = (enum pt_format_id)be64_ld(d + 8),
+			.va_bits = (unsigned int)be64_ld(d + 16),
+			.root = be64_ld(d + 24),
+			.did = (uint16_t)be64_ld(d + 32),
+		};
+	return 0;
+}
+
+const struct iommufd_nested_rec *
+iommufd_rec_nested(const struct iommufd_hwpt_rec *r, uint32_t sid)
+{
+	for (unsigned int i = 0; i < r->nr_nested; i++)
+		if (r->nested[i].sid == sid)
+			return &r->nested[i];
+	return NULL;
+}
+
+void iommufd_rec_ste(const struct iommufd_hwpt_rec *r, uint32_t sid,
+		     uint64_t ste[HW_STE_WORDS])
+{
+	const struct iommufd_nested_rec *n = iommufd_rec_nested(r, sid);
+	if (n)
+		hw_ste_make_nested(ste, n->fmt, n->va_bits, n->root, n->did,
+				   r->fmt, r->va_bits, r->root, r->did);
+	else
+		hw_ste_make(ste, HW_STE_MODE_TRANSLATE, r->fmt, r->va_bits,
+			    r->root, r->did);
+}
+
+int iommufd_restore_device(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
+			   const struct iommufd_hwpt_rec *r, uint32_t sid)
+{
+	const struct iommufd_nested_rec *nr = iommufd_rec_nested(r, sid);
+	struct iommufd_hwpt_nested *n = NULL;
+	if (sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	for (unsigned int i = 0; nr && !n && i < IOMMUFD_MAX_OBJS; i++) {
+		struct iommufd_hwpt_nested *o = ictx->nested[i];
+		if (o && o->parent == h && o->fmt == nr->fmt &&
+		    o->va_bits == nr->va_bits && o->s1_root == nr->root &&
+		    o->s1_did == nr->did)
+			n = o;
+	}
+	if (nr && !n) {
+		int err = iommufd_hwpt_alloc_nested(ictx, h, nr->fmt, nr->va_bits,
+						    nr->root, nr->did, &n);
+		if (err)
+			return err;
+	}
+	ictx->dev[sid].hwpt = h;
+	h->users++;
+	ictx->dev[sid].nested = n;
+	if (n)
+		n->users++;
 	return 0;
 }
 

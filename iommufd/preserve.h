@@ -9,7 +9,8 @@
  *             |             | through the entries written by the old kernel
  *   iommufd   | ioas-<id>   | the intent: areas (iova, len, memfd, offset, prot)
  *   iommufd   | hwpt-<id>   | format, features it was built with, domain ID,
- *             |             | root, every table page, attached devices
+ *             |             | root, every table page, attached devices,
+ *             |             | nested devices' guest stage 1 (root IPA, DID)
  *
  * Table pages and the stream table stay live through the exec; the next
  * kernel claims them while adopting (or replacing) the tables.
@@ -21,9 +22,10 @@
 
 #define IOMMUFD_KHO_IOMMU "iommu"
 #define IOMMUFD_KHO_IOMMUFD "iommufd"
-/* Version 2: a hwpt names its ATS devices ("ats-devices"); version 1
- * (no ATS) is still read. */
-#define IOMMUFD_KHO_VERSION 2u
+/* Version 2: a hwpt names its ATS devices ("ats-devices"); version 3:
+ * its nested devices and their guest stage 1 ("nested"). Versions 1
+ * (no ATS) and 2 (no nesting) are still read. */
+#define IOMMUFD_KHO_VERSION 3u
 #define IOMMUFD_KHO_MIN_VERSION 1u
 /* The iommu unit node: unchanged since version 1. */
 #define IOMMUFD_KHO_UNIT_VERSION 1u
@@ -73,6 +75,17 @@ int iommufd_peek_unit(const struct kho *k, const char *session,
 int iommufd_retrieve_unit(struct kho *k, const char *session,
 			  struct iommu_unit *unit);
 
+/* A nested device of a preserved HWPT (version 3): the guest's stage 1
+ * over the HWPT as stage 2. The stage-1 table is guest memory: only its
+ * configuration is recorded. */
+struct iommufd_nested_rec {
+	uint32_t sid;
+	enum pt_format_id fmt;
+	unsigned int va_bits;
+	uint64_t root;      /* IPA */
+	uint16_t did;
+};
+
 /* A preserved HWPT, as recorded. */
 struct iommufd_hwpt_rec {
 	uint32_t id;
@@ -87,7 +100,23 @@ struct iommufd_hwpt_rec {
 	uint32_t devs[HW_MAX_DEVS];
 	unsigned int nr_devs;
 	uint32_t ats_mask;  /* bit sid: device sid has ATS (version 2 on) */
+	struct iommufd_nested_rec nested[HW_MAX_DEVS]; /* version 3 on */
+	unsigned int nr_nested;
 };
+
+/* Device sid's nested record in r, or NULL (not nested). */
+const struct iommufd_nested_rec *
+iommufd_rec_nested(const struct iommufd_hwpt_rec *r, uint32_t sid);
+/* The configuration entry sid has on r's table: nested or not. */
+void iommufd_rec_ste(const struct iommufd_hwpt_rec *r, uint32_t sid,
+		     uint64_t ste[HW_STE_WORDS]);
+/*
+ * Attach sid to h (adopted or rebuilt for r) as its entry already is: its
+ * nested HWPT re-created from r (one per stage-1 configuration, shared
+ * by the devices that have it), or none. 0, -ENOMEM, -ENOSPC.
+ */
+int iommufd_restore_device(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
+			   const struct iommufd_hwpt_rec *r, uint32_t sid);
 
 /* The record of a validated hwpt node (pages malloc'd): 0 or -ENOMEM. */
 int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r);

@@ -83,8 +83,7 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 		uint32_t sid = rec->devs[i];
 		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
 		int err = iommu_drv_read_ste(&g->drv, sid, ste);
-		hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt, rec->va_bits,
-			    rec->root, rec->did);
+		iommufd_rec_ste(rec, sid, want);
 		if (err || !hw_ste_same_config(ste, want))
 			return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "device %u: its "
 					   "configuration entry does not point at "
@@ -99,8 +98,11 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 					   sid, ats ? "off" : "on",
 					   ats ? "on" : "off");
 		g->ictx.dev[sid].ats = ats;
-		g->ictx.dev[sid].hwpt = h;
-		h->users++;
+		/* A nested device keeps its guest's stage 1 (version 3). */
+		err = iommufd_restore_device(&g->ictx, h, rec, sid);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "device %u: %s", sid,
+					   strerror(-err));
 	}
 	return 0;
 }
@@ -239,6 +241,7 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
 	g->ictx.skip_atc_inv = c->naive_ats;
+	g->ictx.skip_nested_inv = c->naive_nested;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;
@@ -321,6 +324,13 @@ int lu_boot_handover(struct lu_gen *g)
 	iommufd_incoming_free(&in);
 	if (!err)
 		err = check_unpreserved(g);
+	/* Nested: stage 2 was all this kernel replayed; the guest's stage 1
+	 * must be as the guest left it, and its configuration carried. */
+	g->s1_hash = c->s1_hash;
+	if (!err && c->nested && c->naive_s1)
+		lu_vmm_naive_s1(g);
+	if (!err && c->nested)
+		err = lu_vmm_check_nested(g);
 	if (recovering)
 		iommufd_end_recovery(&g->ictx);
 	if (hp)

@@ -95,6 +95,17 @@ struct lu_opt_pas {
 	  "generations learn it from the handover")                           \
 	X(BOOL, naive_ats, "naive-ats", false, 0, NULL,                       \
 	  "test hook: this kernel never invalidates ATCs")                    \
+	X(BOOL, nested, "nested", false, 0, NULL,                             \
+	  "fresh boot: the preserved devices translate nested, the guest's "   \
+	  "ARM stage 1 (in its memory) over the host's stage 2")              \
+	X(BOOL, naive_nested, "naive-nested", false, 0, NULL,                 \
+	  "test hook: this kernel replaces a stage 2 without invalidating "    \
+	  "the combined entries (no TLBI by VMID)")                           \
+	X(BOOL, naive_s1, "naive-s1", false, 0, NULL,                         \
+	  "test hook: this kernel replays the guest's stage 1 too, "           \
+	  "rewriting it in guest memory")                                     \
+	X(U64, s1_hash, "s1-hash", 0, UINT64_MAX, NULL,                       \
+	  "nested: the VMM's hash of the guest's stage-1 table region")       \
 	X(CHOICE, inject, "inject", NULL, 0, lu_injections,                   \
 	  "test hook applied at the first update")                            \
 	X(CHOICE, crash_at, "crash-at", NULL, 0, lu_crash_points,             \

@@ -51,6 +51,10 @@ struct lu_gen {
 	 * (or fresh) tables, and those it found (or put) in abort. */
 	uint32_t preserved_mask, aborted_mask;
 	unsigned int reserved_ids; /* domain IDs reserved from the handover */
+	/* Nested: the VMM's hash of the guest's stage-1 region (taken at the
+	 * fresh boot, passed on), and the bytes this generation compared. */
+	uint64_t s1_hash;
+	uint64_t s1_bytes_checked;
 	/* Recovery after a crash. */
 	const char *recovery_mode;
 	uint64_t leaked_bytes;
@@ -107,6 +111,16 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 /* A fresh guest: memory, its IOAS and HWPT, devices attached, DMA windows
  * given to the machine's engines and the guest CPU. */
 int lu_vmm_create_vm(struct lu_gen *g);
+/*
+ * Nested (cfg->nested), after the update: the guest's stage-1 region is
+ * byte for byte what the guest wrote (its hash equals the VMM's), and
+ * every preserved device is nested over its stage 2 with the guest's
+ * root and DID, as its entry says.
+ */
+int lu_vmm_check_nested(struct lu_gen *g);
+/* The naive kernel (cfg->naive_s1): replays the guest's stage 1 as if it
+ * were its own, rebuilding it in place in guest memory. */
+void lu_vmm_naive_s1(struct lu_gen *g);
 /* Memory hot-added while the kernel recovers: returns once its map is
  * waiting for recovery to end. */
 struct lu_hotplug;

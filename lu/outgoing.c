@@ -226,6 +226,7 @@ static int plan_next(struct lu_gen *g, struct next_gen *n)
 	n->cfg.next = n->profiles[0] ? n->profiles : NULL;
 	n->cfg.next_strategies = n->strategies[0] ? n->strategies : NULL;
 	n->cfg.physmem_fd = g->pm.fd;
+	n->cfg.s1_hash = g->s1_hash;
 	n->cfg.recover = false;
 	n->cfg.candidates.n = 0;
 	/* Test hooks damage the first update only; a failure asked for at

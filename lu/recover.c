@@ -90,8 +90,7 @@ static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
 	users->nr_devs = 0;
 	for (unsigned int d = 0; d < g->cfg->devices; d++) {
 		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
-		hw_ste_make(want, HW_STE_MODE_TRANSLATE, rec->fmt, rec->va_bits,
-			    rec->root, rec->did);
+		iommufd_rec_ste(rec, d, want);
 		if (!iommu_drv_read_ste(&g->drv, d, ste) &&
 		    hw_ste_same_config(ste, want))
 			users->devs[users->nr_devs++] = d;

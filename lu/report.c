@@ -58,7 +58,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		",\"kho_poison_us\":%" PRIu64 ",\"commit_us\":%" PRIu64
 		",\"mode\":\"%s\",\"leaked_bytes\":%" PRIu64
 		",\"bad_frees\":%" PRIu64 ",\"ats_devices\":%u"
-		",\"naive_ats\":%s,\"error\":",
+		",\"naive_ats\":%s,\"nested\":%s,\"s1_bytes_checked\":%" PRIu64
+		",\"error\":",
 		g->extra_table_pages * PT_TABLE_SIZE,
 		g->ictx.stats.table_pages * PT_TABLE_SIZE, g->rec.splits,
 		g->rec.joins, g->rec.granule_bytes, g->diff_granule_bytes,
@@ -68,7 +69,8 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		g->k.boot.poison_ns / 1000, g->commit_ns / 1000,
 		g->recovery_mode ? g->recovery_mode : "",
 		g->leaked_bytes, g->ictx.stats.bad_frees, ats_devices(g),
-		c->naive_ats ? "true" : "false");
+		c->naive_ats ? "true" : "false", c->nested ? "true" : "false",
+		g->s1_bytes_checked);
 	ioh_json_str(f, g->error);
 	/* Partial preservation: stream IDs on tables, and in abort. */
 	for (unsigned int pass = 0; pass < 2; pass++) {

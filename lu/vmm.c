@@ -32,6 +32,17 @@
  * 1.5 M pages, most of the first boot's time and resident memory).
  */
 #define GUEST_STAMP_FOLIOS 4096u
+/*
+ * Nested (run --nested): the guest's own stage 1, an ARM stage-1 table
+ * in its RAM, maps the DMA window at IOVA NEST_IOVA + x to IPA x; its
+ * pages come from a 2 MiB region at IPA guest_size / 2, between the
+ * devices' window (below) and the vCPU's (the top quarter), so nothing
+ * but the guest's table-building writes it. The guest tags it with its
+ * own ASID, NEST_DID; the host's stage-2 domain ID is the VMID.
+ */
+#define NEST_IOVA (1ull << 40)
+#define NEST_REGION KHO_2M
+#define NEST_DID 0x51u
 
 uint64_t lu_vmm_ram_size(uint64_t guest_size)
 {
@@ -63,6 +74,8 @@ struct oracle_feed {
 	struct lu_gen *g;
 	uint64_t lo, hi; /* window */
 	unsigned int n;
+	uint64_t shift;  /* nested: device IOVA = IPA + shift */
+	uint32_t nest_mask; /* the devices it applies to */
 };
 
 static int feed_oracle(void *arg, const struct iommufd_run *r)
@@ -79,8 +92,9 @@ static int feed_oracle(void *arg, const struct iommufd_run *r)
 		return 1;
 	}
 	for (unsigned int d = 0; d < o->g->cfg->devices; d++) {
-		int err = iommu_drv_oracle_map(&o->g->drv, d, r->iova, r->pa,
-					       end - r->iova + 1, r->prot);
+		uint64_t sh = o->nest_mask >> d & 1 ? o->shift : 0;
+		int err = iommu_drv_oracle_map(&o->g->drv, d, r->iova + sh,
+					       r->pa, end - r->iova + 1, r->prot);
 		if (err)
 			return err;
 	}
@@ -100,6 +114,151 @@ static int create_guest_memory(struct lu_gen *g)
 				   " bytes: %s", c->guest_size, strerror(-err));
 	g->memfds[g->nr_memfds++] = g->guest;
 	return 0;
+}
+
+/* ---- the guest's stage 1 (nested) --------------------------------------- */
+
+static uint64_t nest_region_ipa(uint64_t guest_size)
+{
+	return guest_size / 2;
+}
+
+/* Host virtual address of guest IPA ipa (one 4 KiB page), or NULL. */
+static void *guest_page(struct lu_gen *g, uint64_t ipa)
+{
+	const struct kho_memfd *m = g->guest;
+	size_t lo = 0, hi = m->nr_runs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct kho_memfd_run *r = &m->runs[mid];
+		if (ipa < r->offset)
+			hi = mid;
+		else if (ipa - r->offset >= r->count << r->size_lg2)
+			lo = mid + 1;
+		else
+			return kho_va(&g->k, r->pa + (ipa - r->offset), KHO_4K);
+	}
+	return NULL;
+}
+
+/* The guest's page allocator for its stage 1: the region, bottom up. */
+struct guest_pool {
+	struct lu_gen *g;
+	uint64_t next;
+};
+
+static void *pool_alloc(void *ctx, pt_oaddr_t *ipa)
+{
+	struct guest_pool *p = ctx;
+	uint64_t base = nest_region_ipa(p->g->cfg->guest_size);
+	if (p->next - base >= NEST_REGION)
+		return NULL;
+	*ipa = p->next;
+	p->next += KHO_4K;
+	return guest_page(p->g, *ipa);
+}
+
+static void pool_free(void *ctx, void *page, pt_oaddr_t ipa)
+{
+	(void)ctx;
+	(void)page;
+	(void)ipa;
+}
+
+static void *pool_va(void *ctx, pt_oaddr_t ipa)
+{
+	struct guest_pool *p = ctx;
+	return guest_page(p->g, ipa);
+}
+
+static const struct pt_mem_ops pool_ops = {
+	.alloc = pool_alloc, .free = pool_free, .defer_free = pool_free,
+	.phys_to_virt = pool_va,
+};
+
+/*
+ * What the guest does: build its stage 1 over [0, win) of its RAM at
+ * IOVA NEST_IOVA, leaves of the sizes given. Returns the root IPA.
+ */
+static int guest_build_s1(struct lu_gen *g, uint64_t win, uint64_t pgsizes,
+			  uint64_t *root)
+{
+	static struct guest_pool pool;
+	struct pt_table t;
+	struct pt_gather gat;
+	pool = (struct guest_pool){ g, nest_region_ipa(g->cfg->guest_size) };
+	struct pt_cfg cfg = { .fmt = PT_FMT_ARM_S1, .va_bits = 48, .oa_bits = 48,
+			      .pgsizes = pgsizes };
+	int err = pt_init(&t, &cfg, &pool_ops, &pool);
+	if (err)
+		return err;
+	pt_gather_init(&gat);
+	err = pt_map_range(&t, NEST_IOVA, 0, win, LU_RW_CACHE, &gat);
+	*root = t.top_pa;
+	/* The table is the guest's: the host keeps no handle on it. */
+	return err;
+}
+
+/* The VMM's view of the guest's stage-1 region: a 64-bit FNV-1a over
+ * its words (the region is guest RAM; the host only reads it). */
+static uint64_t s1_region_hash(struct lu_gen *g, uint64_t *bytes)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t base = nest_region_ipa(g->cfg->guest_size);
+	*bytes = 0;
+	for (uint64_t off = 0; off < NEST_REGION; off += KHO_4K) {
+		const uint64_t *p = guest_page(g, base + off);
+		if (!p)
+			break;
+		for (unsigned int i = 0; i < KHO_4K / 8; i++)
+			h = (h ^ p[i]) * 0x100000001b3ull;
+		*bytes += KHO_4K;
+	}
+	return h;
+}
+
+int lu_vmm_check_nested(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	uint64_t bytes;
+	uint64_t h = s1_region_hash(g, &bytes);
+	g->s1_bytes_checked = bytes;
+	if (bytes != NEST_REGION || h != g->s1_hash)
+		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "the guest's stage-1 "
+				   "table (IPA 0x%" PRIx64 ", %" PRIu64 " KiB) "
+				   "changed across the update: the host must "
+				   "never write it", nest_region_ipa(c->guest_size),
+				   (uint64_t)(NEST_REGION >> 10));
+	for (unsigned int d = 0; d < c->devices; d++) {
+		const struct iommufd_device *dev = &g->ictx.dev[d];
+		if (!dev->hwpt || !(lu_keep_mask(c) >> d & 1))
+			continue;
+		uint64_t ste[HW_STE_WORDS];
+		const struct iommufd_hwpt_nested *n = dev->nested;
+		if (!n || n->s1_did != NEST_DID || n->fmt != PT_FMT_ARM_S1 ||
+		    iommu_drv_read_ste(&g->drv, d, ste) ||
+		    HW_FIELD_GET(HW_STE0_MODE, ste[0]) != HW_STE_MODE_NESTED ||
+		    (ste[1] & HW_STE1_ROOT) != n->s1_root ||
+		    HW_FIELD_GET(HW_STE2_DID, ste[2]) != NEST_DID ||
+		    (ste[3] & HW_STE3_S2ROOT) != dev->hwpt->pt.top_pa)
+			return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "device %u: its "
+					   "nested configuration (the guest's "
+					   "stage 1, DID 0x%x) was not carried "
+					   "over", d, NEST_DID);
+	}
+	return 0;
+}
+
+void lu_vmm_naive_s1(struct lu_gen *g)
+{
+	uint64_t win = g->cfg->guest_size / 2 < DMA_WINDOW_MAX ?
+		       g->cfg->guest_size / 2 : DMA_WINDOW_MAX;
+	uint64_t root;
+	/* As if stage 1 were the host's to replay: rebuilt in place, this
+	 * kernel's way (4 KiB pages), over the guest's live table. */
+	int err = guest_build_s1(g, win, PT_SZ_4K, &root);
+	lu_log("naive: replayed the guest's stage 1 in place (root 0x%" PRIx64
+	       "): %s", root, err ? pt_strerror(err) : "done");
 }
 
 static int setup_vm(struct lu_gen *g)
@@ -141,18 +300,47 @@ static int setup_vm(struct lu_gen *g)
 		err = iommufd_device_set_ats(&g->ictx, d, true);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "ats: %s", strerror(-err));
+	/* DMA into the start of guest RAM, the guest CPU writes its end. */
+	uint64_t win = c->guest_size / 2 < DMA_WINDOW_MAX ? c->guest_size / 2 :
+		       DMA_WINDOW_MAX;
+	/*
+	 * Nested: the guest builds its stage 1 in its RAM; its VMM asks for
+	 * a nested HWPT over h (the host's stage 2) and attaches the
+	 * preserved devices to it. The other VM's devices stay unnested.
+	 */
+	struct iommufd_hwpt_nested *nest = NULL;
+	uint64_t shift = 0;
+	if (c->nested) {
+		uint64_t root;
+		const char *why;
+		err = iommufd_nest_check(PT_FMT_ARM_S1, c->fmt, &why);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INPUT, "--nested: %s", why);
+		err = guest_build_s1(g, win, PT_SZ_4K | PT_SZ_2M, &root);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "guest stage 1: %s",
+					   pt_strerror(err));
+		uint64_t bytes;
+		g->s1_hash = s1_region_hash(g, &bytes);
+		err = iommufd_hwpt_alloc_nested(&g->ictx, h, PT_FMT_ARM_S1, 48,
+						root, NEST_DID, &nest);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "nested hwpt: %s",
+					   strerror(-err));
+		shift = NEST_IOVA;
+	}
 	for (unsigned int d = 0; d < c->devices && !err; d++)
-		err = iommufd_device_attach(&g->ictx, d, keep >> d & 1 ? h : other);
+		err = nest && keep >> d & 1 ?
+		      iommufd_device_attach_nested(&g->ictx, d, nest) :
+		      iommufd_device_attach(&g->ictx, d, keep >> d & 1 ? h : other);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "attach: %s", strerror(-err));
 	g->preserved_mask = (uint32_t)((1ull << c->devices) - 1);
 	/* What a device's driver asked for: PASIDs make it unpreservable. */
 	g->ictx.dev[0].pasids = c->pasids;
 
-	/* DMA into the start of guest RAM, the guest CPU writes its end. */
-	uint64_t win = c->guest_size / 2 < DMA_WINDOW_MAX ? c->guest_size / 2 :
-		       DMA_WINDOW_MAX;
-	struct oracle_feed o = { .g = g, .lo = 0, .hi = win - 1 };
+	struct oracle_feed o = { .g = g, .lo = 0, .hi = win - 1, .shift = shift,
+				 .nest_mask = nest ? keep : 0 };
 	err = iommufd_ioas_for_each_run(g->ioas, true, feed_oracle, &o);
 	if (err < 0)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "oracle: %s", strerror(-err));
@@ -174,8 +362,10 @@ static int setup_vm(struct lu_gen *g)
 		 * slice it would evict them before the old table is freed.
 		 */
 		uint64_t span = d < c->ats && slice > ATS_SPAN ? ATS_SPAN : slice;
-		atomic_store(&regs->dev_ctl[d].win_lo, o.lo + d * slice);
-		atomic_store(&regs->dev_ctl[d].win_hi, o.lo + d * slice + span - 1);
+		/* The other VM's devices (unnested) DMA at the IPAs. */
+		uint64_t sh = nest && keep >> d & 1 ? shift : 0;
+		atomic_store(&regs->dev_ctl[d].win_lo, sh + o.lo + d * slice);
+		atomic_store(&regs->dev_ctl[d].win_hi, sh + o.lo + d * slice + span - 1);
 		iommu_drv_dma_enable(&g->drv, d, true);
 	}
 	/*

@@ -329,6 +329,15 @@ static void test_contradictions_refused(void **state)
 	refused("--ats=0", "--ats", "'0' is not a number from 1");
 	refused("--devices 4 --ats 17", "--ats", "'17'");
 	refused("--naive-ats", "--naive-ats", "without --ats");
+	refused("--nested --format vtd-ss", "--nested (format vtd-ss)",
+		"only an ARM stage-2 table can be a nesting parent");
+	refused("--nested --format arm-s1", "--nested (format arm-s1)",
+		"nesting parent");
+	refused("--nested --ats", "--nested", "ATS on nested devices is not "
+		"modelled");
+	refused("--nested --crash-at free", "--nested", "recovery after a crash");
+	refused("--naive-nested", "--naive-nested", "need a nested guest");
+	refused("--naive-s1", "--naive-s1", "need a nested guest");
 	refused("--svg keep.json", "same file", "keep.json");
 	refused("--svg ./keep.json", "same file", "--svg");
 	/* What stays allowed. */
@@ -351,6 +360,19 @@ static void test_contradictions_refused(void **state)
 			     "--guest-mem 64M"), 1);
 	assert_has(out, "FAILED");
 	assert_has(out, "stale ATC entries");
+	/* A nested guest: hitless, its stage 1 compared; the naive kernels
+	 * caught (a stage 2 freed under combined entries; stage 1 rewritten). */
+	assert_int_equal(run(out, "run --nested --run-ms 30 --guest-mem 64M"), 0);
+	assert_has(out, "nested: the guest's ARM stage 1 over the host's stage 2");
+	assert_has(out, "guest stage 1              2 MiB  compared after the update");
+	assert_int_equal(run(out, "run --nested --naive-nested --run-ms 30 "
+			     "--guest-mem 64M"), 1);
+	assert_has(out, "FAILED");
+	assert_lacks(out, "use after free                 0");
+	assert_int_equal(run(out, "run --nested --naive-s1 --strategy deserialize "
+			     "--run-ms 30 --guest-mem 64M"), 1);
+	assert_has(out, "the guest's stage-1 table");
+	assert_has(out, "changed across the update");
 }
 
 /* ---- '-' ------------------------------------------------------------------ */
@@ -651,11 +673,12 @@ static void test_report_schema(void **state)
 		"run --json s6.json --devices 4 --preserve 2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s7.json --pasids 2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s8.json --ats --naive-ats --run-ms 30 --guest-mem 64M --quiet",
+		"run --json s9.json --nested --run-ms 30 --guest-mem 64M --quiet",
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++)
 		assert_in_range(run(out, "%s >/dev/null", runs[i]), 0, 1);
 	validate_json("report.schema.json", "s1.json s2.json s3.json s4.json s5.json "
-		      "s6.json s7.json s8.json");
+		      "s6.json s7.json s8.json s9.json");
 }
 
 /*

@@ -1491,6 +1491,262 @@ static void test_pasid_device_refused(void **state)
 	kho_cancel(&F.k);
 }
 
+
+/* ---- nesting: the guest's stage 1 over a stage-2 HWPT ------------------ */
+
+#define GUEST_S1_OFF (8ull << 20)  /* guest's table pages: memfd 0 from here */
+#define GUEST_S1_PAGES 16u
+#define Y 0x80000000ull            /* the guest's IOVA (stage-1 input) */
+
+/* The guest's own allocator: table pages in its RAM (memfd 0 mapped at
+ * IPA X), addressed by IPA, as a guest kernel builds its stage 1. */
+struct guest_mem {
+	unsigned int used;
+};
+static struct guest_mem GM;
+
+static void *guest_va(void *ctx, pt_oaddr_t ipa)
+{
+	(void)ctx;
+	if (ipa < X || ipa - X >= MEMFD_SIZE)
+		return NULL;
+	const struct kho_memfd_folio *f = kho_memfd_lookup(F.m[0], ipa - X);
+	return kho_va(&F.k, f->pa + (ipa - X - f->offset), KHO_4K);
+}
+
+static void *guest_alloc(void *ctx, pt_oaddr_t *ipa)
+{
+	if (GM.used == GUEST_S1_PAGES)
+		return NULL;
+	*ipa = X + GUEST_S1_OFF + (uint64_t)GM.used++ * KHO_4K;
+	return guest_va(ctx, *ipa);
+}
+
+static void guest_free(void *ctx, void *page, pt_oaddr_t ipa)
+{
+	(void)ctx;
+	(void)page;
+	(void)ipa;
+}
+
+static const struct pt_mem_ops guest_ops = {
+	.alloc = guest_alloc, .free = guest_free, .defer_free = guest_free,
+	.phys_to_virt = guest_va,
+};
+
+/*
+ * Device 0 nested: the guest's stage 1 maps Y -> IPA X (two 64K areas,
+ * 4K pages) with its table in its RAM; two stage-2 HWPTs h1, h2 over
+ * IOASes with the same translations; device on h1, DMA warm.
+ */
+static struct iommufd_hwpt_nested *nested_up(struct pt_table *s1,
+					     struct iommufd_ioas **ioas2,
+					     struct iommufd_hwpt **h1,
+					     struct iommufd_hwpt **h2,
+					     uint8_t *copy)
+{
+	fix_up(0);
+	memset(&GM, 0, sizeof(GM));
+	struct iommufd_ioas *ioas1 = ioas_new();
+	*ioas2 = ioas_new();
+	for (unsigned int i = 0; i < 2; i++) {
+		struct iommufd_ioas *ioas = i ? *ioas2 : ioas1;
+		map(ioas, 0, 0, K64, X);
+		map(ioas, 0, K64, MEMFD_SIZE - K64, X + K64);
+	}
+	*h1 = hwpt_new(ioas1);
+	*h2 = hwpt_new(*ioas2);
+	struct pt_cfg cfg = { .fmt = PT_FMT_ARM_S1, .va_bits = 48, .oa_bits = 48,
+			      .pgsizes = PT_SZ_4K };
+	assert_int_equal(pt_init(s1, &cfg, &guest_ops, NULL), 0);
+	struct pt_gather g;
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(s1, Y, X, 2 * K64, RW, &g), 0);
+	for (unsigned int i = 0; i < GM.used; i++)
+		memcpy(copy + (size_t)i * KHO_4K,
+		       guest_va(NULL, X + GUEST_S1_OFF + i * KHO_4K), KHO_4K);
+	struct iommufd_hwpt_nested *n;
+	assert_int_equal(iommufd_hwpt_alloc_nested(&F.ictx, *h1, PT_FMT_ARM_S1,
+						   48, s1->top_pa, 7, &n), 0);
+	assert_int_equal(iommufd_device_attach_nested(&F.ictx, 0, n), 0);
+	oracle_file(0, 0, 0, 2 * K64, Y);
+	dma_at(0, Y, 2 * K64);
+	expect_clean(0, "nested warm");
+	return n;
+}
+
+/* The guest's stage-1 pages, byte for byte as the guest wrote them. */
+static void expect_s1_untouched(const uint8_t *copy)
+{
+	for (unsigned int i = 0; i < GM.used; i++)
+		assert_memory_equal(copy + (size_t)i * KHO_4K,
+				    guest_va(NULL, X + GUEST_S1_OFF + i * KHO_4K),
+				    KHO_4K);
+}
+
+/*
+ * Replace the stage 2 under a nested device (a live update's switch)
+ * and destroy the old one: the combined stage 1+2 entries were built
+ * through the old stage 2 and carry the VMID the new one takes over, so
+ * a stage-2 invalidation leaves them; the replace must invalidate by
+ * VMID before the old table is freed. Without it (naive) the machine
+ * finds combined entries whose stage-2 page was freed.
+ */
+static void nested_replace(bool naive)
+{
+	static uint8_t copy[GUEST_S1_PAGES * KHO_4K];
+	struct pt_table s1;
+	struct iommufd_ioas *ioas2;
+	struct iommufd_hwpt *h1, *h2;
+	struct iommufd_hwpt_nested *n = nested_up(&s1, &ioas2, &h1, &h2, copy);
+	F.ictx.skip_nested_inv = naive;
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), 0);
+	assert_ptr_equal(n->parent, h2);
+	assert_ptr_equal(F.ictx.dev[0].nested, n);
+	uint64_t ste[HW_STE_WORDS];
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, ste), 0);
+	assert_int_equal(HW_FIELD_GET(HW_STE0_MODE, ste[0]), HW_STE_MODE_NESTED);
+	assert_int_equal(ste[1] & HW_STE1_ROOT, s1.top_pa);
+	assert_int_equal(ste[3] & HW_STE3_S2ROOT, h2->pt.top_pa);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	dma_at(0, Y, 2 * K64);
+	hw_rig_settle(&F.r);
+	if (naive) {
+		assert_true(STAT(0, use_after_free) > 0);
+	} else {
+		expect_clean(0, "nested replace");
+	}
+	expect_s1_untouched(copy);
+	(void)ioas2;
+	pt_deinit(&s1);
+}
+
+static void test_nested_replace_invalidates_combined(void **state)
+{
+	(void)state;
+	nested_replace(false);
+}
+
+static void test_nested_replace_naive_caught(void **state)
+{
+	(void)state;
+	nested_replace(true);
+}
+
+/*
+ * A stage-2 change under a nested device (the VMM moves guest RAM: an
+ * area unmapped and mapped to other memory): the flush must remove the
+ * combined entries by VMID, or DMA goes on through the old page
+ * (misdirected) and the freed stage-2 page is still referenced.
+ */
+static void nested_s2_change(bool naive)
+{
+	static uint8_t copy[GUEST_S1_PAGES * KHO_4K];
+	struct pt_table s1;
+	struct iommufd_ioas *ioas2;
+	struct iommufd_hwpt *h1, *h2;
+	(void)nested_up(&s1, &ioas2, &h1, &h2, copy);
+	F.ictx.skip_nested_inv = naive;
+	oracle_drop(0, Y, K64);
+	struct iommufd_ioas *ioas1 = h1->ioas;
+	assert_int_equal(iommufd_ioas_unmap(ioas1, &F.ictx, X, K64), 0);
+	map(ioas1, 1, 0, K64, X);
+	oracle_file(0, 1, 0, K64, Y);
+	dma_at(0, Y, K64);
+	hw_rig_settle(&F.r);
+	if (naive)
+		assert_true(STAT(0, misdirected) > 0);
+	else
+		expect_clean(0, "nested stage-2 change");
+	expect_s1_untouched(copy);
+	pt_deinit(&s1);
+}
+
+static void test_nested_s2_change_invalidates_combined(void **state)
+{
+	(void)state;
+	nested_s2_change(false);
+}
+
+static void test_nested_s2_change_naive_caught(void **state)
+{
+	(void)state;
+	nested_s2_change(true);
+}
+
+/* What cannot nest, or is not a stage-1 configuration, is refused and
+ * creates nothing; a nested HWPT in use is not destroyed. */
+static void test_nested_refused(void **state)
+{
+	(void)state;
+	static uint8_t copy[GUEST_S1_PAGES * KHO_4K];
+	struct pt_table s1;
+	struct iommufd_ioas *ioas2;
+	struct iommufd_hwpt *h1, *h2;
+	struct iommufd_hwpt_nested *n = nested_up(&s1, &ioas2, &h1, &h2, copy), *o;
+	const char *why = NULL;
+	assert_int_equal(iommufd_nest_check(PT_FMT_VTD_SS, PT_FMT_ARM_S2, &why),
+			 -EOPNOTSUPP);
+	assert_non_null(why);
+	assert_int_equal(iommufd_nest_check(PT_FMT_ARM_S1, PT_FMT_VTD_SS, &why),
+			 -EOPNOTSUPP);
+	assert_int_equal(iommufd_hwpt_alloc_nested(&F.ictx, h2, PT_FMT_ARM_S2, 48,
+						   s1.top_pa, 7, &o), -EOPNOTSUPP);
+	assert_int_equal(iommufd_hwpt_alloc_nested(&F.ictx, h2, PT_FMT_ARM_S1, 48,
+						   s1.top_pa + 8, 7, &o), -EINVAL);
+	assert_int_equal(iommufd_hwpt_alloc_nested(&F.ictx, h2, PT_FMT_ARM_S1, 48,
+						   s1.top_pa, 0, &o), -EINVAL);
+	assert_int_equal(iommufd_hwpt_alloc_nested(&F.ictx, h2, PT_FMT_ARM_S1, 48,
+						   1ull << 48, 7, &o), -EINVAL);
+	unsigned int objs = 0;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		objs += F.ictx.nested[i] != NULL;
+	assert_int_equal(objs, 1);
+	assert_int_equal(iommufd_hwpt_nested_destroy(&F.ictx, n), -EBUSY);
+	assert_int_equal(iommufd_device_attach_nested(&F.ictx, 0, n), -EBUSY);
+	/* A nested HWPT has one stage 2: its devices move together. */
+	assert_int_equal(iommufd_device_attach_nested(&F.ictx, 1, n), 0);
+	uint64_t before[HW_STE_WORDS], after[HW_STE_WORDS];
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, before), 0);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h2), -EBUSY);
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_ptr_equal(n->parent, h1);
+	assert_ptr_equal(F.ictx.dev[0].hwpt, h1);
+	const uint32_t both[2] = { 0, 1 };
+	assert_int_equal(iommufd_devices_replace(&F.ictx, both, 2, h2), 0);
+	assert_ptr_equal(n->parent, h2);
+	assert_int_equal(n->users, 2);
+	expect_clean(0, "refusals");
+	pt_deinit(&s1);
+}
+
+/*
+ * The last device of a nesting parent goes (detached) and the stage 2
+ * is destroyed: its VMID is retired, so the destroy invalidates the
+ * combined entries by VMID before the pages go, or they outlive them.
+ */
+static void test_nested_destroy_retires_vmid(void **state)
+{
+	(void)state;
+	static uint8_t copy[GUEST_S1_PAGES * KHO_4K];
+	struct pt_table s1;
+	struct iommufd_ioas *ioas2;
+	struct iommufd_hwpt *h1, *h2;
+	struct iommufd_hwpt_nested *n = nested_up(&s1, &ioas2, &h1, &h2, copy);
+	hw_rig_window(&F.r, 0, 0, 0);
+	iommu_drv_dma_enable(&F.r.drv, 0, false);
+	oracle_drop(0, Y, 2 * K64);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_null(F.ictx.dev[0].nested);
+	assert_int_equal(n->users, 0);
+	assert_int_equal(iommufd_hwpt_nested_destroy(&F.ictx, n), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	expect_clean(0, "nested parent destroyed");
+	expect_s1_untouched(copy);
+	pt_deinit(&s1);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fix_teardown)
 
 int main(void)
@@ -1518,6 +1774,12 @@ int main(void)
 		T(test_new_kernel_reserves_preserved_dids),
 		T(test_id_allocator),
 		T(test_pasid_device_refused),
+		T(test_nested_replace_invalidates_combined),
+		T(test_nested_replace_naive_caught),
+		T(test_nested_s2_change_invalidates_combined),
+		T(test_nested_s2_change_naive_caught),
+		T(test_nested_refused),
+		T(test_nested_destroy_retires_vmid),
 		T(test_ats_unmap_invalidates_atc),
 		T(test_ats_replace_invalidates_atc),
 		T(test_ats_detach_invalidates_atc),

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "abi/hw_abi.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "lu/lu.h"
@@ -102,11 +103,13 @@ struct iommufd_golden {
 	const char *file;
 	uint32_t version;
 	uint32_t ats_mask; /* bit per device of the hwpt */
+	unsigned int nr_nested; /* device 0 nested from version 3 on */
 };
 
 static const struct iommufd_golden iommufd_goldens[] = {
-	{ "iommufd-v1.dtb", 1, 0 },
-	{ "iommufd-v2.dtb", 2, 1u << 1 },
+	{ "iommufd-v1.dtb", 1, 0, 0 },
+	{ "iommufd-v2.dtb", 2, 1u << 1, 0 },
+	{ "iommufd-v3.dtb", 3, 1u << 1, 1 },
 };
 
 static void *golden_read(const char *file, size_t *size)
@@ -173,6 +176,25 @@ static void test_golden_blobs_still_read(void **state)
 		assert_int_equal(rec.devs[0], 0);
 		assert_int_equal(rec.devs[1], 1);
 		assert_int_equal(rec.ats_mask, g->ats_mask);
+		assert_int_equal(rec.nr_nested, g->nr_nested);
+		assert_int_equal(iommufd_rec_nested(&rec, 0) != NULL,
+				 g->nr_nested > 0);
+		assert_null(iommufd_rec_nested(&rec, 1));
+		if (g->nr_nested) {
+			const struct iommufd_nested_rec *nr =
+				iommufd_rec_nested(&rec, 0);
+			assert_int_equal(nr->fmt, PT_FMT_ARM_S1);
+			assert_int_equal(nr->va_bits, 48);
+			assert_int_equal(nr->root, 1ull << 30);
+			assert_int_equal(nr->did, 5);
+			/* The entry the device is expected to have. */
+			uint64_t ste[HW_STE_WORDS];
+			iommufd_rec_ste(&rec, 0, ste);
+			assert_int_equal(HW_FIELD_GET(HW_STE0_MODE, ste[0]),
+					 HW_STE_MODE_NESTED);
+			assert_int_equal(ste[1] & HW_STE1_ROOT, 1ull << 30);
+			assert_int_equal(ste[3] & HW_STE3_S2ROOT, rec.root);
+		}
 		assert_int_equal(rec.did, 1);
 		free(rec.pages);
 		kho_parsed_free(&p);
@@ -212,9 +234,95 @@ static void test_hwpt_ats_devices(void **state)
 	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
 			   "iohandover,iommufd-v1");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
 	assert_int_equal(fdt_pack(b), 0);
 	struct kho_parsed p;
 	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
+					   &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
+/* Set hwpt's "nested" to n records of five words. */
+static void set_nested(void *b, const uint64_t *w, unsigned int n)
+{
+	uint64_t be[2 * 5];
+	for (unsigned int i = 0; i < 5 * n; i++)
+		be[i] = __builtin_bswap64(w[i]);
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested",
+				     be, 40 * n), 0);
+}
+
+/*
+ * Version 3's nested devices: one record each of "devices", once, a
+ * stage 1 that can nest over the table, its root an IPA inside stage 2,
+ * a DID; versions 1 and 2 have none to name, and are read without.
+ */
+static void test_hwpt_nested(void **state)
+{
+	(void)state;
+	const uint64_t S1 = PT_FMT_ARM_S1, G = 1ull << 30;
+	void *b = copy_good();
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested", "\0\0\0", 3);
+	REFUSED(b, "hwpt 2", "missing or malformed 'nested'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
+	REFUSED(b, "hwpt 2", "missing or malformed 'nested'");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 3, S1, 48, G, 5 }, 1);
+	REFUSED(b, "hwpt 2", "nested device 3 is not one of its 'devices'");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 48, G, 5, 0, S1, 48, G, 6 }, 2);
+	REFUSED(b, "hwpt 2", "nested device 0 named twice");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, PT_FMT_VTD_SS, 48, G, 5 }, 1);
+	REFUSED(b, "hwpt 2", "nested device 0", "cannot nest",
+		"ARM stage-1");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, PT_FMT_COUNT, 48, G, 5 }, 1);
+	REFUSED(b, "hwpt 2", "nested device 0", "cannot nest");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 60, G, 5 }, 1);
+	REFUSED(b, "hwpt 2", "nested device 0", "bad stage-1 va-bits 60");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 48, G + 8, 5 }, 1);
+	REFUSED(b, "hwpt 2", "stage-1 root IPA 0x40000008 misaligned");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 48, 1ull << 48, 5 }, 1);
+	REFUSED(b, "hwpt 2", "beyond the 48-bit stage 2");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 48, G, 0 }, 1);
+	REFUSED(b, "hwpt 2", "nested device 0", "bad stage-1 did 0x0");
+	b = copy_good();
+	set_nested(b, (const uint64_t[]){ 0, S1, 48, G, 0x10000 }, 1);
+	REFUSED(b, "hwpt 2", "bad stage-1 did 0x10000");
+	/* A stage 2 that cannot be a nesting parent. */
+	b = copy_good();
+	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "format", PT_FMT_VTD_SS);
+	REFUSED(b, "hwpt 2", "nested device 0", "nesting parent");
+	/* A version-2 node that names nested devices is not a version-2
+	 * node; without them it is one, and still read. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v2");
+	REFUSED(b, "hwpt 2", "'nested' in a version-2 node");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v2");
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
+	assert_int_equal(fdt_pack(b), 0);
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
+					   &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+	/* An empty list is a version-3 hwpt without nested devices. */
+	b = copy_good();
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested",
+				     NULL, 0), 0);
+	assert_int_equal(fdt_pack(b), 0);
 	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
 					   &p, &err), 0);
 	kho_parsed_free(&p);
@@ -486,6 +594,8 @@ static void test_hwpt_against_unit_and_ioas(void **state)
 	(void)state;
 	void *b = copy_good();
 	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_HWPT), "format", PT_FMT_VTD_SS);
+	/* (VT-d cannot be a nesting parent: that is test_hwpt_nested's.) */
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested", NULL, 0);
 	REFUSED(b, "hwpt 2 of session vm0", "vtd-ss/48-bit", "iommu unit runs "
 		"arm-s2/48-bit");
 	b = copy_good();
@@ -693,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_good_blob_is_valid),
 		cmocka_unit_test(test_golden_blobs_still_read),
 		cmocka_unit_test(test_hwpt_ats_devices),
+		cmocka_unit_test(test_hwpt_nested),
 		cmocka_unit_test(test_existing_checks),
 		cmocka_unit_test(test_unit_fields),
 		cmocka_unit_test(test_unit_va_bits_full_width),

@@ -209,6 +209,8 @@ static void parse_report(const char *text, struct world_result *res,
 			u->aborted_devices = json_mask(l, "aborted_devices");
 			u->reserved_ids = (unsigned int)json_u64(l, "reserved_ids");
 			u->ats_devices = (unsigned int)json_u64(l, "ats_devices");
+			u->nested = json_bool(l, "nested");
+			u->s1_bytes_checked = json_u64(l, "s1_bytes_checked");
 		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
 			json_string(l, "error", res->kernel_error,
 				    sizeof(res->kernel_error));
@@ -337,6 +339,9 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.pasids = sc->pasids;
 	k.ats = sc->ats;
 	k.naive_ats = sc->naive_ats;
+	k.nested = sc->nested;
+	k.naive_nested = sc->naive_nested;
+	k.naive_s1 = sc->naive_s1;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
 	k.fail_at = sc->fail_at;
@@ -537,6 +542,23 @@ int world_check_capacity(const struct world_scenario *sc, char *why, size_t len)
 	return 0;
 }
 
+const char *world_nested_refusal(const struct world_scenario *sc)
+{
+	const char *why;
+	if ((sc->naive_nested || sc->naive_s1) && !sc->nested)
+		return "the naive nested variants need a nested guest (--nested)";
+	if (!sc->nested)
+		return NULL;
+	if (iommufd_nest_check(PT_FMT_ARM_S1, sc->fmt, &why))
+		return why;
+	if (sc->ats)
+		return "ATS on nested devices is not modelled (the ATC of a "
+		       "nested device would cache combined translations)";
+	if (sc->crash_at)
+		return "recovery after a crash is not modelled for nested devices";
+	return NULL;
+}
+
 int world_run(const struct world_scenario *sc, struct world_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -548,6 +570,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
 	    sc->preserve > sc->devices || sc->pasids > LU_MAX_PASIDS ||
 	    sc->ats > sc->devices || (sc->naive_ats && !sc->ats) ||
+	    world_nested_refusal(sc) ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	char why[256];

@@ -53,6 +53,9 @@ struct world_scenario {
 	unsigned int pasids;      /* PASIDs in use on device 0 (refused) */
 	unsigned int ats;         /* the first N devices have ATS (an ATC) */
 	bool naive_ats;           /* test hook: no kernel invalidates ATCs */
+	bool nested;              /* guest stage 1 over the host's stage 2 */
+	bool naive_nested;        /* test hook: replace without TLBI by VMID */
+	bool naive_s1;            /* test hook: new kernels rewrite stage 1 */
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
 	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
@@ -88,6 +91,8 @@ struct world_update {
 	uint32_t aborted_devices;   /* and left in abort (not preserved) */
 	unsigned int reserved_ids;  /* domain IDs reserved from the handover */
 	unsigned int ats_devices; /* ATS devices the new kernel knew of */
+	bool nested;
+	uint64_t s1_bytes_checked; /* guest stage-1 bytes compared after it */
 };
 
 struct world_dma_totals {
@@ -139,6 +144,9 @@ int world_check_capacity(const struct world_scenario *sc, char *why, size_t len)
 uint64_t world_memory_estimate(const struct world_scenario *sc);
 
 int world_run(const struct world_scenario *sc, struct world_result *res);
+/* Why the nested options of sc cannot run (a sentence naming the
+ * reason), or NULL when they can (or sc is not nested). */
+const char *world_nested_refusal(const struct world_scenario *sc);
 /*
  * The bare exec round trip of sc's kernel binary, the floor of a
  * blackout: RAM and region as world_run makes them for sc, no machine;

@@ -77,6 +77,8 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 		return -EINVAL;
 	static const uint64_t devs[2] = { 0, 1 };
 	static const uint64_t ats_devs[1] = { 1 };
+	/* Device 0 nested (version 3): the guest's ARM stage 1 at IPA 1 GiB. */
+	static const uint64_t nested[5] = { 0, PT_FMT_ARM_S1, 48, 1ull << 30, 5 };
 	n = object(b, "/iommufd", "object-1", "vm0", "hwpt-2", "hwpt");
 	if (n < 0 || fdt_setprop_u64(b, n, "id", 2) ||
 	    fdt_setprop_u64(b, n, "ioas", 1) ||
@@ -88,7 +90,8 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 	    fdt_setprop_u64(b, n, "root", pages[0]) ||
 	    put_u64s(b, n, "pages", pages, 2) ||
 	    put_u64s(b, n, "devices", devs, 2) ||
-	    put_u64s(b, n, "ats-devices", ats_devs, 1))
+	    put_u64s(b, n, "ats-devices", ats_devs, 1) ||
+	    put_u64s(b, n, "nested", nested, 5))
 		return -EINVAL;
 	return fdt_pack(b) ? -EINVAL : 0;
 }

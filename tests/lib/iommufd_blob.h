@@ -7,7 +7,9 @@
  *   /iommu/object-0    iommu/unit: a one-page stream table
  *   /iommufd/object-0  vm0/ioas-1: two areas of vm0/guest-ram (3 GiB)
  *   /iommufd/object-1  vm0/hwpt-2: two table pages, devices 0 and 1
- *                      (1 with ATS: iommufd version 2)
+ *                      (1 with ATS: iommufd version 2; 0 nested, its
+ *                      guest's ARM stage 1 at IPA 1 GiB, DID 5:
+ *                      version 3)
  *
  * with their properties laid out as iommufd/preserve.c writes them and
  * their memory preserved as 4K folios owned by nobody else.

@@ -226,7 +226,7 @@ fuzz-short: build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
 	else tail -40 build/fuzz/short-tsrc.log; exit 1; fi
 
 # Every device setup but plain (which the full matrix above runs).
-MATRIX_SETUPS := ats,ats-naive,partial,partial-naive,pasid
+MATRIX_SETUPS := ats,ats-naive,partial,partial-naive,pasid,nested,nested-naive,nested-s1
 bench: deps
 	$(MAKE) build-rel
 	@mkdir -p build/bench
@@ -234,7 +234,7 @@ bench: deps
 	@echo "== iohandover matrix (every format, BBM level, profile pair, strategy)"
 	build/rel/iohandover matrix --json build/bench/matrix.json \
 		--md build/bench/matrix.md --html build/bench/matrix.html
-	@echo "== iohandover matrix --devices (ATS, partial preservation, PASIDs, naive variants)"
+	@echo "== iohandover matrix --devices (ATS, partial preservation, PASIDs, nesting, naive variants)"
 	build/rel/iohandover matrix --devices $(MATRIX_SETUPS) --formats arm-s2,vtd-ss \
 		--profiles v1,v2 --json build/bench/matrix-devices.json \
 		--md build/bench/matrix-devices.md --html build/bench/matrix-devices.html

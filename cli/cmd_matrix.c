@@ -42,35 +42,51 @@ static const char *const all_strategies[NSTRAT] = {
 /*
  * What sits behind the IOMMU. Each setup says which strategies it runs
  * with and what its rows must show: hitless, caught (a naive variant the
- * machine must count) or refused (the outgoing kernel refuses the update
- * before anything changed). Only "plain" pairs with the naive rebuild,
+ * machine must count), refused (the outgoing kernel refuses the update
+ * before anything changed) or failed (the new kernel's own check refuses
+ * the update, its error saying what it found; the VM runs on the
+ * preserved tables). Only "plain" pairs with the naive rebuild,
  * whose verdict depends on the format (no expectation).
  */
-enum expect { EX_HITLESS, EX_ANY, EX_CAUGHT, EX_REFUSED };
+enum expect { EX_HITLESS, EX_ANY, EX_CAUGHT, EX_REFUSED, EX_FAILED };
 #define ST_ALL4 0xfu   /* deserialize, verify, rebuild, stop-the-world */
 #define ST_BIT(k) (1u << (k))
 struct setup {
 	const char *name, *what;
 	unsigned int devices, ats, preserve, pasids;
-	bool naive_ats;
+	bool naive_ats, nested, naive_nested, naive_s1;
 	const char *inject;
 	unsigned int strategies;       /* bits of all_strategies */
 	enum expect expect;
+	const char *must_say;          /* EX_REFUSED, EX_FAILED: in the error */
+	const char *formats;           /* the formats it runs on; NULL: all */
 };
 static const struct setup setups[] = {
-	{ "plain", "2 devices", 2, 0, 0, 0, false, NULL, ST_ALL4 | ST_BIT(4),
-	  EX_HITLESS },
-	{ "ats", "2 ATS devices (device TLBs)", 2, 2, 0, 0, false, NULL, ST_ALL4,
-	  EX_HITLESS },
-	{ "ats-naive", "2 ATS devices, their ATCs never invalidated", 2, 2, 0,
-	  0, true, NULL, ST_BIT(2) | ST_BIT(3), EX_CAUGHT },
-	{ "partial", "4 devices, 2 preserved, 2 put in abort", 4, 0,
-	  2, 0, false, NULL, ST_ALL4, EX_HITLESS },
-	{ "partial-naive", "4 devices, 2 preserved, 2 left doing DMA",
-	  4, 0, 2, 0, false, "unpreserved-running", ST_BIT(1) | ST_BIT(2),
-	  EX_CAUGHT },
-	{ "pasid", "device 0 has 4 PASIDs in use: refused", 2, 0, 0, 4, false,
-	  NULL, ST_ALL4, EX_REFUSED },
+	{ .name = "plain", .what = "2 devices", .devices = 2,
+	  .strategies = ST_ALL4 | ST_BIT(4), .expect = EX_HITLESS },
+	{ .name = "ats", .what = "2 ATS devices (device TLBs)", .devices = 2,
+	  .ats = 2, .strategies = ST_ALL4, .expect = EX_HITLESS },
+	{ .name = "ats-naive", .what = "2 ATS devices, their ATCs never invalidated",
+	  .devices = 2, .ats = 2, .naive_ats = true,
+	  .strategies = ST_BIT(2) | ST_BIT(3), .expect = EX_CAUGHT },
+	{ .name = "partial", .what = "4 devices, 2 preserved, 2 put in abort",
+	  .devices = 4, .preserve = 2, .strategies = ST_ALL4, .expect = EX_HITLESS },
+	{ .name = "partial-naive", .what = "4 devices, 2 preserved, 2 left doing DMA",
+	  .devices = 4, .preserve = 2, .inject = "unpreserved-running",
+	  .strategies = ST_BIT(1) | ST_BIT(2), .expect = EX_CAUGHT },
+	{ .name = "pasid", .what = "device 0 has 4 PASIDs in use: refused",
+	  .devices = 2, .pasids = 4, .strategies = ST_ALL4, .expect = EX_REFUSED,
+	  .must_say = "EOPNOTSUPP" },
+	{ .name = "nested", .what = "vIOMMU guest: its stage 1 over stage 2",
+	  .devices = 2, .nested = true, .strategies = ST_ALL4,
+	  .expect = EX_HITLESS, .formats = "arm-s2" },
+	{ .name = "nested-naive", .what = "the same, no TLBI by VMID on replace",
+	  .devices = 2, .nested = true, .naive_nested = true,
+	  .strategies = ST_BIT(2) | ST_BIT(3), .expect = EX_CAUGHT,
+	  .formats = "arm-s2" },
+	{ .name = "nested-s1", .what = "the same, guest stage 1 rewritten",
+	  .devices = 2, .nested = true, .naive_s1 = true, .strategies = ST_ALL4,
+	  .expect = EX_FAILED, .must_say = "stage-1 table", .formats = "arm-s2" },
 };
 #define NSETUP (sizeof(setups) / sizeof(setups[0]))
 
@@ -117,7 +133,12 @@ static bool cell_as_expected(const struct cell *c)
 	case EX_CAUGHT:
 		return !strcmp(c->verdict, "DMA errors");
 	case EX_REFUSED:
-		return !strcmp(c->verdict, "refused");
+		return !strcmp(c->verdict, "refused") &&
+		       strstr(c->error, setup_find(c->devices)->must_say);
+	case EX_FAILED: /* and if the machine counted DMA errors too, so be it */
+		return (!strcmp(c->verdict, "update failed") ||
+			!strcmp(c->verdict, "DMA errors")) &&
+		       strstr(c->error, setup_find(c->devices)->must_say);
 	case EX_ANY:
 		break;
 	}
@@ -209,7 +230,8 @@ static int enumerate(struct matrix *m, const struct sel *s)
 			continue;
 		for (unsigned int f = 0; f < PT_FMT_COUNT; f++) {
 			enum pt_format_id fmt = (enum pt_format_id)f;
-			if (!in_list(s->formats, pt_fmt_name(fmt)))
+			if (!in_list(s->formats, pt_fmt_name(fmt)) ||
+			    !in_list(st->formats, pt_fmt_name(fmt)))
 				continue;
 			for (unsigned int bbm = 0; bbm <= 2; bbm++) {
 				char b[4];
@@ -480,6 +502,9 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 		sc.pasids = st->pasids;
 		sc.naive_ats = st->naive_ats;
 		sc.inject = st->inject;
+		sc.nested = st->nested;
+		sc.naive_nested = st->naive_nested;
+		sc.naive_s1 = st->naive_s1;
 	}
 	static struct world_result r;
 	int err = world_run(&sc, &r);
@@ -530,6 +555,12 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 	else if (st && st->inject)
 		snprintf(c->needs, sizeof(c->needs), "the unpreserved devices "
 			 "stopped before their streams go to abort");
+	else if (st && st->naive_nested)
+		snprintf(c->needs, sizeof(c->needs), "a TLBI by VMID after the "
+			 "stage-2 replace, before the old stage 2 is freed");
+	else if (st && st->naive_s1)
+		snprintf(c->needs, sizeof(c->needs), "the guest's stage 1 left as "
+			 "it is: only stage 2 is the host's to replay");
 	else if (!strcmp(c->strategy, "deserialize"))
 		snprintf(c->needs, sizeof(c->needs), "the old table adopted as is, "
 			 "immutable after");

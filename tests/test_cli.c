@@ -860,21 +860,23 @@ static void test_matrix(void **state)
 	/* Device setups: the naive ones must be caught, the PASID device
 	 * refused, partial preservation hitless; each setup runs with the
 	 * strategies that apply to it (the naive rebuild with plain only). */
-	assert_int_equal(run(out, "matrix --devices ats-naive,partial,pasid --formats "
+	assert_int_equal(run(out, "matrix --devices ats-naive,partial,pasid,nested,nested-naive --formats "
 			     "arm-s2 --bbm-levels 0 --profiles v1,v2 --strategies "
 			     "rebuild,naive --guest-mem 64M --run-ms 30 --quiet -j 2 "
 			     "--json d.json"), 0);
-	assert_has(out, "6 scenarios: 2 hitless, 0 naive rebuilds not hitless, 4 naive "
+	assert_has(out, "10 scenarios: 4 hitless, 0 naive rebuilds not hitless, 6 naive "
 		   "variants caught or refusals refused, 0 other rows not as they must be");
-	assert_has(out, "v1 -> v2    ats-naive  rebuild   DMA errors  an ATC invalidation");
-	assert_has(out, "v2 -> v1    partial    rebuild   hitless");
-	assert_has(out, "v1 -> v2    pasid      rebuild   refused     refused before anything "
+	assert_has(out, "v1 -> v2    ats-naive     rebuild   DMA errors  an ATC invalidation");
+	assert_has(out, "v2 -> v1    partial       rebuild   hitless");
+	assert_has(out, "v1 -> v2    pasid         rebuild   refused     refused before anything "
 		   "changed (live update refused (EOPNOTSUPP): device 0 has 4 PASIDs");
+	assert_has(out, "v2 -> v1    nested        rebuild   hitless");
+	assert_has(out, "v1 -> v2    nested-naive  rebuild   DMA errors  a TLBI by VMID");
 	js = slurp("d.json");
 	assert_non_null(js);
 	assert_has(js, "\"devices\":\"ats-naive\"");
 	assert_int_equal(run(out, "matrix --merge d.json"), 0);
-	assert_has(out, "6 scenarios: 2 hitless, 0 naive rebuilds not hitless, 4 naive");
+	assert_has(out, "10 scenarios: 4 hitless, 0 naive rebuilds not hitless, 6 naive");
 
 	/* Headless Chromium reads the page: nothing overflows or overlaps. */
 	if (!system("command -v chromium >/dev/null 2>&1 || command -v "

@@ -1202,8 +1202,9 @@ int iommufd_hwpt_nested_destroy(struct iommufd_ctx *ictx,
 	return 0;
 }
 
-int iommufd_device_attach_nested(struct iommufd_ctx *ictx, uint32_t sid,
-				 struct iommufd_hwpt_nested *n)
+/* Attaches a detached device to hwpt, nested under n (or not: NULL). */
+static int attach(struct iommufd_ctx *ictx, uint32_t sid, struct iommufd_hwpt *hwpt,
+		  struct iommufd_hwpt_nested *n)
 {
 	if (sid >= HW_MAX_DEVS)
 		return -EINVAL;
@@ -1211,33 +1212,31 @@ int iommufd_device_attach_nested(struct iommufd_ctx *ictx, uint32_t sid,
 	if (d->hwpt)
 		return -EBUSY;
 	uint64_t ste[HW_STE_WORDS];
-	dev_ste(n, n->parent, ste);
+	if (n)
+		dev_ste(n, hwpt, ste);
+	else
+		hwpt_ste(hwpt, ste);
 	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
 	if (err)
 		return err;
-	d->hwpt = n->parent;
+	d->hwpt = hwpt;
 	d->nested = n;
-	n->parent->users++;
-	n->users++;
+	hwpt->users++;
+	if (n)
+		n->users++;
 	return 0;
+}
+
+int iommufd_device_attach_nested(struct iommufd_ctx *ictx, uint32_t sid,
+				 struct iommufd_hwpt_nested *n)
+{
+	return attach(ictx, sid, n->parent, n);
 }
 
 int iommufd_device_attach(struct iommufd_ctx *ictx, uint32_t sid,
 			  struct iommufd_hwpt *hwpt)
 {
-	if (sid >= HW_MAX_DEVS)
-		return -EINVAL;
-	struct iommufd_device *d = &ictx->dev[sid];
-	if (d->hwpt)
-		return -EBUSY;
-	uint64_t ste[HW_STE_WORDS];
-	hwpt_ste(hwpt, ste);
-	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
-	if (err)
-		return err;
-	d->hwpt = hwpt;
-	hwpt->users++;
-	return 0;
+	return attach(ictx, sid, hwpt, NULL);
 }
 
 static void switch_point(void *arg)

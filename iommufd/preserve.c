@@ -411,6 +411,24 @@ static int validate_ioas(struct kho_vctx *v, const void *fdt, int node)
 	return 0;
 }
 
+/* A stream ID that a hwpt property names (what: "ATS", "nested"): one of
+ * the hwpt's "devices", named once (seen: the IDs named so far). */
+static int check_listed(struct kho_vctx *v, uint64_t id, const char *what,
+			uint64_t sid, const uint8_t *devs, int ndevs, uint32_t *seen)
+{
+	bool attached = false;
+	for (int j = 0; j < ndevs && !attached; j++)
+		attached = be64_ld(devs + 8 * j) == sid;
+	if (!attached)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": %s device %" PRIu64
+				     " is not one of its 'devices'", id, what, sid);
+	if (*seen & (1u << sid))
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": %s device %" PRIu64
+				     " named twice", id, what, sid);
+	*seen |= 1u << sid;
+	return 0;
+}
+
 /* Version 2's "ats-devices": a subset of "devices", each once. */
 static int validate_ats_devices(struct kho_vctx *v, const void *fdt, int node,
 				uint64_t id, uint32_t version,
@@ -429,20 +447,10 @@ static int validate_ats_devices(struct kho_vctx *v, const void *fdt, int node,
 		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
 				     "'ats-devices'", id);
 	uint32_t seen = 0;
-	for (int i = 0; i < alen / 8; i++) {
-		uint64_t sid = be64_ld(ats + 8 * i);
-		bool attached = false;
-		for (int j = 0; j < ndevs && !attached; j++)
-			attached = be64_ld(devs + 8 * j) == sid;
-		if (!attached)
-			return kho_vctx_fail(v, "hwpt %" PRIu64 ": ATS device "
-					     "%" PRIu64 " is not one of its "
-					     "'devices'", id, sid);
-		if (seen & (1u << sid))
-			return kho_vctx_fail(v, "hwpt %" PRIu64 ": ATS device "
-					     "%" PRIu64 " named twice", id, sid);
-		seen |= 1u << sid;
-	}
+	for (int i = 0; i < alen / 8; i++)
+		if (check_listed(v, id, "ATS", be64_ld(ats + 8 * i), devs, ndevs,
+				 &seen))
+			return -EINVAL;
 	return 0;
 }
 
@@ -472,17 +480,8 @@ static int validate_nested(struct kho_vctx *v, const void *fdt, int node,
 		uint64_t sid = be64_ld(d), fmt = be64_ld(d + 8);
 		uint64_t va_bits = be64_ld(d + 16), root = be64_ld(d + 24);
 		uint64_t did = be64_ld(d + 32);
-		bool attached = false;
-		for (int j = 0; j < ndevs && !attached; j++)
-			attached = be64_ld(devs + 8 * j) == sid;
-		if (!attached)
-			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
-					     "%" PRIu64 " is not one of its "
-					     "'devices'", id, sid);
-		if (seen & (1u << sid))
-			return kho_vctx_fail(v, "hwpt %" PRIu64 ": nested device "
-					     "%" PRIu64 " named twice", id, sid);
-		seen |= 1u << sid;
+		if (check_listed(v, id, "nested", sid, devs, ndevs, &seen))
+			return -EINVAL;
 		const char *why = "bad stage-1 format";
 		if (fmt >= PT_FMT_COUNT ||
 		    iommufd_nest_check((enum pt_format_id)fmt,

@@ -72,6 +72,18 @@ static void expect_refused(void *b, const char *const *msgs, size_t n)
 	free(b);
 }
 
+/* b, packed, validates; freed. */
+static void expect_read(void *b)
+{
+	struct kho_parsed p;
+	struct kho_err err = { { 0 } };
+	assert_int_equal(fdt_pack(b), 0);
+	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
+					   &p, &err), 0);
+	kho_parsed_free(&p);
+	free(b);
+}
+
 #define REFUSED(b, ...)                                                  \
 	do {                                                             \
 		static const char *const m_[] = { __VA_ARGS__ };         \
@@ -235,13 +247,7 @@ static void test_hwpt_ats_devices(void **state)
 			   "iohandover,iommufd-v1");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
-	assert_int_equal(fdt_pack(b), 0);
-	struct kho_parsed p;
-	struct kho_err err = { { 0 } };
-	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
-					   &p, &err), 0);
-	kho_parsed_free(&p);
-	free(b);
+	expect_read(b);
 }
 
 /* Set hwpt's "nested" to n records of five words. */
@@ -311,22 +317,12 @@ static void test_hwpt_nested(void **state)
 	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
 			   "iohandover,iommufd-v2");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
-	assert_int_equal(fdt_pack(b), 0);
-	struct kho_parsed p;
-	struct kho_err err = { { 0 } };
-	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
-					   &p, &err), 0);
-	kho_parsed_free(&p);
-	free(b);
+	expect_read(b);
 	/* An empty list is a version-3 hwpt without nested devices. */
 	b = copy_good();
 	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested",
 				     NULL, 0), 0);
-	assert_int_equal(fdt_pack(b), 0);
-	assert_int_equal(kho_blob_validate(b, fdt_totalsize(b), KHO_FIX_RAM,
-					   &p, &err), 0);
-	kho_parsed_free(&p);
-	free(b);
+	expect_read(b);
 }
 
 /* A sample of what was validated before: the fixture is looked at. */

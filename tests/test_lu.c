@@ -628,6 +628,14 @@ static void test_ats_naive_caught(void **state)
 
 /* ---- nesting: the guest's stage 1 over the host's stage 2 ---------------- */
 
+/* A vIOMMU guest of 256 MiB, v1 -> v2. */
+static void nested(struct world_scenario *sc, const struct lu_strategy *s)
+{
+	scenario(sc, PT_FMT_ARM_S2, "v1", "v2", s, 0);
+	sc->guest_mem = 256ull << 20;
+	sc->nested = true;
+}
+
 /*
  * A vIOMMU guest: every device translates nested, the guest's ARM stage
  * 1 (in its RAM, IOVA -> IPA) over the host's ARM stage 2 (IPA -> PA),
@@ -641,9 +649,7 @@ static void test_nested_every_strategy(void **state)
 	(void)state;
 	struct world_scenario sc;
 	struct world_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
-	sc.guest_mem = 256ull << 20;
-	sc.nested = true;
+	nested(&sc, &lu_strategy_rebuild);
 	sc.updates = 4;
 	sc.run_ms = 40;
 	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
@@ -657,9 +663,7 @@ static void test_nested_every_strategy(void **state)
 		assert_true(r.dev[d].ops > 0);
 	world_result_free(&r);
 	/* One device of another (unnested) VM dropped beside them. */
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
-	sc.guest_mem = 256ull << 20;
-	sc.nested = true;
+	nested(&sc, &lu_strategy_rebuild);
 	sc.devices = 3;
 	sc.preserve = 2;
 	run(&sc, &r);
@@ -681,9 +685,7 @@ static void test_nested_naive_caught(void **state)
 	(void)state;
 	struct world_scenario sc;
 	struct world_result r;
-	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
-	sc.guest_mem = 256ull << 20;
-	sc.nested = true;
+	nested(&sc, &lu_strategy_rebuild);
 	sc.naive_nested = true;
 	run(&sc, &r);
 	assert_false(r.hitless);
@@ -697,9 +699,7 @@ static void test_nested_naive_caught(void **state)
 	static const struct lu_strategy *const all[2] = {
 		&lu_strategy_deserialize, &lu_strategy_rebuild };
 	for (unsigned int i = 0; i < 2; i++) {
-		scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", all[i], 0);
-		sc.guest_mem = 256ull << 20;
-		sc.nested = true;
+		nested(&sc, all[i]);
 		sc.naive_s1 = true;
 		run(&sc, &r);
 		assert_false(r.hitless);

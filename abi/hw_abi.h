@@ -65,7 +65,7 @@
 #define HW_LOG_ENTRIES 8192u    /* power of two */
 #define HW_ORACLE_RANGES 64u
 #define HW_STRTAB_MAX_LOG2 16u
-#define HW_ATC_ENTRIES 32u      /* device TLB entries (4 KiB pages) per ATS device */
+#define HW_ATC_ENTRIES 32u      /* device TLB entries (4 KiB to a block) per ATS device */
 
 /* ---- Stream table entry (configuration entry), 8 x 64-bit words ---- */
 /*

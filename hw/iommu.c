@@ -108,21 +108,30 @@ struct walk_leaf {
 };
 
 /*
- * A device's ATC (PCIe ATS): translations of 4 KiB pages the device
- * obtained through the IOMMU, used for its DMA without asking the IOMMU
- * again until an ATC_INV removes them. src is the rig's provenance (the
- * leaf table page the translation was read from), for the checker only.
+ * A device's ATC (PCIe ATS): translations the device obtained through the
+ * IOMMU, used for its DMA without asking the IOMMU again until an ATC_INV
+ * removes them. Each covers what the IOMMU's answer covered: the leaf (or
+ * IOTLB entry) the translation came from, 4 KiB up to a block or a whole
+ * contiguous run (a PCIe translation completion may state any power-of-two
+ * range). src is the rig's provenance (the leaf table page the
+ * translation was read from), for the checker only.
  */
 #define ATC_F_REPORTED 0x1
 struct atc_entry {
-	uint64_t va;   /* page IOVA; born 0: empty */
-	uint64_t pa;   /* page PA */
+	uint64_t va;   /* base IOVA, aligned to the size; born 0: empty */
+	uint64_t pa;   /* base PA */
 	uint64_t src;
 	uint64_t born;
 	uint64_t used;
 	uint32_t prot;
-	uint32_t flags;
+	uint16_t flags;
+	uint8_t size_lg2;
 };
+
+static uint64_t atc_size(const struct atc_entry *e)
+{
+	return 1ull << e->size_lg2;
+}
 
 struct atc {
 	pthread_mutex_t lock;
@@ -1388,6 +1397,7 @@ static bool prot_allows(uint32_t prot, enum hw_access access)
 struct xlate_leaf {
 	uint32_t prot;
 	uint64_t src;
+	uint8_t size_lg2;  /* of the IOTLB entry or leaf that answered */
 	bool cacheable;
 };
 
@@ -1427,6 +1437,7 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		oa = hits[i].oa + (iova - hits[i].va);
 		prot = hits[i].prot;
 		leaf->src = hits[i].src;
+		leaf->size_lg2 = hits[i].size_lg2;
 	} else {
 		struct walk_leaf lf;
 		uint64_t info;
@@ -1440,6 +1451,7 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		oa = lf.oa + (iova - lf.va);
 		prot = lf.prot;
 		leaf->src = lf.src;
+		leaf->size_lg2 = lf.size_lg2;
 	}
 	if (!prot_allows(prot, access))
 		return FAULT(HW_EVT_PERMISSION, oa);
@@ -1498,12 +1510,17 @@ static void atc_check(struct hw_iommu *m, uint32_t sid, struct atc_entry *e,
 		count_stale_atc(m, sid, e);
 		return;
 	}
+	/* Every range of the oracle the entry overlaps must map its part
+	 * of the entry as the entry does. */
+	uint64_t last = e->va + (atc_size(e) - 1);
 	for (uint32_t i = 0; i < nr; i++) {
-		if (e->va < r[i].iova || e->va - r[i].iova >= r[i].len)
+		if (!r[i].len || r[i].iova > last || r[i].iova + (r[i].len - 1) < e->va)
 			continue;
-		if (r[i].pa + (e->va - r[i].iova) != e->pa)
+		uint64_t at = r[i].iova > e->va ? r[i].iova : e->va;
+		if (r[i].pa + (at - r[i].iova) != e->pa + (at - e->va)) {
 			count_stale_atc(m, sid, e);
-		return;
+			return;
+		}
 	}
 }
 
@@ -1521,9 +1538,15 @@ static void atc_check_all(struct hw_iommu *m, uint32_t sid)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Keeps the IOMMU's answer for iova (pa: its translation) as one entry
+ * of the answer's size. */
 static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
-		       uint64_t va, uint64_t pa, const struct xlate_leaf *lf)
+		       uint64_t iova, uint64_t pa, const struct xlate_leaf *lf)
 {
+	unsigned int lg2 = lf->size_lg2 >= 12 && lf->size_lg2 < 64 ? lf->size_lg2 : 12;
+	uint64_t off = iova & ((1ull << lg2) - 1);
+	uint64_t va = iova - off;
+	pa -= off;
 	pthread_mutex_lock(&a->lock);
 	if (a->gen != gen) {
 		/* An invalidation ran since the request: the answer may be
@@ -1534,7 +1557,7 @@ static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
 	}
 	unsigned int w, victim = 0;
 	for (w = 0; w < HW_ATC_ENTRIES; w++) {
-		if (a->e[w].born && a->e[w].va == va)
+		if (a->e[w].born && a->e[w].va == va && a->e[w].size_lg2 == lg2)
 			break;
 		if (!a->e[w].born ||
 		    (a->e[victim].born && a->e[w].used < a->e[victim].used))
@@ -1546,6 +1569,7 @@ static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
 			    : victim;
 	a->e[w] = (struct atc_entry){
 		.va = va, .pa = pa, .src = lf->src, .prot = lf->prot,
+		.size_lg2 = (uint8_t)lg2,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
 		.used = ++a->clock,
 	};
@@ -1558,18 +1582,18 @@ static int atc_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 {
 	struct atc *a = &m->atc[sid];
 	struct hw_dev_stats *s = &m->regs->dev_stats[sid];
-	uint64_t va = iova & ~0xfffull;
 	pthread_mutex_lock(&a->lock);
 	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++) {
 		struct atc_entry *e = &a->e[w];
-		if (!e->born || e->va != va || !prot_allows(e->prot, access))
+		if (!e->born || iova - e->va >= atc_size(e) ||
+		    !prot_allows(e->prot, access))
 			continue;
 		if (chance(m, 8)) {
 			e->born = 0; /* randomized: a spontaneous drop */
 			break;
 		}
 		e->used = ++a->clock;
-		x->pa = e->pa + (iova - va);
+		x->pa = e->pa + (iova - e->va);
 		x->atc = e->born;
 		pthread_mutex_unlock(&a->lock);
 		stat_inc(&s->atc_hits);
@@ -1581,7 +1605,7 @@ static int atc_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 	struct xlate_leaf lf;
 	int err = iommu_xlate(m, sid, iova, access, x, &lf, false);
 	if (!err && lf.cacheable)
-		atc_insert(m, a, gen, va, x->pa - (iova - va), &lf);
+		atc_insert(m, a, gen, iova, x->pa, &lf);
 	return err;
 }
 
@@ -1631,7 +1655,8 @@ void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
 	pthread_mutex_lock(&a->lock);
 	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++) {
 		struct atc_entry *e = &a->e[w];
-		if (!e->born || e->va > last || e->va + 0xfff < va)
+		/* An entry overlapping the range goes whole. */
+		if (!e->born || e->va > last || e->va + (atc_size(e) - 1) < va)
 			continue;
 		atc_check(m, sid, e, r, nr);
 		refill[nrefill].va = e->va;

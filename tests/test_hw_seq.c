@@ -1087,6 +1087,51 @@ static void test_seq14_no_ats_clean(void **state)
 	seq14(true, CLEAN);
 }
 
+/*
+ * A translation the IOMMU answered from a 2M block is one ATC entry of
+ * 2M: the device's DMA over 16 pages of it misses fewer than 16 times.
+ * Unmapping the block's second page (split into a 4K table; VT-d takes
+ * the change of page size) and mapping it elsewhere needs only that
+ * page's ATC_INV: the whole 2M entry overlaps it and goes (PCIe ATS: an
+ * invalidation removes every translation overlapping its range). A
+ * device that kept the 2M entry would write the moved page's old PA.
+ */
+static void test_atc_block_entry(void **state)
+{
+	(void)state;
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(iommu_drv_set_ats(&S.r.drv, 0, true), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, PT_FMT_VTD_SS,
+					   PT_SZ_4K | PT_SZ_2M), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
+	hw_rig_window(&S.r, 0, IOVA, IOVA + ATC_WIN - 1);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
+	assert_true(STAT(atc_hits) > 0);
+	assert_true(STAT(atc_misses) < ATC_WIN / 4096);
+
+	struct pt_gather g;
+	uint64_t unmapped;
+	const uint64_t page = IOVA + 4096;
+	assert_int_equal(iommu_drv_oracle_unmap(&S.r.drv, 0, page, 4096), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_unmap_range(&S.t, page, 4096, PT_UNMAP_SPLIT, &g,
+					&unmapped), 0);
+	assert_int_equal(unmapped, 4096);
+	inv_sync(IOVA, BLK, 0, -1);
+	atc_inv_sync(page, 4096);
+	hw_rig_free_deferred(&S.r);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&S.t, page, MOVED, 4096, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	assert_int_equal(iommu_drv_oracle_map(&S.r.drv, 0, page, MOVED, 4096,
+					      PT_PROT_READ | PT_PROT_WRITE), 0);
+	expect(CLEAN, "atc block entry");
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -1181,6 +1226,7 @@ int main(void)
 		T(test_seq14_amd_atc_before_iotlb_misdirected),
 		T(test_seq14_iotlb_then_atc_clean),
 		T(test_seq14_no_ats_clean),
+		T(test_atc_block_entry),
 		T(test_random_mode_seq4_flagged),
 		T(test_random_mode_seq1_bbm2_clean),
 	};

@@ -58,8 +58,10 @@ static int memfd_build_runs(struct kho_memfd *m)
 			continue;
 		n++;
 	}
-	free(m->runs);
-	m->runs = ioh_fail("kho.alloc") ? NULL : calloc(n ? n : 1, sizeof(*m->runs));
+	kho_big_free(m->runs);
+	/* Its own mapping: at 1 TiB 17 MB the exec would otherwise tear
+	 * down page by page (kho/bigbuf.c). */
+	m->runs = kho_big_calloc(n ? n : 1, sizeof(*m->runs));
 	if (!m->runs)
 		return -ENOMEM;
 	m->nr_runs = 0;
@@ -81,7 +83,7 @@ static int memfd_build_runs(struct kho_memfd *m)
 static void memfd_free(struct kho_memfd *m)
 {
 	free(m->folios);
-	free(m->runs);
+	kho_big_free(m->runs);
 	free(m);
 }
 
@@ -335,20 +337,35 @@ static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end)
 	return true;
 }
 
+/* How many records of each kind: runs (v1's) and shuffled slots. */
+static void memfd_count_recs(const struct kho_memfd *m, size_t *nr, size_t *ns)
+{
+	size_t end;
+	*nr = *ns = 0;
+	for (size_t i = 0; i < m->nr_runs;) {
+		if (shuffled_slot(m, i, &end)) {
+			(*ns)++;
+			i = end;
+		} else {
+			(*nr)++;
+			i++;
+		}
+	}
+}
+
+static size_t memfd_blob_bytes(void *obj)
+{
+	size_t nr, ns;
+	memfd_count_recs(obj, &nr, &ns);
+	return nr * MEMFD_REC + ns * MEMFD_SLOT_REC;
+}
+
 static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 {
 	struct kho_memfd *m = obj;
 	(void)k;
-	size_t nr = 0, ns = 0, end;
-	for (size_t i = 0; i < m->nr_runs;) {
-		if (shuffled_slot(m, i, &end)) {
-			ns++;
-			i = end;
-		} else {
-			nr++;
-			i++;
-		}
-	}
+	size_t nr, ns, end;
+	memfd_count_recs(m, &nr, &ns);
 	void *rbuf, *sbuf;
 	if (kho_fdt_put_u64(fdt, "size", m->size) ||
 	    kho_fdt_put_u64(fdt, "nr-folios", m->nr_folios) ||
@@ -403,6 +420,7 @@ const struct kho_obj_ops kho_memfd_ops = {
 	.serialize = memfd_serialize,
 	.freeze = memfd_freeze,
 	.unfreeze = memfd_unfreeze,
+	.blob_bytes = memfd_blob_bytes,
 };
 
 int kho_memfd_preserve(struct luo_session *s, const char *name,
@@ -615,8 +633,8 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->size = size;
 	m->nr_folios = nr_folios;
-	m->runs = ioh_fail("kho.alloc") ? NULL :
-		calloc(nr + ns * MEMFD_SLOT_PAGES + 1, sizeof(*m->runs));
+	m->runs = kho_big_calloc(nr + ns * MEMFD_SLOT_PAGES + 1,
+				 sizeof(*m->runs));
 	if (!m->runs) {
 		free(claims);
 		memfd_free(m);

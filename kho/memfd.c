@@ -240,19 +240,22 @@ static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end);
  * block, not one per page, so preserving costs O(runs of larger folios +
  * fragmented slots). *failed: the run whose call failed.
  */
-static int memfd_flag_runs(struct kho *k, const struct kho_memfd *m,
+static int memfd_flag_runs(struct kho *k, struct kho_memfd *m,
 			   size_t upto, unsigned set, unsigned clear,
 			   size_t *failed)
 {
 	size_t end;
+	m->ser_runs = m->ser_slots = 0;
 	for (size_t i = 0; i < upto;) {
 		const struct kho_memfd_run *r = &m->runs[i];
 		int err;
 		if (shuffled_slot(m, i, &end) && end <= upto) {
+			m->ser_slots++;
 			err = kho_folio_run_flags(&k->alloc, r->pa & ~(KHO_2M - 1),
 						  KHO_4K_LG2, KHO_2M / KHO_4K, 0,
 						  set, clear);
 		} else {
+			m->ser_runs++;
 			end = i + 1;
 			err = kho_folio_run_flags(&k->alloc, r->pa, r->size_lg2,
 						  r->count, 0, set, clear);
@@ -337,20 +340,12 @@ static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end)
 	return true;
 }
 
-/* How many records of each kind: runs (v1's) and shuffled slots. */
+/* How many records of each kind: runs (v1's) and shuffled slots, as
+ * preserving counted them (the runs do not change once created). */
 static void memfd_count_recs(const struct kho_memfd *m, size_t *nr, size_t *ns)
 {
-	size_t end;
-	*nr = *ns = 0;
-	for (size_t i = 0; i < m->nr_runs;) {
-		if (shuffled_slot(m, i, &end)) {
-			(*ns)++;
-			i = end;
-		} else {
-			(*nr)++;
-			i++;
-		}
-	}
+	*nr = m->ser_runs;
+	*ns = m->ser_slots;
 }
 
 static size_t memfd_blob_bytes(void *obj)
@@ -374,8 +369,12 @@ static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 					    (int)(ns * MEMFD_SLOT_REC), &sbuf)))
 		return -ENOSPC;
 	uint8_t *d = rbuf, *sd = ns ? sbuf : NULL;
+	size_t wr = 0, ws = 0;
 	for (size_t i = 0; i < m->nr_runs;) {
 		if (shuffled_slot(m, i, &end)) {
+			/* Never past what was counted and reserved. */
+			if (ws++ == ns)
+				return -EINVAL;
 			uint64_t blk = m->runs[i].pa & ~(KHO_2M - 1);
 			kho_be64_st(sd, m->runs[i].offset);
 			kho_be64_st(sd + 8, blk);
@@ -391,13 +390,15 @@ static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 			sd += MEMFD_SLOT_REC;
 			continue;
 		}
+		if (wr++ == nr)
+			return -EINVAL;
 		const struct kho_memfd_run *r = &m->runs[i++];
 		kho_be64_st(d, r->offset);
 		kho_be64_st(d + 8, r->pa);
 		kho_be64_st(d + 16, r->count << 8 | r->size_lg2);
 		d += MEMFD_REC;
 	}
-	return 0;
+	return wr == nr && ws == ns ? 0 : -EINVAL;
 }
 
 static int memfd_freeze(struct kho *k, void *obj)

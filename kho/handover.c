@@ -46,8 +46,8 @@ void kho_fini(struct kho *k)
 		}
 		free(s);
 	}
-	free(k->out_fdt);
-	free(k->in_fdt);
+	kho_big_free(k->out_fdt);
+	kho_big_free(k->in_fdt);
 	kho_parsed_free(&k->in);
 	kho_alloc_fini(&k->alloc);
 	memset(k, 0, sizeof(*k));
@@ -277,10 +277,25 @@ int kho_prepare(struct kho *k)
 		map_free(&mb);
 		return err;
 	}
+	/*
+	 * Sized from the records before writing (the objects say how much
+	 * they write), so even a 1 TiB guest's blob is serialized once; a
+	 * guess that still runs out of room doubles. libfdt clears the whole
+	 * buffer, so it is not simply made as large as the largest blob.
+	 */
 	size_t cap = 4096 + 8 * (mb.masks.n + mb.ranges[0].n +
 				 mb.ranges[1].n + mb.ranges[2].n);
+	for (const struct luo_session *s = k->sessions; s; s = s->next)
+		for (const struct luo_obj *o = s->objs; o; o = o->next)
+			cap += 512 + (o->ops->blob_bytes ?
+				      o->ops->blob_bytes(o->obj) : 0);
+	cap += cap / 16;
+	if (cap > KHO_FDT_MAX)
+		cap = KHO_FDT_MAX;
 	for (;;) {
-		void *fdt = ioh_fail("kho.alloc") ? NULL : malloc(cap);
+		/* Its own mapping, huge pages from 1 MiB: the exec tears
+		 * it down per 2 MiB (kho/bigbuf.c). */
+		void *fdt = kho_big_alloc(cap, true);
 		if (!fdt) {
 			err = -ENOMEM;
 			break;
@@ -289,9 +304,10 @@ int kho_prepare(struct kho *k)
 		if (!err) {
 			k->out_fdt = fdt;
 			k->out_fdt_size = fdt_totalsize(fdt);
+			kho_big_trim(fdt, k->out_fdt_size);
 			break;
 		}
-		free(fdt);
+		kho_big_free(fdt);
 		if (err != -ENOSPC || cap >= KHO_FDT_MAX) {
 			err = err == -ENOSPC ? -E2BIG : err;
 			break;
@@ -302,7 +318,7 @@ int kho_prepare(struct kho *k)
 	if (!err && k->pm) {
 		err = blob_stage(k);
 		if (err) {
-			free(k->out_fdt);
+			kho_big_free(k->out_fdt);
 			k->out_fdt = NULL;
 			k->out_fdt_size = 0;
 		}
@@ -382,7 +398,7 @@ int kho_cancel(struct kho *k)
 	if (k->state == KHO_FROZEN)
 		blob_withdraw(k);
 	blob_unstage(k);
-	free(k->out_fdt);
+	kho_big_free(k->out_fdt);
 	k->out_fdt = NULL;
 	k->out_fdt_size = 0;
 	k->state = KHO_NORMAL;
@@ -410,7 +426,7 @@ int64_t kho_finish(struct kho *k)
 	uint64_t freed = kho_alloc_free_flagged(&k->alloc, KHO_FOLIO_INCOMING,
 						release_cb, k);
 	k->has_incoming = false;
-	free(k->in_fdt);
+	kho_big_free(k->in_fdt);
 	k->in_fdt = NULL;
 	kho_parsed_free(&k->in);
 	return (int64_t)freed;

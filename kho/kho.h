@@ -96,6 +96,9 @@ struct kho_obj_ops {
 	int (*serialize)(struct kho *k, void *obj, void *fdt);
 	int (*freeze)(struct kho *k, void *obj);       /* optional */
 	void (*unfreeze)(struct kho *k, void *obj);    /* optional */
+	/* Optional: bytes serialize() will write, at least (its property
+	 * payloads), so kho_prepare sizes the blob in one pass. */
+	size_t (*blob_bytes)(void *obj);
 };
 
 /*

@@ -17,6 +17,18 @@ bool kho_parsed_overlaps(const struct kho_parsed *p, uint64_t pa,
 
 extern const struct kho_subsys kho_memfd_subsys;
 
+/*
+ * Large buffers in mappings of their own (kho/bigbuf.c): zeroed, and of
+ * 1 MiB or more with huge_ok in whole 2 MiB pages advised huge, so the
+ * exec tears them down per 2 MiB, not per 4 KiB. kho_big_trim gives back
+ * the pages past the first `used` bytes. NULL (and ioh_fail "kho.alloc")
+ * when out of memory; kho_big_free(NULL) does nothing.
+ */
+void *kho_big_alloc(size_t len, bool huge_ok);
+void *kho_big_calloc(size_t n, size_t size);
+void kho_big_trim(void *buf, size_t used);
+void kho_big_free(void *buf);
+
 struct luo_obj {
 	char name[KHO_NAME_MAX];
 	const struct kho_obj_ops *ops;

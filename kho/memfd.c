@@ -58,8 +58,10 @@ static int memfd_build_runs(struct kho_memfd *m)
 			continue;
 		n++;
 	}
-	free(m->runs);
-	m->runs = ioh_fail("kho.alloc") ? NULL : calloc(n ? n : 1, sizeof(*m->runs));
+	kho_big_free(m->runs);
+	/* Its own mapping: at 1 TiB 17 MB the exec would otherwise tear
+	 * down page by page (kho/bigbuf.c). */
+	m->runs = kho_big_calloc(n ? n : 1, sizeof(*m->runs));
 	if (!m->runs)
 		return -ENOMEM;
 	m->nr_runs = 0;
@@ -81,7 +83,7 @@ static int memfd_build_runs(struct kho_memfd *m)
 static void memfd_free(struct kho_memfd *m)
 {
 	free(m->folios);
-	free(m->runs);
+	kho_big_free(m->runs);
 	free(m);
 }
 
@@ -238,19 +240,22 @@ static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end);
  * block, not one per page, so preserving costs O(runs of larger folios +
  * fragmented slots). *failed: the run whose call failed.
  */
-static int memfd_flag_runs(struct kho *k, const struct kho_memfd *m,
+static int memfd_flag_runs(struct kho *k, struct kho_memfd *m,
 			   size_t upto, unsigned set, unsigned clear,
 			   size_t *failed)
 {
 	size_t end;
+	m->ser_runs = m->ser_slots = 0;
 	for (size_t i = 0; i < upto;) {
 		const struct kho_memfd_run *r = &m->runs[i];
 		int err;
 		if (shuffled_slot(m, i, &end) && end <= upto) {
+			m->ser_slots++;
 			err = kho_folio_run_flags(&k->alloc, r->pa & ~(KHO_2M - 1),
 						  KHO_4K_LG2, KHO_2M / KHO_4K, 0,
 						  set, clear);
 		} else {
+			m->ser_runs++;
 			end = i + 1;
 			err = kho_folio_run_flags(&k->alloc, r->pa, r->size_lg2,
 						  r->count, 0, set, clear);
@@ -335,20 +340,27 @@ static bool shuffled_slot(const struct kho_memfd *m, size_t ri, size_t *end)
 	return true;
 }
 
+/* How many records of each kind: runs (v1's) and shuffled slots, as
+ * preserving counted them (the runs do not change once created). */
+static void memfd_count_recs(const struct kho_memfd *m, size_t *nr, size_t *ns)
+{
+	*nr = m->ser_runs;
+	*ns = m->ser_slots;
+}
+
+static size_t memfd_blob_bytes(void *obj)
+{
+	size_t nr, ns;
+	memfd_count_recs(obj, &nr, &ns);
+	return nr * MEMFD_REC + ns * MEMFD_SLOT_REC;
+}
+
 static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 {
 	struct kho_memfd *m = obj;
 	(void)k;
-	size_t nr = 0, ns = 0, end;
-	for (size_t i = 0; i < m->nr_runs;) {
-		if (shuffled_slot(m, i, &end)) {
-			ns++;
-			i = end;
-		} else {
-			nr++;
-			i++;
-		}
-	}
+	size_t nr, ns, end;
+	memfd_count_recs(m, &nr, &ns);
 	void *rbuf, *sbuf;
 	if (kho_fdt_put_u64(fdt, "size", m->size) ||
 	    kho_fdt_put_u64(fdt, "nr-folios", m->nr_folios) ||
@@ -357,8 +369,12 @@ static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 					    (int)(ns * MEMFD_SLOT_REC), &sbuf)))
 		return -ENOSPC;
 	uint8_t *d = rbuf, *sd = ns ? sbuf : NULL;
+	size_t wr = 0, ws = 0;
 	for (size_t i = 0; i < m->nr_runs;) {
 		if (shuffled_slot(m, i, &end)) {
+			/* Never past what was counted and reserved. */
+			if (ws++ == ns)
+				return -EINVAL;
 			uint64_t blk = m->runs[i].pa & ~(KHO_2M - 1);
 			kho_be64_st(sd, m->runs[i].offset);
 			kho_be64_st(sd + 8, blk);
@@ -374,13 +390,15 @@ static int memfd_serialize(struct kho *k, void *obj, void *fdt)
 			sd += MEMFD_SLOT_REC;
 			continue;
 		}
+		if (wr++ == nr)
+			return -EINVAL;
 		const struct kho_memfd_run *r = &m->runs[i++];
 		kho_be64_st(d, r->offset);
 		kho_be64_st(d + 8, r->pa);
 		kho_be64_st(d + 16, r->count << 8 | r->size_lg2);
 		d += MEMFD_REC;
 	}
-	return 0;
+	return wr == nr && ws == ns ? 0 : -EINVAL;
 }
 
 static int memfd_freeze(struct kho *k, void *obj)
@@ -403,6 +421,7 @@ const struct kho_obj_ops kho_memfd_ops = {
 	.serialize = memfd_serialize,
 	.freeze = memfd_freeze,
 	.unfreeze = memfd_unfreeze,
+	.blob_bytes = memfd_blob_bytes,
 };
 
 int kho_memfd_preserve(struct luo_session *s, const char *name,
@@ -439,13 +458,31 @@ static int memfd_validate_slot(struct kho_vctx *v, const uint8_t *rec,
 	if (size - off < KHO_2M || blk % KHO_2M)
 		return kho_vctx_fail(v, "slots-4k[%zu]: block 0x%" PRIx64
 				     " misaligned or slot past the file size", i, blk);
+	/*
+	 * 512 indices below 512 that set all 512 bits are a permutation:
+	 * one pass without a branch per page (at 1 TiB, 530 K pages inside
+	 * the blackout); only a bad slot is walked again to name its page.
+	 */
+	unsigned int any = 0;
 	for (unsigned int p = 0; p < MEMFD_SLOT_PAGES; p++) {
 		unsigned int idx = slot_page(rec, p);
-		if (idx >= MEMFD_SLOT_PAGES || (seen[idx / 64] >> (idx % 64) & 1))
-			return kho_vctx_fail(v, "slots-4k[%zu]: page %u of the "
-					     "block is out of range or used twice",
-					     i, idx);
-		seen[idx / 64] |= 1ull << (idx % 64);
+		any |= idx;
+		seen[(idx / 64) % (MEMFD_SLOT_PAGES / 64)] |= 1ull << (idx % 64);
+	}
+	uint64_t all = ~0ull;
+	for (unsigned int w = 0; w < MEMFD_SLOT_PAGES / 64; w++)
+		all &= seen[w];
+	if (any >= MEMFD_SLOT_PAGES || all != ~0ull) {
+		memset(seen, 0, sizeof(seen));
+		for (unsigned int p = 0; p < MEMFD_SLOT_PAGES; p++) {
+			unsigned int idx = slot_page(rec, p);
+			if (idx >= MEMFD_SLOT_PAGES ||
+			    (seen[idx / 64] >> (idx % 64) & 1))
+				return kho_vctx_fail(v, "slots-4k[%zu]: page %u of "
+						     "the block is out of range "
+						     "or used twice", i, idx);
+			seen[idx / 64] |= 1ull << (idx % 64);
+		}
 	}
 	return kho_vctx_own(v, blk, KHO_4K_LG2, MEMFD_SLOT_PAGES);
 }
@@ -615,8 +652,8 @@ int kho_memfd_retrieve(struct kho *k, const char *session, const char *name,
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->size = size;
 	m->nr_folios = nr_folios;
-	m->runs = ioh_fail("kho.alloc") ? NULL :
-		calloc(nr + ns * MEMFD_SLOT_PAGES + 1, sizeof(*m->runs));
+	m->runs = kho_big_calloc(nr + ns * MEMFD_SLOT_PAGES + 1,
+				 sizeof(*m->runs));
 	if (!m->runs) {
 		free(claims);
 		memfd_free(m);

@@ -59,6 +59,9 @@ struct kho_memfd {
 	 * (NULL until then: a retrieved 1 TiB memfd needs only its runs). */
 	struct kho_memfd_folio *folios;
 	bool preserved, frozen;
+	/* Records the blob takes (runs, shuffled slots), counted when
+	 * preserved, so the blob is sized and written without rescanning. */
+	size_t ser_runs, ser_slots;
 };
 
 /* size: a multiple of 2 MiB. Allocates every folio from k's allocator. */

@@ -378,6 +378,31 @@ static void test_objects(void **state)
 		free(dup);
 	}
 	expect_refused_fdt(b, "both own memory");
+	/* A slot's pages must be a permutation of its block: a page given
+	 * twice, or one past the block, is named. */
+	assert_non_null(slots);
+	uint8_t *bad = malloc((size_t)len);
+	memcpy(bad, slots, (size_t)len);
+	unsigned int p6 = (unsigned int)bad[16 + 12] << 8 | bad[16 + 13];
+	bad[16 + 10] = (uint8_t)(p6 >> 8);
+	bad[16 + 11] = (uint8_t)p6;
+	b = copy_good();
+	fdt_setprop(b, node(b, "/memfd/object-1"), "slots-4k", bad, len);
+	char want[96];
+	snprintf(want, sizeof(want), "slots-4k[0]: page %u of the block is out "
+		 "of range or used twice", p6);
+	expect_refused_fdt(b, want);
+	memcpy(bad, slots, (size_t)len);
+	/* The last page's index plus 512: the same bit modulo the block. */
+	unsigned int past = ((unsigned int)bad[16 + 2 * 511] << 8 |
+			     bad[16 + 2 * 511 + 1]) + 512;
+	bad[16 + 2 * 511] = (uint8_t)(past >> 8);
+	bad[16 + 2 * 511 + 1] = (uint8_t)past;
+	b = copy_good();
+	fdt_setprop(b, node(b, "/memfd/object-1"), "slots-4k", bad, len);
+	snprintf(want, sizeof(want), "slots-4k[0]: page %u of the block", past);
+	expect_refused_fdt(b, want);
+	free(bad);
 	b = copy_good();
 	fdt_setprop_u64(b, node(b, "/memfd/object-0"), "size",
 			(3ull << 30) + KHO_2M);

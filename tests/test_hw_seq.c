@@ -900,14 +900,14 @@ static void test_concat_misaligned_root_faults(void **state)
 
 static const uint64_t MOVED = RIG_DATA_PA + (64ull << 20);
 
-/* Device 0 with ATS, 4K pages, DMA in the first ATC_WIN of IOVA. */
-static void ats_up(enum pt_format_id fmt)
+/* Device 0 with ATS, a table of pgsizes, DMA in the first ATC_WIN of IOVA. */
+static void ats_up_sizes(enum pt_format_id fmt, uint64_t pgsizes)
 {
 	struct hw_rig_opts o;
 	hw_rig_opts_default(&o, 0);
 	assert_int_equal(hw_rig_start(&S.r, &o), 0);
 	assert_int_equal(iommu_drv_set_ats(&S.r.drv, 0, true), 0);
-	assert_int_equal(hw_rig_table_init(&S.r, &S.t, fmt, PT_SZ_4K), 0);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, fmt, pgsizes), 0);
 	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
 	hw_rig_window(&S.r, 0, IOVA, IOVA + ATC_WIN - 1);
 	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
@@ -916,6 +916,12 @@ static void ats_up(enum pt_format_id fmt)
 	/* The device works from its ATC. */
 	assert_true(STAT(atc_hits) > 0);
 	assert_true(STAT(atc_misses) > 0);
+}
+
+/* The same with 4K pages. */
+static void ats_up(enum pt_format_id fmt)
+{
+	ats_up_sizes(fmt, PT_SZ_4K);
 }
 
 static void atc_inv_sync(uint64_t va, uint64_t len)
@@ -1099,18 +1105,7 @@ static void test_seq14_no_ats_clean(void **state)
 static void test_atc_block_entry(void **state)
 {
 	(void)state;
-	struct hw_rig_opts o;
-	hw_rig_opts_default(&o, 0);
-	assert_int_equal(hw_rig_start(&S.r, &o), 0);
-	assert_int_equal(iommu_drv_set_ats(&S.r.drv, 0, true), 0);
-	assert_int_equal(hw_rig_table_init(&S.r, &S.t, PT_FMT_VTD_SS,
-					   PT_SZ_4K | PT_SZ_2M), 0);
-	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
-	hw_rig_window(&S.r, 0, IOVA, IOVA + ATC_WIN - 1);
-	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
-	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
-	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
-	assert_true(STAT(atc_hits) > 0);
+	ats_up_sizes(PT_FMT_VTD_SS, PT_SZ_4K | PT_SZ_2M);
 	assert_true(STAT(atc_misses) < ATC_WIN / 4096);
 
 	struct pt_gather g;

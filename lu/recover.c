@@ -82,18 +82,33 @@ static uint64_t leaked_bytes(struct lu_gen *g)
 	return used > owned ? used - owned : 0;
 }
 
-/* The devices whose configuration entry runs rec's table now. */
+/*
+ * The devices whose configuration entry runs rec's table now. A device's
+ * guest stage 1 (nested) belongs to the device, like ATS: nested holds
+ * every record of the handover (a table built mid-update was journaled
+ * before any device moved to it, so its own record names none), and a
+ * device nested over rec's table gets its record in users.
+ */
 static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
+			  const struct iommufd_hwpt_rec *nested,
 			  struct iommufd_hwpt_rec *users)
 {
+	struct iommufd_hwpt_rec probe = *rec;
+	memcpy(probe.nested, nested->nested, sizeof(probe.nested));
+	probe.nr_nested = nested->nr_nested;
 	*users = *rec;
 	users->nr_devs = 0;
+	users->nr_nested = 0;
 	for (unsigned int d = 0; d < g->cfg->devices; d++) {
 		uint64_t ste[HW_STE_WORDS], want[HW_STE_WORDS];
-		iommufd_rec_ste(rec, d, want);
-		if (!iommu_drv_read_ste(&g->drv, d, ste) &&
-		    hw_ste_same_config(ste, want))
-			users->devs[users->nr_devs++] = d;
+		iommufd_rec_ste(&probe, d, want);
+		if (iommu_drv_read_ste(&g->drv, d, ste) ||
+		    !hw_ste_same_config(ste, want))
+			continue;
+		users->devs[users->nr_devs++] = d;
+		const struct iommufd_nested_rec *n = iommufd_rec_nested(&probe, d);
+		if (n)
+			users->nested[users->nr_nested++] = *n;
 	}
 }
 
@@ -139,14 +154,20 @@ int lu_boot_recovery(struct lu_gen *g)
 	/* ATS belongs to the device: whichever record names it (a table
 	 * built mid-update was journaled before any device moved to it). */
 	uint32_t ats = 0;
+	static struct iommufd_hwpt_rec nested; /* only its nested records */
+	nested.nr_nested = 0;
 	for (unsigned int i = 0; i < in.nr_hwpt; i++) {
 		if (in.hwpt[i].id > in.hwpt[newest].id)
 			newest = i;
 		ats |= in.hwpt[i].ats_mask;
+		for (unsigned int k = 0; k < in.hwpt[i].nr_nested; k++)
+			if (!iommufd_rec_nested(&nested, in.hwpt[i].nested[k].sid) &&
+			    nested.nr_nested < HW_MAX_DEVS)
+				nested.nested[nested.nr_nested++] = in.hwpt[i].nested[k];
 	}
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
 		struct iommufd_hwpt_rec users;
-		current_users(g, &in.hwpt[i], &users);
+		current_users(g, &in.hwpt[i], &nested, &users);
 		users.ats_mask = ats;
 		/* No device uses it: its pages go at finish. */
 		for (size_t p = 0; !users.nr_devs && p < in.hwpt[i].nr_pages && !err; p++)

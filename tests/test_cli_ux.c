@@ -335,7 +335,6 @@ static void test_contradictions_refused(void **state)
 		"nesting parent");
 	refused("--nested --ats", "--nested", "ATS on nested devices is not "
 		"modelled");
-	refused("--nested --crash-at free", "--nested", "recovery after a crash");
 	refused("--naive-nested", "--naive-nested", "need a nested guest");
 	refused("--naive-s1", "--naive-s1", "need a nested guest");
 	refused("--svg keep.json", "same file", "keep.json");

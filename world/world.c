@@ -554,8 +554,6 @@ const char *world_nested_refusal(const struct world_scenario *sc)
 	if (sc->ats)
 		return "ATS on nested devices is not modelled (the ATC of a "
 		       "nested device would cache combined translations)";
-	if (sc->crash_at)
-		return "recovery after a crash is not modelled for nested devices";
 	return NULL;
 }
 

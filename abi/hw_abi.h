@@ -16,6 +16,11 @@
  *   S2VMID / VT-d DID         | HW_STE2_DID (the IOTLB tag "domain")
  *   S2TTB / SLPTPTR           | HW_STE1_ROOT
  *   CMD_CFGI_STE, CFGI_ALL    | HW_CMD_CFGI_STE, HW_CMD_CFGI_ALL
+ *   STE S1ContextPtr, S1CDMax | HW_STE5_CDTAB, HW_STE6_CDLOG2 (substreams)
+ *   CD (context descriptor)   | HW_CD_WORDS words, HW_CD*_ (a PASID's table)
+ *   VT-d scalable PASID entry | the same CD (the PASID table is the CD table)
+ *   CMD_CFGI_CD, CFGI_CD_ALL  | HW_CMD_CFGI_CD (SID, SSID), HW_CMD_CFGI_CD_ALL
+ *   C_BAD_SUBSTREAMID, C_BAD_CD| HW_EVT_BAD_SUBSTREAMID, HW_EVT_BAD_CD
  *   CMD_TLBI_NH_ASID          | HW_CMD_TLBI_DOMAIN
  *   CMD_TLBI_S12_VMALL        | HW_CMD_TLBI_VMID (nested)
  *   CMD_TLBI_S2_IPA           | HW_CMD_TLBI_S2_RANGE (nested)
@@ -56,7 +61,7 @@
 #define HW_FIELD_GET(mask, e) (((e) & (mask)) >> __builtin_ctzll(mask))
 
 #define HW_ABI_MAGIC 0x314d574848484f49ull /* "IOHHHWM1" little endian */
-#define HW_ABI_VERSION 5u
+#define HW_ABI_VERSION 6u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
@@ -66,6 +71,7 @@
 #define HW_ORACLE_RANGES 64u
 #define HW_STRTAB_MAX_LOG2 16u
 #define HW_ATC_ENTRIES 32u      /* device TLB entries (4 KiB to a block) per ATS device */
+#define HW_CD_MAX_LOG2 8u       /* substreams (PASIDs) per stream: at most 2^8 */
 
 /* ---- Stream table entry (configuration entry), 8 x 64-bit words ---- */
 /*
@@ -81,6 +87,9 @@
  *                        word 2 DID
  *   V=1, nested:         as translate, plus word 3 S2ROOT and word 4
  *                        S2FMT, S2VA_BITS, VMID
+ *   V=1, translate with substreams (word 6 CDLOG2 != 0): also word 5
+ *                        CDTAB (word 6 CDLOG2 is used in every translate
+ *                        entry; CDLOG2 != 0 in a nested entry is malformed)
  * Every bit outside these fields is RES0: set in a valid entry, the entry
  * is malformed (HW_EVT_BAD_STE).
  */
@@ -98,6 +107,34 @@
 #define HW_STE4_S2FMT HW_GENMASK(3, 0)
 #define HW_STE4_S2VA_BITS HW_GENMASK(14, 8)
 #define HW_STE4_VMID HW_GENMASK(31, 16)   /* stage-2 tag */
+/*
+ * Substreams (PASIDs): a translate entry may point at a context-descriptor
+ * table of 2^CDLOG2 entries (CDLOG2 0: none; at most HW_CD_MAX_LOG2). A
+ * DMA without a PASID, or with PASID 0, uses the entry's own ROOT and DID
+ * (like SMMUv3 S1DSS=substream 0 or VT-d RID_PASID): the table's entry 0
+ * is never read and must be zero. PASID p >= 1 uses CD p; p >= 2^CDLOG2,
+ * or any PASID on a stream without a table, is HW_EVT_BAD_SUBSTREAMID.
+ */
+#define HW_STE5_CDTAB HW_GENMASK(51, 12)  /* CD table PA, 4 KiB aligned */
+#define HW_STE6_CDLOG2 HW_GENMASK(3, 0)   /* log2 of CD entries; 0: none */
+
+/*
+ * Context descriptor (one PASID's address space), HW_CD_WORDS words. The
+ * IOMMU reads a CD a word at a time, in any order, and caches it by
+ * (stream, substream): a change needs HW_CMD_CFGI_CD (or CFGI_CD_ALL, or
+ * CFGI_ALL) and a SYNC, like an STE; CFGI_STE does not drop cached CDs.
+ *   V=0: word 0 V only (a DMA on it: HW_EVT_CD_ABORT)
+ *   V=1: word 0 V, FMT, VA_BITS; word 1 ROOT; word 2 DID; word 3 RES0
+ * A bit outside these in a valid CD, a format or width the walker does
+ * not know, or a misaligned ROOT makes it malformed (HW_EVT_BAD_CD).
+ */
+#define HW_CD_WORDS 4u
+#define HW_CD_SIZE (HW_CD_WORDS * 8u)
+#define HW_CD0_V HW_BIT(0)
+#define HW_CD0_FMT HW_GENMASK(7, 4)
+#define HW_CD0_VA_BITS HW_GENMASK(14, 8)
+#define HW_CD1_ROOT HW_GENMASK(51, 12)
+#define HW_CD2_DID HW_GENMASK(15, 0)
 
 enum hw_ste_mode {
 	HW_STE_MODE_ABORT = 0,     /* every transaction terminated */
@@ -110,6 +147,8 @@ enum hw_ste_mode {
 #define HW_CMD_OP HW_GENMASK(7, 0)
 /* HW_CMD_CFGI_STE */
 #define HW_CMD_SID HW_GENMASK(63, 32)
+/* HW_CMD_CFGI_CD: SID and SSID (the PASID); CFGI_CD_ALL: SID only */
+#define HW_CMD_SSID HW_GENMASK(31, 12)
 /* HW_CMD_TLBI_DOMAIN, HW_CMD_TLBI_RANGE; the VMID for HW_CMD_TLBI_VMID
  * and HW_CMD_TLBI_S2_RANGE */
 #define HW_CMD_DID HW_GENMASK(63, 48)
@@ -135,6 +174,8 @@ enum hw_ste_mode {
 enum hw_cmd_op {
 	HW_CMD_CFGI_STE = 0x03,
 	HW_CMD_CFGI_ALL = 0x04,
+	HW_CMD_CFGI_CD = 0x05,       /* one CD of a stream (SID, SSID) */
+	HW_CMD_CFGI_CD_ALL = 0x06,   /* every CD of a stream */
 	HW_CMD_TLBI_VMID = 0x28,     /* every entry with the stage-2 tag */
 	HW_CMD_TLBI_DOMAIN = 0x2a,
 	HW_CMD_TLBI_RANGE = 0x2b,
@@ -167,6 +208,10 @@ enum hw_evt_type {
 	HW_EVT_STE_FETCH = 0x03,    /* stream table outside physmem */
 	HW_EVT_BAD_STE = 0x04,      /* malformed configuration entry */
 	HW_EVT_STE_ABORT = 0x05,    /* V=0 or MODE abort */
+	HW_EVT_CD_ABORT = 0x06,     /* PASID's CD has V=0 */
+	HW_EVT_BAD_SUBSTREAMID = 0x08, /* PASID beyond the CD table, or none */
+	HW_EVT_CD_FETCH = 0x09,     /* CD table outside physmem */
+	HW_EVT_BAD_CD = 0x0a,       /* malformed CD */
 	HW_EVT_WALK_EABT = 0x0b,    /* table pointer outside physmem */
 	HW_EVT_TRANSLATION = 0x10,  /* no valid leaf (or a malformed one) */
 	HW_EVT_PERMISSION = 0x13,
@@ -201,7 +246,7 @@ struct hw_oracle_range {
 	uint64_t len;
 	uint64_t pa;
 	uint32_t prot; /* PT_PROT_READ / PT_PROT_WRITE */
-	uint32_t pad;
+	uint32_t pasid; /* the substream the device uses for it (0: none) */
 };
 
 struct hw_oracle {

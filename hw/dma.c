@@ -254,9 +254,9 @@ static bool engine_op(struct engine *e)
 
 	atomic_store(&slot->inflight_epoch, hw_iommu_epoch(e->d->mmu) + 1);
 	struct hw_xlate x;
-	int err = hw_iommu_translate(e->d->mmu, e->dev, iova,
-				     write ? HW_ACCESS_WRITE : HW_ACCESS_READ,
-				     &x);
+	int err = hw_iommu_translate_pasid(e->d->mmu, e->dev, r->pasid, iova,
+					   write ? HW_ACCESS_WRITE :
+						   HW_ACCESS_READ, &x);
 	if (!err && !physmem_contains(e->d->pm, x.pa, size)) {
 		count(e, &s->faults, HW_EVT_WALK_EABT, iova, x.pa);
 		err = -EFAULT;

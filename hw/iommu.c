@@ -17,6 +17,8 @@
 #define ARM_DESC_BLOCK 1u
 
 #define CFG_SLOTS 64u
+#define CD_SLOTS 64u
+#define CD_PER_DEV (1u << HW_CD_MAX_LOG2)
 #define TLB_MAX_HITS 8u
 
 /* IOTLB entry flags. */
@@ -32,6 +34,7 @@ struct tlb_entry {
 	uint64_t src;  /* leaf table page it was read from (0: nested) */
 	uint64_t s2src; /* nested: stage-2 leaf table page of its output */
 	uint32_t vtag; /* nested: stage-2 VMID + 1 (combined entry); else 0 */
+	uint32_t ssid; /* substream whose configuration filled it (0: none) */
 	uint32_t prot;
 	uint16_t did;
 	uint16_t sid;  /* stream whose walk filled it, for attribution */
@@ -76,6 +79,11 @@ struct ste_state {
 	uint8_t s2_va_bits;
 	uint16_t vmid;
 	uint64_t s2_root;
+	/* Substreams: the CD table of a translate entry (cd_log2 0: none);
+	 * for a CD's configuration, ssid is its substream. */
+	uint8_t cd_log2;
+	uint32_t ssid;
+	uint64_t cdtab;
 };
 
 struct cfg_slot {
@@ -83,6 +91,7 @@ struct cfg_slot {
 	uint64_t gen;    /* bumped by invalidation: stale fetches not installed */
 	bool cached;
 	uint32_t sid;
+	uint32_t ssid;   /* CD cache: the substream */
 	struct ste_state st;
 };
 
@@ -93,6 +102,13 @@ struct torn_track {
 	uint64_t committed[HW_STE_WORDS];
 	unsigned int nr_seen;
 	uint64_t seen[TORN_SEEN][HW_STE_WORDS];
+};
+
+/* A CD as last committed by a CFGI_CD (the torn-mix rule's old state). */
+struct cd_torn {
+	bool have;
+	uint64_t cdtab; /* the table it was read from */
+	uint64_t committed[HW_CD_WORDS];
 };
 
 struct walk_leaf {
@@ -124,6 +140,7 @@ struct atc_entry {
 	uint64_t born;
 	uint64_t used;
 	uint32_t prot;
+	uint32_t pasid;
 	uint16_t flags;
 	uint8_t size_lg2;
 };
@@ -160,7 +177,9 @@ struct hw_iommu {
 	uint64_t instance;
 
 	struct cfg_slot cfgc[CFG_SLOTS];
+	struct cfg_slot cdc[CD_SLOTS];
 	struct torn_track torn[HW_MAX_DEVS];
+	struct cd_torn cd_torn[HW_MAX_DEVS][CD_PER_DEV];
 	struct atc atc[HW_MAX_DEVS];
 
 	pthread_mutex_t evtq_lock;
@@ -342,7 +361,8 @@ static int xlate_fault(struct hw_iommu *m, struct hw_xlate *x, uint32_t sid,
 		stat_inc(type == HW_EVT_TLB_CONFLICT ? &s->conflicts
 						     : &s->faults);
 	if (type == HW_EVT_BAD_STE || type == HW_EVT_WALK_EABT ||
-	    type == HW_EVT_STE_FETCH)
+	    type == HW_EVT_STE_FETCH || type == HW_EVT_BAD_CD ||
+	    type == HW_EVT_CD_FETCH)
 		stat_inc(&m->regs->bad_input);
 	hw_iommu_event(m, type, sid, iova, info);
 	x->fault = type;
@@ -350,6 +370,18 @@ static int xlate_fault(struct hw_iommu *m, struct hw_xlate *x, uint32_t sid,
 }
 
 /* ---- configuration fetch, decode and cache ---- */
+
+/* n words (a power of two) of a configuration entry, one at a time, in a
+ * random order, as the hardware may read them. */
+static void read_words(struct hw_iommu *m, const uint64_t *e, uint64_t *w,
+		       unsigned int n)
+{
+	unsigned int start = (unsigned int)prng_next(m) % n;
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int k = (start + i * 3) % n;
+		w[k] = mem_read64(&e[k]);
+	}
+}
 
 /*
  * Read the words of sid's entry one by one in a random order, as the
@@ -366,11 +398,24 @@ static uint32_t ste_read_raw(struct hw_iommu *m, uint32_t sid,
 					HW_STE_SIZE, HW_STE_SIZE);
 	if (!e || base % HW_STE_SIZE)
 		return HW_EVT_STE_FETCH;
-	unsigned int start = (unsigned int)prng_next(m) % HW_STE_WORDS;
-	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
-		unsigned int k = (start + i * 3) % HW_STE_WORDS;
-		w[k] = mem_read64(&e[k]);
-	}
+	read_words(m, e, w, HW_STE_WORDS);
+	return HW_EVT_NONE;
+}
+
+/*
+ * Read CD ssid of the table of st (a decoded translate entry) one word
+ * at a time in a random order. Returns the fault, or HW_EVT_NONE.
+ */
+static uint32_t cd_read_raw(struct hw_iommu *m, const struct ste_state *st,
+			    uint32_t ssid, uint64_t w[HW_CD_WORDS])
+{
+	if (!ssid || !st->cd_log2 || ssid >> st->cd_log2)
+		return HW_EVT_BAD_SUBSTREAMID;
+	const uint64_t *e = physmem_ptr(m->pm, st->cdtab + (uint64_t)ssid *
+					HW_CD_SIZE, HW_CD_SIZE);
+	if (!e)
+		return HW_EVT_CD_FETCH;
+	read_words(m, e, w, HW_CD_WORDS);
 	return HW_EVT_NONE;
 }
 
@@ -427,6 +472,14 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 		return;
 	}
 	st->did = (uint16_t)HW_FIELD_GET(HW_STE2_DID, w[2]);
+	unsigned int cd_log2 = (unsigned int)HW_FIELD_GET(HW_STE6_CDLOG2, w[6]);
+	if (cd_log2 > HW_CD_MAX_LOG2 ||
+	    (cd_log2 && st->mode == HW_STE_MODE_NESTED)) {
+		st->status = HW_EVT_BAD_STE;
+		return;
+	}
+	st->cd_log2 = (uint8_t)cd_log2;
+	st->cdtab = cd_log2 ? w[5] & HW_STE5_CDTAB : 0;
 	if (st->mode != HW_STE_MODE_NESTED)
 		return;
 	levels = table_levels(HW_FIELD_GET(HW_STE4_S2FMT, w[4]),
@@ -447,6 +500,42 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 		return;
 	}
 	st->vmid = (uint16_t)HW_FIELD_GET(HW_STE4_VMID, w[4]);
+}
+
+/* The configuration CD w (substream ssid) gives: a translate one. */
+static void cd_decode(const uint64_t w[HW_CD_WORDS], uint32_t ssid,
+		      struct ste_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->ssid = ssid;
+	if (!(w[0] & HW_CD0_V)) {
+		st->status = HW_EVT_CD_ABORT;
+		return;
+	}
+	for (unsigned int i = 0; i < HW_CD_WORDS; i++) {
+		if (w[i] & ~hw_cd_defined(i)) {
+			st->status = HW_EVT_BAD_CD;
+			return;
+		}
+	}
+	int levels = table_levels(HW_FIELD_GET(HW_CD0_FMT, w[0]),
+				  HW_FIELD_GET(HW_CD0_VA_BITS, w[0]));
+	if (levels <= 0) {
+		st->status = HW_EVT_BAD_CD;
+		return;
+	}
+	st->mode = HW_STE_MODE_TRANSLATE;
+	st->fmt = (uint8_t)HW_FIELD_GET(HW_CD0_FMT, w[0]);
+	st->va_bits = (uint8_t)HW_FIELD_GET(HW_CD0_VA_BITS, w[0]);
+	st->top_level = (uint8_t)(levels - 1);
+	st->top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)st->fmt,
+					      st->va_bits);
+	st->root = w[1] & HW_CD1_ROOT;
+	if (st->root & ((HW_BIT(12) << st->top_lg2) - 1)) {
+		st->status = HW_EVT_BAD_CD;
+		return;
+	}
+	st->did = (uint16_t)HW_FIELD_GET(HW_CD2_DID, w[2]);
 }
 
 /* Stage 2 of a nested configuration, as a configuration of its own. */
@@ -512,6 +601,74 @@ static void cfg_drop(struct cfg_slot *c, uint32_t sid, bool all)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static void cd_fetch(struct hw_iommu *m, const struct ste_state *ste,
+		     uint32_t ssid, struct ste_state *st)
+{
+	uint64_t w[HW_CD_WORDS];
+	uint32_t err = cd_read_raw(m, ste, ssid, w);
+	if (err) {
+		memset(st, 0, sizeof(*st));
+		st->status = err;
+		st->ssid = ssid;
+		return;
+	}
+	cd_decode(w, ssid, st);
+}
+
+static struct cfg_slot *cd_slot(struct hw_iommu *m, uint32_t sid,
+				uint32_t ssid)
+{
+	return &m->cdc[(sid * 37u + ssid) % CD_SLOTS];
+}
+
+/*
+ * The configuration of substream ssid of stream sid, whose entry is ste:
+ * a PASID the entry has no CD for faults at once (nothing cached);
+ * otherwise the CD from the cache, fetched from ste's table on a miss.
+ * The cache is keyed by (sid, ssid) only: a CD stays cached until a
+ * CFGI_CD, CFGI_CD_ALL or CFGI_ALL drops it, whatever the memory says.
+ */
+static void cd_get(struct hw_iommu *m, const struct ste_state *ste,
+		   uint32_t sid, uint32_t ssid, struct ste_state *st)
+{
+	if (ste->mode != HW_STE_MODE_TRANSLATE || !ste->cd_log2 ||
+	    ssid >> ste->cd_log2) {
+		memset(st, 0, sizeof(*st));
+		st->status = HW_EVT_BAD_SUBSTREAMID;
+		return;
+	}
+	struct cfg_slot *c = cd_slot(m, sid, ssid);
+	pthread_mutex_lock(&c->lock);
+	if (c->cached && c->sid == sid && c->ssid == ssid && !chance(m, 10)) {
+		*st = c->st;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	uint64_t gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+
+	cd_fetch(m, ste, ssid, st);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->gen == gen) {
+		c->cached = true;
+		c->sid = sid;
+		c->ssid = ssid;
+		c->st = *st;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void cd_drop(struct hw_iommu *m, uint32_t sid, uint32_t ssid)
+{
+	struct cfg_slot *c = cd_slot(m, sid, ssid);
+	pthread_mutex_lock(&c->lock);
+	if (c->sid == sid && c->ssid == ssid)
+		c->cached = false;
+	c->gen++;
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* ---- torn configuration updates (SMMUv3 3.21.3) ---- */
 
 static bool ste_valid(const uint64_t w[HW_STE_WORDS])
@@ -565,22 +722,42 @@ static uint64_t ste_diff_words(const uint64_t a[HW_STE_WORDS],
  * entry: making an invalid entry valid is judged by the samples alone
  * (the V bit in the last store is the host's part of that rule).
  */
-static uint64_t torn_mix(const uint64_t old[HW_STE_WORDS],
-			 const uint64_t now[HW_STE_WORDS])
+/* The same for any entry of n words whose V bit is bit 0 of word 0 (an
+ * STE or a CD), under its same-configuration rule. */
+static uint64_t torn_mix_words(const uint64_t *old, const uint64_t *now,
+			       unsigned int n,
+			       int (*same)(const uint64_t *, const uint64_t *))
 {
-	uint64_t diff = ste_diff_words(old, now);
-	if (!ste_valid(old))
+	uint64_t diff = 0, mix[HW_STE_WORDS];
+	for (unsigned int i = 0; i < n; i++)
+		if (old[i] != now[i])
+			diff |= 1ull << i;
+	if (!(old[0] & 1))
 		return 0;
 	/* Every proper, non-empty subset of the changed words. */
 	for (uint64_t s = (diff - 1) & diff; s; s = (s - 1) & diff) {
-		uint64_t mix[HW_STE_WORDS];
-		for (unsigned int i = 0; i < HW_STE_WORDS; i++)
+		for (unsigned int i = 0; i < n; i++)
 			mix[i] = (s >> i) & 1 ? now[i] : old[i];
-		if (ste_valid(mix) && !hw_ste_same_config(mix, old) &&
-		    !hw_ste_same_config(mix, now))
+		if ((mix[0] & 1) && !same(mix, old) && !same(mix, now))
 			return s;
 	}
 	return 0;
+}
+
+static int ste_same(const uint64_t *a, const uint64_t *b)
+{
+	return hw_ste_same_config(a, b);
+}
+
+static int cd_same(const uint64_t *a, const uint64_t *b)
+{
+	return hw_cd_same_config(a, b);
+}
+
+static uint64_t torn_mix(const uint64_t old[HW_STE_WORDS],
+			 const uint64_t now[HW_STE_WORDS])
+{
+	return torn_mix_words(old, now, HW_STE_WORDS, ste_same);
 }
 
 /*
@@ -618,14 +795,94 @@ static void torn_commit(struct hw_iommu *m, uint32_t sid)
 	t->nr_seen = 0;
 }
 
+/*
+ * At a CFGI_CD of (sid, ssid): the torn-mix rule on the CD (a CD changed
+ * in more than one used word between two invalidations may be read as a
+ * mix configuring neither). A CD read from another table than the one
+ * last committed is a new entry, not a change of it.
+ */
+static void cd_torn_commit(struct hw_iommu *m, uint32_t sid,
+			   const struct ste_state *ste, uint32_t ssid)
+{
+	uint64_t now[HW_CD_WORDS];
+	if (sid >= HW_MAX_DEVS || ssid >= CD_PER_DEV ||
+	    cd_read_raw(m, ste, ssid, now))
+		return;
+	struct cd_torn *t = &m->cd_torn[sid][ssid];
+	if (t->have && t->cdtab == ste->cdtab) {
+		uint64_t mix = torn_mix_words(t->committed, now, HW_CD_WORDS,
+					      cd_same);
+		if (mix) {
+			stat_inc(&m->regs->dev_stats[sid].torn_config);
+			hw_iommu_event(m, HW_EVT_TORN_CONFIG, sid, ssid,
+				       mix << HW_STE_WORDS);
+		}
+	}
+	memcpy(t->committed, now, sizeof(now));
+	t->cdtab = ste->cdtab;
+	t->have = true;
+}
+
+/*
+ * At a CFGI_STE: the CDs of a table the entry now points at, that no
+ * CFGI_CD committed from that table yet, are taken as they are (the
+ * table went live with them).
+ */
+static void cd_table_commit(struct hw_iommu *m, uint32_t sid)
+{
+	struct ste_state ste;
+	cfg_fetch(m, sid, &ste);
+	if (ste.status || ste.mode != HW_STE_MODE_TRANSLATE || !ste.cd_log2)
+		return;
+	for (uint32_t s = 1; !(s >> ste.cd_log2); s++) {
+		struct cd_torn *t = &m->cd_torn[sid][s];
+		if (t->have && t->cdtab == ste.cdtab)
+			continue;
+		t->have = false;
+		cd_torn_commit(m, sid, &ste, s);
+	}
+}
+
+/* CD invalidation of sid: substream ssid, or every one (all). */
+static void cfgi_cds(struct hw_iommu *m, uint32_t sid, uint32_t ssid,
+		     bool all)
+{
+	struct ste_state ste;
+	cfg_fetch(m, sid, &ste);
+	bool table = !ste.status && ste.mode == HW_STE_MODE_TRANSLATE &&
+		     ste.cd_log2;
+	for (uint32_t s = all ? 1 : ssid; s < (all ? CD_PER_DEV : ssid + 1);
+	     s++) {
+		if (table && !(s >> ste.cd_log2))
+			cd_torn_commit(m, sid, &ste, s);
+		cd_drop(m, sid, s);
+	}
+	atomic_fetch_add(&m->epoch, 1);
+}
+
+void hw_iommu_cfgi_cd(struct hw_iommu *m, uint32_t sid, uint32_t ssid)
+{
+	cfgi_cds(m, sid, ssid, false);
+}
+
+void hw_iommu_cfgi_cd_all(struct hw_iommu *m, uint32_t sid)
+{
+	cfgi_cds(m, sid, 0, true);
+}
+
 void hw_iommu_prefetch_configs(struct hw_iommu *m, uint32_t nr_sids)
 {
 	if (nr_sids > HW_MAX_DEVS)
 		nr_sids = HW_MAX_DEVS;
 	for (uint32_t sid = 0; sid < nr_sids; sid++) {
-		struct ste_state st;
+		struct ste_state st, cd;
 		torn_sample(m, sid);
 		cfg_get(m, sid, &st);
+		/* Every CD of its table too (valid or not): the hardware
+		 * may fetch any at any time. */
+		if (!st.status && st.mode == HW_STE_MODE_TRANSLATE)
+			for (uint32_t s = 1; st.cd_log2 && !(s >> st.cd_log2); s++)
+				cd_get(m, &st, sid, s, &cd);
 	}
 }
 
@@ -914,8 +1171,8 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 		.va = lf->va, .oa = lf->oa, .prot = lf->prot, .did = st->did,
 		.attr = lf->attr, .vtag = vtag_of(st), .src = lf->src,
 		.s2src = lf->s2src,
-		.sid = (uint16_t)sid, .size_lg2 = lf->size_lg2,
-		.level = lf->level, .fmt = st->fmt,
+		.sid = (uint16_t)sid, .ssid = st->ssid,
+		.size_lg2 = lf->size_lg2, .level = lf->level, .fmt = st->fmt,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
 	};
 	atomic_fetch_or(&m->tlb_sizes, 1ull << lf->size_lg2);
@@ -1057,10 +1314,22 @@ static enum gt_verdict gt_check(struct hw_iommu *m, struct scrub_ctx *sc,
 				const struct tlb_entry *e)
 {
 	const struct ste_state *cur = scrub_config(m, sc, e->sid);
-	if (!cur || cur->status || cur->mode != HW_STE_MODE_TRANSLATE ||
-	    cur->did != e->did || cur->fmt != e->fmt || e->vtag)
+	struct ste_state st;
+	if (!cur || cur->status)
 		return GT_NONE;
-	const struct ste_state st = *cur;
+	st = *cur;
+	/* An entry a substream filled: that substream's CD as memory has it. */
+	if (e->ssid) {
+		if (st.mode != HW_STE_MODE_TRANSLATE || !st.cd_log2 ||
+		    e->ssid >> st.cd_log2)
+			return GT_NONE;
+		cd_fetch(m, cur, e->ssid, &st);
+		if (st.status)
+			return GT_NONE;
+	}
+	if (st.mode != HW_STE_MODE_TRANSLATE || st.did != e->did ||
+	    st.fmt != e->fmt || e->vtag)
+		return GT_NONE;
 	uint64_t size = 1ull << e->size_lg2;
 	uint64_t pages = size >> 12;
 	uint64_t samples[3] = { e->va, e->va + size - 4096,
@@ -1272,18 +1541,24 @@ void hw_iommu_tlbi_s2_range(struct hw_iommu *m, uint16_t vmid, uint64_t ipa,
 
 void hw_iommu_cfgi_ste(struct hw_iommu *m, uint32_t sid)
 {
-	if (sid < HW_MAX_DEVS)
+	if (sid < HW_MAX_DEVS) {
 		torn_commit(m, sid);
+		cd_table_commit(m, sid);
+	}
 	cfg_drop(&m->cfgc[sid % CFG_SLOTS], sid, false);
 	atomic_fetch_add(&m->epoch, 1);
 }
 
 void hw_iommu_cfgi_all(struct hw_iommu *m)
 {
-	for (uint32_t sid = 0; sid < HW_MAX_DEVS; sid++)
+	for (uint32_t sid = 0; sid < HW_MAX_DEVS; sid++) {
 		torn_commit(m, sid);
+		cfgi_cds(m, sid, 0, true);
+	}
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)
 		cfg_drop(&m->cfgc[i], 0, true);
+	for (unsigned int i = 0; i < CD_SLOTS; i++)
+		cfg_drop(&m->cdc[i], 0, true);
 	atomic_fetch_add(&m->epoch, 1);
 }
 
@@ -1401,8 +1676,8 @@ struct xlate_leaf {
 	bool cacheable;
 };
 
-static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
-		       enum hw_access access, struct hw_xlate *x,
+static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
+		       uint64_t iova, enum hw_access access, struct hw_xlate *x,
 		       struct xlate_leaf *leaf, bool quiet)
 {
 	/* An ATS request the strict device makes on its own records no
@@ -1416,6 +1691,13 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 	cfg_get(m, sid, &st);
 	if (st.status)
 		return FAULT(st.status, 0);
+	if (pasid) {
+		struct ste_state cd;
+		cd_get(m, &st, sid, pasid, &cd);
+		if (cd.status)
+			return FAULT(cd.status, pasid);
+		st = cd;
+	}
 	if (st.mode == HW_STE_MODE_BYPASS) {
 		if (!physmem_contains(m->pm, iova, 1))
 			return FAULT(HW_EVT_TRANSLATION, iova);
@@ -1514,7 +1796,8 @@ static void atc_check(struct hw_iommu *m, uint32_t sid, struct atc_entry *e,
 	 * of the entry as the entry does. */
 	uint64_t last = e->va + (atc_size(e) - 1);
 	for (uint32_t i = 0; i < nr; i++) {
-		if (!r[i].len || r[i].iova > last || r[i].iova + (r[i].len - 1) < e->va)
+		if (!r[i].len || r[i].pasid != e->pasid || r[i].iova > last ||
+		    r[i].iova + (r[i].len - 1) < e->va)
 			continue;
 		uint64_t at = r[i].iova > e->va ? r[i].iova : e->va;
 		if (r[i].pa + (at - r[i].iova) != e->pa + (at - e->va)) {
@@ -1541,7 +1824,8 @@ static void atc_check_all(struct hw_iommu *m, uint32_t sid)
 /* Keeps the IOMMU's answer for iova (pa: its translation) as one entry
  * of the answer's size. */
 static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
-		       uint64_t iova, uint64_t pa, const struct xlate_leaf *lf)
+		       uint32_t pasid, uint64_t iova, uint64_t pa,
+		       const struct xlate_leaf *lf)
 {
 	unsigned int lg2 = lf->size_lg2 >= 12 && lf->size_lg2 < 64 ? lf->size_lg2 : 12;
 	uint64_t off = iova & ((1ull << lg2) - 1);
@@ -1557,7 +1841,8 @@ static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
 	}
 	unsigned int w, victim = 0;
 	for (w = 0; w < HW_ATC_ENTRIES; w++) {
-		if (a->e[w].born && a->e[w].va == va && a->e[w].size_lg2 == lg2)
+		if (a->e[w].born && a->e[w].va == va &&
+		    a->e[w].size_lg2 == lg2 && a->e[w].pasid == pasid)
 			break;
 		if (!a->e[w].born ||
 		    (a->e[victim].born && a->e[w].used < a->e[victim].used))
@@ -1569,7 +1854,7 @@ static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
 			    : victim;
 	a->e[w] = (struct atc_entry){
 		.va = va, .pa = pa, .src = lf->src, .prot = lf->prot,
-		.size_lg2 = (uint8_t)lg2,
+		.pasid = pasid, .size_lg2 = (uint8_t)lg2,
 		.born = atomic_fetch_add(&m->born, 1) + 1,
 		.used = ++a->clock,
 	};
@@ -1577,15 +1862,17 @@ static void atc_insert(struct hw_iommu *m, struct atc *a, uint64_t gen,
 }
 
 /* An ATS device's DMA: its ATC first, else a translation request. */
-static int atc_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
-			 enum hw_access access, struct hw_xlate *x)
+static int atc_translate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
+			 uint64_t iova, enum hw_access access,
+			 struct hw_xlate *x)
 {
 	struct atc *a = &m->atc[sid];
 	struct hw_dev_stats *s = &m->regs->dev_stats[sid];
 	pthread_mutex_lock(&a->lock);
 	for (unsigned int w = 0; w < HW_ATC_ENTRIES; w++) {
 		struct atc_entry *e = &a->e[w];
-		if (!e->born || iova - e->va >= atc_size(e) ||
+		if (!e->born || e->pasid != pasid ||
+		    iova - e->va >= atc_size(e) ||
 		    !prot_allows(e->prot, access))
 			continue;
 		if (chance(m, 8)) {
@@ -1603,22 +1890,29 @@ static int atc_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 	pthread_mutex_unlock(&a->lock);
 	stat_inc(&s->atc_misses);
 	struct xlate_leaf lf;
-	int err = iommu_xlate(m, sid, iova, access, x, &lf, false);
+	int err = iommu_xlate(m, sid, pasid, iova, access, x, &lf, false);
 	if (!err && lf.cacheable)
-		atc_insert(m, a, gen, iova, x->pa, &lf);
+		atc_insert(m, a, gen, pasid, iova, x->pa, &lf);
 	return err;
 }
 
-int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
-		       enum hw_access access, struct hw_xlate *x)
+int hw_iommu_translate_pasid(struct hw_iommu *m, uint32_t sid,
+			     uint32_t pasid, uint64_t iova,
+			     enum hw_access access, struct hw_xlate *x)
 {
 	x->atc = 0;
 	if (sid < HW_MAX_DEVS &&
 	    atomic_load_explicit(&m->regs->dev_ctl[sid].ats,
 				 memory_order_relaxed))
-		return atc_translate(m, sid, iova, access, x);
+		return atc_translate(m, sid, pasid, iova, access, x);
 	struct xlate_leaf lf;
-	return iommu_xlate(m, sid, iova, access, x, &lf, false);
+	return iommu_xlate(m, sid, pasid, iova, access, x, &lf, false);
+}
+
+int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
+		       enum hw_access access, struct hw_xlate *x)
+{
+	return hw_iommu_translate_pasid(m, sid, 0, iova, access, x);
 }
 
 void hw_iommu_atc_misdirected(struct hw_iommu *m, uint32_t sid, uint64_t id)
@@ -1648,7 +1942,7 @@ void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
 	struct atc *a = &m->atc[sid];
 	struct hw_oracle_range r[HW_ORACLE_RANGES];
 	uint32_t nr = 0;
-	struct { uint64_t va; uint32_t prot; } refill[HW_ATC_ENTRIES];
+	struct { uint64_t va; uint32_t prot, pasid; } refill[HW_ATC_ENTRIES];
 	unsigned int nrefill = 0;
 	if (!oracle_snapshot(m, sid, r, &nr))
 		nr = 0;
@@ -1660,6 +1954,7 @@ void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
 			continue;
 		atc_check(m, sid, e, r, nr);
 		refill[nrefill].va = e->va;
+		refill[nrefill].pasid = e->pasid;
 		refill[nrefill++].prot = e->prot;
 		e->born = 0;
 	}
@@ -1676,9 +1971,10 @@ void hw_iommu_atc_inv(struct hw_iommu *m, uint32_t sid, uint64_t va,
 		enum hw_access acc = (refill[i].prot & PT_PROT_READ)
 					     ? HW_ACCESS_READ
 					     : HW_ACCESS_WRITE;
-		if (!iommu_xlate(m, sid, refill[i].va, acc, &x, &lf, true) &&
-		    lf.cacheable)
-			atc_insert(m, a, gen, refill[i].va, x.pa, &lf);
+		if (!iommu_xlate(m, sid, refill[i].pasid, refill[i].va, acc,
+				 &x, &lf, true) && lf.cacheable)
+			atc_insert(m, a, gen, refill[i].pasid, refill[i].va,
+				   x.pa, &lf);
 	}
 }
 
@@ -1732,6 +2028,8 @@ int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 	m->bbm_level = regs->bbm_level;
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)
 		pthread_mutex_init(&m->cfgc[i].lock, NULL);
+	for (unsigned int i = 0; i < CD_SLOTS; i++)
+		pthread_mutex_init(&m->cdc[i].lock, NULL);
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
 		pthread_mutex_init(&m->atc[i].lock, NULL);
 	pthread_mutex_init(&m->evtq_lock, NULL);
@@ -1764,6 +2062,8 @@ void hw_iommu_destroy(struct hw_iommu *m)
 	free(m->wc);
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)
 		pthread_mutex_destroy(&m->cfgc[i].lock);
+	for (unsigned int i = 0; i < CD_SLOTS; i++)
+		pthread_mutex_destroy(&m->cdc[i].lock);
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
 		pthread_mutex_destroy(&m->atc[i].lock);
 	pthread_mutex_destroy(&m->evtq_lock);

@@ -62,6 +62,10 @@ struct hw_xlate {
  */
 int hw_iommu_translate(struct hw_iommu *m, uint32_t sid, uint64_t iova,
 		       enum hw_access access, struct hw_xlate *x);
+/* The same on substream pasid (0: none, the entry's own table). */
+int hw_iommu_translate_pasid(struct hw_iommu *m, uint32_t sid,
+			     uint32_t pasid, uint64_t iova,
+			     enum hw_access access, struct hw_xlate *x);
 
 /* Invalidation, as the commands of hw_abi.h define it. */
 /* Nested: all combined entries of a VMID; stage-2-only entries by IPA. */
@@ -69,6 +73,9 @@ void hw_iommu_tlbi_vmid(struct hw_iommu *m, uint16_t vmid);
 void hw_iommu_tlbi_s2_range(struct hw_iommu *m, uint16_t vmid, uint64_t ipa,
 			    uint64_t last);
 void hw_iommu_cfgi_ste(struct hw_iommu *m, uint32_t sid);
+/* Drop the cached CD of (sid, ssid), or every CD of sid. */
+void hw_iommu_cfgi_cd(struct hw_iommu *m, uint32_t sid, uint32_t ssid);
+void hw_iommu_cfgi_cd_all(struct hw_iommu *m, uint32_t sid);
 void hw_iommu_cfgi_all(struct hw_iommu *m);
 void hw_iommu_tlbi_all(struct hw_iommu *m);
 void hw_iommu_tlbi_domain(struct hw_iommu *m, uint16_t did);

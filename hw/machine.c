@@ -180,6 +180,21 @@ static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
 		hw_iommu_cfgi_ste(m->mmu,
 				  (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]));
 		return HW_CERR_NONE;
+	case HW_CMD_CFGI_CD:
+		if (cmd_reserved(c, HW_CMD_SID | HW_CMD_SSID, 0) ||
+		    HW_FIELD_GET(HW_CMD_SID, c->w[0]) >= HW_MAX_DEVS)
+			return HW_CERR_ILL;
+		hw_iommu_cfgi_cd(m->mmu,
+				 (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]),
+				 (uint32_t)HW_FIELD_GET(HW_CMD_SSID, c->w[0]));
+		return HW_CERR_NONE;
+	case HW_CMD_CFGI_CD_ALL:
+		if (cmd_reserved(c, HW_CMD_SID, 0) ||
+		    HW_FIELD_GET(HW_CMD_SID, c->w[0]) >= HW_MAX_DEVS)
+			return HW_CERR_ILL;
+		hw_iommu_cfgi_cd_all(m->mmu,
+				     (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]));
+		return HW_CERR_NONE;
 	case HW_CMD_CFGI_ALL:
 		if (cmd_reserved(c, 0, 0))
 			return HW_CERR_ILL;

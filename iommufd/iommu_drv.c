@@ -151,6 +151,29 @@ int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid)
 			  HW_FIELD_PREP(HW_CMD_SID, sid), 0);
 }
 
+static uint64_t cfgi_cd_cmd(uint32_t sid, uint32_t ssid)
+{
+	return HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_CD) |
+	       HW_FIELD_PREP(HW_CMD_SID, sid) | HW_FIELD_PREP(HW_CMD_SSID, ssid);
+}
+
+int iommu_drv_cfgi_cd(struct iommu_drv *d, uint32_t sid, uint32_t ssid)
+{
+	return submit_one(d, cfgi_cd_cmd(sid, ssid), 0);
+}
+
+int iommu_drv_cfgi_cd_sync(struct iommu_drv *d, uint32_t sid, uint32_t ssid)
+{
+	struct hw_cmd c = { { cfgi_cd_cmd(sid, ssid), 0 } };
+	return submit_sync(d, &c, 1);
+}
+
+int iommu_drv_cfgi_cd_all(struct iommu_drv *d, uint32_t sid)
+{
+	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_CD_ALL) |
+			  HW_FIELD_PREP(HW_CMD_SID, sid), 0);
+}
+
 int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did)
 {
 	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
@@ -394,6 +417,96 @@ int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
 	return iommu_drv_write_stes(d, 1, &sid, t, hitless, NULL, NULL);
 }
 
+/* ---- context descriptors ---- */
+
+static _Atomic uint64_t *cd_ptr(struct iommu_drv *d, uint64_t cdtab,
+				unsigned int cd_log2, uint32_t ssid)
+{
+	if (!ssid || !cd_log2 || cd_log2 > HW_CD_MAX_LOG2 || ssid >> cd_log2 ||
+	    cdtab % PT_TABLE_SIZE)
+		return NULL;
+	return physmem_ptr(d->pm, cdtab + (uint64_t)ssid * HW_CD_SIZE,
+			   HW_CD_SIZE);
+}
+
+int iommu_drv_read_cd(struct iommu_drv *d, uint64_t cdtab,
+		      unsigned int cd_log2, uint32_t ssid,
+		      uint64_t cd[HW_CD_WORDS])
+{
+	_Atomic uint64_t *e = cd_ptr(d, cdtab, cd_log2, ssid);
+	if (!e)
+		return -EINVAL;
+	for (unsigned int i = 0; i < HW_CD_WORDS; i++)
+		cd[i] = atomic_load(&e[i]);
+	return 0;
+}
+
+/*
+ * The same plan as an STE's, on a CD: unused bits first, then the one
+ * critical word; more than one critical word goes through V=0.
+ */
+static bool cd_plan(const uint64_t cur[HW_CD_WORDS],
+		    const uint64_t target[HW_CD_WORDS],
+		    uint64_t step[3][HW_CD_WORDS])
+{
+	uint64_t used_cur[HW_CD_WORDS], used_tgt[HW_CD_WORDS];
+	hw_cd_used(cur, used_cur);
+	hw_cd_used(target, used_tgt);
+	unsigned int critical = 0, crit_word = 0;
+	for (unsigned int i = 0; i < HW_CD_WORDS; i++) {
+		step[0][i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
+		if ((step[0][i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
+			critical++;
+			crit_word = i;
+		}
+	}
+	if (critical <= 1) {
+		memcpy(step[1], step[0], sizeof(step[1]));
+		if (critical)
+			step[1][crit_word] = target[crit_word];
+	} else {
+		memcpy(step[0], cur, sizeof(step[0]));
+		step[0][0] &= ~HW_CD0_V;
+		memcpy(step[1], target, sizeof(step[1]));
+		step[1][0] = cur[0] & ~HW_CD0_V;
+	}
+	memcpy(step[2], target, sizeof(step[2]));
+	return critical <= 1;
+}
+
+int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
+		       unsigned int cd_log2, uint32_t ssid,
+		       const uint64_t target[HW_CD_WORDS], unsigned int flags,
+		       bool *hitless)
+{
+	_Atomic uint64_t *e = cd_ptr(d, cdtab, cd_log2, ssid);
+	uint64_t cur[HW_CD_WORDS], step[3][HW_CD_WORDS];
+	if (!e || sid >= HW_MAX_DEVS)
+		return -EINVAL;
+	for (unsigned int i = 0; i < HW_CD_WORDS; i++)
+		cur[i] = atomic_load(&e[i]);
+	bool h = cd_plan(cur, target, step);
+	if (hitless)
+		*hitless = h;
+	for (unsigned int s = 0; s < 3; s++) {
+		bool changed = false;
+		for (unsigned int i = 0; i < HW_CD_WORDS; i++) {
+			if (cur[i] == step[s][i])
+				continue;
+			atomic_store_explicit(&e[i], step[s][i],
+					      memory_order_release);
+			cur[i] = step[s][i];
+			changed = true;
+		}
+		if (!changed || (flags & IOMMU_DRV_CD_NO_CFGI))
+			continue;
+		int err = iommu_drv_cfgi_cd_sync(d, sid, ssid);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* ---- freed table pages ---- */
 
 static _Atomic uint64_t *freed_word(struct iommu_drv *d, uint64_t pa)
@@ -436,7 +549,14 @@ static uint64_t oracle_end(struct hw_oracle *o)
 int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 			 uint64_t pa, uint64_t len, uint32_t prot)
 {
-	if (dev >= HW_MAX_DEVS || !len ||
+	return iommu_drv_oracle_map_pasid(d, dev, 0, iova, pa, len, prot);
+}
+
+int iommu_drv_oracle_map_pasid(struct iommu_drv *d, unsigned int dev,
+			       uint32_t pasid, uint64_t iova, uint64_t pa,
+			       uint64_t len, uint32_t prot)
+{
+	if (dev >= HW_MAX_DEVS || !len || pasid >> HW_CD_MAX_LOG2 ||
 	    !(prot & (PT_PROT_READ | PT_PROT_WRITE)))
 		return -EINVAL;
 	struct hw_oracle *o = &d->regs->oracle[dev];
@@ -444,7 +564,8 @@ int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 		return -ENOSPC;
 	oracle_begin(o);
 	o->r[o->nr] = (struct hw_oracle_range){ .iova = iova, .len = len,
-						.pa = pa, .prot = prot };
+						.pa = pa, .prot = prot,
+						.pasid = pasid };
 	o->nr++;
 	oracle_end(o);
 	return 0;
@@ -474,8 +595,11 @@ static int oracle_grace(struct iommu_drv *d, unsigned int dev, uint64_t seq)
 	return 0;
 }
 
-int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
-			   uint64_t iova, uint64_t len)
+/* Withdraw [iova, iova + len) of substream pasid, or of every one
+ * (pasid ORACLE_ALL_PASIDS). */
+#define ORACLE_ALL_PASIDS UINT32_MAX
+static int oracle_withdraw(struct iommu_drv *d, unsigned int dev,
+			   uint32_t pasid, uint64_t iova, uint64_t len)
 {
 	if (dev >= HW_MAX_DEVS || !len)
 		return -EINVAL;
@@ -486,7 +610,8 @@ int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
 	for (unsigned int i = 0; i < o->nr; i++) {
 		struct hw_oracle_range r = o->r[i];
 		uint64_t rlast = r.iova + r.len - 1;
-		if (rlast < iova || r.iova > last) {
+		if (rlast < iova || r.iova > last ||
+		    (pasid != ORACLE_ALL_PASIDS && r.pasid != pasid)) {
 			if (n == HW_ORACLE_RANGES)
 				return -ENOSPC;
 			keep[n++] = r;
@@ -513,6 +638,20 @@ int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
 	return oracle_grace(d, dev, oracle_end(o));
 }
 
+int iommu_drv_oracle_unmap(struct iommu_drv *d, unsigned int dev,
+			   uint64_t iova, uint64_t len)
+{
+	return oracle_withdraw(d, dev, 0, iova, len);
+}
+
+int iommu_drv_oracle_unmap_pasid(struct iommu_drv *d, unsigned int dev,
+				 uint32_t pasid, uint64_t iova, uint64_t len)
+{
+	if (pasid >> HW_CD_MAX_LOG2)
+		return -EINVAL;
+	return oracle_withdraw(d, dev, pasid, iova, len);
+}
+
 void iommu_drv_dma_enable(struct iommu_drv *d, unsigned int dev, bool on)
 {
 	if (dev < HW_MAX_DEVS)
@@ -524,8 +663,9 @@ int iommu_drv_dma_stop(struct iommu_drv *d, unsigned int dev)
 	if (dev >= HW_MAX_DEVS)
 		return -EINVAL;
 	iommu_drv_dma_enable(d, dev, false);
-	/* The whole IOVA space; the grace waits for every engine of dev. */
-	return iommu_drv_oracle_unmap(d, dev, 0, UINT64_MAX);
+	/* The whole IOVA space of every substream; the grace waits for
+	 * every engine of dev. */
+	return oracle_withdraw(d, dev, ORACLE_ALL_PASIDS, 0, UINT64_MAX);
 }
 
 int iommu_drv_set_ats(struct iommu_drv *d, unsigned int dev, bool on)

@@ -100,6 +100,27 @@ int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
 			 const uint32_t *sids,
 			 const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
 			 void (*stored)(void *arg), void *arg);
+/*
+ * Context descriptors (a PASID's address space, abi/hw_abi.h): CD ssid
+ * (1 .. 2^cd_log2 - 1) of the CD table at cdtab of stream sid, written
+ * as an STE is (hitless when one used word changes, else through V=0),
+ * each step followed by CFGI_CD + SYNC. IOMMU_DRV_CD_NO_CFGI skips the
+ * invalidations (a test's or a naive kernel's bug: the IOMMU keeps its
+ * cached CD). The old table's cached translations are the caller's:
+ * TLBI of its domain and a SYNC before the table is freed.
+ */
+#define IOMMU_DRV_CD_NO_CFGI 0x1u
+int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
+		       unsigned int cd_log2, uint32_t ssid,
+		       const uint64_t target[HW_CD_WORDS], unsigned int flags,
+		       bool *hitless);
+int iommu_drv_read_cd(struct iommu_drv *d, uint64_t cdtab,
+		      unsigned int cd_log2, uint32_t ssid,
+		      uint64_t cd[HW_CD_WORDS]);
+/* CFGI_CD of (sid, ssid) (no sync; with one), CFGI_CD_ALL of sid. */
+int iommu_drv_cfgi_cd(struct iommu_drv *d, uint32_t sid, uint32_t ssid);
+int iommu_drv_cfgi_cd_sync(struct iommu_drv *d, uint32_t sid, uint32_t ssid);
+int iommu_drv_cfgi_cd_all(struct iommu_drv *d, uint32_t sid);
 /* Current contents of sid's entry (read word by word). */
 int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
 		       uint64_t ste[HW_STE_WORDS]);
@@ -117,6 +138,13 @@ void iommu_drv_table_page_used(struct iommu_drv *d, uint64_t pa);
 /* Declare that device dev may now use [iova, iova + len) -> pa. */
 int iommu_drv_oracle_map(struct iommu_drv *d, unsigned int dev, uint64_t iova,
 			 uint64_t pa, uint64_t len, uint32_t prot);
+/* The same on substream pasid: the device's engines DMA to it with that
+ * PASID (the plain calls are pasid 0, the stream's own table). */
+int iommu_drv_oracle_map_pasid(struct iommu_drv *d, unsigned int dev,
+			       uint32_t pasid, uint64_t iova, uint64_t pa,
+			       uint64_t len, uint32_t prot);
+int iommu_drv_oracle_unmap_pasid(struct iommu_drv *d, unsigned int dev,
+				 uint32_t pasid, uint64_t iova, uint64_t len);
 /*
  * Withdraw [iova, iova + len) from dev's oracle and wait until none of
  * its engines can still be using the old oracle: after this returns the

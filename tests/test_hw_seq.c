@@ -1127,6 +1127,271 @@ static void test_atc_block_entry(void **state)
 	expect(CLEAN, "atc block entry");
 }
 
+/* ---- 16: substreams (PASIDs) through a CD table ---- */
+
+#define PASID_DID (DID + 1)
+#define PASID_PA DEV1_PA
+#define CD_LOG2 2u /* 4 CDs: PASIDs 1 to 3 */
+
+static struct pt_table PT1; /* PASID 1's table */
+static uint64_t CDTAB;
+
+static uint64_t cd_val(const struct pt_table *t, uint16_t did, uint64_t cd[HW_CD_WORDS])
+{
+	hw_cd_make(cd, t->fmt->id, t->va_bits, t->top_pa, did);
+	return cd[0];
+}
+
+static void table_at(struct pt_table *t, uint64_t pa)
+{
+	struct pt_gather g;
+	assert_int_equal(hw_rig_table_init(&S.r, t, S.t.fmt->id, PT_SZ_4K), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(t, IOVA, pa, LEN, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+}
+
+/*
+ * Device 0: no PASID through S.t (DID), PASID 1 through PT1 (PASID_DID)
+ * to other pages, both DMAing; its STE points at a table of 4 CDs.
+ */
+static void pasid_up(enum pt_format_id fmt)
+{
+	uint64_t ste[HW_STE_WORDS], cd[HW_CD_WORDS];
+	seq_up(0, fmt, PT_SZ_4K);
+	assert_non_null(hw_rig_page(&S.r, &CDTAB));
+	table_at(&PT1, PASID_PA);
+	cd_val(&PT1, PASID_DID, cd);
+	assert_int_equal(iommu_drv_write_cd(&S.r.drv, 0, CDTAB, CD_LOG2, 1, cd,
+					    0, NULL), 0);
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, S.t.fmt->id, S.t.va_bits,
+		    S.t.top_pa, DID);
+	hw_ste_set_cdtab(ste, CDTAB, CD_LOG2);
+	bool hitless = false;
+	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, &hitless), 0);
+	assert_true(hitless); /* only unused words and CDLOG2 change */
+	assert_int_equal(iommu_drv_oracle_map_pasid(&S.r.drv, 0, 1, IOVA,
+						    PASID_PA, LEN,
+						    PT_PROT_READ | PT_PROT_WRITE),
+			 0);
+	expect(CLEAN, "pasid setup");
+}
+
+static void xlate_is(uint32_t pasid, uint64_t pa)
+{
+	struct hw_xlate x;
+	assert_int_equal(hw_iommu_translate_pasid(hw_machine_iommu(S.r.m), 0,
+						  pasid, IOVA + 4096,
+						  HW_ACCESS_READ, &x), 0);
+	assert_int_equal(x.pa, pa + 4096);
+}
+
+/*
+ * PASID 1 moves to a fresh table mapping new_pa, in domain did (the old
+ * one: only the ROOT word of its CD changes, hitless; another: through
+ * V=0, which only a PASID without DMA may take); then, unless tlbi is
+ * false, TLBI of the old domain + SYNC; then the old table is freed.
+ * cfgi false: the CD is written without CFGI_CD, so the IOMMU keeps the
+ * cached old one.
+ */
+static void seq16_did(bool cfgi, bool tlbi, uint64_t new_pa, uint16_t did,
+		      enum verdict v)
+{
+	struct pt_table nt;
+	uint64_t cd[HW_CD_WORDS];
+	bool hitless = false;
+	if (new_pa != PASID_PA)
+		assert_int_equal(iommu_drv_oracle_unmap_pasid(&S.r.drv, 0, 1,
+							      IOVA, LEN), 0);
+	table_at(&nt, new_pa);
+	cd_val(&nt, did, cd);
+	assert_int_equal(iommu_drv_write_cd(&S.r.drv, 0, CDTAB, CD_LOG2, 1, cd,
+					    cfgi ? 0 : IOMMU_DRV_CD_NO_CFGI,
+					    &hitless), 0);
+	assert_true(hitless == (did == PASID_DID));
+	if (tlbi) {
+		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, PASID_DID), 0);
+		assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
+	}
+	pt_deinit(&PT1);
+	hw_rig_free_deferred(&S.r);
+	if (new_pa != PASID_PA)
+		assert_int_equal(iommu_drv_oracle_map_pasid(&S.r.drv, 0, 1, IOVA,
+							    new_pa, LEN,
+							    PT_PROT_READ |
+							    PT_PROT_WRITE), 0);
+	expect(v, "seq16");
+	PT1 = nt;
+}
+
+static void seq16(bool cfgi, bool tlbi, uint64_t new_pa, enum verdict v)
+{
+	seq16_did(cfgi, tlbi, new_pa, PASID_DID, v);
+}
+
+static void test_seq16_cd_switch_without_cfgi_uaf(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	seq16(false, true, PASID_PA, UAF);
+}
+
+static void test_seq16_cd_switch_without_cfgi_misdirected(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_VTD_SS);
+	seq16(false, true, MOVED, FLAGGED);
+	assert_true(STAT(misdirected) > 0);
+}
+
+static void test_seq16_cd_free_before_tlbi_uaf(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	seq16(true, false, PASID_PA, UAF);
+}
+
+static void test_seq16_cd_switch_safe_clean(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	seq16(true, true, PASID_PA, CLEAN);
+	xlate_is(0, RIG_DATA_PA);
+	xlate_is(1, PASID_PA);
+}
+
+static void test_seq16_vtd_cd_switch_moved_clean(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_VTD_SS);
+	seq16_did(true, true, MOVED, PASID_DID + 1, CLEAN);
+	xlate_is(1, MOVED);
+}
+
+/* The device's errors other than faults: what a bad PASID must not cause. */
+static uint64_t non_fault_errors(void)
+{
+	return hw_rig_errors(&S.r, 0) - STAT(faults);
+}
+
+/*
+ * DMA on PASID pasid to [IOVA2, +LEN): a CD that is invalid, malformed or
+ * beyond the table faults with ev; no PASID and PASID 1 keep translating
+ * as mapped.
+ */
+#define IOVA2 (IOVA + (1ull << 30))
+static void bad_pasid_dma(uint32_t pasid, uint32_t ev)
+{
+	uint64_t bad_before = atomic_load(&S.r.region.regs->bad_input);
+	assert_int_equal(iommu_drv_oracle_map_pasid(&S.r.drv, 0, pasid, IOVA2,
+						    PASID_PA, LEN,
+						    PT_PROT_READ | PT_PROT_WRITE),
+			 0);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	hw_rig_settle(&S.r);
+	if (!STAT(faults) || non_fault_errors() || !hw_rig_has_event(&S.r, ev))
+		hw_rig_dump(&S.r, 0, "bad pasid");
+	assert_true(STAT(faults) > 0);
+	assert_true(hw_rig_has_event(&S.r, ev));
+	assert_int_equal(non_fault_errors(), 0);
+	uint64_t bad = atomic_load(&S.r.region.regs->bad_input) - bad_before;
+	if (ev == HW_EVT_BAD_CD)
+		assert_true(bad > 0);
+	else
+		assert_int_equal(bad, 0);
+	xlate_is(0, RIG_DATA_PA);
+	xlate_is(1, PASID_PA);
+	/* Withdrawn, the device runs clean again. */
+	assert_int_equal(iommu_drv_oracle_unmap_pasid(&S.r.drv, 0, pasid, IOVA2,
+						      LEN), 0);
+	uint64_t faults = STAT(faults);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	hw_rig_settle(&S.r);
+	assert_int_equal(STAT(faults), faults);
+}
+
+static void test_seq16_pasid_beyond_table_faults(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	bad_pasid_dma(1u << CD_LOG2, HW_EVT_BAD_SUBSTREAMID);
+}
+
+static void test_seq16_invalid_cd_faults(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	bad_pasid_dma(2, HW_EVT_CD_ABORT);
+}
+
+static void test_seq16_malformed_cd_faults(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_VTD_SS);
+	uint64_t cd[HW_CD_WORDS];
+	cd_val(&PT1, PASID_DID + 1, cd);
+	cd[3] = 1; /* RES0 */
+	assert_int_equal(iommu_drv_write_cd(&S.r.drv, 0, CDTAB, CD_LOG2, 3, cd,
+					    0, NULL), 0);
+	bad_pasid_dma(3, HW_EVT_BAD_CD);
+}
+
+static void test_seq16_pasid_on_stream_without_table_faults(void **state)
+{
+	(void)state;
+	seq_up(0, PT_FMT_ARM_S2, PT_SZ_4K);
+	uint64_t bad_before = atomic_load(&S.r.region.regs->bad_input);
+	assert_int_equal(iommu_drv_oracle_map_pasid(&S.r.drv, 0, 1, IOVA2,
+						    PASID_PA, LEN,
+						    PT_PROT_READ | PT_PROT_WRITE),
+			 0);
+	expect(FAULT, "pasid without table");
+	assert_true(hw_rig_has_event(&S.r, HW_EVT_BAD_SUBSTREAMID));
+	assert_int_equal(non_fault_errors(), 0);
+	assert_int_equal(atomic_load(&S.r.region.regs->bad_input), bad_before);
+	xlate_is(0, RIG_DATA_PA);
+}
+
+/* A CD whose ROOT and DID both change between two CFGI_CDs: the IOMMU may
+ * read the new ROOT with the old DID. */
+static void test_seq16_torn_cd_flagged(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	struct pt_table nt;
+	uint64_t cd[HW_CD_WORDS];
+	table_at(&nt, PASID_PA);
+	cd_val(&nt, PASID_DID + 1, cd);
+	assert_int_equal(iommu_drv_write_cd(&S.r.drv, 0, CDTAB, CD_LOG2, 1, cd,
+					    IOMMU_DRV_CD_NO_CFGI, NULL), 0);
+	/* NO_CFGI skipped the break too: the plan went through V=0, so
+	 * write the target over it in one go. */
+	_Atomic uint64_t *e = physmem_ptr(&S.r.pm, CDTAB + HW_CD_SIZE,
+					  HW_CD_SIZE);
+	atomic_store(&e[0], cd[0]);
+	assert_int_equal(iommu_drv_cfgi_cd_sync(&S.r.drv, 0, 1), 0);
+	expect(TORN, "torn cd");
+}
+
+/* The same change through the driver: via V=0, disruptive but not torn. */
+static void test_seq16_disruptive_cd_not_torn(void **state)
+{
+	(void)state;
+	pasid_up(PT_FMT_ARM_S2);
+	struct pt_table nt;
+	uint64_t cd[HW_CD_WORDS];
+	bool hitless = true;
+	table_at(&nt, PASID_PA);
+	cd_val(&nt, PASID_DID + 1, cd);
+	assert_int_equal(iommu_drv_write_cd(&S.r.drv, 0, CDTAB, CD_LOG2, 1, cd,
+					    0, &hitless), 0);
+	assert_false(hitless);
+	assert_true(hw_rig_wait_ops(&S.r, 0, DMA_OPS));
+	hw_rig_settle(&S.r);
+	assert_int_equal(STAT(torn_config), 0);
+	xlate_is(1, PASID_PA);
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -1222,6 +1487,17 @@ int main(void)
 		T(test_seq14_iotlb_then_atc_clean),
 		T(test_seq14_no_ats_clean),
 		T(test_atc_block_entry),
+		T(test_seq16_cd_switch_without_cfgi_uaf),
+		T(test_seq16_cd_switch_without_cfgi_misdirected),
+		T(test_seq16_cd_free_before_tlbi_uaf),
+		T(test_seq16_cd_switch_safe_clean),
+		T(test_seq16_vtd_cd_switch_moved_clean),
+		T(test_seq16_pasid_beyond_table_faults),
+		T(test_seq16_invalid_cd_faults),
+		T(test_seq16_malformed_cd_faults),
+		T(test_seq16_pasid_on_stream_without_table_faults),
+		T(test_seq16_torn_cd_flagged),
+		T(test_seq16_disruptive_cd_not_torn),
 		T(test_random_mode_seq4_flagged),
 		T(test_random_mode_seq1_bbm2_clean),
 	};

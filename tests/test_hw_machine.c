@@ -114,10 +114,25 @@ static void test_ste_reserved_bits(void **state)
 	(void)state;
 	uint64_t ste[HW_STE_WORDS];
 	good_ste(ste);
-	ste[5] = 1ull << 17;
+	ste[7] = 1ull << 17; /* word 7: RES0 in every configuration */
 	dev1_run(ste, DEV1_PA);
 	expect_dev1_fault(HW_EVT_BAD_STE);
 	assert_true(atomic_load(&regs()->bad_input) > 0);
+}
+
+/* Word 5's low bits, and a CD table of more than 2^HW_CD_MAX_LOG2. */
+static void test_ste_cd_fields_reserved(void **state)
+{
+	(void)state;
+	uint64_t ste[HW_STE_WORDS];
+	good_ste(ste);
+	ste[5] = 1ull << 3;
+	dev1_run(ste, DEV1_PA);
+	expect_dev1_fault(HW_EVT_BAD_STE);
+	good_ste(ste);
+	hw_ste_set_cdtab(ste, 0x200000, HW_CD_MAX_LOG2 + 1);
+	dev1_run(ste, DEV1_PA);
+	expect_dev1_fault(HW_EVT_BAD_STE);
 }
 
 static void test_ste_bad_mode(void **state)
@@ -606,6 +621,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_ste_reserved_bits),
+		T(test_ste_cd_fields_reserved),
 		T(test_ste_bad_mode),
 		T(test_ste_bad_format_and_width),
 		T(test_root_outside_physmem),

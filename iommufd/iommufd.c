@@ -1127,6 +1127,16 @@ static void dev_ste(const struct iommufd_hwpt_nested *n,
 			   h->ictx->fmt, h->pt.va_bits, h->pt.top_pa, h->did);
 }
 
+/* Device d's entry on h (nested under n or not), with its CD table. */
+static void dev_ste_of(const struct iommufd_device *d,
+		       const struct iommufd_hwpt_nested *n,
+		       const struct iommufd_hwpt *h, uint64_t ste[HW_STE_WORDS])
+{
+	dev_ste(n, h, ste);
+	if (!n && d->cdtab)
+		hw_ste_set_cdtab(ste, d->cdtab, IOMMUFD_CD_LOG2);
+}
+
 int iommufd_nest_check(enum pt_format_id s1, enum pt_format_id s2,
 		       const char **why)
 {
@@ -1212,10 +1222,7 @@ static int attach(struct iommufd_ctx *ictx, uint32_t sid, struct iommufd_hwpt *h
 	if (d->hwpt)
 		return -EBUSY;
 	uint64_t ste[HW_STE_WORDS];
-	if (n)
-		dev_ste(n, hwpt, ste);
-	else
-		hwpt_ste(hwpt, ste);
+	dev_ste_of(d, n, hwpt, ste);
 	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
 	if (err)
 		return err;
@@ -1296,7 +1303,8 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 			return -EBUSY;
 	}
 	for (unsigned int j = 0; j < m; j++)
-		dev_ste(ictx->dev[todo[j]].nested, hwpt, ste[j]);
+		dev_ste_of(&ictx->dev[todo[j]], ictx->dev[todo[j]].nested,
+			   hwpt, ste[j]);
 	bool hitless = false;
 	int err = iommu_drv_write_stes(ictx->drv, m, todo,
 				       (const uint64_t (*)[HW_STE_WORDS])ste,
@@ -1356,6 +1364,8 @@ int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 	return iommufd_devices_replace(ictx, &sid, 1, hwpt);
 }
 
+static int pasids_release(struct iommufd_ctx *ictx, uint32_t sid);
+
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 {
 	if (sid >= HW_MAX_DEVS || !ictx->dev[sid].hwpt)
@@ -1368,6 +1378,8 @@ int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 	/* The entry aborts now (synced): the ATC cannot refill, and must
 	 * be empty before the table it came from may be freed. */
 	err = atc_inv_dev_sync(ictx, sid);
+	if (!err)
+		err = pasids_release(ictx, sid);
 	if (err)
 		return err;
 	ictx->dev[sid].hwpt->users--;
@@ -1375,6 +1387,170 @@ int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid)
 	if (ictx->dev[sid].nested)
 		ictx->dev[sid].nested->users--;
 	ictx->dev[sid].nested = NULL;
+	return 0;
+}
+
+/* ---- PASIDs ------------------------------------------------------------ */
+
+unsigned int iommufd_device_nr_pasids(const struct iommufd_ctx *ictx,
+				      uint32_t sid)
+{
+	unsigned int n = 0;
+	for (unsigned int p = 1; sid < HW_MAX_DEVS && p < IOMMUFD_MAX_PASIDS; p++)
+		n += ictx->dev[sid].pasid_hwpt[p] != NULL;
+	return n;
+}
+
+static void hwpt_cd(const struct iommufd_hwpt *h, uint64_t cd[HW_CD_WORDS])
+{
+	hw_cd_make(cd, h->ictx->fmt, h->pt.va_bits, h->pt.top_pa, h->did);
+}
+
+/* The device's entry aborts (synced): its CDs are unreachable. Every CD
+ * cached from its table goes, then the table page, and the PASIDs'
+ * references to their HWPTs. */
+static int pasids_release(struct iommufd_ctx *ictx, uint32_t sid)
+{
+	struct iommufd_device *d = &ictx->dev[sid];
+	if (!d->cdtab)
+		return 0;
+	int err = iommu_drv_cfgi_cd_all(ictx->drv, sid);
+	if (!err)
+		err = iommu_drv_sync(ictx->drv);
+	if (err)
+		return err;
+	for (unsigned int p = 1; p < IOMMUFD_MAX_PASIDS; p++) {
+		if (d->pasid_hwpt[p])
+			d->pasid_hwpt[p]->users--;
+		d->pasid_hwpt[p] = NULL;
+	}
+	tbl_free(ictx, NULL, d->cdtab);
+	d->cdtab = 0;
+	return 0;
+}
+
+static int pasid_check(struct iommufd_ctx *ictx, uint32_t sid, uint32_t pasid,
+		       const struct iommufd_hwpt *hwpt)
+{
+	if (sid >= HW_MAX_DEVS || !pasid || pasid >= IOMMUFD_MAX_PASIDS ||
+	    !ictx->dev[sid].hwpt || ictx->dev[sid].nested)
+		return -EINVAL;
+	if (hwpt && (hwpt->ictx != ictx || hwpt->nest_parent))
+		return -EINVAL;
+	return 0;
+}
+
+/* The invalidations after a PASID's CD changed away from domain did:
+ * the CD was synced, so no walk of the old table starts after the TLBI;
+ * then the ATC of an ATS device, which could hold the old translations. */
+static int pasid_flush(struct iommufd_ctx *ictx, uint32_t sid, uint16_t did)
+{
+	int err = iommu_drv_tlbi_domain_sync(ictx->drv, did);
+	ictx->stats.syncs++;
+	if (!err && ictx->dev[sid].ats && !ictx->skip_atc_inv)
+		err = atc_inv_dev_sync(ictx, sid);
+	return err;
+}
+
+static int pasid_write_cd(struct iommufd_ctx *ictx, uint32_t sid,
+			  uint32_t pasid, const uint64_t cd[HW_CD_WORDS],
+			  bool *hitless)
+{
+	return iommu_drv_write_cd(ictx->drv, sid, ictx->dev[sid].cdtab,
+				  IOMMUFD_CD_LOG2, pasid, cd,
+				  ictx->skip_cd_inv ? IOMMU_DRV_CD_NO_CFGI : 0,
+				  hitless);
+}
+
+int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				uint32_t pasid, struct iommufd_hwpt *hwpt)
+{
+	int err = pasid_check(ictx, sid, pasid, hwpt);
+	if (err || !hwpt)
+		return err ? err : -EINVAL;
+	struct iommufd_device *d = &ictx->dev[sid];
+	if (d->pasid_hwpt[pasid])
+		return -EBUSY;
+	uint64_t cd[HW_CD_WORDS];
+	hwpt_cd(hwpt, cd);
+	if (d->cdtab) {
+		err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+	} else {
+		/* A fresh table: the CD first (CFGI_CD drops whatever the
+		 * IOMMU still caches for the substream), then the STE. */
+		uint64_t pa, ste[HW_STE_WORDS];
+		void *va = tbl_alloc(ictx, &pa);
+		if (!va)
+			return -ENOMEM;
+		memset(va, 0, PT_TABLE_SIZE);
+		d->cdtab = pa;
+		err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+		dev_ste_of(d, NULL, d->hwpt, ste);
+		if (!err)
+			err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
+		if (err) {
+			d->cdtab = 0;
+			tbl_free(ictx, NULL, pa);
+			return err;
+		}
+	}
+	if (err)
+		return err;
+	d->pasid_hwpt[pasid] = hwpt;
+	hwpt->users++;
+	return 0;
+}
+
+int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				 uint32_t pasid, struct iommufd_hwpt *hwpt)
+{
+	int err = pasid_check(ictx, sid, pasid, hwpt);
+	if (err || !hwpt)
+		return err ? err : -EINVAL;
+	struct iommufd_device *d = &ictx->dev[sid];
+	struct iommufd_hwpt *old = d->pasid_hwpt[pasid];
+	if (!old)
+		return -EBUSY;
+	if (old == hwpt)
+		return 0;
+	if (hwpt->pt.fmt != old->pt.fmt || hwpt->pt.va_bits != old->pt.va_bits)
+		return -EINVAL;
+	/* Same domain tag: only the CD's root word changes, hitless. */
+	if (!hwpt->users)
+		iommufd_hwpt_take_did(ictx, hwpt, old->did);
+	else if (hwpt->did != old->did)
+		return -EBUSY;
+	uint64_t cd[HW_CD_WORDS];
+	bool hitless = false;
+	hwpt_cd(hwpt, cd);
+	err = pasid_write_cd(ictx, sid, pasid, cd, &hitless);
+	if (err)
+		return err;
+	old->users--;
+	d->pasid_hwpt[pasid] = hwpt;
+	hwpt->users++;
+	err = pasid_flush(ictx, sid, old->did);
+	return err ? err : hitless ? 0 : -EIO;
+}
+
+int iommufd_device_detach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				uint32_t pasid)
+{
+	int err = pasid_check(ictx, sid, pasid, NULL);
+	if (err)
+		return err;
+	struct iommufd_device *d = &ictx->dev[sid];
+	struct iommufd_hwpt *old = d->pasid_hwpt[pasid];
+	if (!old)
+		return -EBUSY;
+	uint64_t cd[HW_CD_WORDS] = { 0 };
+	err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+	if (!err)
+		err = pasid_flush(ictx, sid, old->did);
+	if (err)
+		return err;
+	old->users--;
+	d->pasid_hwpt[pasid] = NULL;
 	return 0;
 }
 

@@ -150,12 +150,25 @@ struct iommufd_hwpt_nested {
 	unsigned int users;
 };
 
+/*
+ * PASIDs (substreams): a device attached to a paging HWPT may attach
+ * PASIDs 1 .. IOMMUFD_MAX_PASIDS - 1 each to a HWPT of its own (its own
+ * table and domain ID; Linux IOMMU_HWPT attach with a pasid). The driver
+ * keeps one CD table page per device (2^IOMMUFD_CD_LOG2 CDs); PASID 0 is
+ * the device's own table (the STE's).
+ */
+#define IOMMUFD_CD_LOG2 4u
+#define IOMMUFD_MAX_PASIDS (1u << IOMMUFD_CD_LOG2)
+
 struct iommufd_device {
 	uint32_t sid;
+	uint64_t cdtab;      /* CD table page (0: no PASID attached yet) */
+	struct iommufd_hwpt *pasid_hwpt[IOMMUFD_MAX_PASIDS]; /* [0] unused */
 	struct iommufd_hwpt *hwpt;   /* its table; nested: the stage 2 */
 	struct iommufd_hwpt_nested *nested; /* nested: the guest's stage 1 */
 	bool iopf;           /* depends on I/O page faults: not preservable */
-	unsigned int pasids; /* PASIDs (substreams) in use: not preservable */
+	unsigned int pasids; /* PASIDs in use the kernel does not track (a
+			      * VMM's count): never preservable */
 	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
 };
 
@@ -240,6 +253,12 @@ struct iommufd_ctx {
 	/* Test hook, the naive kernel: a stage-2 replace or change under a
 	 * nested HWPT leaves the combined entries (no TLBI by VMID). */
 	bool skip_nested_inv;
+	/* Test hook, the naive kernel: a PASID's CD is switched without
+	 * CFGI_CD (the IOMMU keeps the old one cached). */
+	bool skip_cd_inv;
+	/* Live update of devices with attached PASIDs: preserve each
+	 * PASID's attachment and CD table (else such a device is refused). */
+	bool preserve_pasids;
 	struct iommufd_stats stats;
 };
 
@@ -333,6 +352,28 @@ int iommufd_device_replace(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 			    unsigned int n, struct iommufd_hwpt *hwpt);
 int iommufd_device_detach(struct iommufd_ctx *ictx, uint32_t sid);
+
+/*
+ * PASIDs of an attached (not nested) device. attach: pasid (1 ..
+ * IOMMUFD_MAX_PASIDS - 1, free) to hwpt, the CD written before the STE
+ * points at the table. replace: to another HWPT of the same format and
+ * width, hitless (it takes the old domain ID when no device uses it yet;
+ * else -EBUSY unless the IDs match): CD ROOT, CFGI_CD + SYNC, TLBI of the
+ * domain + SYNC, the ATC of an ATS device; the old HWPT may be destroyed
+ * after. detach: CD invalid, then the same invalidations. -EINVAL for a
+ * bad PASID, device or HWPT, -EBUSY for a PASID in use (attach) or not
+ * (replace, detach); nothing changes on error.
+ */
+int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				uint32_t pasid, struct iommufd_hwpt *hwpt);
+int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				 uint32_t pasid, struct iommufd_hwpt *hwpt);
+int iommufd_device_detach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
+				uint32_t pasid);
+/* PASIDs attached to sid. */
+unsigned int iommufd_device_nr_pasids(const struct iommufd_ctx *ictx,
+				      uint32_t sid);
+/* Devices and PASIDs using hwpt (users counts both). */
 /*
  * Enable or disable PCIe ATS of device sid (its ATC), while it is not
  * attached: -EBUSY attached, -EINVAL bad sid. From then on every

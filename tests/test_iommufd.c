@@ -144,9 +144,11 @@ static void map(struct iommufd_ioas *ioas, unsigned int memfd, uint64_t off,
 					       len, iova, RW), 0);
 }
 
-/* Declare to dev's oracle that iova maps [off, off + len) of the memfd. */
-static void oracle_file(unsigned int dev, unsigned int memfd, uint64_t off,
-			uint64_t len, uint64_t iova)
+/* Declare to dev's oracle that iova of pasid maps [off, off + len) of
+ * the memfd. */
+static void oracle_file_pasid(unsigned int dev, uint32_t pasid,
+			      unsigned int memfd, uint64_t off, uint64_t len,
+			      uint64_t iova)
 {
 	const struct kho_memfd *m = F.m[memfd];
 	for (size_t i = 0; i < m->nr_runs && len; i++) {
@@ -155,14 +157,21 @@ static void oracle_file(unsigned int dev, unsigned int memfd, uint64_t off,
 		if (off < r->offset || off >= rend)
 			continue;
 		uint64_t n = rend - off < len ? rend - off : len;
-		assert_int_equal(iommu_drv_oracle_map(&F.r.drv, dev, iova,
-						      r->pa + (off - r->offset),
-						      n, DMA_RW), 0);
+		assert_int_equal(iommu_drv_oracle_map_pasid(&F.r.drv, dev,
+							    pasid, iova,
+							    r->pa + (off - r->offset),
+							    n, DMA_RW), 0);
 		iova += n;
 		off += n;
 		len -= n;
 	}
 	assert_int_equal(len, 0);
+}
+
+static void oracle_file(unsigned int dev, unsigned int memfd, uint64_t off,
+			uint64_t len, uint64_t iova)
+{
+	oracle_file_pasid(dev, 0, memfd, off, len, iova);
 }
 
 static void oracle_drop(unsigned int dev, uint64_t iova, uint64_t len)
@@ -1491,6 +1500,108 @@ static void test_pasid_device_refused(void **state)
 	kho_cancel(&F.k);
 }
 
+/* ---- PASIDs: each its own HWPT, through the device's CD table ---------- */
+
+/*
+ * Device 0 translates X through h0 (memfd 0) without a PASID and through
+ * the HWPT *hp (memfd 1, the same IOVA) on PASID 1, both DMAing.
+ */
+static struct iommufd_ioas *pasid_dev(struct iommufd_hwpt **h0,
+				      struct iommufd_hwpt **hp)
+{
+	struct iommufd_ioas *ioas1 = ioas_new(), *ioas2 = ioas_new();
+	map(ioas1, 0, 0, K64, X);
+	map(ioas2, 1, 0, K64, X);
+	*h0 = hwpt_new(ioas1);
+	*hp = hwpt_new(ioas2);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, *h0), 0);
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 0, 1, *hp), 0);
+	assert_int_not_equal((*hp)->did, (*h0)->did);
+	assert_int_equal(iommufd_device_nr_pasids(&F.ictx, 0), 1);
+	oracle_file(0, 0, 0, K64, X);
+	oracle_file_pasid(0, 1, 1, 0, K64, X);
+	dma_at(0, X, K64);
+	expect_clean(0, "pasid attach");
+	return ioas2;
+}
+
+static void test_pasid_attach_replace_detach(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_hwpt *h0, *hp;
+	struct iommufd_ioas *ioas2 = pasid_dev(&h0, &hp);
+	/* Replacing the device's own table keeps its CD table. */
+	struct iommufd_hwpt *h0b = hwpt_new(h0->ioas);
+	assert_int_equal(iommufd_device_replace(&F.ictx, 0, h0b), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h0), 0);
+	dma_at(0, X, K64);
+	expect_clean(0, "device replace");
+
+	struct iommufd_hwpt *hp2 = hwpt_new(ioas2);
+	assert_int_equal(iommufd_device_replace_pasid(&F.ictx, 0, 1, hp2), 0);
+	assert_int_equal(hp2->did, hp->did);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, hp), 0);
+	dma_at(0, X, K64);
+	expect_clean(0, "pasid replace");
+
+	assert_int_equal(iommu_drv_oracle_unmap_pasid(&F.r.drv, 0, 1, X, K64), 0);
+	assert_int_equal(iommufd_device_detach_pasid(&F.ictx, 0, 1), 0);
+	assert_int_equal(iommufd_device_nr_pasids(&F.ictx, 0), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, hp2), 0);
+	dma_at(0, X, K64);
+	expect_clean(0, "pasid detach");
+}
+
+/* The naive kernel switches the CD without CFGI_CD: the IOMMU keeps
+ * walking the old table, which is freed. */
+static void test_pasid_replace_without_cfgi_caught(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_hwpt *h0, *hp;
+	struct iommufd_ioas *ioas2 = pasid_dev(&h0, &hp);
+	F.ictx.skip_cd_inv = true;
+	struct iommufd_hwpt *hp2 = hwpt_new(ioas2);
+	assert_int_equal(iommufd_device_replace_pasid(&F.ictx, 0, 1, hp2), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, hp), 0);
+	dma_at(0, X, K64);
+	hw_rig_settle(&F.r);
+	assert_true(STAT(0, use_after_free) > 0);
+}
+
+static void test_pasid_misuse_refused(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_hwpt *h0, *hp;
+	pasid_dev(&h0, &hp);
+	unsigned int users = hp->users;
+	uint64_t cdtab = F.ictx.dev[0].cdtab;
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 0, 0, hp), -EINVAL);
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 0,
+						     IOMMUFD_MAX_PASIDS, hp),
+			 -EINVAL);
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 0, 1, hp), -EBUSY);
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 0, 2, NULL),
+			 -EINVAL);
+	/* Device 1 is not attached: no PASID without a table of its own. */
+	assert_int_equal(iommufd_device_attach_pasid(&F.ictx, 1, 1, hp), -EINVAL);
+	assert_int_equal(iommufd_device_replace_pasid(&F.ictx, 0, 2, hp), -EBUSY);
+	assert_int_equal(iommufd_device_detach_pasid(&F.ictx, 0, 2), -EBUSY);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, hp), -EBUSY);
+	assert_int_equal(hp->users, users);
+	assert_int_equal(F.ictx.dev[0].cdtab, cdtab);
+	assert_ptr_equal(F.ictx.dev[0].pasid_hwpt[1], hp);
+	dma_at(0, X, K64);
+	expect_clean(0, "after refused calls");
+	/* Detaching the device releases its PASIDs and their table. */
+	assert_int_equal(iommu_drv_dma_stop(&F.r.drv, 0), 0);
+	assert_int_equal(iommufd_device_detach(&F.ictx, 0), 0);
+	assert_int_equal(F.ictx.dev[0].cdtab, 0);
+	assert_int_equal(hp->users, 0);
+	expect_clean(0, "device detach");
+}
 
 /* ---- nesting: the guest's stage 1 over a stage-2 HWPT ------------------ */
 
@@ -1755,6 +1866,9 @@ int main(void)
 		T(test_unmap_freeing_table_flushes_walk_cache),
 		T(test_unmap_needing_several_range_commands),
 		T(test_replace_invalidates_domain),
+		T(test_pasid_attach_replace_detach),
+		T(test_pasid_replace_without_cfgi_caught),
+		T(test_pasid_misuse_refused),
 		T(test_destroy_frees_after_flush),
 		T(test_destroy_keeps_pages_without_sync),
 		T(test_repin_after_handover_covers_every_area),

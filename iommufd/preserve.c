@@ -26,11 +26,16 @@
  *         per device of "devices" translating nested over this table as
  *         stage 2: the guest's stage-1 configuration (root an IPA); the
  *         stage-1 table is guest memory and not recorded (versions 1 and
- *         2 have no such property: no device nested)
+ *         2 have no such property: no device nested),
+ *         from version 4 on "pasids" = { sid, pasid } per PASID of a
+ *         device translating through this table, and "cd-tables" =
+ *         { sid, pa } per device of "devices" with PASIDs: its CD table
+ *         page, owned by this object (earlier versions: no PASIDs)
  */
 #define AREA_REC 40
 #define NESTED_WORDS 5
 #define NESTED_REC (8 * NESTED_WORDS)
+#define PAIR_REC 16 /* "pasids", "cd-tables": two words each */
 
 static void be64_st(void *p, uint64_t v)
 {
@@ -227,6 +232,10 @@ struct hwpt_snap {
 	size_t nr_ats_devs;
 	uint64_t nested[HW_MAX_DEVS * NESTED_WORDS];
 	size_t nr_nested; /* records */
+	uint64_t pasids[HW_MAX_DEVS * IOMMUFD_MAX_PASIDS * 2];
+	size_t nr_pasids; /* records */
+	uint64_t cdtabs[HW_MAX_DEVS * 2];
+	size_t nr_cdtabs; /* records */
 };
 
 static int snap_page(void *arg, pt_oaddr_t pa, unsigned int level)
@@ -264,7 +273,17 @@ static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 			w[3] = n->s1_root;
 			w[4] = n->s1_did;
 		}
+		if (ictx->dev[i].cdtab) {
+			sn->cdtabs[2 * sn->nr_cdtabs] = i;
+			sn->cdtabs[2 * sn->nr_cdtabs++ + 1] = ictx->dev[i].cdtab;
+		}
 	}
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+		for (unsigned int p = 1; p < IOMMUFD_MAX_PASIDS; p++)
+			if (ictx->dev[i].pasid_hwpt[p] == h) {
+				sn->pasids[2 * sn->nr_pasids] = i;
+				sn->pasids[2 * sn->nr_pasids++ + 1] = p;
+			}
 	if (pt_for_each_table(&h->pt, snap_page, sn)) {
 		ioh_u64vec_free(&sn->pages);
 		free(sn);
@@ -273,23 +292,36 @@ static struct hwpt_snap *hwpt_snapshot(struct iommufd_ctx *ictx,
 	return sn;
 }
 
+/* Page i of the snapshot's: its table pages, then its CD tables. */
+static uint64_t snap_page_at(const struct hwpt_snap *sn, size_t i)
+{
+	return i < sn->pages.n ? sn->pages.v[i]
+			       : sn->cdtabs[2 * (i - sn->pages.n) + 1];
+}
+
+static size_t snap_nr_pages(const struct hwpt_snap *sn)
+{
+	return sn->pages.n + sn->nr_cdtabs;
+}
+
 static void hwpt_snap_flags(struct kho *k, const struct hwpt_snap *sn,
 			    size_t n, bool preserve)
 {
 	/* A page freed since (the old table after a switch) has no flags
 	 * left to clear: that error is expected and ignored. */
 	for (size_t i = 0; i < n; i++)
-		kho_folio_run_flags(&k->alloc, sn->pages.v[i], KHO_4K_LG2, 1, 0,
-				    preserve ? KHO_FOLIO_PRESERVED : 0,
+		kho_folio_run_flags(&k->alloc, snap_page_at(sn, i), KHO_4K_LG2,
+				    1, 0, preserve ? KHO_FOLIO_PRESERVED : 0,
 				    preserve ? 0 : KHO_FOLIO_PRESERVED);
 }
 
 static int hwpt_preserve(struct kho *k, void *obj)
 {
 	struct hwpt_snap *sn = obj;
-	for (size_t i = 0; i < sn->pages.n; i++) {
-		int err = kho_folio_run_flags(&k->alloc, sn->pages.v[i], KHO_4K_LG2,
-					      1, 0, KHO_FOLIO_PRESERVED, 0);
+	for (size_t i = 0; i < snap_nr_pages(sn); i++) {
+		int err = kho_folio_run_flags(&k->alloc, snap_page_at(sn, i),
+					      KHO_4K_LG2, 1, 0,
+					      KHO_FOLIO_PRESERVED, 0);
 		if (err) {
 			hwpt_snap_flags(k, sn, i, false);
 			return err;
@@ -302,7 +334,7 @@ static int hwpt_preserve(struct kho *k, void *obj)
 static void hwpt_unpreserve(struct kho *k, void *obj)
 {
 	struct hwpt_snap *sn = obj;
-	hwpt_snap_flags(k, sn, sn->pages.n, false);
+	hwpt_snap_flags(k, sn, snap_nr_pages(sn), false);
 	ioh_u64vec_free(&sn->pages);
 	free(sn);
 }
@@ -323,7 +355,9 @@ static int hwpt_serialize(struct kho *k, void *obj, void *fdt)
 	    put_array(fdt, "pages", sn->pages.v, sn->pages.n) ||
 	    put_array(fdt, "devices", sn->devs, sn->nr_devs) ||
 	    put_array(fdt, "ats-devices", sn->ats_devs, sn->nr_ats_devs) ||
-	    put_array(fdt, "nested", sn->nested, sn->nr_nested * NESTED_WORDS))
+	    put_array(fdt, "nested", sn->nested, sn->nr_nested * NESTED_WORDS) ||
+	    put_array(fdt, "pasids", sn->pasids, sn->nr_pasids * 2) ||
+	    put_array(fdt, "cd-tables", sn->cdtabs, sn->nr_cdtabs * 2))
 		return -ENOSPC;
 	return 0;
 }
@@ -508,6 +542,92 @@ static int validate_nested(struct kho_vctx *v, const void *fdt, int node,
 	return 0;
 }
 
+/* A version-4 property of two-word records (absent before version 4:
+ * NULL); -EINVAL when it is refused. */
+static int v4_pairs(struct kho_vctx *v, const void *fdt, int node, uint64_t id,
+		    uint32_t version, const char *name, size_t max,
+		    const uint8_t **d, int *n)
+{
+	int len;
+	*d = fdt_getprop(fdt, node, name, &len);
+	*n = 0;
+	if (version < 4) {
+		if (*d)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": '%s' in a "
+					     "version-%u node (PASIDs came with "
+					     "version 4)", id, name, version);
+		return 0;
+	}
+	if (!*d || len < 0 || len % PAIR_REC || (size_t)len / PAIR_REC > max)
+		return kho_vctx_fail(v, "hwpt %" PRIu64 ": missing or malformed "
+				     "'%s'", id, name);
+	*n = len / PAIR_REC;
+	return 0;
+}
+
+/*
+ * Version 4's "pasids" (each { sid, pasid } once, a PASID 1 ..
+ * IOMMUFD_MAX_PASIDS - 1 of a device) and "cd-tables" (one of "devices",
+ * not nested, once each, its CD table an aligned page this object owns).
+ * That every PASID's device has a CD table is validate_all's.
+ */
+static int validate_pasids(struct kho_vctx *v, const void *fdt, int node,
+			   uint64_t id, uint32_t version, const uint8_t *devs,
+			   int ndevs)
+{
+	const uint8_t *d, *c;
+	int n, nc;
+	if (v4_pairs(v, fdt, node, id, version, "pasids",
+		     HW_MAX_DEVS * IOMMUFD_MAX_PASIDS, &d, &n) ||
+	    v4_pairs(v, fdt, node, id, version, "cd-tables", HW_MAX_DEVS, &c,
+		     &nc))
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		uint64_t sid = be64_ld(d + PAIR_REC * i);
+		uint64_t pasid = be64_ld(d + PAIR_REC * i + 8);
+		if (sid >= HW_MAX_DEVS)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": PASID record "
+					     "%d: device %" PRIu64 " out of range",
+					     id, i, sid);
+		if (!pasid || pasid >= IOMMUFD_MAX_PASIDS)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %" PRIu64
+					     ": bad PASID %" PRIu64 " (1 to %u)",
+					     id, sid, pasid, IOMMUFD_MAX_PASIDS - 1);
+		for (int j = 0; j < i; j++)
+			if (be64_ld(d + PAIR_REC * j) == sid &&
+			    be64_ld(d + PAIR_REC * j + 8) == pasid)
+				return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %"
+						     PRIu64 " PASID %" PRIu64
+						     " named twice", id, sid, pasid);
+	}
+	uint32_t seen = 0;
+	int nlen;
+	const uint8_t *nested = fdt_getprop(fdt, node, "nested", &nlen);
+	for (int i = 0; i < nc; i++) {
+		uint64_t sid = be64_ld(c + PAIR_REC * i);
+		uint64_t pa = be64_ld(c + PAIR_REC * i + 8);
+		if (sid >= HW_MAX_DEVS ||
+		    check_listed(v, id, "CD table", sid, devs, ndevs, &seen))
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": CD table of "
+					     "device %" PRIu64 ": not one of its "
+					     "'devices', or named twice", id, sid);
+		for (int j = 0; nested && j < nlen / NESTED_REC; j++)
+			if (be64_ld(nested + NESTED_REC * j) == sid)
+				return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %"
+						     PRIu64 " is nested and has a "
+						     "CD table (PASIDs need a "
+						     "translate entry)", id, sid);
+		if (!pa || pa % KHO_4K)
+			return kho_vctx_fail(v, "hwpt %" PRIu64 ": device %" PRIu64
+					     ": CD table 0x%" PRIx64 " misaligned",
+					     id, sid, pa);
+		int err = kho_vctx_own(v, pa, KHO_4K_LG2, 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node,
 			 uint32_t version)
 {
@@ -555,6 +675,8 @@ static int validate_hwpt(struct kho_vctx *v, const void *fdt, int node,
 	if (!err)
 		err = validate_nested(v, fdt, node, id, version, fmt, va_bits,
 				      devs, dlen / 8);
+	if (!err)
+		err = validate_pasids(v, fdt, node, id, version, devs, dlen / 8);
 	if (err)
 		return err;
 	bool has_root = false;
@@ -597,6 +719,76 @@ static uint64_t obj_u64(const struct kho_parsed *p, size_t i, const char *prop)
 	uint64_t v = 0;
 	kho_fdt_get_u64(p->fdt, p->objs[i].node, prop, &v);
 	return v;
+}
+
+/* The records of property name ("pasids" or "cd-tables") of object i. */
+static const uint8_t *pairs_of(const struct kho_parsed *p, size_t i,
+			       const char *name, int *n)
+{
+	int len;
+	const uint8_t *d = fdt_getprop(p->fdt, p->objs[i].node, name, &len);
+	*n = d && len > 0 ? len / PAIR_REC : 0;
+	return d;
+}
+
+/*
+ * Across the hwpts of session s: each (device, PASID) once, every PASID's
+ * device has a CD table (recorded by the hwpt it translates through
+ * without a PASID), every CD table serves at least one PASID.
+ */
+static int validate_session_pasids(struct kho_vctx *v,
+				   const struct kho_parsed *p, size_t s)
+{
+	uint32_t has_cdtab = 0, has_pasid = 0;
+	uint8_t seen[HW_MAX_DEVS][IOMMUFD_MAX_PASIDS];
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		int n;
+		if (p->objs[i].session != s ||
+		    !obj_of(p, i, IOMMUFD_KHO_IOMMUFD, "hwpt"))
+			continue;
+		const uint8_t *c = pairs_of(p, i, "cd-tables", &n);
+		for (int j = 0; c && j < n; j++) {
+			uint64_t sid = be64_ld(c + PAIR_REC * j);
+			if (has_cdtab & (1u << sid))
+				return kho_vctx_fail(v, "iommufd: session %s: "
+						     "device %" PRIu64 " has two "
+						     "CD tables", p->sessions[s],
+						     sid);
+			has_cdtab |= 1u << sid;
+		}
+	}
+	for (size_t i = 0; i < p->nr_objs; i++) {
+		int n;
+		if (p->objs[i].session != s ||
+		    !obj_of(p, i, IOMMUFD_KHO_IOMMUFD, "hwpt"))
+			continue;
+		const uint8_t *d = pairs_of(p, i, "pasids", &n);
+		for (int j = 0; d && j < n; j++) {
+			uint64_t sid = be64_ld(d + PAIR_REC * j);
+			uint64_t pasid = be64_ld(d + PAIR_REC * j + 8);
+			if (!(has_cdtab & (1u << sid)))
+				return kho_vctx_fail(v, "iommufd: hwpt %" PRIu64
+						     ": device %" PRIu64 " PASID %"
+						     PRIu64 ": the device has no "
+						     "CD table in session %s",
+						     obj_u64(p, i, "id"), sid,
+						     pasid, p->sessions[s]);
+			if (seen[sid][pasid]++)
+				return kho_vctx_fail(v, "iommufd: hwpt %" PRIu64
+						     ": device %" PRIu64 " PASID %"
+						     PRIu64 " is attached to two "
+						     "hwpts", obj_u64(p, i, "id"),
+						     sid, pasid);
+			has_pasid |= 1u << sid;
+		}
+	}
+	uint32_t idle = has_cdtab & ~has_pasid;
+	if (idle)
+		return kho_vctx_fail(v, "iommufd: session %s: device %d has a CD "
+				     "table but no PASID record", p->sessions[s],
+				     __builtin_ctz(idle));
+	return 0;
 }
 
 static int iommufd_validate_all(struct kho_vctx *v, const struct kho_parsed *p)
@@ -662,6 +854,9 @@ static int iommufd_validate_all(struct kho_vctx *v, const struct kho_parsed *p)
 						     pt_fmt_name((enum pt_format_id)ufmt),
 						     uva);
 		}
+		int err = validate_session_pasids(v, p, s);
+		if (err)
+			return err;
 		if (nr_ioas > IOMMUFD_MAX_OBJS || nr_hwpt > IOMMUFD_MAX_OBJS)
 			return kho_vctx_fail(v, "iommufd: session %s has %u ioas "
 					     "and %u hwpt objects, at most %u of "
@@ -700,10 +895,16 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 			ats = 0;
 		if (!fdt_getprop(fdt, node, "nested", &nested))
 			nested = 0;
-		char tail[48] = "";
+		int pasids = 0;
+		if (!fdt_getprop(fdt, node, "pasids", &pasids))
+			pasids = 0;
+		char tail[80] = "";
 		if (nested > 0)
 			snprintf(tail, sizeof(tail), ", %d nested (stage 2)",
 				 nested / NESTED_REC);
+		if (pasids > 0)
+			snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
+				 ", %d PASIDs", pasids / PAIR_REC);
 		snprintf(buf, len, "hwpt %" PRIu64 ": %s table at 0x%" PRIx64
 			 ", %d pages, features 0x%" PRIx64 "%s%.0d%s%s", id,
 			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features,
@@ -744,10 +945,15 @@ int iommufd_preserve_check(const struct iommufd_ctx *ictx, uint32_t keep,
 				 "(PRI), which a live update cannot carry", i);
 			return -EOPNOTSUPP;
 		}
-		if (d->pasids) {
+		/* PASIDs the kernel does not track are never preserved;
+		 * attached ones only when the update replays them. */
+		unsigned int np = d->pasids ? d->pasids :
+			ictx->preserve_pasids ? 0 :
+			iommufd_device_nr_pasids(ictx, i);
+		if (np) {
 			snprintf(why, len, "device %u has %u PASID%s in use; live "
 				 "update of PASID devices is not supported", i,
-				 d->pasids, d->pasids == 1 ? "" : "s");
+				 np, np == 1 ? "" : "s");
 			return -EOPNOTSUPP;
 		}
 	}
@@ -958,6 +1164,138 @@ int iommufd_parse_hwpt(const void *fdt, int node, struct iommufd_hwpt_rec *r)
 			.root = be64_ld(d + 24),
 			.did = (uint16_t)be64_ld(d + 32),
 		};
+	/* Validated: absent before version 4. */
+	int n;
+	d = fdt_getprop(fdt, node, "pasids", &n);
+	for (int i = 0; d && i < n / PAIR_REC; i++, d += PAIR_REC) {
+		r->pasids[r->nr_pasids].sid = (uint32_t)be64_ld(d);
+		r->pasids[r->nr_pasids++].pasid = (uint32_t)be64_ld(d + 8);
+	}
+	d = fdt_getprop(fdt, node, "cd-tables", &n);
+	for (int i = 0; d && i < n / PAIR_REC; i++, d += PAIR_REC) {
+		r->cdtabs[r->nr_cdtabs].sid = (uint32_t)be64_ld(d);
+		r->cdtabs[r->nr_cdtabs++].pa = be64_ld(d + 8);
+	}
+	return 0;
+}
+
+/* ---- PASIDs of the incoming kernel ---- */
+
+/* The hwpt record and index of in's record of (sid, pasid), or NULL. */
+static const struct iommufd_hwpt_rec *
+pasid_owner(const struct iommufd_incoming *in, uint32_t sid, uint32_t pasid)
+{
+	for (unsigned int i = 0; i < in->nr_hwpt; i++)
+		for (unsigned int j = 0; j < in->hwpt[i].nr_pasids; j++)
+			if (in->hwpt[i].pasids[j].sid == sid &&
+			    in->hwpt[i].pasids[j].pasid == pasid)
+				return &in->hwpt[i];
+	return NULL;
+}
+
+static int check_cd_table(const struct iommufd_incoming *in, uint32_t sid,
+			  uint64_t cdtab, const struct iommufd_hw_reader *hw,
+			  struct kho_err *err)
+{
+	uint64_t ste[HW_STE_WORDS];
+	if (hw->read_ste(hw->arg, sid, ste))
+		return fail(err, -EINVAL, "device %u: its stream table entry "
+			    "cannot be read", sid);
+	uint64_t mode = (uint64_t)HW_FIELD_GET(HW_STE0_MODE, ste[0]);
+	uint64_t log2 = (uint64_t)HW_FIELD_GET(HW_STE6_CDLOG2, ste[6]);
+	uint64_t pa = ste[5] & HW_STE5_CDTAB;
+	if (!(ste[0] & HW_STE0_V) || mode != HW_STE_MODE_TRANSLATE ||
+	    log2 != IOMMUFD_CD_LOG2 || pa != cdtab)
+		return fail(err, -EINVAL, "device %u: the handover records its "
+			    "CD table at 0x%" PRIx64 " (%u entries), its stream "
+			    "table entry has 0x%" PRIx64 " (2^%" PRIu64 ")%s", sid,
+			    cdtab, IOMMUFD_MAX_PASIDS, pa, log2,
+			    mode == HW_STE_MODE_TRANSLATE ? "" : ", not translating");
+	for (uint32_t p = 1; p < IOMMUFD_MAX_PASIDS; p++) {
+		uint64_t cd[HW_CD_WORDS], want[HW_CD_WORDS];
+		if (hw->read_cd(hw->arg, cdtab, p, cd))
+			return fail(err, -EINVAL, "device %u PASID %u: its CD "
+				    "cannot be read at 0x%" PRIx64, sid, p, cdtab);
+		const struct iommufd_hwpt_rec *r = pasid_owner(in, sid, p);
+		if (!r) {
+			if (cd[0] & HW_CD0_V)
+				return fail(err, -EINVAL, "device %u PASID %u: "
+					    "valid in the CD table, but the "
+					    "handover has no record of it", sid,
+					    p);
+			continue;
+		}
+		hw_cd_make(want, r->fmt, r->va_bits, r->root, r->did);
+		if (!hw_cd_same_config(cd, want))
+			return fail(err, -EINVAL, "device %u PASID %u: its CD "
+				    "(%s, root 0x%" PRIx64 ", did %" PRIu64 ") "
+				    "disagrees with hwpt %u (root 0x%" PRIx64
+				    ", did %u)", sid, p,
+				    cd[0] & HW_CD0_V ? "valid" : "invalid",
+				    (uint64_t)(cd[1] & HW_CD1_ROOT),
+				    (uint64_t)HW_FIELD_GET(HW_CD2_DID, cd[2]), r->id,
+				    r->root, r->did);
+	}
+	return 0;
+}
+
+int iommufd_pasids_check(const struct iommufd_incoming *in,
+			 const struct iommufd_hw_reader *hw, struct kho_err *err)
+{
+	for (unsigned int i = 0; i < in->nr_hwpt; i++) {
+		const struct iommufd_hwpt_rec *r = &in->hwpt[i];
+		for (unsigned int j = 0; j < r->nr_cdtabs; j++) {
+			int e = check_cd_table(in, r->cdtabs[j].sid,
+					       r->cdtabs[j].pa, hw, err);
+			if (e)
+				return e;
+		}
+	}
+	return 0;
+}
+
+static int drv_read_ste(void *arg, uint32_t sid, uint64_t ste[HW_STE_WORDS])
+{
+	return iommu_drv_read_ste(arg, sid, ste);
+}
+
+static int drv_read_cd(void *arg, uint64_t cdtab, uint32_t pasid,
+		       uint64_t cd[HW_CD_WORDS])
+{
+	return iommu_drv_read_cd(arg, cdtab, IOMMUFD_CD_LOG2, pasid, cd);
+}
+
+int iommufd_pasids_check_hw(const struct iommufd_incoming *in,
+			    struct iommu_drv *drv, struct kho_err *err)
+{
+	const struct iommufd_hw_reader hw = { drv_read_ste, drv_read_cd, drv };
+	return iommufd_pasids_check(in, &hw, err);
+}
+
+int iommufd_restore_pasids(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
+			   const struct iommufd_hwpt_rec *r)
+{
+	for (unsigned int j = 0; j < r->nr_pasids; j++) {
+		struct iommufd_device *d = &ictx->dev[r->pasids[j].sid];
+		if (d->pasid_hwpt[r->pasids[j].pasid])
+			return -EINVAL;
+	}
+	for (unsigned int j = 0; j < r->nr_cdtabs; j++) {
+		struct iommufd_device *d = &ictx->dev[r->cdtabs[j].sid];
+		if (d->cdtab == r->cdtabs[j].pa)
+			continue;
+		if (d->cdtab)
+			return -EINVAL;
+		int err = kho_claim_run(ictx->k, r->cdtabs[j].pa, KHO_4K_LG2, 1);
+		if (err)
+			return err;
+		d->cdtab = r->cdtabs[j].pa;
+		ictx->stats.table_pages++;
+	}
+	for (unsigned int j = 0; j < r->nr_pasids; j++) {
+		ictx->dev[r->pasids[j].sid].pasid_hwpt[r->pasids[j].pasid] = h;
+		h->users++;
+	}
 	return 0;
 }
 

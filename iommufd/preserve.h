@@ -23,9 +23,11 @@
 #define IOMMUFD_KHO_IOMMU "iommu"
 #define IOMMUFD_KHO_IOMMUFD "iommufd"
 /* Version 2: a hwpt names its ATS devices ("ats-devices"); version 3:
- * its nested devices and their guest stage 1 ("nested"). Versions 1
- * (no ATS) and 2 (no nesting) are still read. */
-#define IOMMUFD_KHO_VERSION 3u
+ * its nested devices and their guest stage 1 ("nested"); version 4: the
+ * PASIDs attached to it ("pasids") and its devices' CD tables
+ * ("cd-tables"). Versions 1 (no ATS), 2 (no nesting) and 3 (no PASIDs)
+ * are still read. */
+#define IOMMUFD_KHO_VERSION 4u
 #define IOMMUFD_KHO_MIN_VERSION 1u
 /* The iommu unit node: unchanged since version 1. */
 #define IOMMUFD_KHO_UNIT_VERSION 1u
@@ -102,7 +104,41 @@ struct iommufd_hwpt_rec {
 	uint32_t ats_mask;  /* bit sid: device sid has ATS (version 2 on) */
 	struct iommufd_nested_rec nested[HW_MAX_DEVS]; /* version 3 on */
 	unsigned int nr_nested;
+	/* Version 4 on: PASIDs translating through this table, and the CD
+	 * tables of its devices that have PASIDs (one page each). */
+	struct { uint32_t sid, pasid; } pasids[HW_MAX_DEVS * IOMMUFD_MAX_PASIDS];
+	unsigned int nr_pasids;
+	struct { uint32_t sid; uint64_t pa; } cdtabs[HW_MAX_DEVS];
+	unsigned int nr_cdtabs;
 };
+
+/*
+ * The incoming kernel's check of the PASID records against the hardware,
+ * before it touches anything: for every device with a recorded CD table,
+ * its STE points at that table (IOMMUFD_CD_LOG2 entries), every PASID
+ * record's CD is valid and runs its HWPT's table (format, width, root,
+ * domain ID), and no other CD of the table is valid. read_ste and read_cd
+ * give what the hardware has (iommufd_pasids_check_hw: the driver's).
+ * 0, or -EINVAL with err naming the device, the PASID and what differs.
+ */
+struct iommufd_incoming;
+struct iommufd_hw_reader {
+	int (*read_ste)(void *arg, uint32_t sid, uint64_t ste[HW_STE_WORDS]);
+	int (*read_cd)(void *arg, uint64_t cdtab, uint32_t pasid,
+		       uint64_t cd[HW_CD_WORDS]);
+	void *arg;
+};
+int iommufd_pasids_check(const struct iommufd_incoming *in,
+			 const struct iommufd_hw_reader *hw, struct kho_err *err);
+int iommufd_pasids_check_hw(const struct iommufd_incoming *in,
+			    struct iommu_drv *drv, struct kho_err *err);
+/*
+ * After h (adopted from r) is registered: its PASIDs are attached to it
+ * again, and the CD tables r records are claimed (once) and owned by
+ * their devices. -EINVAL for a record that names a PASID twice.
+ */
+int iommufd_restore_pasids(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
+			   const struct iommufd_hwpt_rec *r);
 
 /* Device sid's nested record in r, or NULL (not nested). */
 const struct iommufd_nested_rec *

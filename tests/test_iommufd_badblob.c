@@ -17,7 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "abi/hw_abi.h"
+#include "abi/hw_abi_ste.h"
 #include "iommufd/preserve.h"
 #include "kho/kho.h"
 #include "lu/lu.h"
@@ -116,12 +116,14 @@ struct iommufd_golden {
 	uint32_t version;
 	uint32_t ats_mask; /* bit per device of the hwpt */
 	unsigned int nr_nested; /* device 0 nested from version 3 on */
+	unsigned int nr_pasids; /* device 1's PASID 3 from version 4 on */
 };
 
 static const struct iommufd_golden iommufd_goldens[] = {
-	{ "iommufd-v1.dtb", 1, 0, 0 },
-	{ "iommufd-v2.dtb", 2, 1u << 1, 0 },
-	{ "iommufd-v3.dtb", 3, 1u << 1, 1 },
+	{ "iommufd-v1.dtb", 1, 0, 0, 0 },
+	{ "iommufd-v2.dtb", 2, 1u << 1, 0, 0 },
+	{ "iommufd-v3.dtb", 3, 1u << 1, 1, 0 },
+	{ "iommufd-v4.dtb", 4, 1u << 1, 1, 1 },
 };
 
 static void *golden_read(const char *file, size_t *size)
@@ -207,11 +209,26 @@ static void test_golden_blobs_still_read(void **state)
 			assert_int_equal(ste[1] & HW_STE1_ROOT, 1ull << 30);
 			assert_int_equal(ste[3] & HW_STE3_S2ROOT, rec.root);
 		}
+		assert_int_equal(rec.nr_pasids, g->nr_pasids);
+		assert_int_equal(rec.nr_cdtabs, g->nr_pasids);
+		if (g->nr_pasids) {
+			assert_int_equal(rec.pasids[0].sid, 1);
+			assert_int_equal(rec.pasids[0].pasid, 3);
+			assert_int_equal(rec.cdtabs[0].sid, 1);
+			assert_int_equal(rec.cdtabs[0].pa % 4096, 0);
+		}
 		assert_int_equal(rec.did, 1);
 		free(rec.pages);
 		kho_parsed_free(&p);
 		free(b);
 	}
+}
+
+/* What a version-3 writer did not write: no PASIDs, no CD tables. */
+static void drop_v4(void *b)
+{
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "pasids");
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "cd-tables");
 }
 
 /* Version 2's ATS devices: a subset of the devices, each once; version 1
@@ -247,6 +264,7 @@ static void test_hwpt_ats_devices(void **state)
 			   "iohandover,iommufd-v1");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "ats-devices");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
+	drop_v4(b);
 	expect_read(b);
 }
 
@@ -317,12 +335,197 @@ static void test_hwpt_nested(void **state)
 	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
 			   "iohandover,iommufd-v2");
 	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested");
+	drop_v4(b);
 	expect_read(b);
 	/* An empty list is a version-3 hwpt without nested devices. */
 	b = copy_good();
 	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "nested",
 				     NULL, 0), 0);
 	expect_read(b);
+}
+
+/* Set hwpt's property name to n records of two words. */
+static void set_pairs(void *b, const char *name, const uint64_t *w,
+		      unsigned int n)
+{
+	uint64_t be[2 * 4];
+	for (unsigned int i = 0; i < 2 * n; i++)
+		be[i] = __builtin_bswap64(w[i]);
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), name, be,
+				     16 * n), 0);
+}
+
+static uint64_t blob_cdtab(void)
+{
+	struct iommufd_hwpt_rec rec;
+	assert_int_equal(iommufd_parse_hwpt(good, node(good, IOMMUFD_BLOB_HWPT),
+					    &rec), 0);
+	free(rec.pages);
+	assert_int_equal(rec.nr_cdtabs, 1);
+	return rec.cdtabs[0].pa;
+}
+
+/*
+ * Version 4's PASIDs: records { sid, pasid } of a PASID in range, once,
+ * whose device has a CD table; CD tables { sid, pa } of a listed, not
+ * nested device, once, an aligned preserved page nobody else owns, each
+ * serving a PASID. Versions 1 to 3 have none, and are read without.
+ */
+static void test_hwpt_pasids(void **state)
+{
+	(void)state;
+	const uint64_t cd = blob_cdtab();
+	void *b = copy_good();
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "pasids", "\0\0\0", 3);
+	REFUSED(b, "hwpt 2", "missing or malformed 'pasids'");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_HWPT), "cd-tables");
+	REFUSED(b, "hwpt 2", "missing or malformed 'cd-tables'");
+	b = copy_good();
+	set_pairs(b, "pasids", (const uint64_t[]){ 1, 0 }, 1);
+	REFUSED(b, "hwpt 2", "device 1: bad PASID 0 (1 to 15)");
+	b = copy_good();
+	set_pairs(b, "pasids", (const uint64_t[]){ 1, 16 }, 1);
+	REFUSED(b, "hwpt 2", "bad PASID 16");
+	b = copy_good();
+	set_pairs(b, "pasids", (const uint64_t[]){ 16, 1 }, 1);
+	REFUSED(b, "hwpt 2", "device 16 out of range");
+	b = copy_good();
+	set_pairs(b, "pasids", (const uint64_t[]){ 1, 3, 1, 3 }, 2);
+	REFUSED(b, "hwpt 2", "device 1 PASID 3 named twice");
+	/* A PASID of a device without a CD table. */
+	b = copy_good();
+	set_pairs(b, "pasids", (const uint64_t[]){ 1, 3, 0, 2 }, 2);
+	REFUSED(b, "hwpt 2", "device 0 PASID 2", "no CD table");
+	/* A CD table serving no PASID. */
+	b = copy_good();
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "pasids",
+				     NULL, 0), 0);
+	REFUSED(b, "device 1 has a CD table but no PASID record");
+	b = copy_good();
+	set_pairs(b, "cd-tables", (const uint64_t[]){ 3, cd }, 1);
+	REFUSED(b, "hwpt 2", "CD table of device 3", "not one of its 'devices'");
+	b = copy_good();
+	set_pairs(b, "cd-tables", (const uint64_t[]){ 0, cd }, 1);
+	REFUSED(b, "hwpt 2", "device 0 is nested and has a CD table");
+	b = copy_good();
+	set_pairs(b, "cd-tables", (const uint64_t[]){ 1, cd + 8 }, 1);
+	REFUSED(b, "hwpt 2", "CD table 0x", "misaligned");
+	/* Not preserved memory, or memory another object owns. */
+	b = copy_good();
+	set_pairs(b, "cd-tables", (const uint64_t[]){ 1, cd + (64ull << 20) }, 1);
+	REFUSED(b, "not preserved");
+	struct iommufd_hwpt_rec rec;
+	assert_int_equal(iommufd_parse_hwpt(good, node(good, IOMMUFD_BLOB_HWPT),
+					    &rec), 0);
+	b = copy_good();
+	set_pairs(b, "cd-tables", (const uint64_t[]){ 1, rec.pages[1] }, 1);
+	free(rec.pages);
+	REFUSED(b, "both own memory");
+	/* A version-3 node with PASIDs is not a version-3 node; without
+	 * them it is one, and still read. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v3");
+	REFUSED(b, "hwpt 2", "'pasids' in a version-3 node");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommufd"), "compatible",
+			   "iohandover,iommufd-v3");
+	drop_v4(b);
+	expect_read(b);
+	/* Empty lists: a version-4 hwpt without PASIDs. */
+	b = copy_good();
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "pasids",
+				     NULL, 0), 0);
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_HWPT), "cd-tables",
+				     NULL, 0), 0);
+	expect_read(b);
+}
+
+/*
+ * The incoming kernel's check of the PASID records against the hardware
+ * (iommufd_pasids_check), on a fake stream table entry and CD table: the
+ * blob's device 1 has PASID 3 on hwpt 2.
+ */
+struct fake_hw {
+	uint64_t ste[HW_STE_WORDS];
+	uint64_t cds[16][HW_CD_WORDS];
+	uint64_t cdtab;
+};
+
+static int fake_ste(void *arg, uint32_t sid, uint64_t ste[HW_STE_WORDS])
+{
+	struct fake_hw *h = arg;
+	if (sid != 1)
+		return -EINVAL;
+	memcpy(ste, h->ste, sizeof(h->ste));
+	return 0;
+}
+
+static int fake_cd(void *arg, uint64_t cdtab, uint32_t pasid,
+		   uint64_t cd[HW_CD_WORDS])
+{
+	struct fake_hw *h = arg;
+	if (cdtab != h->cdtab || pasid >= 16)
+		return -EINVAL;
+	memcpy(cd, h->cds[pasid], sizeof(h->cds[pasid]));
+	return 0;
+}
+
+static void expect_hw(const struct iommufd_incoming *in, struct fake_hw *h,
+		      const char *msg)
+{
+	const struct iommufd_hw_reader hw = { fake_ste, fake_cd, h };
+	struct kho_err err = { { 0 } };
+	int rc = iommufd_pasids_check(in, &hw, &err);
+	if (!msg) {
+		if (rc)
+			fail_msg("refused: %s", err.msg);
+		return;
+	}
+	assert_int_equal(rc, -EINVAL);
+	if (!strstr(err.msg, msg))
+		fail_msg("reason '%s' lacks '%s'", err.msg, msg);
+}
+
+static void test_pasids_disagree_with_hardware(void **state)
+{
+	(void)state;
+	struct iommufd_incoming in;
+	memset(&in, 0, sizeof(in));
+	assert_int_equal(iommufd_parse_hwpt(good, node(good, IOMMUFD_BLOB_HWPT),
+					    &in.hwpt[0]), 0);
+	in.nr_hwpt = 1;
+	const struct iommufd_hwpt_rec *r = &in.hwpt[0];
+	struct fake_hw h = { .cdtab = r->cdtabs[0].pa };
+	hw_ste_make(h.ste, HW_STE_MODE_TRANSLATE, r->fmt, r->va_bits, r->root,
+		    r->did);
+	hw_ste_set_cdtab(h.ste, h.cdtab, IOMMUFD_CD_LOG2);
+	hw_cd_make(h.cds[3], r->fmt, r->va_bits, r->root, r->did);
+	struct fake_hw good_hw = h;
+	expect_hw(&in, &h, NULL);
+	/* The STE points elsewhere, or at a table of another size. */
+	hw_ste_set_cdtab(h.ste, h.cdtab + 4096, IOMMUFD_CD_LOG2);
+	expect_hw(&in, &h, "device 1: the handover records its CD table at");
+	h = good_hw;
+	hw_ste_set_cdtab(h.ste, h.cdtab, IOMMUFD_CD_LOG2 - 1);
+	expect_hw(&in, &h, "(2^3)");
+	/* PASID 3's CD: invalid, another root, another domain ID. */
+	h = good_hw;
+	h.cds[3][0] = 0;
+	expect_hw(&in, &h, "device 1 PASID 3: its CD (invalid");
+	h = good_hw;
+	hw_cd_make(h.cds[3], r->fmt, r->va_bits, r->root + 4096, r->did);
+	expect_hw(&in, &h, "disagrees with hwpt 2");
+	h = good_hw;
+	hw_cd_make(h.cds[3], r->fmt, r->va_bits, r->root, r->did + 1);
+	expect_hw(&in, &h, "did 2)");
+	/* A valid CD nobody recorded. */
+	h = good_hw;
+	hw_cd_make(h.cds[5], r->fmt, r->va_bits, r->root, r->did);
+	expect_hw(&in, &h, "device 1 PASID 5: valid in the CD table, but the "
+		  "handover has no record");
+	iommufd_incoming_free(&in);
 }
 
 /* A sample of what was validated before: the fixture is looked at. */
@@ -798,6 +1001,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_blob_is_valid),
 		cmocka_unit_test(test_golden_blobs_still_read),
+		cmocka_unit_test(test_hwpt_pasids),
+		cmocka_unit_test(test_pasids_disagree_with_hardware),
 		cmocka_unit_test(test_hwpt_ats_devices),
 		cmocka_unit_test(test_hwpt_nested),
 		cmocka_unit_test(test_existing_checks),

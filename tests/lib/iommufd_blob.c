@@ -58,7 +58,7 @@ void *iommufd_blob_copy(const void *blob, size_t size)
 	return b;
 }
 
-static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
+static int add_objects(void *b, uint64_t strtab, const uint64_t pages[3])
 {
 	int n = object(b, "/iommu", "object-0", "iommu", "unit", "unit");
 	if (n < 0 || fdt_setprop_u64(b, n, "strtab", strtab) ||
@@ -79,6 +79,10 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 	static const uint64_t ats_devs[1] = { 1 };
 	/* Device 0 nested (version 3): the guest's ARM stage 1 at IPA 1 GiB. */
 	static const uint64_t nested[5] = { 0, PT_FMT_ARM_S1, 48, 1ull << 30, 5 };
+	/* Device 1's PASID 3 through this table too, its CD table the third
+	 * page (version 4). */
+	static const uint64_t pasids[2] = { 1, 3 };
+	const uint64_t cdtabs[2] = { 1, pages[2] };
 	n = object(b, "/iommufd", "object-1", "vm0", "hwpt-2", "hwpt");
 	if (n < 0 || fdt_setprop_u64(b, n, "id", 2) ||
 	    fdt_setprop_u64(b, n, "ioas", 1) ||
@@ -91,7 +95,9 @@ static int add_objects(void *b, uint64_t strtab, const uint64_t pages[2])
 	    put_u64s(b, n, "pages", pages, 2) ||
 	    put_u64s(b, n, "devices", devs, 2) ||
 	    put_u64s(b, n, "ats-devices", ats_devs, 1) ||
-	    put_u64s(b, n, "nested", nested, 5))
+	    put_u64s(b, n, "nested", nested, 5) ||
+	    put_u64s(b, n, "pasids", pasids, 2) ||
+	    put_u64s(b, n, "cd-tables", cdtabs, 2))
 		return -EINVAL;
 	return fdt_pack(b) ? -EINVAL : 0;
 }
@@ -100,7 +106,7 @@ int iommufd_blob_build(void **blob, size_t *size)
 {
 	struct kho_fixture f;
 	struct luo_session *s;
-	uint64_t pa[3];
+	uint64_t pa[4];
 	/* The nodes are written in the versions the real handlers have. */
 	int err = iommufd_kho_register();
 	if (err)
@@ -108,8 +114,9 @@ int iommufd_blob_build(void **blob, size_t *size)
 	err = kho_fixture_build(&f, false);
 	if (!err)
 		err = luo_session_create(&f.k, "iommu", &s);
-	/* The stream table (64 entries: one page) and two table pages. */
-	for (int i = 0; i < 3 && !err; i++) {
+	/* The stream table (64 entries: one page), two table pages and a
+	 * CD table. */
+	for (int i = 0; i < 4 && !err; i++) {
 		err = kho_folio_alloc(&f.k.alloc, KHO_4K_LG2, &pa[i]);
 		if (!err)
 			err = kho_folio_run_flags(&f.k.alloc, pa[i], KHO_4K_LG2,

@@ -9,7 +9,8 @@
  *   /iommufd/object-1  vm0/hwpt-2: two table pages, devices 0 and 1
  *                      (1 with ATS: iommufd version 2; 0 nested, its
  *                      guest's ARM stage 1 at IPA 1 GiB, DID 5:
- *                      version 3)
+ *                      version 3; device 1's PASID 3 through it too,
+ *                      its CD table a third page: version 4)
  *
  * with their properties laid out as iommufd/preserve.c writes them and
  * their memory preserved as 4K folios owned by nobody else.

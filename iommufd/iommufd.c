@@ -1429,11 +1429,14 @@ static int pasids_release(struct iommufd_ctx *ictx, uint32_t sid)
 	return 0;
 }
 
+/* attaching: the device must be attached (not nested) itself; else its
+ * PASID's attachment is what replace and detach need. */
 static int pasid_check(struct iommufd_ctx *ictx, uint32_t sid, uint32_t pasid,
-		       const struct iommufd_hwpt *hwpt)
+		       const struct iommufd_hwpt *hwpt, bool attaching)
 {
 	if (sid >= HW_MAX_DEVS || !pasid || pasid >= IOMMUFD_MAX_PASIDS ||
-	    !ictx->dev[sid].hwpt || ictx->dev[sid].nested)
+	    (attaching && (!ictx->dev[sid].hwpt || ictx->dev[sid].nested)) ||
+	    (!attaching && !ictx->dev[sid].cdtab))
 		return -EINVAL;
 	if (hwpt && (hwpt->ictx != ictx || hwpt->nest_parent))
 		return -EINVAL;
@@ -1465,7 +1468,7 @@ static int pasid_write_cd(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 				uint32_t pasid, struct iommufd_hwpt *hwpt)
 {
-	int err = pasid_check(ictx, sid, pasid, hwpt);
+	int err = pasid_check(ictx, sid, pasid, hwpt, true);
 	if (err || !hwpt)
 		return err ? err : -EINVAL;
 	struct iommufd_device *d = &ictx->dev[sid];
@@ -1504,7 +1507,7 @@ int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 				 uint32_t pasid, struct iommufd_hwpt *hwpt)
 {
-	int err = pasid_check(ictx, sid, pasid, hwpt);
+	int err = pasid_check(ictx, sid, pasid, hwpt, false);
 	if (err || !hwpt)
 		return err ? err : -EINVAL;
 	struct iommufd_device *d = &ictx->dev[sid];
@@ -1523,6 +1526,7 @@ int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	uint64_t cd[HW_CD_WORDS];
 	bool hitless = false;
 	hwpt_cd(hwpt, cd);
+	switch_point(ictx);
 	err = pasid_write_cd(ictx, sid, pasid, cd, &hitless);
 	if (err)
 		return err;
@@ -1536,7 +1540,7 @@ int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 int iommufd_device_detach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 				uint32_t pasid)
 {
-	int err = pasid_check(ictx, sid, pasid, NULL);
+	int err = pasid_check(ictx, sid, pasid, NULL, false);
 	if (err)
 		return err;
 	struct iommufd_device *d = &ictx->dev[sid];

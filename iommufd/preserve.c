@@ -1318,6 +1318,10 @@ void iommufd_rec_ste(const struct iommufd_hwpt_rec *r, uint32_t sid,
 	else
 		hw_ste_make(ste, HW_STE_MODE_TRANSLATE, r->fmt, r->va_bits,
 			    r->root, r->did);
+	/* A device with PASIDs: its CD table (version 4). */
+	for (unsigned int i = 0; !n && i < r->nr_cdtabs; i++)
+		if (r->cdtabs[i].sid == sid)
+			hw_ste_set_cdtab(ste, r->cdtabs[i].pa, IOMMUFD_CD_LOG2);
 }
 
 int iommufd_restore_device(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,

@@ -143,7 +143,8 @@ int iommufd_restore_pasids(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
 /* Device sid's nested record in r, or NULL (not nested). */
 const struct iommufd_nested_rec *
 iommufd_rec_nested(const struct iommufd_hwpt_rec *r, uint32_t sid);
-/* The configuration entry sid has on r's table: nested or not. */
+/* The configuration entry sid has on r's table: nested or not, with the
+ * CD table r records for it. */
 void iommufd_rec_ste(const struct iommufd_hwpt_rec *r, uint32_t sid,
 		     uint64_t ste[HW_STE_WORDS]);
 /*

@@ -104,6 +104,12 @@ int lu_attach_restored(struct lu_gen *g, struct iommufd_hwpt *h,
 			return lu_gen_fail(g, LU_EXIT_INTERNAL, "device %u: %s", sid,
 					   strerror(-err));
 	}
+	/* PASIDs translating through h, and its devices' CD tables
+	 * (version 4; checked against the hardware at boot). */
+	int err = iommufd_restore_pasids(&g->ictx, h, rec);
+	if (err)
+		return lu_gen_fail(g, LU_EXIT_INTERNAL, "hwpt %u: PASIDs: %s",
+				   rec->id, strerror(-err));
 	return 0;
 }
 
@@ -152,20 +158,38 @@ static void inject_point(void *arg, const char *point)
 	lu_crash_point(arg, point);
 }
 
-/* Adopt the preserved table, attach its devices, let the strategy finish. */
-static int restore_hwpt(struct lu_gen *g, const struct iommufd_hwpt_rec *rec)
+/* Adopt the preserved table and attach its devices and PASIDs. */
+static int adopt_hwpt(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
+		      struct iommufd_hwpt **old)
 {
 	const struct lu_strategy *s = g->cfg->strategy;
 	struct kho_err kerr = { { 0 } };
-	struct iommufd_hwpt *old;
-	g->restore_t0 = ioh_now_ns();
-	int err = iommufd_adopt_hwpt(&g->ictx, g->ioas, rec, s->immutable, &old,
+	int err = iommufd_adopt_hwpt(&g->ictx, g->ioas, rec, s->immutable, old,
 				     &kerr);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "%s; the preserved table "
 				   "stays live", kerr.msg);
-	err = lu_attach_restored(g, old, rec);
-	return err ? err : s->restore(g, old, rec);
+	return lu_attach_restored(g, *old, rec);
+}
+
+/*
+ * Every preserved table adopted first (tables devices translate through
+ * before those only PASIDs use, so a PASID comes back on a restored
+ * device), while the handover is still incoming; then the strategy
+ * finishes each (a rebuild's journal ends the incoming handover).
+ */
+static int restore_hwpts(struct lu_gen *g, const struct iommufd_incoming *in)
+{
+	struct iommufd_hwpt *old[IOMMUFD_MAX_OBJS] = { NULL };
+	int err = 0;
+	g->restore_t0 = ioh_now_ns();
+	for (unsigned int pass = 0; pass < 2; pass++)
+		for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
+			if ((in->hwpt[i].nr_devs > 0) == (pass == 0))
+				err = adopt_hwpt(g, &in->hwpt[i], &old[i]);
+	for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
+		err = g->cfg->strategy->restore(g, old[i], &in->hwpt[i]);
+	return err;
 }
 
 /*
@@ -242,6 +266,8 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd: %s", strerror(-err));
 	g->ictx.skip_atc_inv = c->naive_ats;
 	g->ictx.skip_nested_inv = c->naive_nested;
+	g->ictx.skip_cd_inv = c->naive_pasids;
+	g->ictx.preserve_pasids = c->replay_pasids;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;
@@ -253,6 +279,15 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommufd state: %s", kerr.msg);
 	}
 	g->ioas = in->ioas[0];
+	/* Every PASID record must be what the CD tables hold, before any
+	 * of it is adopted: a handover that disagrees is refused whole. */
+	err = iommufd_pasids_check_hw(in, &g->drv, &kerr);
+	if (err) {
+		iommufd_incoming_free(in);
+		return lu_gen_fail(g, LU_EXIT_INPUT, "handover at 0x%" PRIx64
+				   " refused: %s; devices keep running on the "
+				   "preserved tables", c->handover.pa, kerr.msg);
+	}
 	/* Before this kernel builds any table: no ID the hardware may still
 	 * cache under is ever handed out again. */
 	g->reserved_ids = iommufd_reserve_live_ids(&g->ictx, in,
@@ -319,8 +354,8 @@ int lu_boot_handover(struct lu_gen *g)
 			return err;
 		}
 	}
-	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++)
-		err = restore_hwpt(g, &in.hwpt[i]);
+	if (!err)
+		err = restore_hwpts(g, &in);
 	iommufd_incoming_free(&in);
 	if (!err)
 		err = check_unpreserved(g);

@@ -81,7 +81,13 @@ struct lu_opt_pas {
 	  "devices 0 to K-1 survive each update; the others are stopped and " \
 	  "put in abort before it (0: all)")                                  \
 	X(UINT, pasids, "pasids", 0, LU_MAX_PASIDS, NULL,                     \
-	  "PASIDs in use on device 0 (a live update refuses it)")             \
+	  "PASIDs in use on device 0 (a live update refuses it, unless "      \
+	  "replay-pasids)")                                                   \
+	X(BOOL, replay_pasids, "replay-pasids", false, 0, NULL,               \
+	  "fresh boot: device 0's PASIDs are attached, each to a table of "   \
+	  "its own; every kernel preserves and replays them")                 \
+	X(BOOL, naive_pasids, "naive-pasids", false, 0, NULL,                 \
+	  "test hook: this kernel switches a PASID's CD without CFGI_CD")     \
 	X(U64, guest_size, "guest-size", 1ull << 30, UINT64_MAX, NULL,        \
 	  "guest RAM of a fresh boot")                                        \
 	X(MIX, mix, "mix", kho_memfd_mix_default, 0, NULL,                    \

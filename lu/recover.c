@@ -89,6 +89,38 @@ static uint64_t leaked_bytes(struct lu_gen *g)
  * before any device moved to it, so its own record names none), and a
  * device nested over rec's table gets its record in users.
  */
+/*
+ * PASIDs, like nested records, belong to the device: dev holds every
+ * PASID record and CD table of the handover. A PASID uses rec's table
+ * when its CD (read from the device's CD table) runs it; a device
+ * running rec's table takes its CD table along.
+ */
+static void pasid_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
+			const struct iommufd_hwpt_rec *dev,
+			struct iommufd_hwpt_rec *users)
+{
+	users->nr_pasids = 0;
+	users->nr_cdtabs = 0;
+	for (unsigned int i = 0; i < dev->nr_cdtabs; i++) {
+		uint32_t sid = dev->cdtabs[i].sid;
+		for (unsigned int j = 0; j < users->nr_devs; j++)
+			if (users->devs[j] == sid && !iommufd_rec_nested(users, sid))
+				users->cdtabs[users->nr_cdtabs++] = dev->cdtabs[i];
+		uint64_t want[HW_CD_WORDS];
+		hw_cd_make(want, rec->fmt, rec->va_bits, rec->root, rec->did);
+		for (unsigned int j = 0; j < dev->nr_pasids; j++) {
+			uint64_t cd[HW_CD_WORDS];
+			if (dev->pasids[j].sid != sid ||
+			    iommu_drv_read_cd(&g->drv, dev->cdtabs[i].pa,
+					      IOMMUFD_CD_LOG2,
+					      dev->pasids[j].pasid, cd) ||
+			    !hw_cd_same_config(cd, want))
+				continue;
+			users->pasids[users->nr_pasids++] = dev->pasids[j];
+		}
+	}
+}
+
 static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
 			  const struct iommufd_hwpt_rec *nested,
 			  struct iommufd_hwpt_rec *users)
@@ -96,6 +128,8 @@ static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
 	struct iommufd_hwpt_rec probe = *rec;
 	memcpy(probe.nested, nested->nested, sizeof(probe.nested));
 	probe.nr_nested = nested->nr_nested;
+	memcpy(probe.cdtabs, nested->cdtabs, sizeof(probe.cdtabs));
+	probe.nr_cdtabs = nested->nr_cdtabs;
 	*users = *rec;
 	users->nr_devs = 0;
 	users->nr_nested = 0;
@@ -110,6 +144,7 @@ static void current_users(struct lu_gen *g, const struct iommufd_hwpt_rec *rec,
 		if (n)
 			users->nested[users->nr_nested++] = *n;
 	}
+	pasid_users(g, rec, nested, users);
 }
 
 int lu_boot_recovery(struct lu_gen *g)
@@ -136,6 +171,8 @@ int lu_boot_recovery(struct lu_gen *g)
 		return recover_fail(g, err, err == -ENOMEM ? "out of memory" :
 				    "handover state unusable");
 	g->ictx.skip_atc_inv = c->naive_ats;
+	g->ictx.skip_cd_inv = c->naive_pasids;
+	g->ictx.preserve_pasids = c->replay_pasids;
 	/* One ioas: lu_handover_check saw to that at boot. */
 	struct iommufd_incoming in;
 	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
@@ -154,25 +191,36 @@ int lu_boot_recovery(struct lu_gen *g)
 	/* ATS belongs to the device: whichever record names it (a table
 	 * built mid-update was journaled before any device moved to it). */
 	uint32_t ats = 0;
-	static struct iommufd_hwpt_rec nested; /* only its nested records */
+	/* only its nested records, PASID records and CD tables */
+	static struct iommufd_hwpt_rec nested;
 	nested.nr_nested = 0;
+	nested.nr_pasids = 0;
+	nested.nr_cdtabs = 0;
 	for (unsigned int i = 0; i < in.nr_hwpt; i++) {
 		if (in.hwpt[i].id > in.hwpt[newest].id)
 			newest = i;
 		ats |= in.hwpt[i].ats_mask;
+		/* Validated: each (device, PASID) and CD table once. */
+		for (unsigned int k = 0; k < in.hwpt[i].nr_pasids; k++)
+			nested.pasids[nested.nr_pasids++] = in.hwpt[i].pasids[k];
+		for (unsigned int k = 0; k < in.hwpt[i].nr_cdtabs; k++)
+			nested.cdtabs[nested.nr_cdtabs++] = in.hwpt[i].cdtabs[k];
 		for (unsigned int k = 0; k < in.hwpt[i].nr_nested; k++)
 			if (!iommufd_rec_nested(&nested, in.hwpt[i].nested[k].sid) &&
 			    nested.nr_nested < HW_MAX_DEVS)
 				nested.nested[nested.nr_nested++] = in.hwpt[i].nested[k];
 	}
+	unsigned int pasids_placed = 0;
 	for (unsigned int i = 0; i < in.nr_hwpt && !err; i++) {
-		struct iommufd_hwpt_rec users;
+		static struct iommufd_hwpt_rec users;
 		current_users(g, &in.hwpt[i], &nested, &users);
 		users.ats_mask = ats;
-		/* No device uses it: its pages go at finish. */
-		for (size_t p = 0; !users.nr_devs && p < in.hwpt[i].nr_pages && !err; p++)
+		pasids_placed += users.nr_pasids;
+		bool used = users.nr_devs || users.nr_pasids;
+		/* No device or PASID uses it: its pages go at finish. */
+		for (size_t p = 0; !used && p < in.hwpt[i].nr_pages && !err; p++)
 			err = ioh_u64vec_push(&unused, in.hwpt[i].pages[p]);
-		if (!users.nr_devs)
+		if (!used)
 			continue;
 		struct iommufd_hwpt *h;
 		err = iommufd_adopt_hwpt(&g->ictx, g->ioas, &in.hwpt[i], false, &h,
@@ -191,6 +239,10 @@ int lu_boot_recovery(struct lu_gen *g)
 	if (err) {
 		ioh_u64vec_free(&unused);
 		return recover_abort(g, kerr.msg[0] ? kerr.msg : g->error);
+	}
+	if (pasids_placed != nested.nr_pasids) {
+		ioh_u64vec_free(&unused);
+		return recover_abort(g, "a PASID's CD runs no preserved table");
 	}
 	/*
 	 * A device on no preserved table is fine only in abort: one the
@@ -231,6 +283,16 @@ int lu_boot_recovery(struct lu_gen *g)
 	 * start after it.
 	 */
 	err = iommu_drv_cfgi_stes_sync(&g->drv, sids, nsid);
+	/* The same for CDs: one stored but not yet invalidated leaves the
+	 * IOMMU on the PASID's old table. */
+	bool cds = false;
+	for (unsigned int d = 0; d < HW_MAX_DEVS && !err; d++)
+		if (g->ictx.dev[d].cdtab) {
+			err = iommu_drv_cfgi_cd_all(&g->drv, d);
+			cds = true;
+		}
+	if (!err && cds)
+		err = iommu_drv_sync(&g->drv);
 	if (!err)
 		err = iommu_drv_tlbi_all(&g->drv);
 	if (!err)

@@ -26,6 +26,16 @@ static unsigned int ats_devices(const struct lu_gen *g)
 	return n;
 }
 
+/* PASIDs attached (replayed) per device, as a JSON array. */
+static void put_pasids(FILE *f, const struct lu_gen *g)
+{
+	fputs(",\"pasids\":[", f);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		fprintf(f, "%s%u", d ? "," : "",
+			iommufd_device_nr_pasids(&g->ictx, d));
+	fputc(']', f);
+}
+
 void lu_report(struct lu_gen *g, const char *event, bool ok)
 {
 	const struct lu_gen_cfg *c = g->cfg;
@@ -72,6 +82,7 @@ void lu_report(struct lu_gen *g, const char *event, bool ok)
 		c->naive_ats ? "true" : "false", c->nested ? "true" : "false",
 		g->s1_bytes_checked);
 	ioh_json_str(f, g->error);
+	put_pasids(f, g);
 	/* Partial preservation: stream IDs on tables, and in abort. */
 	for (unsigned int pass = 0; pass < 2; pass++) {
 		uint32_t m = pass ? g->aborted_mask : g->preserved_mask;

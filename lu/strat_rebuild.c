@@ -130,6 +130,11 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 	/* Every device of the HWPT in one batch: one configuration sync and
 	 * one TLB sync for all of them. */
 	err = iommufd_devices_replace(&g->ictx, rec->devs, rec->nr_devs, nh);
+	/* Then each PASID on the old table: its CD's root, CFGI_CD + SYNC,
+	 * TLBI of the (kept) domain + SYNC. */
+	for (unsigned int i = 0; i < rec->nr_pasids && !err; i++)
+		err = iommufd_device_replace_pasid(&g->ictx, rec->pasids[i].sid,
+						   rec->pasids[i].pasid, nh);
 	g->phase_ns[LU_PH_SWITCH] += ioh_now_ns() - t;
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "replace: %s",

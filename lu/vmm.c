@@ -78,6 +78,12 @@ struct oracle_feed {
 	uint32_t nest_mask; /* the devices it applies to */
 };
 
+/* PASIDs of device 0 that are attached and replayed (0: none). */
+static unsigned int pasids_replayed(const struct lu_gen_cfg *c)
+{
+	return c->replay_pasids ? c->pasids : 0;
+}
+
 static int feed_oracle(void *arg, const struct iommufd_run *r)
 {
 	struct oracle_feed *o = arg;
@@ -91,14 +97,46 @@ static int feed_oracle(void *arg, const struct iommufd_run *r)
 		o->hi = r->iova - 1;
 		return 1;
 	}
+	/* Device 0 DMAs on each of its PASIDs too: one oracle range each. */
+	unsigned int per_dev0 = 1 + pasids_replayed(o->g->cfg);
+	if ((o->n + 1) * per_dev0 > HW_ORACLE_RANGES) {
+		o->hi = r->iova - 1;
+		return 1;
+	}
 	for (unsigned int d = 0; d < o->g->cfg->devices; d++) {
 		uint64_t sh = o->nest_mask >> d & 1 ? o->shift : 0;
-		int err = iommu_drv_oracle_map(&o->g->drv, d, r->iova + sh,
-					       r->pa, end - r->iova + 1, r->prot);
-		if (err)
-			return err;
+		for (uint32_t p = 0; p < (d ? 1 : per_dev0); p++) {
+			int err = iommu_drv_oracle_map_pasid(&o->g->drv, d, p,
+							     r->iova + sh, r->pa,
+							     end - r->iova + 1,
+							     r->prot);
+			if (err)
+				return err;
+		}
 	}
 	o->n++;
+	return 0;
+}
+
+/* Device 0's PASIDs 1 .. c->pasids, each on a HWPT of its own over the
+ * guest's IOAS, built like the device's own table. */
+static int attach_pasids(struct lu_gen *g)
+{
+	const struct lu_gen_cfg *c = g->cfg;
+	if (c->pasids >= IOMMUFD_MAX_PASIDS || c->nested)
+		return lu_gen_fail(g, LU_EXIT_INPUT, "replayed PASIDs: device 0 "
+				   "can have 1 to %u, not nested (asked: %u%s)",
+				   IOMMUFD_MAX_PASIDS - 1, c->pasids,
+				   c->nested ? ", nested" : "");
+	for (uint32_t p = 1; p <= c->pasids; p++) {
+		struct iommufd_hwpt *hp;
+		int err = iommufd_hwpt_alloc(&g->ictx, g->ioas, 0, &hp);
+		if (!err)
+			err = iommufd_device_attach_pasid(&g->ictx, 0, p, hp);
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "PASID %u: %s", p,
+					   strerror(-err));
+	}
 	return 0;
 }
 
@@ -336,8 +374,20 @@ static int setup_vm(struct lu_gen *g)
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "attach: %s", strerror(-err));
 	g->preserved_mask = (uint32_t)((1ull << c->devices) - 1);
-	/* What a device's driver asked for: PASIDs make it unpreservable. */
-	g->ictx.dev[0].pasids = c->pasids;
+	g->ictx.preserve_pasids = c->replay_pasids;
+	/*
+	 * What a device's driver asked for. Replayed: each PASID of device
+	 * 0 attached to a table of its own over the guest's IOAS (its own
+	 * domain ID), DMAing like PASID 0. Otherwise a count the kernel
+	 * does not track, which makes the device unpreservable.
+	 */
+	if (c->replay_pasids && c->pasids) {
+		err = attach_pasids(g);
+		if (err)
+			return err;
+	} else {
+		g->ictx.dev[0].pasids = c->pasids;
+	}
 
 	struct oracle_feed o = { .g = g, .lo = 0, .hi = win - 1, .shift = shift,
 				 .nest_mask = nest ? keep : 0 };

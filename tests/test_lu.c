@@ -858,6 +858,60 @@ static void test_pasids_refused(void **state)
 	world_result_free(&r);
 }
 
+/*
+ * PASIDs preserved and replayed: device 0 DMAs on 3 PASIDs, each its own
+ * table; every strategy carries them (rebuild and stop-the-world switch
+ * each PASID's CD to a new table, verify and deserialize adopt them) and
+ * the run is hitless.
+ */
+static void test_pasids_every_strategy(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.guest_mem = 256ull << 20;
+	sc.pasids = 3;
+	sc.replay_pasids = true;
+	sc.updates = 4;
+	sc.run_ms = 40;
+	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
+	run(&sc, &r);
+	assert_hitless(&r, 4);
+	for (unsigned int i = 0; i < 4; i++) {
+		assert_int_equal(r.upd[i].pasids[0], 3);
+		assert_int_equal(r.upd[i].pasids[1], 0);
+	}
+	world_result_free(&r);
+
+	sc.fmt = PT_FMT_VTD_SS;
+	sc.updates = 1;
+	sc.strategies = NULL;
+	run(&sc, &r);
+	assert_hitless(&r, 1);
+	world_result_free(&r);
+}
+
+/* The naive kernel switches each PASID's CD without CFGI_CD and frees
+ * the old table: the IOMMU keeps walking it. */
+static void test_pasids_naive_caught(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.guest_mem = 256ull << 20;
+	sc.pasids = 2;
+	sc.replay_pasids = true;
+	sc.naive_pasids = true;
+	sc.run_ms = 40;
+	run(&sc, &r);
+	assert_false(r.hitless);
+	assert_true(r.dev[0].use_after_free + r.dev[0].misdirected +
+		    r.dev[0].faults > 0);
+	world_result_free(&r);
+}
+
 int main(void)
 {
 	if (test_kernel_path(kernel_path, sizeof(kernel_path)))
@@ -885,6 +939,8 @@ int main(void)
 		cmocka_unit_test(test_partial_preservation),
 		cmocka_unit_test(test_partial_naive_counted),
 		cmocka_unit_test(test_pasids_refused),
+		cmocka_unit_test(test_pasids_every_strategy),
+		cmocka_unit_test(test_pasids_naive_caught),
 		cmocka_unit_test(test_ats_every_strategy),
 		cmocka_unit_test(test_ats_naive_caught),
 		cmocka_unit_test(test_nested_every_strategy),

@@ -135,6 +135,26 @@ static uint32_t json_mask(const char *line, const char *key)
 	return m;
 }
 
+/* A flat array of small numbers into out[0 .. n) (the rest 0). */
+static void json_u32s(const char *line, const char *key, unsigned int *out,
+		      unsigned int n)
+{
+	const char *p = json_find(line, key);
+	for (unsigned int i = 0; i < n; i++)
+		out[i] = 0;
+	if (!p || *p != '[')
+		return;
+	p++;
+	for (unsigned int i = 0; i < n && *p && *p != ']'; i++) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		out[i] = (unsigned int)v;
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
 static void json_string(const char *line, const char *key, char *out,
 			size_t len)
 {
@@ -209,6 +229,7 @@ static void parse_report(const char *text, struct world_result *res,
 			u->aborted_devices = json_mask(l, "aborted_devices");
 			u->reserved_ids = (unsigned int)json_u64(l, "reserved_ids");
 			u->ats_devices = (unsigned int)json_u64(l, "ats_devices");
+			json_u32s(l, "pasids", u->pasids, HW_MAX_DEVS);
 			u->nested = json_bool(l, "nested");
 			u->s1_bytes_checked = json_u64(l, "s1_bytes_checked");
 		} else if (!json_bool(l, "ok") && !res->kernel_error[0]) {
@@ -337,6 +358,8 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.naive = sc->naive;
 	k.preserve = sc->preserve;
 	k.pasids = sc->pasids;
+	k.replay_pasids = sc->replay_pasids;
+	k.naive_pasids = sc->naive_pasids;
 	k.ats = sc->ats;
 	k.naive_ats = sc->naive_ats;
 	k.nested = sc->nested;
@@ -366,6 +389,8 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.devices = sc->devices;
 	k.run_ms = sc->run_ms;
 	k.naive_ats = sc->naive_ats;
+	k.replay_pasids = sc->replay_pasids;
+	k.naive_pasids = sc->naive_pasids;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
 	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
@@ -568,6 +593,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    !sc->engines || sc->engines > HW_MAX_ENGINES ||
 	    sc->preserve > sc->devices || sc->pasids > LU_MAX_PASIDS ||
 	    sc->ats > sc->devices || (sc->naive_ats && !sc->ats) ||
+	    (sc->replay_pasids && !sc->pasids) ||
+	    (sc->naive_pasids && !sc->replay_pasids) ||
 	    world_nested_refusal(sc) ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;

@@ -51,6 +51,8 @@ struct world_scenario {
 	bool naive;
 	unsigned int preserve;    /* devices 0..K-1 survive the updates; 0: all */
 	unsigned int pasids;      /* PASIDs in use on device 0 (refused) */
+	bool replay_pasids;       /* with pasids: attached, preserved, replayed */
+	bool naive_pasids;        /* test hook: CDs switched without CFGI_CD */
 	unsigned int ats;         /* the first N devices have ATS (an ATC) */
 	bool naive_ats;           /* test hook: no kernel invalidates ATCs */
 	bool nested;              /* guest stage 1 over the host's stage 2 */
@@ -91,6 +93,7 @@ struct world_update {
 	uint32_t aborted_devices;   /* and left in abort (not preserved) */
 	unsigned int reserved_ids;  /* domain IDs reserved from the handover */
 	unsigned int ats_devices; /* ATS devices the new kernel knew of */
+	unsigned int pasids[HW_MAX_DEVS]; /* PASIDs it replayed, per device */
 	bool nested;
 	uint64_t s1_bytes_checked; /* guest stage-1 bytes compared after it */
 };

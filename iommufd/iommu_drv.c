@@ -479,6 +479,15 @@ int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
 		       const uint64_t target[HW_CD_WORDS], unsigned int flags,
 		       bool *hitless)
 {
+	return iommu_drv_write_cd_cb(d, sid, cdtab, cd_log2, ssid, target,
+				     flags, hitless, NULL, NULL);
+}
+
+int iommu_drv_write_cd_cb(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
+			  unsigned int cd_log2, uint32_t ssid,
+			  const uint64_t target[HW_CD_WORDS], unsigned int flags,
+			  bool *hitless, void (*stored)(void *arg), void *arg)
+{
 	_Atomic uint64_t *e = cd_ptr(d, cdtab, cd_log2, ssid);
 	uint64_t cur[HW_CD_WORDS], step[3][HW_CD_WORDS];
 	if (!e || sid >= HW_MAX_DEVS)
@@ -498,6 +507,8 @@ int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
 			cur[i] = step[s][i];
 			changed = true;
 		}
+		if (changed && stored)
+			stored(arg);
 		if (!changed || (flags & IOMMU_DRV_CD_NO_CFGI))
 			continue;
 		int err = iommu_drv_cfgi_cd_sync(d, sid, ssid);

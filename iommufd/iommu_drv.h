@@ -114,6 +114,12 @@ int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
 		       unsigned int cd_log2, uint32_t ssid,
 		       const uint64_t target[HW_CD_WORDS], unsigned int flags,
 		       bool *hitless);
+/* The same; stored (optional) is called after each step's store, before
+ * its invalidation (a crash point). */
+int iommu_drv_write_cd_cb(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
+			  unsigned int cd_log2, uint32_t ssid,
+			  const uint64_t target[HW_CD_WORDS], unsigned int flags,
+			  bool *hitless, void (*stored)(void *arg), void *arg);
 int iommu_drv_read_cd(struct iommu_drv *d, uint64_t cdtab,
 		      unsigned int cd_log2, uint32_t ssid,
 		      uint64_t cd[HW_CD_WORDS]);

@@ -1455,14 +1455,18 @@ static int pasid_flush(struct iommufd_ctx *ictx, uint32_t sid, uint16_t did)
 	return err;
 }
 
+static void switch_point(void *arg);
+
+/* replacing: a switch (its crash point after the store). */
 static int pasid_write_cd(struct iommufd_ctx *ictx, uint32_t sid,
 			  uint32_t pasid, const uint64_t cd[HW_CD_WORDS],
-			  bool *hitless)
+			  bool *hitless, bool replacing)
 {
-	return iommu_drv_write_cd(ictx->drv, sid, ictx->dev[sid].cdtab,
-				  IOMMUFD_CD_LOG2, pasid, cd,
-				  ictx->skip_cd_inv ? IOMMU_DRV_CD_NO_CFGI : 0,
-				  hitless);
+	return iommu_drv_write_cd_cb(ictx->drv, sid, ictx->dev[sid].cdtab,
+				     IOMMUFD_CD_LOG2, pasid, cd,
+				     ictx->skip_cd_inv ? IOMMU_DRV_CD_NO_CFGI : 0,
+				     hitless, replacing ? switch_point : NULL,
+				     ictx);
 }
 
 int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
@@ -1477,7 +1481,7 @@ int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	uint64_t cd[HW_CD_WORDS];
 	hwpt_cd(hwpt, cd);
 	if (d->cdtab) {
-		err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+		err = pasid_write_cd(ictx, sid, pasid, cd, NULL, false);
 	} else {
 		/* A fresh table: the CD first (CFGI_CD drops whatever the
 		 * IOMMU still caches for the substream), then the STE. */
@@ -1487,7 +1491,7 @@ int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 			return -ENOMEM;
 		memset(va, 0, PT_TABLE_SIZE);
 		d->cdtab = pa;
-		err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+		err = pasid_write_cd(ictx, sid, pasid, cd, NULL, false);
 		dev_ste_of(d, NULL, d->hwpt, ste);
 		if (!err)
 			err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
@@ -1526,8 +1530,7 @@ int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	uint64_t cd[HW_CD_WORDS];
 	bool hitless = false;
 	hwpt_cd(hwpt, cd);
-	switch_point(ictx);
-	err = pasid_write_cd(ictx, sid, pasid, cd, &hitless);
+	err = pasid_write_cd(ictx, sid, pasid, cd, &hitless, true);
 	if (err)
 		return err;
 	old->users--;
@@ -1548,7 +1551,7 @@ int iommufd_device_detach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	if (!old)
 		return -EBUSY;
 	uint64_t cd[HW_CD_WORDS] = { 0 };
-	err = pasid_write_cd(ictx, sid, pasid, cd, NULL);
+	err = pasid_write_cd(ictx, sid, pasid, cd, NULL, false);
 	if (!err)
 		err = pasid_flush(ictx, sid, old->did);
 	if (err)

@@ -187,8 +187,13 @@ static int restore_hwpts(struct lu_gen *g, const struct iommufd_incoming *in)
 		for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
 			if ((in->hwpt[i].nr_devs > 0) == (pass == 0))
 				err = adopt_hwpt(g, &in->hwpt[i], &old[i]);
-	for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
-		err = g->cfg->strategy->restore(g, old[i], &in->hwpt[i]);
+	/* PASIDs' tables first: a crash at the first switch or free
+	 * point is then one in a PASID's switch. */
+	for (unsigned int pass = 0; pass < 2; pass++)
+		for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
+			if ((in->hwpt[i].nr_devs > 0) == (pass == 1))
+				err = g->cfg->strategy->restore(g, old[i],
+								&in->hwpt[i]);
 	return err;
 }
 

@@ -186,7 +186,11 @@ int lu_boot_recovery(struct lu_gen *g)
 						   1u << g->unit.strtab_log2);
 
 	/* Which preserved table does each device use right now? */
-	unsigned int newest = 0, used_newest = 0, nr_hwpt = in.nr_hwpt;
+	unsigned int newest = 0, used_newest = 0;
+	/* A journal names a table built mid-update, which its own record
+	 * gives no device and no PASID (every other table has users: PASID
+	 * tables too, so more than one record alone is no journal). */
+	bool journal = false;
 	struct ioh_u64vec unused = { 0 };
 	/* ATS belongs to the device: whichever record names it (a table
 	 * built mid-update was journaled before any device moved to it). */
@@ -197,8 +201,11 @@ int lu_boot_recovery(struct lu_gen *g)
 	nested.nr_pasids = 0;
 	nested.nr_cdtabs = 0;
 	for (unsigned int i = 0; i < in.nr_hwpt; i++) {
-		if (in.hwpt[i].id > in.hwpt[newest].id)
+		if (!in.hwpt[i].nr_devs && !in.hwpt[i].nr_pasids &&
+		    (!journal || in.hwpt[i].id > in.hwpt[newest].id)) {
 			newest = i;
+			journal = true;
+		}
 		ats |= in.hwpt[i].ats_mask;
 		/* Validated: each (device, PASID) and CD table once. */
 		for (unsigned int k = 0; k < in.hwpt[i].nr_pasids; k++)
@@ -233,7 +240,7 @@ int lu_boot_recovery(struct lu_gen *g)
 		err = lu_attach_restored(g, h, &users);
 		if (!err)
 			err = lu_verify_table(g, &h->pt);
-		used_newest += i == newest ? users.nr_devs : 0;
+		used_newest += i == newest ? users.nr_devs + users.nr_pasids : 0;
 	}
 	iommufd_incoming_free(&in);
 	if (err) {
@@ -250,7 +257,8 @@ int lu_boot_recovery(struct lu_gen *g)
 	 * stays there. One that translates through a table nobody handed
 	 * over cannot be trusted.
 	 */
-	unsigned int preserved = 0;
+	/* PASIDs count as users of their tables, like devices. */
+	unsigned int preserved = pasids_placed;
 	for (unsigned int d = 0; d < c->devices; d++) {
 		if (g->ictx.dev[d].hwpt) {
 			preserved++;
@@ -323,7 +331,6 @@ int lu_boot_recovery(struct lu_gen *g)
 	/* completed: all on the new table; fell-back: all on the old one;
 	 * split: the crash came mid-switch, each device stays where it is
 	 * (both tables translate alike). */
-	bool journal = nr_hwpt > 1;
 	g->recovery_mode = journal && used_newest == preserved ? "completed" :
 			   journal && used_newest ? "split" : "fell-back";
 	g->leaked_bytes = leaked_bytes(g);

@@ -44,6 +44,8 @@ static const struct expect rebuild_points[] = {
 static unsigned int crash_preserve;
 /* A nested guest for the next crash_run_devs. */
 static bool crash_nested;
+/* Replayed PASIDs of device 0 for the next crash_run_devs (0: none). */
+static unsigned int crash_pasids;
 
 /* devices: 0 for the default. */
 static void crash_run_devs(const struct lu_strategy *s, enum pt_format_id fmt,
@@ -61,6 +63,8 @@ static void crash_run_devs(const struct lu_strategy *s, enum pt_format_id fmt,
 		sc.devices = devices;
 	sc.preserve = crash_preserve;
 	sc.nested = crash_nested;
+	sc.pasids = crash_pasids;
+	sc.replay_pasids = crash_pasids > 0;
 	assert_int_equal(world_run(&sc, r), 0);
 	printf("  %s %s crash at %-9s: recovery %s (%d)%s%s; dma ops %llu "
 	       "faults %llu misdirected %llu lost %llu uaf %llu\n",
@@ -205,6 +209,31 @@ static void test_switch_one_ats_device(void **state)
 	}
 }
 
+/*
+ * Device 0 with 2 replayed PASIDs, killed at every point of a rebuild.
+ * The new kernel rebuilds the PASIDs' tables first, so the first switch
+ * is PASID 1's CD, killed after its store and before its CFGI_CD: the
+ * IOMMU may still use the cached CD of the old table. The recovery kernel
+ * finds PASID 1 on the new table (its CD says so) and the rest on their
+ * preserved ones (split), invalidates every CD of the device, then the
+ * TLB, before it releases the old table. Killed at the free point, the
+ * same (PASID 1 switched, the others not yet).
+ */
+static void test_pasids_every_point(void **state)
+{
+	(void)state;
+	crash_pasids = 2;
+	for (size_t i = 0; i < sizeof(rebuild_points) / sizeof(rebuild_points[0]); i++) {
+		struct expect e = rebuild_points[i];
+		if (!strcmp(e.point, "free"))
+			e.mode = "split";
+		struct world_result r;
+		crash_run(&lu_strategy_rebuild, PT_FMT_ARM_S2, &e, &r);
+		world_result_free(&r);
+	}
+	crash_pasids = 0;
+}
+
 /* Every point is named and reachable. */
 static void test_points_listed(void **state)
 {
@@ -259,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_switch_one_device),
 		cmocka_unit_test(test_partial_preservation_points),
 		cmocka_unit_test(test_nested_every_point),
+		cmocka_unit_test(test_pasids_every_point),
 		cmocka_unit_test(test_switch_one_ats_device),
 		cmocka_unit_test(test_verify_points),
 		cmocka_unit_test(test_stop_the_world_points),

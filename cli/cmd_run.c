@@ -35,6 +35,13 @@ static void usage(FILE *out)
 "                       stopped and put in abort before the exec\n"
 "  --pasids N           device 0 has N PASIDs in use: the live update is\n"
 "                       refused (EOPNOTSUPP, exit 1) and the VM runs on\n"
+"  --replay-pasids      with --pasids N (1-%u): each PASID of device 0 has\n"
+"                       a table of its own and DMAs; the kernels preserve\n"
+"                       every PASID's attachment and CD table and replay\n"
+"                       it (not with --nested)\n"
+"  --naive-pasids       with --replay-pasids: the new kernels switch each\n"
+"                       PASID's CD without CFGI_CD, to show what the\n"
+"                       machine catches\n"
 "  --format F           arm-s1 | arm-s2 | vtd-ss | x86-64 | amd-v1 | riscv\n"
 "                       (default arm-s2)\n"
 "  --va-bits N          IOVA width of the tables (default 48)\n"
@@ -88,7 +95,8 @@ static void usage(FILE *out)
 "  -h, --help           this help\n"
 "\n"
 "Exit status: 0 hitless, 1 ran but not hitless, 2 bad option, 3 internal error.\n",
-		HW_MAX_DEVS, cli_profile_help(), WORLD_MAX_UPDATES);
+		HW_MAX_DEVS, IOMMUFD_MAX_PASIDS - 1, cli_profile_help(),
+		WORLD_MAX_UPDATES);
 }
 
 /* The points of lu_crash_points, in update order, in plain words. */
@@ -112,7 +120,8 @@ static void print_crash_points(FILE *out)
 enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
        O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS, O_ATS, O_NAIVE_ATS,
-       O_NESTED, O_NAIVE_NESTED, O_NAIVE_S1 };
+       O_NESTED, O_NAIVE_NESTED, O_NAIVE_S1, O_REPLAY_PASIDS,
+       O_NAIVE_PASIDS };
 
 #define ATS_ALL (HW_MAX_DEVS + 1u) /* --ats without a number */
 
@@ -122,6 +131,8 @@ static const struct option opts[] = {
 	{ "devices", required_argument, NULL, O_DEVS },
 	{ "preserve", required_argument, NULL, O_PRESERVE },
 	{ "pasids", required_argument, NULL, O_PASIDS },
+	{ "replay-pasids", no_argument, NULL, O_REPLAY_PASIDS },
+	{ "naive-pasids", no_argument, NULL, O_NAIVE_PASIDS },
 	{ "format", required_argument, NULL, O_FMT },
 	{ "va-bits", required_argument, NULL, O_VAB },
 	{ "from", required_argument, NULL, O_FROM },
@@ -233,6 +244,34 @@ static const struct lu_strategy *update_strategy(const struct world_scenario *sc
 }
 
 /* Options that contradict each other: refused before anything starts. */
+/* --replay-pasids and --naive-pasids need what they act on. */
+static int pasid_options(const struct world_scenario *sc)
+{
+	if (sc->replay_pasids && !sc->pasids) {
+		cli_err(CMD, "--replay-pasids preserves and replays device 0's "
+			"PASIDs; without --pasids N there are none");
+		return -1;
+	}
+	if (sc->replay_pasids && sc->pasids >= IOMMUFD_MAX_PASIDS) {
+		cli_err(CMD, "--replay-pasids: --pasids %u, but a device's CD "
+			"table holds PASIDs 1 to %u", sc->pasids,
+			IOMMUFD_MAX_PASIDS - 1);
+		return -1;
+	}
+	if (sc->replay_pasids && sc->nested) {
+		cli_err(CMD, "--replay-pasids contradicts --nested: a nested "
+			"device's substreams are the guest's (its stage-1 CD "
+			"table), not the host's");
+		return -1;
+	}
+	if (sc->naive_pasids && !sc->replay_pasids) {
+		cli_err(CMD, "--naive-pasids skips the CD invalidations of "
+			"replayed PASIDs; without --replay-pasids there are none");
+		return -1;
+	}
+	return 0;
+}
+
 static int conflicts(const struct world_scenario *sc)
 {
 	for (unsigned int k = 1; k <= sc->updates; k++) {
@@ -311,6 +350,12 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			if (number("--pasids", optarg, 0, LU_MAX_PASIDS, &v))
 				return CLI_USAGE;
 			sc->pasids = (unsigned int)v;
+			break;
+		case O_REPLAY_PASIDS:
+			sc->replay_pasids = true;
+			break;
+		case O_NAIVE_PASIDS:
+			sc->naive_pasids = true;
 			break;
 		case O_FMT:
 			if (pt_fmt_by_name(optarg, &sc->fmt)) {
@@ -503,6 +548,8 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 			"devices; without --ats there are none");
 		return CLI_USAGE;
 	}
+	if (pasid_options(sc))
+		return CLI_USAGE;
 	const char *nwhy = world_nested_refusal(sc);
 	if (nwhy) {
 		if (!sc->nested)

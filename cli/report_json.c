@@ -50,6 +50,8 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"naive\": %s,\n", sc->naive ? "true" : "false");
 	fprintf(f, "    \"preserve\": %u,\n", sc->preserve ? sc->preserve : sc->devices);
 	fprintf(f, "    \"pasids\": %u,\n", sc->pasids);
+	fprintf(f, "    \"replay_pasids\": %s,\n", sc->replay_pasids ? "true" : "false");
+	fprintf(f, "    \"naive_pasids\": %s,\n", sc->naive_pasids ? "true" : "false");
 	fprintf(f, "    \"ats\": %u,\n", sc->ats);
 	fprintf(f, "    \"naive_ats\": %s,\n", sc->naive_ats ? "true" : "false");
 	fprintf(f, "    \"nested\": %s,\n", sc->nested ? "true" : "false");
@@ -105,6 +107,10 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 	}
 	fprintf(f, "      \"reserved_ids\": %u,\n", u->reserved_ids);
 	fprintf(f, "      \"ats_devices\": %u,\n", u->ats_devices);
+	fprintf(f, "      \"pasids\": [");
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		fprintf(f, "%s%u", d ? ", " : "", u->pasids[d]);
+	fprintf(f, "],\n");
 	fprintf(f, "      \"nested\": %s,\n", u->nested ? "true" : "false");
 	fprintf(f, "      \"s1_bytes_checked\": %" PRIu64 "\n    }%s\n",
 		u->s1_bytes_checked, last ? "" : ",");

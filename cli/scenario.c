@@ -556,6 +556,12 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		"throughout%s%s\n", pt_fmt_name(sc->fmt), bbm, gm,
 		sc->devices, sc->devices == 1 ? "" : "s", ats, part,
 		sc->hotplug ? ", memory hotplug during recovery" : "");
+	if (sc->pasids)
+		fprintf(out, "PASIDs: device 0 has %u%s\n", sc->pasids,
+			!sc->replay_pasids ? " in use (a live update refuses it)" :
+			sc->naive_pasids ? ", each on a table of its own, replayed "
+			"(CDs switched without CFGI_CD)" :
+			", each on a table of its own, preserved and replayed");
 	if (sc->nested)
 		fprintf(out, "nested: the guest's ARM stage 1 over the host's stage 2"
 			"%s%s\n", sc->naive_nested ? "; combined entries never "
@@ -617,6 +623,10 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 		if (u->splits || u->joins)
 			fprintf(out, "  reconcile           %" PRIu64 " splits, %" PRIu64
 				" joins\n", u->splits, u->joins);
+		for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+			if (u->pasids[d])
+				fprintf(out, "  device %-2u PASIDs    %12u  replayed, "
+					"each on its own table\n", d, u->pasids[d]);
 		if (u->nested) {
 			cli_fmt_bytes(buf, sizeof(buf), u->s1_bytes_checked);
 			fprintf(out, "  guest stage 1       %12s  compared after the "

@@ -187,13 +187,21 @@ static int restore_hwpts(struct lu_gen *g, const struct iommufd_incoming *in)
 		for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
 			if ((in->hwpt[i].nr_devs > 0) == (pass == 0))
 				err = adopt_hwpt(g, &in->hwpt[i], &old[i]);
-	/* PASIDs' tables first: a crash at the first switch or free
-	 * point is then one in a PASID's switch. */
+	/*
+	 * PASIDs' tables first: a crash at the first switch or free point
+	 * is then one in a PASID's switch. With several tables, the old
+	 * ones go only after the last switch: no new table reuses their
+	 * pages meanwhile, and a journal never names a freed one.
+	 */
+	g->defer_old = in->nr_hwpt > 1;
 	for (unsigned int pass = 0; pass < 2; pass++)
 		for (unsigned int i = 0; i < in->nr_hwpt && !err; i++)
 			if ((in->hwpt[i].nr_devs > 0) == (pass == 1))
 				err = g->cfg->strategy->restore(g, old[i],
 								&in->hwpt[i]);
+	/* After a failure too: a switched table's old one has no user. */
+	lu_free_deferred_old(g);
+	g->defer_old = false;
 	return err;
 }
 

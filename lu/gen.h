@@ -34,6 +34,11 @@ struct lu_gen {
 	struct iommufd_ioas *ioas;
 	const struct iommufd_profile *profile;
 	uint64_t restore_t0; /* a table's restore began (adopt counts as replay) */
+	/* Several preserved tables (PASIDs): each rebuild frees its old
+	 * table only once every table is switched (lu_free_deferred_old). */
+	bool defer_old;
+	struct iommufd_hwpt *old_hwpts[IOMMUFD_MAX_OBJS];
+	unsigned int nr_old_hwpts;
 
 	/* This generation's report. */
 	uint64_t phase_ns[LU_NR_PHASES];
@@ -105,6 +110,9 @@ bool lu_needs_same_granule(const struct lu_gen *g);
  */
 int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 			  const struct iommufd_hwpt_rec *rec, bool reconcile);
+/* The old tables a rebuild of several kept until all were switched:
+ * destroyed now (each flushed and synced before its pages go). */
+void lu_free_deferred_old(struct lu_gen *g);
 
 /* ---- the VMM (lu/vmm.c) -------------------------------------------------- */
 

@@ -142,11 +142,23 @@ int lu_rebuild_and_switch(struct lu_gen *g, struct iommufd_hwpt *old,
 	lu_crash_point(g, "free");
 
 	t = ioh_now_ns();
-	iommufd_hwpt_destroy(&g->ictx, old);
+	if (g->defer_old && g->nr_old_hwpts < IOMMUFD_MAX_OBJS)
+		g->old_hwpts[g->nr_old_hwpts++] = old;
+	else
+		iommufd_hwpt_destroy(&g->ictx, old);
 	g->phase_ns[LU_PH_FREE] += ioh_now_ns() - t;
 	/* The switch is complete and the old table gone: no handover stays. */
 	lu_unpreserve_all(g);
 	return 0;
+}
+
+void lu_free_deferred_old(struct lu_gen *g)
+{
+	uint64_t t = ioh_now_ns();
+	for (unsigned int i = 0; i < g->nr_old_hwpts; i++)
+		iommufd_hwpt_destroy(&g->ictx, g->old_hwpts[i]);
+	g->nr_old_hwpts = 0;
+	g->phase_ns[LU_PH_FREE] += ioh_now_ns() - t;
 }
 
 static int rebuild_restore(struct lu_gen *g, struct iommufd_hwpt *old,

@@ -55,6 +55,7 @@ struct setup {
 	const char *name, *what;
 	unsigned int devices, ats, preserve, pasids;
 	bool naive_ats, nested, naive_nested, naive_s1;
+	bool replay_pasids, naive_pasids;
 	const char *inject;
 	unsigned int strategies;       /* bits of all_strategies */
 	enum expect expect;
@@ -77,6 +78,12 @@ static const struct setup setups[] = {
 	{ .name = "pasid", .what = "device 0 has 4 PASIDs in use: refused",
 	  .devices = 2, .pasids = 4, .strategies = ST_ALL4, .expect = EX_REFUSED,
 	  .must_say = "EOPNOTSUPP" },
+	{ .name = "pasid-replay", .what = "the same, each PASID its own table: "
+	  "replayed", .devices = 2, .pasids = 4,
+	  .replay_pasids = true, .strategies = ST_ALL4, .expect = EX_HITLESS },
+	{ .name = "pasid-naive", .what = "the same, CDs switched without CFGI_CD",
+	  .devices = 2, .pasids = 4, .replay_pasids = true, .naive_pasids = true,
+	  .strategies = ST_BIT(2) | ST_BIT(3), .expect = EX_CAUGHT },
 	{ .name = "nested", .what = "vIOMMU guest: its stage 1 over stage 2",
 	  .devices = 2, .nested = true, .strategies = ST_ALL4,
 	  .expect = EX_HITLESS, .formats = "arm-s2" },
@@ -500,6 +507,8 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 		sc.ats = st->ats;
 		sc.preserve = st->preserve;
 		sc.pasids = st->pasids;
+		sc.replay_pasids = st->replay_pasids;
+		sc.naive_pasids = st->naive_pasids;
 		sc.naive_ats = st->naive_ats;
 		sc.inject = st->inject;
 		sc.nested = st->nested;
@@ -555,6 +564,9 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 	else if (st && st->inject)
 		snprintf(c->needs, sizeof(c->needs), "the unpreserved devices "
 			 "stopped before their streams go to abort");
+	else if (st && st->naive_pasids)
+		snprintf(c->needs, sizeof(c->needs), "a CFGI_CD and SYNC after "
+			 "each PASID's CD switch, before its old table is freed");
 	else if (st && st->naive_nested)
 		snprintf(c->needs, sizeof(c->needs), "a TLBI by VMID after the "
 			 "stage-2 replace, before the old stage 2 is freed");

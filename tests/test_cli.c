@@ -877,6 +877,15 @@ static void test_matrix(void **state)
 	assert_has(js, "\"devices\":\"ats-naive\"");
 	assert_int_equal(run(out, "matrix --merge d.json"), 0);
 	assert_has(out, "10 scenarios: 4 hitless, 0 naive rebuilds not hitless, 6 naive");
+	/* PASIDs replayed: hitless; switched without CFGI_CD: caught. */
+	assert_int_equal(run(out, "matrix --devices pasid-replay,pasid-naive "
+			     "--formats arm-s2 --bbm-levels 0 --profiles v1,v2 "
+			     "--strategies rebuild --guest-mem 64M --run-ms 30 "
+			     "--quiet -j 2"), 0);
+	assert_has(out, "4 scenarios: 2 hitless, 0 naive rebuilds not hitless, 2 naive "
+		   "variants caught or refusals refused, 0 other rows not as they must be");
+	assert_has(out, "v1 -> v2    pasid-replay  rebuild   hitless");
+	assert_has(out, "v1 -> v2    pasid-naive   rebuild   DMA errors  a CFGI_CD and SYNC");
 
 	/* Headless Chromium reads the page: nothing overflows or overlaps. */
 	if (!system("command -v chromium >/dev/null 2>&1 || command -v "

@@ -329,6 +329,13 @@ static void test_contradictions_refused(void **state)
 	refused("--ats=0", "--ats", "'0' is not a number from 1");
 	refused("--devices 4 --ats 17", "--ats", "'17'");
 	refused("--naive-ats", "--naive-ats", "without --ats");
+	refused("--replay-pasids", "--replay-pasids", "without --pasids N");
+	refused("--pasids 16 --replay-pasids", "--replay-pasids",
+		"PASIDs 1 to 15");
+	refused("--pasids 2 --replay-pasids --nested", "--replay-pasids",
+		"--nested");
+	refused("--pasids 2 --naive-pasids", "--naive-pasids",
+		"without --replay-pasids");
 	refused("--nested --format vtd-ss", "--nested (format vtd-ss)",
 		"only an ARM stage-2 table can be a nesting parent");
 	refused("--nested --format arm-s1", "--nested (format arm-s1)",
@@ -359,6 +366,18 @@ static void test_contradictions_refused(void **state)
 			     "--guest-mem 64M"), 1);
 	assert_has(out, "FAILED");
 	assert_has(out, "stale ATC entries");
+	/* PASIDs: refused by default (exit 1, the VM runs on); replayed,
+	 * hitless with their counts shown; the naive switch caught. */
+	assert_int_equal(run(out, "run --pasids 2 --run-ms 30 --guest-mem 64M"), 1);
+	assert_has(out, "device 0 has 2 PASIDs in use");
+	assert_int_equal(run(out, "run --pasids 2 --replay-pasids --run-ms 30 "
+			     "--guest-mem 64M"), 0);
+	assert_has(out, "PASIDs: device 0 has 2, each on a table of its own");
+	assert_has(out, "device 0  PASIDs               2  replayed");
+	assert_int_equal(run(out, "run --pasids 2 --replay-pasids --naive-pasids "
+			     "--run-ms 30 --guest-mem 64M"), 1);
+	assert_has(out, "FAILED");
+	assert_lacks(out, "use after free                 0");
 	/* A nested guest: hitless, its stage 1 compared; the naive kernels
 	 * caught (a stage 2 freed under combined entries; stage 1 rewritten). */
 	assert_int_equal(run(out, "run --nested --run-ms 30 --guest-mem 64M"), 0);
@@ -673,11 +692,13 @@ static void test_report_schema(void **state)
 		"run --json s7.json --pasids 2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s8.json --ats --naive-ats --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s9.json --nested --run-ms 30 --guest-mem 64M --quiet",
+		"run --json s10.json --pasids 3 --replay-pasids --run-ms 30 "
+		"--guest-mem 64M --quiet",
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++)
 		assert_in_range(run(out, "%s >/dev/null", runs[i]), 0, 1);
 	validate_json("report.schema.json", "s1.json s2.json s3.json s4.json s5.json "
-		      "s6.json s7.json s8.json s9.json");
+		      "s6.json s7.json s8.json s9.json s10.json");
 }
 
 /*

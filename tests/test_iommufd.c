@@ -443,7 +443,7 @@ static void handover_in(struct gen2 *g, uint64_t pa)
 	g->ictx_up = true;
 	if (iommufd_retrieve(&g->ictx, "vm", g->m, NR_MEMFDS, &g->in, &err))
 		fail_msg("retrieve: %s", err.msg);
-	assert_int_equal(g->in.nr_ioas, 1);
+	assert_true(g->in.nr_ioas >= 1);
 }
 
 /* Generation 2 goes, then generation 1 takes its handover back. */
@@ -1603,6 +1603,71 @@ static void test_pasid_misuse_refused(void **state)
 	expect_clean(0, "device detach");
 }
 
+/*
+ * A device with attached PASIDs is refused unless the update replays
+ * them; replayed, the handover records each PASID on its HWPT and the
+ * CD table on the device's own, and the records agree with the
+ * hardware until a CD is changed under them.
+ */
+static void test_pasid_handover_records(void **state)
+{
+	(void)state;
+	fix_up(0);
+	struct iommufd_hwpt *h0, *hp;
+	pasid_dev(&h0, &hp);
+	char why[160] = "";
+	assert_int_equal(iommufd_preserve_check(&F.ictx, 1, why, sizeof(why)),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(why, "device 0 has 1 PASID in use"));
+	F.ictx.preserve_pasids = true;
+	assert_int_equal(iommufd_preserve_check(&F.ictx, 1, why, sizeof(why)), 0);
+	/* A count the kernel does not track is refused all the same. */
+	F.ictx.dev[0].pasids = 2;
+	assert_int_equal(iommufd_preserve_check(&F.ictx, 1, why, sizeof(why)),
+			 -EOPNOTSUPP);
+	F.ictx.dev[0].pasids = 0;
+
+	const uint64_t cdtab = F.ictx.dev[0].cdtab;
+	struct gen2 g;
+	handover_in(&g, handover_out());
+	assert_int_equal(g.in.nr_hwpt, 2);
+	const struct iommufd_hwpt_rec *r0 = NULL, *rp = NULL;
+	for (unsigned int i = 0; i < g.in.nr_hwpt; i++) {
+		if (g.in.hwpt[i].id == h0->id)
+			r0 = &g.in.hwpt[i];
+		if (g.in.hwpt[i].id == hp->id)
+			rp = &g.in.hwpt[i];
+	}
+	assert_non_null(r0);
+	assert_non_null(rp);
+	assert_int_equal(r0->nr_cdtabs, 1);
+	assert_int_equal(r0->cdtabs[0].sid, 0);
+	assert_int_equal(r0->cdtabs[0].pa, cdtab);
+	assert_int_equal(r0->nr_pasids, 0);
+	assert_int_equal(rp->nr_devs, 0);
+	assert_int_equal(rp->nr_pasids, 1);
+	assert_int_equal(rp->pasids[0].sid, 0);
+	assert_int_equal(rp->pasids[0].pasid, 1);
+	/* The entry the device is expected to have carries the CD table. */
+	uint64_t ste[HW_STE_WORDS], now[HW_STE_WORDS];
+	iommufd_rec_ste(r0, 0, ste);
+	assert_int_equal(iommu_drv_read_ste(&F.r.drv, 0, now), 0);
+	assert_true(hw_ste_same_config(ste, now));
+	struct kho_err err = { { 0 } };
+	assert_int_equal(iommufd_pasids_check_hw(&g.in, &F.r.drv, &err), 0);
+	/* PASID 1's CD now runs another root: refused, naming it. */
+	_Atomic uint64_t *cd = physmem_ptr(&F.r.pm, cdtab + HW_CD_SIZE,
+					   HW_CD_SIZE);
+	uint64_t root = atomic_load(&cd[1]);
+	atomic_store(&cd[1], root + 4096);
+	assert_int_equal(iommufd_pasids_check_hw(&g.in, &F.r.drv, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "device 0 PASID 1: its CD"));
+	assert_non_null(strstr(err.msg, "disagrees with hwpt"));
+	atomic_store(&cd[1], root);
+	gen2_fini(&g);
+}
+
 /* ---- nesting: the guest's stage 1 over a stage-2 HWPT ------------------ */
 
 #define GUEST_S1_OFF (8ull << 20)  /* guest's table pages: memfd 0 from here */
@@ -1869,6 +1934,7 @@ int main(void)
 		T(test_pasid_attach_replace_detach),
 		T(test_pasid_replace_without_cfgi_caught),
 		T(test_pasid_misuse_refused),
+		T(test_pasid_handover_records),
 		T(test_destroy_frees_after_flush),
 		T(test_destroy_keeps_pages_without_sync),
 		T(test_repin_after_handover_covers_every_area),

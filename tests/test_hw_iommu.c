@@ -534,6 +534,75 @@ static void test_tlbi_domain_scope(void **state)
 	assert_int_equal(misses() - m0, NR_PROBES);
 }
 
+/*
+ * The CD cache: a PASID's CD stays cached across CFGI_STE, and goes with
+ * CFGI_CD (or CFGI_CD_ALL); its IOTLB entries (its own domain) go with a
+ * TLBI of that domain only. No PASID means the STE's own table.
+ */
+static void pasid_xl(uint32_t pasid, uint64_t want)
+{
+	struct hw_xlate x;
+	assert_int_equal(hw_iommu_translate_pasid(U.m, 0, pasid, IOVA,
+						  HW_ACCESS_READ, &x), 0);
+	assert_int_equal(x.pa, want);
+}
+
+static void test_cd_cache_until_cfgi_cd(void **state)
+{
+	(void)state;
+	struct pt_table t2;
+	struct pt_gather g;
+	uint64_t cdtab, cd[HW_CD_WORDS], ste[HW_STE_WORDS];
+	unit_up(0, PT_FMT_ARM_S2, 0);
+	assert_int_equal(hw_rig_table_init(&U.r, &t2, PT_FMT_ARM_S2, 0), 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&t2, IOVA, MOVED, LEN, PT_PROT_READ |
+				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
+	_Atomic uint64_t *cds = (_Atomic uint64_t *)hw_rig_page(&U.r, &cdtab);
+	hw_cd_make(cd, PT_FMT_ARM_S2, 48, U.t.top_pa, DID + 1);
+	for (unsigned int w = 0; w < HW_CD_WORDS; w++)
+		atomic_store(&cds[HW_CD_WORDS + w], cd[w]);
+	hw_ste_make(ste, HW_STE_MODE_TRANSLATE, PT_FMT_ARM_S2, 48, U.t.top_pa,
+		    DID);
+	hw_ste_set_cdtab(ste, cdtab, 1);
+	for (unsigned int w = 0; w < HW_STE_WORDS; w++)
+		atomic_store(ste_word(0, w), ste[w]);
+	hw_iommu_cfgi_ste(U.m, 0);
+	pasid_xl(0, RIG_DATA_PA);
+	pasid_xl(1, RIG_DATA_PA);
+	struct hw_xlate x;
+	assert_int_equal(hw_iommu_translate_pasid(U.m, 0, 2, IOVA,
+						  HW_ACCESS_READ, &x), -EFAULT);
+	assert_int_equal(x.fault, HW_EVT_BAD_SUBSTREAMID);
+
+	/* PASID 1 to t2 (its root word only). */
+	atomic_store(&cds[HW_CD_WORDS + 1], t2.top_pa);
+	hw_iommu_cfgi_ste(U.m, 0);
+	hw_iommu_tlbi_domain(U.m, DID + 1);
+	pasid_xl(1, RIG_DATA_PA); /* the cached CD: still the old table */
+	hw_iommu_cfgi_cd(U.m, 0, 2); /* another substream's */
+	pasid_xl(1, RIG_DATA_PA);
+	hw_iommu_cfgi_cd(U.m, 0, 1);
+	pasid_xl(1, RIG_DATA_PA); /* the old table's IOTLB entry */
+	hw_iommu_tlbi_domain(U.m, DID);
+	pasid_xl(1, RIG_DATA_PA); /* another domain's TLBI leaves it */
+	hw_iommu_tlbi_domain(U.m, DID + 1);
+	pasid_xl(1, MOVED);
+	pasid_xl(0, RIG_DATA_PA);
+	/* Back, through CFGI_CD_ALL. */
+	atomic_store(&cds[HW_CD_WORDS + 1], U.t.top_pa);
+	hw_iommu_cfgi_cd_all(U.m, 0);
+	hw_iommu_tlbi_domain(U.m, DID + 1);
+	pasid_xl(1, RIG_DATA_PA);
+	/* A CD made invalid: CD_ABORT, PASID 0 untouched. */
+	atomic_store(&cds[HW_CD_WORDS], 0);
+	hw_iommu_cfgi_cd(U.m, 0, 1);
+	assert_int_equal(hw_iommu_translate_pasid(U.m, 0, 1, IOVA,
+						  HW_ACCESS_READ, &x), -EFAULT);
+	assert_int_equal(x.fault, HW_EVT_CD_ABORT);
+	pasid_xl(0, RIG_DATA_PA);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, unit_teardown)
 
 int main(void)
@@ -541,6 +610,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_invalid_leaf_never_cached),
 		T(test_config_cache_holds_invalid),
+		T(test_cd_cache_until_cfgi_cd),
 		T(test_two_sizes_bbm0_conflict),
 		T(test_two_sizes_bbm1_conflict),
 		T(test_two_sizes_bbm2_one_used),

@@ -904,7 +904,8 @@ static void iommufd_describe(const void *fdt, int node, uint32_t version,
 				 nested / NESTED_REC);
 		if (pasids > 0)
 			snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
-				 ", %d PASIDs", pasids / PAIR_REC);
+				 ", %d PASID%s", pasids / PAIR_REC,
+				 pasids == PAIR_REC ? "" : "s");
 		snprintf(buf, len, "hwpt %" PRIu64 ": %s table at 0x%" PRIx64
 			 ", %d pages, features 0x%" PRIx64 "%s%.0d%s%s", id,
 			 pt_fmt_name((enum pt_format_id)fmt), root, n / 8, features,

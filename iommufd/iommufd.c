@@ -1522,17 +1522,17 @@ int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 		return 0;
 	if (hwpt->pt.fmt != old->pt.fmt || hwpt->pt.va_bits != old->pt.va_bits)
 		return -EINVAL;
-	/* Same domain tag: only the CD's root word changes, hitless. */
-	if (!hwpt->users)
-		iommufd_hwpt_take_did(ictx, hwpt, old->did);
-	else if (hwpt->did != old->did)
+	/* Same domain tag: only the CD's root word changes, hitless. A
+	 * HWPT nobody uses yet takes the old one's (once the CD is). */
+	if (hwpt->users && hwpt->did != old->did)
 		return -EBUSY;
 	uint64_t cd[HW_CD_WORDS];
 	bool hitless = false;
-	hwpt_cd(hwpt, cd);
+	hw_cd_make(cd, ictx->fmt, hwpt->pt.va_bits, hwpt->pt.top_pa, old->did);
 	err = pasid_write_cd(ictx, sid, pasid, cd, &hitless, true);
 	if (err)
 		return err;
+	iommufd_hwpt_take_did(ictx, hwpt, old->did);
 	old->users--;
 	d->pasid_hwpt[pasid] = hwpt;
 	hwpt->users++;

@@ -426,6 +426,27 @@ static int table_levels(uint64_t fmt, uint64_t va_bits)
 		-1;
 }
 
+/*
+ * The (stage-1 or only) table of a configuration: a format and width
+ * the walker knows, the root aligned. A concatenated start level is
+ * aligned to its whole size (IHI 0070 STE.S2TTB; a misaligned one is not
+ * a configuration we accept). False: malformed.
+ */
+static bool decode_table(uint64_t fmt, uint64_t va_bits, uint64_t root,
+			 struct ste_state *st)
+{
+	int levels = table_levels(fmt, va_bits);
+	if (levels <= 0)
+		return false;
+	st->fmt = (uint8_t)fmt;
+	st->va_bits = (uint8_t)va_bits;
+	st->top_level = (uint8_t)(levels - 1);
+	st->top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)fmt,
+					      (unsigned int)va_bits);
+	st->root = root;
+	return !(root & ((HW_BIT(12) << st->top_lg2) - 1));
+}
+
 static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -453,21 +474,9 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 		st->status = HW_EVT_BAD_STE;
 		return;
 	}
-	int levels = table_levels(HW_FIELD_GET(HW_STE0_FMT, w[0]),
-				  HW_FIELD_GET(HW_STE0_VA_BITS, w[0]));
-	if (levels <= 0) {
-		st->status = HW_EVT_BAD_STE;
-		return;
-	}
-	st->fmt = (uint8_t)HW_FIELD_GET(HW_STE0_FMT, w[0]);
-	st->va_bits = (uint8_t)HW_FIELD_GET(HW_STE0_VA_BITS, w[0]);
-	st->top_level = (uint8_t)(levels - 1);
-	st->top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)st->fmt,
-					      st->va_bits);
-	st->root = w[1] & HW_STE1_ROOT;
-	/* A concatenated start level is aligned to its whole size (IHI 0070
-	 * STE.S2TTB; a misaligned one is not a configuration we accept). */
-	if (st->root & ((HW_BIT(12) << st->top_lg2) - 1)) {
+	if (!decode_table(HW_FIELD_GET(HW_STE0_FMT, w[0]),
+			  HW_FIELD_GET(HW_STE0_VA_BITS, w[0]),
+			  w[1] & HW_STE1_ROOT, st)) {
 		st->status = HW_EVT_BAD_STE;
 		return;
 	}
@@ -482,8 +491,8 @@ static void ste_decode(const uint64_t w[HW_STE_WORDS], struct ste_state *st)
 	st->cdtab = cd_log2 ? w[5] & HW_STE5_CDTAB : 0;
 	if (st->mode != HW_STE_MODE_NESTED)
 		return;
-	levels = table_levels(HW_FIELD_GET(HW_STE4_S2FMT, w[4]),
-			      HW_FIELD_GET(HW_STE4_S2VA_BITS, w[4]));
+	int levels = table_levels(HW_FIELD_GET(HW_STE4_S2FMT, w[4]),
+				  HW_FIELD_GET(HW_STE4_S2VA_BITS, w[4]));
 	if (levels <= 0) {
 		st->status = HW_EVT_BAD_STE;
 		return;
@@ -518,20 +527,10 @@ static void cd_decode(const uint64_t w[HW_CD_WORDS], uint32_t ssid,
 			return;
 		}
 	}
-	int levels = table_levels(HW_FIELD_GET(HW_CD0_FMT, w[0]),
-				  HW_FIELD_GET(HW_CD0_VA_BITS, w[0]));
-	if (levels <= 0) {
-		st->status = HW_EVT_BAD_CD;
-		return;
-	}
 	st->mode = HW_STE_MODE_TRANSLATE;
-	st->fmt = (uint8_t)HW_FIELD_GET(HW_CD0_FMT, w[0]);
-	st->va_bits = (uint8_t)HW_FIELD_GET(HW_CD0_VA_BITS, w[0]);
-	st->top_level = (uint8_t)(levels - 1);
-	st->top_lg2 = (uint8_t)pt_fmt_top_lg2((enum pt_format_id)st->fmt,
-					      st->va_bits);
-	st->root = w[1] & HW_CD1_ROOT;
-	if (st->root & ((HW_BIT(12) << st->top_lg2) - 1)) {
+	if (!decode_table(HW_FIELD_GET(HW_CD0_FMT, w[0]),
+			  HW_FIELD_GET(HW_CD0_VA_BITS, w[0]),
+			  w[1] & HW_CD1_ROOT, st)) {
 		st->status = HW_EVT_BAD_CD;
 		return;
 	}

@@ -316,38 +316,50 @@ int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
 }
 
 /*
- * The steps that take an entry from cur to target (as Linux's
+ * The steps that take an entry of n words from cur to target (as Linux's
  * arm_smmu_write_entry): bits the hardware ignores now first, then the
  * one critical word (hitless); or, when more than one word's used bits
- * change, through V=0 (disruptive). Returns whether it is hitless.
+ * change, through V=0 (disruptive). Returns whether it is hitless. An
+ * STE and a CD both have V in bit 0 of word 0; used gives their used
+ * bits.
  */
-static bool ste_plan(const uint64_t cur[HW_STE_WORDS],
-		     const uint64_t target[HW_STE_WORDS],
-		     uint64_t step[3][HW_STE_WORDS])
+typedef void (*entry_used_fn)(const uint64_t *e, uint64_t *used);
+
+static bool entry_plan(unsigned int n, entry_used_fn used,
+		       const uint64_t *cur, const uint64_t *target,
+		       uint64_t step[3][HW_STE_WORDS])
 {
 	uint64_t used_cur[HW_STE_WORDS], used_tgt[HW_STE_WORDS];
-	hw_ste_used(cur, used_cur);
-	hw_ste_used(target, used_tgt);
+	used(cur, used_cur);
+	used(target, used_tgt);
 	unsigned int critical = 0, crit_word = 0;
-	for (unsigned int i = 0; i < HW_STE_WORDS; i++) {
+	for (unsigned int i = 0; i < n; i++) {
 		step[0][i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
 		if ((step[0][i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
 			critical++;
 			crit_word = i;
 		}
 	}
+	size_t bytes = n * sizeof(uint64_t);
 	if (critical <= 1) {
-		memcpy(step[1], step[0], sizeof(step[1]));
+		memcpy(step[1], step[0], bytes);
 		if (critical)
 			step[1][crit_word] = target[crit_word];
 	} else {
-		memcpy(step[0], cur, sizeof(step[0]));
-		step[0][0] &= ~HW_STE0_V;
-		memcpy(step[1], target, sizeof(step[1]));
-		step[1][0] = cur[0] & ~HW_STE0_V;
+		memcpy(step[0], cur, bytes);
+		step[0][0] &= ~HW_BIT(0);
+		memcpy(step[1], target, bytes);
+		step[1][0] = cur[0] & ~HW_BIT(0);
 	}
-	memcpy(step[2], target, sizeof(step[2]));
+	memcpy(step[2], target, bytes);
 	return critical <= 1;
+}
+
+static bool ste_plan(const uint64_t cur[HW_STE_WORDS],
+		     const uint64_t target[HW_STE_WORDS],
+		     uint64_t step[3][HW_STE_WORDS])
+{
+	return entry_plan(HW_STE_WORDS, hw_ste_used, cur, target, step);
 }
 
 int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
@@ -441,39 +453,6 @@ int iommu_drv_read_cd(struct iommu_drv *d, uint64_t cdtab,
 	return 0;
 }
 
-/*
- * The same plan as an STE's, on a CD: unused bits first, then the one
- * critical word; more than one critical word goes through V=0.
- */
-static bool cd_plan(const uint64_t cur[HW_CD_WORDS],
-		    const uint64_t target[HW_CD_WORDS],
-		    uint64_t step[3][HW_CD_WORDS])
-{
-	uint64_t used_cur[HW_CD_WORDS], used_tgt[HW_CD_WORDS];
-	hw_cd_used(cur, used_cur);
-	hw_cd_used(target, used_tgt);
-	unsigned int critical = 0, crit_word = 0;
-	for (unsigned int i = 0; i < HW_CD_WORDS; i++) {
-		step[0][i] = (cur[i] & used_cur[i]) | (target[i] & ~used_cur[i]);
-		if ((step[0][i] & used_tgt[i]) != (target[i] & used_tgt[i])) {
-			critical++;
-			crit_word = i;
-		}
-	}
-	if (critical <= 1) {
-		memcpy(step[1], step[0], sizeof(step[1]));
-		if (critical)
-			step[1][crit_word] = target[crit_word];
-	} else {
-		memcpy(step[0], cur, sizeof(step[0]));
-		step[0][0] &= ~HW_CD0_V;
-		memcpy(step[1], target, sizeof(step[1]));
-		step[1][0] = cur[0] & ~HW_CD0_V;
-	}
-	memcpy(step[2], target, sizeof(step[2]));
-	return critical <= 1;
-}
-
 int iommu_drv_write_cd(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
 		       unsigned int cd_log2, uint32_t ssid,
 		       const uint64_t target[HW_CD_WORDS], unsigned int flags,
@@ -489,12 +468,12 @@ int iommu_drv_write_cd_cb(struct iommu_drv *d, uint32_t sid, uint64_t cdtab,
 			  bool *hitless, void (*stored)(void *arg), void *arg)
 {
 	_Atomic uint64_t *e = cd_ptr(d, cdtab, cd_log2, ssid);
-	uint64_t cur[HW_CD_WORDS], step[3][HW_CD_WORDS];
+	uint64_t cur[HW_CD_WORDS], step[3][HW_STE_WORDS];
 	if (!e || sid >= HW_MAX_DEVS)
 		return -EINVAL;
 	for (unsigned int i = 0; i < HW_CD_WORDS; i++)
 		cur[i] = atomic_load(&e[i]);
-	bool h = cd_plan(cur, target, step);
+	bool h = entry_plan(HW_CD_WORDS, hw_cd_used, cur, target, step);
 	if (hitless)
 		*hitless = h;
 	for (unsigned int s = 0; s < 3; s++) {

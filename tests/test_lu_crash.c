@@ -217,7 +217,8 @@ static void test_switch_one_ats_device(void **state)
  * finds PASID 1 on the new table (its CD says so) and the rest on their
  * preserved ones (split), invalidates every CD of the device, then the
  * TLB, before it releases the old table. Killed at the free point, the
- * same (PASID 1 switched, the others not yet).
+ * same (PASID 1 switched, the others not yet). Stop-the-world (on
+ * VT-d) likewise.
  */
 static void test_pasids_every_point(void **state)
 {
@@ -229,6 +230,16 @@ static void test_pasids_every_point(void **state)
 			e.mode = "split";
 		struct world_result r;
 		crash_run(&lu_strategy_rebuild, PT_FMT_ARM_S2, &e, &r);
+		world_result_free(&r);
+	}
+	/* stop-the-world, DMA stopped: the recovery kernel restarts it. */
+	static const struct expect stw[] = {
+		{ "replay", "fell-back" }, { "switch", "split" },
+		{ "free", "split" },
+	};
+	for (size_t i = 0; i < sizeof(stw) / sizeof(stw[0]); i++) {
+		struct world_result r;
+		crash_run(&lu_strategy_stop_the_world, PT_FMT_VTD_SS, &stw[i], &r);
 		world_result_free(&r);
 	}
 	crash_pasids = 0;

@@ -111,6 +111,9 @@ static const char *event_name(uint32_t type)
 	case HW_EVT_TLB_CONFLICT: return "TLB conflict abort";
 	case HW_EVT_STE_ABORT: return "config abort";
 	case HW_EVT_BAD_STE: return "bad config entry";
+	case HW_EVT_CD_ABORT: return "PASID abort (invalid CD)";
+	case HW_EVT_BAD_SUBSTREAMID: return "bad PASID";
+	case HW_EVT_BAD_CD: return "bad context descriptor";
 	case HW_EVT_MISDIRECTED: return "misdirected DMA";
 	case HW_EVT_LOST_WRITE: return "lost write";
 	case HW_EVT_BBM_VIOLATION: return "BBM violation";

@@ -128,6 +128,12 @@ struct iommufd_hwpt {
 	bool immutable;      /* restored as-is: no map/unmap (deserialize) */
 	bool nest_parent;    /* a stage 2 of nested HWPTs (its VMID tags them) */
 	unsigned int users;  /* devices attached */
+	/*
+	 * The IOMMU units that may cache entries of this table: those of
+	 * every device attached to it since it was made (never cleared: a
+	 * unit's caches may hold entries after its devices left).
+	 */
+	uint32_t units;
 };
 
 /*
@@ -157,6 +163,7 @@ struct iommufd_device {
 	bool iopf;           /* depends on I/O page faults: not preservable */
 	unsigned int pasids; /* PASIDs (substreams) in use: not preservable */
 	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
+	unsigned int unit;   /* the IOMMU unit it is behind (hardware topology) */
 };
 
 /*
@@ -240,6 +247,9 @@ struct iommufd_ctx {
 	/* Test hook, the naive kernel: a stage-2 replace or change under a
 	 * nested HWPT leaves the combined entries (no TLBI by VMID). */
 	bool skip_nested_inv;
+	/* Test hook, the naive kernel: a domain's invalidations go to the
+	 * first of the units caching it only (the others keep stale entries). */
+	bool skip_units_inv;
 	struct iommufd_stats stats;
 };
 
@@ -396,6 +406,19 @@ struct iommufd_ioas *iommufd_ioas_find(struct iommufd_ctx *ictx, uint32_t id);
  */
 void iommufd_hwpt_take_did(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 			   uint16_t did);
+
+/*
+ * The IOMMU units whose caches may hold entries of hwpt's domain: the
+ * units of every device attached to any table of that domain since it was
+ * made (a replace keeps the domain ID). Every invalidation of the domain
+ * goes to each of them, each followed by its own SYNC; a table page is
+ * freed only after the last of those syncs.
+ */
+uint32_t iommufd_domain_units(const struct iommufd_ctx *ictx,
+			      const struct iommufd_hwpt *hwpt);
+/* Device sid now translates through hwpt (users and units follow). */
+void iommufd_hwpt_bind(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+		       uint32_t sid);
 
 /*
  * Partial preservation (the outgoing kernel, before preserving): every

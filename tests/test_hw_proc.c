@@ -54,7 +54,7 @@ static void host_churn(struct hw_rig *r, struct pt_table *t)
 		if (pt_unmap_range(t, IOVA + off, 4096, PT_UNMAP_SPLIT, &g,
 				   &unmapped))
 			_exit(3);
-		if (iommu_drv_tlbi_range(&r->drv, 2, IOVA + off, 4096, 0, -1) ||
+		if (iommu_drv_tlbi_range(&r->drv, IOMMU_DRV_ALL_UNITS, 2, IOVA + off, 4096, 0, -1) ||
 		    iommu_drv_sync(&r->drv))
 			_exit(4);
 		hw_rig_free_deferred(r);

@@ -85,9 +85,11 @@ static void fix_up_with(unsigned int bbm, bool machine)
 	/* The stream table is the host's page, as a kernel allocates it. */
 	assert_int_equal(kho_folio_alloc(&F.k.alloc, KHO_4K_LG2, &strtab), 0);
 	memset(kho_va(&F.k, strtab, KHO_4K), 0, KHO_4K);
-	assert_int_equal(iommu_drv_set_strtab(&F.r.drv, strtab,
+	assert_int_equal(iommu_drv_set_strtab(&F.r.drv, 0, strtab,
 					      RIG_STRTAB_LOG2), 0);
-	F.unit = (struct iommu_unit){ strtab, RIG_STRTAB_LOG2, FMT, VA_BITS };
+	F.unit = (struct iommu_unit){ .nr_units = 1, .strtab_pa = { strtab },
+				      .strtab_log2 = RIG_STRTAB_LOG2,
+				      .fmt = FMT, .va_bits = VA_BITS };
 	assert_int_equal(iommufd_init(&F.ictx, &F.k, &F.r.drv,
 				      iommufd_profile_find("v1"), FMT, VA_BITS),
 			 0);
@@ -697,17 +699,17 @@ static unsigned int check_range_cmds(uint8_t op, uint64_t va, uint64_t len,
 {
 	struct hw_regs *g = F.r.region.regs;
 	const uint16_t did = 0x1234;
-	uint64_t p0 = atomic_load(&g->cmdq_prod);
+	uint64_t p0 = atomic_load(&g->unit[0].cmdq_prod);
 	if (op == HW_CMD_TLBI_RANGE)
-		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, did, va, len,
+		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, IOMMU_DRV_ALL_UNITS, did, va, len,
 						      flags, hint), 0);
 	else
-		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, did, va,
+		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, IOMMU_DRV_ALL_UNITS, did, va,
 							 len), 0);
-	uint64_t p1 = atomic_load(&g->cmdq_prod);
+	uint64_t p1 = atomic_load(&g->unit[0].cmdq_prod);
 	uint64_t at = va;
 	for (uint64_t i = p0; i < p1; i++) {
-		const struct hw_cmd c = g->cmdq[i & (HW_CMDQ_ENTRIES - 1)];
+		const struct hw_cmd c = g->unit[0].cmdq[i & (HW_CMDQ_ENTRIES - 1)];
 		uint64_t fields = HW_CMD_OP | HW_CMD_DID | HW_CMD_NUM |
 				  HW_CMD_SCALE;
 		if (op == HW_CMD_TLBI_RANGE)
@@ -735,7 +737,7 @@ static unsigned int check_range_cmds(uint8_t op, uint64_t va, uint64_t len,
 		fail_msg("range [0x%" PRIx64 ", +0x%" PRIx64 "): commands end at "
 			 "0x%" PRIx64, va, len, at);
 	/* Consumed, as far as the queue is concerned. */
-	atomic_store(&g->cmdq_cons, p1);
+	atomic_store(&g->unit[0].cmdq_cons, p1);
 	return (unsigned int)(p1 - p0);
 }
 

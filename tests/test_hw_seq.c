@@ -1127,6 +1127,102 @@ static void test_atc_block_entry(void **state)
 	expect(CLEAN, "atc block entry");
 }
 
+/*
+ * 16: several IOMMU units. Devices 0 and 1 sit behind units 0 and 1 and
+ * share one table (one domain, a range each). Both are switched to a copy
+ * and the old table is freed; only unit 0 was invalidated (units_inv =
+ * 1) or every unit that had the table attached (3). Unit 1's walk cache
+ * and IOTLB still hold the old table's pages: device 1 walks or is found
+ * holding freed pages. Its IOTLB entries translate alike (a copy), so the
+ * verdict is a use after free, not a misdirected write.
+ */
+#define IOVA1 (IOVA + LEN)
+
+static void units_up(void)
+{
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	o.nr_units = 2;
+	o.engines[1] = 2;
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(iommu_drv_unit_of(&S.r.drv, 0), 0);
+	assert_int_equal(iommu_drv_unit_of(&S.r.drv, 1), 1);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, PT_FMT_ARM_S2,
+					   PT_SZ_4K), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 1, &S.t, DID), 0);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_int_equal(hw_rig_map(&S.r, 1, &S.t, IOVA1, DEV1_PA, LEN), 0);
+	for (unsigned int d = 0; d < 2; d++) {
+		assert_true(hw_rig_wait_ops(&S.r, d, DMA_OPS));
+		if (hw_rig_errors(&S.r, d))
+			hw_rig_dump(&S.r, d, "seq16 setup");
+		assert_int_equal(hw_rig_errors(&S.r, d), 0);
+	}
+	/* Each unit walked the table for its own device only. */
+	const struct hw_regs *g = S.r.region.regs;
+	assert_true(atomic_load(&g->unit[0].walks) > 0);
+	assert_true(atomic_load(&g->unit[1].walks) > 0);
+}
+
+static void seq16(uint32_t units_inv, bool expect_uaf)
+{
+	struct pt_gather g;
+	const uint32_t sids[2] = { 0, 1 };
+	uint64_t ste[2][HW_STE_WORDS];
+	bool hitless = false;
+	assert_int_equal(hw_rig_table_init(&S.r, &T2, PT_FMT_ARM_S2, PT_SZ_4K),
+			 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&T2, IOVA, RIG_DATA_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	assert_int_equal(pt_map_range(&T2, IOVA1, DEV1_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	for (unsigned int k = 0; k < 2; k++)
+		hw_ste_make(ste[k], HW_STE_MODE_TRANSLATE, T2.fmt->id, 48,
+			    T2.top_pa, DID);
+	/* Each entry on its own unit: CFGI_STE and SYNC there. */
+	assert_int_equal(iommu_drv_write_stes(&S.r.drv, 2, sids,
+					      (const uint64_t (*)[HW_STE_WORDS])ste,
+					      &hitless, NULL, NULL), 0);
+	assert_true(hitless);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, units_inv, DID), 0);
+	assert_int_equal(iommu_drv_sync_units(&S.r.drv, units_inv), 0);
+	pt_deinit(&S.t);
+	for (unsigned int d = 0; d < 2; d++)
+		assert_true(hw_rig_wait_ops(&S.r, d, DMA_OPS));
+	hw_rig_settle(&S.r);
+	/* Unit 0 was invalidated either way: its device is clean. */
+	if (hw_rig_errors(&S.r, 0))
+		hw_rig_dump(&S.r, 0, "seq16 unit 0");
+	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
+	const struct hw_dev_stats *s1 = hw_rig_stats(&S.r, 1);
+	uint64_t caught = atomic_load(&s1->use_after_free) +
+			  atomic_load(&s1->misdirected);
+	if (expect_uaf != (caught > 0) || (!expect_uaf && hw_rig_errors(&S.r, 1)))
+		hw_rig_dump(&S.r, 1, "seq16 unit 1");
+	if (expect_uaf)
+		assert_true(caught > 0);
+	else
+		assert_int_equal(hw_rig_errors(&S.r, 1), 0);
+}
+
+static void test_seq16_units_one_invalidated_uaf(void **state)
+{
+	(void)state;
+	units_up();
+	seq16(1u << 0, true);
+}
+
+static void test_seq16_units_every_unit_clean(void **state)
+{
+	(void)state;
+	units_up();
+	seq16((1u << 0) | (1u << 1), false);
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -1157,6 +1253,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_seq1_bbm0_conflict),
+		T(test_seq16_units_one_invalidated_uaf),
+		T(test_seq16_units_every_unit_clean),
 		T(test_seq1_bbm1_without_nt_conflict),
 		T(test_seq1_bbm2_clean),
 		T(test_seq1_vtd_clean),

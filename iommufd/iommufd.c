@@ -1277,6 +1277,27 @@ static void switch_point(void *arg)
 		ictx->inject(ictx->inject_arg, "switch");
 }
 
+/* Each device is where its entry says, even after a failed step. */
+static void switched_account(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			     const uint32_t *sids,
+			     const uint64_t (*ste)[HW_STE_WORDS], unsigned int n,
+			     int err)
+{
+	for (unsigned int j = 0; j < n; j++) {
+		struct iommufd_device *d = &ictx->dev[sids[j]];
+		uint64_t now[HW_STE_WORDS];
+		if (err && (iommu_drv_read_ste(ictx->drv, sids[j], now) ||
+			    !hw_ste_same_config(now, ste[j])))
+			continue;
+		d->hwpt->users--;
+		iommufd_hwpt_bind(ictx, hwpt, sids[j]);
+		if (d->nested) {
+			d->nested->parent = hwpt;
+			hwpt->nest_parent = true;
+		}
+	}
+}
+
 int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 			    unsigned int n, struct iommufd_hwpt *hwpt)
 {
@@ -1328,23 +1349,39 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	}
 	for (unsigned int j = 0; j < m; j++)
 		dev_ste(ictx->dev[todo[j]].nested, hwpt, ste[j]);
-	bool hitless = false;
-	int err = iommu_drv_write_stes(ictx->drv, m, todo,
-				       (const uint64_t (*)[HW_STE_WORDS])ste,
-				       &hitless, switch_point, ictx);
-	/* Each device is where its entry says, even after a failed step. */
-	for (unsigned int j = 0; j < m; j++) {
-		struct iommufd_device *d = &ictx->dev[todo[j]];
-		uint64_t now[HW_STE_WORDS];
-		if (err && (iommu_drv_read_ste(ictx->drv, todo[j], now) ||
-			    !hw_ste_same_config(now, ste[j])))
+	bool hitless = true;
+	int err = 0;
+	/*
+	 * Unit by unit (as a driver attaches the masters of one SMMU after
+	 * another): each unit's devices are switched, their entries synced
+	 * on that unit, before the next unit's; the crash point between
+	 * units leaves some units' devices on the new table, others on the
+	 * old. Both translate alike, so either is hitless.
+	 */
+	uint32_t moving = 0;
+	for (unsigned int j = 0; j < m; j++)
+		moving |= 1u << ictx->dev[todo[j]].unit;
+	for (unsigned int u = 0; u < HW_MAX_UNITS && !err; u++) {
+		if (!(moving >> u & 1))
 			continue;
-		d->hwpt->users--;
-		iommufd_hwpt_bind(ictx, hwpt, todo[j]);
-		if (d->nested) {
-			d->nested->parent = hwpt;
-			hwpt->nest_parent = true;
+		uint32_t sub[IOMMU_DRV_BATCH];
+		uint64_t sub_ste[IOMMU_DRV_BATCH][HW_STE_WORDS];
+		unsigned int ns = 0;
+		for (unsigned int j = 0; j < m; j++) {
+			if (ictx->dev[todo[j]].unit != u)
+				continue;
+			sub[ns] = todo[j];
+			memcpy(sub_ste[ns++], ste[j], sizeof(ste[j]));
 		}
+		bool unit_hitless = false;
+		err = iommu_drv_write_stes(ictx->drv, ns, sub,
+					   (const uint64_t (*)[HW_STE_WORDS])sub_ste,
+					   &unit_hitless, switch_point, ictx);
+		hitless &= unit_hitless;
+		switched_account(ictx, hwpt, sub, sub_ste, ns, err);
+		moving &= ~(1u << u);
+		if (!err && moving && ictx->inject)
+			ictx->inject(ictx->inject_arg, "switch-unit");
 	}
 	if (err)
 		return err;

@@ -292,7 +292,8 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 	iommufd_ids_init(&ictx->dids);
 	for (unsigned int i = 0; i < HW_MAX_DEVS; i++) {
 		ictx->dev[i].sid = i;
-		ictx->dev[i].unit = iommu_drv_unit_of(drv, i);
+		/* Without hardware (dump, check): one unit. */
+		ictx->dev[i].unit = drv ? iommu_drv_unit_of(drv, i) : 0;
 	}
 	pthread_mutex_init(&ictx->lock, NULL);
 	pthread_cond_init(&ictx->recovered, NULL);

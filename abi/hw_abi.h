@@ -183,7 +183,7 @@ enum hw_evt_type {
 	HW_EVT_USE_AFTER_FREE = 0x83, /* info: freed table page PA */
 	HW_EVT_TORN_CONFIG = 0x84,  /* info: mask of words that tore */
 	HW_EVT_STALE_ATC = 0x85,    /* info: the PA the ATC entry gives */
-	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence */
+	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence; sid: the unit */
 	HW_EVT_GUEST_PAUSED = 0x91,
 	HW_EVT_GUEST_RESUMED = 0x92, /* info: paused nanoseconds */
 	HW_EVT_MACHINE_START = 0x93,

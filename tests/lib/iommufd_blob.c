@@ -28,7 +28,9 @@ static void put_area(uint8_t *d, uint64_t iova, uint64_t len, uint64_t off,
 static int put_u64s(void *b, int node, const char *prop, const uint64_t *v,
 		    size_t n)
 {
-	uint8_t buf[64];
+	uint8_t buf[8 * HW_MAX_DEVS];
+	if (n > HW_MAX_DEVS)
+		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		fdt64_t be = cpu_to_fdt64(v[i]);
 		memcpy(buf + 8 * i, &be, 8);

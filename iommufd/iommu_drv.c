@@ -346,7 +346,8 @@ int iommu_drv_atc_inv(struct iommu_drv *d, uint32_t sid, uint64_t va,
 	if (size >= HW_ATC_INV_SIZE_ALL)
 		return iommu_drv_atc_inv_all(d, sid);
 	first &= ~((1ull << size) - 1);
-	return submit_one(d, iommu_drv_unit_of(d, sid), HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
+	return submit_one(d, iommu_drv_unit_of(d, sid),
+			  HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
 			  HW_FIELD_PREP(HW_CMD_SID, sid) |
 			  HW_FIELD_PREP(HW_CMD_ATC_SIZE, size),
 			  (first << 12) & HW_CMD1_ADDR);

@@ -18,6 +18,9 @@
 #include "pt/pt_fmt.h"
 #include "tests/lib/hw_rig.h"
 
+/* Invalidations in these tests go to every unit. */
+#define ALL_UNITS IOMMU_DRV_ALL_UNITS
+
 #define IOVA 0x40000000ull
 #define LEN (4ull << 20)
 #define BLK (2ull << 20)
@@ -132,8 +135,8 @@ static void window(uint64_t lo, uint64_t len)
 
 static void inv_sync(uint64_t va, uint64_t len, unsigned int flags, int hint)
 {
-	assert_int_equal(iommu_drv_tlbi_range(&S.r.drv, IOMMU_DRV_ALL_UNITS, DID, va, len, flags,
-					      hint), 0);
+	assert_int_equal(iommu_drv_tlbi_range(&S.r.drv, ALL_UNITS,
+					      DID, va, len, flags, hint), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 }
 
@@ -460,7 +463,7 @@ static void test_seq6_hitless_update_clean(void **state)
 		    DID);
 	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, &hitless), 0);
 	assert_true(hitless);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, IOMMU_DRV_ALL_UNITS, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	expect(CLEAN, "seq6 hitless");
 }
@@ -572,9 +575,9 @@ static void seq8(bool vmid_wide, enum verdict v)
 	uint64_t blk = atomic_load(e);
 	atomic_store(e, 0);
 	if (vmid_wide)
-		assert_int_equal(iommu_drv_tlbi_vmid(&S.r.drv, IOMMU_DRV_ALL_UNITS, VMID), 0);
+		assert_int_equal(iommu_drv_tlbi_vmid(&S.r.drv, ALL_UNITS, VMID), 0);
 	else
-		assert_int_equal(iommu_drv_tlbi_s2_range(&S.r.drv, IOMMU_DRV_ALL_UNITS, VMID,
+		assert_int_equal(iommu_drv_tlbi_s2_range(&S.r.drv, ALL_UNITS, VMID,
 							 RIG_DATA_PA, BLK), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	atomic_store(e, (blk & ~OA_MASK) | moved);
@@ -605,7 +608,7 @@ static void switch_table(void)
 		    DID);
 	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, &hitless), 0);
 	assert_true(hitless);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, IOMMU_DRV_ALL_UNITS, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	/* The old table is no longer reachable: give it back. */
 	pt_deinit(&S.t);
@@ -832,7 +835,7 @@ static void seq11(bool with_break, enum verdict v)
 		 */
 		window(IOVA + 5 * 4096, 4096);
 		atomic_store(&slot[0], ne);
-		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, IOMMU_DRV_ALL_UNITS, DID), 0);
+		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 		assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 		expect(v, "seq11");
 		return;
@@ -1008,7 +1011,7 @@ static void seq13(bool atc_inv, uint64_t new_pa, enum verdict v)
 	assert_int_equal(pt_map_range(&T2, IOVA, new_pa, LEN, PT_PROT_READ |
 				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
 	assert_int_equal(hw_rig_attach(&S.r, 0, &T2, DID + 1), 0);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, IOMMU_DRV_ALL_UNITS, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	if (atc_inv)
 		atc_inv_sync(0, 0);

@@ -33,6 +33,9 @@
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/hw_rig.h"
+
+/* Invalidations in these tests go to every unit. */
+#define ALL_UNITS IOMMU_DRV_ALL_UNITS
 #include "ioh/ioh.h"
 
 #define X 0x40000000ull            /* IOVA base, 1G aligned */
@@ -777,10 +780,10 @@ static unsigned int check_range_cmds(uint8_t op, uint64_t va, uint64_t len,
 	const uint16_t did = 0x1234;
 	uint64_t p0 = atomic_load(&g->unit[0].cmdq_prod);
 	if (op == HW_CMD_TLBI_RANGE)
-		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, IOMMU_DRV_ALL_UNITS, did, va, len,
-						      flags, hint), 0);
+		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, ALL_UNITS, did,
+						      va, len, flags, hint), 0);
 	else
-		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, IOMMU_DRV_ALL_UNITS, did, va,
+		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, ALL_UNITS, did, va,
 							 len), 0);
 	uint64_t p1 = atomic_load(&g->unit[0].cmdq_prod);
 	uint64_t at = va;

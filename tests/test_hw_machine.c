@@ -361,6 +361,39 @@ static void test_device_disabled_until_enabled(void **state)
 }
 
 /*
+ * The topology: a fresh region has one unit with every device behind it;
+ * hw_region_set_units spreads the devices round robin and refuses 0 or
+ * more than HW_MAX_UNITS units leaving the topology as it was; attach
+ * (the machine's, every host's) refuses a region whose topology names
+ * no unit or a unit beyond nr_units, as it refuses another layout.
+ */
+static void test_region_topology(void **state)
+{
+	(void)state;
+	struct hw_region r, a;
+	assert_int_equal(hw_region_create(&r, RIG_PHYSMEM, 0), 0);
+	assert_int_equal(r.regs->nr_units, 1);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(hw_dev_unit(r.regs, d), 0);
+	assert_int_equal(hw_region_set_units(&r, 0), -EINVAL);
+	assert_int_equal(hw_region_set_units(&r, HW_MAX_UNITS + 1), -EINVAL);
+	assert_int_equal(r.regs->nr_units, 1);
+	assert_int_equal(hw_region_set_units(&r, 3), 0);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(hw_dev_unit(r.regs, d), d % 3);
+	assert_int_equal(hw_region_attach(&a, r.fd), 0);
+	hw_region_detach(&a, false);
+	r.regs->dev_unit[5] = 3; /* beyond the 3 units */
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	r.regs->dev_unit[5] = 2;
+	r.regs->nr_units = 0;
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	r.regs->nr_units = HW_MAX_UNITS + 1;
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	hw_region_detach(&r, true);
+}
+
+/*
  * Isolation: the host's oracle claims a range its table does not map.
  * Every DMA there faults and none reaches memory.
  */
@@ -617,6 +650,7 @@ int main(void)
 		T(test_illegal_atc_inv),
 		T(test_cmdq_overrun_recorded),
 		cmocka_unit_test(test_cmdq_full_is_ebusy),
+		cmocka_unit_test(test_region_topology),
 		T(test_abort_mode),
 		T(test_bypass_mode),
 		T(test_device_disabled_until_enabled),

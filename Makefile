@@ -226,7 +226,7 @@ fuzz-short: build/fuzz/fuzz_kho_blob build/fuzz/fuzz_tsrc
 	else tail -40 build/fuzz/short-tsrc.log; exit 1; fi
 
 # Every device setup but plain (which the full matrix above runs).
-MATRIX_SETUPS := ats,ats-naive,partial,partial-naive,pasid,pasid-replay,pasid-naive,nested,nested-naive,nested-s1
+MATRIX_SETUPS := ats,ats-naive,partial,partial-naive,pasid,pasid-replay,pasid-naive,nested,nested-naive,nested-s1,units8,units8-naive
 bench: deps
 	$(MAKE) build-rel
 	@mkdir -p build/bench

@@ -9,7 +9,10 @@
  *
  *   manual                    | here
  *   --------------------------+-------------------------------------------
- *   STRTAB_BASE, linear table | HW_REG strtab_base / strtab_log2 (in RAM)
+ *   one SMMU's page of regs   | struct hw_unit_regs, HW_REG unit[u]
+ *   IORT ID mapping (SMMU of  | hw_regs.dev_unit[d] (fixed at creation)
+ *     a root complex's RIDs)  |
+ *   STRTAB_BASE, linear table | unit[u].strtab_base / strtab_log2 (in RAM)
  *   STE (8 doublewords)       | struct of HW_STE_WORDS words, HW_STE_*
  *   STE.Config abort/bypass/S2| HW_STE_MODE_ABORT / _BYPASS / _TRANSLATE
  *   STE.Config S1+S2 (nested) | HW_STE_MODE_NESTED
@@ -64,6 +67,7 @@
 #define HW_ABI_VERSION 6u
 
 #define HW_MAX_DEVS 16u         /* devices; device d issues stream ID d */
+#define HW_MAX_UNITS 8u         /* IOMMU units (SMMUs), each its own queues */
 #define HW_MAX_ENGINES 4u       /* DMA engine threads per device */
 #define HW_CMDQ_ENTRIES 256u    /* power of two */
 #define HW_EVTQ_ENTRIES 256u    /* power of two */
@@ -224,7 +228,7 @@ enum hw_evt_type {
 	HW_EVT_USE_AFTER_FREE = 0x83, /* info: freed table page PA */
 	HW_EVT_TORN_CONFIG = 0x84,  /* info: mask of words that tore */
 	HW_EVT_STALE_ATC = 0x85,    /* info: the PA the ATC entry gives */
-	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence */
+	HW_EVT_SYNC_DONE = 0x90,    /* info: sync sequence; sid: the unit */
 	HW_EVT_GUEST_PAUSED = 0x91,
 	HW_EVT_GUEST_RESUMED = 0x92, /* info: paused nanoseconds */
 	HW_EVT_MACHINE_START = 0x93,
@@ -311,19 +315,17 @@ struct hw_stamp {
 };
 
 /* ---- The register region ---- */
-struct hw_regs {
-	/* Identification, written by the creator, read-only after. */
-	uint64_t magic;
-	uint32_t abi_version;
-	uint32_t bbm_level;       /* 0, 1 or 2 (ARM formats) */
-	uint64_t region_size;     /* bytes of the whole region */
-	uint64_t physmem_size;
-	uint64_t freed_map_off;   /* offset of the freed-page bitmap */
 
+/*
+ * One IOMMU unit's registers and queues (an SMMU's register page). The
+ * host programs the stream table and produces commands; the machine
+ * consumes them, completes syncs and produces events for this unit only.
+ */
+struct hw_unit_regs {
 	/* Host-programmed. */
 	_Atomic uint64_t strtab_base;  /* PA of the stream table */
 	_Atomic uint32_t strtab_log2;  /* entries = 2^log2; 0: no table */
-	_Atomic uint32_t shutdown;     /* 1: the machine process exits */
+	uint32_t pad;
 
 	/* Command queue: host writes entries then prod; machine advances cons. */
 	_Atomic uint64_t cmdq_prod;
@@ -338,6 +340,38 @@ struct hw_regs {
 	_Atomic uint64_t evtq_overflow;
 	struct hw_event evtq[HW_EVTQ_ENTRIES];
 
+	/* This unit's counters (hw_regs holds their sums). */
+	_Atomic uint64_t cmds;
+	_Atomic uint64_t cmd_errors;
+	_Atomic uint64_t syncs;
+	_Atomic uint64_t iotlb_hits;
+	_Atomic uint64_t iotlb_misses;
+	_Atomic uint64_t walks;
+};
+struct hw_regs {
+	/* Identification, written by the creator, read-only after. */
+	uint64_t magic;
+	uint32_t abi_version;
+	uint32_t bbm_level;       /* 0, 1 or 2 (ARM formats) */
+	uint64_t region_size;     /* bytes of the whole region */
+	uint64_t physmem_size;
+	uint64_t freed_map_off;   /* offset of the freed-page bitmap */
+
+	/*
+	 * Topology, written by the creator (as firmware's IORT describes
+	 * which SMMU a device's stream IDs go to), read-only after: nr_units
+	 * IOMMU units, device d behind unit dev_unit[d] (< nr_units).
+	 */
+	uint32_t nr_units;
+	uint32_t pad0;
+	uint8_t dev_unit[HW_MAX_DEVS];
+
+	_Atomic uint32_t shutdown;     /* 1: the machine process exits */
+	uint32_t pad1;
+
+	/* The IOMMU units: each its own stream table, queues and caches. */
+	struct hw_unit_regs unit[HW_MAX_UNITS];
+
 	/* Guest CPU: host writes pause_req; machine acknowledges in paused. */
 	_Atomic uint32_t guest_pause_req;
 	_Atomic uint32_t guest_paused;
@@ -351,6 +385,7 @@ struct hw_regs {
 	/* Machine liveness and global counters. */
 	_Atomic uint64_t heartbeat;     /* advanced by the machine loop */
 	_Atomic uint64_t machine_pid;
+	/* Sums over the units of their counters of the same name. */
 	_Atomic uint64_t cmds;
 	_Atomic uint64_t cmd_errors;
 	_Atomic uint64_t syncs;
@@ -375,13 +410,23 @@ struct hw_regs {
 	 * side sleeps on one instead of polling; the side that changes what
 	 * it waits for rings it after the store.
 	 */
-	struct ioh_bell cmd_bell;    /* host -> machine: commands queued */
-	struct ioh_bell host_bell;   /* machine -> host: cmdq_cons, sync_done,
+	struct ioh_bell cmd_bell;    /* host -> machine: commands queued on
+				      * any unit (the machine scans them all) */
+	struct ioh_bell host_bell;   /* machine -> host: a unit's cmdq_cons,
+				      * sync_done,
 				      * guest_paused or an engine's oracle_seq moved */
 	struct ioh_bell engine_bell; /* engines -> machine: an operation ended */
 	struct ioh_bell guest_bell;  /* host -> guest CPU: guest_pause_req changed */
 
 	/* Followed at freed_map_off by one bit per physmem page (set = freed). */
 };
+
+/* The unit device dev sits behind (the topology is checked at attach). */
+static inline unsigned int hw_dev_unit(const struct hw_regs *g,
+				       unsigned int dev)
+{
+	return dev < HW_MAX_DEVS && g->dev_unit[dev] < HW_MAX_UNITS ?
+	       g->dev_unit[dev] : 0;
+}
 
 #endif /* IOH_ABI_HW_ABI_H */

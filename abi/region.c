@@ -75,11 +75,32 @@ int hw_region_create(struct hw_region *r, uint64_t physmem_size,
 	g->bbm_level = bbm_level;
 	g->region_size = size;
 	g->physmem_size = physmem_size;
+	g->nr_units = 1;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
 		dev_ctl_defaults(&g->dev_ctl[d]);
 	atomic_thread_fence(memory_order_release);
 	g->magic = HW_ABI_MAGIC;
 	return 0;
+}
+
+int hw_region_set_units(struct hw_region *r, unsigned int nr_units)
+{
+	if (!nr_units || nr_units > HW_MAX_UNITS)
+		return -EINVAL;
+	r->regs->nr_units = nr_units;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		r->regs->dev_unit[d] = (uint8_t)(d % nr_units);
+	return 0;
+}
+
+static bool topology_ok(const struct hw_regs *g)
+{
+	if (!g->nr_units || g->nr_units > HW_MAX_UNITS)
+		return false;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		if (g->dev_unit[d] >= g->nr_units)
+			return false;
+	return true;
 }
 
 int hw_region_attach(struct hw_region *r, int fd)
@@ -96,7 +117,7 @@ int hw_region_attach(struct hw_region *r, int fd)
 	/* A binary built against another layout must not attach. */
 	if (g->magic != HW_ABI_MAGIC || g->abi_version != HW_ABI_VERSION ||
 	    g->freed_map_off != round_up(sizeof(struct hw_regs), PAGE) ||
-	    g->region_size != (uint64_t)st.st_size ||
+	    g->region_size != (uint64_t)st.st_size || !topology_ok(g) ||
 	    g->freed_map_off + g->physmem_size / PAGE / 8 > g->region_size) {
 		munmap(r->regs, r->size);
 		r->regs = NULL;

@@ -26,6 +26,12 @@ struct hw_region {
 /* A new region for a machine over physmem_size bytes of RAM. */
 int hw_region_create(struct hw_region *r, uint64_t physmem_size,
 		     unsigned int bbm_level);
+/*
+ * Set the topology (the creator only, before the machine or a host
+ * attaches): nr_units units, device d behind unit d % nr_units. -EINVAL
+ * (nothing changed) unless 1 <= nr_units <= HW_MAX_UNITS.
+ */
+int hw_region_set_units(struct hw_region *r, unsigned int nr_units);
 /* Map a region inherited as descriptor fd; checks magic and version. */
 int hw_region_attach(struct hw_region *r, int fd);
 void hw_region_detach(struct hw_region *r, bool close_fd);

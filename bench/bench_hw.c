@@ -130,9 +130,10 @@ static double sync_round_trip(struct hw_rig *r, bool with_inv)
 	const unsigned int n = 200;
 	uint64_t t0 = ioh_now_ns();
 	for (unsigned int i = 0; i < n; i++) {
-		int err = with_inv ? iommu_drv_tlbi_range(&r->drv, DID, IOVA +
-							  (i % 512) * 4096ull,
-							  4096, 0, -1) : 0;
+		int err = with_inv ?
+			iommu_drv_tlbi_range(&r->drv, IOMMU_DRV_ALL_UNITS, DID,
+					     IOVA + (i % 512) * 4096ull, 4096,
+					     0, -1) : 0;
 		if (!err)
 			err = iommu_drv_sync(&r->drv);
 		if (err)

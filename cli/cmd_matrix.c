@@ -56,6 +56,8 @@ struct setup {
 	unsigned int devices, ats, preserve, pasids;
 	bool naive_ats, nested, naive_nested, naive_s1;
 	bool replay_pasids, naive_pasids;
+	unsigned int iommus;           /* IOMMU units (0: 1) */
+	bool naive_units;
 	const char *inject;
 	unsigned int strategies;       /* bits of all_strategies */
 	enum expect expect;
@@ -94,6 +96,12 @@ static const struct setup setups[] = {
 	{ .name = "nested-s1", .what = "the same, guest stage 1 rewritten",
 	  .devices = 2, .nested = true, .naive_s1 = true, .strategies = ST_ALL4,
 	  .expect = EX_FAILED, .must_say = "stage-1 table", .formats = "arm-s2" },
+	{ .name = "units8", .what = "16 devices behind 8 IOMMU units",
+	  .devices = 16, .iommus = 8, .strategies = ST_ALL4,
+	  .expect = EX_HITLESS },
+	{ .name = "units8-naive", .what = "the same, invalidated on the first "
+	  "unit only", .devices = 16, .iommus = 8, .naive_units = true,
+	  .strategies = ST_BIT(2) | ST_BIT(3), .expect = EX_CAUGHT },
 };
 #define NSETUP (sizeof(setups) / sizeof(setups[0]))
 
@@ -514,6 +522,8 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 		sc.nested = st->nested;
 		sc.naive_nested = st->naive_nested;
 		sc.naive_s1 = st->naive_s1;
+		sc.iommus = st->iommus ? st->iommus : 1;
+		sc.naive_units = st->naive_units;
 	}
 	static struct world_result r;
 	int err = world_run(&sc, &r);
@@ -567,6 +577,9 @@ static void run_cell(struct cell *c, uint64_t guest_mem, uint64_t run_ms)
 	else if (st && st->naive_pasids)
 		snprintf(c->needs, sizeof(c->needs), "a CFGI_CD and SYNC after "
 			 "each PASID's CD switch, before its old table is freed");
+	else if (st && st->naive_units)
+		snprintf(c->needs, sizeof(c->needs), "every unit that cached the "
+			 "table invalidated and synced before it is freed");
 	else if (st && st->naive_nested)
 		snprintf(c->needs, sizeof(c->needs), "a TLBI by VMID after the "
 			 "stage-2 replace, before the old stage 2 is freed");

@@ -63,6 +63,12 @@ static void usage(FILE *out)
 "                       first N devices (default all)\n"
 "  --naive-ats          with --ats: the kernels never invalidate the ATCs,\n"
 "                       to show what the machine catches\n"
+"  --iommus N           IOMMU units, 1-%u (default 1), each its own stream\n"
+"                       table, queues and caches; device d is behind unit\n"
+"                       d %% N (at most one unit per device)\n"
+"  --naive-units        with --iommus 2 or more: the kernels invalidate a\n"
+"                       domain on its first unit only, to show what the\n"
+"                       machine catches\n"
 "  --nested             a vIOMMU guest: the preserved devices translate\n"
 "                       nested, the guest's stage 1 (in its RAM) over the\n"
 "                       host's stage 2; only stage 2 is replayed and the\n"
@@ -96,7 +102,7 @@ static void usage(FILE *out)
 "\n"
 "Exit status: 0 hitless, 1 ran but not hitless, 2 bad option, 3 internal error.\n",
 		HW_MAX_DEVS, IOMMUFD_MAX_PASIDS - 1, cli_profile_help(),
-		WORLD_MAX_UPDATES);
+		WORLD_MAX_UPDATES, HW_MAX_UNITS);
 }
 
 /* The points of lu_crash_points, in update order, in plain words. */
@@ -109,11 +115,13 @@ static void print_crash_points(FILE *out)
 		"incoming kernel, guest memory re-pinned",
 		"incoming kernel, new table reconciled, not switched to",
 		"a configuration entry rewritten, before its sync",
+		"devices of some IOMMU units switched, others not "
+		"(--iommus 2 or more)",
 		"every device switched, old table not yet freed",
 		"before unclaimed handover state is released",
 	};
 	for (unsigned int i = 0; lu_crash_points[i]; i++)
-		fprintf(out, "%-10s %s\n", lu_crash_points[i],
+		fprintf(out, "%-11s %s\n", lu_crash_points[i],
 			i < sizeof(what) / sizeof(what[0]) ? what[i] : "");
 }
 
@@ -121,7 +129,7 @@ enum { O_GUEST = 256, O_MIX, O_DEVS, O_FMT, O_VAB, O_FROM, O_TO, O_STRAT,
        O_BBM, O_UPD, O_HOT, O_NAIVE, O_INJ, O_SEED, O_RUNMS, O_JSON, O_SVG,
        O_QUIET, O_CRASH, O_SAVE, O_PRESERVE, O_PASIDS, O_ATS, O_NAIVE_ATS,
        O_NESTED, O_NAIVE_NESTED, O_NAIVE_S1, O_REPLAY_PASIDS,
-       O_NAIVE_PASIDS };
+       O_NAIVE_PASIDS, O_IOMMUS, O_NAIVE_UNITS };
 
 #define ATS_ALL (HW_MAX_DEVS + 1u) /* --ats without a number */
 
@@ -144,6 +152,8 @@ static const struct option opts[] = {
 	{ "naive", no_argument, NULL, O_NAIVE },
 	{ "ats", optional_argument, NULL, O_ATS },
 	{ "naive-ats", no_argument, NULL, O_NAIVE_ATS },
+	{ "iommus", required_argument, NULL, O_IOMMUS },
+	{ "naive-units", no_argument, NULL, O_NAIVE_UNITS },
 	{ "nested", no_argument, NULL, O_NESTED },
 	{ "naive-nested", no_argument, NULL, O_NAIVE_NESTED },
 	{ "naive-s1", no_argument, NULL, O_NAIVE_S1 },
@@ -421,6 +431,14 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 		case O_NAIVE_ATS:
 			sc->naive_ats = true;
 			break;
+		case O_IOMMUS:
+			if (number("--iommus", optarg, 1, HW_MAX_UNITS, &v))
+				return CLI_USAGE;
+			sc->iommus = (unsigned int)v;
+			break;
+		case O_NAIVE_UNITS:
+			sc->naive_units = true;
+			break;
 		case O_NESTED:
 			sc->nested = true;
 			break;
@@ -550,6 +568,17 @@ int cli_run_parse(const char *cmd, int argc, char **argv,
 	}
 	if (pasid_options(sc))
 		return CLI_USAGE;
+	if (sc->iommus > sc->devices) {
+		cli_err(CMD, "--iommus: %u IOMMU units, but the scenario has %u "
+			"device%s (--devices): every unit needs a device behind "
+			"it", sc->iommus, sc->devices, sc->devices == 1 ? "" : "s");
+		return CLI_USAGE;
+	}
+	if (sc->naive_units && sc->iommus < 2) {
+		cli_err(CMD, "--naive-units invalidates a domain on its first IOMMU "
+			"unit only; with one unit (--iommus) that is every unit");
+		return CLI_USAGE;
+	}
 	const char *nwhy = world_nested_refusal(sc);
 	if (nwhy) {
 		if (!sc->nested)

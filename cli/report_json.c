@@ -57,6 +57,8 @@ static void scenario(FILE *f, const struct cli_scenario *cs)
 	fprintf(f, "    \"nested\": %s,\n", sc->nested ? "true" : "false");
 	fprintf(f, "    \"naive_nested\": %s,\n", sc->naive_nested ? "true" : "false");
 	fprintf(f, "    \"naive_s1\": %s,\n", sc->naive_s1 ? "true" : "false");
+	fprintf(f, "    \"iommus\": %u,\n", sc->iommus);
+	fprintf(f, "    \"naive_units\": %s,\n", sc->naive_units ? "true" : "false");
 	fprintf(f, "    \"inject\": ");
 	if (sc->inject)
 		ioh_json_str(f, sc->inject);
@@ -116,6 +118,25 @@ static void update(FILE *f, const struct world_update *u, unsigned int i, bool l
 		u->s1_bytes_checked, last ? "" : ",");
 }
 
+/* Every IOMMU unit: the devices behind it and its counters. */
+static void units(FILE *f, const struct world_result *r)
+{
+	fprintf(f, "  \"iommu_units\": [\n");
+	for (unsigned int u = 0; u < r->nr_units; u++) {
+		const struct world_unit_totals *t = &r->unit[u];
+		fprintf(f, "    {\"unit\": %u, \"devices\": [", u);
+		for (unsigned int d = 0, n = 0; d < r->devices; d++)
+			if (r->dev_unit[d] == u)
+				fprintf(f, "%s%u", n++ ? ", " : "", d);
+		fprintf(f, "], \"commands\": %" PRIu64 ", \"syncs\": %" PRIu64
+			", \"iotlb_hits\": %" PRIu64 ", \"iotlb_misses\": %" PRIu64
+			", \"walks\": %" PRIu64 "}%s\n", t->cmds, t->syncs,
+			t->iotlb_hits, t->iotlb_misses, t->walks,
+			u + 1 < r->nr_units ? "," : "");
+	}
+	fprintf(f, "  ],\n");
+}
+
 int cli_report_json(const struct cli_scenario *cs, FILE *f)
 {
 	const struct world_result *r = &cs->res;
@@ -133,6 +154,7 @@ int cli_report_json(const struct cli_scenario *cs, FILE *f)
 		fprintf(f, "\n      }%s\n", d + 1 < r->devices ? "," : "");
 	}
 	fprintf(f, "    ]\n  },\n");
+	units(f, r);
 	fprintf(f, "  \"updates\": [\n");
 	for (unsigned int i = 0; i < r->nr_upd; i++)
 		update(f, &r->upd[i], i, i + 1 == r->nr_upd);

@@ -556,8 +556,10 @@ static void panel(struct tl *t, const struct view *v, double y, const char *titl
 				dt->stale_atc;
 		fprintf(f, "<text x='%d' y='%.1f' class='lab'>device %u DMA</text>\n",
 			LEFT - 12, y0 + 22, d);
-		fprintf(f, "<text x='%d' y='%.1f' class='sub'>ops/ms (scale %.0f)"
-			"</text>\n", LEFT - 12, y0 + 38, peak);
+		/* Which IOMMU unit translates it (the topology). */
+		fprintf(f, "<text x='%d' y='%.1f' class='sub'>IOMMU unit %u, "
+			"ops/ms (scale %.0f)</text>\n", LEFT - 12, y0 + 38,
+			cs->res.dev_unit[d], peak);
 		if (!zoom)
 			error_labels(f, dt, errs, v->x0 + v->w + 12, y0 + 20);
 	}

@@ -531,6 +531,25 @@ void cli_fmt_devices(char *buf, size_t len, uint32_t mask)
 		snprintf(buf, len, "none");
 }
 
+/* Per IOMMU unit: its devices and counters (several units only). */
+static void units_summary(const struct world_result *r, FILE *out)
+{
+	fprintf(out, "\nIOMMU units           devices   commands    syncs  IOTLB hits"
+		"    misses     walks\n");
+	for (unsigned int u = 0; u < r->nr_units; u++) {
+		const struct world_unit_totals *t = &r->unit[u];
+		uint32_t mask = 0;
+		char devs[64];
+		for (unsigned int d = 0; d < r->devices; d++)
+			if (r->dev_unit[d] == u)
+				mask |= 1u << d;
+		cli_fmt_devices(devs, sizeof(devs), mask);
+		fprintf(out, "  unit %u %20s %10" PRIu64 " %8" PRIu64 " %11" PRIu64
+			" %9" PRIu64 " %9" PRIu64 "\n", u, devs, t->cmds, t->syncs,
+			t->iotlb_hits, t->iotlb_misses, t->walks);
+	}
+}
+
 void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 {
 	const struct world_scenario *sc = &cs->sc;
@@ -552,8 +571,12 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	char part[64] = "";
 	if (sc->preserve && sc->preserve < sc->devices)
 		snprintf(part, sizeof(part), ", %u of them preserved", sc->preserve);
-	fprintf(out, "IOMMU %s, %s; guest %s, %u device%s%s doing DMA "
-		"throughout%s%s\n", pt_fmt_name(sc->fmt), bbm, gm,
+	char nu[64] = "";
+	if (sc->iommus > 1)
+		snprintf(nu, sizeof(nu), " x %u units%s", sc->iommus,
+			 sc->naive_units ? " (invalidated on the first only)" : "");
+	fprintf(out, "IOMMU %s%s, %s; guest %s, %u device%s%s doing DMA "
+		"throughout%s%s\n", pt_fmt_name(sc->fmt), nu, bbm, gm,
 		sc->devices, sc->devices == 1 ? "" : "s", ats, part,
 		sc->hotplug ? ", memory hotplug during recovery" : "");
 	if (sc->pasids)
@@ -596,6 +619,8 @@ void cli_scenario_summary(const struct cli_scenario *cs, FILE *out)
 	}
 	cli_fmt_us(buf, sizeof(buf), t->max_gap_us);
 	fprintf(out, "  longest DMA gap     %12s\n", buf);
+	if (r->nr_units > 1)
+		units_summary(r, out);
 
 	for (unsigned int i = 0; i < r->nr_upd; i++) {
 		const struct world_update *u = &r->upd[i];

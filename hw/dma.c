@@ -41,7 +41,8 @@ struct engine {
 };
 
 struct hw_dma {
-	struct hw_iommu *mmu;
+	struct hw_iommu *mmu;            /* unit 0: the machine-wide events */
+	struct hw_iommu *unit[HW_MAX_DEVS]; /* the unit device d is behind */
 	struct hw_regs *regs;
 	struct physmem *pm;
 	_Atomic bool stop;
@@ -143,7 +144,7 @@ static void count(struct engine *e, _Atomic uint64_t *c, uint32_t type,
 		  uint64_t iova, uint64_t info)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-	hw_iommu_event(e->d->mmu, type, e->dev, iova, info);
+	hw_iommu_event(e->d->unit[e->dev], type, e->dev, iova, info);
 }
 
 static uint64_t stamp_dev(const struct engine *e)
@@ -252,9 +253,10 @@ static bool engine_op(struct engine *e)
 		write = true;
 	uint64_t expect = r->pa + (iova - r->iova);
 
-	atomic_store(&slot->inflight_epoch, hw_iommu_epoch(e->d->mmu) + 1);
+	struct hw_iommu *mmu = e->d->unit[e->dev];
+	atomic_store(&slot->inflight_epoch, hw_iommu_epoch(mmu) + 1);
 	struct hw_xlate x;
-	int err = hw_iommu_translate_pasid(e->d->mmu, e->dev, r->pasid, iova,
+	int err = hw_iommu_translate_pasid(mmu, e->dev, r->pasid, iova,
 					   write ? HW_ACCESS_WRITE :
 						   HW_ACCESS_READ, &x);
 	if (!err && !physmem_contains(e->d->pm, x.pa, size)) {
@@ -263,7 +265,7 @@ static bool engine_op(struct engine *e)
 	}
 	if (!err && x.pa != expect) {
 		count(e, &s->misdirected, HW_EVT_MISDIRECTED, iova, x.pa);
-		hw_iommu_atc_misdirected(e->d->mmu, e->dev, x.atc);
+		hw_iommu_atc_misdirected(mmu, e->dev, x.atc);
 		err = -EFAULT;
 		if (!write)
 			do_read(e, x.pa, size);
@@ -390,13 +392,15 @@ static void *guest_main(void *arg)
 
 /* ---- life cycle ---- */
 
-int hw_dma_start(struct hw_dma **out, struct hw_iommu *mmu,
+int hw_dma_start(struct hw_dma **out, struct hw_iommu *const *units,
 		 struct hw_regs *regs, struct physmem *pm)
 {
 	struct hw_dma *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->mmu = mmu;
+	d->mmu = units[0];
+	for (unsigned int dev = 0; dev < HW_MAX_DEVS; dev++)
+		d->unit[dev] = units[hw_dev_unit(regs, dev)];
 	d->regs = regs;
 	d->pm = pm;
 	int err = 0;

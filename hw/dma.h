@@ -22,8 +22,12 @@
 
 struct hw_dma;
 
-/* Start regs->dev_ctl[d].engines threads per device, and the guest CPU. */
-int hw_dma_start(struct hw_dma **out, struct hw_iommu *mmu,
+/*
+ * Start regs->dev_ctl[d].engines threads per device, and the guest CPU.
+ * units[u] is unit u's IOMMU (one for each of regs->nr_units): device d's
+ * DMA is translated by units[regs->dev_unit[d]].
+ */
+int hw_dma_start(struct hw_dma **out, struct hw_iommu *const *units,
 		 struct hw_regs *regs, struct physmem *pm);
 void hw_dma_stop(struct hw_dma *d);
 

@@ -161,6 +161,8 @@ struct hw_iommu {
 	struct hw_iommu_cfg cfg;
 	struct physmem *pm;
 	struct hw_regs *regs;
+	unsigned int unit;          /* which of regs->unit[] this is */
+	struct hw_unit_regs *u;
 	uint64_t *freed_map;
 	unsigned int bbm_level;
 
@@ -285,6 +287,19 @@ static void stat_inc(_Atomic uint64_t *c)
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
+/* A counter of the unit and the machine-wide sum of it. */
+#define UNIT_INC(m, field)                   \
+	do {                                 \
+		stat_inc(&(m)->u->field);    \
+		stat_inc(&(m)->regs->field); \
+	} while (0)
+
+/* Whether stream sid's device sits behind this unit. */
+static bool sid_here(const struct hw_iommu *m, uint32_t sid)
+{
+	return sid < HW_MAX_DEVS && hw_dev_unit(m->regs, sid) == m->unit;
+}
+
 static bool page_freed(const struct hw_iommu *m, uint64_t pa)
 {
 	uint64_t pfn = pa >> 12;
@@ -302,10 +317,14 @@ static uint64_t mem_read64(const uint64_t *p)
 
 /* ---- events ---- */
 
+/* The event log is the machine's, shared by every unit's instance. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
 		    uint64_t iova, uint64_t info)
 {
 	struct hw_regs *r = m->regs;
+	struct hw_unit_regs *u = m->u;
 	struct hw_event ev = {
 		.ts_ns = ioh_now_ns(), .type = type, .sid = sid,
 		.iova = iova, .info = info,
@@ -315,20 +334,20 @@ void hw_iommu_event(struct hw_iommu *m, uint32_t type, uint32_t sid,
 	 * abort mode) two engines can land on one slot, and an entry must
 	 * not come out torn.
 	 */
-	pthread_mutex_lock(&m->evtq_lock);
+	pthread_mutex_lock(&log_lock);
 	uint64_t i = atomic_fetch_add(&r->log_prod, 1);
 	r->log[i & (HW_LOG_ENTRIES - 1)] = ev;
-	if (type >= 0x80) {
-		pthread_mutex_unlock(&m->evtq_lock);
+	pthread_mutex_unlock(&log_lock);
+	if (type >= 0x80)
 		return;
-	}
-	uint64_t prod = atomic_load(&r->evtq_prod);
-	uint64_t cons = atomic_load(&r->evtq_cons);
+	pthread_mutex_lock(&m->evtq_lock);
+	uint64_t prod = atomic_load(&u->evtq_prod);
+	uint64_t cons = atomic_load(&u->evtq_cons);
 	if (prod - cons >= HW_EVTQ_ENTRIES) {
-		stat_inc(&r->evtq_overflow);
+		stat_inc(&u->evtq_overflow);
 	} else {
-		r->evtq[prod & (HW_EVTQ_ENTRIES - 1)] = ev;
-		atomic_store_explicit(&r->evtq_prod, prod + 1,
+		u->evtq[prod & (HW_EVTQ_ENTRIES - 1)] = ev;
+		atomic_store_explicit(&u->evtq_prod, prod + 1,
 				      memory_order_release);
 	}
 	pthread_mutex_unlock(&m->evtq_lock);
@@ -390,8 +409,8 @@ static void read_words(struct hw_iommu *m, const uint64_t *e, uint64_t *w,
 static uint32_t ste_read_raw(struct hw_iommu *m, uint32_t sid,
 			     uint64_t w[HW_STE_WORDS])
 {
-	uint32_t log2 = atomic_load(&m->regs->strtab_log2);
-	uint64_t base = atomic_load(&m->regs->strtab_base);
+	uint32_t log2 = atomic_load(&m->u->strtab_log2);
+	uint64_t base = atomic_load(&m->u->strtab_base);
 	if (!log2 || log2 > HW_STRTAB_MAX_LOG2 || sid >> log2)
 		return HW_EVT_BAD_STREAMID;
 	const uint64_t *e = physmem_ptr(m->pm, base + (uint64_t)sid *
@@ -875,6 +894,9 @@ void hw_iommu_prefetch_configs(struct hw_iommu *m, uint32_t nr_sids)
 		nr_sids = HW_MAX_DEVS;
 	for (uint32_t sid = 0; sid < nr_sids; sid++) {
 		struct ste_state st, cd;
+		/* A unit only sees the streams of the devices behind it. */
+		if (!sid_here(m, sid))
+			continue;
 		torn_sample(m, sid);
 		cfg_get(m, sid, &st);
 		/* Every CD of its table too (valid or not): the hardware
@@ -1013,7 +1035,7 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 	if (!iova_in_range(st, iova))
 		return HW_EVT_TRANSLATION;
 	if (!(flags & WALK_CHECKER))
-		stat_inc(&m->regs->walks);
+		UNIT_INC(m, walks);
 	for (;;) {
 		/* A concatenated start level indexes across its pages. */
 		unsigned int items = PT_TABLE_ITEMS <<
@@ -1409,7 +1431,8 @@ void hw_iommu_scrub(struct hw_iommu *m)
 		pthread_mutex_unlock(&m->wc_set[s].lock);
 	}
 	for (uint32_t sid = 0; sid < HW_MAX_DEVS; sid++)
-		atc_check_all(m, sid);
+		if (sid_here(m, sid))
+			atc_check_all(m, sid);
 	atomic_fetch_add(&m->regs->scrubs, 1);
 }
 
@@ -1559,6 +1582,11 @@ void hw_iommu_cfgi_all(struct hw_iommu *m)
 	for (unsigned int i = 0; i < CD_SLOTS; i++)
 		cfg_drop(&m->cdc[i], 0, true);
 	atomic_fetch_add(&m->epoch, 1);
+}
+
+unsigned int hw_iommu_unit(const struct hw_iommu *m)
+{
+	return m->unit;
 }
 
 uint64_t hw_iommu_epoch(const struct hw_iommu *m)
@@ -1711,7 +1739,7 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
 	if (n && any_shadowed(hits, n))
 		n = fill_shadow(m, &st, sid, iova, hits, n);
 	if (n) {
-		stat_inc(&m->regs->iotlb_hits);
+		UNIT_INC(m, iotlb_hits);
 		int i = n == 1 ? 0 : resolve_multi_hit(m, hits, n, iova);
 		if (i < 0)
 			return FAULT(HW_EVT_TLB_CONFLICT, n);
@@ -1722,7 +1750,7 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
 	} else {
 		struct walk_leaf lf;
 		uint64_t info;
-		stat_inc(&m->regs->iotlb_misses);
+		UNIT_INC(m, iotlb_misses);
 		uint32_t fault = walk(m, &st, sid, iova, WALK_CACHED, &lf,
 				      &info);
 		if (fault)
@@ -2012,9 +2040,17 @@ int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 		    struct physmem *pm, struct hw_regs *regs,
 		    uint64_t *freed_map)
 {
+	return hw_iommu_create_unit(out, cfg, pm, regs, freed_map, 0);
+}
+
+int hw_iommu_create_unit(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
+			 struct physmem *pm, struct hw_regs *regs,
+			 uint64_t *freed_map, unsigned int unit)
+{
 	if (cfg->tlb_sets_lg2 > 20 || cfg->walk_sets_lg2 > 20 ||
 	    !cfg->tlb_ways || cfg->tlb_ways > 64 || !cfg->walk_ways ||
-	    cfg->walk_ways > 64 || regs->bbm_level > 2)
+	    cfg->walk_ways > 64 || regs->bbm_level > 2 ||
+	    unit >= HW_MAX_UNITS)
 		return -EINVAL;
 	struct hw_iommu *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -2023,6 +2059,8 @@ int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 	m->instance = atomic_fetch_add(&iommu_instances, 1) + 1;
 	m->pm = pm;
 	m->regs = regs;
+	m->unit = unit;
+	m->u = &regs->unit[unit];
 	m->freed_map = freed_map;
 	m->bbm_level = regs->bbm_level;
 	for (unsigned int i = 0; i < CFG_SLOTS; i++)

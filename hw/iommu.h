@@ -43,6 +43,15 @@ void hw_iommu_cfg_default(struct hw_iommu_cfg *c);
 int hw_iommu_create(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
 		    struct physmem *pm, struct hw_regs *regs,
 		    uint64_t *freed_map);
+/*
+ * One instance per IOMMU unit: unit u reads regs->unit[u] (its stream
+ * table, queues, counters) and has caches of its own. hw_iommu_create is
+ * unit 0's.
+ */
+int hw_iommu_create_unit(struct hw_iommu **out, const struct hw_iommu_cfg *cfg,
+			 struct physmem *pm, struct hw_regs *regs,
+			 uint64_t *freed_map, unsigned int unit);
+unsigned int hw_iommu_unit(const struct hw_iommu *m);
 void hw_iommu_destroy(struct hw_iommu *m);
 
 enum hw_access { HW_ACCESS_READ = 1, HW_ACCESS_WRITE = 2 };

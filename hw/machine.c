@@ -27,7 +27,8 @@ struct hw_machine {
 	struct hw_machine_cfg cfg;
 	struct physmem pm;
 	struct hw_region region;
-	struct hw_iommu *mmu;
+	unsigned int nr_units;
+	struct hw_iommu *mmu[HW_MAX_UNITS]; /* one per unit, own caches */
 	struct hw_dma *dma;
 	pthread_t loop;
 	bool loop_started;
@@ -43,13 +44,15 @@ static void sleep_ns(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-static void cmd_error(struct hw_machine *m, uint64_t idx, enum hw_cmd_err e)
+static void cmd_error(struct hw_machine *m, unsigned int u, uint64_t idx,
+		      enum hw_cmd_err e)
 {
 	struct hw_regs *r = m->region.regs;
-	atomic_store(&r->cmdq_error, idx << 8 | e);
+	atomic_store(&r->unit[u].cmdq_error, idx << 8 | e);
+	atomic_fetch_add(&r->unit[u].cmd_errors, 1);
 	atomic_fetch_add(&r->cmd_errors, 1);
 	atomic_fetch_add(&r->bad_input, 1);
-	hw_iommu_event(m->mmu, HW_EVT_CMD_ERROR, 0, 0, idx << 8 | e);
+	hw_iommu_event(m->mmu[u], HW_EVT_CMD_ERROR, 0, 0, idx << 8 | e);
 }
 
 /*
@@ -69,12 +72,15 @@ static bool inflight_done(void *arg)
 	return !e || e > w->epoch;
 }
 
-static void sync_wait_inflight(struct hw_machine *m)
+/* Only the devices behind unit u translate through its caches. */
+static void sync_wait_inflight(struct hw_machine *m, unsigned int u)
 {
 	struct hw_regs *r = m->region.regs;
-	uint64_t epoch = hw_iommu_epoch(m->mmu);
+	uint64_t epoch = hw_iommu_epoch(m->mmu[u]);
 	uint64_t deadline = ioh_now_ns() + SYNC_WAIT_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		if (hw_dev_unit(r, d) != u)
+			continue;
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
 			/* Engines ring engine_bell as each operation ends. */
 			struct inflight_wait w = {
@@ -87,14 +93,15 @@ static void sync_wait_inflight(struct hw_machine *m)
 	}
 }
 
-static void cmd_sync(struct hw_machine *m, uint64_t seq)
+static void cmd_sync(struct hw_machine *m, unsigned int u, uint64_t seq)
 {
 	struct hw_regs *r = m->region.regs;
-	sync_wait_inflight(m);
+	sync_wait_inflight(m, u);
 	/* Counted and logged before completion: the host may look at once. */
+	atomic_fetch_add(&r->unit[u].syncs, 1);
 	atomic_fetch_add(&r->syncs, 1);
-	hw_iommu_event(m->mmu, HW_EVT_SYNC_DONE, 0, 0, seq);
-	atomic_store_explicit(&r->sync_done, seq, memory_order_seq_cst);
+	hw_iommu_event(m->mmu[u], HW_EVT_SYNC_DONE, u, 0, seq);
+	atomic_store_explicit(&r->unit[u].sync_done, seq, memory_order_seq_cst);
 	ioh_bell_ring(&r->host_bell);
 }
 
@@ -124,7 +131,7 @@ static uint16_t cmd_did(const struct hw_cmd *c)
 	return (uint16_t)HW_FIELD_GET(HW_CMD_DID, c->w[0]);
 }
 
-static enum hw_cmd_err cmd_tlbi_range(struct hw_machine *m,
+static enum hw_cmd_err cmd_tlbi_range(struct hw_iommu *mmu,
 				      const struct hw_cmd *c)
 {
 	uint64_t va, last;
@@ -134,23 +141,23 @@ static enum hw_cmd_err cmd_tlbi_range(struct hw_machine *m,
 	unsigned int ttl = (unsigned int)HW_FIELD_GET(HW_CMD_TTL, c->w[0]);
 	if (ttl > 5 || !cmd_range(c, &va, &last))
 		return HW_CERR_ILL;
-	hw_iommu_tlbi_range(m->mmu, cmd_did(c), va, last,
+	hw_iommu_tlbi_range(mmu, cmd_did(c), va, last,
 			    c->w[0] & HW_CMD_LEAF, (int)ttl - 1);
 	return HW_CERR_NONE;
 }
 
-static enum hw_cmd_err cmd_tlbi_s2_range(struct hw_machine *m,
+static enum hw_cmd_err cmd_tlbi_s2_range(struct hw_iommu *mmu,
 					 const struct hw_cmd *c)
 {
 	uint64_t ipa, last;
 	if (cmd_reserved(c, HW_CMD_DID | HW_CMD_NUM | HW_CMD_SCALE,
 			 HW_CMD1_ADDR) || !cmd_range(c, &ipa, &last))
 		return HW_CERR_ILL;
-	hw_iommu_tlbi_s2_range(m->mmu, cmd_did(c), ipa, last);
+	hw_iommu_tlbi_s2_range(mmu, cmd_did(c), ipa, last);
 	return HW_CERR_NONE;
 }
 
-static enum hw_cmd_err cmd_atc_inv(struct hw_machine *m,
+static enum hw_cmd_err cmd_atc_inv(struct hw_iommu *mmu,
 				   const struct hw_cmd *c)
 {
 	if (cmd_reserved(c, HW_CMD_SID | HW_CMD_ATC_SIZE, HW_CMD1_ADDR))
@@ -167,24 +174,26 @@ static enum hw_cmd_err cmd_atc_inv(struct hw_machine *m,
 	if (size == HW_ATC_INV_SIZE_ALL ? va != 0
 					: (va & ((4096ull << size) - 1)))
 		return HW_CERR_ILL; /* the range must be naturally aligned */
-	hw_iommu_atc_inv(m->mmu, (uint32_t)sid, va, last);
+	hw_iommu_atc_inv(mmu, (uint32_t)sid, va, last);
 	return HW_CERR_NONE;
 }
 
-static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
+static enum hw_cmd_err cmd_exec(struct hw_machine *m, unsigned int u,
+				const struct hw_cmd *c)
 {
+	struct hw_iommu *mmu = m->mmu[u];
 	switch (HW_FIELD_GET(HW_CMD_OP, c->w[0])) {
 	case HW_CMD_CFGI_STE:
 		if (cmd_reserved(c, HW_CMD_SID, 0))
 			return HW_CERR_ILL;
-		hw_iommu_cfgi_ste(m->mmu,
+		hw_iommu_cfgi_ste(mmu,
 				  (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]));
 		return HW_CERR_NONE;
 	case HW_CMD_CFGI_CD:
 		if (cmd_reserved(c, HW_CMD_SID | HW_CMD_SSID, 0) ||
 		    HW_FIELD_GET(HW_CMD_SID, c->w[0]) >= HW_MAX_DEVS)
 			return HW_CERR_ILL;
-		hw_iommu_cfgi_cd(m->mmu,
+		hw_iommu_cfgi_cd(mmu,
 				 (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]),
 				 (uint32_t)HW_FIELD_GET(HW_CMD_SSID, c->w[0]));
 		return HW_CERR_NONE;
@@ -192,39 +201,39 @@ static enum hw_cmd_err cmd_exec(struct hw_machine *m, const struct hw_cmd *c)
 		if (cmd_reserved(c, HW_CMD_SID, 0) ||
 		    HW_FIELD_GET(HW_CMD_SID, c->w[0]) >= HW_MAX_DEVS)
 			return HW_CERR_ILL;
-		hw_iommu_cfgi_cd_all(m->mmu,
+		hw_iommu_cfgi_cd_all(mmu,
 				     (uint32_t)HW_FIELD_GET(HW_CMD_SID, c->w[0]));
 		return HW_CERR_NONE;
 	case HW_CMD_CFGI_ALL:
 		if (cmd_reserved(c, 0, 0))
 			return HW_CERR_ILL;
-		hw_iommu_cfgi_all(m->mmu);
+		hw_iommu_cfgi_all(mmu);
 		return HW_CERR_NONE;
 	case HW_CMD_TLBI_DOMAIN:
 		if (cmd_reserved(c, HW_CMD_DID, 0))
 			return HW_CERR_ILL;
-		hw_iommu_tlbi_domain(m->mmu, cmd_did(c));
+		hw_iommu_tlbi_domain(mmu, cmd_did(c));
 		return HW_CERR_NONE;
 	case HW_CMD_TLBI_RANGE:
-		return cmd_tlbi_range(m, c);
+		return cmd_tlbi_range(mmu, c);
 	case HW_CMD_TLBI_VMID:
 		if (cmd_reserved(c, HW_CMD_DID, 0))
 			return HW_CERR_ILL;
-		hw_iommu_tlbi_vmid(m->mmu, cmd_did(c));
+		hw_iommu_tlbi_vmid(mmu, cmd_did(c));
 		return HW_CERR_NONE;
 	case HW_CMD_TLBI_S2_RANGE:
-		return cmd_tlbi_s2_range(m, c);
+		return cmd_tlbi_s2_range(mmu, c);
 	case HW_CMD_TLBI_ALL:
 		if (cmd_reserved(c, 0, 0))
 			return HW_CERR_ILL;
-		hw_iommu_tlbi_all(m->mmu);
+		hw_iommu_tlbi_all(mmu);
 		return HW_CERR_NONE;
 	case HW_CMD_ATC_INV:
-		return cmd_atc_inv(m, c);
+		return cmd_atc_inv(mmu, c);
 	case HW_CMD_SYNC:
 		if (cmd_reserved(c, 0, ~0ull))
 			return HW_CERR_ILL;
-		cmd_sync(m, c->w[1]);
+		cmd_sync(m, u, c->w[1]);
 		return HW_CERR_NONE;
 	default:
 		return HW_CERR_ILL;
@@ -270,43 +279,68 @@ static void dma_window(struct hw_machine *m)
 	}
 }
 
-/* Consume everything between cons and prod; false if the queue is empty. */
-static bool cmdq_drain(struct hw_machine *m)
+/*
+ * Consume everything between unit u's cons and prod; false if its queue
+ * is empty.
+ */
+static bool cmdq_drain(struct hw_machine *m, unsigned int u)
 {
 	struct hw_regs *r = m->region.regs;
-	uint64_t cons = atomic_load(&r->cmdq_cons);
-	uint64_t prod = atomic_load_explicit(&r->cmdq_prod,
+	struct hw_unit_regs *q = &r->unit[u];
+	uint64_t cons = atomic_load(&q->cmdq_cons);
+	uint64_t prod = atomic_load_explicit(&q->cmdq_prod,
 					     memory_order_acquire);
 	if (prod == cons)
 		return false;
 	if (prod - cons > HW_CMDQ_ENTRIES) {
-		cmd_error(m, cons, HW_CERR_OVERRUN);
-		atomic_store(&r->cmdq_cons, prod);
+		cmd_error(m, u, cons, HW_CERR_OVERRUN);
+		atomic_store(&q->cmdq_cons, prod);
 		return true;
 	}
-	hw_iommu_scrub(m->mmu);
+	hw_iommu_scrub(m->mmu[u]);
 	dma_window(m);
 	for (; cons != prod; cons++) {
-		struct hw_cmd c = r->cmdq[cons & (HW_CMDQ_ENTRIES - 1)];
+		struct hw_cmd c = q->cmdq[cons & (HW_CMDQ_ENTRIES - 1)];
 		/* Counted first: a sync completes inside cmd_exec. */
+		atomic_fetch_add(&q->cmds, 1);
 		atomic_fetch_add(&r->cmds, 1);
-		enum hw_cmd_err e = cmd_exec(m, &c);
+		enum hw_cmd_err e = cmd_exec(m, u, &c);
 		if (e)
-			cmd_error(m, cons, e);
-		atomic_store_explicit(&r->cmdq_cons, cons + 1,
+			cmd_error(m, u, cons, e);
+		atomic_store_explicit(&q->cmdq_cons, cons + 1,
 				      memory_order_seq_cst);
 	}
 	ioh_bell_ring(&r->host_bell);
-	m->last_scrub_ns = ioh_now_ns();
 	return true;
+}
+
+/* Every unit's queue, in unit order; false if all were empty. */
+static bool cmdqs_drain(struct hw_machine *m)
+{
+	bool any = false;
+	for (unsigned int u = 0; u < m->nr_units; u++)
+		any |= cmdq_drain(m, u);
+	if (any)
+		m->last_scrub_ns = ioh_now_ns();
+	return any;
+}
+
+/* Every unit's checker pass. */
+static void scrub_all(struct hw_machine *m)
+{
+	for (unsigned int u = 0; u < m->nr_units; u++)
+		hw_iommu_scrub(m->mmu[u]);
 }
 
 static bool loop_has_work(void *arg)
 {
 	struct hw_machine *m = arg;
 	struct hw_regs *r = m->region.regs;
-	return atomic_load(&r->cmdq_prod) != atomic_load(&r->cmdq_cons) ||
-	       atomic_load(&m->stop) || atomic_load(&r->shutdown);
+	for (unsigned int u = 0; u < m->nr_units; u++)
+		if (atomic_load(&r->unit[u].cmdq_prod) !=
+		    atomic_load(&r->unit[u].cmdq_cons))
+			return true;
+	return atomic_load(&m->stop) || atomic_load(&r->shutdown);
 }
 
 static void *machine_loop(void *arg)
@@ -317,15 +351,16 @@ static void *machine_loop(void *arg)
 	while (!atomic_load(&m->stop) && !atomic_load(&r->shutdown)) {
 		atomic_fetch_add_explicit(&r->heartbeat, 1,
 					  memory_order_relaxed);
-		hw_iommu_prefetch_configs(m->mmu, HW_MAX_DEVS);
-		if (cmdq_drain(m)) {
+		for (unsigned int u = 0; u < m->nr_units; u++)
+			hw_iommu_prefetch_configs(m->mmu[u], HW_MAX_DEVS);
+		if (cmdqs_drain(m)) {
 			idle = 0;
 			continue;
 		}
 		uint64_t now = ioh_now_ns();
 		uint64_t period = m->cfg.scrub_period_us * 1000ull;
 		if (now - m->last_scrub_ns > period) {
-			hw_iommu_scrub(m->mmu);
+			scrub_all(m);
 			m->last_scrub_ns = now;
 		}
 		if (++idle < IDLE_SPINS) {
@@ -357,7 +392,12 @@ void hw_machine_cfg_default(struct hw_machine_cfg *c)
 
 struct hw_iommu *hw_machine_iommu(struct hw_machine *m)
 {
-	return m->mmu;
+	return m->mmu[0];
+}
+
+struct hw_iommu *hw_machine_unit(struct hw_machine *m, unsigned int u)
+{
+	return u < m->nr_units ? m->mmu[u] : NULL;
 }
 
 int hw_machine_start(struct hw_machine **out, const struct hw_machine_cfg *cfg,
@@ -375,13 +415,16 @@ int hw_machine_start(struct hw_machine **out, const struct hw_machine_cfg *cfg,
 	if (!err && m->region.regs->physmem_size != m->pm.size)
 		err = -EPROTO;
 	if (!err)
-		err = hw_iommu_create(&m->mmu, &cfg->iommu, &m->pm,
-				      m->region.regs, m->region.freed_map);
+		m->nr_units = m->region.regs->nr_units;
+	for (unsigned int u = 0; u < m->nr_units && !err; u++)
+		err = hw_iommu_create_unit(&m->mmu[u], &cfg->iommu, &m->pm,
+					   m->region.regs, m->region.freed_map,
+					   u);
 	if (!err)
 		err = hw_dma_start(&m->dma, m->mmu, m->region.regs, &m->pm);
 	if (!err) {
 		atomic_store(&m->region.regs->machine_pid, (uint64_t)getpid());
-		hw_iommu_event(m->mmu, HW_EVT_MACHINE_START, 0, 0,
+		hw_iommu_event(m->mmu[0], HW_EVT_MACHINE_START, 0, 0,
 			       (uint64_t)getpid());
 		err = -pthread_create(&m->loop, NULL, machine_loop, m);
 		m->loop_started = !err;
@@ -402,7 +445,8 @@ void hw_machine_stop(struct hw_machine *m)
 	if (m->loop_started)
 		pthread_join(m->loop, NULL);
 	hw_dma_stop(m->dma);
-	hw_iommu_destroy(m->mmu);
+	for (unsigned int u = 0; u < HW_MAX_UNITS; u++)
+		hw_iommu_destroy(m->mmu[u]);
 	hw_region_detach(&m->region, false);
 	physmem_detach(&m->pm, false);
 	free(m);

@@ -6,6 +6,11 @@
  * hw_machine_fork) and outlives every host kernel generation: a host
  * attaches by inheriting the physmem and register region descriptors.
  *
+ * One IOMMU instance per unit of the region's topology (regs->nr_units,
+ * regs->dev_unit): each drains its own command queue, completes its own
+ * syncs (waiting for the DMA of its own devices only) and has its own
+ * caches; a device's DMA goes through the unit it sits behind.
+ *
  * Command processing follows SMMUv3 IHI 0070 4.1-4.7: commands are
  * consumed in order; CMD_SYNC completes (sync_done) only after every
  * earlier invalidation is complete, which includes waiting for the DMA
@@ -48,8 +53,10 @@ int hw_machine_start(struct hw_machine **out, const struct hw_machine_cfg *cfg,
 		     int physmem_fd, int region_fd);
 /* Stop and join every thread, unmap, free. */
 void hw_machine_stop(struct hw_machine *m);
-/* The IOMMU of a started machine, for in-process tests. */
+/* The IOMMU (unit 0) of a started machine, for in-process tests. */
 struct hw_iommu *hw_machine_iommu(struct hw_machine *m);
+/* Unit u's IOMMU (regs->nr_units of them); NULL beyond. */
+struct hw_iommu *hw_machine_unit(struct hw_machine *m, unsigned int u);
 
 /* Start, run until regs->shutdown is set, stop. 0 or a negative errno. */
 int hw_machine_run(const struct hw_machine_cfg *cfg, int physmem_fd,

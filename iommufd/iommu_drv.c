@@ -32,7 +32,10 @@ int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
 	    regs->abi_version != HW_ABI_VERSION ||
 	    regs->physmem_size != pm->size)
 		return -EINVAL;
+	if (!regs->nr_units || regs->nr_units > HW_MAX_UNITS)
+		return -EINVAL;
 	d->regs = regs;
+	d->nr_units = regs->nr_units;
 	d->freed_map = freed_map;
 	d->pm = pm;
 	d->timeout_ns = DRV_TIMEOUT_NS;
@@ -45,20 +48,41 @@ int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
 	return 0;
 }
 
-int iommu_drv_set_strtab(struct iommu_drv *d, uint64_t pa, unsigned int log2)
+uint32_t iommu_drv_units(const struct iommu_drv *d)
 {
-	if (log2 > HW_STRTAB_MAX_LOG2 ||
+	return (1u << d->nr_units) - 1;
+}
+
+unsigned int iommu_drv_unit_of(const struct iommu_drv *d, uint32_t sid)
+{
+	return hw_dev_unit(d->regs, sid);
+}
+
+int iommu_drv_set_strtab(struct iommu_drv *d, unsigned int unit, uint64_t pa,
+			 unsigned int log2)
+{
+	if (unit >= d->nr_units || log2 > HW_STRTAB_MAX_LOG2 ||
 	    !physmem_contains(d->pm, pa, (uint64_t)HW_STE_SIZE << log2))
 		return -EINVAL;
-	atomic_store(&d->regs->strtab_base, pa);
-	atomic_store(&d->regs->strtab_log2, log2);
+	atomic_store(&d->regs->unit[unit].strtab_base, pa);
+	atomic_store(&d->regs->unit[unit].strtab_log2, log2);
+	return 0;
+}
+
+int iommu_drv_strtab(const struct iommu_drv *d, unsigned int unit,
+		     uint64_t *pa, unsigned int *log2)
+{
+	if (unit >= d->nr_units)
+		return -EINVAL;
+	*pa = atomic_load(&d->regs->unit[unit].strtab_base);
+	*log2 = atomic_load(&d->regs->unit[unit].strtab_log2);
 	return 0;
 }
 
 /* ---- command queue ---- */
 
 struct cmdq_room {
-	struct hw_regs *r;
+	struct hw_unit_regs *r;
 	uint64_t prod;
 	unsigned int n;
 };
@@ -71,12 +95,12 @@ static bool cmdq_has_room(void *arg)
 	       HW_CMDQ_ENTRIES;
 }
 
-int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
-		     unsigned int n)
+int iommu_drv_submit(struct iommu_drv *d, unsigned int unit,
+		     const struct hw_cmd *cmds, unsigned int n)
 {
-	struct hw_regs *r = d->regs;
-	if (n > HW_CMDQ_ENTRIES)
+	if (n > HW_CMDQ_ENTRIES || unit >= d->nr_units)
 		return -EINVAL;
+	struct hw_unit_regs *r = &d->regs->unit[unit];
 	/* Injected: the queue stays full past the timeout. */
 	if (ioh_fail("drv.submit"))
 		return -EBUSY;
@@ -88,12 +112,12 @@ int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
 		r->cmdq[(prod + i) & (HW_CMDQ_ENTRIES - 1)] = cmds[i];
 	/* Orders table and entry writes, then commands, before prod. */
 	atomic_store_explicit(&r->cmdq_prod, prod + n, memory_order_seq_cst);
-	ioh_bell_ring(&r->cmd_bell);
+	ioh_bell_ring(&d->regs->cmd_bell);
 	return 0;
 }
 
 struct sync_wait {
-	struct hw_regs *r;
+	struct hw_unit_regs *r;
 	uint64_t seq;
 };
 
@@ -104,51 +128,112 @@ static bool sync_reached(void *arg)
 					      memory_order_acquire) - w->seq) >= 0;
 }
 
-static int wait_sync(struct iommu_drv *d, uint64_t seq)
+/*
+ * Commands per unit, each list to be followed by a SYNC (struct
+ * unit_batch): every unit's list is submitted with its SYNC first (one
+ * doorbell per unit, the units working in parallel), then every SYNC is
+ * waited for. The machine consumes a unit's commands in order and
+ * completes its SYNC only after those before it, and every transaction
+ * in flight through that unit, are done. A sequence is the SYNC's queue
+ * index + 1 on its unit: unique across host generations, since the queue
+ * indices live in the hardware.
+ */
+struct unit_batch {
+	uint32_t units; /* the units to sync (a list may be empty) */
+	unsigned int n[HW_MAX_UNITS];
+	struct hw_cmd c[HW_MAX_UNITS][IOMMU_DRV_BATCH + 1];
+};
+
+static void batch_add(struct unit_batch *b, unsigned int u, uint64_t w0,
+		      uint64_t w1)
 {
-	struct sync_wait w = { d->regs, seq };
-	return drv_wait(d, sync_reached, &w);
+	b->c[u][b->n[u]++] = (struct hw_cmd){ { w0, w1 } };
+	b->units |= 1u << u;
 }
 
-/*
- * Submit cmds followed by a SYNC in one submission (one doorbell, one
- * wait): the machine consumes commands in order and completes the SYNC
- * only after those before it, and every transaction in flight, are done.
- * The sequence is the SYNC's queue index + 1: unique across host
- * generations, since the queue indices live in the hardware.
- */
-static int submit_sync(struct iommu_drv *d, const struct hw_cmd *cmds,
-		       unsigned int n)
+static int batch_sync(struct iommu_drv *d, struct unit_batch *b)
 {
-	struct hw_cmd c[IOMMU_DRV_BATCH + 1];
+	uint64_t seq[HW_MAX_UNITS] = { 0 };
+	uint32_t units = b->units & iommu_drv_units(d);
+	int err = 0;
+	for (unsigned int u = 0; u < d->nr_units && !err; u++) {
+		if (!(units >> u & 1))
+			continue;
+		unsigned int n = b->n[u];
+		seq[u] = atomic_load(&d->regs->unit[u].cmdq_prod) + n + 1;
+		b->c[u][n] = (struct hw_cmd){ {
+			HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq[u] } };
+		err = iommu_drv_submit(d, u, b->c[u], n + 1);
+	}
+	/* Injected: a sync was queued but not seen to complete in time. */
+	if (!err && units && ioh_fail("drv.sync"))
+		return -ETIMEDOUT;
+	for (unsigned int u = 0; u < d->nr_units && !err; u++) {
+		if (!(units >> u & 1))
+			continue;
+		struct sync_wait w = { &d->regs->unit[u], seq[u] };
+		err = drv_wait(d, sync_reached, &w);
+	}
+	return err;
+}
+
+/* cmds then a SYNC on each unit of units. */
+static int submit_sync_units(struct iommu_drv *d, uint32_t units,
+			     const struct hw_cmd *cmds, unsigned int n)
+{
+	struct unit_batch b;
 	if (n > IOMMU_DRV_BATCH)
 		return -EINVAL;
-	if (n)
-		memcpy(c, cmds, n * sizeof(*c));
-	uint64_t seq = atomic_load(&d->regs->cmdq_prod) + n + 1;
-	c[n] = (struct hw_cmd){ { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
-	int err = iommu_drv_submit(d, c, n + 1);
-	/* Injected: the sync was queued but not seen to complete in time. */
-	if (!err && ioh_fail("drv.sync"))
-		return -ETIMEDOUT;
-	return err ? err : wait_sync(d, seq);
+	b.units = units;
+	for (unsigned int u = 0; u < d->nr_units; u++) {
+		b.n[u] = n;
+		if (n && units >> u & 1)
+			memcpy(b.c[u], cmds, n * sizeof(*cmds));
+	}
+	return batch_sync(d, &b);
 }
 
 int iommu_drv_sync(struct iommu_drv *d)
 {
-	return submit_sync(d, NULL, 0);
+	return submit_sync_units(d, IOMMU_DRV_ALL_UNITS, NULL, 0);
 }
 
-static int submit_one(struct iommu_drv *d, uint64_t w0, uint64_t w1)
+int iommu_drv_sync_units(struct iommu_drv *d, uint32_t units)
+{
+	return submit_sync_units(d, units, NULL, 0);
+}
+
+static int submit_one(struct iommu_drv *d, unsigned int u, uint64_t w0,
+		      uint64_t w1)
 {
 	struct hw_cmd c = { { w0, w1 } };
-	return iommu_drv_submit(d, &c, 1);
+	return iommu_drv_submit(d, u, &c, 1);
+}
+
+/* One command on each unit of units (in unit order). */
+static int submit_units(struct iommu_drv *d, uint32_t units, uint64_t w0,
+			uint64_t w1)
+{
+	units &= iommu_drv_units(d);
+	for (unsigned int u = 0; u < d->nr_units; u++) {
+		if (!(units >> u & 1))
+			continue;
+		int err = submit_one(d, u, w0, w1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static uint64_t cfgi_ste_w0(uint32_t sid)
+{
+	return HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
+	       HW_FIELD_PREP(HW_CMD_SID, sid);
 }
 
 int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid)
 {
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
-			  HW_FIELD_PREP(HW_CMD_SID, sid), 0);
+	return submit_one(d, iommu_drv_unit_of(d, sid), cfgi_ste_w0(sid), 0);
 }
 
 static uint64_t cfgi_cd_cmd(uint32_t sid, uint32_t ssid)
@@ -157,58 +242,65 @@ static uint64_t cfgi_cd_cmd(uint32_t sid, uint32_t ssid)
 	       HW_FIELD_PREP(HW_CMD_SID, sid) | HW_FIELD_PREP(HW_CMD_SSID, ssid);
 }
 
+/* A stream's CDs are cached by the unit its device is behind. */
 int iommu_drv_cfgi_cd(struct iommu_drv *d, uint32_t sid, uint32_t ssid)
 {
-	return submit_one(d, cfgi_cd_cmd(sid, ssid), 0);
+	return submit_one(d, iommu_drv_unit_of(d, sid), cfgi_cd_cmd(sid, ssid),
+			  0);
 }
 
 int iommu_drv_cfgi_cd_sync(struct iommu_drv *d, uint32_t sid, uint32_t ssid)
 {
 	struct hw_cmd c = { { cfgi_cd_cmd(sid, ssid), 0 } };
-	return submit_sync(d, &c, 1);
+	return submit_sync_units(d, 1u << iommu_drv_unit_of(d, sid), &c, 1);
 }
 
 int iommu_drv_cfgi_cd_all(struct iommu_drv *d, uint32_t sid)
 {
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_CD_ALL) |
+	return submit_one(d, iommu_drv_unit_of(d, sid),
+			  HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_CD_ALL) |
 			  HW_FIELD_PREP(HW_CMD_SID, sid), 0);
 }
 
-int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did)
+int iommu_drv_tlbi_domain(struct iommu_drv *d, uint32_t units, uint16_t did)
 {
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
-			  HW_FIELD_PREP(HW_CMD_DID, did), 0);
+	return submit_units(d, units, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
+			    HW_FIELD_PREP(HW_CMD_DID, did), 0);
 }
 
-int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint16_t did)
+int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint32_t units,
+			       uint16_t did)
 {
 	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
 			      HW_FIELD_PREP(HW_CMD_DID, did), 0 } };
-	return submit_sync(d, &c, 1);
+	return submit_sync_units(d, units, &c, 1);
 }
 
 int iommu_drv_cfgi_stes_sync(struct iommu_drv *d, const uint32_t *sids,
 			     unsigned int n)
 {
-	struct hw_cmd c[IOMMU_DRV_BATCH];
+	struct unit_batch b = { .units = 0 };
 	if (n > IOMMU_DRV_BATCH)
 		return -EINVAL;
 	for (unsigned int k = 0; k < n; k++)
-		c[k] = (struct hw_cmd){ {
-			HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
-			HW_FIELD_PREP(HW_CMD_SID, sids[k]), 0 } };
-	return submit_sync(d, c, n);
+		batch_add(&b, iommu_drv_unit_of(d, sids[k]),
+			  cfgi_ste_w0(sids[k]), 0);
+	/* No stream: one SYNC on unit 0, as before there were units. */
+	if (!n)
+		b.units = 1;
+	return batch_sync(d, &b);
 }
 
-int iommu_drv_tlbi_all(struct iommu_drv *d)
+int iommu_drv_tlbi_all(struct iommu_drv *d, uint32_t units)
 {
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL), 0);
+	return submit_units(d, units, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL),
+			    0);
 }
 
-int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint16_t vmid)
+int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint32_t units, uint16_t vmid)
 {
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_VMID) |
-			  HW_FIELD_PREP(HW_CMD_DID, vmid), 0);
+	return submit_units(d, units, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_VMID) |
+			    HW_FIELD_PREP(HW_CMD_DID, vmid), 0);
 }
 
 static unsigned int floor_lg2(uint64_t v)
@@ -216,9 +308,10 @@ static unsigned int floor_lg2(uint64_t v)
 	return 63u - (unsigned int)__builtin_clzll(v);
 }
 
-/* Range commands (NUM+1) * 2^SCALE pages each, covering [va, va + len). */
-static int submit_ranges(struct iommu_drv *d, uint64_t w0, uint64_t va,
-			 uint64_t len)
+/* Range commands (NUM+1) * 2^SCALE pages each, covering [va, va + len),
+ * on each unit of units. */
+static int submit_ranges(struct iommu_drv *d, uint32_t units, uint64_t w0,
+			 uint64_t va, uint64_t len)
 {
 	uint64_t pages = len >> 12;
 	while (pages) {
@@ -228,9 +321,10 @@ static int submit_ranges(struct iommu_drv *d, uint64_t w0, uint64_t va,
 		uint64_t num = (pages >> scale) - 1;
 		if (num > 31)
 			num = 31;
-		int err = submit_one(d, w0 | HW_FIELD_PREP(HW_CMD_NUM, num) |
-				     HW_FIELD_PREP(HW_CMD_SCALE, scale),
-				     va & HW_CMD1_ADDR);
+		int err = submit_units(d, units, w0 |
+				       HW_FIELD_PREP(HW_CMD_NUM, num) |
+				       HW_FIELD_PREP(HW_CMD_SCALE, scale),
+				       va & HW_CMD1_ADDR);
 		if (err)
 			return err;
 		uint64_t done = (num + 1) << scale;
@@ -240,24 +334,25 @@ static int submit_ranges(struct iommu_drv *d, uint64_t w0, uint64_t va,
 	return 0;
 }
 
-int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
-			 uint64_t len, unsigned int flags, int level_hint)
+int iommu_drv_tlbi_range(struct iommu_drv *d, uint32_t units, uint16_t did,
+			 uint64_t va, uint64_t len, unsigned int flags,
+			 int level_hint)
 {
 	if ((va | len) & 0xfff || !len || level_hint > 4 || level_hint < -1)
 		return -EINVAL;
-	return submit_ranges(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_RANGE) |
+	return submit_ranges(d, units, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_RANGE) |
 			     HW_FIELD_PREP(HW_CMD_DID, did) |
 			     HW_FIELD_PREP(HW_CMD_TTL, level_hint + 1) |
 			     ((flags & IOMMU_DRV_LEAF) ? HW_CMD_LEAF : 0),
 			     va, len);
 }
 
-int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint16_t vmid, uint64_t ipa,
-			    uint64_t len)
+int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint32_t units,
+			    uint16_t vmid, uint64_t ipa, uint64_t len)
 {
 	if ((ipa | len) & 0xfff || !len)
 		return -EINVAL;
-	return submit_ranges(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_S2_RANGE) |
+	return submit_ranges(d, units, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_S2_RANGE) |
 			     HW_FIELD_PREP(HW_CMD_DID, vmid), ipa, len);
 }
 
@@ -277,7 +372,8 @@ int iommu_drv_atc_inv(struct iommu_drv *d, uint32_t sid, uint64_t va,
 	if (size >= HW_ATC_INV_SIZE_ALL)
 		return iommu_drv_atc_inv_all(d, sid);
 	first &= ~((1ull << size) - 1);
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
+	return submit_one(d, iommu_drv_unit_of(d, sid),
+			  HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
 			  HW_FIELD_PREP(HW_CMD_SID, sid) |
 			  HW_FIELD_PREP(HW_CMD_ATC_SIZE, size),
 			  (first << 12) & HW_CMD1_ADDR);
@@ -287,7 +383,8 @@ int iommu_drv_atc_inv_all(struct iommu_drv *d, uint32_t sid)
 {
 	if (sid >= HW_MAX_DEVS)
 		return -EINVAL;
-	return submit_one(d, HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
+	return submit_one(d, iommu_drv_unit_of(d, sid),
+			  HW_FIELD_PREP(HW_CMD_OP, HW_CMD_ATC_INV) |
 			  HW_FIELD_PREP(HW_CMD_SID, sid) |
 			  HW_FIELD_PREP(HW_CMD_ATC_SIZE, HW_ATC_INV_SIZE_ALL),
 			  0);
@@ -295,12 +392,16 @@ int iommu_drv_atc_inv_all(struct iommu_drv *d, uint32_t sid)
 
 /* ---- stream table entries ---- */
 
+/* sid's entry in the stream table of the unit its device is behind. */
 static _Atomic uint64_t *ste_ptr(struct iommu_drv *d, uint32_t sid)
 {
-	uint32_t log2 = atomic_load(&d->regs->strtab_log2);
+	if (sid >= HW_MAX_DEVS)
+		return NULL;
+	struct hw_unit_regs *u = &d->regs->unit[iommu_drv_unit_of(d, sid)];
+	uint32_t log2 = atomic_load(&u->strtab_log2);
 	if (!log2 || sid >> log2)
 		return NULL;
-	return physmem_ptr(d->pm, atomic_load(&d->regs->strtab_base) +
+	return physmem_ptr(d->pm, atomic_load(&u->strtab_base) +
 			   (uint64_t)sid * HW_STE_SIZE, HW_STE_SIZE);
 }
 
@@ -393,7 +494,7 @@ int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
 	 * entries' steps share one CFGI batch and one SYNC.
 	 */
 	for (unsigned int s = 0; s < 3; s++) {
-		struct hw_cmd c[IOMMU_DRV_BATCH];
+		struct unit_batch b = { .units = 0 };
 		unsigned int nc = 0;
 		for (unsigned int k = 0; k < n; k++) {
 			bool changed = false;
@@ -409,12 +510,13 @@ int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
 				continue;
 			if (stored && !nc)
 				stored(arg);
-			c[nc++] = (struct hw_cmd){ {
-				HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
-				HW_FIELD_PREP(HW_CMD_SID, sids[k]), 0 } };
+			nc++;
+			batch_add(&b, iommu_drv_unit_of(d, sids[k]),
+				  cfgi_ste_w0(sids[k]), 0);
 		}
+		/* Every unit with a changed entry: its CFGIs, its SYNC. */
 		if (nc) {
-			int err = submit_sync(d, c, nc);
+			int err = batch_sync(d, &b);
 			if (err)
 				return err;
 		}
@@ -709,11 +811,15 @@ int iommu_drv_guest_resume(struct iommu_drv *d)
 
 int iommu_drv_next_event(struct iommu_drv *d, struct hw_event *ev)
 {
-	struct hw_regs *r = d->regs;
-	uint64_t cons = atomic_load(&r->evtq_cons);
-	if (cons == atomic_load_explicit(&r->evtq_prod, memory_order_acquire))
-		return 0;
-	*ev = r->evtq[cons & (HW_EVTQ_ENTRIES - 1)];
-	atomic_store(&r->evtq_cons, cons + 1);
-	return 1;
+	for (unsigned int u = 0; u < d->nr_units; u++) {
+		struct hw_unit_regs *r = &d->regs->unit[u];
+		uint64_t cons = atomic_load(&r->evtq_cons);
+		if (cons == atomic_load_explicit(&r->evtq_prod,
+						 memory_order_acquire))
+			continue;
+		*ev = r->evtq[cons & (HW_EVTQ_ENTRIES - 1)];
+		atomic_store(&r->evtq_cons, cons + 1);
+		return 1;
+	}
+	return 0;
 }

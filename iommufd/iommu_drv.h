@@ -28,6 +28,7 @@
 
 struct iommu_drv {
 	struct hw_regs *regs;
+	unsigned int nr_units;  /* the hardware's, regs->nr_units */
 	uint64_t *freed_map;
 	const struct physmem *pm;
 	uint64_t timeout_ns;
@@ -37,32 +38,51 @@ struct iommu_drv {
 int iommu_drv_init(struct iommu_drv *d, struct hw_regs *regs,
 		   uint64_t *freed_map, const struct physmem *pm);
 
-/* Point the IOMMU at a zeroed stream table of 2^log2 entries. */
-int iommu_drv_set_strtab(struct iommu_drv *d, uint64_t pa, unsigned int log2);
+/*
+ * Units (docs/hw.md "IOMMU units"): the hardware has nr_units IOMMUs, and
+ * device d sits behind unit iommu_drv_unit_of(d) (fixed topology). Every
+ * command naming a stream (CFGI_STE, ATC_INV, entry writes) goes to its
+ * device's unit; commands naming a domain, a VMID or everything go to
+ * the units of a mask (bit u: unit u; bits of absent units ignored), and
+ * a SYNC completes only what was queued on its own unit.
+ */
+#define IOMMU_DRV_ALL_UNITS 0xffu
+uint32_t iommu_drv_units(const struct iommu_drv *d); /* every present unit */
+unsigned int iommu_drv_unit_of(const struct iommu_drv *d, uint32_t sid);
+
+/* Point unit's IOMMU at a zeroed stream table of 2^log2 entries. */
+int iommu_drv_set_strtab(struct iommu_drv *d, unsigned int unit, uint64_t pa,
+			 unsigned int log2);
+/* The stream table unit runs (as the registers say). */
+int iommu_drv_strtab(const struct iommu_drv *d, unsigned int unit,
+		     uint64_t *pa, unsigned int *log2);
 
 /* ---- commands ---- */
-int iommu_drv_submit(struct iommu_drv *d, const struct hw_cmd *cmds,
-		     unsigned int n);
-/* Submit CMD_SYNC and wait for its completion. */
+int iommu_drv_submit(struct iommu_drv *d, unsigned int unit,
+		     const struct hw_cmd *cmds, unsigned int n);
+/* Submit CMD_SYNC on every unit (of units) and wait for each. */
 int iommu_drv_sync(struct iommu_drv *d);
+int iommu_drv_sync_units(struct iommu_drv *d, uint32_t units);
 int iommu_drv_cfgi_ste(struct iommu_drv *d, uint32_t sid);
-int iommu_drv_tlbi_domain(struct iommu_drv *d, uint16_t did);
-/* TLBI of a domain and a SYNC, in one submission. */
-int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint16_t did);
-int iommu_drv_tlbi_all(struct iommu_drv *d);
+int iommu_drv_tlbi_domain(struct iommu_drv *d, uint32_t units, uint16_t did);
+/* TLBI of a domain and a SYNC, in one submission per unit. */
+int iommu_drv_tlbi_domain_sync(struct iommu_drv *d, uint32_t units,
+			       uint16_t did);
+int iommu_drv_tlbi_all(struct iommu_drv *d, uint32_t units);
 /* Nested: every combined entry of a VMID (what a stage-2 change needs);
  * stage-2-only entries of [ipa, ipa + len), which combined ones survive. */
-int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint16_t vmid);
-int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint16_t vmid, uint64_t ipa,
-			    uint64_t len);
+int iommu_drv_tlbi_vmid(struct iommu_drv *d, uint32_t units, uint16_t vmid);
+int iommu_drv_tlbi_s2_range(struct iommu_drv *d, uint32_t units,
+			    uint16_t vmid, uint64_t ipa, uint64_t len);
 /*
  * Invalidate [va, va + len) of domain did. IOMMU_DRV_LEAF spares walk
  * caches (only leaves changed); level_hint >= 0 hits only entries of that
  * pt level (SMMU TTL), -1 every level. Does not sync.
  */
 #define IOMMU_DRV_LEAF 0x1u
-int iommu_drv_tlbi_range(struct iommu_drv *d, uint16_t did, uint64_t va,
-			 uint64_t len, unsigned int flags, int level_hint);
+int iommu_drv_tlbi_range(struct iommu_drv *d, uint32_t units, uint16_t did,
+			 uint64_t va, uint64_t len, unsigned int flags,
+			 int level_hint);
 
 /*
  * The ATC (device TLB) of ATS device sid: [va, va + len) (one command
@@ -88,7 +108,8 @@ int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,
 /*
  * The same for n entries (distinct streams, at most IOMMU_DRV_BATCH) at
  * once: each step of every entry is written, then one submission of a
- * CFGI_STE per changed entry and a SYNC, then the next step. *hitless:
+ * CFGI_STE per changed entry and a SYNC on every unit concerned, then the
+ * next step. *hitless:
  * every entry's change was. stored (optional) is called after the first
  * entry's store of each step, before its invalidation (a crash point).
  */

@@ -290,8 +290,11 @@ int iommufd_init(struct iommufd_ctx *ictx, struct kho *k, struct iommu_drv *drv,
 	};
 	ictx->next_id = 1;
 	iommufd_ids_init(&ictx->dids);
-	for (unsigned int i = 0; i < HW_MAX_DEVS; i++)
+	for (unsigned int i = 0; i < HW_MAX_DEVS; i++) {
 		ictx->dev[i].sid = i;
+		/* Without hardware (dump, check): one unit. */
+		ictx->dev[i].unit = drv ? iommu_drv_unit_of(drv, i) : 0;
+	}
 	pthread_mutex_init(&ictx->lock, NULL);
 	pthread_cond_init(&ictx->recovered, NULL);
 	pthread_cond_init(&ictx->waiter, NULL);
@@ -371,6 +374,38 @@ void iommufd_hwpt_take_did(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 	hwpt->did = did;
 	if (own != did)
 		did_put(ictx, own);
+}
+
+uint32_t iommufd_domain_units(const struct iommufd_ctx *ictx,
+			      const struct iommufd_hwpt *hwpt)
+{
+	uint32_t units = hwpt->units;
+	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
+		if (ictx->hwpt[i] && ictx->hwpt[i]->did == hwpt->did)
+			units |= ictx->hwpt[i]->units;
+	/* Never attached: nothing known, so every unit (as with one unit). */
+	if (!units)
+		units = iommu_drv_units(ictx->drv);
+	/* The naive kernel: the first unit only. */
+	if (ictx->skip_units_inv)
+		units &= -units;
+	return units;
+}
+
+void iommufd_hwpt_bind(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+		       uint32_t sid)
+{
+	ictx->dev[sid].hwpt = hwpt;
+	hwpt->users++;
+	hwpt->units |= 1u << ictx->dev[sid].unit;
+}
+
+void iommufd_pasid_bind(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			uint32_t sid, uint32_t pasid)
+{
+	ictx->dev[sid].pasid_hwpt[pasid] = hwpt;
+	hwpt->users++;
+	hwpt->units |= 1u << ictx->dev[sid].unit;
 }
 
 static void hwpt_unregister(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
@@ -801,7 +836,7 @@ static int atc_inv_sync(struct iommufd_ctx *ictx,
 			const struct iommufd_hwpt *hwpt, uint64_t va,
 			uint64_t len)
 {
-	bool any = false;
+	uint32_t units = 0;
 	int err = 0;
 	if (ictx->skip_atc_inv)
 		return 0;
@@ -811,10 +846,11 @@ static int atc_inv_sync(struct iommufd_ctx *ictx,
 			continue;
 		err = len ? iommu_drv_atc_inv(ictx->drv, sid, va, len)
 			  : iommu_drv_atc_inv_all(ictx->drv, sid);
-		any = true;
+		units |= 1u << d->unit;
 	}
-	if (!err && any) {
-		err = iommu_drv_sync(ictx->drv);
+	/* A SYNC on every unit an ATC_INV went to. */
+	if (!err && units) {
+		err = iommu_drv_sync_units(ictx->drv, units);
 		ictx->stats.syncs++;
 	}
 	return err;
@@ -827,7 +863,7 @@ static int atc_inv_dev_sync(struct iommufd_ctx *ictx, uint32_t sid)
 		return 0;
 	int err = iommu_drv_atc_inv_all(ictx->drv, sid);
 	if (!err)
-		err = iommu_drv_sync(ictx->drv);
+		err = iommu_drv_sync_units(ictx->drv, 1u << ictx->dev[sid].unit);
 	ictx->stats.syncs++;
 	return err;
 }
@@ -836,13 +872,15 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		  const struct pt_gather *g)
 {
 	int err = 0;
+	/* Every unit that may cache the domain gets the TLBI and the SYNC. */
+	uint32_t units = iommufd_domain_units(ictx, hwpt);
 	if (!pt_gather_empty(g)) {
 		/*
 		 * Table entries changed: walk caches must go too, so no LEAF
 		 * hint (docs/reference.md section 4, sequence 3).
 		 */
 		unsigned int flags = g->tables_changed ? 0 : IOMMU_DRV_LEAF;
-		err = iommu_drv_tlbi_range(ictx->drv, hwpt->did, g->va,
+		err = iommu_drv_tlbi_range(ictx->drv, units, hwpt->did, g->va,
 					   g->last - g->va + 1, flags, -1);
 		/*
 		 * A stage 2 under nested HWPTs: a stage-2 invalidation leaves
@@ -852,16 +890,18 @@ int iommufd_flush(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 		 */
 		if (!err && iommufd_hwpt_nested_users(ictx, hwpt) &&
 		    !ictx->skip_nested_inv)
-			err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
+			err = iommu_drv_tlbi_vmid(ictx->drv, units, hwpt->did);
 		/* Its pages can be freed only once something covers them. */
 		if (err)
 			ictx->deferred_uncovered = true;
 	}
 	bool all = !err && ictx->deferred_uncovered;
-	if (all)
-		err = iommu_drv_tlbi_all(ictx->drv);
+	if (all) {
+		units = iommu_drv_units(ictx->drv);
+		err = iommu_drv_tlbi_all(ictx->drv, units);
+	}
 	if (!err)
-		err = iommu_drv_sync(ictx->drv);
+		err = iommu_drv_sync_units(ictx->drv, units);
 	ictx->stats.syncs++;
 	/* Then the ATCs, which the completed TLBI can no longer refill. */
 	if (!err && all)
@@ -1083,7 +1123,8 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	 * completed sync the hardware may still walk it: the pages stay
 	 * allocated (leaked), the only safe choice.
 	 */
-	int err = iommu_drv_tlbi_domain(ictx->drv, hwpt->did);
+	uint32_t units = iommufd_domain_units(ictx, hwpt);
+	int err = iommu_drv_tlbi_domain(ictx->drv, units, hwpt->did);
 	/*
 	 * A nesting parent whose VMID no other HWPT carries on: the combined
 	 * entries of the VMID go too. (After a replace the VMID lives on in
@@ -1093,9 +1134,9 @@ int iommufd_hwpt_destroy(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt)
 	for (unsigned int i = 0; i < IOMMUFD_MAX_OBJS; i++)
 		shared |= ictx->hwpt[i] && ictx->hwpt[i]->did == hwpt->did;
 	if (!err && hwpt->nest_parent && !shared)
-		err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
+		err = iommu_drv_tlbi_vmid(ictx->drv, units, hwpt->did);
 	if (!err)
-		err = iommu_drv_sync(ictx->drv);
+		err = iommu_drv_sync_units(ictx->drv, units);
 	if (!err)
 		err = atc_inv_sync(ictx, hwpt, 0, 0);
 	/* The domain ID too is free only once nothing is cached under it. */
@@ -1226,9 +1267,8 @@ static int attach(struct iommufd_ctx *ictx, uint32_t sid, struct iommufd_hwpt *h
 	int err = iommu_drv_write_ste(ictx->drv, sid, ste, NULL);
 	if (err)
 		return err;
-	d->hwpt = hwpt;
+	iommufd_hwpt_bind(ictx, hwpt, sid);
 	d->nested = n;
-	hwpt->users++;
 	if (n)
 		n->users++;
 	return 0;
@@ -1251,6 +1291,27 @@ static void switch_point(void *arg)
 	struct iommufd_ctx *ictx = arg;
 	if (ictx->inject)
 		ictx->inject(ictx->inject_arg, "switch");
+}
+
+/* Each device is where its entry says, even after a failed step. */
+static void switched_account(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			     const uint32_t *sids,
+			     const uint64_t (*ste)[HW_STE_WORDS], unsigned int n,
+			     int err)
+{
+	for (unsigned int j = 0; j < n; j++) {
+		struct iommufd_device *d = &ictx->dev[sids[j]];
+		uint64_t now[HW_STE_WORDS];
+		if (err && (iommu_drv_read_ste(ictx->drv, sids[j], now) ||
+			    !hw_ste_same_config(now, ste[j])))
+			continue;
+		d->hwpt->users--;
+		iommufd_hwpt_bind(ictx, hwpt, sids[j]);
+		if (d->nested) {
+			d->nested->parent = hwpt;
+			hwpt->nest_parent = true;
+		}
+	}
 }
 
 int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
@@ -1305,31 +1366,47 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	for (unsigned int j = 0; j < m; j++)
 		dev_ste_of(&ictx->dev[todo[j]], ictx->dev[todo[j]].nested,
 			   hwpt, ste[j]);
-	bool hitless = false;
-	int err = iommu_drv_write_stes(ictx->drv, m, todo,
-				       (const uint64_t (*)[HW_STE_WORDS])ste,
-				       &hitless, switch_point, ictx);
-	/* Each device is where its entry says, even after a failed step. */
-	for (unsigned int j = 0; j < m; j++) {
-		struct iommufd_device *d = &ictx->dev[todo[j]];
-		uint64_t now[HW_STE_WORDS];
-		if (err && (iommu_drv_read_ste(ictx->drv, todo[j], now) ||
-			    !hw_ste_same_config(now, ste[j])))
+	bool hitless = true;
+	int err = 0;
+	/*
+	 * Unit by unit (as a driver attaches the masters of one SMMU after
+	 * another): each unit's devices are switched, their entries synced
+	 * on that unit, before the next unit's; the crash point between
+	 * units leaves some units' devices on the new table, others on the
+	 * old. Both translate alike, so either is hitless.
+	 */
+	uint32_t moving = 0;
+	for (unsigned int j = 0; j < m; j++)
+		moving |= 1u << ictx->dev[todo[j]].unit;
+	for (unsigned int u = 0; u < HW_MAX_UNITS && !err; u++) {
+		if (!(moving >> u & 1))
 			continue;
-		d->hwpt->users--;
-		d->hwpt = hwpt;
-		hwpt->users++;
-		if (d->nested) {
-			d->nested->parent = hwpt;
-			hwpt->nest_parent = true;
+		uint32_t sub[IOMMU_DRV_BATCH];
+		uint64_t sub_ste[IOMMU_DRV_BATCH][HW_STE_WORDS];
+		unsigned int ns = 0;
+		for (unsigned int j = 0; j < m; j++) {
+			if (ictx->dev[todo[j]].unit != u)
+				continue;
+			sub[ns] = todo[j];
+			memcpy(sub_ste[ns++], ste[j], sizeof(ste[j]));
 		}
+		bool unit_hitless = false;
+		err = iommu_drv_write_stes(ictx->drv, ns, sub,
+					   (const uint64_t (*)[HW_STE_WORDS])sub_ste,
+					   &unit_hitless, switch_point, ictx);
+		hitless &= unit_hitless;
+		switched_account(ictx, hwpt, sub, sub_ste, ns, err);
+		moving &= ~(1u << u);
+		if (!err && moving && ictx->inject)
+			ictx->inject(ictx->inject_arg, "switch-unit");
 	}
 	if (err)
 		return err;
 	/* Entries cached from the old tables (same tag) go; then their pages
 	 * may. The configuration was synced first: no walk of an old table
 	 * can start after this invalidation. */
-	err = iommu_drv_tlbi_domain_sync(ictx->drv, hwpt->did);
+	uint32_t units = iommufd_domain_units(ictx, hwpt);
+	err = iommu_drv_tlbi_domain_sync(ictx->drv, units, hwpt->did);
 	/*
 	 * Nested devices: the combined stage 1+2 entries were built through
 	 * the old stage 2 and carry the VMID (kept by the replace), not the
@@ -1337,22 +1414,22 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	 * by VMID, after the entry's sync, before the old stage 2 is freed.
 	 */
 	if (!err && nested && !ictx->skip_nested_inv) {
-		err = iommu_drv_tlbi_vmid(ictx->drv, hwpt->did);
+		err = iommu_drv_tlbi_vmid(ictx->drv, units, hwpt->did);
 		if (!err)
-			err = iommu_drv_sync(ictx->drv);
+			err = iommu_drv_sync_units(ictx->drv, units);
 		ictx->stats.syncs++;
 	}
 	/* The moved devices' ATCs hold the old tables' translations: after
 	 * the IOTLB, so that they refill from the new table; one sync. */
-	bool any = false;
+	uint32_t atc_units = 0;
 	for (unsigned int j = 0; j < m && !err && !ictx->skip_atc_inv; j++) {
 		if (!ictx->dev[todo[j]].ats)
 			continue;
 		err = iommu_drv_atc_inv_all(ictx->drv, todo[j]);
-		any = true;
+		atc_units |= 1u << ictx->dev[todo[j]].unit;
 	}
-	if (!err && any) {
-		err = iommu_drv_sync(ictx->drv);
+	if (!err && atc_units) {
+		err = iommu_drv_sync_units(ictx->drv, atc_units);
 		ictx->stats.syncs++;
 	}
 	return err ? err : hitless ? 0 : -EIO;
@@ -1446,9 +1523,14 @@ static int pasid_check(struct iommufd_ctx *ictx, uint32_t sid, uint32_t pasid,
 /* The invalidations after a PASID's CD changed away from domain did:
  * the CD was synced, so no walk of the old table starts after the TLBI;
  * then the ATC of an ATS device, which could hold the old translations. */
-static int pasid_flush(struct iommufd_ctx *ictx, uint32_t sid, uint16_t did)
+static int pasid_flush(struct iommufd_ctx *ictx, uint32_t sid,
+		       const struct iommufd_hwpt *old)
 {
-	int err = iommu_drv_tlbi_domain_sync(ictx->drv, did);
+	/* Every unit that may cache the old domain: this device's, and
+	 * those of the domain's other users. */
+	uint32_t units = iommufd_domain_units(ictx, old) |
+			 1u << ictx->dev[sid].unit;
+	int err = iommu_drv_tlbi_domain_sync(ictx->drv, units, old->did);
 	ictx->stats.syncs++;
 	if (!err && ictx->dev[sid].ats && !ictx->skip_atc_inv)
 		err = atc_inv_dev_sync(ictx, sid);
@@ -1503,8 +1585,7 @@ int iommufd_device_attach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	}
 	if (err)
 		return err;
-	d->pasid_hwpt[pasid] = hwpt;
-	hwpt->users++;
+	iommufd_pasid_bind(ictx, hwpt, sid, pasid);
 	return 0;
 }
 
@@ -1534,9 +1615,8 @@ int iommufd_device_replace_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 		return err;
 	iommufd_hwpt_take_did(ictx, hwpt, old->did);
 	old->users--;
-	d->pasid_hwpt[pasid] = hwpt;
-	hwpt->users++;
-	err = pasid_flush(ictx, sid, old->did);
+	iommufd_pasid_bind(ictx, hwpt, sid, pasid);
+	err = pasid_flush(ictx, sid, old);
 	return err ? err : hitless ? 0 : -EIO;
 }
 
@@ -1553,7 +1633,7 @@ int iommufd_device_detach_pasid(struct iommufd_ctx *ictx, uint32_t sid,
 	uint64_t cd[HW_CD_WORDS] = { 0 };
 	err = pasid_write_cd(ictx, sid, pasid, cd, NULL, false);
 	if (!err)
-		err = pasid_flush(ictx, sid, old->did);
+		err = pasid_flush(ictx, sid, old);
 	if (err)
 		return err;
 	old->users--;

@@ -128,6 +128,12 @@ struct iommufd_hwpt {
 	bool immutable;      /* restored as-is: no map/unmap (deserialize) */
 	bool nest_parent;    /* a stage 2 of nested HWPTs (its VMID tags them) */
 	unsigned int users;  /* devices attached */
+	/*
+	 * The IOMMU units that may cache entries of this table: those of
+	 * every device attached to it since it was made (never cleared: a
+	 * unit's caches may hold entries after its devices left).
+	 */
+	uint32_t units;
 };
 
 /*
@@ -170,6 +176,7 @@ struct iommufd_device {
 	unsigned int pasids; /* PASIDs in use the kernel does not track (a
 			      * VMM's count): never preservable */
 	bool ats;            /* PCIe ATS enabled: has an ATC to invalidate */
+	unsigned int unit;   /* the IOMMU unit it is behind (hardware topology) */
 };
 
 /*
@@ -259,6 +266,9 @@ struct iommufd_ctx {
 	/* Live update of devices with attached PASIDs: preserve each
 	 * PASID's attachment and CD table (else such a device is refused). */
 	bool preserve_pasids;
+	/* Test hook, the naive kernel: a domain's invalidations go to the
+	 * first of the units caching it only (the others keep stale entries). */
+	bool skip_units_inv;
 	struct iommufd_stats stats;
 };
 
@@ -437,6 +447,22 @@ struct iommufd_ioas *iommufd_ioas_find(struct iommufd_ctx *ictx, uint32_t id);
  */
 void iommufd_hwpt_take_did(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
 			   uint16_t did);
+
+/*
+ * The IOMMU units whose caches may hold entries of hwpt's domain: the
+ * units of every device attached to any table of that domain since it was
+ * made (a replace keeps the domain ID). Every invalidation of the domain
+ * goes to each of them, each followed by its own SYNC; a table page is
+ * freed only after the last of those syncs.
+ */
+uint32_t iommufd_domain_units(const struct iommufd_ctx *ictx,
+			      const struct iommufd_hwpt *hwpt);
+/* Device sid now translates through hwpt (users and units follow). */
+void iommufd_hwpt_bind(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+		       uint32_t sid);
+/* PASID pasid of device sid now translates through hwpt (likewise). */
+void iommufd_pasid_bind(struct iommufd_ctx *ictx, struct iommufd_hwpt *hwpt,
+			uint32_t sid, uint32_t pasid);
 
 /*
  * Partial preservation (the outgoing kernel, before preserving): every

@@ -14,7 +14,11 @@
 /*
  * Object properties (all integers big-endian 64-bit, as FDT cells are):
  *   every object: "type" = "unit" | "ioas" | "hwpt"
- *   unit: "strtab", "strtab-log2", "format", "va-bits"
+ *   unit: "strtab", "strtab-log2", "format", "va-bits"; version 1:
+ *         "strtab" one base (one IOMMU unit); version 2: "strtab" =
+ *         { base } per unit (1 to HW_MAX_UNITS, each 2^strtab-log2
+ *         entries) and "device-units" = { unit } per device (HW_MAX_DEVS
+ *         of them), the topology the tables were written for
  *   ioas: "id", "memfds" (NUL-separated names, same session),
  *         "areas" = { iova, len, offset, prot, memfd index } per area
  *   hwpt: "id", "ioas", "format", "va-bits", "oa-bits", "features", "did",
@@ -62,33 +66,55 @@ static int put_array(void *fdt, const char *name, const uint64_t *v, size_t n)
 
 /* ---- the unit ---------------------------------------------------------- */
 
+/* Pages of one unit's stream table of 2^log2 entries. */
+static uint64_t strtab_pages(uint64_t log2)
+{
+	return (((uint64_t)HW_STE_SIZE << log2) + KHO_4K - 1) / KHO_4K;
+}
+
+static void unit_flags(struct kho *k, const struct iommu_unit *u,
+		       unsigned int n, uint32_t set, uint32_t clear)
+{
+	for (unsigned int i = 0; i < n; i++)
+		kho_folio_run_flags(&k->alloc, u->strtab_pa[i], KHO_4K_LG2,
+				    strtab_pages(u->strtab_log2), 0, set, clear);
+}
+
 static int unit_preserve(struct kho *k, void *obj)
 {
 	struct iommu_unit *u = obj;
-	uint64_t bytes = (uint64_t)HW_STE_SIZE << u->strtab_log2;
-	uint64_t pages = (bytes + KHO_4K - 1) / KHO_4K;
-	return kho_folio_run_flags(&k->alloc, u->strtab_pa, KHO_4K_LG2, pages,
-				   0, KHO_FOLIO_PRESERVED, 0);
+	for (unsigned int i = 0; i < u->nr_units; i++) {
+		int err = kho_folio_run_flags(&k->alloc, u->strtab_pa[i],
+					      KHO_4K_LG2,
+					      strtab_pages(u->strtab_log2), 0,
+					      KHO_FOLIO_PRESERVED, 0);
+		if (err) {
+			unit_flags(k, u, i, 0, KHO_FOLIO_PRESERVED);
+			return err;
+		}
+	}
+	return 0;
 }
 
 static void unit_unpreserve(struct kho *k, void *obj)
 {
 	struct iommu_unit *u = obj;
-	uint64_t bytes = (uint64_t)HW_STE_SIZE << u->strtab_log2;
-	kho_folio_run_flags(&k->alloc, u->strtab_pa, KHO_4K_LG2,
-			    (bytes + KHO_4K - 1) / KHO_4K, 0, 0,
-			    KHO_FOLIO_PRESERVED);
+	unit_flags(k, u, u->nr_units, 0, KHO_FOLIO_PRESERVED);
 }
 
 static int unit_serialize(struct kho *k, void *obj, void *fdt)
 {
 	struct iommu_unit *u = obj;
+	uint64_t topo[HW_MAX_DEVS];
 	(void)k;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		topo[d] = u->dev_unit[d];
 	if (fdt_property_string(fdt, "type", "unit") ||
-	    kho_fdt_put_u64(fdt, "strtab", u->strtab_pa) ||
+	    put_array(fdt, "strtab", u->strtab_pa, u->nr_units) ||
 	    kho_fdt_put_u64(fdt, "strtab-log2", u->strtab_log2) ||
 	    kho_fdt_put_u64(fdt, "format", u->fmt) ||
-	    kho_fdt_put_u64(fdt, "va-bits", u->va_bits))
+	    kho_fdt_put_u64(fdt, "va-bits", u->va_bits) ||
+	    put_array(fdt, "device-units", topo, HW_MAX_DEVS))
 		return -ENOSPC;
 	return 0;
 }
@@ -111,16 +137,61 @@ static bool va_bits_valid(uint64_t fmt, uint64_t va_bits)
 				 (unsigned int)va_bits) >= 0;
 }
 
+/*
+ * "strtab": version 1 one base, version 2 one per unit (1 to
+ * HW_MAX_UNITS); each page aligned. Returns the number of units, 0 when
+ * malformed.
+ */
+static unsigned int strtabs_get(const void *fdt, int node, uint32_t version,
+				uint64_t pa[HW_MAX_UNITS])
+{
+	int len;
+	const uint8_t *p = fdt_getprop(fdt, node, "strtab", &len);
+	unsigned int max = version >= 2 ? HW_MAX_UNITS : 1;
+	if (!p || len <= 0 || len % 8 || (unsigned int)len / 8 > max)
+		return 0;
+	unsigned int n = (unsigned int)len / 8;
+	for (unsigned int i = 0; i < n; i++) {
+		pa[i] = be64_ld(p + 8 * i);
+		if (pa[i] % KHO_4K)
+			return 0;
+	}
+	return n;
+}
+
+/* Version 2's "device-units": HW_MAX_DEVS units below nr. */
+static int dev_units_validate(struct kho_vctx *v, const void *fdt, int node,
+			      unsigned int nr)
+{
+	int len;
+	const uint8_t *p = fdt_getprop(fdt, node, "device-units", &len);
+	if (!p || len != (int)(8 * HW_MAX_DEVS))
+		return kho_vctx_fail(v, "missing or malformed 'device-units' "
+				     "(one unit per device, %u devices)",
+				     HW_MAX_DEVS);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		uint64_t u = be64_ld(p + 8 * d);
+		if (u >= nr)
+			return kho_vctx_fail(v, "'device-units': device %u behind "
+					     "unit %" PRIu64 ", the node records "
+					     "%u unit%s", d, u, nr,
+					     nr == 1 ? "" : "s");
+	}
+	return 0;
+}
+
 static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 			 uint32_t version)
 {
-	uint64_t pa, log2, fmt, va_bits;
-	(void)version;
+	uint64_t pa[HW_MAX_UNITS], log2, fmt, va_bits;
 	const char *type = kho_fdt_get_str(fdt, node, "type");
 	if (!type || strcmp(type, "unit"))
 		return kho_vctx_fail(v, "iommu object is not a unit");
-	if (kho_fdt_get_u64(fdt, node, "strtab", &pa) || pa % KHO_4K)
-		return kho_vctx_fail(v, "missing or misaligned 'strtab'");
+	unsigned int nr = strtabs_get(fdt, node, version, pa);
+	if (!nr)
+		return kho_vctx_fail(v, "missing or misaligned 'strtab'%s",
+				     version >= 2 ? " (one page-aligned base "
+				     "per unit, 1 to 8 units)" : "");
 	if (kho_fdt_get_u64(fdt, node, "strtab-log2", &log2) ||
 	    log2 > HW_STRTAB_MAX_LOG2)
 		return kho_vctx_fail(v, "bad 'strtab-log2'");
@@ -131,14 +202,28 @@ static int unit_validate(struct kho_vctx *v, const void *fdt, int node,
 	if (!va_bits_valid(fmt, va_bits))
 		return kho_vctx_fail(v, "bad 'va-bits' 0x%" PRIx64 " for %s",
 				     va_bits, pt_fmt_name((enum pt_format_id)fmt));
-	uint64_t bytes = (uint64_t)HW_STE_SIZE << log2;
-	return kho_vctx_own(v, pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
+	if (version >= 2) {
+		int err = dev_units_validate(v, fdt, node, nr);
+		if (err)
+			return err;
+	}
+	for (unsigned int i = 0; i < nr; i++) {
+		for (unsigned int j = 0; j < i; j++)
+			if (pa[j] == pa[i])
+				return kho_vctx_fail(v, "'strtab': units %u and %u "
+						     "share stream table 0x%" PRIx64,
+						     j, i, pa[i]);
+		int err = kho_vctx_own(v, pa[i], KHO_4K_LG2, strtab_pages(log2));
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static const struct kho_subsys iommu_subsys = {
 	.name = IOMMUFD_KHO_IOMMU,
 	.version = IOMMUFD_KHO_UNIT_VERSION,
-	.min_version = IOMMUFD_KHO_UNIT_VERSION,
+	.min_version = IOMMUFD_KHO_UNIT_MIN_VERSION,
 	.validate_obj = unit_validate,
 };
 
@@ -1017,16 +1102,56 @@ void iommufd_unpreserve(struct iommufd_ctx *ictx)
 
 /* ---- incoming ---------------------------------------------------------- */
 
-static void unit_read(const void *fdt, int node, struct iommu_unit *unit)
+void iommufd_parse_unit(const void *fdt, int node, struct iommu_unit *unit)
 {
-	uint64_t pa, log2, fmt, va_bits;
-	/* Validated at boot; read back. */
-	kho_fdt_get_u64(fdt, node, "strtab", &pa);
+	uint64_t log2 = 0, fmt = 0, va_bits = 0;
+	int len;
+	/* Validated at boot; read back. Version 1 has no topology: every
+	 * device behind its one unit. */
+	memset(unit, 0, sizeof(*unit));
+	unit->nr_units = strtabs_get(fdt, node, 2, unit->strtab_pa);
 	kho_fdt_get_u64(fdt, node, "strtab-log2", &log2);
 	kho_fdt_get_u64(fdt, node, "format", &fmt);
 	kho_fdt_get_u64(fdt, node, "va-bits", &va_bits);
-	*unit = (struct iommu_unit){ pa, (unsigned int)log2,
-				     (enum pt_format_id)fmt, (unsigned int)va_bits };
+	unit->strtab_log2 = (unsigned int)log2;
+	unit->fmt = (enum pt_format_id)fmt;
+	unit->va_bits = (unsigned int)va_bits;
+	const uint8_t *p = fdt_getprop(fdt, node, "device-units", &len);
+	if (p && len == (int)(8 * HW_MAX_DEVS))
+		for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+			unit->dev_unit[d] = (uint8_t)be64_ld(p + 8 * d);
+}
+
+int iommufd_unit_check(const struct iommu_unit *unit,
+		       const struct iommu_drv *drv, char *why, size_t len)
+{
+	if (unit->nr_units != drv->nr_units) {
+		snprintf(why, len, "the handover records %u IOMMU unit%s, the "
+			 "hardware has %u", unit->nr_units,
+			 unit->nr_units == 1 ? "" : "s", drv->nr_units);
+		return -EPROTO;
+	}
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		unsigned int hw = iommu_drv_unit_of(drv, d);
+		if (unit->dev_unit[d] != hw) {
+			snprintf(why, len, "device %u is behind IOMMU unit %u in "
+				 "the handover, behind unit %u in the hardware",
+				 d, unit->dev_unit[d], hw);
+			return -EPROTO;
+		}
+	}
+	for (unsigned int u = 0; u < unit->nr_units; u++) {
+		uint64_t pa;
+		unsigned int log2;
+		iommu_drv_strtab(drv, u, &pa, &log2);
+		if (pa != unit->strtab_pa[u]) {
+			snprintf(why, len, "IOMMU unit %u runs stream table "
+				 "0x%" PRIx64 ", the handover says 0x%" PRIx64,
+				 u, pa, unit->strtab_pa[u]);
+			return -EPROTO;
+		}
+	}
+	return 0;
 }
 
 int iommufd_peek_unit(const struct kho *k, const char *session,
@@ -1035,7 +1160,7 @@ int iommufd_peek_unit(const struct kho *k, const char *session,
 	int node;
 	int err = luo_peek(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
 	if (!err)
-		unit_read(k->in.fdt, node, unit);
+		iommufd_parse_unit(k->in.fdt, node, unit);
 	return err;
 }
 
@@ -1047,11 +1172,13 @@ int iommufd_retrieve_unit(struct kho *k, const char *session,
 	int err = luo_retrieve(k, session, "unit", IOMMUFD_KHO_IOMMU, &node);
 	if (err)
 		return err;
-	unit_read(k->in.fdt, node, &u);
-	uint64_t bytes = (uint64_t)HW_STE_SIZE << u.strtab_log2;
-	err = kho_claim_run(k, u.strtab_pa, KHO_4K_LG2, (bytes + KHO_4K - 1) / KHO_4K);
-	if (err)
-		return err;
+	iommufd_parse_unit(k->in.fdt, node, &u);
+	for (unsigned int i = 0; i < u.nr_units; i++) {
+		err = kho_claim_run(k, u.strtab_pa[i], KHO_4K_LG2,
+				    strtab_pages(u.strtab_log2));
+		if (err)
+			return err;
+	}
 	*unit = u;
 	return 0;
 }
@@ -1294,8 +1421,7 @@ int iommufd_restore_pasids(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
 		ictx->stats.table_pages++;
 	}
 	for (unsigned int j = 0; j < r->nr_pasids; j++) {
-		ictx->dev[r->pasids[j].sid].pasid_hwpt[r->pasids[j].pasid] = h;
-		h->users++;
+		iommufd_pasid_bind(ictx, h, r->pasids[j].sid, r->pasids[j].pasid);
 	}
 	return 0;
 }
@@ -1345,8 +1471,7 @@ int iommufd_restore_device(struct iommufd_ctx *ictx, struct iommufd_hwpt *h,
 		if (err)
 			return err;
 	}
-	ictx->dev[sid].hwpt = h;
-	h->users++;
+	iommufd_hwpt_bind(ictx, h, sid);
 	ictx->dev[sid].nested = n;
 	if (n)
 		n->users++;

@@ -29,16 +29,39 @@
  * are still read. */
 #define IOMMUFD_KHO_VERSION 4u
 #define IOMMUFD_KHO_MIN_VERSION 1u
-/* The iommu unit node: unchanged since version 1. */
-#define IOMMUFD_KHO_UNIT_VERSION 1u
+/*
+ * The iommu unit node. Version 2: every IOMMU unit's stream table
+ * ("strtab" one base per unit) and the topology ("device-units").
+ * Version 1 (one unit, "strtab" a single base) is still read: one unit,
+ * every device behind it.
+ */
+#define IOMMUFD_KHO_UNIT_VERSION 2u
+#define IOMMUFD_KHO_UNIT_MIN_VERSION 1u
 
-/* The IOMMU unit as the driver programmed it. */
+/*
+ * The IOMMU units as the driver programmed them (the node keeps the name
+ * "unit": one object describes every unit of the host).
+ */
 struct iommu_unit {
-	uint64_t strtab_pa;
-	unsigned int strtab_log2;
+	unsigned int nr_units;
+	uint64_t strtab_pa[HW_MAX_UNITS]; /* unit u's stream table */
+	unsigned int strtab_log2;         /* every unit's: 2^log2 entries */
 	enum pt_format_id fmt;
 	unsigned int va_bits;
+	uint8_t dev_unit[HW_MAX_DEVS];    /* device d is behind dev_unit[d] */
 };
+
+/*
+ * Whether the hardware (the driver's view of it) is the one the handover
+ * describes: as many units, every device behind the same unit, every unit
+ * running the stream table the handover names. 0, or -EPROTO with what
+ * disagrees in why (nothing is changed either way).
+ */
+int iommufd_unit_check(const struct iommu_unit *unit,
+		       const struct iommu_drv *drv, char *why, size_t len);
+
+/* The unit node at node of a validated blob (what peek/retrieve read). */
+void iommufd_parse_unit(const void *fdt, int node, struct iommu_unit *unit);
 
 /* Register the iommu and iommufd handlers (replacing kho's built-in
  * placeholders, which refuse objects). */

@@ -230,17 +230,19 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 				   "%s; devices keep running on the preserved tables",
 				   c->handover.pa, kerr.msg);
 	struct iommu_unit unit;
+	char why[160];
 	err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
 	if (!err)
 		err = iommufd_peek_unit(&g->k, LU_UNIT_SESSION, &unit);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu unit: %s",
 				   strerror(-err));
-	if (atomic_load(&g->region.regs->strtab_base) != unit.strtab_pa)
-		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "the IOMMU runs stream "
-				   "table 0x%" PRIx64 ", the handover says 0x%" PRIx64,
-				   (uint64_t)atomic_load(&g->region.regs->strtab_base),
-				   unit.strtab_pa);
+	/* Units, topology and stream tables: the hardware's, or refused. */
+	if (iommufd_unit_check(&unit, &g->drv, why, sizeof(why)))
+		return lu_gen_fail(g, LU_EXIT_NOT_HITLESS, "handover at 0x%"
+				   PRIx64 " refused: %s; devices keep running "
+				   "on the preserved tables", c->handover.pa,
+				   why);
 	/*
 	 * Degraded mode: the validated handover and the hardware agree on
 	 * the configuration, which is all the devices need; the VM runs
@@ -281,6 +283,7 @@ static int claim_handover(struct lu_gen *g, struct iommufd_incoming *in)
 	g->ictx.skip_nested_inv = c->naive_nested;
 	g->ictx.skip_cd_inv = c->naive_pasids;
 	g->ictx.preserve_pasids = c->replay_pasids;
+	g->ictx.skip_units_inv = c->naive_units;
 	/* iommufd's own crash points (mid-switch) are the kernel's. */
 	g->ictx.inject = inject_point;
 	g->ictx.inject_arg = g;

@@ -107,6 +107,9 @@ struct lu_opt_pas {
 	X(BOOL, naive_nested, "naive-nested", false, 0, NULL,                 \
 	  "test hook: this kernel replaces a stage 2 without invalidating "    \
 	  "the combined entries (no TLBI by VMID)")                           \
+	X(BOOL, naive_units, "naive-units", false, 0, NULL,                   \
+	  "test hook: this kernel invalidates a domain on the first of its "   \
+	  "IOMMU units only")                                                 \
 	X(BOOL, naive_s1, "naive-s1", false, 0, NULL,                         \
 	  "test hook: this kernel replays the guest's stage 1 too, "           \
 	  "rewriting it in guest memory")                                     \

@@ -146,6 +146,8 @@ extern const char *const lu_injections[];
  *   replay     incoming, guest memory re-pinned
  *   reconcile  incoming, new table reconciled, not yet switched to
  *   switch     incoming, a configuration entry rewritten, before its sync
+ *   switch-unit incoming, the devices of some IOMMU units switched (and
+ *              synced), those of the others not yet (several units only)
  *   free       incoming, devices switched, old table not yet freed
  *   finish     incoming, before unclaimed handover state is released
  * A recovery kernel then boots (recover in its command line) from the

@@ -21,16 +21,20 @@
  * outside guest memory. */
 static int recover_abort(struct lu_gen *g, const char *why)
 {
-	struct hw_regs *regs = g->region.regs;
-	unsigned int log2 = atomic_load(&regs->strtab_log2);
-	unsigned int n = log2 ? 1u << log2 : 0;
 	uint64_t ste[HW_STE_WORDS];
 	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
 	int err = 0;
-	for (unsigned int sid = 0; sid < n && sid < HW_MAX_DEVS && !err; sid++)
-		err = iommu_drv_write_ste(&g->drv, sid, ste, NULL);
+	/* Every stream of every unit that has a stream table. */
+	for (unsigned int sid = 0; sid < HW_MAX_DEVS && !err; sid++) {
+		uint64_t pa;
+		unsigned int log2;
+		iommu_drv_strtab(&g->drv, iommu_drv_unit_of(&g->drv, sid), &pa,
+				 &log2);
+		if (log2 && !(sid >> log2))
+			err = iommu_drv_write_ste(&g->drv, sid, ste, NULL);
+	}
 	if (!err)
-		err = iommu_drv_tlbi_all(&g->drv);
+		err = iommu_drv_tlbi_all(&g->drv, IOMMU_DRV_ALL_UNITS);
 	if (!err)
 		err = iommu_drv_sync(&g->drv);
 	iommu_drv_guest_resume(&g->drv);
@@ -75,8 +79,9 @@ static uint64_t leaked_bytes(struct lu_gen *g)
 {
 	uint64_t used = g->k.alloc.ram_size - g->k.alloc.free_bytes;
 	uint64_t owned = g->ictx.stats.table_pages * KHO_4K +
-			 (((uint64_t)HW_STE_SIZE << g->unit.strtab_log2) + KHO_4K - 1) /
-			 KHO_4K * KHO_4K;
+			 g->unit.nr_units *
+			 ((((uint64_t)HW_STE_SIZE << g->unit.strtab_log2) + KHO_4K - 1) /
+			  KHO_4K * KHO_4K);
 	for (unsigned int i = 0; i < g->nr_memfds; i++)
 		owned += g->memfds[i]->size;
 	return used > owned ? used - owned : 0;
@@ -162,6 +167,10 @@ int lu_boot_recovery(struct lu_gen *g)
 		return recover_fail(g, err, kerr.msg);
 	kho_poison_trap_install(&g->k);
 	err = iommufd_retrieve_unit(&g->k, LU_UNIT_SESSION, &g->unit);
+	char why[160];
+	/* A handover for other hardware (units, topology) is unusable. */
+	if (!err && iommufd_unit_check(&g->unit, &g->drv, why, sizeof(why)))
+		return recover_abort(g, why);
 	if (!err)
 		err = lu_retrieve_memfds(g);
 	if (!err)
@@ -173,6 +182,7 @@ int lu_boot_recovery(struct lu_gen *g)
 	g->ictx.skip_atc_inv = c->naive_ats;
 	g->ictx.skip_cd_inv = c->naive_pasids;
 	g->ictx.preserve_pasids = c->replay_pasids;
+	g->ictx.skip_units_inv = c->naive_units;
 	/* One ioas: lu_handover_check saw to that at boot. */
 	struct iommufd_incoming in;
 	err = iommufd_retrieve(&g->ictx, LU_VM_SESSION, g->memfds, g->nr_memfds,
@@ -302,7 +312,7 @@ int lu_boot_recovery(struct lu_gen *g)
 	if (!err && cds)
 		err = iommu_drv_sync(&g->drv);
 	if (!err)
-		err = iommu_drv_tlbi_all(&g->drv);
+		err = iommu_drv_tlbi_all(&g->drv, IOMMU_DRV_ALL_UNITS);
 	if (!err)
 		err = iommu_drv_sync(&g->drv);
 	/* And the ATCs, after the IOTLB: a device switched before its ATC

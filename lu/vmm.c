@@ -443,16 +443,24 @@ int lu_vmm_create_vm(struct lu_gen *g)
 	err = iommu_drv_init(&g->drv, g->region.regs, g->region.freed_map, &g->pm);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INTERNAL, "iommu: %s", strerror(-err));
-	uint64_t strtab;
-	err = kho_folio_alloc(&g->k.alloc, KHO_4K_LG2, &strtab);
-	if (!err) {
-		memset(kho_va(&g->k, strtab, KHO_4K), 0, KHO_4K);
-		err = iommu_drv_set_strtab(&g->drv, strtab, STRTAB_LOG2);
+	/* A stream table per IOMMU unit; the topology is the hardware's. */
+	g->unit = (struct iommu_unit){ .nr_units = g->drv.nr_units,
+				       .strtab_log2 = STRTAB_LOG2,
+				       .fmt = c->fmt, .va_bits = c->va_bits };
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		g->unit.dev_unit[d] = (uint8_t)iommu_drv_unit_of(&g->drv, d);
+	for (unsigned int u = 0; u < g->unit.nr_units && !err; u++) {
+		uint64_t strtab;
+		err = kho_folio_alloc(&g->k.alloc, KHO_4K_LG2, &strtab);
+		if (!err) {
+			memset(kho_va(&g->k, strtab, KHO_4K), 0, KHO_4K);
+			err = iommu_drv_set_strtab(&g->drv, u, strtab, STRTAB_LOG2);
+		}
+		g->unit.strtab_pa[u] = strtab;
+		if (err)
+			return lu_gen_fail(g, LU_EXIT_INTERNAL, "stream table of "
+					   "IOMMU unit %u: %s", u, strerror(-err));
 	}
-	if (err)
-		return lu_gen_fail(g, LU_EXIT_INTERNAL, "stream table: %s",
-				   strerror(-err));
-	g->unit = (struct iommu_unit){ strtab, STRTAB_LOG2, c->fmt, c->va_bits };
 	err = iommufd_init(&g->ictx, &g->k, &g->drv, g->profile, c->fmt, c->va_bits);
 	if (err)
 		return lu_gen_fail(g, LU_EXIT_INPUT, "iommufd: %s", strerror(-err));

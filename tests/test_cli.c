@@ -860,11 +860,12 @@ static void test_matrix(void **state)
 	/* Device setups: the naive ones must be caught, the PASID device
 	 * refused, partial preservation hitless; each setup runs with the
 	 * strategies that apply to it (the naive rebuild with plain only). */
-	assert_int_equal(run(out, "matrix --devices ats-naive,partial,pasid,nested,nested-naive --formats "
+	assert_int_equal(run(out, "matrix --devices ats-naive,partial,pasid,nested,nested-naive,"
+			     "units8,units8-naive --formats "
 			     "arm-s2 --bbm-levels 0 --profiles v1,v2 --strategies "
 			     "rebuild,naive --guest-mem 64M --run-ms 30 --quiet -j 2 "
 			     "--json d.json"), 0);
-	assert_has(out, "10 scenarios: 4 hitless, 0 naive rebuilds not hitless, 6 naive "
+	assert_has(out, "14 scenarios: 6 hitless, 0 naive rebuilds not hitless, 8 naive "
 		   "variants caught or refusals refused, 0 other rows not as they must be");
 	assert_has(out, "v1 -> v2    ats-naive     rebuild   DMA errors  an ATC invalidation");
 	assert_has(out, "v2 -> v1    partial       rebuild   hitless");
@@ -872,11 +873,16 @@ static void test_matrix(void **state)
 		   "changed (live update refused (EOPNOTSUPP): device 0 has 4 PASIDs");
 	assert_has(out, "v2 -> v1    nested        rebuild   hitless");
 	assert_has(out, "v1 -> v2    nested-naive  rebuild   DMA errors  a TLBI by VMID");
+	/* 16 devices behind 8 IOMMU units; the naive kernel invalidates the
+	 * first unit only. */
+	assert_has(out, "v2 -> v1    units8        rebuild   hitless");
+	assert_has(out, "v1 -> v2    units8-naive  rebuild   DMA errors  every unit that "
+		   "cached the table invalidated and synced");
 	js = slurp("d.json");
 	assert_non_null(js);
 	assert_has(js, "\"devices\":\"ats-naive\"");
 	assert_int_equal(run(out, "matrix --merge d.json"), 0);
-	assert_has(out, "10 scenarios: 4 hitless, 0 naive rebuilds not hitless, 6 naive");
+	assert_has(out, "14 scenarios: 6 hitless, 0 naive rebuilds not hitless, 8 naive");
 	/* PASIDs replayed: hitless; switched without CFGI_CD: caught. */
 	assert_int_equal(run(out, "matrix --devices pasid-replay,pasid-naive "
 			     "--formats arm-s2 --bbm-levels 0 --profiles v1,v2 "

@@ -393,6 +393,42 @@ static void test_contradictions_refused(void **state)
 	assert_has(out, "changed across the update");
 }
 
+/*
+ * --iommus: 1 to 8 units, at most one per device, each refused with what
+ * is wrong and exit 2 before anything ran; the naive variant needs two
+ * units. Devices go round robin over the units, the report has each
+ * unit's counters, and the naive kernel (the first unit invalidated
+ * only) is caught.
+ */
+static void test_iommus(void **state)
+{
+	(void)state;
+	refused("--iommus 9", "--iommus", "'9' is not a number from 1 to 8");
+	refused("--iommus 0", "--iommus", "'0' is not a number from 1 to 8");
+	refused("--iommus two", "--iommus", "'two' is not a number");
+	refused("--iommus 3", "--iommus: 3 IOMMU units", "has 2 devices");
+	refused("--devices 4 --iommus 5", "--iommus: 5 IOMMU units",
+		"has 4 devices");
+	refused("--naive-units", "--naive-units", "one unit");
+	refused("--iommus 1 --naive-units", "--naive-units", "one unit");
+	static char out[16384];
+	assert_int_equal(run(out, "run --iommus 4 --devices 8 --run-ms 30 "
+			     "--guest-mem 64M"), 0);
+	assert_has(out, "IOMMU arm-s2 x 4 units, BBM level 0");
+	assert_has(out, "HITLESS");
+	assert_has(out, "IOMMU units");
+	assert_has(out, "  unit 0                  0,4");
+	assert_has(out, "  unit 3                  3,7");
+	/* One unit (the default): no units table. */
+	assert_int_equal(run(out, "run --run-ms 30 --guest-mem 64M"), 0);
+	assert_lacks(out, "IOMMU units");
+	assert_int_equal(run(out, "run --iommus 2 --naive-units --run-ms 30 "
+			     "--guest-mem 64M"), 1);
+	assert_has(out, "(invalidated on the first only)");
+	assert_has(out, "FAILED");
+	assert_lacks(out, "use after free                 0");
+}
+
 /* ---- '-' ------------------------------------------------------------------ */
 
 static void test_dash_is_stdio(void **state)
@@ -692,13 +728,20 @@ static void test_report_schema(void **state)
 		"run --json s7.json --pasids 2 --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s8.json --ats --naive-ats --run-ms 30 --guest-mem 64M --quiet",
 		"run --json s9.json --nested --run-ms 30 --guest-mem 64M --quiet",
-		"run --json s10.json --pasids 3 --replay-pasids --run-ms 30 "
+		"run --json s10.json --iommus 3 --devices 4 --run-ms 30 "
+		"--guest-mem 64M --quiet",
+		"run --json s11.json --pasids 3 --replay-pasids --run-ms 30 "
 		"--guest-mem 64M --quiet",
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++)
 		assert_in_range(run(out, "%s >/dev/null", runs[i]), 0, 1);
 	validate_json("report.schema.json", "s1.json s2.json s3.json s4.json s5.json "
-		      "s6.json s7.json s8.json s9.json s10.json");
+		      "s6.json s7.json s8.json s9.json s10.json s11.json");
+	/* Three units: device d behind unit d % 3, each with its counters. */
+	const char *j = slurp("s10.json");
+	assert_non_null(strstr(j, "\"iommus\": 3,"));
+	assert_non_null(strstr(j, "{\"unit\": 0, \"devices\": [0, 3], "));
+	assert_non_null(strstr(j, "{\"unit\": 2, \"devices\": [2], "));
 }
 
 /*
@@ -974,6 +1017,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interrupt_keeps_old_reports),
 		cmocka_unit_test(test_contradictions_refused),
+		cmocka_unit_test(test_iommus),
 		cmocka_unit_test(test_dash_is_stdio),
 		cmocka_unit_test(test_ranges_and_causes),
 		cmocka_unit_test(test_kernel_checks_first),

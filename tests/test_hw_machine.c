@@ -201,14 +201,14 @@ static void test_strtab_outside_physmem(void **state)
 {
 	(void)state;
 	struct hw_xlate x;
-	atomic_store(&regs()->strtab_base, RIG_PHYSMEM * 2);
+	atomic_store(&regs()->unit[0].strtab_base, RIG_PHYSMEM * 2);
 	assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 0), 0);
 	assert_int_equal(iommu_drv_sync(&R.drv), 0);
 	assert_int_equal(hw_iommu_translate(hw_machine_iommu(R.m), 0, IOVA,
 					    HW_ACCESS_READ, &x), -EFAULT);
 	assert_int_equal(x.fault, HW_EVT_STE_FETCH);
 	/* Back to sane: device 0 recovers after a configuration flush. */
-	atomic_store(&regs()->strtab_base, RIG_STRTAB_PA);
+	atomic_store(&regs()->unit[0].strtab_base, RIG_STRTAB_PA);
 	assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 0), 0);
 	assert_int_equal(iommu_drv_sync(&R.drv), 0);
 	assert_int_equal(hw_iommu_translate(hw_machine_iommu(R.m), 0, IOVA,
@@ -235,10 +235,10 @@ static void test_illegal_commands(void **state)
 		    0 } },
 	};
 	uint64_t before = atomic_load(&regs()->cmd_errors);
-	assert_int_equal(iommu_drv_submit(&R.drv, bad, 3), 0);
+	assert_int_equal(iommu_drv_submit(&R.drv, 0, bad, 3), 0);
 	assert_int_equal(iommu_drv_sync(&R.drv), 0);
 	assert_int_equal(atomic_load(&regs()->cmd_errors) - before, 3);
-	assert_int_equal(atomic_load(&regs()->cmdq_error) & 0xff, HW_CERR_ILL);
+	assert_int_equal(atomic_load(&regs()->unit[0].cmdq_error) & 0xff, HW_CERR_ILL);
 	assert_true(hw_rig_wait_ops(&R, 0, OPS));
 	assert_int_equal(hw_rig_errors(&R, 0), 0);
 }
@@ -262,10 +262,10 @@ static void test_illegal_atc_inv(void **state)
 	};
 	uint64_t before = atomic_load(&regs()->cmd_errors);
 	uint64_t inv = atomic_load(&regs()->dev_stats[0].atc_invalidations);
-	assert_int_equal(iommu_drv_submit(&R.drv, bad, 5), 0);
+	assert_int_equal(iommu_drv_submit(&R.drv, 0, bad, 5), 0);
 	assert_int_equal(iommu_drv_sync(&R.drv), 0);
 	assert_int_equal(atomic_load(&regs()->cmd_errors) - before, 5);
-	assert_int_equal(atomic_load(&regs()->cmdq_error) & 0xff, HW_CERR_ILL);
+	assert_int_equal(atomic_load(&regs()->unit[0].cmdq_error) & 0xff, HW_CERR_ILL);
 	assert_int_equal(atomic_load(&regs()->dev_stats[0].atc_invalidations),
 			 inv);
 	/* The driver refuses what it cannot express. */
@@ -289,11 +289,11 @@ static void test_cmdq_overrun_recorded(void **state)
 {
 	(void)state;
 	uint64_t before = atomic_load(&regs()->cmd_errors);
-	atomic_store(&regs()->cmdq_prod, atomic_load(&regs()->cmdq_cons) +
+	atomic_store(&regs()->unit[0].cmdq_prod, atomic_load(&regs()->unit[0].cmdq_cons) +
 		     HW_CMDQ_ENTRIES * 4);
 	assert_int_equal(iommu_drv_sync(&R.drv), 0);
 	assert_int_equal(atomic_load(&regs()->cmd_errors) - before, 1);
-	assert_int_equal(atomic_load(&regs()->cmdq_error) & 0xff,
+	assert_int_equal(atomic_load(&regs()->unit[0].cmdq_error) & 0xff,
 			 HW_CERR_OVERRUN);
 	assert_true(hw_rig_wait_ops(&R, 0, OPS));
 	assert_int_equal(hw_rig_errors(&R, 0), 0);
@@ -308,8 +308,8 @@ static void test_cmdq_full_is_ebusy(void **state)
 	bare.drv.timeout_ns = 1000000;
 	struct hw_cmd c = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL), 0 } };
 	for (unsigned int i = 0; i < HW_CMDQ_ENTRIES; i++)
-		assert_int_equal(iommu_drv_submit(&bare.drv, &c, 1), 0);
-	assert_int_equal(iommu_drv_submit(&bare.drv, &c, 1), -EBUSY);
+		assert_int_equal(iommu_drv_submit(&bare.drv, 0, &c, 1), 0);
+	assert_int_equal(iommu_drv_submit(&bare.drv, 0, &c, 1), -EBUSY);
 	assert_int_equal(iommu_drv_sync(&bare.drv), -EBUSY);
 	hw_rig_stop(&bare);
 }
@@ -376,6 +376,39 @@ static void test_device_disabled_until_enabled(void **state)
 }
 
 /*
+ * The topology: a fresh region has one unit with every device behind it;
+ * hw_region_set_units spreads the devices round robin and refuses 0 or
+ * more than HW_MAX_UNITS units leaving the topology as it was; attach
+ * (the machine's, every host's) refuses a region whose topology names
+ * no unit or a unit beyond nr_units, as it refuses another layout.
+ */
+static void test_region_topology(void **state)
+{
+	(void)state;
+	struct hw_region r, a;
+	assert_int_equal(hw_region_create(&r, RIG_PHYSMEM, 0), 0);
+	assert_int_equal(r.regs->nr_units, 1);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(hw_dev_unit(r.regs, d), 0);
+	assert_int_equal(hw_region_set_units(&r, 0), -EINVAL);
+	assert_int_equal(hw_region_set_units(&r, HW_MAX_UNITS + 1), -EINVAL);
+	assert_int_equal(r.regs->nr_units, 1);
+	assert_int_equal(hw_region_set_units(&r, 3), 0);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(hw_dev_unit(r.regs, d), d % 3);
+	assert_int_equal(hw_region_attach(&a, r.fd), 0);
+	hw_region_detach(&a, false);
+	r.regs->dev_unit[5] = 3; /* beyond the 3 units */
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	r.regs->dev_unit[5] = 2;
+	r.regs->nr_units = 0;
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	r.regs->nr_units = HW_MAX_UNITS + 1;
+	assert_int_equal(hw_region_attach(&a, r.fd), -EPROTO);
+	hw_region_detach(&r, true);
+}
+
+/*
  * Isolation: the host's oracle claims a range its table does not map.
  * Every DMA there faults and none reaches memory.
  */
@@ -406,7 +439,7 @@ static void test_event_queue_overflow(void **state)
 	hw_ste_make(ste, HW_STE_MODE_ABORT, 0, 0, 0, 0);
 	dev1_run(ste, DEV1_PA);
 	assert_true(hw_rig_wait_ops(&R, 1, HW_EVTQ_ENTRIES * 2));
-	assert_true(atomic_load(&regs()->evtq_overflow) > 0);
+	assert_true(atomic_load(&regs()->unit[0].evtq_overflow) > 0);
 	struct hw_event ev;
 	unsigned int n = 0;
 	while (iommu_drv_next_event(&R.drv, &ev) == 1)
@@ -432,16 +465,16 @@ static void test_sync_waits_for_dma_in_flight(void **state)
 		{ { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_ALL), 0 } },
 		{ { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), 0 } },
 	};
-	uint64_t seq = atomic_load(&regs()->cmdq_prod) + 2;
+	uint64_t seq = atomic_load(&regs()->unit[0].cmdq_prod) + 2;
 	c[1].w[1] = seq;
-	assert_int_equal(iommu_drv_submit(&R.drv, c, 2), 0);
+	assert_int_equal(iommu_drv_submit(&R.drv, 0, c, 2), 0);
 	sleep_ms(100);
-	assert_true(atomic_load(&regs()->cmdq_cons) + 1 >= seq);
-	assert_true(atomic_load(&regs()->sync_done) < seq);
+	assert_true(atomic_load(&regs()->unit[0].cmdq_cons) + 1 >= seq);
+	assert_true(atomic_load(&regs()->unit[0].sync_done) < seq);
 	atomic_store(slot, 0);
-	for (int i = 0; i < 10000 && atomic_load(&regs()->sync_done) < seq; i++)
+	for (int i = 0; i < 10000 && atomic_load(&regs()->unit[0].sync_done) < seq; i++)
 		sleep_ms(1);
-	assert_int_equal(atomic_load(&regs()->sync_done), seq);
+	assert_int_equal(atomic_load(&regs()->unit[0].sync_done), seq);
 }
 
 /* The oracle expects other pages than the table maps: every access is
@@ -556,7 +589,7 @@ static void test_garbage_never_crashes(void **state)
 			if (HW_FIELD_GET(HW_CMD_OP, c[i].w[0]) == HW_CMD_SYNC)
 				c[i].w[0] = HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_ALL);
 		}
-		assert_int_equal(iommu_drv_submit(&R.drv, c, 4), 0);
+		assert_int_equal(iommu_drv_submit(&R.drv, 0, c, 4), 0);
 		assert_int_equal(iommu_drv_cfgi_ste(&R.drv, 1), 0);
 		if (round % 10 == 0)
 			assert_int_equal(iommu_drv_sync(&R.drv), 0);
@@ -590,7 +623,7 @@ static void test_one_tib_physmem(void **state)
 	assert_int_equal(hw_region_create(&region, ram, 2), 0);
 	assert_int_equal(iommu_drv_init(&drv, region.regs, region.freed_map,
 					&pm), 0);
-	assert_int_equal(iommu_drv_set_strtab(&drv, 0, 4), 0);
+	assert_int_equal(iommu_drv_set_strtab(&drv, 0, 0, 4), 0);
 	uint64_t ste[HW_STE_WORDS];
 	hw_ste_make(ste, HW_STE_MODE_BYPASS, 0, 0, 0, 0);
 	_Atomic uint64_t *e = physmem_ptr(&pm, 0, HW_STE_SIZE);
@@ -633,6 +666,7 @@ int main(void)
 		T(test_illegal_atc_inv),
 		T(test_cmdq_overrun_recorded),
 		cmocka_unit_test(test_cmdq_full_is_ebusy),
+		cmocka_unit_test(test_region_topology),
 		T(test_abort_mode),
 		T(test_bypass_mode),
 		T(test_device_disabled_until_enabled),

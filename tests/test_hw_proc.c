@@ -22,6 +22,9 @@
 
 #include "tests/lib/hw_rig.h"
 
+/* Invalidations in these tests go to every unit. */
+#define ALL_UNITS IOMMU_DRV_ALL_UNITS
+
 #define IOVA 0x40000000ull
 #define LEN (4ull << 20)
 #define DEV1_PA (RIG_DATA_PA + (128ull << 20))
@@ -54,7 +57,8 @@ static void host_churn(struct hw_rig *r, struct pt_table *t)
 		if (pt_unmap_range(t, IOVA + off, 4096, PT_UNMAP_SPLIT, &g,
 				   &unmapped))
 			_exit(3);
-		if (iommu_drv_tlbi_range(&r->drv, 2, IOVA + off, 4096, 0, -1) ||
+		if (iommu_drv_tlbi_range(&r->drv, ALL_UNITS, 2, IOVA + off,
+					 4096, 0, -1) ||
 		    iommu_drv_sync(&r->drv))
 			_exit(4);
 		hw_rig_free_deferred(r);

@@ -18,6 +18,9 @@
 #include "pt/pt_fmt.h"
 #include "tests/lib/hw_rig.h"
 
+/* Invalidations in these tests go to every unit. */
+#define ALL_UNITS IOMMU_DRV_ALL_UNITS
+
 #define IOVA 0x40000000ull
 #define LEN (4ull << 20)
 #define BLK (2ull << 20)
@@ -132,8 +135,8 @@ static void window(uint64_t lo, uint64_t len)
 
 static void inv_sync(uint64_t va, uint64_t len, unsigned int flags, int hint)
 {
-	assert_int_equal(iommu_drv_tlbi_range(&S.r.drv, DID, va, len, flags,
-					      hint), 0);
+	assert_int_equal(iommu_drv_tlbi_range(&S.r.drv, ALL_UNITS,
+					      DID, va, len, flags, hint), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 }
 
@@ -460,7 +463,7 @@ static void test_seq6_hitless_update_clean(void **state)
 		    DID);
 	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, &hitless), 0);
 	assert_true(hitless);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	expect(CLEAN, "seq6 hitless");
 }
@@ -572,9 +575,9 @@ static void seq8(bool vmid_wide, enum verdict v)
 	uint64_t blk = atomic_load(e);
 	atomic_store(e, 0);
 	if (vmid_wide)
-		assert_int_equal(iommu_drv_tlbi_vmid(&S.r.drv, VMID), 0);
+		assert_int_equal(iommu_drv_tlbi_vmid(&S.r.drv, ALL_UNITS, VMID), 0);
 	else
-		assert_int_equal(iommu_drv_tlbi_s2_range(&S.r.drv, VMID,
+		assert_int_equal(iommu_drv_tlbi_s2_range(&S.r.drv, ALL_UNITS, VMID,
 							 RIG_DATA_PA, BLK), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	atomic_store(e, (blk & ~OA_MASK) | moved);
@@ -605,7 +608,7 @@ static void switch_table(void)
 		    DID);
 	assert_int_equal(iommu_drv_write_ste(&S.r.drv, 0, ste, &hitless), 0);
 	assert_true(hitless);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	/* The old table is no longer reachable: give it back. */
 	pt_deinit(&S.t);
@@ -832,7 +835,7 @@ static void seq11(bool with_break, enum verdict v)
 		 */
 		window(IOVA + 5 * 4096, 4096);
 		atomic_store(&slot[0], ne);
-		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, DID), 0);
+		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 		assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 		expect(v, "seq11");
 		return;
@@ -1008,7 +1011,7 @@ static void seq13(bool atc_inv, uint64_t new_pa, enum verdict v)
 	assert_int_equal(pt_map_range(&T2, IOVA, new_pa, LEN, PT_PROT_READ |
 				      PT_PROT_WRITE | PT_PROT_CACHE, &g), 0);
 	assert_int_equal(hw_rig_attach(&S.r, 0, &T2, DID + 1), 0);
-	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, DID), 0);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, DID), 0);
 	assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	if (atc_inv)
 		atc_inv_sync(0, 0);
@@ -1210,7 +1213,7 @@ static void seq16_did(bool cfgi, bool tlbi, uint64_t new_pa, uint16_t did,
 					    &hitless), 0);
 	assert_true(hitless == (did == PASID_DID));
 	if (tlbi) {
-		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, PASID_DID), 0);
+		assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, ALL_UNITS, PASID_DID), 0);
 		assert_int_equal(iommu_drv_sync(&S.r.drv), 0);
 	}
 	pt_deinit(&PT1);
@@ -1392,6 +1395,102 @@ static void test_seq16_disruptive_cd_not_torn(void **state)
 	xlate_is(1, PASID_PA);
 }
 
+/*
+ * 17: several IOMMU units. Devices 0 and 1 sit behind units 0 and 1 and
+ * share one table (one domain, a range each). Both are switched to a copy
+ * and the old table is freed; only unit 0 was invalidated (units_inv =
+ * 1) or every unit that had the table attached (3). Unit 1's walk cache
+ * and IOTLB still hold the old table's pages: device 1 walks or is found
+ * holding freed pages. Its IOTLB entries translate alike (a copy), so the
+ * verdict is a use after free, not a misdirected write.
+ */
+#define IOVA1 (IOVA + LEN)
+
+static void units_up(void)
+{
+	struct hw_rig_opts o;
+	hw_rig_opts_default(&o, 0);
+	o.nr_units = 2;
+	o.engines[1] = 2;
+	assert_int_equal(hw_rig_start(&S.r, &o), 0);
+	assert_int_equal(iommu_drv_unit_of(&S.r.drv, 0), 0);
+	assert_int_equal(iommu_drv_unit_of(&S.r.drv, 1), 1);
+	assert_int_equal(hw_rig_table_init(&S.r, &S.t, PT_FMT_ARM_S2,
+					   PT_SZ_4K), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 0, &S.t, DID), 0);
+	assert_int_equal(hw_rig_attach(&S.r, 1, &S.t, DID), 0);
+	assert_int_equal(hw_rig_map(&S.r, 0, &S.t, IOVA, RIG_DATA_PA, LEN), 0);
+	assert_int_equal(hw_rig_map(&S.r, 1, &S.t, IOVA1, DEV1_PA, LEN), 0);
+	for (unsigned int d = 0; d < 2; d++) {
+		assert_true(hw_rig_wait_ops(&S.r, d, DMA_OPS));
+		if (hw_rig_errors(&S.r, d))
+			hw_rig_dump(&S.r, d, "seq17 setup");
+		assert_int_equal(hw_rig_errors(&S.r, d), 0);
+	}
+	/* Each unit walked the table for its own device only. */
+	const struct hw_regs *g = S.r.region.regs;
+	assert_true(atomic_load(&g->unit[0].walks) > 0);
+	assert_true(atomic_load(&g->unit[1].walks) > 0);
+}
+
+static void seq17(uint32_t units_inv, bool expect_uaf)
+{
+	struct pt_gather g;
+	const uint32_t sids[2] = { 0, 1 };
+	uint64_t ste[2][HW_STE_WORDS];
+	bool hitless = false;
+	assert_int_equal(hw_rig_table_init(&S.r, &T2, PT_FMT_ARM_S2, PT_SZ_4K),
+			 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(&T2, IOVA, RIG_DATA_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	assert_int_equal(pt_map_range(&T2, IOVA1, DEV1_PA, LEN,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+	for (unsigned int k = 0; k < 2; k++)
+		hw_ste_make(ste[k], HW_STE_MODE_TRANSLATE, T2.fmt->id, 48,
+			    T2.top_pa, DID);
+	/* Each entry on its own unit: CFGI_STE and SYNC there. */
+	assert_int_equal(iommu_drv_write_stes(&S.r.drv, 2, sids,
+					      (const uint64_t (*)[HW_STE_WORDS])ste,
+					      &hitless, NULL, NULL), 0);
+	assert_true(hitless);
+	assert_int_equal(iommu_drv_tlbi_domain(&S.r.drv, units_inv, DID), 0);
+	assert_int_equal(iommu_drv_sync_units(&S.r.drv, units_inv), 0);
+	pt_deinit(&S.t);
+	for (unsigned int d = 0; d < 2; d++)
+		assert_true(hw_rig_wait_ops(&S.r, d, DMA_OPS));
+	hw_rig_settle(&S.r);
+	/* Unit 0 was invalidated either way: its device is clean. */
+	if (hw_rig_errors(&S.r, 0))
+		hw_rig_dump(&S.r, 0, "seq17 unit 0");
+	assert_int_equal(hw_rig_errors(&S.r, 0), 0);
+	const struct hw_dev_stats *s1 = hw_rig_stats(&S.r, 1);
+	uint64_t caught = atomic_load(&s1->use_after_free) +
+			  atomic_load(&s1->misdirected);
+	if (expect_uaf != (caught > 0) || (!expect_uaf && hw_rig_errors(&S.r, 1)))
+		hw_rig_dump(&S.r, 1, "seq17 unit 1");
+	if (expect_uaf)
+		assert_true(caught > 0);
+	else
+		assert_int_equal(hw_rig_errors(&S.r, 1), 0);
+}
+
+static void test_seq17_units_one_invalidated_uaf(void **state)
+{
+	(void)state;
+	units_up();
+	seq17(1u << 0, true);
+}
+
+static void test_seq17_units_every_unit_clean(void **state)
+{
+	(void)state;
+	units_up();
+	seq17((1u << 0) | (1u << 1), false);
+}
+
 /* ---- randomized mode keeps the verdicts ---- */
 
 static void test_random_mode_seq4_flagged(void **state)
@@ -1422,6 +1521,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_seq1_bbm0_conflict),
+		T(test_seq17_units_one_invalidated_uaf),
+		T(test_seq17_units_every_unit_clean),
 		T(test_seq1_bbm1_without_nt_conflict),
 		T(test_seq1_bbm2_clean),
 		T(test_seq1_vtd_clean),

@@ -33,6 +33,9 @@
 #include "kho/kho.h"
 #include "kho/memfd.h"
 #include "tests/lib/hw_rig.h"
+
+/* Invalidations in these tests go to every unit. */
+#define ALL_UNITS IOMMU_DRV_ALL_UNITS
 #include "ioh/ioh.h"
 
 #define X 0x40000000ull            /* IOVA base, 1G aligned */
@@ -68,6 +71,8 @@ static unsigned int fix_engines1;
 
 /* Engines of device 1 at the next fix_up (device 0 always has two). */
 static unsigned int fix_engines1;
+/* IOMMU units at the next fix_up (0: one); device d behind d % units. */
+static unsigned int fix_units;
 
 /* machine: false for a register region nobody serves (no sync completes). */
 static void fix_up_with(unsigned int bbm, bool machine)
@@ -77,17 +82,28 @@ static void fix_up_with(unsigned int bbm, bool machine)
 	memset(&F, 0, sizeof(F));
 	hw_rig_opts_default(&o, bbm);
 	o.engines[1] = fix_engines1;
+	o.nr_units = fix_units ? fix_units : 1;
 	fix_engines1 = 0;
+	fix_units = 0;
 	assert_int_equal(machine ? hw_rig_start(&F.r, &o) :
-			 hw_rig_start_bare(&F.r, bbm), 0);
+			 hw_rig_start_units(&F.r, bbm, o.nr_units), 0);
 	F.rig_up = true;
 	assert_int_equal(kho_init(&F.k, &F.r.pm, 0), 0);
-	/* The stream table is the host's page, as a kernel allocates it. */
-	assert_int_equal(kho_folio_alloc(&F.k.alloc, KHO_4K_LG2, &strtab), 0);
-	memset(kho_va(&F.k, strtab, KHO_4K), 0, KHO_4K);
-	assert_int_equal(iommu_drv_set_strtab(&F.r.drv, strtab,
-					      RIG_STRTAB_LOG2), 0);
-	F.unit = (struct iommu_unit){ strtab, RIG_STRTAB_LOG2, FMT, VA_BITS };
+	F.unit = (struct iommu_unit){ .nr_units = o.nr_units,
+				      .strtab_log2 = RIG_STRTAB_LOG2,
+				      .fmt = FMT, .va_bits = VA_BITS };
+	/* Each unit's stream table is the host's page, as a kernel
+	 * allocates it. */
+	for (unsigned int u = 0; u < o.nr_units; u++) {
+		assert_int_equal(kho_folio_alloc(&F.k.alloc, KHO_4K_LG2,
+						 &strtab), 0);
+		memset(kho_va(&F.k, strtab, KHO_4K), 0, KHO_4K);
+		assert_int_equal(iommu_drv_set_strtab(&F.r.drv, u, strtab,
+						      RIG_STRTAB_LOG2), 0);
+		F.unit.strtab_pa[u] = strtab;
+	}
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		F.unit.dev_unit[d] = (uint8_t)(d % o.nr_units);
 	assert_int_equal(iommufd_init(&F.ictx, &F.k, &F.r.drv,
 				      iommufd_profile_find("v1"), FMT, VA_BITS),
 			 0);
@@ -213,6 +229,71 @@ static void expect_clean(unsigned int dev, const char *what)
 	if (hw_rig_errors(&F.r, dev))
 		hw_rig_dump(&F.r, dev, what);
 	assert_int_equal(hw_rig_errors(&F.r, dev), 0);
+}
+
+/* ---- several IOMMU units ------------------------------------------------ */
+
+/*
+ * Two units, a device behind each, both on one table: the live update's
+ * switch (both replaced onto a copy, one domain) and the old table's
+ * destruction invalidate and sync the domain on both units before its
+ * pages go. naive: the kernel invalidates the first unit only
+ * (skip_units_inv), and the machine counts unit 1's device walking the
+ * freed table.
+ */
+static void units_replace(bool naive)
+{
+	fix_units = 2;
+	fix_engines1 = 2;
+	fix_up(0);
+	assert_int_equal(F.ictx.dev[0].unit, 0);
+	assert_int_equal(F.ictx.dev[1].unit, 1);
+	struct iommufd_ioas *ioas1 = ioas_new(), *ioas2 = ioas_new();
+	for (unsigned int i = 0; i < 2; i++) {
+		struct iommufd_ioas *io = i ? ioas2 : ioas1;
+		map(io, 0, 0, K64, X);
+		map(io, 0, M2, K64, X + M2);
+	}
+	struct iommufd_hwpt *h1 = hwpt_new(ioas1), *h2 = hwpt_new(ioas2);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 0, h1), 0);
+	assert_int_equal(iommufd_device_attach(&F.ictx, 1, h1), 0);
+	assert_int_equal(h1->units, 3);
+	oracle_file(0, 0, 0, K64, X);
+	oracle_file(1, 0, M2, K64, X + M2);
+	dma_at(0, X, K64);
+	dma_at(1, X + M2, K64);
+	expect_clean(0, "warm 0");
+	expect_clean(1, "warm 1");
+
+	const struct hw_regs *g = F.r.region.regs;
+	uint64_t cmds1 = atomic_load(&g->unit[1].cmds);
+	F.ictx.skip_units_inv = naive;
+	const uint32_t sids[2] = { 0, 1 };
+	assert_int_equal(iommufd_devices_replace(&F.ictx, sids, 2, h2), 0);
+	assert_int_equal(iommufd_hwpt_destroy(&F.ictx, h1), 0);
+	dma_at(0, X, K64);
+	dma_at(1, X + M2, K64);
+	expect_clean(0, "unit 0");
+	if (naive) {
+		hw_rig_settle(&F.r);
+		assert_true(STAT(1, use_after_free) + STAT(1, misdirected) > 0);
+		return;
+	}
+	/* Unit 1 got its entry's CFGI and the domain's TLBI, each synced. */
+	assert_true(atomic_load(&g->unit[1].cmds) >= cmds1 + 4);
+	expect_clean(1, "unit 1");
+}
+
+static void test_units_replace_invalidates_every_unit(void **state)
+{
+	(void)state;
+	units_replace(false);
+}
+
+static void test_units_naive_caught(void **state)
+{
+	(void)state;
+	units_replace(true);
 }
 
 /* ---- flush after unmap: the leaf-only hint ----------------------------- */
@@ -706,17 +787,17 @@ static unsigned int check_range_cmds(uint8_t op, uint64_t va, uint64_t len,
 {
 	struct hw_regs *g = F.r.region.regs;
 	const uint16_t did = 0x1234;
-	uint64_t p0 = atomic_load(&g->cmdq_prod);
+	uint64_t p0 = atomic_load(&g->unit[0].cmdq_prod);
 	if (op == HW_CMD_TLBI_RANGE)
-		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, did, va, len,
-						      flags, hint), 0);
+		assert_int_equal(iommu_drv_tlbi_range(&F.r.drv, ALL_UNITS, did,
+						      va, len, flags, hint), 0);
 	else
-		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, did, va,
+		assert_int_equal(iommu_drv_tlbi_s2_range(&F.r.drv, ALL_UNITS, did, va,
 							 len), 0);
-	uint64_t p1 = atomic_load(&g->cmdq_prod);
+	uint64_t p1 = atomic_load(&g->unit[0].cmdq_prod);
 	uint64_t at = va;
 	for (uint64_t i = p0; i < p1; i++) {
-		const struct hw_cmd c = g->cmdq[i & (HW_CMDQ_ENTRIES - 1)];
+		const struct hw_cmd c = g->unit[0].cmdq[i & (HW_CMDQ_ENTRIES - 1)];
 		uint64_t fields = HW_CMD_OP | HW_CMD_DID | HW_CMD_NUM |
 				  HW_CMD_SCALE;
 		if (op == HW_CMD_TLBI_RANGE)
@@ -744,7 +825,7 @@ static unsigned int check_range_cmds(uint8_t op, uint64_t va, uint64_t len,
 		fail_msg("range [0x%" PRIx64 ", +0x%" PRIx64 "): commands end at "
 			 "0x%" PRIx64, va, len, at);
 	/* Consumed, as far as the queue is concerned. */
-	atomic_store(&g->cmdq_cons, p1);
+	atomic_store(&g->unit[0].cmdq_cons, p1);
 	return (unsigned int)(p1 - p0);
 }
 
@@ -1936,6 +2017,8 @@ int main(void)
 		T(test_pasid_misuse_refused),
 		T(test_pasid_handover_records),
 		T(test_destroy_frees_after_flush),
+		T(test_units_replace_invalidates_every_unit),
+		T(test_units_naive_caught),
 		T(test_destroy_keeps_pages_without_sync),
 		T(test_repin_after_handover_covers_every_area),
 		T(test_adopt_refuses_unreachable_extra_page),

@@ -114,16 +114,20 @@ static void test_good_blob_is_valid(void **state)
 struct iommufd_golden {
 	const char *file;
 	uint32_t version;
+	uint32_t unit_version;  /* the iommu node's */
+	unsigned int nr_units;  /* unit version 1: one */
 	uint32_t ats_mask; /* bit per device of the hwpt */
 	unsigned int nr_nested; /* device 0 nested from version 3 on */
 	unsigned int nr_pasids; /* device 1's PASID 3 from version 4 on */
 };
 
 static const struct iommufd_golden iommufd_goldens[] = {
-	{ "iommufd-v1.dtb", 1, 0, 0, 0 },
-	{ "iommufd-v2.dtb", 2, 1u << 1, 0, 0 },
-	{ "iommufd-v3.dtb", 3, 1u << 1, 1, 0 },
-	{ "iommufd-v4.dtb", 4, 1u << 1, 1, 1 },
+	{ "iommufd-v1.dtb", 1, 1, 1, 0, 0, 0 },
+	{ "iommufd-v2.dtb", 2, 1, 1, 1u << 1, 0, 0 },
+	{ "iommufd-v3.dtb", 3, 1, 1, 1u << 1, 1, 0 },
+	{ "iommufd-v3-unit2.dtb", 3, 2, IOMMUFD_BLOB_UNITS, 1u << 1, 1, 0 },
+	{ "iommufd-v4.dtb", 4, 1, 1, 1u << 1, 1, 1 },
+	{ "iommufd-v4-unit2.dtb", 4, 2, IOMMUFD_BLOB_UNITS, 1u << 1, 1, 1 },
 };
 
 static void *golden_read(const char *file, size_t *size)
@@ -175,14 +179,28 @@ static void test_golden_blobs_still_read(void **state)
 		struct kho_err err = { { 0 } };
 		if (kho_blob_validate(b, size, KHO_FIX_RAM, &p, &err))
 			fail_msg("%s refused: %s", g->file, err.msg);
-		bool seen = false;
-		for (size_t s = 0; s < p.nr_subsys; s++)
-			if (p.subsys[s].ss &&
-			    !strcmp(p.subsys[s].ss->name, IOMMUFD_KHO_IOMMUFD)) {
+		unsigned int seen = 0;
+		for (size_t s = 0; s < p.nr_subsys; s++) {
+			if (!p.subsys[s].ss)
+				continue;
+			if (!strcmp(p.subsys[s].ss->name, IOMMUFD_KHO_IOMMUFD)) {
 				assert_int_equal(p.subsys[s].version, g->version);
-				seen = true;
+				seen++;
 			}
-		assert_true(seen);
+			if (!strcmp(p.subsys[s].ss->name, IOMMUFD_KHO_IOMMU)) {
+				assert_int_equal(p.subsys[s].version,
+						 g->unit_version);
+				seen++;
+			}
+		}
+		assert_int_equal(seen, 2);
+		/* Unit version 1 is one unit, every device behind it. */
+		struct iommu_unit unit;
+		iommufd_parse_unit(b, node(b, IOMMUFD_BLOB_UNIT), &unit);
+		assert_int_equal(unit.nr_units, g->nr_units);
+		assert_int_equal(unit.strtab_log2, 6);
+		for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+			assert_int_equal(unit.dev_unit[d], d % g->nr_units);
 		struct iommufd_hwpt_rec rec;
 		assert_int_equal(iommufd_parse_hwpt(b, node(b, IOMMUFD_BLOB_HWPT),
 						    &rec), 0);
@@ -565,6 +583,148 @@ static void test_unit_fields(void **state)
 	b = copy_good();
 	fdt_setprop_u64(b, node(b, IOMMUFD_BLOB_UNIT), "va-bits", 60);
 	REFUSED(b, "iommu object iommu/unit", "bad 'va-bits' 0x3c");
+}
+
+/* Set the unit node's "strtab" to n bases, "device-units" to topo. */
+static void set_unit_u64s(void *b, const char *prop, const uint64_t *v,
+			  unsigned int n)
+{
+	uint64_t be[HW_MAX_DEVS];
+	for (unsigned int i = 0; i < n; i++)
+		be[i] = __builtin_bswap64(v[i]);
+	assert_int_equal(fdt_setprop(b, node(b, IOMMUFD_BLOB_UNIT), prop, be,
+				     (int)(8 * n)), 0);
+}
+
+static const uint64_t *good_strtabs(void)
+{
+	static uint64_t pa[IOMMUFD_BLOB_UNITS];
+	int len;
+	const uint8_t *p = fdt_getprop(good, node(good, IOMMUFD_BLOB_UNIT),
+				       "strtab", &len);
+	assert_int_equal(len, (int)(8 * IOMMUFD_BLOB_UNITS));
+	for (unsigned int u = 0; u < IOMMUFD_BLOB_UNITS; u++) {
+		uint64_t be;
+		memcpy(&be, p + 8 * u, 8);
+		pa[u] = __builtin_bswap64(be);
+	}
+	return pa;
+}
+
+/*
+ * Unit version 2: one stream table per unit (1 to 8, each owned once)
+ * and the topology; version 1 (one "strtab", no topology) still read as
+ * one unit, and a version-1 node naming two units is not one.
+ */
+static void test_unit_v2_fields(void **state)
+{
+	(void)state;
+	const uint64_t *st = good_strtabs();
+	uint64_t nine[9], topo[HW_MAX_DEVS];
+	for (unsigned int i = 0; i < 9; i++)
+		nine[i] = st[0] + 0x1000ull * 64 * (i + 1);
+	void *b = copy_good();
+	set_unit_u64s(b, "strtab", nine, 9);
+	REFUSED(b, "iommu object iommu/unit", "'strtab'", "1 to 8 units");
+	b = copy_good();
+	set_unit_u64s(b, "strtab", (const uint64_t[]){ st[0], st[1] + 8 }, 2);
+	REFUSED(b, "iommu object iommu/unit", "misaligned 'strtab'");
+	b = copy_good();
+	set_unit_u64s(b, "strtab", (const uint64_t[]){ st[0], st[0] }, 2);
+	REFUSED(b, "iommu object iommu/unit", "units 0 and 1 share stream "
+		"table");
+	b = copy_good();
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_UNIT), "device-units");
+	REFUSED(b, "iommu object iommu/unit", "missing or malformed "
+		"'device-units'");
+	b = copy_good();
+	fdt_setprop(b, node(b, IOMMUFD_BLOB_UNIT), "device-units", "\0\0\0",
+		    3);
+	REFUSED(b, "iommu object iommu/unit", "malformed 'device-units'");
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		topo[d] = d % 2;
+	topo[3] = 2;
+	b = copy_good();
+	set_unit_u64s(b, "device-units", topo, HW_MAX_DEVS);
+	REFUSED(b, "iommu object iommu/unit", "device 3 behind unit 2",
+		"records 2 units");
+	/* One unit: every device behind unit 0. */
+	memset(topo, 0, sizeof(topo));
+	b = copy_good();
+	set_unit_u64s(b, "strtab", st, 1);
+	set_unit_u64s(b, "device-units", topo, HW_MAX_DEVS);
+	expect_read(b);
+	/* A version-1 node: one base, no topology; two bases are refused. */
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommu"), "compatible",
+			   "iohandover,iommu-v1");
+	REFUSED(b, "iommu object iommu/unit", "misaligned 'strtab'");
+	b = copy_good();
+	fdt_setprop_string(b, node(b, "/iommu"), "compatible",
+			   "iohandover,iommu-v1");
+	set_unit_u64s(b, "strtab", st, 1);
+	fdt_delprop(b, node(b, IOMMUFD_BLOB_UNIT), "device-units");
+	struct iommu_unit u;
+	iommufd_parse_unit(b, node(b, IOMMUFD_BLOB_UNIT), &u);
+	assert_int_equal(u.nr_units, 1);
+	assert_int_equal(u.strtab_pa[0], st[0]);
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		assert_int_equal(u.dev_unit[d], 0);
+	expect_read(b);
+}
+
+/*
+ * The incoming kernel's check of the handover against the hardware
+ * (iommufd_unit_check, at boot and in recovery): the unit count, every
+ * device's unit and every unit's stream table must agree, and what
+ * disagrees is named. A driver over bare registers stands for the
+ * hardware.
+ */
+static void test_unit_topology_vs_hardware(void **state)
+{
+	(void)state;
+	struct hw_regs *regs = calloc(1, sizeof(*regs));
+	assert_non_null(regs);
+	struct iommu_drv drv = { .regs = regs, .nr_units = IOMMUFD_BLOB_UNITS };
+	struct iommu_unit u;
+	char why[160];
+	iommufd_parse_unit(good, node(good, IOMMUFD_BLOB_UNIT), &u);
+	const uint64_t *st = good_strtabs();
+	regs->nr_units = IOMMUFD_BLOB_UNITS;
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		regs->dev_unit[d] = (uint8_t)(d % IOMMUFD_BLOB_UNITS);
+	for (unsigned int i = 0; i < IOMMUFD_BLOB_UNITS; i++) {
+		atomic_store(&regs->unit[i].strtab_base, st[i]);
+		atomic_store(&regs->unit[i].strtab_log2, 6);
+	}
+	assert_int_equal(iommufd_unit_check(&u, &drv, why, sizeof(why)), 0);
+	/* More units in the hardware. */
+	drv.nr_units = regs->nr_units = 4;
+	assert_int_equal(iommufd_unit_check(&u, &drv, why, sizeof(why)),
+			 -EPROTO);
+	assert_non_null(strstr(why, "the handover records 2 IOMMU units, the "
+			       "hardware has 4"));
+	/* Same count, device 3 elsewhere. */
+	drv.nr_units = regs->nr_units = IOMMUFD_BLOB_UNITS;
+	regs->dev_unit[3] = 0;
+	assert_int_equal(iommufd_unit_check(&u, &drv, why, sizeof(why)),
+			 -EPROTO);
+	assert_non_null(strstr(why, "device 3 is behind IOMMU unit 1 in the "
+			       "handover, behind unit 0 in the hardware"));
+	regs->dev_unit[3] = 1;
+	/* A unit running another stream table. */
+	atomic_store(&regs->unit[1].strtab_base, st[1] + 0x1000);
+	assert_int_equal(iommufd_unit_check(&u, &drv, why, sizeof(why)),
+			 -EPROTO);
+	assert_non_null(strstr(why, "IOMMU unit 1 runs stream table"));
+	/* A version-1 handover (one unit) on two-unit hardware. */
+	atomic_store(&regs->unit[1].strtab_base, st[1]);
+	u.nr_units = 1;
+	memset(u.dev_unit, 0, sizeof(u.dev_unit));
+	assert_int_equal(iommufd_unit_check(&u, &drv, why, sizeof(why)),
+			 -EPROTO);
+	assert_non_null(strstr(why, "records 1 IOMMU unit, the hardware has 2"));
+	free(regs);
 }
 
 /*
@@ -1008,6 +1168,8 @@ int main(void)
 		cmocka_unit_test(test_existing_checks),
 		cmocka_unit_test(test_unit_fields),
 		cmocka_unit_test(test_unit_va_bits_full_width),
+		cmocka_unit_test(test_unit_v2_fields),
+		cmocka_unit_test(test_unit_topology_vs_hardware),
 		cmocka_unit_test(test_hwpt_va_bits_full_width),
 		cmocka_unit_test(test_ioas_memfd_not_in_handover),
 		cmocka_unit_test(test_ioas_area_beyond_memfd),

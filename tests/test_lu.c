@@ -673,6 +673,43 @@ static void test_nested_every_strategy(void **state)
 }
 
 /*
+ * Several IOMMU units: 8 devices behind 4 units (device d behind d % 4),
+ * through a chain of every strategy, with ATS on the first two: each
+ * unit's devices switched on their
+ * unit, every unit invalidated, the handover naming every unit's stream
+ * table each time. DMA on every device throughout, every counter zero,
+ * every unit busy. With ATS, a unit's ATC_INV goes to its own queue.
+ */
+static void test_units_every_strategy(void **state)
+{
+	(void)state;
+	struct world_scenario sc;
+	struct world_result r;
+	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
+	sc.guest_mem = 256ull << 20;
+	sc.devices = 8;
+	sc.iommus = 4;
+	sc.ats = 2;
+	sc.updates = 4;
+	sc.run_ms = 40;
+	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
+	run(&sc, &r);
+	assert_hitless(&r, 4);
+	assert_int_equal(r.nr_units, 4);
+	for (unsigned int d = 0; d < sc.devices; d++) {
+		assert_true(r.dev[d].ops > 0);
+		assert_int_equal(r.dev_unit[d], d % 4);
+	}
+	for (unsigned int u = 0; u < 4; u++) {
+		assert_true(r.unit[u].syncs > 0);
+		assert_true(r.unit[u].iotlb_hits > 0);
+	}
+	assert_true(r.dev[0].atc_invalidations > 0);
+	assert_true(r.dev[1].atc_invalidations > 0);
+	world_result_free(&r);
+}
+
+/*
  * The naive kernels: (a) a rebuild that replaces the stage 2 without
  * invalidating the combined entries by VMID frees the old stage 2 under
  * them (the machine's use_after_free); deserialize replaces nothing and
@@ -944,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_ats_every_strategy),
 		cmocka_unit_test(test_ats_naive_caught),
 		cmocka_unit_test(test_nested_every_strategy),
+		cmocka_unit_test(test_units_every_strategy),
 		cmocka_unit_test(test_nested_naive_caught),
 		cmocka_unit_test(test_nested_refused),
 	};

@@ -27,17 +27,19 @@ static char kernel_path[PATH_MAX];
 struct expect {
 	const char *point;
 	const char *mode;   /* recovery outcome */
+	unsigned int iommus; /* IOMMU units the point needs (0: 1) */
 };
 
 static const struct expect rebuild_points[] = {
-	{ "serialize", "abort" },
-	{ "freeze", "fell-back" },
-	{ "exec", "fell-back" },
-	{ "replay", "fell-back" },
-	{ "reconcile", "fell-back" },
-	{ "switch", "split" },
-	{ "free", "completed" },
-	{ "finish", "fell-back" },
+	{ "serialize", "abort", 0 },
+	{ "freeze", "fell-back", 0 },
+	{ "exec", "fell-back", 0 },
+	{ "replay", "fell-back", 0 },
+	{ "reconcile", "fell-back", 0 },
+	{ "switch", "split", 0 },
+	{ "switch-unit", "split", 2 },
+	{ "free", "completed", 0 },
+	{ "finish", "fell-back", 0 },
 };
 
 /* Partial preservation for the next crash_run_devs (0: every device). */
@@ -65,6 +67,9 @@ static void crash_run_devs(const struct lu_strategy *s, enum pt_format_id fmt,
 	sc.nested = crash_nested;
 	sc.pasids = crash_pasids;
 	sc.replay_pasids = crash_pasids > 0;
+	sc.iommus = e->iommus ? e->iommus : 1;
+	if (sc.iommus > sc.devices)
+		sc.devices = sc.iommus;
 	assert_int_equal(world_run(&sc, r), 0);
 	printf("  %s %s crash at %-9s: recovery %s (%d)%s%s; dma ops %llu "
 	       "faults %llu misdirected %llu lost %llu uaf %llu\n",
@@ -123,7 +128,7 @@ static void test_rebuild_every_point(void **state)
 static void test_switch_one_device(void **state)
 {
 	(void)state;
-	static const struct expect e = { "switch", "completed" };
+	static const struct expect e = { "switch", "completed", 0 };
 	for (int i = 0; i < 3; i++) {
 		struct world_result r;
 		crash_run_devs(&lu_strategy_rebuild, PT_FMT_ARM_S2, &e, 1, &r);
@@ -143,8 +148,8 @@ static void test_partial_preservation_points(void **state)
 {
 	(void)state;
 	static const struct expect pts[] = {
-		{ "freeze", "fell-back" }, { "switch", "split" },
-		{ "free", "completed" },
+		{ "freeze", "fell-back", 0 }, { "switch", "split", 0 },
+		{ "free", "completed", 0 },
 	};
 	for (size_t i = 0; i < sizeof(pts) / sizeof(pts[0]); i++) {
 		struct world_result r;
@@ -234,8 +239,8 @@ static void test_pasids_every_point(void **state)
 	}
 	/* stop-the-world, DMA stopped: the recovery kernel restarts it. */
 	static const struct expect stw[] = {
-		{ "replay", "fell-back" }, { "switch", "split" },
-		{ "free", "split" },
+		{ "replay", "fell-back", 0 }, { "switch", "split", 0 },
+		{ "free", "split", 0 },
 	};
 	for (size_t i = 0; i < sizeof(stw) / sizeof(stw[0]); i++) {
 		struct world_result r;
@@ -243,6 +248,45 @@ static void test_pasids_every_point(void **state)
 		world_result_free(&r);
 	}
 	crash_pasids = 0;
+}
+
+/*
+ * Several IOMMU units, killed between units (switch-unit: unit 0's devices
+ * switched and synced, the others' not yet): the recovery kernel finds
+ * each device on the table its entry names, keeps both tables' devices
+ * where they are (split), flushes every unit's caches before releasing
+ * anything, and not a single DMA of any unit goes astray. Also killed
+ * mid-entry (switch) and after every unit switched (free), for the
+ * strategies that switch tables.
+ */
+static void test_units_crash_between_units(void **state)
+{
+	(void)state;
+	static const struct expect pts[] = {
+		{ "switch", "split", 4 }, { "switch-unit", "split", 4 },
+		{ "free", "completed", 4 },
+	};
+	static const struct lu_strategy *const strats[] = {
+		&lu_strategy_rebuild, &lu_strategy_stop_the_world,
+	};
+	for (size_t s = 0; s < 2; s++) {
+		for (size_t i = 0; i < sizeof(pts) / sizeof(pts[0]); i++) {
+			struct world_result r;
+			if (s && strcmp(pts[i].point, "switch-unit"))
+				continue;
+			crash_run_devs(strats[s], PT_FMT_ARM_S2, &pts[i], 8, &r);
+			assert_int_equal(r.nr_units, 4);
+			for (unsigned int d = 0; d < 8; d++) {
+				assert_int_equal(r.dev_unit[d], d % 4);
+				assert_true(r.dev[d].ops > 0);
+			}
+			/* Every unit saw its devices' switch or recovery. */
+			for (unsigned int u = 0; u < 4; u++)
+				assert_true(r.unit[u].syncs > 0);
+			assert_true(r.hitless);
+			world_result_free(&r);
+		}
+	}
 }
 
 /* Every point is named and reachable. */
@@ -262,8 +306,8 @@ static void test_verify_points(void **state)
 {
 	(void)state;
 	static const struct expect pts[] = {
-		{ "freeze", "fell-back" }, { "replay", "fell-back" },
-		{ "finish", "fell-back" },
+		{ "freeze", "fell-back", 0 }, { "replay", "fell-back", 0 },
+		{ "finish", "fell-back", 0 },
 	};
 	for (size_t i = 0; i < 3; i++) {
 		struct world_result r;
@@ -277,7 +321,7 @@ static void test_stop_the_world_points(void **state)
 {
 	(void)state;
 	static const struct expect pts[] = {
-		{ "replay", "fell-back" }, { "free", "completed" },
+		{ "replay", "fell-back", 0 }, { "free", "completed", 0 },
 	};
 	for (size_t i = 0; i < 2; i++) {
 		struct world_result r;
@@ -301,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_nested_every_point),
 		cmocka_unit_test(test_pasids_every_point),
 		cmocka_unit_test(test_switch_one_ats_device),
+		cmocka_unit_test(test_units_crash_between_units),
 		cmocka_unit_test(test_verify_points),
 		cmocka_unit_test(test_stop_the_world_points),
 	};

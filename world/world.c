@@ -44,6 +44,7 @@ void world_scenario_default(struct world_scenario *sc)
 	sc->seed = 1;
 	sc->run_ms = k.run_ms;
 	sc->engines = 2;
+	sc->iommus = 1;
 }
 
 /* Profiles of the updates as "a,b,c": one per update, or one for all. */
@@ -253,6 +254,22 @@ static void read_report(int fd, struct world_result *res, unsigned int bbm)
 	free(text);
 }
 
+static void collect_units(const struct hw_regs *regs, struct world_result *res)
+{
+	res->nr_units = regs->nr_units;
+	memcpy(res->dev_unit, regs->dev_unit, sizeof(res->dev_unit));
+	for (unsigned int u = 0; u < regs->nr_units && u < HW_MAX_UNITS; u++) {
+		const struct hw_unit_regs *r = &regs->unit[u];
+		res->unit[u] = (struct world_unit_totals){
+			.cmds = atomic_load(&r->cmds),
+			.syncs = atomic_load(&r->syncs),
+			.iotlb_hits = atomic_load(&r->iotlb_hits),
+			.iotlb_misses = atomic_load(&r->iotlb_misses),
+			.walks = atomic_load(&r->walks),
+		};
+	}
+}
+
 static void collect_dma(const struct hw_regs *regs, struct world_result *res)
 {
 	for (unsigned int d = 0; d < res->devices; d++) {
@@ -364,6 +381,7 @@ static pid_t start_kernel(const struct world_scenario *sc, int pm_fd, int region
 	k.naive_ats = sc->naive_ats;
 	k.nested = sc->nested;
 	k.naive_nested = sc->naive_nested;
+	k.naive_units = sc->naive_units;
 	k.naive_s1 = sc->naive_s1;
 	k.inject = sc->inject;
 	k.crash_at = sc->crash_at;
@@ -391,6 +409,7 @@ static pid_t start_recovery(const struct world_scenario *sc, int pm_fd,
 	k.naive_ats = sc->naive_ats;
 	k.replay_pasids = sc->replay_pasids;
 	k.naive_pasids = sc->naive_pasids;
+	k.naive_units = sc->naive_units;
 	for (unsigned int i = 0; i < res->nr_handovers && i < LU_MAX_CANDIDATES; i++)
 		k.candidates.pa[k.candidates.n++] = res->handovers[i];
 	if (sc->fail_at && !strncmp(sc->fail_at, "recover:", 8))
@@ -567,6 +586,18 @@ int world_check_capacity(const struct world_scenario *sc, char *why, size_t len)
 	return 0;
 }
 
+const char *world_units_refusal(const struct world_scenario *sc)
+{
+	if (!sc->iommus || sc->iommus > HW_MAX_UNITS)
+		return "the IOMMU unit count must be 1 to 8";
+	if (sc->iommus > sc->devices)
+		return "more IOMMU units than devices (each unit needs a device "
+		       "behind it)";
+	if (sc->naive_units && sc->iommus < 2)
+		return "the naive units variant needs at least 2 IOMMU units";
+	return NULL;
+}
+
 const char *world_nested_refusal(const struct world_scenario *sc)
 {
 	const char *why;
@@ -595,7 +626,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 	    sc->ats > sc->devices || (sc->naive_ats && !sc->ats) ||
 	    (sc->replay_pasids && !sc->pasids) ||
 	    (sc->naive_pasids && !sc->replay_pasids) ||
-	    world_nested_refusal(sc) ||
+	    world_units_refusal(sc) || world_nested_refusal(sc) ||
 	    update_profiles(sc, next, sizeof(next)) || !strategies_ok(sc))
 		return -EINVAL;
 	char why[256];
@@ -616,6 +647,8 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 		physmem_detach(&pm, true);
 		return err;
 	}
+	/* Checked above (world_units_refusal): cannot fail. */
+	hw_region_set_units(&region, sc->iommus);
 	struct hw_regs *regs = region.regs;
 	for (unsigned int d = 0; d < sc->devices; d++) {
 		struct hw_dev_ctl *c = &regs->dev_ctl[d];
@@ -673,6 +706,7 @@ int world_run(const struct world_scenario *sc, struct world_result *res)
 			 "kernel did not finish in time and was killed");
 
 	collect_dma(regs, res);
+	collect_units(regs, res);
 	collect_events(regs, res);
 	bool all_ok = res->nr_upd == sc->updates;
 	for (unsigned int i = 0; i < res->nr_upd; i++)

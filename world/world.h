@@ -58,6 +58,9 @@ struct world_scenario {
 	bool nested;              /* guest stage 1 over the host's stage 2 */
 	bool naive_nested;        /* test hook: replace without TLBI by VMID */
 	bool naive_s1;            /* test hook: new kernels rewrite stage 1 */
+	unsigned int iommus;      /* IOMMU units; device d behind d % iommus */
+	bool naive_units;         /* test hook: a domain's invalidations go to
+				     its first unit only */
 	const char *inject;       /* lu_injections, or NULL */
 	const char *crash_at;     /* lu_crash_points, or NULL */
 	const char *fail_at;      /* lu/cmdline.h fail-at, or NULL */
@@ -106,8 +109,16 @@ struct world_dma_totals {
 	uint64_t max_gap_us;
 };
 
+/* One IOMMU unit's counters at the end of the scenario. */
+struct world_unit_totals {
+	uint64_t cmds, syncs, iotlb_hits, iotlb_misses, walks;
+};
+
 struct world_result {
 	struct world_update upd[WORLD_MAX_UPDATES];
+	unsigned int nr_units;
+	struct world_unit_totals unit[HW_MAX_UNITS];
+	uint8_t dev_unit[HW_MAX_DEVS]; /* the unit device d is behind */
 	unsigned int nr_upd;
 	struct world_dma_totals dma;
 	struct world_dma_totals dev[HW_MAX_DEVS];
@@ -149,6 +160,8 @@ uint64_t world_memory_estimate(const struct world_scenario *sc);
 int world_run(const struct world_scenario *sc, struct world_result *res);
 /* Why the nested options of sc cannot run (a sentence naming the
  * reason), or NULL when they can (or sc is not nested). */
+/* Why sc's IOMMU units cannot run (count, devices, naive variant), or NULL. */
+const char *world_units_refusal(const struct world_scenario *sc);
 const char *world_nested_refusal(const struct world_scenario *sc);
 /*
  * The bare exec round trip of sc's kernel binary, the floor of a

@@ -133,6 +133,12 @@ int hw_rig_table_init(struct hw_rig *r, struct pt_table *t,
 
 int hw_rig_start_bare(struct hw_rig *r, unsigned int bbm_level)
 {
+	return hw_rig_start_units(r, bbm_level, 1);
+}
+
+int hw_rig_start_units(struct hw_rig *r, unsigned int bbm_level,
+		       unsigned int nr_units)
+{
 	memset(r, 0, sizeof(*r));
 	r->pid = -1;
 	r->next_table = RIG_TABLES_PA;
@@ -142,20 +148,24 @@ int hw_rig_start_bare(struct hw_rig *r, unsigned int bbm_level)
 	err = hw_region_create(&r->region, RIG_PHYSMEM, bbm_level);
 	if (err)
 		return err;
+	err = hw_region_set_units(&r->region, nr_units);
+	if (err)
+		return err;
 	/* The rig's devices DMA wherever the oracle says, from the start. */
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
 		atomic_store(&r->region.regs->dev_ctl[d].enabled, 1);
 	err = iommu_drv_init(&r->drv, r->region.regs, r->region.freed_map,
 			     &r->pm);
-	if (!err)
-		err = iommu_drv_set_strtab(&r->drv, RIG_STRTAB_PA,
+	for (unsigned int u = 0; u < nr_units && !err; u++)
+		err = iommu_drv_set_strtab(&r->drv, u, RIG_STRTAB_PA_OF(u),
 					   RIG_STRTAB_LOG2);
 	return err;
 }
 
 int hw_rig_start(struct hw_rig *r, const struct hw_rig_opts *o)
 {
-	int err = hw_rig_start_bare(r, o->bbm_level);
+	int err = hw_rig_start_units(r, o->bbm_level,
+				     o->nr_units ? o->nr_units : 1);
 	if (err)
 		return err;
 	struct hw_regs *g = r->region.regs;

@@ -22,6 +22,8 @@
 #define RIG_PHYSMEM (1ull << 30)
 #define RIG_STRTAB_PA 0x0ull
 #define RIG_STRTAB_LOG2 6u
+/* Unit u's stream table (64 entries: one page each). */
+#define RIG_STRTAB_PA_OF(u) (RIG_STRTAB_PA + (uint64_t)(u) * 4096u)
 #define RIG_TABLES_PA 0x100000ull
 #define RIG_TABLES_END 0x8000000ull
 #define RIG_DATA_PA 0x10000000ull
@@ -30,6 +32,7 @@
 
 struct hw_rig_opts {
 	unsigned int bbm_level;
+	unsigned int nr_units;  /* IOMMU units (0: 1); device d behind d % n */
 	bool forked;            /* machine in its own process */
 	unsigned int engines[HW_MAX_DEVS];
 	uint64_t pace_ns;
@@ -55,6 +58,9 @@ extern const struct pt_mem_ops hw_rig_mem_ops;
 int hw_rig_start(struct hw_rig *r, const struct hw_rig_opts *o);
 /* Region and physmem only, no machine (for queue tests). */
 int hw_rig_start_bare(struct hw_rig *r, unsigned int bbm_level);
+/* The same with nr_units IOMMU units, each with its stream table. */
+int hw_rig_start_units(struct hw_rig *r, unsigned int bbm_level,
+		       unsigned int nr_units);
 void hw_rig_stop(struct hw_rig *r);
 
 /* As hw_rig_table_init, of va_bits (ARM stage 2 below 44 bits: a

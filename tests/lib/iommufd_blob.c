@@ -28,7 +28,9 @@ static void put_area(uint8_t *d, uint64_t iova, uint64_t len, uint64_t off,
 static int put_u64s(void *b, int node, const char *prop, const uint64_t *v,
 		    size_t n)
 {
-	uint8_t buf[64];
+	uint8_t buf[8 * HW_MAX_DEVS];
+	if (n > HW_MAX_DEVS)
+		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		fdt64_t be = cpu_to_fdt64(v[i]);
 		memcpy(buf + 8 * i, &be, 8);
@@ -58,13 +60,19 @@ void *iommufd_blob_copy(const void *blob, size_t size)
 	return b;
 }
 
-static int add_objects(void *b, uint64_t strtab, const uint64_t pages[3])
+static int add_objects(void *b, const uint64_t strtabs[IOMMUFD_BLOB_UNITS],
+		       const uint64_t pages[3])
 {
+	/* Unit version 2: device d behind unit d % IOMMUFD_BLOB_UNITS. */
+	uint64_t topo[HW_MAX_DEVS];
+	for (unsigned int d = 0; d < HW_MAX_DEVS; d++)
+		topo[d] = d % IOMMUFD_BLOB_UNITS;
 	int n = object(b, "/iommu", "object-0", "iommu", "unit", "unit");
-	if (n < 0 || fdt_setprop_u64(b, n, "strtab", strtab) ||
+	if (n < 0 || put_u64s(b, n, "strtab", strtabs, IOMMUFD_BLOB_UNITS) ||
 	    fdt_setprop_u64(b, n, "strtab-log2", STRTAB_LOG2) ||
 	    fdt_setprop_u64(b, n, "format", PT_FMT_ARM_S2) ||
-	    fdt_setprop_u64(b, n, "va-bits", 48))
+	    fdt_setprop_u64(b, n, "va-bits", 48) ||
+	    put_u64s(b, n, "device-units", topo, HW_MAX_DEVS))
 		return -EINVAL;
 	uint8_t areas[2 * 40];
 	put_area(areas, 0, 1ull << 30, 0, PT_PROT_READ | PT_PROT_WRITE, 0);
@@ -106,7 +114,7 @@ int iommufd_blob_build(void **blob, size_t *size)
 {
 	struct kho_fixture f;
 	struct luo_session *s;
-	uint64_t pa[4];
+	uint64_t pa[4 + IOMMUFD_BLOB_UNITS - 1];
 	/* The nodes are written in the versions the real handlers have. */
 	int err = iommufd_kho_register();
 	if (err)
@@ -114,9 +122,9 @@ int iommufd_blob_build(void **blob, size_t *size)
 	err = kho_fixture_build(&f, false);
 	if (!err)
 		err = luo_session_create(&f.k, "iommu", &s);
-	/* The stream table (64 entries: one page), two table pages and a
-	 * CD table. */
-	for (int i = 0; i < 4 && !err; i++) {
+	/* Unit 0's stream table (64 entries: one page), two table pages,
+	 * a CD table, then the other units' stream tables. */
+	for (int i = 0; i < 4 + (int)IOMMUFD_BLOB_UNITS - 1 && !err; i++) {
 		err = kho_folio_alloc(&f.k.alloc, KHO_4K_LG2, &pa[i]);
 		if (!err)
 			err = kho_folio_run_flags(&f.k.alloc, pa[i], KHO_4K_LG2,
@@ -129,7 +137,10 @@ int iommufd_blob_build(void **blob, size_t *size)
 	void *b = NULL;
 	if (!err) {
 		b = iommufd_blob_copy(f.k.out_fdt, f.k.out_fdt_size);
-		err = b ? add_objects(b, pa[0], pa + 1) : -ENOMEM;
+		uint64_t strtabs[IOMMUFD_BLOB_UNITS] = { pa[0] };
+		for (unsigned int u = 1; u < IOMMUFD_BLOB_UNITS; u++)
+			strtabs[u] = pa[3 + u];
+		err = b ? add_objects(b, strtabs, pa + 1) : -ENOMEM;
 	}
 	kho_fixture_fini(&f);
 	if (err) {

@@ -4,7 +4,9 @@
  * leaves (docs/liveupdate.md), for bad-blob tests of their validation:
  * the kho fixture's blob (tests/lib/kho_fixture.h, no physmem) plus
  *
- *   /iommu/object-0    iommu/unit: a one-page stream table
+ *   /iommu/object-0    iommu/unit: two IOMMU units (unit version 2),
+ *                      a one-page stream table each, device d behind
+ *                      unit d % 2
  *   /iommufd/object-0  vm0/ioas-1: two areas of vm0/guest-ram (3 GiB)
  *   /iommufd/object-1  vm0/hwpt-2: two table pages, devices 0 and 1
  *                      (1 with ATS: iommufd version 2; 0 nested, its
@@ -25,6 +27,7 @@
 #define IOMMUFD_BLOB_IOAS "/iommufd/object-0"
 #define IOMMUFD_BLOB_HWPT "/iommufd/object-1"
 #define IOMMUFD_BLOB_GUEST_SIZE (3ull << 30)
+#define IOMMUFD_BLOB_UNITS 2u
 
 /* A packed, valid blob (malloc'd; *size bytes). 0 or a negative errno. */
 int iommufd_blob_build(void **blob, size_t *size);

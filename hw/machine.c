@@ -257,7 +257,8 @@ static bool window_done(void *arg)
 	       atomic_load(&w->s->ops) - w->start >= w->want;
 }
 
-static void dma_window(struct hw_machine *m)
+/* Unit u's commands change only its caches: its devices' engines run. */
+static void dma_window(struct hw_machine *m, unsigned int u)
 {
 	struct hw_regs *r = m->region.regs;
 	unsigned int want = m->cfg.dma_window_ops;
@@ -269,6 +270,8 @@ static void dma_window(struct hw_machine *m)
 			start[d][i] = atomic_load(&r->engines[d][i].ops);
 	uint64_t deadline = ioh_now_ns() + DMA_WINDOW_MAX_NS;
 	for (unsigned int d = 0; d < HW_MAX_DEVS; d++) {
+		if (hw_dev_unit(r, d) != u)
+			continue;
 		for (unsigned int i = 0; i < HW_MAX_ENGINES; i++) {
 			struct window_wait w = { &r->engines[d][i], start[d][i],
 						 want };
@@ -298,7 +301,7 @@ static bool cmdq_drain(struct hw_machine *m, unsigned int u)
 		return true;
 	}
 	hw_iommu_scrub(m->mmu[u]);
-	dma_window(m);
+	dma_window(m, u);
 	for (; cons != prod; cons++) {
 		struct hw_cmd c = q->cmdq[cons & (HW_CMDQ_ENTRIES - 1)];
 		/* Counted first: a sync completes inside cmd_exec. */

@@ -295,13 +295,6 @@ static bool cmdq_drain(struct hw_machine *m)
 			cmd_error(m, cons, e);
 		atomic_store_explicit(&r->cmdq_cons, cons + 1,
 				      memory_order_seq_cst);
-		/* Commands behind a SYNC of the same batch: checked and run
-		 * against as if they came in a batch of their own. */
-		if (HW_FIELD_GET(HW_CMD_OP, c.w[0]) == HW_CMD_SYNC &&
-		    cons + 1 != prod) {
-			hw_iommu_scrub(m->mmu);
-			dma_window(m);
-		}
 	}
 	ioh_bell_ring(&r->host_bell);
 	m->last_scrub_ns = ioh_now_ns();

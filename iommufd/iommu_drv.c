@@ -120,8 +120,8 @@ static int wait_sync(struct iommu_drv *d, uint64_t seq)
 static int submit_sync(struct iommu_drv *d, const struct hw_cmd *cmds,
 		       unsigned int n)
 {
-	struct hw_cmd c[IOMMU_DRV_BATCH + 4];
-	if (n > IOMMU_DRV_BATCH + 3)
+	struct hw_cmd c[IOMMU_DRV_BATCH + 1];
+	if (n > IOMMU_DRV_BATCH)
 		return -EINVAL;
 	if (n)
 		memcpy(c, cmds, n * sizeof(*c));
@@ -362,17 +362,10 @@ static bool ste_plan(const uint64_t cur[HW_STE_WORDS],
 	return entry_plan(HW_STE_WORDS, hw_ste_used, cur, target, step);
 }
 
-/*
- * tail (optional, at most 2 commands): queued after the last step's
- * CFGI_STEs and their SYNC, in the same submission, with a SYNC of its
- * own: the machine completes the first SYNC before it reads the tail,
- * as it would two submissions, but the host rings and waits once.
- */
-static int write_stes(struct iommu_drv *d, unsigned int n,
-		      const uint32_t *sids,
-		      const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
-		      void (*stored)(void *arg), void *arg,
-		      const struct hw_cmd *tail, unsigned int ntail)
+int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
+			 const uint32_t *sids,
+			 const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
+			 void (*stored)(void *arg), void *arg)
 {
 	_Atomic uint64_t *e[IOMMU_DRV_BATCH];
 	uint64_t cur[IOMMU_DRV_BATCH][HW_STE_WORDS];
@@ -399,17 +392,8 @@ static int write_stes(struct iommu_drv *d, unsigned int n,
 	 * invalidated and synced before the next one is written; only the
 	 * entries' steps share one CFGI batch and one SYNC.
 	 */
-	unsigned int last = 0;
-	for (unsigned int k = 0; k < n; k++)
-		for (unsigned int s = 0; s < 3; s++)
-			if (memcmp(step[k][s], s ? step[k][s - 1] : cur[k],
-				   sizeof(step[k][s])) && s > last)
-				last = s;
-	bool tail_sent = false;
-	if (ntail > 2)
-		return -EINVAL;
 	for (unsigned int s = 0; s < 3; s++) {
-		struct hw_cmd c[IOMMU_DRV_BATCH + 3];
+		struct hw_cmd c[IOMMU_DRV_BATCH];
 		unsigned int nc = 0;
 		for (unsigned int k = 0; k < n; k++) {
 			bool changed = false;
@@ -429,41 +413,13 @@ static int write_stes(struct iommu_drv *d, unsigned int n,
 				HW_FIELD_PREP(HW_CMD_OP, HW_CMD_CFGI_STE) |
 				HW_FIELD_PREP(HW_CMD_SID, sids[k]), 0 } };
 		}
-		if (nc && s == last && ntail) {
-			tail_sent = true;
-			uint64_t seq = atomic_load(&d->regs->cmdq_prod) + nc + 1;
-			c[nc++] = (struct hw_cmd){ {
-				HW_FIELD_PREP(HW_CMD_OP, HW_CMD_SYNC), seq } };
-			memcpy(&c[nc], tail, ntail * sizeof(*tail));
-			nc += ntail;
-		}
 		if (nc) {
 			int err = submit_sync(d, c, nc);
 			if (err)
 				return err;
 		}
 	}
-	/* Nothing to invalidate in the entries: the tail alone. */
-	return ntail && !tail_sent ? submit_sync(d, tail, ntail) : 0;
-}
-
-int iommu_drv_write_stes(struct iommu_drv *d, unsigned int n,
-			 const uint32_t *sids,
-			 const uint64_t (*target)[HW_STE_WORDS], bool *hitless,
-			 void (*stored)(void *arg), void *arg)
-{
-	return write_stes(d, n, sids, target, hitless, stored, arg, NULL, 0);
-}
-
-int iommu_drv_write_stes_tlbi(struct iommu_drv *d, unsigned int n,
-			      const uint32_t *sids,
-			      const uint64_t (*target)[HW_STE_WORDS],
-			      bool *hitless, void (*stored)(void *arg),
-			      void *arg, uint16_t did)
-{
-	struct hw_cmd t = { { HW_FIELD_PREP(HW_CMD_OP, HW_CMD_TLBI_DOMAIN) |
-			      HW_FIELD_PREP(HW_CMD_DID, did), 0 } };
-	return write_stes(d, n, sids, target, hitless, stored, arg, &t, 1);
+	return 0;
 }
 
 int iommu_drv_write_ste(struct iommu_drv *d, uint32_t sid,

@@ -127,16 +127,6 @@ int iommu_drv_read_cd(struct iommu_drv *d, uint64_t cdtab,
 int iommu_drv_cfgi_cd(struct iommu_drv *d, uint32_t sid, uint32_t ssid);
 int iommu_drv_cfgi_cd_sync(struct iommu_drv *d, uint32_t sid, uint32_t ssid);
 int iommu_drv_cfgi_cd_all(struct iommu_drv *d, uint32_t sid);
-/*
- * iommu_drv_write_stes followed by a TLBI_DOMAIN of did and its SYNC, queued
- * in the last step's submission behind that step's SYNC: the same commands
- * in the same order as two submissions, one doorbell and one wait.
- */
-int iommu_drv_write_stes_tlbi(struct iommu_drv *d, unsigned int n,
-			      const uint32_t *sids,
-			      const uint64_t (*target)[HW_STE_WORDS],
-			      bool *hitless, void (*stored)(void *arg),
-			      void *arg, uint16_t did);
 /* Current contents of sid's entry (read word by word). */
 int iommu_drv_read_ste(struct iommu_drv *d, uint32_t sid,
 		       uint64_t ste[HW_STE_WORDS]);

@@ -1306,14 +1306,9 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 		dev_ste_of(&ictx->dev[todo[j]], ictx->dev[todo[j]].nested,
 			   hwpt, ste[j]);
 	bool hitless = false;
-	/* Entries cached from the old tables (same tag) go; then their pages
-	 * may. The TLBI is queued behind the configuration's SYNC, in the
-	 * same submission: that SYNC completes first, so no walk of an old
-	 * table can start after the TLBI. */
-	int err = iommu_drv_write_stes_tlbi(ictx->drv, m, todo,
-					    (const uint64_t (*)[HW_STE_WORDS])ste,
-					    &hitless, switch_point, ictx,
-					    hwpt->did);
+	int err = iommu_drv_write_stes(ictx->drv, m, todo,
+				       (const uint64_t (*)[HW_STE_WORDS])ste,
+				       &hitless, switch_point, ictx);
 	/* Each device is where its entry says, even after a failed step. */
 	for (unsigned int j = 0; j < m; j++) {
 		struct iommufd_device *d = &ictx->dev[todo[j]];
@@ -1331,6 +1326,10 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	}
 	if (err)
 		return err;
+	/* Entries cached from the old tables (same tag) go; then their pages
+	 * may. The configuration was synced first: no walk of an old table
+	 * can start after this invalidation. */
+	err = iommu_drv_tlbi_domain_sync(ictx->drv, hwpt->did);
 	/*
 	 * Nested devices: the combined stage 1+2 entries were built through
 	 * the old stage 2 and carry the VMID (kept by the replace), not the

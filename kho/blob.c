@@ -841,6 +841,22 @@ int kho_header_read(const struct physmem *pm, uint64_t pa,
 		    struct kho_header *hdr, const void **fdt,
 		    struct kho_err *err)
 {
+	int rc = kho_header_check(pm, pa, hdr, fdt, err);
+	if (rc)
+		return rc;
+	if (kho_csum(*fdt, hdr->fdt_size) != hdr->fdt_csum) {
+		kho_errf(err, "header at 0x%" PRIx64 ": FDT checksum mismatch "
+			 "(blob corrupted)", pa);
+		*fdt = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kho_header_check(const struct physmem *pm, uint64_t pa,
+		     struct kho_header *hdr, const void **fdt,
+		     struct kho_err *err)
+{
 	if (pa % KHO_4K || !physmem_contains(pm, pa, KHO_HDR_SIZE)) {
 		kho_errf(err, "header: address 0x%" PRIx64
 			 " is misaligned or outside RAM", pa);
@@ -896,11 +912,6 @@ int kho_header_read(const struct physmem *pm, uint64_t pa,
 	const void *f = physmem_ptr(pm, pa + KHO_HDR_SIZE, hdr->fdt_size);
 	if (!f)
 		return -EINVAL;
-	if (kho_csum(f, hdr->fdt_size) != hdr->fdt_csum) {
-		kho_errf(err, "header at 0x%" PRIx64 ": FDT checksum mismatch "
-			 "(blob corrupted)", pa);
-		return -EINVAL;
-	}
 	*fdt = f;
 	return 0;
 }

@@ -191,17 +191,27 @@ static void unguard_cb(void *ctx, uint64_t pa, uint64_t len)
 	mprotect(k->pm->base + pa, len, PROT_READ | PROT_WRITE);
 }
 
-/* The validated blob moves from RAM to its private copy: the same
- * bytes, so node offsets hold; the names it points at move along. */
-static void parsed_rebase(struct kho_parsed *p, const void *from, void *to)
+/*
+ * The FDT out of RAM into the kernel's private copy, through the RAM
+ * file: the model's process maps physmem lazily, page by page (a kernel
+ * reads it through a direct map that is already there), and at 1 TiB
+ * mapping the blob's 286 pages cost more CPU than validating it. One
+ * huge page for the copy, a read of the page cache, no mapping of RAM.
+ */
+static void read_blob(const struct physmem *pm, uint64_t pa, const void *in_ram,
+		      void *copy, size_t size)
 {
-	const char *f = from;
-	const char *t = to;
-	for (size_t i = 0; i < p->nr_sessions; i++)
-		p->sessions[i] = t + (p->sessions[i] - f);
-	for (size_t i = 0; i < p->nr_objs; i++)
-		p->objs[i].name = t + (p->objs[i].name - f);
-	p->fdt = to;
+	size_t done = 0;
+	while (pm->fd >= 0 && done < size) {
+		ssize_t n = pread(pm->fd, (uint8_t *)copy + done, size - done,
+				  (off_t)(pa + done));
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (done < size)
+		memcpy((uint8_t *)copy + done, (const uint8_t *)in_ram + done,
+		       size - done);
 }
 
 int kho_boot_early(struct kho *k, struct physmem *pm, uint64_t pa,
@@ -211,35 +221,48 @@ int kho_boot_early(struct kho *k, struct physmem *pm, uint64_t pa,
 	const void *fdt;
 
 	memset(k, 0, sizeof(*k));
-	int rc = kho_header_read(pm, pa, &hdr, &fdt, err);
+	int rc = kho_header_check(pm, pa, &hdr, &fdt, err);
 	if (rc)
 		return rc;
 	uint64_t t0 = ioh_now_ns();
-	rc = kho_blob_validate(fdt, hdr.fdt_size, pm->size, &k->in, err);
+	/*
+	 * Validated in a private copy: what is validated is what is used,
+	 * and the copy is checked against the committed checksum once. The
+	 * copy is the process's own memory, not RAM: it claims nothing, so
+	 * it may come before the reservation (docs/handover-abi.md).
+	 */
+	void *copy = kho_big_alloc(hdr.fdt_size, true);
+	if (!copy) {
+		kho_errf(err, "header at 0x%" PRIx64 ": out of memory for the "
+			 "FDT's copy", pa);
+		return -ENOMEM;
+	}
+	read_blob(pm, pa + KHO_HDR_SIZE, fdt, copy, hdr.fdt_size);
+	if (kho_csum(copy, hdr.fdt_size) != hdr.fdt_csum) {
+		kho_errf(err, "header at 0x%" PRIx64 ": FDT checksum mismatch "
+			 "(blob corrupted)", pa);
+		kho_big_free(copy);
+		return -EINVAL;
+	}
+	rc = kho_blob_validate(copy, hdr.fdt_size, pm->size, &k->in, err);
 	if (rc) {
+		kho_big_free(copy);
 		memset(k, 0, sizeof(*k));
 		return rc;
 	}
 	if (kho_parsed_overlaps(&k->in, pa, hdr.region_size)) {
 		kho_errf(err, "header: handover region 0x%" PRIx64
 			 " overlaps preserved memory", pa);
-		rc = -EINVAL;
-	} else if (kho_csum(fdt, hdr.fdt_size) != hdr.fdt_csum) {
-		/* Read after the header's checksum was: what was validated
-		 * must be exactly what was committed. */
-		kho_errf(err, "header at 0x%" PRIx64 ": FDT changed while "
-			 "validated", pa);
-		rc = -EINVAL;
-	}
-	if (rc) {
 		kho_parsed_free(&k->in);
+		kho_big_free(copy);
 		memset(k, 0, sizeof(*k));
-		return rc;
+		return -EINVAL;
 	}
 	k->pm = pm;
 	k->in_pa = pa;
 	k->in_region_size = hdr.region_size;
 	k->in_csum = hdr.fdt_csum;
+	k->in_fdt = copy;
 	k->in_early = true;
 	k->generation = k->in.generation + 1;
 	k->boot.validate_ns = ioh_now_ns() - t0;
@@ -251,38 +274,19 @@ int kho_boot_late(struct kho *k, struct kho_err *err)
 {
 	if (!k->in_early || !k->pm)
 		return -EINVAL;
-	const void *src = k->in.fdt;
-	size_t size = k->in.fdt_size;
-	/* Its own mapping, huge pages from 1 MiB (kho/bigbuf.c): at 1 TiB
-	 * one fault instead of 286 fresh heap pages. */
-	void *copy = kho_big_alloc(size ? size : 1, true);
-	int rc = copy ? 0 : -ENOMEM;
-	if (copy) {
-		memcpy(copy, src, size);
-		if (kho_csum(copy, size) != k->in_csum) {
-			kho_errf(err, "header at 0x%" PRIx64 ": FDT changed "
-				 "since it was validated", k->in_pa);
-			rc = -EINVAL;
-		}
-	}
 	uint64_t t1 = ioh_now_ns();
-	if (!rc) {
-		parsed_rebase(&k->in, src, copy);
-		rc = kho_alloc_init(&k->alloc, k->in.ram_size);
-		if (!rc)
-			rc = reserve_incoming(k, k->in_pa, k->in_region_size, err);
-		if (rc)
-			kho_alloc_fini(&k->alloc);
-	}
+	int rc = kho_alloc_init(&k->alloc, k->in.ram_size);
+	if (!rc)
+		rc = reserve_incoming(k, k->in_pa, k->in_region_size, err);
 	if (rc) {
+		kho_alloc_fini(&k->alloc);
 		if (rc == -ENOMEM && err && !err->msg[0])
 			kho_errf(err, "reserve: out of memory");
-		kho_big_free(copy);
+		kho_big_free(k->in_fdt);
 		kho_parsed_free(&k->in);
 		memset(k, 0, sizeof(*k));
 		return rc;
 	}
-	k->in_fdt = copy;
 	k->in_early = false;
 	k->has_incoming = true;
 	k->boot.reserve_ns = ioh_now_ns() - t1;

@@ -274,7 +274,7 @@ struct kho {
 
 	/* Incoming. */
 	bool has_incoming;
-	bool in_early;         /* validated where it lies, not yet reserved */
+	bool in_early;         /* validated (its copy), not yet reserved */
 	uint64_t in_pa;
 	uint64_t in_region_size;
 	uint64_t in_csum;      /* the committed checksum of the FDT */
@@ -299,14 +299,15 @@ int kho_boot(struct kho *k, struct physmem *pm, uint64_t pa,
 	     struct kho_err *err);
 /*
  * kho_boot in two steps, for a kernel that lets its guest run again in
- * between. Early: read the header and validate the whole blob where it
- * lies in RAM (as Linux's KHO reads its FDT in place), checksummed before
- * and after, touching nothing: no copy, no allocator, no poison; k->in
- * is readable (luo_peek), nothing can be claimed yet. Late: the private
- * copy (checked against the committed checksum again), the allocator,
- * the reservation of everything preserved and the poisoning of the rest,
- * which only have to come before this kernel's first allocation. On an
- * error of either, k is not initialised (late: nothing was claimed).
+ * between. Early: read the header, copy the FDT into the kernel's private
+ * copy (its own memory, not RAM: read through the RAM file, no mapping
+ * of RAM faulted in), check the copy against the committed checksum and
+ * validate the whole of it, touching nothing: no allocator, no poison;
+ * k->in is readable (luo_peek), nothing can be claimed yet. Late: the
+ * allocator, the reservation of everything preserved and the poisoning
+ * of the rest, which only have to come before this kernel's first
+ * allocation. On an error of either, k is not initialised (late: nothing
+ * was claimed).
  */
 int kho_boot_early(struct kho *k, struct physmem *pm, uint64_t pa,
 		   struct kho_err *err);

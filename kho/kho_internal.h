@@ -25,6 +25,10 @@ extern const struct kho_subsys kho_memfd_subsys;
  * when out of memory; kho_big_free(NULL) does nothing.
  */
 void *kho_big_alloc(size_t len, bool huge_ok);
+/* kho_header_read without the FDT's checksum (the caller checks its copy). */
+int kho_header_check(const struct physmem *pm, uint64_t pa,
+		     struct kho_header *hdr, const void **fdt,
+		     struct kho_err *err);
 void *kho_big_calloc(size_t n, size_t size);
 void kho_big_trim(void *buf, size_t used);
 void kho_big_free(void *buf);

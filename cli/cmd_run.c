@@ -117,6 +117,8 @@ static void print_crash_points(FILE *out)
 		"a configuration entry rewritten, before its sync",
 		"devices of some IOMMU units switched, others not "
 		"(--iommus 2 or more)",
+		"every device switched, IOMMU TLBs invalidated, device TLBs "
+		"not yet (--ats)",
 		"every device switched, old table not yet freed",
 		"before unclaimed handover state is released",
 	};

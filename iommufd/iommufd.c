@@ -1421,6 +1421,11 @@ int iommufd_devices_replace(struct iommufd_ctx *ictx, const uint32_t *sids,
 	}
 	/* The moved devices' ATCs hold the old tables' translations: after
 	 * the IOTLB, so that they refill from the new table; one sync. */
+	bool any_ats = false;
+	for (unsigned int j = 0; j < m; j++)
+		any_ats |= ictx->dev[todo[j]].ats;
+	if (!err && any_ats && !ictx->skip_atc_inv && ictx->inject)
+		ictx->inject(ictx->inject_arg, "atc");
 	uint32_t atc_units = 0;
 	for (unsigned int j = 0; j < m && !err && !ictx->skip_atc_inv; j++) {
 		if (!ictx->dev[todo[j]].ats)

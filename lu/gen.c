@@ -15,7 +15,7 @@
 
 const char *const lu_crash_points[] = {
 	"serialize", "freeze", "exec", "replay", "reconcile", "switch",
-	"switch-unit", "free", "finish", NULL,
+	"switch-unit", "atc", "free", "finish", NULL,
 };
 
 const char *const lu_injections[] = {

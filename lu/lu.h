@@ -148,6 +148,8 @@ extern const char *const lu_injections[];
  *   switch     incoming, a configuration entry rewritten, before its sync
  *   switch-unit incoming, the devices of some IOMMU units switched (and
  *              synced), those of the others not yet (several units only)
+ *   atc        incoming, every device switched and the IOMMUs' TLBs
+ *              invalidated, the ATS devices' TLBs (ATCs) not yet
  *   free       incoming, devices switched, old table not yet freed
  *   finish     incoming, before unclaimed handover state is released
  * A recovery kernel then boots (recover in its command line) from the

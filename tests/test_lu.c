@@ -548,6 +548,28 @@ static void test_stop_the_world_stops_dma(void **state)
 	assert_true(w.during <= 2 * HW_MAX_ENGINES * 64);
 }
 
+/* A chain of the four strategies, one update each: hitless. */
+static void every_strategy(struct world_scenario *sc, struct world_result *r)
+{
+	sc->updates = 4;
+	sc->run_ms = 40;
+	sc->strategies = "rebuild,verify,stop-the-world,deserialize";
+	run(sc, r);
+	assert_hitless(r, 4);
+}
+
+/* The same scenario once more on VT-d, one update of its strategy. */
+static void once_on_vtd(struct world_scenario *sc)
+{
+	struct world_result r;
+	sc->fmt = PT_FMT_VTD_SS;
+	sc->updates = 1;
+	sc->strategies = NULL;
+	run(sc, &r);
+	assert_hitless(&r, 1);
+	world_result_free(&r);
+}
+
 /*
  * ATS devices through every strategy, in a chain (the ATS flag must
  * survive each handover: a kernel that forgot it would switch and free
@@ -563,11 +585,7 @@ static void test_ats_every_strategy(void **state)
 	scenario(&sc, PT_FMT_ARM_S2, "v1", "v2", &lu_strategy_rebuild, 0);
 	sc.devices = 3;
 	sc.ats = 2;
-	sc.updates = 4;
-	sc.run_ms = 40;
-	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
-	run(&sc, &r);
-	assert_hitless(&r, 4);
+	every_strategy(&sc, &r);
 	/* Every new kernel learnt both from its handover. */
 	for (unsigned int i = 0; i < 4; i++)
 		assert_int_equal(r.upd[i].ats_devices, 2);
@@ -585,12 +603,7 @@ static void test_ats_every_strategy(void **state)
 	}
 	world_result_free(&r);
 
-	sc.fmt = PT_FMT_VTD_SS;
-	sc.updates = 1;
-	sc.strategies = NULL;
-	run(&sc, &r);
-	assert_hitless(&r, 1);
-	world_result_free(&r);
+	once_on_vtd(&sc);
 }
 
 /*
@@ -650,11 +663,7 @@ static void test_nested_every_strategy(void **state)
 	struct world_scenario sc;
 	struct world_result r;
 	nested(&sc, &lu_strategy_rebuild);
-	sc.updates = 4;
-	sc.run_ms = 40;
-	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
-	run(&sc, &r);
-	assert_hitless(&r, 4);
+	every_strategy(&sc, &r);
 	for (unsigned int i = 0; i < 4; i++) {
 		assert_true(r.upd[i].nested);
 		assert_int_equal(r.upd[i].s1_bytes_checked, 2ull << 20);
@@ -690,11 +699,7 @@ static void test_units_every_strategy(void **state)
 	sc.devices = 8;
 	sc.iommus = 4;
 	sc.ats = 2;
-	sc.updates = 4;
-	sc.run_ms = 40;
-	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
-	run(&sc, &r);
-	assert_hitless(&r, 4);
+	every_strategy(&sc, &r);
 	assert_int_equal(r.nr_units, 4);
 	for (unsigned int d = 0; d < sc.devices; d++) {
 		assert_true(r.dev[d].ops > 0);
@@ -910,23 +915,14 @@ static void test_pasids_every_strategy(void **state)
 	sc.guest_mem = 256ull << 20;
 	sc.pasids = 3;
 	sc.replay_pasids = true;
-	sc.updates = 4;
-	sc.run_ms = 40;
-	sc.strategies = "rebuild,verify,stop-the-world,deserialize";
-	run(&sc, &r);
-	assert_hitless(&r, 4);
+	every_strategy(&sc, &r);
 	for (unsigned int i = 0; i < 4; i++) {
 		assert_int_equal(r.upd[i].pasids[0], 3);
 		assert_int_equal(r.upd[i].pasids[1], 0);
 	}
 	world_result_free(&r);
 
-	sc.fmt = PT_FMT_VTD_SS;
-	sc.updates = 1;
-	sc.strategies = NULL;
-	run(&sc, &r);
-	assert_hitless(&r, 1);
-	world_result_free(&r);
+	once_on_vtd(&sc);
 }
 
 /* The naive kernel switches each PASID's CD without CFGI_CD and frees

@@ -7,6 +7,6 @@
 #ifndef IOH_VERSION_H
 #define IOH_VERSION_H
 
-#define IOH_VERSION "0.13.0"
+#define IOH_VERSION "0.14.0"
 
 #endif /* IOH_VERSION_H */

@@ -84,6 +84,10 @@ struct ste_state {
 	uint8_t cd_log2;
 	uint32_t ssid;
 	uint64_t cdtab;
+	/* A translation's own copy only: the unit's inv_started when it
+	 * began (FILL_NEVER: an invalidation was under way), so that what
+	 * it read is not cached past an invalidation. */
+	uint64_t fill_gen;
 };
 
 struct cfg_slot {
@@ -175,6 +179,17 @@ struct hw_iommu {
 	_Atomic uint64_t tlb_sizes; /* bit n: entries of 2^n bytes exist */
 	_Atomic uint64_t born;
 	_Atomic uint64_t epoch;
+	/*
+	 * An invalidation of the TLB and walk cache bumps inv_started before
+	 * it looks at any set and inv_done once it has scrubbed them all. A
+	 * translation that began before one started, or while one was under
+	 * way (and may have used a walk-cache entry not scrubbed yet), may
+	 * have read what it removes: its fills are dropped (checked under
+	 * the set's lock) instead of landing after the set was scrubbed,
+	 * where no SYNC would ever remove them.
+	 */
+	_Atomic uint64_t inv_started;
+	_Atomic uint64_t inv_done;
 	_Atomic uint64_t prng_seed_ctr;
 	uint64_t instance;
 
@@ -963,8 +978,9 @@ static void leaf_from_info(const struct pt_fmt *f,
 
 static bool wc_lookup(struct hw_iommu *m, uint16_t did, unsigned int level,
 		      uint64_t iova, uint64_t *next_pa);
-static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
-		      unsigned int level, uint64_t iova, uint64_t next_pa);
+static void wc_insert(struct hw_iommu *m, const struct ste_state *st,
+		      uint16_t sid, unsigned int level, uint64_t iova,
+		      uint64_t next_pa);
 
 static bool iova_in_range(const struct ste_state *st, uint64_t iova)
 {
@@ -1069,8 +1085,8 @@ static uint32_t walk_tables(struct hw_iommu *m, const struct ste_state *st,
 			if (level == 0)
 				return HW_EVT_TRANSLATION;
 			if (flags & WALK_CACHED)
-				wc_insert(m, st->did, (uint16_t)sid, level,
-					  iova, ei.oa);
+				wc_insert(m, st, (uint16_t)sid, level, iova,
+					  ei.oa);
 			table = ei.oa;
 			level--;
 			continue;
@@ -1182,6 +1198,32 @@ static unsigned int pick_victim(struct hw_iommu *m, const struct tlb_entry *ways
 	return victim;
 }
 
+/*
+ * Under a set's lock: an invalidation started since the translation
+ * began. It either scrubbed this set already (a fill now would outlive
+ * it) or will, and the fill is dropped either way.
+ */
+#define FILL_NEVER UINT64_MAX
+
+static bool fill_stale(struct hw_iommu *m, const struct ste_state *st)
+{
+	return st->fill_gen == FILL_NEVER ||
+	       atomic_load_explicit(&m->inv_started, memory_order_relaxed) !=
+	       st->fill_gen;
+}
+
+/*
+ * At a translation's start, before it reads anything: inv_started, or
+ * FILL_NEVER while an invalidation is under way. An invalidation that
+ * starts after the first load is seen by fill_stale(); one that ended
+ * before the second has scrubbed every set already.
+ */
+static uint64_t fill_gen_now(struct hw_iommu *m)
+{
+	uint64_t s = atomic_load(&m->inv_started);
+	return atomic_load(&m->inv_done) == s ? s : FILL_NEVER;
+}
+
 static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 		       uint32_t sid, const struct walk_leaf *lf)
 {
@@ -1198,6 +1240,10 @@ static void tlb_insert(struct hw_iommu *m, const struct ste_state *st,
 	};
 	atomic_fetch_or(&m->tlb_sizes, 1ull << lf->size_lg2);
 	pthread_mutex_lock(&set->lock);
+	if (fill_stale(m, st)) {
+		pthread_mutex_unlock(&set->lock);
+		return;
+	}
 	unsigned int w;
 	for (w = 0; w < m->tlb_ways; w++)
 		if (tlb_entry_hits(&ways[w], st->did, vtag_of(st),
@@ -1257,14 +1303,20 @@ static bool wc_lookup(struct hw_iommu *m, uint16_t did, unsigned int level,
 	return hit;
 }
 
-static void wc_insert(struct hw_iommu *m, uint16_t did, uint16_t sid,
-		      unsigned int level, uint64_t iova, uint64_t next_pa)
+static void wc_insert(struct hw_iommu *m, const struct ste_state *st,
+		      uint16_t sid, unsigned int level, uint64_t iova,
+		      uint64_t next_pa)
 {
+	uint16_t did = st->did;
 	uint64_t prefix = iova >> item_lg2(level);
 	struct wc_entry *ways;
 	struct cache_set *set = wc_set_of(m, did, level, prefix, &ways);
 	uint64_t born = atomic_fetch_add(&m->born, 1) + 1;
 	pthread_mutex_lock(&set->lock);
+	if (fill_stale(m, st)) {
+		pthread_mutex_unlock(&set->lock);
+		return;
+	}
 	unsigned int w, victim = 0;
 	for (w = 0; w < m->wc_ways; w++) {
 		struct wc_entry *e = &ways[w];
@@ -1495,6 +1547,7 @@ static bool inv_hits_wc(const struct inv_scope *sc, const struct wc_entry *e)
 static void invalidate(struct hw_iommu *m, const struct inv_scope *sc)
 {
 	struct scrub_ctx ctx = { .have = { false } };
+	atomic_fetch_add(&m->inv_started, 1);
 	for (unsigned int s = 0; s < m->tlb_sets; s++) {
 		pthread_mutex_lock(&m->tlb_set[s].lock);
 		for (unsigned int w = 0; w < m->tlb_ways; w++) {
@@ -1519,6 +1572,7 @@ static void invalidate(struct hw_iommu *m, const struct inv_scope *sc)
 		}
 		pthread_mutex_unlock(&m->wc_set[s].lock);
 	}
+	atomic_fetch_add(&m->inv_done, 1);
 	atomic_fetch_add(&m->epoch, 1);
 }
 
@@ -1715,6 +1769,8 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
 	struct ste_state st;
 	x->fault = HW_EVT_NONE;
 	leaf->cacheable = false;
+	/* Before anything is read: see fill_stale(). */
+	uint64_t fill_gen = fill_gen_now(m);
 	cfg_get(m, sid, &st);
 	if (st.status)
 		return FAULT(st.status, 0);
@@ -1725,6 +1781,7 @@ static int iommu_xlate(struct hw_iommu *m, uint32_t sid, uint32_t pasid,
 			return FAULT(cd.status, pasid);
 		st = cd;
 	}
+	st.fill_gen = fill_gen;
 	if (st.mode == HW_STE_MODE_BYPASS) {
 		if (!physmem_contains(m->pm, iova, 1))
 			return FAULT(HW_EVT_TRANSLATION, iova);

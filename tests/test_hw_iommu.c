@@ -9,11 +9,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -605,6 +607,116 @@ static void test_cd_cache_until_cfgi_cd(void **state)
 
 #define T(f) cmocka_unit_test_teardown(f, unit_teardown)
 
+/*
+ * Walks racing invalidations. A translator thread translates without
+ * pause while this thread switches stream 0 from one table to a fresh
+ * one (the range mapped elsewhere each round, three places in turn),
+ * invalidates the domain, waits for the translation in flight to end
+ * and frees the old table. What a walk read before or during an
+ * invalidation must not be cached past it: a translation that started
+ * after that point gets the current or (once the next switch began) the
+ * next round's address, never the last round's, and no walk reaches a
+ * freed page through a walk-cache entry left behind.
+ */
+#define RACE_ROUNDS 400u
+#define RACE_PAGES 1024u
+
+struct race {
+	_Atomic bool stop;
+	_Atomic uint64_t done;    /* translations finished */
+	_Atomic uint64_t settled; /* the round whose table alone is current */
+	_Atomic uint64_t stale, faults, odd;
+	uint64_t base[3];
+};
+
+static void *race_translator(void *arg)
+{
+	struct race *rc = arg;
+	uint64_t prng = 0x9e3779b97f4a7c15ull;
+	while (!atomic_load(&rc->stop)) {
+		uint64_t r = atomic_load(&rc->settled);
+		prng ^= prng << 13;
+		prng ^= prng >> 7;
+		prng ^= prng << 17;
+		uint64_t off = (prng % RACE_PAGES) * 4096;
+		struct hw_xlate x;
+		hw_iommu_translate(U.m, 0, IOVA + off, HW_ACCESS_READ, &x);
+		if (x.fault)
+			atomic_fetch_add(&rc->faults, 1);
+		else if (x.pa == rc->base[(r + 2) % 3] + off)
+			atomic_fetch_add(&rc->stale, 1);
+		else if (x.pa != rc->base[r % 3] + off &&
+			 x.pa != rc->base[(r + 1) % 3] + off)
+			atomic_fetch_add(&rc->odd, 1);
+		atomic_fetch_add(&rc->done, 1);
+	}
+	return NULL;
+}
+
+/* Until at least n more translations have ended (sleeping, not spinning). */
+static void race_wait(struct race *rc, uint64_t n)
+{
+	uint64_t until = atomic_load(&rc->done) + n;
+	const struct timespec ts = { .tv_sec = 0, .tv_nsec = 20000 };
+	while (atomic_load(&rc->done) < until)
+		nanosleep(&ts, NULL);
+}
+
+static void race_map(struct pt_table *t, uint64_t pa)
+{
+	struct pt_gather g;
+	assert_int_equal(hw_rig_table_init(&U.r, t, PT_FMT_ARM_S2, PT_SZ_4K),
+			 0);
+	pt_gather_init(&g);
+	assert_int_equal(pt_map_range(t, IOVA, pa, RACE_PAGES * 4096ull,
+				      PT_PROT_READ | PT_PROT_WRITE |
+				      PT_PROT_CACHE, &g), 0);
+}
+
+static void test_walk_racing_invalidation_not_cached(void **state)
+{
+	(void)state;
+	static struct race rc;
+	memset(&rc, 0, sizeof(rc));
+	rc.base[0] = RIG_DATA_PA;
+	rc.base[1] = RIG_DATA_PA + (64ull << 20);
+	rc.base[2] = RIG_DATA_PA + (128ull << 20);
+	assert_int_equal(hw_rig_start_bare(&U.r, 0), 0);
+	struct hw_iommu_cfg cfg;
+	hw_iommu_cfg_default(&cfg);
+	assert_int_equal(hw_iommu_create(&U.m, &cfg, &U.r.pm, U.r.region.regs,
+					 U.r.region.freed_map), 0);
+	race_map(&U.t, rc.base[0]);
+	write_ste(0, &U.t, PT_FMT_ARM_S2);
+	hw_iommu_cfgi_ste(U.m, 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, race_translator, &rc), 0);
+	race_wait(&rc, 64);
+	for (uint64_t r = 0; r < RACE_ROUNDS; r++) {
+		struct pt_table nt;
+		race_map(&nt, rc.base[(r + 1) % 3]);
+		write_ste(0, &nt, PT_FMT_ARM_S2);
+		hw_iommu_cfgi_ste(U.m, 0);
+		hw_iommu_tlbi_domain(U.m, DID);
+		/* The translation in flight ends: what a SYNC waits for. */
+		race_wait(&rc, 1);
+		atomic_store(&rc.settled, r + 1);
+		pt_deinit(&U.t);
+		U.t = nt;
+		race_wait(&rc, 16);
+	}
+	atomic_store(&rc.stop, true);
+	pthread_join(th, NULL);
+	const struct hw_dev_stats *s = &U.r.region.regs->dev_stats[0];
+	print_message("%" PRIu64 " translations, %" PRIu64 " stale, %" PRIu64
+		      " uaf\n", atomic_load(&rc.done), atomic_load(&rc.stale),
+		      atomic_load(&s->use_after_free));
+	assert_int_equal(atomic_load(&rc.faults), 0);
+	assert_int_equal(atomic_load(&rc.odd), 0);
+	assert_int_equal(atomic_load(&rc.stale), 0);
+	assert_int_equal(atomic_load(&s->use_after_free), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -627,6 +739,7 @@ int main(void)
 		T(test_random_mode_reproducible),
 		T(test_torn_mix_seen_without_sampling),
 		T(test_tlbi_domain_scope),
+		T(test_walk_racing_invalidation_not_cached),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

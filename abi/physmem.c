@@ -64,6 +64,23 @@ void physmem_detach(struct physmem *pm, bool close_fd)
 	pm->size = 0;
 }
 
+int physmem_write(struct physmem *pm, uint64_t pa, const void *buf,
+		  uint64_t len)
+{
+	if (!physmem_contains(pm, pa, len))
+		return -EINVAL;
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pwrite(pm->fd, (const uint8_t *)buf + done,
+				   len - done, (off_t)(pa + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
 int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len)
 {
 	if (!physmem_contains(pm, pa, len) || pa % PHYSMEM_PAGE_SIZE ||

@@ -58,6 +58,15 @@ static inline uint64_t physmem_pa(const struct physmem *pm, const void *va)
  */
 int physmem_drop_mappings(struct physmem *pm);
 
+/*
+ * Copy len bytes into RAM at pa through the file, not the mapping: no
+ * page of this process's mapping is faulted in (a kernel writes through
+ * a direct map that is already there). The mapping sees the bytes at
+ * once (one shared file). 0, or -errno with RAM partly written.
+ */
+int physmem_write(struct physmem *pm, uint64_t pa, const void *buf,
+		  uint64_t len);
+
 /* Give the backing memory of [pa, pa + len) back; it reads as zero after. */
 int physmem_discard(struct physmem *pm, uint64_t pa, uint64_t len);
 

@@ -234,7 +234,14 @@ static int blob_stage(struct kho *k)
 	/* Uncommit first: a header reused from an older handover must not
 	 * count while its FDT is being overwritten. */
 	__atomic_store_n(&h->commit, 0, __ATOMIC_RELEASE);
-	memcpy((uint8_t *)h + KHO_HDR_SIZE, k->out_fdt, k->out_fdt_size);
+	/* Through the file: the FDT's pages of RAM are not faulted into
+	 * this process, which is about to exec (see physmem_write). */
+	err = physmem_write(k->pm, region + KHO_HDR_SIZE, k->out_fdt,
+			    k->out_fdt_size);
+	if (err) {
+		kho_folio_free(&k->alloc, region);
+		return err;
+	}
 	h->magic = KHO_HDR_MAGIC;
 	h->hdr_version = KHO_HDR_VERSION;
 	h->hdr_size = KHO_HDR_SIZE;
